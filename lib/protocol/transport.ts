@@ -1,0 +1,140 @@
+import { z } from "zod";
+import { type Decoded, fail, ok } from "./errors.ts";
+import { fieldPath, parseJson } from "./json.ts";
+
+export const TRANSPORT_V1 = "choria:transport:1";
+
+/**
+ * The two transport dialects on the wire:
+ * - "v1": `choria:transport:1` as go-choria emits it; seen-by hops are [in, processor, out] triples.
+ * - "seed": the 2017 mcollective-choria packet, with no `protocol` field and seen-by a flat list of names.
+ */
+export type TransportDialect = "v1" | "seed";
+
+// Go's request ids are 32 lower-case hex characters; the v1 schema pins the length.
+const requestIdV1 = z.string().length(32);
+const subjectText = z.string().min(1);
+
+const federationV1 = z.looseObject({
+  req: requestIdV1,
+  "reply-to": subjectText.optional(),
+  target: z.array(subjectText).optional(),
+});
+
+const federationSeed = z.looseObject({
+  req: z.string().min(1).optional(),
+  "reply-to": subjectText.optional(),
+  target: z.array(subjectText).optional(),
+});
+
+export const seenByHopSchema = z.tuple([z.string(), z.string(), z.string()]);
+
+export const transportV1Schema = z.looseObject({
+  protocol: z.literal(TRANSPORT_V1),
+  data: z.string(),
+  headers: z.looseObject({
+    "reply-to": subjectText.optional(),
+    mc_sender: z.string().min(1).optional(),
+    "seen-by": z.array(seenByHopSchema).optional(),
+    federation: federationV1.optional(),
+  }),
+});
+
+export const seedTransportSchema = z.looseObject({
+  data: z.string(),
+  headers: z.looseObject({
+    "reply-to": subjectText.optional(),
+    mc_sender: z.string().min(1).optional(),
+    "seen-by": z.array(z.string()).optional(),
+    federation: federationSeed.optional(),
+  }),
+});
+
+export type SeenByHop = z.infer<typeof seenByHopSchema>;
+export type TransportV1 = z.infer<typeof transportV1Schema>;
+export type SeedTransport = z.infer<typeof seedTransportSchema>;
+export type TransportPacket = TransportV1 | SeedTransport;
+export type FederationHeader = NonNullable<TransportPacket["headers"]["federation"]>;
+
+// Later Choria protocol versions (v2 names its ids "io.choria.protocol.v2.transport"); we must
+// refuse them by name rather than misread their renamed headers as an empty v1 packet.
+const OTHER_TRANSPORT_VERSION = /^(?:choria:transport:\d+|io\.choria\.protocol\.v\d+\.transport)$/;
+
+export interface DecodeTransportOptions {
+  /** Refuse bodies larger than this many bytes before parsing them. */
+  maxBytes?: number;
+}
+
+/** Parses a NATS message body into a transport packet of either dialect. Never throws. */
+export function decodeTransport(
+  input: string | Uint8Array,
+  options: DecodeTransportOptions = {},
+): Decoded<TransportPacket> {
+  const parsed = parseJson("transport", input, options.maxBytes);
+  if (!parsed.ok) return parsed;
+  return validateTransport(parsed.value);
+}
+
+/** Checks an already-parsed value against the transport schemas of both dialects. */
+export function validateTransport(value: unknown): Decoded<TransportPacket> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail("transport", "invalid_field", "", "expected a JSON object");
+  }
+  const protocol = (value as { protocol?: unknown }).protocol;
+  if (protocol !== undefined && protocol !== TRANSPORT_V1) {
+    if (typeof protocol === "string" && OTHER_TRANSPORT_VERSION.test(protocol)) {
+      return fail(
+        "transport",
+        "unsupported_protocol",
+        "protocol",
+        `unsupported protocol version ${protocol}`,
+      );
+    }
+    return fail("transport", "invalid_field", "protocol", `unknown protocol ${JSON.stringify(protocol)}`);
+  }
+  const schema = protocol === undefined ? seedTransportSchema : transportV1Schema;
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    return fail("transport", "invalid_field", fieldPath(issue.path), issue.message);
+  }
+  return ok(result.data as TransportPacket);
+}
+
+export function dialectOf(packet: TransportPacket): TransportDialect {
+  return "protocol" in packet && packet.protocol === TRANSPORT_V1 ? "v1" : "seed";
+}
+
+export function isV1(packet: TransportPacket): packet is TransportV1 {
+  return dialectOf(packet) === "v1";
+}
+
+/** Serialises a packet for NATS. Field order follows the object, as Go's follows its struct. */
+export function encodeTransport(packet: TransportPacket): string {
+  return JSON.stringify(packet);
+}
+
+export interface NewTransportOptions {
+  /** Base64 of the secure request or reply JSON. */
+  data: string;
+  sender: string;
+  replyTo?: string;
+  seenBy?: SeenByHop[];
+  federation?: { req: string; replyTo?: string; target?: string[] };
+}
+
+/** Builds a `choria:transport:1` packet with keys in go-choria's order, omitting empty ones as Go does. */
+export function newTransportV1(options: NewTransportOptions): TransportV1 {
+  const headers: TransportV1["headers"] = {};
+  if (options.replyTo) headers["reply-to"] = options.replyTo;
+  headers.mc_sender = options.sender;
+  if (options.seenBy && options.seenBy.length > 0) headers["seen-by"] = options.seenBy;
+  if (options.federation) {
+    const fed: FederationHeader = { req: options.federation.req };
+    if (options.federation.replyTo) fed["reply-to"] = options.federation.replyTo;
+    if (options.federation.target && options.federation.target.length > 0)
+      fed.target = options.federation.target;
+    headers.federation = fed as TransportV1["headers"]["federation"];
+  }
+  return { protocol: TRANSPORT_V1, data: options.data, headers };
+}
