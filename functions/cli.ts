@@ -5,26 +5,6 @@
 type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
 
 const commands: Record<string, Command> = {
-  broker: {
-    summary: "run a federation broker worker (stateless; start as many as you like)",
-    load: async () => (await import("./broker.ts")).runBroker,
-  },
-  observe: {
-    summary: "live view of a federation broker cluster's stats",
-    load: async () => (await import("./observe.ts")).runObserve,
-  },
-  trace: {
-    summary: "send one round trip to a node and print its route hop by hop",
-    load: async () => (await import("./trace.ts")).runTrace,
-  },
-  simulate: {
-    summary: "host many simulated Choria member nodes in one process",
-    load: async () => (await import("./simulate.ts")).runSimulate,
-  },
-  keys: {
-    summary: "create the demo CA, gateway, client and node certificates",
-    load: async () => (await import("./keys.ts")).runKeys,
-  },
 };
 
 function usage(): string {

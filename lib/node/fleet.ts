@@ -1,0 +1,74 @@
+// Simulated identities: each has its own facts, classes and agents, derived deterministically from a seed
+// so that a filter selects the same real subset in every run (tests can compute the expected set).
+
+export interface NodeIdentity {
+  identity: string;
+  collective: string;
+  facts: Record<string, unknown>;
+  classes: string[];
+  agents: string[];
+}
+
+export interface FleetOptions {
+  count: number;
+  collective?: string;
+  seed?: number;
+  /** Identity template; `{n}` is replaced by the zero-padded index, `{collective}` by the collective. */
+  naming?: string;
+  /** Index of the first node, so that several processes can host disjoint parts of one fleet. */
+  offset?: number;
+}
+
+const ROLES = ["web", "db", "cache"] as const;
+const COUNTRIES = ["de", "fr", "nl", "uk", "us"] as const;
+const OS_RELEASES = ["11", "12", "13"] as const;
+
+/** The agents every simulated node runs; `demo` is left off roles that would not have it in real life. */
+function agentsFor(role: string): string[] {
+  return role === "cache" ? ["rpcutil", "discovery"] : ["rpcutil", "discovery", "demo"];
+}
+
+/** Small, fast, seedable PRNG (mulberry32); deterministic across runtimes. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function generateFleet(options: FleetOptions): NodeIdentity[] {
+  const collective = options.collective ?? "mcollective";
+  const offset = options.offset ?? 0;
+  const naming = options.naming ?? "node{n}.{collective}.example.net";
+  const width = Math.max(4, String(offset + options.count - 1).length);
+  const random = seededRandom(options.seed ?? 1);
+  const fleet: NodeIdentity[] = [];
+  for (let i = 0; i < offset + options.count; i++) {
+    // Draw for skipped indexes too, so that node N has the same facts whatever the offset.
+    const country = COUNTRIES[Math.floor(random() * COUNTRIES.length)]!;
+    const release = OS_RELEASES[Math.floor(random() * OS_RELEASES.length)]!;
+    const memoryGb = 2 ** (1 + Math.floor(random() * 6));
+    if (i < offset) continue;
+    const role = ROLES[i % ROLES.length]!;
+    const identity = naming.replaceAll("{n}", String(i).padStart(width, "0")).replaceAll("{collective}", collective);
+    fleet.push({
+      identity,
+      collective,
+      facts: {
+        role,
+        country,
+        index: i,
+        memory_gb: memoryGb,
+        os: { family: "Debian", release },
+        kernel: "Linux",
+      },
+      classes: ["base", `roles::${role}`, ...(role === "web" ? ["nginx"] : role === "db" ? ["postgresql"] : [])],
+      agents: agentsFor(role),
+    });
+  }
+  return fleet;
+}
