@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import { type Decoded, fail, type Layer, ok } from "./errors.ts";
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -28,4 +29,42 @@ export function parseJson(layer: Layer, input: string | Uint8Array, maxBytes?: n
 /** Turns a schema issue path into the dotted field name used in errors ("headers.seen-by.0"). */
 export function fieldPath(path: readonly PropertyKey[]): string {
   return path.map((p) => String(p)).join(".");
+}
+
+/** Checks a parsed value against a schema, reporting the first issue by its field path. */
+export function validateWith<T>(layer: Layer, schema: z.ZodType<T>, value: unknown): Decoded<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return ok(result.data);
+  const issue = result.error.issues[0]!;
+  return fail(layer, "invalid_field", fieldPath(issue.path), issue.message);
+}
+
+export interface VersionedDocument<T> {
+  layer: Layer;
+  schema: z.ZodType<T>;
+  /** The protocol name this decoder reads. */
+  protocol: string;
+  /** Protocol names of other versions of the same document, refused as unsupported rather than invalid. */
+  otherVersions: RegExp;
+  maxBytes?: number;
+}
+
+/** Parses and validates one layer of the onion that names its version in a `protocol` field. */
+export function decodeVersioned<T>(input: string | Uint8Array, document: VersionedDocument<T>): Decoded<T> {
+  const parsed = parseJson(document.layer, input, document.maxBytes);
+  if (!parsed.ok) return parsed;
+  const protocol = (parsed.value as { protocol?: unknown } | null)?.protocol;
+  if (
+    typeof protocol === "string" &&
+    protocol !== document.protocol &&
+    document.otherVersions.test(protocol)
+  ) {
+    return fail(
+      document.layer,
+      "unsupported_protocol",
+      "protocol",
+      `unsupported protocol version ${protocol}`,
+    );
+  }
+  return validateWith(document.layer, document.schema, parsed.value);
 }

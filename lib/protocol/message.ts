@@ -1,0 +1,215 @@
+import { z } from "zod";
+import { decodeBase64Text } from "./base64.ts";
+import { type Decoded, fail, ok, ProtocolError } from "./errors.ts";
+import { emptyFilter, type Filter, filterSchema, normaliseFilter } from "./filter.ts";
+import { newRequestId } from "./ids.ts";
+import { decodeVersioned, validateWith } from "./json.ts";
+
+export const REQUEST_V1 = "choria:request:1";
+export const REPLY_V1 = "choria:reply:1";
+
+/** The smallest TTL Choria's schema allows, and the default go-choria clients use. */
+export const MIN_TTL_SECONDS = 30;
+export const DEFAULT_TTL_SECONDS = 60;
+
+const OTHER_REQUEST_VERSION = /^(?:choria:request:\d+|io\.choria\.protocol\.v\d+\.request)$/;
+const OTHER_REPLY_VERSION = /^(?:choria:reply:\d+|io\.choria\.protocol\.v\d+\.reply)$/;
+
+const requestId = z.string().length(32);
+const unixSeconds = z.number().int();
+
+export const envelopeSchema = z.looseObject({
+  requestid: requestId,
+  senderid: z.string(),
+  callerid: z.string().min(1),
+  collective: z.string().min(1),
+  agent: z.string().min(1),
+  ttl: z.number().int().nonnegative(),
+  time: unixSeconds,
+  // A nil *Filter in Go marshals as null; it selects every node like an empty one.
+  filter: filterSchema.nullish().transform((filter): Filter => filter ?? emptyFilter()),
+});
+
+export const replyEnvelopeSchema = z.looseObject({
+  requestid: requestId,
+  senderid: z.string(),
+  agent: z.string().min(1),
+  time: unixSeconds,
+});
+
+// `message` is the application payload as text: RPC JSON as-is, or base64 for legacy discovery (§3.1).
+export const requestSchema = z.looseObject({
+  protocol: z.literal(REQUEST_V1),
+  message: z.string().min(1),
+  envelope: envelopeSchema,
+});
+
+export const replySchema = z.looseObject({
+  protocol: z.literal(REPLY_V1),
+  message: z.string().min(1),
+  envelope: replyEnvelopeSchema,
+});
+
+export type Envelope = z.infer<typeof envelopeSchema>;
+export type ReplyEnvelope = z.infer<typeof replyEnvelopeSchema>;
+export type Request = z.infer<typeof requestSchema>;
+export type Reply = z.infer<typeof replySchema>;
+
+export interface DecodeMessageOptions {
+  /** Refuse documents larger than this before parsing them. */
+  maxBytes?: number;
+}
+
+/** Parses the `message` of a secure request. Never throws. */
+export function decodeRequest(
+  input: string | Uint8Array,
+  options: DecodeMessageOptions = {},
+): Decoded<Request> {
+  return decodeVersioned(input, {
+    layer: "request",
+    schema: requestSchema,
+    protocol: REQUEST_V1,
+    otherVersions: OTHER_REQUEST_VERSION,
+    maxBytes: options.maxBytes,
+  });
+}
+
+/** Parses the `message` of a secure reply. Never throws. */
+export function decodeReply(input: string | Uint8Array, options: DecodeMessageOptions = {}): Decoded<Reply> {
+  return decodeVersioned(input, {
+    layer: "reply",
+    schema: replySchema,
+    protocol: REPLY_V1,
+    otherVersions: OTHER_REPLY_VERSION,
+    maxBytes: options.maxBytes,
+  });
+}
+
+/** Serialises a request with go-choria's key order; extra keys a decoded request carried are dropped. */
+export function encodeRequest(request: Request): string {
+  const e = request.envelope;
+  return JSON.stringify({
+    protocol: REQUEST_V1,
+    message: request.message,
+    envelope: {
+      requestid: e.requestid,
+      senderid: e.senderid,
+      callerid: e.callerid,
+      collective: e.collective,
+      agent: e.agent,
+      ttl: e.ttl,
+      time: e.time,
+      filter: normaliseFilter(e.filter),
+    },
+  });
+}
+
+/** Serialises a reply with go-choria's key order. */
+export function encodeReply(reply: Reply): string {
+  const e = reply.envelope;
+  return JSON.stringify({
+    protocol: REPLY_V1,
+    message: reply.message,
+    envelope: { requestid: e.requestid, senderid: e.senderid, agent: e.agent, time: e.time },
+  });
+}
+
+export interface NewRequestOptions {
+  agent: string;
+  collective: string;
+  callerid: string;
+  senderid: string;
+  /** The application payload as text; RPC requests carry their JSON here as-is, like Go clients. */
+  payload: string;
+  /** Seconds; at least MIN_TTL_SECONDS. */
+  ttl?: number;
+  /** Unix seconds; now by default. */
+  time?: number;
+  filter?: Partial<Filter>;
+  requestId?: string;
+}
+
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** Builds a request; throws a ProtocolError when an argument could not go on the wire (programmer error). */
+export function newRequest(options: NewRequestOptions): Request {
+  const request: Request = {
+    protocol: REQUEST_V1,
+    message: options.payload,
+    envelope: {
+      requestid: options.requestId ?? newRequestId(),
+      senderid: options.senderid,
+      callerid: options.callerid,
+      collective: options.collective,
+      agent: options.agent,
+      ttl: options.ttl ?? DEFAULT_TTL_SECONDS,
+      time: options.time ?? nowSeconds(),
+      filter: normaliseFilter(options.filter),
+    },
+  };
+  if (!(request.envelope.ttl >= MIN_TTL_SECONDS))
+    throw new ProtocolError(
+      "request",
+      "invalid_field",
+      "envelope.ttl",
+      `must be at least ${MIN_TTL_SECONDS}`,
+    );
+  return orThrow(validateWith("request", requestSchema, request));
+}
+
+/** Builds the reply to `request` from node `senderid`; throws a ProtocolError on an empty payload. */
+export function newReply(request: Request, senderid: string, payload: string, time = nowSeconds()): Reply {
+  const reply: Reply = {
+    protocol: REPLY_V1,
+    message: payload,
+    envelope: {
+      requestid: request.envelope.requestid,
+      senderid,
+      agent: request.envelope.agent,
+      time,
+    },
+  };
+  return orThrow(validateWith("reply", replySchema, reply));
+}
+
+function orThrow<T>(decoded: Decoded<T>): T {
+  if (!decoded.ok) throw decoded.error;
+  return decoded.value;
+}
+
+/** Unix second after which the request is void (ignoring the symmetric "from the future" bound). */
+export function requestExpiry(request: Request): number {
+  return request.envelope.time + request.envelope.ttl;
+}
+
+/**
+ * The Choria server rule: a request is valid only while |now − time| < ttl, so one stamped further in
+ * the future than its ttl (a skewed or forged clock) is refused as well as an old one.
+ */
+export function isExpired(request: Request, nowSecondsValue: number): boolean {
+  return !(Math.abs(nowSecondsValue - request.envelope.time) < request.envelope.ttl);
+}
+
+/** The request itself if it is inside its TTL window at `now`, else an "expired" error naming the time. */
+export function checkRequestTime(request: Request, now: number): Decoded<Request> {
+  if (!isExpired(request, now)) return ok(request);
+  const { time, ttl } = request.envelope;
+  const when = time > now ? "in the future" : "ago";
+  return fail(
+    "request",
+    "expired",
+    "envelope.time",
+    `created ${Math.abs(now - time)}s ${when}, outside its ${ttl}s ttl`,
+  );
+}
+
+/**
+ * The payload text a Choria server hands its agent: a strict (padded, standard) base64 decode when that
+ * succeeds and yields UTF-8, else the raw text. Go clients send RPC JSON raw; legacy discovery sends
+ * base64("ping").
+ */
+export function requestPayloadText(request: Request): string {
+  return decodeBase64Text(request.message) ?? request.message;
+}
