@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { decodeBase64Text, encodeBase64Text } from "./base64.ts";
-import { type Decoded, fail, type Layer, ok } from "./errors.ts";
-import { fieldPath, parseJson } from "./json.ts";
+import { type Decoded, fail } from "./errors.ts";
+import { decodeVersioned } from "./json.ts";
 import type { TransportPacket } from "./transport.ts";
 
 export const SECURE_REQUEST_V1 = "choria:secure:request:1";
@@ -26,30 +26,26 @@ export const secureReplySchema = z.looseObject({
 export type SecureRequest = z.infer<typeof secureRequestSchema>;
 export type SecureReply = z.infer<typeof secureReplySchema>;
 
-const OTHER_SECURE_VERSION =
-  /^(?:choria:secure:(?:request|reply):\d+|io\.choria\.protocol\.v\d+\.secure_(?:request|reply))$/;
-
-function decodeSecure<T>(layer: Layer, schema: z.ZodType<T>, expected: string, text: string): Decoded<T> {
-  const parsed = parseJson(layer, text);
-  if (!parsed.ok) return parsed;
-  const protocol = (parsed.value as { protocol?: unknown } | null)?.protocol;
-  if (typeof protocol === "string" && protocol !== expected && OTHER_SECURE_VERSION.test(protocol)) {
-    return fail(layer, "unsupported_protocol", "protocol", `unsupported protocol version ${protocol}`);
-  }
-  const result = schema.safeParse(parsed.value);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    return fail(layer, "invalid_field", fieldPath(issue.path), issue.message);
-  }
-  return ok(result.data);
-}
+const OTHER_SECURE_REQUEST_VERSION =
+  /^(?:choria:secure:request:\d+|io\.choria\.protocol\.v\d+\.secure_request)$/;
+const OTHER_SECURE_REPLY_VERSION = /^(?:choria:secure:reply:\d+|io\.choria\.protocol\.v\d+\.secure_reply)$/;
 
 export function decodeSecureRequest(json: string): Decoded<SecureRequest> {
-  return decodeSecure("secure_request", secureRequestSchema, SECURE_REQUEST_V1, json);
+  return decodeVersioned(json, {
+    layer: "secure_request",
+    schema: secureRequestSchema,
+    protocol: SECURE_REQUEST_V1,
+    otherVersions: OTHER_SECURE_REQUEST_VERSION,
+  });
 }
 
 export function decodeSecureReply(json: string): Decoded<SecureReply> {
-  return decodeSecure("secure_reply", secureReplySchema, SECURE_REPLY_V1, json);
+  return decodeVersioned(json, {
+    layer: "secure_reply",
+    schema: secureReplySchema,
+    protocol: SECURE_REPLY_V1,
+    otherVersions: OTHER_SECURE_REPLY_VERSION,
+  });
 }
 
 /** Opens a transport's base64 `data` as a secure request. */
