@@ -1,0 +1,285 @@
+import { z } from "zod";
+import { NAME_MAX_LENGTH } from "../protocol/subjects.ts";
+
+// A single NATS subject token as Choria builds them: printable ASCII without `*`, `>` or `.`.
+const TOKEN = /^[\x21-\x29\x2b-\x2d\x2f-\x3d\x3f-\x7e]+$/;
+const token = (what: string) =>
+  z
+    .string()
+    .max(NAME_MAX_LENGTH)
+    .regex(TOKEN, `${what} must be one NATS subject token (printable ASCII, no '.', '*' or '>')`);
+
+/** A subject pattern with NATS wildcards: `*` stands for one token, a final `>` for one or more. */
+export function isSubjectPattern(pattern: string): boolean {
+  const tokens = pattern.split(".");
+  return tokens.every(
+    (t, i) => t === "*" || (t === ">" && i === tokens.length - 1) || (t !== ">" && TOKEN.test(t)),
+  );
+}
+
+export const natsAuthSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("none") }),
+  z.object({ type: z.literal("userpass"), user: z.string().min(1), pass: z.string() }),
+  z.object({ type: z.literal("token"), token: z.string().min(1) }),
+  z.object({ type: z.literal("nkey"), seed: z.string().min(1) }),
+  z.object({ type: z.literal("credentials"), file: z.string().min(1) }),
+]);
+
+export const natsTlsSchema = z.object({
+  caFile: z.string().min(1).optional(),
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+});
+
+const natsSideSchema = z.object({
+  servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
+  auth: natsAuthSchema.default({ type: "none" }),
+  tls: natsTlsSchema.optional(),
+});
+
+const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+
+export const brokerConfigSchema = z.object({
+  /** The federation broker cluster this instance serves (`plugin.choria.federation.cluster` in Go). */
+  cluster: token("cluster").default("mcollective"),
+  /** This process's name within the cluster; instances of one cluster should differ. */
+  instance: token("instance"),
+  /** The name recorded in seen-by hops, as Go's broker records its certname. */
+  identity: z.string().min(1).max(253),
+  /** Collectives this cluster may reach: broadcast agent and node subjects in them are allowed targets. */
+  collectives: z.array(token("collective")).default(["mcollective"]),
+  /** Further allowed target subject patterns (NATS wildcards), for finer grants than whole collectives. */
+  allowSubjects: z.array(z.string().refine(isSubjectPattern, "not a NATS subject pattern")).default([]),
+  maxHops: positiveInt(10, 1000),
+  maxBytes: positiveInt(1024 * 1024),
+  maxTargets: positiveInt(10_000),
+  /** Messages per side accepted but not yet confirmed delivered; beyond this, new ones are dropped. */
+  inFlight: positiveInt(1000),
+  /** Publishes between flushes when fanning one request out. */
+  batchSize: positiveInt(500),
+  statsIntervalMs: positiveInt(5000),
+  /** Each refusal or drop reason is logged at most once per interval. */
+  logIntervalMs: positiveInt(10_000),
+  connectTimeoutMs: positiveInt(5000),
+  /** `host:port` for /metrics, /healthz and /readyz, or "off". */
+  metricsListen: z
+    .string()
+    .regex(/^(?:off|[^:\s]*:\d{1,5})$/, 'expected "host:port" or "off"')
+    .default("127.0.0.1:9464"),
+  /** Seed dialect only: also record the connected NATS server in seen-by, as the Ruby broker could. */
+  recordRoute: z.boolean().default(false),
+  federation: natsSideSchema.default({ servers: ["nats://127.0.0.1:4222"], auth: { type: "none" } }),
+  collective: natsSideSchema.default({ servers: ["nats://127.0.0.1:4222"], auth: { type: "none" } }),
+});
+
+export type BrokerConfig = z.infer<typeof brokerConfigSchema>;
+export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;
+export type NatsAuth = z.infer<typeof natsAuthSchema>;
+export type NatsTls = z.infer<typeof natsTlsSchema>;
+export type BrokerSide = "federation" | "collective";
+
+export interface HostFacts {
+  hostname: string;
+  pid: number;
+}
+
+type Kind = "string" | "list" | "int" | "bool";
+
+interface Option {
+  flag: string;
+  kind: Kind;
+  help: string;
+}
+
+const SIDE_OPTIONS = (side: BrokerSide): Option[] => [
+  { flag: `${side}-servers`, kind: "list", help: `NATS URLs of the ${side} side (comma separated)` },
+  { flag: `${side}-user`, kind: "string", help: "user name" },
+  { flag: `${side}-password`, kind: "string", help: "password (prefer the environment variable)" },
+  { flag: `${side}-token`, kind: "string", help: "auth token" },
+  { flag: `${side}-nkey-seed`, kind: "string", help: "nkey seed (SU...)" },
+  { flag: `${side}-credentials`, kind: "string", help: "path of a .creds file (JWT and nkey)" },
+  { flag: `${side}-tls-ca`, kind: "string", help: "CA bundle to verify the server" },
+  { flag: `${side}-tls-cert`, kind: "string", help: "client certificate" },
+  { flag: `${side}-tls-key`, kind: "string", help: "client key" },
+];
+
+const OPTIONS: Option[] = [
+  { flag: "cluster", kind: "string", help: "federation broker cluster name (default mcollective)" },
+  { flag: "instance", kind: "string", help: "instance name, unique in the cluster (default <host>-<pid>)" },
+  { flag: "identity", kind: "string", help: "identity recorded in seen-by (default the host name)" },
+  { flag: "collectives", kind: "list", help: "collectives this cluster may reach (default mcollective)" },
+  { flag: "allow-subjects", kind: "list", help: "extra allowed target subject patterns, NATS wildcards" },
+  { flag: "max-hops", kind: "int", help: "refuse packets with more seen-by hops (default 10)" },
+  { flag: "max-bytes", kind: "int", help: "refuse packets larger than this (default 1048576)" },
+  { flag: "max-targets", kind: "int", help: "refuse requests with more targets (default 10000)" },
+  { flag: "in-flight", kind: "int", help: "messages per side in flight before dropping (default 1000)" },
+  { flag: "batch-size", kind: "int", help: "publishes between flushes in a fan-out (default 500)" },
+  { flag: "stats-interval", kind: "int", help: "ms between stats publications (default 5000)" },
+  { flag: "log-interval", kind: "int", help: "ms between log lines for one refusal reason (default 10000)" },
+  { flag: "connect-timeout", kind: "int", help: "ms to wait for each NATS connection (default 5000)" },
+  { flag: "metrics-listen", kind: "string", help: "host:port for /metrics, /healthz, /readyz, or off" },
+  { flag: "record-route", kind: "bool", help: "seed dialect: record the NATS server in seen-by too" },
+  { flag: "servers", kind: "list", help: "NATS URLs for both sides unless a side names its own" },
+  ...SIDE_OPTIONS("federation"),
+  ...SIDE_OPTIONS("collective"),
+];
+
+const ENV_PREFIX = "CHORIA_EDGE_BROKER_";
+
+export function envName(flag: string): string {
+  return ENV_PREFIX + flag.toUpperCase().replaceAll("-", "_");
+}
+
+export function brokerUsage(): string {
+  const width = Math.max(...OPTIONS.map((o) => o.flag.length + (o.kind === "bool" ? 0 : 8)));
+  const lines = OPTIONS.map((o) => {
+    const left = o.kind === "bool" ? `--${o.flag}` : `--${o.flag} <${o.kind === "list" ? "a,b" : "value"}>`;
+    return `  ${left.padEnd(width + 4)} ${o.help}\n  ${"".padEnd(width + 4)} env ${envName(o.flag)}`;
+  });
+  return `usage: choria-edge broker [options]\n\nEvery option can also be set by its environment variable; flags win.\n\n${lines.join("\n")}`;
+}
+
+export type ParsedBrokerConfig =
+  | { ok: true; config: BrokerConfig }
+  | { ok: false; error: string }
+  | { ok: false; help: true };
+
+type RawValue = string | string[] | boolean;
+
+/** Reads `--flag value`, `--flag=value` and bare boolean flags; lists may repeat or use commas. */
+function readFlags(argv: string[]): { values: Map<string, RawValue>; error?: string; help?: boolean } {
+  const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]));
+  const values = new Map<string, RawValue>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--help" || arg === "-h") return { values, help: true };
+    if (!arg.startsWith("--")) return { values, error: `unexpected argument '${arg}'` };
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    const option = byFlag.get(name);
+    if (option === undefined) return { values, error: `unknown option '--${name}'` };
+    if (option.kind === "bool") {
+      values.set(name, eq === -1 ? true : parseBool(arg.slice(eq + 1)));
+      continue;
+    }
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined) return { values, error: `option '--${name}' needs a value` };
+    if (option.kind === "list") {
+      const previous = values.get(name);
+      values.set(name, [...(Array.isArray(previous) ? previous : []), ...splitList(value)]);
+    } else {
+      values.set(name, value);
+    }
+  }
+  return { values };
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+}
+
+function parseBool(value: string): boolean {
+  return ["1", "true", "yes", "on"].includes(value.trim().toLowerCase());
+}
+
+function readEnv(env: Record<string, string | undefined>): Map<string, RawValue> {
+  const values = new Map<string, RawValue>();
+  for (const option of OPTIONS) {
+    const value = env[envName(option.flag)];
+    if (value === undefined || value === "") continue;
+    values.set(
+      option.flag,
+      option.kind === "list" ? splitList(value) : option.kind === "bool" ? parseBool(value) : value,
+    );
+  }
+  return values;
+}
+
+function sideInput(side: BrokerSide, get: (flag: string) => RawValue | undefined): object | string {
+  const str = (flag: string) => get(`${side}-${flag}`) as string | undefined;
+  const servers = (get(`${side}-servers`) ?? get("servers")) as string[] | undefined;
+  const chosen: object[] = [];
+  const credentials = str("credentials");
+  const seed = str("nkey-seed");
+  const tokenValue = str("token");
+  const user = str("user");
+  if (credentials) chosen.push({ type: "credentials", file: credentials });
+  if (seed) chosen.push({ type: "nkey", seed });
+  if (tokenValue) chosen.push({ type: "token", token: tokenValue });
+  if (user) chosen.push({ type: "userpass", user, pass: str("password") ?? "" });
+  if (chosen.length > 1)
+    return `${side} side: choose one of user/password, token, nkey seed or credentials file`;
+  const tls = { caFile: str("tls-ca"), certFile: str("tls-cert"), keyFile: str("tls-key") };
+  return {
+    ...(servers ? { servers } : {}),
+    auth: chosen[0] ?? { type: "none" },
+    ...(tls.caFile || tls.certFile || tls.keyFile ? { tls } : {}),
+  };
+}
+
+/**
+ * Builds the broker configuration from environment variables and command line flags (flags win),
+ * filling in defaults that work for the local stack. Never throws.
+ */
+export function parseBrokerConfig(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  host: HostFacts,
+): ParsedBrokerConfig {
+  const flags = readFlags(argv);
+  if (flags.help) return { ok: false, help: true };
+  if (flags.error) return { ok: false, error: flags.error };
+  const fromEnv = readEnv(env);
+  const get = (flag: string) => flags.values.get(flag) ?? fromEnv.get(flag);
+
+  const federation = sideInput("federation", get);
+  if (typeof federation === "string") return { ok: false, error: federation };
+  const collective = sideInput("collective", get);
+  if (typeof collective === "string") return { ok: false, error: collective };
+
+  const hostToken = host.hostname.replace(/[^A-Za-z0-9_-]/g, "_") || "broker";
+  const input = {
+    cluster: get("cluster"),
+    instance: get("instance") ?? `${hostToken}-${host.pid}`,
+    identity: get("identity") ?? (host.hostname || "broker"),
+    collectives: get("collectives"),
+    allowSubjects: get("allow-subjects"),
+    maxHops: get("max-hops"),
+    maxBytes: get("max-bytes"),
+    maxTargets: get("max-targets"),
+    inFlight: get("in-flight"),
+    batchSize: get("batch-size"),
+    statsIntervalMs: get("stats-interval"),
+    logIntervalMs: get("log-interval"),
+    connectTimeoutMs: get("connect-timeout"),
+    metricsListen: get("metrics-listen"),
+    recordRoute: get("record-route"),
+    federation,
+    collective,
+  };
+  return brokerConfigFrom(input);
+}
+
+/** Validates a configuration object (for embedding the broker in tests and the local stack). */
+export function brokerConfigFrom(
+  input: unknown,
+): { ok: true; config: BrokerConfig } | { ok: false; error: string } {
+  const result = brokerConfigSchema.safeParse(input);
+  if (result.success) return { ok: true, config: result.data };
+  const issue = result.error.issues[0]!;
+  return { ok: false, error: `${issue.path.map(String).join(".") || "config"}: ${issue.message}` };
+}
+
+/** The `host:port` to listen on for metrics, or undefined when switched off. */
+export function metricsAddress(config: BrokerConfig): { host: string; port: number } | undefined {
+  if (config.metricsListen === "off") return undefined;
+  const colon = config.metricsListen.lastIndexOf(":");
+  return {
+    host: config.metricsListen.slice(0, colon) || "127.0.0.1",
+    port: Number(config.metricsListen.slice(colon + 1)),
+  };
+}

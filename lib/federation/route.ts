@@ -1,0 +1,272 @@
+import type { ProtocolError } from "../protocol/errors.ts";
+import { parseJson } from "../protocol/json.ts";
+import { collectiveSubject, parseSubject } from "../protocol/subjects.ts";
+import {
+  dialectOf,
+  type SeenByHop,
+  type TransportDialect,
+  type TransportPacket,
+  validateTransport,
+} from "../protocol/transport.ts";
+import type { BrokerConfig, BrokerSide } from "./config.ts";
+import type { RefusalReason } from "./refusals.ts";
+
+export interface RouteInput {
+  /** The side the packet arrived on: requests come from the federation, replies from the collective. */
+  side: BrokerSide;
+  body: Uint8Array | string;
+}
+
+export interface RouteContext {
+  /** Redacted URL of the NATS server the packet was received from. */
+  ingestUrl: string;
+  /** Redacted URL of the NATS server the packet will be published to. */
+  egestUrl: string;
+  /** Worker index shown in the seen-by stage names (`choria_nats_ingest:<worker>`). */
+  worker: number;
+}
+
+export type Routed = {
+  ok: true;
+  side: BrokerSide;
+  /** Subjects to publish to, on the other side; never empty, no duplicates. */
+  targets: string[];
+  /** The rewritten packet, serialised once to be published identically to every target. */
+  body: string;
+  requestId: string;
+  dialect: TransportDialect;
+};
+
+export type Refused = {
+  ok: false;
+  side: BrokerSide;
+  reason: RefusalReason;
+  detail: string;
+  requestId?: string;
+};
+
+export type RouteResult = Routed | Refused;
+
+type Federation = NonNullable<TransportPacket["headers"]["federation"]>;
+type Headers = TransportPacket["headers"];
+
+interface Compiled {
+  cluster: string;
+  identity: string;
+  /** How the seed dialect names this broker in seen-by (the 2017 Ruby broker's form). */
+  seedName: string;
+  collectiveSubject: string;
+  collectives: ReadonlySet<string>;
+  patterns: string[][];
+  maxHops: number;
+  maxBytes: number;
+  maxTargets: number;
+  recordRoute: boolean;
+}
+
+// route() is called per message with the same config object; compile its allow-list once.
+const compiledConfigs = new WeakMap<BrokerConfig, Compiled>();
+
+function compile(config: BrokerConfig): Compiled {
+  let compiled = compiledConfigs.get(config);
+  if (compiled === undefined) {
+    compiled = {
+      cluster: config.cluster,
+      identity: config.identity,
+      seedName: `fedbroker_${config.cluster}_${config.instance}`,
+      collectiveSubject: collectiveSubject(config.cluster),
+      collectives: new Set(config.collectives),
+      patterns: config.allowSubjects.map((p) => p.split(".")),
+      maxHops: config.maxHops,
+      maxBytes: config.maxBytes,
+      maxTargets: config.maxTargets,
+      recordRoute: config.recordRoute,
+    };
+    compiledConfigs.set(config, compiled);
+  }
+  return compiled;
+}
+
+/**
+ * Decides what the broker does with one packet: where it goes and the exact bytes to send, or why it is
+ * refused. Requests (federation side) fan out to their `federation.target` subjects with `reply-to`
+ * pointing back at this cluster; replies (collective side) go to `federation.reply-to` with the
+ * federation header removed. One seen-by hop is appended either way. Pure; never throws on bad input.
+ */
+export function route(input: RouteInput, config: BrokerConfig, ctx: RouteContext): RouteResult {
+  const c = compile(config);
+  const { side } = input;
+  const refuse = (reason: RefusalReason, detail: string, requestId?: string): Refused =>
+    requestId === undefined
+      ? { ok: false, side, reason, detail }
+      : { ok: false, side, reason, detail, requestId };
+
+  const parsed = parseJson("transport", input.body, c.maxBytes);
+  if (!parsed.ok)
+    return refuse(parsed.error.code === "too_large" ? "too_large" : "malformed", parsed.error.message);
+
+  // Cheap bounds before schema validation, so a hostile array costs no more than its JSON parse.
+  const rawHeaders = (parsed.value as { headers?: unknown } | null)?.headers as
+    | Record<string, unknown>
+    | undefined;
+  const rawTargets = (rawHeaders?.federation as { target?: unknown } | undefined)?.target;
+  if (Array.isArray(rawTargets) && rawTargets.length > c.maxTargets)
+    return refuse("too_many_targets", `${rawTargets.length} targets, the limit is ${c.maxTargets}`);
+  const rawHops = rawHeaders?.["seen-by"];
+  if (Array.isArray(rawHops) && rawHops.length >= c.maxHops)
+    return refuse("too_many_hops", `${rawHops.length} hops already, the limit is ${c.maxHops}`);
+
+  const validated = validateTransport(parsed.value);
+  if (!validated.ok) return refuse(refusalOf(validated.error), validated.error.message);
+  const packet = validated.value;
+  const dialect = dialectOf(packet);
+  const headers = packet.headers;
+  const federation = headers.federation;
+  if (federation === undefined) return refuse("not_federated", "the packet has no federation header");
+  const requestId = federation.req ?? "";
+
+  const ownHops = countOwnHops(headers, dialect, c);
+  if (side === "federation") {
+    if (federation["reply-to"] !== undefined)
+      return refuse(
+        "reply_on_federation_side",
+        "federation.reply-to is set: a broker already handled it",
+        requestId,
+      );
+    const targets = federation.target ?? [];
+    if (targets.length === 0) return refuse("no_targets", "federation.target is empty", requestId);
+    const replyTo = headers["reply-to"];
+    if (replyTo === undefined) return refuse("no_reply_to", "a request needs reply-to", requestId);
+    if (!isReply(replyTo))
+      return refuse("bad_reply_to", `reply-to ${quote(replyTo)} is not a reply subject`, requestId);
+    if (ownHops > 0) return refuse("loop", `${ownName(dialect, c)} is already in seen-by`, requestId);
+    const unique = [...new Set(targets)];
+    for (const target of unique) {
+      const problem = targetProblem(target, c);
+      if (problem !== undefined) return refuse(problem.reason, problem.detail, requestId);
+    }
+    const rewritten: Federation = { ...withoutKeys(federation, "target"), "reply-to": replyTo };
+    const out = rebuild(packet, dialect, {
+      replyTo: c.collectiveSubject,
+      seenBy: appendHop(headers, dialect, c, ctx, "choria_request_transformer"),
+      federation: rewritten,
+    });
+    return { ok: true, side, targets: unique, body: JSON.stringify(out), requestId, dialect };
+  }
+
+  if (federation.target !== undefined && federation.target.length > 0)
+    return refuse("request_on_collective_side", "federation.target is set on the collective side", requestId);
+  const replyTo = federation["reply-to"];
+  if (replyTo === undefined) return refuse("no_reply_to", "a reply needs federation.reply-to", requestId);
+  if (!isReply(replyTo))
+    return refuse("bad_reply_to", `federation.reply-to ${quote(replyTo)} is not a reply subject`, requestId);
+  // A reply carries the hop its request made through this broker; a second one means it came round again.
+  if (ownHops > 1) return refuse("loop", `${ownName(dialect, c)} is already in seen-by twice`, requestId);
+  const out = rebuild(packet, dialect, {
+    replyTo: headers["reply-to"],
+    seenBy: appendHop(headers, dialect, c, ctx, "choria_reply_transformer"),
+    federation: undefined,
+  });
+  return { ok: true, side, targets: [replyTo], body: JSON.stringify(out), requestId, dialect };
+}
+
+function refusalOf(error: ProtocolError): RefusalReason {
+  if (error.code === "unsupported_protocol") return "unsupported_protocol";
+  if (error.code === "too_large") return "too_large";
+  return "malformed";
+}
+
+function isReply(subject: string): boolean {
+  const parsed = parseSubject(subject);
+  return parsed.ok && parsed.value.kind === "reply";
+}
+
+function targetProblem(target: string, c: Compiled): { reason: RefusalReason; detail: string } | undefined {
+  const parsed = parseSubject(target);
+  if (!parsed.ok || (parsed.value.kind !== "broadcast" && parsed.value.kind !== "node"))
+    return {
+      reason: "bad_target",
+      detail: `target ${quote(target)} is not a broadcast agent or node subject`,
+    };
+  if (c.collectives.has(parsed.value.collective) || c.patterns.some((p) => matchesPattern(p, target)))
+    return undefined;
+  return { reason: "target_not_allowed", detail: `cluster ${c.cluster} may not reach ${quote(target)}` };
+}
+
+function matchesPattern(pattern: string[], subject: string): boolean {
+  const tokens = subject.split(".");
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p === ">") return tokens.length > i;
+    if (i >= tokens.length || (p !== "*" && p !== tokens[i])) return false;
+  }
+  return tokens.length === pattern.length;
+}
+
+function ownName(dialect: TransportDialect, c: Compiled): string {
+  return dialect === "v1" ? c.identity : c.seedName;
+}
+
+function countOwnHops(headers: Headers, dialect: TransportDialect, c: Compiled): number {
+  const hops = headers["seen-by"] as (SeenByHop | string)[] | undefined;
+  if (hops === undefined) return 0;
+  let count = 0;
+  if (dialect === "v1") {
+    const prefix = `${c.identity} (`;
+    for (const hop of hops as SeenByHop[]) if (hop[1] === c.identity || hop[1].startsWith(prefix)) count++;
+  } else {
+    for (const hop of hops as string[]) if (hop === c.seedName) count++;
+  }
+  return count;
+}
+
+function appendHop(
+  headers: Headers,
+  dialect: TransportDialect,
+  c: Compiled,
+  ctx: RouteContext,
+  transformer: "choria_request_transformer" | "choria_reply_transformer",
+): (SeenByHop | string)[] {
+  const previous = (headers["seen-by"] ?? []) as (SeenByHop | string)[];
+  if (dialect === "seed") {
+    return c.recordRoute ? [...previous, ctx.ingestUrl, c.seedName] : [...previous, c.seedName];
+  }
+  const w = ctx.worker;
+  const processor = `${c.identity} (choria_nats_ingest:${w}, ${transformer}:${w}, choria_nats_egest:${w})`;
+  return [...previous, [ctx.ingestUrl, processor, ctx.egestUrl]];
+}
+
+const KNOWN_HEADERS = new Set(["reply-to", "mc_sender", "seen-by", "federation"]);
+
+/** The packet with new routing headers, keys in go-choria's order, unknown keys kept after them. */
+function rebuild(
+  packet: TransportPacket,
+  dialect: TransportDialect,
+  next: { replyTo: string | undefined; seenBy: (SeenByHop | string)[]; federation: Federation | undefined },
+): TransportPacket {
+  const old = packet.headers as Record<string, unknown>;
+  const headers: Record<string, unknown> = {};
+  if (next.replyTo !== undefined) headers["reply-to"] = next.replyTo;
+  if (old.mc_sender !== undefined) headers.mc_sender = old.mc_sender;
+  headers["seen-by"] = next.seenBy;
+  if (next.federation !== undefined) headers.federation = next.federation;
+  for (const key in old) if (!KNOWN_HEADERS.has(key)) headers[key] = old[key];
+  // `data` is carried as the very string that arrived; only the headers are rebuilt.
+  const out: Record<string, unknown> =
+    dialect === "v1" ? { protocol: (packet as { protocol: string }).protocol } : {};
+  out.data = packet.data;
+  out.headers = headers;
+  for (const key in packet) if (!(key in out)) out[key] = (packet as Record<string, unknown>)[key];
+  return out as TransportPacket;
+}
+
+function withoutKeys<T extends object>(value: T, ...keys: string[]): T {
+  const copy: Record<string, unknown> = {};
+  for (const key in value) if (!keys.includes(key)) copy[key] = (value as Record<string, unknown>)[key];
+  return copy as T;
+}
+
+// Details end up in logs: keep attacker-controlled text short.
+function quote(text: string): string {
+  return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
+}

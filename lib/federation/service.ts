@@ -1,0 +1,319 @@
+import { collectiveSubject, federationSubject, statsSubject } from "../protocol/subjects.ts";
+import type { BrokerConfig, BrokerSide } from "./config.ts";
+import { type Logger, ThrottledLog } from "./log.ts";
+import { type RouteResult, route } from "./route.ts";
+import { FederationStats, type StatsDocument } from "./stats.ts";
+
+/**
+ * What the broker needs from a NATS connection. lib/transport's MessageBus satisfies it; the broker takes
+ * it by injection so that this core never imports a NATS client.
+ */
+export interface BrokerBus {
+  queueSubscribe(
+    subject: string,
+    queue: string,
+    handler: (msg: { subject: string; data: Uint8Array }) => void,
+  ): { drain(): Promise<void> };
+  /** False when the client refused the publish. */
+  publish(subject: string, payload: Uint8Array | string): boolean;
+  flush(): Promise<void>;
+  isConnected(): boolean;
+  connectedUrl(): string;
+  onEvent(listener: (event: { type: string }) => void): () => void;
+}
+
+export interface FederationBrokerOptions {
+  config: BrokerConfig;
+  federation: BrokerBus;
+  collective: BrokerBus;
+  log: Logger;
+  version: string;
+  /** Milliseconds, for the stats document's clock. */
+  now?: () => number;
+}
+
+const other = (side: BrokerSide): BrokerSide => (side === "federation" ? "collective" : "federation");
+const encoder = new TextEncoder();
+const monotonic = () => performance.now();
+
+/**
+ * Coalesces flushes: at most one PING is outstanding, and every caller is answered by a flush that started
+ * after its call, so a resolved promise means the server has everything published before it.
+ */
+class Flusher {
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
+  constructor(private readonly bus: BrokerBus) {}
+
+  flush(): Promise<void> {
+    if (this.queued) return this.queued;
+    if (!this.running) return this.start();
+    this.queued = this.running.then(() => {
+      this.queued = undefined;
+      return this.start();
+    });
+    return this.queued;
+  }
+
+  private start(): Promise<void> {
+    const flushing = this.bus.flush().then(
+      () => {
+        if (this.running === flushing) this.running = undefined;
+      },
+      (err: unknown) => {
+        if (this.running === flushing) this.running = undefined;
+        throw err;
+      },
+    );
+    this.running = flushing.catch(() => {});
+    return flushing;
+  }
+}
+
+/**
+ * One broker instance: consumes both queue groups, routes every packet with `route()`, publishes the
+ * result on the other side, and keeps the work bounded. It holds no state that another instance needs.
+ */
+export class FederationBroker {
+  readonly stats: FederationStats;
+  private readonly config: BrokerConfig;
+  private readonly buses: Record<BrokerSide, BrokerBus>;
+  private readonly flushers: Record<BrokerSide, Flusher>;
+  private readonly log: Logger;
+  private readonly throttled: ThrottledLog;
+  private readonly subscriptions: { drain(): Promise<void> }[] = [];
+  private readonly unlisten: (() => void)[] = [];
+  private statsTimer: ReturnType<typeof setInterval> | undefined;
+  private state: "idle" | "running" | "stopping" | "stopped" = "idle";
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: FederationBrokerOptions) {
+    const now = options.now ?? Date.now;
+    this.config = options.config;
+    this.buses = { federation: options.federation, collective: options.collective };
+    this.flushers = {
+      federation: new Flusher(options.federation),
+      collective: new Flusher(options.collective),
+    };
+    this.log = options.log;
+    this.throttled = new ThrottledLog(options.log, options.config.logIntervalMs, now);
+    this.stats = new FederationStats(
+      {
+        cluster: options.config.cluster,
+        instance: options.config.instance,
+        identity: options.config.identity,
+        version: options.version,
+        startTime: Math.floor(now() / 1000),
+      },
+      () => Math.floor(now() / 1000),
+    );
+  }
+
+  /** Subscribes both sides and starts publishing stats. */
+  start(): void {
+    if (this.state !== "idle") throw new Error(`broker already ${this.state}`);
+    this.state = "running";
+    const { cluster } = this.config;
+    for (const side of ["federation", "collective"] as const) {
+      const bus = this.buses[side];
+      this.unlisten.push(
+        bus.onEvent((event) => {
+          if (event.type === "slow_consumer") this.stats.slowConsumer(side);
+          this.refreshConnection(side);
+        }),
+      );
+      this.refreshConnection(side);
+    }
+    this.subscriptions.push(
+      this.buses.federation.queueSubscribe(federationSubject(cluster), `${cluster}_federation`, (msg) =>
+        this.handle("federation", msg.data),
+      ),
+      this.buses.collective.queueSubscribe(collectiveSubject(cluster), `${cluster}_collective`, (msg) =>
+        this.handle("collective", msg.data),
+      ),
+    );
+    this.statsTimer = setInterval(() => this.publishStats(), this.config.statsIntervalMs);
+    this.log("info", "federation broker started", {
+      cluster,
+      instance: this.config.instance,
+      federation: this.buses.federation.connectedUrl(),
+      collective: this.buses.collective.connectedUrl(),
+    });
+  }
+
+  /** Ready to take work: subscribed, not stopping, and connected on both sides. */
+  isReady(): boolean {
+    return (
+      this.state === "running" && this.buses.federation.isConnected() && this.buses.collective.isConnected()
+    );
+  }
+
+  isStopped(): boolean {
+    return this.state === "stopped";
+  }
+
+  statsDocument(): StatsDocument {
+    this.refreshConnection("federation");
+    this.refreshConnection("collective");
+    return this.stats.snapshot(this.isReady() ? "OK" : "CRITICAL");
+  }
+
+  metrics(): string {
+    this.refreshConnection("federation");
+    this.refreshConnection("collective");
+    return this.stats.renderPrometheus();
+  }
+
+  /**
+   * Stops taking work (the queue groups hand new messages to other instances), finishes what was already
+   * delivered, waits up to `graceMs` for in-flight publishes to be confirmed, and flushes both sides.
+   * The caller then drains and closes its connections.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.state !== "running") return;
+    this.state = "stopping";
+    clearInterval(this.statsTimer);
+    this.log("info", "federation broker stopping", { in_flight: this.inFlightTotal() });
+    await Promise.allSettled(this.subscriptions.map((s) => s.drain()));
+    const finished = await this.waitIdle(graceMs);
+    if (!finished) this.log("warn", "stopped with messages in flight", { in_flight: this.inFlightTotal() });
+    this.publishStats();
+    await Promise.allSettled([this.flushers.federation.flush(), this.flushers.collective.flush()]);
+    for (const off of this.unlisten) off();
+    this.throttled.flush(true);
+    this.state = "stopped";
+    this.log("info", "federation broker stopped", { stats: this.stats.snapshot("CRITICAL") });
+  }
+
+  private handle(side: BrokerSide, body: Uint8Array): void {
+    this.stats.received(side);
+    if (this.stats.inFlight(side) >= this.config.inFlight) {
+      this.stats.dropped(side, "overloaded");
+      this.throttled.note(`dropped:${side}:overloaded`, "warn", "dropped message: in-flight limit reached", {
+        side,
+        reason: "overloaded",
+        in_flight: this.stats.inFlight(side),
+      });
+      return;
+    }
+    const egestSide = other(side);
+    const started = monotonic();
+    const result = route({ side, body }, this.config, {
+      ingestUrl: this.buses[side].connectedUrl(),
+      egestUrl: this.buses[egestSide].connectedUrl(),
+      worker: 0,
+    });
+    if (!result.ok) {
+      this.stats.refused(side, result.reason);
+      this.throttled.note(`refused:${side}:${result.reason}`, "warn", "refused packet", {
+        side,
+        reason: result.reason,
+        detail: result.detail,
+        ...(result.requestId ? { request_id: result.requestId } : {}),
+      });
+      return;
+    }
+    const routed = monotonic();
+    this.stats.routed(side, (routed - started) / 1000);
+    this.stats.adjustInFlight(side, 1);
+    const payload = encoder.encode(result.body);
+    if (result.targets.length <= this.config.batchSize) {
+      this.publishBatch(result, payload, 0, result.targets.length);
+      this.stats.egestTime(egestSide, (monotonic() - routed) / 1000);
+      this.settle(side, this.flushers[egestSide].flush());
+    } else {
+      this.settle(side, this.fanOut(result, payload, routed));
+    }
+  }
+
+  /** Publishes a large fan-out in batches, waiting for the server between them, so that the event loop
+   * (and with it the reply path) keeps running and the client's buffers stay small. */
+  private async fanOut(
+    result: RouteResult & { ok: true },
+    payload: Uint8Array,
+    routed: number,
+  ): Promise<void> {
+    const egestSide = other(result.side);
+    const { batchSize } = this.config;
+    for (let start = 0; start < result.targets.length; start += batchSize) {
+      // A failed flush means a lost connection; the next publishes fail and are counted as such.
+      if (start > 0) await this.flushers[egestSide].flush().catch(() => {});
+      this.publishBatch(result, payload, start, Math.min(start + batchSize, result.targets.length));
+    }
+    this.stats.egestTime(egestSide, (monotonic() - routed) / 1000);
+    await this.flushers[egestSide].flush();
+  }
+
+  private publishBatch(
+    result: RouteResult & { ok: true },
+    payload: Uint8Array,
+    from: number,
+    to: number,
+  ): void {
+    const egestSide = other(result.side);
+    const bus = this.buses[egestSide];
+    let sent = 0;
+    let failed = 0;
+    for (let i = from; i < to; i++) {
+      if (bus.publish(result.targets[i]!, payload)) sent++;
+      else failed++;
+    }
+    this.stats.published(egestSide, sent);
+    if (failed > 0) {
+      this.stats.dropped(result.side, "publish_failed", failed);
+      this.throttled.note(`dropped:${result.side}:publish_failed`, "error", "publish failed", {
+        side: egestSide,
+        reason: "publish_failed",
+        failed,
+        request_id: result.requestId,
+        connected: bus.isConnected(),
+      });
+    }
+  }
+
+  /** Releases the in-flight slot once the server confirmed the publishes (or the connection gave up). */
+  private settle(side: BrokerSide, delivered: Promise<void>): void {
+    delivered
+      .catch((err: unknown) => {
+        this.throttled.note(`flush_failed:${other(side)}`, "error", "flush failed", {
+          side: other(side),
+          error: err instanceof Error ? err.message : String(err),
+        });
+      })
+      .finally(() => {
+        this.stats.adjustInFlight(side, -1);
+        if (this.inFlightTotal() === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      });
+  }
+
+  private inFlightTotal(): number {
+    return this.stats.inFlight("federation") + this.stats.inFlight("collective");
+  }
+
+  private waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.inFlightTotal() === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private refreshConnection(side: BrokerSide): void {
+    const bus = this.buses[side];
+    this.stats.connection(side, bus.isConnected(), bus.connectedUrl());
+  }
+
+  private publishStats(): void {
+    this.throttled.flush();
+    const doc = this.statsDocument();
+    if (!this.buses.federation.publish(statsSubject(this.config.cluster), JSON.stringify(doc))) {
+      this.throttled.note("stats_publish_failed", "warn", "could not publish stats", {
+        subject: statsSubject(this.config.cluster),
+      });
+    }
+  }
+}

@@ -1,0 +1,230 @@
+import type { NatsConnection, Status } from "@nats-io/nats-core";
+import type { LogFn } from "./auth.ts";
+
+export interface BusMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+}
+
+export type BusHandler = (msg: BusMessage) => void;
+
+export interface BusSubscription {
+  /** Stops interest after the messages already delivered to the client are handled. */
+  drain(): Promise<void>;
+  unsubscribe(): void;
+}
+
+export type BusEvent =
+  | { type: "disconnected"; server: string }
+  | { type: "reconnected"; server: string }
+  | { type: "error"; error: string }
+  | { type: "slow_consumer"; subject: string; pending: number }
+  | { type: "closed" };
+
+/**
+ * The slice of a NATS connection the broker and the other services need. The pure cores depend on this
+ * interface and get an implementation injected, so only lib/transport imports a NATS client.
+ */
+export interface MessageBus {
+  /** The connection name shown in nats-server's connection list and in logs. */
+  readonly name: string;
+  subscribe(subject: string, handler: BusHandler): BusSubscription;
+  queueSubscribe(subject: string, queue: string, handler: BusHandler): BusSubscription;
+  /** Queues a publish; false when the client refused it (closed, over max_payload, or over the
+   * buffer allowed while disconnected). Never throws. */
+  publish(subject: string, payload: Uint8Array | string): boolean;
+  /** Resolves once the server has seen everything published before the call. */
+  flush(): Promise<void>;
+  /** Drains subscriptions, flushes, and closes. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+  isConnected(): boolean;
+  /** URL of the connected server without credentials, or "unknown" when disconnected (as Go records it). */
+  connectedUrl(): string;
+  onEvent(listener: (event: BusEvent) => void): () => void;
+}
+
+export interface NatsBusOptions {
+  name: string;
+  /** URL scheme to report in connectedUrl(): nats, tls, ws or wss. */
+  scheme: string;
+  log?: LogFn;
+  /** Bytes that may be published while disconnected before publishes are refused (Go's default: 8 MiB). */
+  reconnectBufferBytes?: number;
+}
+
+const DEFAULT_RECONNECT_BUFFER = 8 * 1024 * 1024;
+
+/** A MessageBus over a nats.js connection of any transport. */
+export class NatsBus implements MessageBus {
+  readonly name: string;
+  private connected = true;
+  private disconnectedAt = 0;
+  private bufferedWhileDisconnected = 0;
+  private readonly listeners = new Set<(event: BusEvent) => void>();
+  private readonly log: LogFn;
+  private readonly reconnectBufferBytes: number;
+
+  constructor(
+    readonly connection: NatsConnection,
+    private readonly options: NatsBusOptions,
+  ) {
+    this.name = options.name;
+    this.log = options.log ?? (() => {});
+    this.reconnectBufferBytes = options.reconnectBufferBytes ?? DEFAULT_RECONNECT_BUFFER;
+    void this.watchStatus();
+    void connection.closed().then((err) => {
+      this.connected = false;
+      if (err)
+        this.log("error", "nats connection closed by error", { connection: this.name, error: err.message });
+      this.emit({ type: "closed" });
+    });
+  }
+
+  subscribe(subject: string, handler: BusHandler): BusSubscription {
+    return this.sub(subject, undefined, handler);
+  }
+
+  queueSubscribe(subject: string, queue: string, handler: BusHandler): BusSubscription {
+    return this.sub(subject, queue, handler);
+  }
+
+  private sub(subject: string, queue: string | undefined, handler: BusHandler): BusSubscription {
+    const sub = this.connection.subscribe(subject, {
+      ...(queue === undefined ? {} : { queue }),
+      callback: (err, msg) => {
+        if (err) {
+          this.log("error", "subscription error", { connection: this.name, subject, error: err.message });
+          return;
+        }
+        try {
+          handler({ subject: msg.subject, data: msg.data });
+        } catch (handlerError) {
+          // A handler bug must not take the connection's read loop down with it.
+          this.log("error", "message handler failed", {
+            connection: this.name,
+            subject,
+            error: handlerError instanceof Error ? handlerError.message : String(handlerError),
+          });
+        }
+      },
+    });
+    return {
+      drain: () => (sub.isClosed() ? Promise.resolve() : sub.drain()),
+      unsubscribe: () => sub.unsubscribe(),
+    };
+  }
+
+  publish(subject: string, payload: Uint8Array | string): boolean {
+    if (this.connection.isClosed() || this.connection.isDraining()) return false;
+    if (!this.connected) {
+      const size = typeof payload === "string" ? payload.length : payload.byteLength;
+      if (this.bufferedWhileDisconnected + size > this.reconnectBufferBytes) return false;
+      this.bufferedWhileDisconnected += size;
+    }
+    try {
+      this.connection.publish(subject, payload);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  flush(): Promise<void> {
+    return this.connection.flush();
+  }
+
+  async drain(): Promise<void> {
+    if (this.connection.isClosed() || this.connection.isDraining()) return this.closedPromise();
+    await this.connection.drain();
+  }
+
+  async close(): Promise<void> {
+    if (!this.connection.isClosed()) await this.connection.close();
+  }
+
+  private async closedPromise(): Promise<void> {
+    await this.connection.closed();
+  }
+
+  isConnected(): boolean {
+    return this.connected && !this.connection.isClosed();
+  }
+
+  /** Milliseconds since the connection was lost, or 0 while connected. */
+  disconnectedFor(now = Date.now()): number {
+    return this.connected ? 0 : now - this.disconnectedAt;
+  }
+
+  connectedUrl(): string {
+    if (!this.isConnected()) return "unknown";
+    const server = this.connection.getServer();
+    return server ? `${this.options.scheme}://${server}` : "unknown";
+  }
+
+  onEvent(listener: (event: BusEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: BusEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log("error", "bus event listener failed", { connection: this.name, error: String(err) });
+      }
+    }
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const status of this.connection.status()) this.onStatus(status);
+  }
+
+  private onStatus(status: Status): void {
+    const connection = this.name;
+    switch (status.type) {
+      case "disconnect":
+        this.connected = false;
+        this.disconnectedAt = Date.now();
+        this.bufferedWhileDisconnected = 0;
+        this.log("warn", "nats disconnected", { connection, server: status.server });
+        this.emit({ type: "disconnected", server: status.server });
+        break;
+      case "reconnect":
+        this.connected = true;
+        this.log("info", "nats reconnected", { connection, server: status.server });
+        this.emit({ type: "reconnected", server: status.server });
+        break;
+      case "reconnecting":
+        this.log("debug", "nats reconnecting", { connection });
+        break;
+      case "error":
+        this.log("error", "nats error", { connection, error: status.error.message });
+        this.emit({ type: "error", error: status.error.message });
+        break;
+      case "slowConsumer":
+        this.log("warn", "nats slow consumer", {
+          connection,
+          subject: status.sub.getSubject(),
+          pending: status.pending,
+        });
+        this.emit({ type: "slow_consumer", subject: status.sub.getSubject(), pending: status.pending });
+        break;
+      case "ldm":
+        this.log("warn", "nats server entering lame duck mode", { connection, server: status.server });
+        break;
+      case "staleConnection":
+        this.log("warn", "nats connection is stale", { connection });
+        break;
+      case "update":
+        this.log("info", "nats cluster update", { connection, added: status.added, deleted: status.deleted });
+        break;
+      case "close":
+        this.log("info", "nats connection closed", { connection });
+        break;
+      default:
+        break;
+    }
+  }
+}
