@@ -5,6 +5,14 @@
 type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
 
 const commands: Record<string, Command> = {
+  simulate: {
+    summary: "host many simulated Choria member nodes in one process",
+    load: async () => (await import("./simulate.ts")).runSimulate,
+  },
+  keys: {
+    summary: "create the demo CA, gateway, client and node certificates",
+    load: async () => (await import("./keys.ts")).runKeys,
+  },
 };
 
 function usage(): string {

@@ -54,7 +54,9 @@ export function generateFleet(options: FleetOptions): NodeIdentity[] {
     const memoryGb = 2 ** (1 + Math.floor(random() * 6));
     if (i < offset) continue;
     const role = ROLES[i % ROLES.length]!;
-    const identity = naming.replaceAll("{n}", String(i).padStart(width, "0")).replaceAll("{collective}", collective);
+    const identity = naming
+      .replaceAll("{n}", String(i).padStart(width, "0"))
+      .replaceAll("{collective}", collective);
     fleet.push({
       identity,
       collective,
@@ -66,7 +68,11 @@ export function generateFleet(options: FleetOptions): NodeIdentity[] {
         os: { family: "Debian", release },
         kernel: "Linux",
       },
-      classes: ["base", `roles::${role}`, ...(role === "web" ? ["nginx"] : role === "db" ? ["postgresql"] : [])],
+      classes: [
+        "base",
+        `roles::${role}`,
+        ...(role === "web" ? ["nginx"] : role === "db" ? ["postgresql"] : []),
+      ],
       agents: agentsFor(role),
     });
   }

@@ -1,0 +1,103 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { jsonLineLogger } from "../lib/federation/log.ts";
+import { generateFleet } from "../lib/node/fleet.ts";
+import { NodeHost } from "../lib/node/responder.ts";
+import { type NodeService, serveNodes } from "../lib/node/service.ts";
+import { TrustStore } from "../lib/security/certs.ts";
+import { connectNats } from "../lib/transport/node.ts";
+import { pkiDir } from "./paths.ts";
+
+const HELP = `usage: choria-edge simulate [options]
+
+Hosts many simulated Choria member nodes in one process. Each node has its own identity, facts,
+classes and agents (rpcutil, discovery, demo), verifies every request's signature against the CA,
+applies filters and replies on its own.
+
+  --nodes N            how many nodes (default 100)
+  --collective NAME    member collective (default mcollective)
+  --server URL         NATS server of the collective (default nats://127.0.0.1:4222)
+  --ca FILE            CA bundle requests must chain to (default <state>/pki/ca.pem)
+  --seed N             seed for the generated facts (default 1)
+  --offset N           index of the first node, to split one fleet over processes (default 0)
+  --per-connection N   nodes sharing one NATS connection (default 1000)
+  --ready-file FILE    write "ready" to FILE once every node is subscribed (for scripts)`;
+
+export async function runSimulate(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      nodes: { type: "string", default: "100" },
+      collective: { type: "string", default: "mcollective" },
+      server: { type: "string", default: process.env.CHORIA_EDGE_COLLECTIVE_URL ?? "nats://127.0.0.1:4222" },
+      ca: { type: "string", default: join(pkiDir(), "ca.pem") },
+      seed: { type: "string", default: "1" },
+      offset: { type: "string", default: "0" },
+      "per-connection": { type: "string", default: "1000" },
+      "ready-file": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const count = positiveInt("--nodes", values.nodes);
+  const perConnection = positiveInt("--per-connection", values["per-connection"]);
+  const offset = nonNegativeInt("--offset", values.offset);
+  const log = jsonLineLogger((line) => process.stderr.write(line), { component: "simulate" });
+  const trust = TrustStore.fromPem(await readFile(values.ca, "utf8"));
+  const fleet = generateFleet({
+    count,
+    collective: values.collective,
+    seed: nonNegativeInt("--seed", values.seed),
+    offset,
+  });
+
+  const services: { stop(): Promise<void>; bus: { drain(): Promise<void> } }[] = [];
+  for (let start = 0; start < fleet.length; start += perConnection) {
+    const bus = await connectNats({
+      servers: values.server,
+      name: `choria-edge-simulate-${offset + start}`,
+      waitForServer: true,
+      log,
+    });
+    const service: NodeService = serveNodes(
+      bus,
+      new NodeHost({ fleet: fleet.slice(start, start + perConnection), trust }),
+      log,
+    );
+    await bus.flush();
+    services.push({ stop: () => service.stop(), bus });
+  }
+  log("info", "simulated nodes ready", {
+    nodes: fleet.length,
+    collective: values.collective,
+    connections: services.length,
+  });
+  if (values["ready-file"]) await writeFile(values["ready-file"], "ready\n");
+
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  for (const service of services) {
+    await service.stop();
+    await service.bus.drain();
+  }
+  return 0;
+}
+
+function positiveInt(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${flag} must be a whole number above 0, not ${text}`);
+  return value;
+}
+
+function nonNegativeInt(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${flag} must be a whole number, not ${text}`);
+  return value;
+}

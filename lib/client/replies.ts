@@ -1,0 +1,53 @@
+import { type Decoded, fail, ok } from "../protocol/errors.ts";
+import { decodeReply } from "../protocol/message.ts";
+import { decodeRpcReply, isPongPayload, type RpcReply } from "../protocol/rpc.ts";
+import { secureReplyOf } from "../protocol/secure.ts";
+import { decodeTransport, type TransportPacket } from "../protocol/transport.ts";
+import { verifyReplyHash } from "../security/choria.ts";
+
+/** One node's answer, with every layer opened and checked. */
+export interface NodeReply {
+  sender: string;
+  requestId: string;
+  agent: string;
+  /** Unix seconds, from the reply envelope. */
+  time: number;
+  /** The reply message text: RPC reply JSON, or `pong` for discovery. */
+  payload: string;
+  /** The parsed RPC reply, for every agent but discovery. */
+  rpc?: RpcReply;
+  transport: TransportPacket;
+}
+
+/**
+ * Opens a reply as a Choria client does: transport, secure reply (whose hash must match the message
+ * exactly as received), reply, and the RPC body. Never throws.
+ */
+export async function openReply(body: Uint8Array | string, maxBytes?: number): Promise<Decoded<NodeReply>> {
+  const transport = decodeTransport(body, maxBytes === undefined ? {} : { maxBytes });
+  if (!transport.ok) return transport;
+  const secure = secureReplyOf(transport.value);
+  if (!secure.ok) return secure;
+  if (!(await verifyReplyHash(secure.value))) {
+    return fail("secure_reply", "invalid_field", "hash", "does not match the SHA-256 of the message");
+  }
+  const reply = decodeReply(secure.value.message);
+  if (!reply.ok) return reply;
+  const { senderid, requestid, agent, time } = reply.value.envelope;
+  const base = {
+    sender: senderid,
+    requestId: requestid,
+    agent,
+    time,
+    payload: reply.value.message,
+    transport: transport.value,
+  };
+  if (agent === "discovery") {
+    if (!isPongPayload(reply.value.message))
+      return fail("reply", "invalid_field", "message", "discovery reply is not pong");
+    return ok(base);
+  }
+  const rpc = decodeRpcReply(reply.value.message);
+  if (!rpc.ok) return rpc;
+  return ok({ ...base, rpc: rpc.value });
+}

@@ -1,0 +1,214 @@
+import type { Decoded } from "../protocol/errors.ts";
+import { matchFilter } from "../protocol/filter.ts";
+import {
+  checkRequestTime,
+  decodeRequest,
+  encodeReply,
+  newReply,
+  type Request,
+  requestPayloadText,
+} from "../protocol/message.ts";
+import {
+  decodeRpcRequest,
+  encodeRpcReply,
+  isPingPayload,
+  PONG_PAYLOAD,
+  StatusCode,
+} from "../protocol/rpc.ts";
+import { encodeSecureReply, secureRequestOf, transportData } from "../protocol/secure.ts";
+import { broadcastSubject, nodeSubject } from "../protocol/subjects.ts";
+import {
+  decodeTransport,
+  encodeTransport,
+  isV1,
+  type SeedTransport,
+  type TransportPacket,
+  type TransportV1,
+} from "../protocol/transport.ts";
+import type { TrustStore } from "../security/certs.ts";
+import { replyHash, verifySecureRequest } from "../security/choria.ts";
+import { type ActionContext, type Agent, builtinAgents, dispatch } from "./agents.ts";
+import type { NodeIdentity } from "./fleet.ts";
+
+export interface NodeHostOptions {
+  fleet: readonly NodeIdentity[];
+  /** The CA bundle that request certificates must chain to. */
+  trust: TrustStore;
+  privilegedPatterns?: readonly RegExp[];
+  allowedPatterns?: readonly RegExp[];
+  agents?: readonly Agent[];
+  /** Largest request body accepted, in bytes. */
+  maxBytes?: number;
+}
+
+export interface OutgoingReply {
+  subject: string;
+  body: string;
+}
+
+/** Why a request was dropped without any reply; stable codes, counted and logged by the caller. */
+export type DropReason =
+  | "malformed_transport"
+  | "unsupported_protocol"
+  | "malformed_secure_request"
+  | "malformed_request"
+  | "no_reply_to"
+  | "not_for_this_host"
+  | "expired"
+  | "unauthorised";
+
+export type HandleResult =
+  | { ok: true; replies: OutgoingReply[]; requestId: string; callerid: string }
+  | { ok: false; reason: DropReason; detail: string };
+
+const DEFAULT_MAX_BYTES = 1024 * 1024;
+
+/**
+ * One process hosting many Choria member nodes. A message is decoded and its signature verified once,
+ * then every hosted identity it addresses applies the filter and answers on its own, as separate Choria
+ * servers would: one reply each, signed off with the reply hash, echoing the federation header.
+ */
+export class NodeHost {
+  readonly fleet: readonly NodeIdentity[];
+  readonly #options: NodeHostOptions;
+  readonly #agents: ReadonlyMap<string, Agent>;
+  /** Identities addressed by each subject this host listens on. */
+  readonly #audience = new Map<string, NodeIdentity[]>();
+
+  constructor(options: NodeHostOptions) {
+    this.#options = options;
+    this.fleet = options.fleet;
+    this.#agents = new Map((options.agents ?? builtinAgents).map((agent) => [agent.name, agent]));
+    for (const node of options.fleet) {
+      this.#listen(nodeSubject(node.collective, node.identity), node);
+      for (const agent of node.agents) this.#listen(broadcastSubject(node.collective, agent), node);
+    }
+  }
+
+  /** Every subject the host must subscribe to (broadcast subjects of its agents, one node subject each). */
+  get subjects(): string[] {
+    return [...this.#audience.keys()];
+  }
+
+  #listen(subject: string, node: NodeIdentity) {
+    const nodes = this.#audience.get(subject);
+    if (nodes === undefined) this.#audience.set(subject, [node]);
+    else nodes.push(node);
+  }
+
+  /**
+   * Handles one message received on `subject`. `connectedUrl` is the NATS server the host is connected
+   * to, recorded in seen-by hops. Never throws: anything unusable is a drop with a reason.
+   */
+  async handle(subject: string, body: Uint8Array | string, connectedUrl: string): Promise<HandleResult> {
+    const audience = this.#audience.get(subject);
+    if (audience === undefined) return drop("not_for_this_host", `no hosted node listens on ${subject}`);
+
+    const transport = decodeTransport(body, { maxBytes: this.#options.maxBytes ?? DEFAULT_MAX_BYTES });
+    if (!transport.ok) return dropFor(transport, "malformed_transport");
+    const packet = transport.value;
+    const replyTo = packet.headers["reply-to"];
+    if (replyTo === undefined) return drop("no_reply_to", "request has no reply-to header");
+
+    const secure = secureRequestOf(packet);
+    if (!secure.ok) return dropFor(secure, "malformed_secure_request");
+    const decoded = decodeRequest(secure.value.message);
+    if (!decoded.ok) return dropFor(decoded, "malformed_request");
+    const request = decoded.value;
+    const { collective, agent, callerid } = request.envelope;
+    if (audience[0]!.collective !== collective) {
+      return drop("not_for_this_host", `request for collective ${collective} arrived on ${subject}`);
+    }
+    const fresh = checkRequestTime(request, Math.floor(Date.now() / 1000));
+    if (!fresh.ok) return drop("expired", fresh.error.message);
+
+    const verdict = await verifySecureRequest(secure.value, callerid, {
+      trust: this.#options.trust,
+      privilegedPatterns: this.#options.privilegedPatterns,
+      allowedPatterns: this.#options.allowedPatterns,
+    });
+    if (!verdict.ok) return drop("unauthorised", `${verdict.reason}: ${verdict.detail}`);
+
+    const payload = requestPayloadText(request);
+    const now = Math.floor(Date.now() / 1000);
+    const replies: OutgoingReply[] = [];
+    for (const node of audience) {
+      if (!node.agents.includes(agent) || !matchFilter(request.envelope.filter, node)) continue;
+      const answer = await this.#answer(node, request, payload, now);
+      if (answer === undefined) continue;
+      const sealed = encodeSecureReply(answer, await replyHash(answer));
+      replies.push({
+        subject: replyTo,
+        body: encodeTransport(replyPacket(packet, node.identity, transportData(sealed), connectedUrl)),
+      });
+    }
+    return { ok: true, replies, requestId: request.envelope.requestid, callerid };
+  }
+
+  /** The reply message text for one node, or undefined when that node stays silent. */
+  async #answer(
+    node: NodeIdentity,
+    request: Request,
+    payload: string,
+    now: number,
+  ): Promise<string | undefined> {
+    if (request.envelope.agent === "discovery") {
+      // The Go discovery agent answers only a ping; anything else gets no reply at all.
+      return isPingPayload(payload)
+        ? encodeReply(newReply(request, node.identity, PONG_PAYLOAD, now))
+        : undefined;
+    }
+    const rpc = decodeRpcRequest(payload);
+    const outcome = rpc.ok
+      ? await dispatch(this.#agents, request.envelope.agent, rpc.value.action, rpc.value.data, {
+          node,
+          requestId: request.envelope.requestid,
+          callerId: request.envelope.callerid,
+          now,
+        } satisfies ActionContext)
+      : {
+          statuscode: StatusCode.InvalidData,
+          statusmsg: `could not parse the RPC request: ${rpc.error.message}`,
+          data: {},
+        };
+    const action = rpc.ok ? rpc.value.action : "unknown";
+    const body = encodeRpcReply({ action, ...outcome });
+    return encodeReply(newReply(request, node.identity, body, now));
+  }
+}
+
+/**
+ * The reply transport, in the request's dialect. A federated request's federation header and seen-by hops
+ * come back exactly as received (spec §6.3): that is what lets stateless brokers route the reply.
+ */
+function replyPacket(
+  request: TransportPacket,
+  identity: string,
+  data: string,
+  connectedUrl: string,
+): TransportPacket {
+  if (isV1(request)) {
+    const federation = request.headers.federation;
+    const headers: TransportV1["headers"] = { mc_sender: identity };
+    const hops = federation ? [...(request.headers["seen-by"] ?? [])] : [];
+    hops.push([connectedUrl, identity, connectedUrl]);
+    headers["seen-by"] = hops;
+    if (federation) headers.federation = federation;
+    return { protocol: request.protocol, data, headers };
+  }
+  const seed = request as SeedTransport;
+  const federation = seed.headers.federation;
+  const headers: SeedTransport["headers"] = { mc_sender: identity };
+  headers["seen-by"] = [...(federation ? (seed.headers["seen-by"] ?? []) : []), identity];
+  if (federation) headers.federation = federation;
+  return { data, headers };
+}
+
+function drop(reason: DropReason, detail: string): HandleResult {
+  return { ok: false, reason, detail };
+}
+
+function dropFor(failed: Decoded<unknown> & { ok: false }, otherwise: DropReason): HandleResult {
+  const reason = failed.error.code === "unsupported_protocol" ? "unsupported_protocol" : otherwise;
+  return drop(reason, failed.error.message);
+}
