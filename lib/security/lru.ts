@@ -31,8 +31,4 @@ export class LruCache<K, V> {
       this.#entries.delete(oldest);
     }
   }
-
-  delete(key: K): void {
-    this.#entries.delete(key);
-  }
 }
