@@ -1,0 +1,130 @@
+import { type NodeReply, openReply } from "../client/replies.ts";
+import type { MessageBus } from "../transport/bus.ts";
+
+/** Which rule ended a collection; reported in summaries so that callers know what "done" meant. */
+export type DoneReason = "expected" | "timeout" | "idle";
+
+export interface CollectOptions {
+  /** Stop once replies from this many distinct nodes are in. */
+  expected?: number;
+  /** Identities that are expected to answer; a reply from anyone else is counted as unexpected. */
+  expectedIdentities?: Iterable<string>;
+  /** Hard limit on the whole collection. */
+  timeoutMs: number;
+  /** Stop when no reply has arrived for this long after the first one (discovery-style). */
+  idleMs?: number;
+  /** Called for each accepted reply as it arrives, for streaming. */
+  onReply?: (reply: NodeReply) => void;
+}
+
+export interface Collection {
+  replies: NodeReply[];
+  /** Repeated replies from a node that already answered; not in `replies`. */
+  duplicates: number;
+  /** Messages on the reply subject that were not a well-formed, correctly hashed reply to this request. */
+  invalid: number;
+  /** Senders outside `expectedIdentities`, when that was given. */
+  unexpected: string[];
+  done: DoneReason;
+  elapsedMs: number;
+}
+
+/**
+ * The bookkeeping of a collection, separate from the subscription so that it is testable without a
+ * socket: one reply per sender, counts of everything else, and the done rule.
+ */
+export class ReplyTally {
+  readonly replies: NodeReply[] = [];
+  readonly unexpected: string[] = [];
+  duplicates = 0;
+  invalid = 0;
+  readonly #seen = new Set<string>();
+  readonly #expectedIdentities: ReadonlySet<string> | undefined;
+
+  constructor(
+    readonly requestId: string,
+    private readonly options: Pick<CollectOptions, "expected" | "expectedIdentities">,
+  ) {
+    this.#expectedIdentities = options.expectedIdentities ? new Set(options.expectedIdentities) : undefined;
+  }
+
+  /** Records one reply; true when it is a new, valid answer to this request. */
+  accept(reply: NodeReply): boolean {
+    if (reply.requestId !== this.requestId) {
+      this.invalid++;
+      return false;
+    }
+    if (this.#seen.has(reply.sender)) {
+      this.duplicates++;
+      return false;
+    }
+    this.#seen.add(reply.sender);
+    if (this.#expectedIdentities && !this.#expectedIdentities.has(reply.sender))
+      this.unexpected.push(reply.sender);
+    this.replies.push(reply);
+    return true;
+  }
+
+  get complete(): boolean {
+    const target = this.options.expected ?? this.#expectedIdentities?.size;
+    return target !== undefined && this.replies.length - this.unexpected.length >= target;
+  }
+}
+
+/**
+ * Collects replies to `requestId` arriving on `subject` until the expected count is reached, no reply has
+ * come for `idleMs`, or `timeoutMs` passes. Subscribe before publishing the request: `ready` resolves
+ * once the server has registered the subscription.
+ */
+export function collectReplies(
+  bus: MessageBus,
+  subject: string,
+  requestId: string,
+  options: CollectOptions,
+): { ready: Promise<void>; result: Promise<Collection> } {
+  const started = Date.now();
+  const tally = new ReplyTally(requestId, options);
+  let finish: (reason: DoneReason) => void = () => {};
+  const result = new Promise<Collection>((resolve) => {
+    let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    const hardTimer = setTimeout(() => finish("timeout"), options.timeoutMs);
+    let finished = false;
+    finish = (done) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(hardTimer);
+      clearTimeout(idleTimer);
+      sub.unsubscribe();
+      void Promise.all(opening).then(() =>
+        resolve({
+          replies: tally.replies,
+          duplicates: tally.duplicates,
+          invalid: tally.invalid,
+          unexpected: tally.unexpected,
+          done,
+          elapsedMs: Date.now() - started,
+        }),
+      );
+    };
+    const opening = new Set<Promise<void>>();
+    const sub = bus.subscribe(subject, (msg) => {
+      const work = openReply(msg.data).then((opened) => {
+        if (finished) return;
+        if (!opened.ok) {
+          tally.invalid++;
+          return;
+        }
+        if (!tally.accept(opened.value)) return;
+        options.onReply?.(opened.value);
+        if (tally.complete) return finish("expected");
+        if (options.idleMs !== undefined) {
+          clearTimeout(idleTimer);
+          idleTimer = setTimeout(() => finish("idle"), options.idleMs);
+        }
+      });
+      opening.add(work);
+      void work.finally(() => opening.delete(work));
+    });
+  });
+  return { ready: bus.flush(), result };
+}
