@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { authOptions, type LogFn, type NatsAuth, redactUrl } from "./auth.ts";
 import { reconnectDelay } from "./backoff.ts";
@@ -18,8 +19,10 @@ export interface ConnectNatsOptions {
   tls?: NatsTlsFiles;
   /** Milliseconds allowed for each connection attempt. */
   timeoutMs?: number;
-  /** Keep trying until the first connection succeeds instead of failing at once (for long-lived services). */
+  /** Keep trying, with the reconnect backoff, until the first connection succeeds or `signal` aborts,
+   * instead of failing at once (for long-lived services started alongside their nats-server). */
   waitForServer?: boolean;
+  signal?: AbortSignal;
   log?: LogFn;
   reconnectBufferBytes?: number;
 }
@@ -37,17 +40,33 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsBus>
       : undefined;
   const startedAt = Date.now();
   let bus: NatsBus | undefined;
-  log("info", "nats connecting", { connection: options.name, servers: servers.map(redactUrl) });
-  const nc = await connect({
+  const connectOptions = {
     servers,
     name: options.name,
     timeout: options.timeoutMs ?? 5000,
     maxReconnectAttempts: -1,
-    waitOnFirstConnect: options.waitForServer ?? false,
-    reconnectDelayHandler: () => reconnectDelay(bus ? bus.disconnectedFor() : Date.now() - startedAt),
+    reconnectDelayHandler: () => reconnectDelay(bus ? bus.disconnectedFor() : 0),
     ...(tls ? { tls } : {}),
     ...authOptions(options.auth, (path) => readFileSync(path)),
-  });
+  };
+  log("info", "nats connecting", { connection: options.name, servers: servers.map(redactUrl) });
+  let nc: NatsConnection;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    try {
+      nc = await connect(connectOptions);
+      break;
+    } catch (err) {
+      if (!options.waitForServer) throw err;
+      const wait = reconnectDelay(Date.now() - startedAt);
+      log("warn", "nats connection failed, retrying", {
+        connection: options.name,
+        error: err instanceof Error ? err.message : String(err),
+        retry_in_ms: wait,
+      });
+      await sleep(wait, options.signal);
+    }
+  }
   bus = new NatsBus(nc, {
     name: options.name,
     scheme: tls || servers.some((s) => s.startsWith("tls://")) ? "tls" : "nats",
@@ -58,4 +77,19 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsBus>
   });
   log("info", "nats connected", { connection: options.name, server: bus.connectedUrl() });
   return bus;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }
+    function abort() {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    }
+    signal?.addEventListener("abort", abort, { once: true });
+  });
 }

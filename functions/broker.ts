@@ -1,0 +1,211 @@
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
+import {
+  type BrokerConfig,
+  type BrokerSide,
+  brokerUsage,
+  metricsAddress,
+  parseBrokerConfig,
+} from "../lib/federation/config.ts";
+import { jsonLineLogger, type Logger } from "../lib/federation/log.ts";
+import { FederationBroker } from "../lib/federation/service.ts";
+import type { NatsBus } from "../lib/transport/bus.ts";
+import { connectNats } from "../lib/transport/node.ts";
+
+export const BROKER_VERSION = `choria-edge-broker ${packageVersion()}`;
+
+export interface RunningBroker {
+  readonly broker: FederationBroker;
+  readonly federation: NatsBus;
+  readonly collective: NatsBus;
+  /** Base URL of the /metrics, /healthz and /readyz listener, when one is configured. */
+  readonly httpUrl: string | undefined;
+  /** Graceful stop: no new work, finish what is in flight, drain both connections, close the listener. */
+  stop(): Promise<void>;
+}
+
+export interface StartBrokerOptions {
+  log?: Logger;
+  /** Aborting gives up waiting for the NATS servers during start-up. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Starts one broker instance in this process: health listener first (so /healthz answers while NATS is
+ * still being reached), then both NATS connections, then the subscriptions.
+ */
+export async function startBroker(
+  config: BrokerConfig,
+  options: StartBrokerOptions = {},
+): Promise<RunningBroker> {
+  const log =
+    options.log ??
+    jsonLineLogger((line) => process.stderr.write(line), {
+      component: "broker",
+      cluster: config.cluster,
+      instance: config.instance,
+    });
+  let broker: FederationBroker | undefined;
+  const http = await listenHttp(config, () => broker, log);
+  const connect = (side: BrokerSide) =>
+    connectNats({
+      servers: config[side].servers,
+      name: `fedbroker_${config.cluster}_${config.instance}_${side}`,
+      auth: config[side].auth,
+      ...(config[side].tls ? { tls: config[side].tls } : {}),
+      timeoutMs: config.connectTimeoutMs,
+      waitForServer: true,
+      log: (level, msg, fields) => log(level, msg, { side, ...fields }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  let federation: NatsBus | undefined;
+  let collective: NatsBus | undefined;
+  try {
+    [federation, collective] = await Promise.all([connect("federation"), connect("collective")]);
+  } catch (err) {
+    await Promise.allSettled([federation?.close(), collective?.close()]);
+    await closeHttp(http.server);
+    throw err;
+  }
+  broker = new FederationBroker({ config, federation, collective, log, version: BROKER_VERSION });
+  broker.start();
+  const running = broker;
+  const buses = [federation, collective] as const;
+  let stopping: Promise<void> | undefined;
+  return {
+    broker: running,
+    federation,
+    collective,
+    httpUrl: http.url,
+    stop() {
+      stopping ??= (async () => {
+        await running.stop();
+        await Promise.allSettled(buses.map((bus) => bus.drain()));
+        await closeHttp(http.server);
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** `choria-edge broker [options]`: runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */
+export async function runBroker(argv: string[]): Promise<number> {
+  const parsed = parseBrokerConfig(argv, process.env, { hostname: hostname(), pid: process.pid });
+  if (!parsed.ok) {
+    if ("help" in parsed) {
+      process.stdout.write(`${brokerUsage()}\n`);
+      return 0;
+    }
+    process.stderr.write(`choria-edge broker: ${parsed.error}\n\n${brokerUsage()}\n`);
+    return 2;
+  }
+  const { config } = parsed;
+  const log = jsonLineLogger((line) => process.stderr.write(line), {
+    component: "broker",
+    cluster: config.cluster,
+    instance: config.instance,
+  });
+  const abort = new AbortController();
+  let signals = 0;
+  const stopRequested = new Promise<string>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      // A second signal means the operator does not want to wait for the graceful stop.
+      if (signals > 1) process.exit(1);
+      abort.abort(new Error(`stopped by ${signal}`));
+      resolve(signal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+
+  let running: RunningBroker;
+  try {
+    running = await startBroker(config, { log, signal: abort.signal });
+  } catch (err) {
+    if (abort.signal.aborted) {
+      log("info", "stopped before connecting", { reason: String(abort.signal.reason) });
+      return 0;
+    }
+    log("error", "broker failed to start", { error: err instanceof Error ? err.message : String(err) });
+    return 1;
+  }
+  const signal = await stopRequested;
+  log("info", "signal received, stopping", { signal });
+  await running.stop();
+  return 0;
+}
+
+interface HttpListener {
+  server: Server | undefined;
+  url: string | undefined;
+}
+
+async function listenHttp(
+  config: BrokerConfig,
+  broker: () => FederationBroker | undefined,
+  log: Logger,
+): Promise<HttpListener> {
+  const address = metricsAddress(config);
+  if (address === undefined) return { server: undefined, url: undefined };
+  const server = createServer((req, res) => {
+    const current = broker();
+    const path = (req.url ?? "/").split("?")[0];
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+      res.end(req.method === "HEAD" ? undefined : body);
+    };
+    if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed\n");
+    switch (path) {
+      case "/metrics":
+        return current
+          ? send(200, "text/plain; version=0.0.4; charset=utf-8", current.metrics())
+          : send(503, "text/plain", "starting\n");
+      case "/healthz":
+        // Alive as long as this process answers and has not finished stopping.
+        return current?.isStopped() ? send(503, "text/plain", "stopped\n") : send(200, "text/plain", "ok\n");
+      case "/readyz":
+        return current?.isReady()
+          ? send(200, "text/plain", "ready\n")
+          : send(503, "text/plain", "not ready\n");
+      case "/stats":
+        return current
+          ? send(200, "application/json", JSON.stringify(current.statsDocument()))
+          : send(503, "text/plain", "starting\n");
+      default:
+        return send(404, "text/plain", "not found\n");
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const port = typeof bound === "object" && bound ? bound.port : address.port;
+  const url = `http://${address.host.includes(":") ? `[${address.host}]` : address.host}:${port}`;
+  log("info", "http listening", { url, paths: ["/metrics", "/healthz", "/readyz", "/stats"] });
+  return { server, url };
+}
+
+function closeHttp(server: Server | undefined): Promise<void> {
+  if (server === undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
