@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "../../../lib/protocol/errors.ts";
 import {
@@ -14,10 +13,7 @@ import {
   requestExpiry,
   requestPayloadText,
 } from "../../../lib/protocol/message.ts";
-
-const fixture = (name: string) =>
-  readFileSync(new URL(`../../fixtures/protocol/${name}`, import.meta.url), "utf8");
-const compact = (json: string) => JSON.stringify(JSON.parse(json));
+import { compact, fixtureText } from "./support.ts";
 
 function request(json: string): Request {
   const decoded = decodeRequest(json);
@@ -28,8 +24,8 @@ function request(json: string): Request {
 // biome-ignore lint/suspicious/noExplicitAny: tests mutate parsed JSON freely
 type Doc = any;
 
-const REQUEST_JSON = fixture("request-v1.json");
-const REPLY_JSON = fixture("reply-v1.json");
+const REQUEST_JSON = fixtureText("spec-3.1-request.json");
+const REPLY_JSON = fixtureText("spec-3.2-reply.json");
 
 describe("choria:request:1", () => {
   it("decodes the spec's §3.1 request and re-encodes it byte for byte", () => {
