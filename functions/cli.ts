@@ -5,6 +5,14 @@
 type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
 
 const commands: Record<string, Command> = {
+  stack: {
+    summary: "run the local stack: NATS servers, brokers, simulated nodes, gateway (npm start)",
+    load: async () => (await import("./stack.ts")).runStack,
+  },
+  broker: {
+    summary: "run a federation broker worker (stateless; start as many as you like)",
+    load: async () => (await import("./broker.ts")).runBroker,
+  },
   simulate: {
     summary: "host many simulated Choria member nodes in one process",
     load: async () => (await import("./simulate.ts")).runSimulate,

@@ -19,6 +19,8 @@ export interface NatsServerOptions {
   wsPort?: number;
   /** Reuse a directory (JetStream store survives a restart). */
   dir?: string;
+  /** Write the server's log to this file instead of keeping its tail in memory. */
+  logFile?: string;
 }
 
 export interface NatsServer {
@@ -52,6 +54,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       `jetstream { store_dir: "${join(dir, "js")}", max_memory_store: 64MB, max_file_store: 256MB }`,
     );
   }
+  if (options.logFile) lines.push(`log_file: "${options.logFile}"`);
   if (options.extraConfig) lines.push(options.extraConfig);
   const configFile = join(dir, "nats.conf");
   await writeFile(configFile, `${lines.join("\n")}\n`);

@@ -1,0 +1,43 @@
+import { parseArgs } from "node:util";
+import { startStack } from "../infra/stack.ts";
+import { stateDir } from "./paths.ts";
+
+const HELP = `usage: choria-edge stack [--nodes N] [--brokers N] [--cluster NAME]
+
+Runs the whole local stack on 127.0.0.1 until Ctrl-C: a federation and a member-collective nats-server,
+federation broker workers, simulated member nodes and the gateway. State and logs live in
+$CHORIA_EDGE_HOME (default ./.choria-edge).`;
+
+export async function runStack(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      nodes: { type: "string", default: "300" },
+      brokers: { type: "string", default: "2" },
+      cluster: { type: "string", default: "dc1" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const stack = await startStack({
+    stateDir: stateDir(),
+    nodes: Number(values.nodes),
+    brokers: Number(values.brokers),
+    cluster: values.cluster,
+    ports: { federation: 4222, federationWs: 4223, collective: 4322, brokerMetrics: 9101 },
+  });
+  console.log("\nReady. Ctrl-C stops everything.");
+  const reason = await Promise.race([
+    new Promise<string>((resolve) => {
+      process.once("SIGINT", () => resolve("interrupted"));
+      process.once("SIGTERM", () => resolve("terminated"));
+    }),
+    stack.failed,
+  ]);
+  console.log(`\nstopping (${reason})…`);
+  await stack.stop();
+  return reason === "interrupted" || reason === "terminated" ? 0 : 1;
+}

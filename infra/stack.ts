@@ -1,0 +1,222 @@
+// The local stack behind `npm start`: everything on 127.0.0.1, started in dependency order, stopped
+// together. Each service is a real process, the same command an operator would run.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type NatsServer, startNatsServer } from "./nats-server.ts";
+import { type DemoPki, ensureDemoPki } from "./pki.ts";
+import { freePort } from "./ports.ts";
+
+export interface StackOptions {
+  stateDir: string;
+  /** Simulated member nodes. */
+  nodes: number;
+  /** Federation broker cluster name; the member collective is `mcollective`. */
+  cluster: string;
+  brokers: number;
+  /** Preferred ports; a busy one is replaced by a free one. */
+  ports: { federation: number; federationWs: number; collective: number; brokerMetrics: number };
+  log?: (line: string) => void;
+}
+
+export interface RunningStack {
+  pki: DemoPki;
+  federation: NatsServer;
+  collective: NatsServer;
+  brokerMetrics: string[];
+  cluster: string;
+  collectiveName: string;
+  logsDir: string;
+  stop(): Promise<void>;
+  /** Resolves when a service stops unexpectedly, naming it. */
+  failed: Promise<string>;
+}
+
+const CLI = fileURLToPath(new URL("../functions/cli.ts", import.meta.url));
+const COLLECTIVE = "mcollective";
+
+export async function startStack(options: StackOptions): Promise<RunningStack> {
+  const say = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const logsDir = join(options.stateDir, "logs");
+  await mkdir(logsDir, { recursive: true });
+  const children: Service[] = [];
+  const servers: NatsServer[] = [];
+  let failure: (name: string) => void = () => {};
+  const failed = new Promise<string>((resolve) => {
+    failure = resolve;
+  });
+  let stopping = false;
+  const stop = async () => {
+    stopping = true;
+    // Reverse start order: clients first, so that nothing logs a flood of reconnect attempts.
+    for (const child of children.reverse()) await child.stop();
+    await Promise.all(servers.map((s) => s.dispose()));
+  };
+
+  try {
+    say("choria-edge local stack: creating demo certificates (first run only)…");
+    const pki = await ensureDemoPki(join(options.stateDir, "pki"));
+
+    const federation = await startNatsServer({
+      name: "federation",
+      port: await preferredPort(options.ports.federation),
+      websocket: true,
+      wsPort: await preferredPort(options.ports.federationWs),
+      jetstream: true,
+      dir: await freshDir(join(options.stateDir, "nats-federation")),
+      logFile: join(logsDir, "nats-federation.log"),
+    });
+    servers.push(federation);
+    const collective = await startNatsServer({
+      name: "collective",
+      port: await preferredPort(options.ports.collective),
+      dir: await freshDir(join(options.stateDir, "nats-collective")),
+      logFile: join(logsDir, "nats-collective.log"),
+    });
+    servers.push(collective);
+    say(`  federation NATS   ${federation.url}  (websocket ${federation.wsUrl})`);
+    say(`  collective NATS   ${collective.url}  (member collective "${COLLECTIVE}")`);
+
+    const brokerMetrics: string[] = [];
+    for (let i = 1; i <= options.brokers; i++) {
+      const metricsPort = await preferredPort(options.ports.brokerMetrics + i - 1);
+      const broker = launch(`broker-${i}`, logsDir, [
+        "broker",
+        "--cluster",
+        options.cluster,
+        "--instance",
+        `b${i}`,
+        "--identity",
+        `broker${i}.${options.cluster}.local`,
+        "--collectives",
+        COLLECTIVE,
+        "--federation-servers",
+        federation.url,
+        "--collective-servers",
+        collective.url,
+        "--metrics-listen",
+        `127.0.0.1:${metricsPort}`,
+      ]);
+      children.push(broker);
+      brokerMetrics.push(`http://127.0.0.1:${metricsPort}`);
+    }
+    const ready = join(options.stateDir, "simulate.ready");
+    await rm(ready, { force: true });
+    children.push(
+      launch("simulate", logsDir, [
+        "simulate",
+        "--nodes",
+        String(options.nodes),
+        "--collective",
+        COLLECTIVE,
+        "--server",
+        collective.url,
+        "--ca",
+        pki.ca.certPath,
+        "--ready-file",
+        ready,
+      ]),
+    );
+    for (const child of children) {
+      void child.exited.then((code) => {
+        if (!stopping) failure(`${child.name} exited with ${code}; see ${child.logPath}`);
+      });
+    }
+
+    await waitFor("brokers ready", async () => {
+      const answers = await Promise.all(brokerMetrics.map((url) => fetchOk(`${url}/readyz`)));
+      return answers.every(Boolean);
+    });
+    say(
+      `  ${options.brokers} federation brokers, cluster "${options.cluster}"  (metrics ${brokerMetrics.join(", ")})`,
+    );
+    await waitFor("simulated nodes ready", async () =>
+      (await readFile(ready, "utf8").catch(() => "")).startsWith("ready"),
+    );
+    say(`  ${options.nodes} simulated nodes`);
+    say(`  logs in ${logsDir}`);
+    return {
+      pki,
+      federation,
+      collective,
+      brokerMetrics,
+      cluster: options.cluster,
+      collectiveName: COLLECTIVE,
+      logsDir,
+      stop,
+      failed,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+interface Service {
+  name: string;
+  logPath: string;
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+function launch(name: string, logsDir: string, args: string[], env: Record<string, string> = {}): Service {
+  const logPath = join(logsDir, `${name}.log`);
+  const log: WriteStream = createWriteStream(logPath, { flags: "a" });
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    name,
+    logPath,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      log.end();
+    },
+  };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function fetchOk(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+/** The preferred port when it is free on 127.0.0.1, else any free port. */
+async function preferredPort(port: number): Promise<number> {
+  const free = await new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+  });
+  return free ? port : freePort();
+}
+
+/** NATS state does not outlive a stack run: each start begins with empty streams. */
+async function freshDir(path: string): Promise<string> {
+  await rm(path, { recursive: true, force: true });
+  await mkdir(path, { recursive: true });
+  return path;
+}
