@@ -59,7 +59,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const configFile = join(dir, "nats.conf");
   await writeFile(configFile, `${lines.join("\n")}\n`);
 
-  const child = spawn(NATS_BIN, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+  // Its own process group: a Ctrl-C at the terminal reaches only our process, which then stops the
+  // server after its clients instead of all at once.
+  const child = spawn(NATS_BIN, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

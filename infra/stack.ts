@@ -168,7 +168,10 @@ function launch(name: string, logsDir: string, args: string[], env: Record<strin
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
+    // Own process group, so that Ctrl-C reaches only the stack, which stops services in order.
+    detached: true,
   });
+  process.once("exit", () => child.kill("SIGKILL"));
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
