@@ -1,4 +1,5 @@
 import { encodeBase64 } from "../protocol/base64.ts";
+import { certnameFromCallerId } from "../protocol/ids.ts";
 import {
   encodeSecureReply,
   encodeSecureRequest,
@@ -95,14 +96,6 @@ export const DEFAULT_PRIVILEGED_PATTERNS: readonly RegExp[] = [
   /\.privileged\.choria$/,
 ];
 export const DEFAULT_ALLOWED_PATTERNS: readonly RegExp[] = [/\.mcollective$/, /\.choria$/];
-
-// Go's filesec CallerIdentity pattern; like Go it matches a prefix, so trailing text is ignored.
-const CALLER_ID = /^[a-z]+=([\w.-]+)/;
-
-/** The certname inside a callerid such as `choria=rip.mcollective`, or undefined when there is none. */
-export function certnameFromCallerId(callerid: string): string | undefined {
-  return CALLER_ID.exec(callerid)?.[1];
-}
 
 /**
  * Decides whether a secure request may be acted on for `callerid` (the inner request's

@@ -12,7 +12,6 @@ export {
   type CallerIdMapping,
   type CallerIdResult,
   callerIdForKey,
-  certnameFromCallerId,
   DEFAULT_ALLOWED_PATTERNS,
   DEFAULT_PRIVILEGED_PATTERNS,
   loadSigner,

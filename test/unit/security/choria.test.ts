@@ -6,11 +6,11 @@ import {
   X509Certificate,
 } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
+import { certnameFromCallerId } from "../../../lib/protocol/ids.ts";
 import { decodeSecureReply, decodeSecureRequest, type SecureRequest } from "../../../lib/protocol/secure.ts";
 import { TrustStore } from "../../../lib/security/certs.ts";
 import {
   callerIdForKey,
-  certnameFromCallerId,
   loadSigner,
   type RequestSigner,
   replyHash,
@@ -260,16 +260,6 @@ describe("verifySecureRequest", () => {
       policy,
     );
     expect(result).toMatchObject({ ok: false, reason: "bad_certificate" });
-  });
-});
-
-describe("certnameFromCallerId", () => {
-  it("follows Go's ^[a-z]+=([\\w.-]+) prefix match", () => {
-    expect(certnameFromCallerId("choria=rip.mcollective")).toBe("rip.mcollective");
-    expect(certnameFromCallerId("choria=rip.mcollective extra")).toBe("rip.mcollective");
-    expect(certnameFromCallerId("Choria=rip")).toBeUndefined();
-    expect(certnameFromCallerId("choria=")).toBeUndefined();
-    expect(certnameFromCallerId("rip.mcollective")).toBeUndefined();
   });
 });
 
