@@ -2,10 +2,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { jsonLineLogger } from "../lib/federation/log.ts";
-import { generateFleet } from "../lib/node/fleet.ts";
+import { generateFleet, type NodeIdentity, parseFleet } from "../lib/node/fleet.ts";
 import { NodeHost } from "../lib/node/responder.ts";
 import { type NodeService, serveNodes } from "../lib/node/service.ts";
 import { TrustStore } from "../lib/security/certs.ts";
+import type { NatsBus } from "../lib/transport/bus.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { pkiDir } from "./paths.ts";
 
@@ -16,6 +17,8 @@ classes and agents (rpcutil, discovery, demo), verifies every request's signatur
 applies filters and replies on its own.
 
   --nodes N            how many nodes (default 100)
+  --fleet FILE         read the nodes from a JSON file instead (array of {identity, collective,
+                       facts, classes, agents}); --nodes, --seed and --offset are then ignored
   --collective NAME    member collective (default mcollective)
   --server URL         NATS server of the collective (default nats://127.0.0.1:4222)
   --ca FILE            CA bundle requests must chain to (default <state>/pki/ca.pem)
@@ -29,6 +32,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
     args: argv,
     options: {
       nodes: { type: "string", default: "100" },
+      fleet: { type: "string" },
       collective: { type: "string", default: "mcollective" },
       server: { type: "string", default: process.env.CHORIA_EDGE_COLLECTIVE_URL ?? "nats://127.0.0.1:4222" },
       ca: { type: "string", default: join(pkiDir(), "ca.pem") },
@@ -48,14 +52,16 @@ export async function runSimulate(argv: string[]): Promise<number> {
   const offset = nonNegativeInt("--offset", values.offset);
   const log = jsonLineLogger((line) => process.stderr.write(line), { component: "simulate" });
   const trust = TrustStore.fromPem(await readFile(values.ca, "utf8"));
-  const fleet = generateFleet({
-    count,
-    collective: values.collective,
-    seed: nonNegativeInt("--seed", values.seed),
-    offset,
-  });
+  const fleet = values.fleet
+    ? await readFleet(values.fleet)
+    : generateFleet({
+        count,
+        collective: values.collective,
+        seed: nonNegativeInt("--seed", values.seed),
+        offset,
+      });
 
-  const services: { stop(): Promise<void>; bus: { drain(): Promise<void> } }[] = [];
+  const services: { service: NodeService; bus: NatsBus }[] = [];
   for (let start = 0; start < fleet.length; start += perConnection) {
     const bus = await connectNats({
       servers: values.server,
@@ -63,17 +69,17 @@ export async function runSimulate(argv: string[]): Promise<number> {
       waitForServer: true,
       log,
     });
-    const service: NodeService = serveNodes(
+    const service = serveNodes(
       bus,
       new NodeHost({ fleet: fleet.slice(start, start + perConnection), trust }),
       log,
     );
     await bus.flush();
-    services.push({ stop: () => service.stop(), bus });
+    services.push({ service, bus });
   }
   log("info", "simulated nodes ready", {
     nodes: fleet.length,
-    collective: values.collective,
+    collectives: [...new Set(fleet.map((n) => n.collective))],
     connections: services.length,
   });
   if (values["ready-file"]) await writeFile(values["ready-file"], "ready\n");
@@ -82,11 +88,17 @@ export async function runSimulate(argv: string[]): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  for (const service of services) {
+  for (const { service, bus } of services) {
     await service.stop();
-    await service.bus.drain();
+    await bus.drain();
   }
   return 0;
+}
+
+async function readFleet(path: string): Promise<NodeIdentity[]> {
+  const parsed = parseFleet(await readFile(path, "utf8"));
+  if (!parsed.ok) throw new Error(`${path}: ${parsed.error}`);
+  return parsed.fleet;
 }
 
 function positiveInt(flag: string, text: string): number {

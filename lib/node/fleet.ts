@@ -1,3 +1,4 @@
+import { z } from "zod";
 // Simulated identities: each has its own facts, classes and agents, derived deterministically from a seed
 // so that a filter selects the same real subset in every run (tests can compute the expected set).
 
@@ -77,4 +78,40 @@ export function generateFleet(options: FleetOptions): NodeIdentity[] {
     });
   }
   return fleet;
+}
+
+const nodeIdentitySchema = z.object({
+  identity: z.string().min(1).max(253),
+  collective: z.string().min(1).default("mcollective"),
+  facts: z.record(z.string(), z.unknown()).default({}),
+  classes: z.array(z.string()).default([]),
+  agents: z.array(z.string()).default(["rpcutil", "discovery"]),
+});
+
+export const fleetFileSchema = z.array(nodeIdentitySchema).min(1);
+
+/**
+ * Reads a fleet description (a JSON array of {identity, collective?, facts?, classes?, agents?}), so that
+ * a simulation can mirror a real fleet's inventory. Errors name the entry and field.
+ */
+export function parseFleet(json: string): { ok: true; fleet: NodeIdentity[] } | { ok: false; error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  const result = fleetFileSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    return { ok: false, error: `${issue.path.join(".") || "(top)"}: ${issue.message}` };
+  }
+  const identities = new Set<string>();
+  for (const node of result.data) {
+    const key = `${node.collective} ${node.identity}`;
+    if (identities.has(key))
+      return { ok: false, error: `duplicate identity ${node.identity} in ${node.collective}` };
+    identities.add(key);
+  }
+  return { ok: true, fleet: result.data };
 }
