@@ -9,6 +9,7 @@ import {
   validateTransport,
 } from "../protocol/transport.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
+import { type StringSpan, topLevelStringSpan } from "./packet-bytes.ts";
 import type { RefusalReason } from "./refusals.ts";
 
 export interface RouteInput {
@@ -31,8 +32,9 @@ export type Routed = {
   side: BrokerSide;
   /** Subjects to publish to, on the other side; never empty, no duplicates. */
   targets: string[];
-  /** The rewritten packet, serialised once to be published identically to every target. */
-  body: string;
+  /** The rewritten packet, serialised once to be published identically to every target. Its `data`
+   * is a copy of the received bytes: the broker never decodes or re-encodes what it carries. */
+  body: Uint8Array;
   requestId: string;
   dialect: TransportDialect;
 };
@@ -96,78 +98,192 @@ function compile(config: BrokerConfig): Compiled {
 export function route(input: RouteInput, config: BrokerConfig, ctx: RouteContext): RouteResult {
   const c = compile(config);
   const { side } = input;
-  const refuse = (reason: RefusalReason, detail: string, requestId?: string): Refused =>
-    requestId === undefined
-      ? { ok: false, side, reason, detail }
-      : { ok: false, side, reason, detail, requestId };
-
-  const parsed = parseJson("transport", input.body, c.maxBytes);
-  if (!parsed.ok)
-    return refuse(parsed.error.code === "too_large" ? "too_large" : "malformed", parsed.error.message);
-
-  // Cheap bounds before schema validation, so a hostile array costs no more than its JSON parse.
-  const rawHeaders = (parsed.value as { headers?: unknown } | null)?.headers as
-    | Record<string, unknown>
-    | undefined;
-  const rawTargets = (rawHeaders?.federation as { target?: unknown } | undefined)?.target;
-  if (Array.isArray(rawTargets) && rawTargets.length > c.maxTargets)
-    return refuse("too_many_targets", `${rawTargets.length} targets, the limit is ${c.maxTargets}`);
-  const rawHops = rawHeaders?.["seen-by"];
-  if (Array.isArray(rawHops) && rawHops.length >= c.maxHops)
-    return refuse("too_many_hops", `${rawHops.length} hops already, the limit is ${c.maxHops}`);
-
-  const validated = validateTransport(parsed.value);
-  if (!validated.ok) return refuse(refusalOf(validated.error), validated.error.message);
-  const packet = validated.value;
+  const bytes = typeof input.body === "string" ? encoder.encode(input.body) : input.body;
+  if (bytes.byteLength > c.maxBytes)
+    return refused(side, "too_large", `${bytes.byteLength} bytes is over the ${c.maxBytes} byte limit`);
+  const read = readPacket(bytes, c);
+  if (!read.ok) return refused(side, read.reason, read.detail);
+  const { packet, data } = read;
   const dialect = dialectOf(packet);
   const headers = packet.headers;
   const federation = headers.federation;
-  if (federation === undefined) return refuse("not_federated", "the packet has no federation header");
+  if (federation === undefined) return refused(side, "not_federated", "the packet has no federation header");
   const requestId = federation.req ?? "";
 
   const ownHops = countOwnHops(headers, dialect, c);
   if (side === "federation") {
     if (federation["reply-to"] !== undefined)
-      return refuse(
+      return refused(
+        side,
         "reply_on_federation_side",
         "federation.reply-to is set: a broker already handled it",
         requestId,
       );
     const targets = federation.target ?? [];
-    if (targets.length === 0) return refuse("no_targets", "federation.target is empty", requestId);
+    if (targets.length === 0) return refused(side, "no_targets", "federation.target is empty", requestId);
     const replyTo = headers["reply-to"];
-    if (replyTo === undefined) return refuse("no_reply_to", "a request needs reply-to", requestId);
+    if (replyTo === undefined) return refused(side, "no_reply_to", "a request needs reply-to", requestId);
     if (!isReply(replyTo))
-      return refuse("bad_reply_to", `reply-to ${quote(replyTo)} is not a reply subject`, requestId);
-    if (ownHops > 0) return refuse("loop", `${ownName(dialect, c)} is already in seen-by`, requestId);
-    const unique = [...new Set(targets)];
+      return refused(side, "bad_reply_to", `reply-to ${quote(replyTo)} is not a reply subject`, requestId);
+    if (ownHops > 0) return refused(side, "loop", `${ownName(dialect, c)} is already in seen-by`, requestId);
+    const unique = targets.length === 1 ? targets : [...new Set(targets)];
     for (const target of unique) {
       const problem = targetProblem(target, c);
-      if (problem !== undefined) return refuse(problem.reason, problem.detail, requestId);
+      if (problem !== undefined) return refused(side, problem.reason, problem.detail, requestId);
     }
     const rewritten: Federation = { ...withoutKeys(federation, "target"), "reply-to": replyTo };
-    const out = rebuild(packet, dialect, {
+    const out = rewriteHeaders(headers, {
       replyTo: c.collectiveSubject,
       seenBy: appendHop(headers, dialect, c, ctx, "choria_request_transformer"),
       federation: rewritten,
     });
-    return { ok: true, side, targets: unique, body: JSON.stringify(out), requestId, dialect };
+    return {
+      ok: true,
+      side,
+      targets: unique,
+      body: serialise(packet, dialect, out, bytes, data),
+      requestId,
+      dialect,
+    };
   }
 
   if (federation.target !== undefined && federation.target.length > 0)
-    return refuse("request_on_collective_side", "federation.target is set on the collective side", requestId);
+    return refused(
+      side,
+      "request_on_collective_side",
+      "federation.target is set on the collective side",
+      requestId,
+    );
   const replyTo = federation["reply-to"];
-  if (replyTo === undefined) return refuse("no_reply_to", "a reply needs federation.reply-to", requestId);
+  if (replyTo === undefined)
+    return refused(side, "no_reply_to", "a reply needs federation.reply-to", requestId);
   if (!isReply(replyTo))
-    return refuse("bad_reply_to", `federation.reply-to ${quote(replyTo)} is not a reply subject`, requestId);
+    return refused(
+      side,
+      "bad_reply_to",
+      `federation.reply-to ${quote(replyTo)} is not a reply subject`,
+      requestId,
+    );
   // A reply carries the hop its request made through this broker; a second one means it came round again.
-  if (ownHops > 1) return refuse("loop", `${ownName(dialect, c)} is already in seen-by twice`, requestId);
-  const out = rebuild(packet, dialect, {
+  if (ownHops > 1)
+    return refused(side, "loop", `${ownName(dialect, c)} is already in seen-by twice`, requestId);
+  const out = rewriteHeaders(headers, {
     replyTo: headers["reply-to"],
     seenBy: appendHop(headers, dialect, c, ctx, "choria_reply_transformer"),
     federation: undefined,
   });
-  return { ok: true, side, targets: [replyTo], body: JSON.stringify(out), requestId, dialect };
+  return {
+    ok: true,
+    side,
+    targets: [replyTo],
+    body: serialise(packet, dialect, out, bytes, data),
+    requestId,
+    dialect,
+  };
+}
+
+function refused(side: BrokerSide, reason: RefusalReason, detail: string, requestId?: string): Refused {
+  return requestId === undefined
+    ? { ok: false, side, reason, detail }
+    : { ok: false, side, reason, detail, requestId };
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+const DATA_KEY = encoder.encode("data");
+// What Go's base64.StdEncoding emits: JSON string contents that need no unescaping and no validation.
+const PLAIN_BASE64 = /^[A-Za-z0-9+/=]*$/;
+
+type Read =
+  | { ok: true; packet: TransportPacket; data: StringSpan }
+  | { ok: false; reason: RefusalReason; detail: string };
+
+/**
+ * Parses the packet without `data`: the bytes of its contents are located, left out of the parse, and later
+ * copied into the outgoing packet as they are. Plain base64 (what every Choria sender puts there) needs no
+ * further look; anything else is parsed in full once so that only valid JSON is ever passed on.
+ */
+function readPacket(bytes: Uint8Array, c: Compiled): Read {
+  const data = topLevelStringSpan(bytes, DATA_KEY);
+  let value: unknown;
+  if (data !== undefined && isPlainBase64(bytes, data)) {
+    const head = decodeStrict(bytes.subarray(0, data.start));
+    const tail = decodeStrict(bytes.subarray(data.end));
+    if (head !== undefined && tail !== undefined) {
+      try {
+        value = JSON.parse(head + tail);
+      } catch {
+        value = undefined;
+      }
+    }
+  }
+  if (value === undefined) {
+    const parsed = parseJson("transport", bytes);
+    if (!parsed.ok) return { ok: false, reason: refusalOf(parsed.error), detail: parsed.error.message };
+    value = parsed.value;
+  }
+  // Cheap bounds before schema validation, so a hostile array costs no more than its JSON parse.
+  const rawHeaders = (value as { headers?: unknown } | null)?.headers as Record<string, unknown> | undefined;
+  const rawTargets = (rawHeaders?.federation as { target?: unknown } | undefined)?.target;
+  if (Array.isArray(rawTargets) && rawTargets.length > c.maxTargets)
+    return {
+      ok: false,
+      reason: "too_many_targets",
+      detail: `${rawTargets.length} targets, the limit is ${c.maxTargets}`,
+    };
+  const rawHops = rawHeaders?.["seen-by"];
+  if (Array.isArray(rawHops) && rawHops.length >= c.maxHops)
+    return {
+      ok: false,
+      reason: "too_many_hops",
+      detail: `${rawHops.length} hops already, the limit is ${c.maxHops}`,
+    };
+
+  const validated = validateTransport(value);
+  if (!validated.ok)
+    return { ok: false, reason: refusalOf(validated.error), detail: validated.error.message };
+  if (data === undefined)
+    return { ok: false, reason: "malformed", detail: "data must appear exactly once as a top-level string" };
+  return { ok: true, packet: validated.value, data };
+}
+
+function isPlainBase64(bytes: Uint8Array, span: StringSpan): boolean {
+  const text = decodeStrict(bytes.subarray(span.start, span.end));
+  return text !== undefined && PLAIN_BASE64.test(text);
+}
+
+function decodeStrict(bytes: Uint8Array): string | undefined {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+const V1_PREFIX = encoder.encode('{"protocol":"choria:transport:1","data":"');
+const SEED_PREFIX = encoder.encode('{"data":"');
+
+/** The outgoing packet: `protocol`, `data` (the received bytes), `headers`, then any unknown members. */
+function serialise(
+  packet: TransportPacket,
+  dialect: TransportDialect,
+  headers: Record<string, unknown>,
+  received: Uint8Array,
+  data: StringSpan,
+): Uint8Array {
+  const prefix = dialect === "v1" ? V1_PREFIX : SEED_PREFIX;
+  let suffix = `","headers":${JSON.stringify(headers)}`;
+  for (const key in packet) {
+    if (key === "protocol" || key === "data" || key === "headers") continue;
+    suffix += `,${JSON.stringify(key)}:${JSON.stringify((packet as Record<string, unknown>)[key])}`;
+  }
+  suffix += "}";
+  const dataLength = data.end - data.start;
+  const out = new Uint8Array(prefix.length + dataLength + suffix.length * 3);
+  out.set(prefix, 0);
+  out.set(received.subarray(data.start, data.end), prefix.length);
+  const { written } = encoder.encodeInto(suffix, out.subarray(prefix.length + dataLength));
+  return out.subarray(0, prefix.length + dataLength + written);
 }
 
 function refusalOf(error: ProtocolError): RefusalReason {
@@ -238,26 +354,18 @@ function appendHop(
 
 const KNOWN_HEADERS = new Set(["reply-to", "mc_sender", "seen-by", "federation"]);
 
-/** The packet with new routing headers, keys in go-choria's order, unknown keys kept after them. */
-function rebuild(
-  packet: TransportPacket,
-  dialect: TransportDialect,
+/** New routing headers in go-choria's key order, unknown keys kept after them. */
+function rewriteHeaders(
+  old: Headers,
   next: { replyTo: string | undefined; seenBy: (SeenByHop | string)[]; federation: Federation | undefined },
-): TransportPacket {
-  const old = packet.headers as Record<string, unknown>;
+): Record<string, unknown> {
   const headers: Record<string, unknown> = {};
   if (next.replyTo !== undefined) headers["reply-to"] = next.replyTo;
   if (old.mc_sender !== undefined) headers.mc_sender = old.mc_sender;
   headers["seen-by"] = next.seenBy;
   if (next.federation !== undefined) headers.federation = next.federation;
-  for (const key in old) if (!KNOWN_HEADERS.has(key)) headers[key] = old[key];
-  // `data` is carried as the very string that arrived; only the headers are rebuilt.
-  const out: Record<string, unknown> =
-    dialect === "v1" ? { protocol: (packet as { protocol: string }).protocol } : {};
-  out.data = packet.data;
-  out.headers = headers;
-  for (const key in packet) if (!(key in out)) out[key] = (packet as Record<string, unknown>)[key];
-  return out as TransportPacket;
+  for (const key in old) if (!KNOWN_HEADERS.has(key)) headers[key] = (old as Record<string, unknown>)[key];
+  return headers;
 }
 
 function withoutKeys<T extends object>(value: T, ...keys: string[]): T {

@@ -164,6 +164,8 @@ export async function spawnBroker(
   const child = spawn(
     process.execPath,
     [
+      // For profiling a broker under load, e.g. BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(process.env.BROKER_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
       "--import",
       "tsx",
       ENTRY,

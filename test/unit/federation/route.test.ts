@@ -96,7 +96,8 @@ function mutate(packet: Record<string, unknown>, change: (headers: Record<string
 
 function routed(result: RouteResult) {
   if (!result.ok) throw new Error(`refused: ${result.reason}: ${result.detail}`);
-  return { ...result, packet: JSON.parse(result.body) as Record<string, Loose> };
+  const text = new TextDecoder().decode(result.body);
+  return { ...result, text, packet: JSON.parse(text) as Record<string, Loose> };
 }
 
 function requestOf(packet: unknown, cfg = C1) {
@@ -135,7 +136,7 @@ describe("request path (federation side to collective)", () => {
         federation: { req: RID, "reply-to": REPLY },
       },
     };
-    expect(result.body).toBe(JSON.stringify(step2));
+    expect(result.text).toBe(JSON.stringify(step2));
     expect(validTransport(result.packet), JSON.stringify(validTransport.errors)).toBe(true);
   });
 
@@ -145,7 +146,7 @@ describe("request path (federation side to collective)", () => {
       route({ side: "federation", body: new TextEncoder().encode(body) }, C1, REQUEST_CTX),
     );
     expect(result.packet.data).toBe(DATA);
-    expect(result.body).toContain(`"data":"${DATA}"`);
+    expect(result.text).toContain(`"data":"${DATA}"`);
   });
 
   it("publishes one copy per distinct target, directed requests included", () => {
@@ -225,7 +226,7 @@ describe("reply path (collective side to federation)", () => {
         "seen-by": [[FED, "client1", FED], REQUEST_HOP, [COLL, "node1", COLL], REPLY_HOP],
       },
     };
-    expect(result.body).toBe(JSON.stringify(step4));
+    expect(result.text).toBe(JSON.stringify(step4));
     expect(validTransport(result.packet), JSON.stringify(validTransport.errors)).toBe(true);
   });
 
@@ -516,6 +517,61 @@ describe("refusals", () => {
       const bytes = crypto.getRandomValues(new Uint8Array(1 + (n % 64)));
       const result = route({ side: n % 2 ? "federation" : "collective", body: bytes }, C1, REQUEST_CTX);
       expect(result.ok).toBe(false);
+    }
+  });
+});
+
+describe("data passes through byte for byte", () => {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+
+  function dataBytesOf(text: string): string {
+    const start = text.indexOf('"data"');
+    const open = text.indexOf('"', text.indexOf(":", start)) + 1;
+    let end = open;
+    while (text[end] !== '"' || text[end - 1] === "\\") end++;
+    return text.slice(open, end);
+  }
+
+  it.each([
+    ["base64 wrapped by Ruby at 60 columns", `${"QUJD".repeat(15)}\\n${"QUJD".repeat(5)}\\n`],
+    ["escaped slashes", "YWJj\\/ZGVm"],
+    ["an escaped quote and unicode escapes", 'a\\"b\\u00e9c'],
+    ["raw non-ASCII text", "héllo ☃"],
+  ])("keeps %s exactly as received", (_name, rawData) => {
+    const text = JSON.stringify(step1()).replace(`"data":"${DATA}"`, `"data":"${rawData}"`);
+    const direct = route({ side: "federation", body: encoder.encode(text) }, C1, REQUEST_CTX);
+    const out = routed(direct);
+    expect(dataBytesOf(out.text)).toBe(rawData);
+    expect(out.packet.data).toBe(JSON.parse(`"${rawData}"`));
+  });
+
+  it("reads pretty-printed packets and keeps unknown top-level members", () => {
+    const text = JSON.stringify({ ...step1(), trailer: { x: [1, 2] } }, null, 2);
+    const out = routed(route({ side: "federation", body: encoder.encode(text) }, C1, REQUEST_CTX));
+    expect(out.packet.data).toBe(DATA);
+    expect(out.packet.trailer).toEqual({ x: [1, 2] });
+    expect(Object.keys(out.packet)).toEqual(["protocol", "data", "headers", "trailer"]);
+  });
+
+  it("refuses a packet with two data members as malformed", () => {
+    const text = JSON.stringify(step1()).replace(`"data":"${DATA}"`, `"data":"QUJD","data":"${DATA}"`);
+    expectRefused(route({ side: "federation", body: text }, C1, REQUEST_CTX), "malformed");
+  });
+
+  it("refuses data with a raw control character or invalid UTF-8 as malformed", () => {
+    const control = JSON.stringify(step1()).replace(`"data":"${DATA}"`, `"data":"QU\tJD"`);
+    expectRefused(route({ side: "federation", body: control }, C1, REQUEST_CTX), "malformed");
+    const bytes = encoder.encode(JSON.stringify(step1()));
+    const at = decoder.decode(bytes).indexOf(DATA);
+    bytes[at + 2] = 0xff;
+    expectRefused(route({ side: "federation", body: bytes }, C1, REQUEST_CTX), "malformed");
+  });
+
+  it("refuses a truncated packet as malformed", () => {
+    const text = JSON.stringify(step1());
+    for (const cut of [1, 20, 45, text.length - 1]) {
+      expectRefused(route({ side: "federation", body: text.slice(0, cut) }, C1, REQUEST_CTX), "malformed");
     }
   });
 });

@@ -1,0 +1,243 @@
+// Federation broker benchmarks (numbers, not pass/fail):
+//  (a) sequential round trips to 3 responders: through 2 broker processes between a federation and a
+//      collective nats-server, and directly on one nats-server; overhead per round trip.
+//  (b) fan-out throughput: requests in and copies out per second with one broker instance and with two,
+//      and each instance's share.
+// Sizes: BENCH_ROUNDTRIPS (10000), BENCH_FANOUT_MESSAGES (20000), BENCH_FANOUT_TARGETS (10),
+// BENCH_FANOUT_WINDOW (200 requests undelivered at most), BENCH_PAYLOAD_BYTES (600); BENCH_QUICK=1 divides
+// the counts by 10; BENCH_SKIP_FANOUT=1 runs only (a). "!" marks a fan-out run that did not complete.
+import { readFileSync } from "node:fs";
+import type { StatsDocument } from "../../lib/federation/stats.ts";
+import type { MessageBus } from "../../lib/transport/bus.ts";
+import {
+  type BrokerProcess,
+  bus,
+  CLUSTER,
+  COLLECTIVE,
+  federatedRequest,
+  httpText,
+  replySubjectFor,
+  requestId,
+  spawnBroker,
+  startResponders,
+} from "../integration/federation/support.ts";
+import { type NatsServer, startNatsServer } from "../support/nats-server.ts";
+
+const quick = process.env.BENCH_QUICK === "1" ? 10 : 1;
+const size = (name: string, fallback: number) =>
+  Math.max(1, Math.floor(Number(process.env[name] ?? fallback) / quick));
+const ROUNDTRIPS = size("BENCH_ROUNDTRIPS", 10_000);
+const FANOUT_MESSAGES = size("BENCH_FANOUT_MESSAGES", 20_000);
+const FANOUT_TARGETS = Number(process.env.BENCH_FANOUT_TARGETS ?? 10);
+const FANOUT_WINDOW = Number(process.env.BENCH_FANOUT_WINDOW ?? 200);
+const PAYLOAD_BYTES = Number(process.env.BENCH_PAYLOAD_BYTES ?? 600);
+const NODES = ["node1.example.net", "node2.example.net", "node3.example.net"];
+const BROADCAST = `${COLLECTIVE}.broadcast.agent.rpcutil`;
+const encoder = new TextEncoder();
+
+function packet(rid: string, targets: string[] | undefined): Uint8Array {
+  const base = federatedRequest(rid, targets ?? [BROADCAST]);
+  base.data = "Q".repeat(Math.ceil(PAYLOAD_BYTES / 4) * 4);
+  if (targets === undefined) delete base.headers.federation;
+  return encoder.encode(JSON.stringify(base));
+}
+
+/** Sends `count` requests one after the other, each waiting for all three replies. Returns seconds. */
+async function roundTrips(
+  client: MessageBus,
+  subject: string,
+  federated: boolean,
+  count: number,
+): Promise<number> {
+  let pending = 0;
+  let wake: () => void = () => {};
+  let current = "";
+  client.subscribe(`${COLLECTIVE}.reply.*.*`, (msg) => {
+    if (!msg.subject.endsWith(current)) return;
+    if (--pending === 0) wake();
+  });
+  await client.flush();
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    current = requestId();
+    pending = NODES.length;
+    const done = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const timer = setTimeout(() => wake(), 5000);
+    client.publish(subject, packet(current, federated ? [BROADCAST] : undefined));
+    await done;
+    clearTimeout(timer);
+    if (pending > 0)
+      throw new Error(`round trip ${i}: ${pending} replies missing for ${replySubjectFor(current)}`);
+  }
+  return (performance.now() - started) / 1000;
+}
+
+async function stats(broker: BrokerProcess): Promise<StatsDocument> {
+  return JSON.parse(await httpText(`${broker.httpUrl}/stats`)) as StatsDocument;
+}
+
+/** Counts copies arriving at the collective; `until(n)` resolves once n have arrived. */
+class Sink {
+  count = 0;
+  private target = Number.POSITIVE_INFINITY;
+  private wake: () => void = () => {};
+
+  arrived(): void {
+    if (++this.count >= this.target) {
+      this.target = Number.POSITIVE_INFINITY;
+      this.wake();
+    }
+  }
+
+  until(n: number, timeoutMs = 10_000): Promise<boolean> {
+    if (this.count >= n) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.target = n;
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+}
+
+/**
+ * Publishes FANOUT_MESSAGES requests of FANOUT_TARGETS targets each, keeping at most FANOUT_WINDOW of them
+ * undelivered (as clients waiting for replies do), and times until every copy has arrived.
+ */
+async function fanOut(client: MessageBus, sink: Sink, brokers: BrokerProcess[]) {
+  const before = await Promise.all(brokers.map(stats));
+  const base = sink.count;
+  const subject = `choria.federation.${CLUSTER}.federation`;
+  let n = 0;
+  const targetsFor = () =>
+    Array.from(
+      { length: FANOUT_TARGETS },
+      (_, t) => `${COLLECTIVE}.node.n${(n * FANOUT_TARGETS + t) % 50_000}`,
+    );
+  const started = performance.now();
+  let stalled = false;
+  while (n < FANOUT_MESSAGES && !stalled) {
+    const delivered = Math.floor((sink.count - base) / FANOUT_TARGETS);
+    const end = Math.min(FANOUT_MESSAGES, delivered + FANOUT_WINDOW);
+    for (; n < end; n++) client.publish(subject, packet(requestId(), targetsFor()));
+    stalled = !(await sink.until(base + (n - FANOUT_WINDOW / 2) * FANOUT_TARGETS));
+  }
+  const complete = await sink.until(base + FANOUT_MESSAGES * FANOUT_TARGETS);
+  const seconds = (performance.now() - started) / 1000;
+  const after = await Promise.all(brokers.map(stats));
+  const received = after.map((doc, i) => doc.federation.received - before[i]!.federation.received);
+  const dropped = after.reduce((total, doc, i) => {
+    const was = before[i]!.dropped;
+    return (
+      total +
+      Object.entries(doc.dropped).reduce((a, [k, v]) => a + (v ?? 0) - (was[k as keyof typeof was] ?? 0), 0)
+    );
+  }, 0);
+  return { seconds, received, delivered: sink.count - base, dropped, complete: complete && !stalled };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; 0 where that is not available. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+const µs = (seconds: number, count: number) => ((seconds / count) * 1e6).toFixed(0).padStart(6);
+
+async function main() {
+  const servers: NatsServer[] = [];
+  const brokers: BrokerProcess[] = [];
+  const buses: MessageBus[] = [];
+  const connect = async (url: string, name: string) => {
+    const b = await bus(url, name);
+    buses.push(b);
+    return b;
+  };
+  try {
+    const [direct, federation, collective] = await Promise.all([
+      startNatsServer({ name: "direct" }),
+      startNatsServer({ name: "federation" }),
+      startNatsServer({ name: "collective" }),
+    ]);
+    servers.push(direct, federation, collective);
+    console.log(
+      `round trips: ${ROUNDTRIPS} sequential, 3 responders, ${PAYLOAD_BYTES}-byte data; fan-out: ${FANOUT_MESSAGES} requests × ${FANOUT_TARGETS} targets`,
+    );
+
+    // (a) round trips
+    const directClient = await connect(direct.url, "bench-direct-client");
+    for (const node of NODES) startResponders(await connect(direct.url, `bench-direct-${node}`), [node]);
+    await roundTrips(directClient, BROADCAST, false, Math.min(500, ROUNDTRIPS));
+    const directSeconds = await roundTrips(directClient, BROADCAST, false, ROUNDTRIPS);
+
+    brokers.push(
+      ...(await Promise.all(
+        ["bench1", "bench2"].map((name) => spawnBroker(name, federation.url, collective.url)),
+      )),
+    );
+    const fedClient = await connect(federation.url, "bench-federated-client");
+    for (const node of NODES) startResponders(await connect(collective.url, `bench-fed-${node}`), [node]);
+    const federationSubject = `choria.federation.${CLUSTER}.federation`;
+    await roundTrips(fedClient, federationSubject, true, Math.min(500, ROUNDTRIPS));
+    const before = await Promise.all(brokers.map(stats));
+    const cpuBefore = brokers.map((b) => cpuSeconds(b.child.pid));
+    const brokeredSeconds = await roundTrips(fedClient, federationSubject, true, ROUNDTRIPS);
+    const cpuAfter = brokers.map((b) => cpuSeconds(b.child.pid));
+    const after = await Promise.all(brokers.map(stats));
+
+    console.log("\n(a) sequential round trips (1 request, 3 replies each)");
+    console.log("                     total s   µs/round trip");
+    console.log(
+      `direct, one server  ${directSeconds.toFixed(2).padStart(8)}   ${µs(directSeconds, ROUNDTRIPS)}`,
+    );
+    console.log(
+      `via 2 brokers       ${brokeredSeconds.toFixed(2).padStart(8)}   ${µs(brokeredSeconds, ROUNDTRIPS)}`,
+    );
+    console.log(
+      `overhead            ${(brokeredSeconds - directSeconds).toFixed(2).padStart(8)}   ${µs(brokeredSeconds - directSeconds, ROUNDTRIPS)}`,
+    );
+    after.forEach((doc, i) => {
+      const requests = doc.federation.received - before[i]!.federation.received;
+      const replies = doc.collective.received - before[i]!.collective.received;
+      const cpu = cpuAfter[i]! - cpuBefore[i]!;
+      console.log(
+        `  ${doc.instance}: ${requests} requests, ${replies} replies routed, ${µs(cpu, requests + replies).trim()} µs CPU per message (process total, incl. syscalls)`,
+      );
+    });
+
+    if (process.env.BENCH_SKIP_FANOUT === "1") return;
+    // (b) fan-out: stop the second instance, measure one, start it again, measure two.
+    const sink = new Sink();
+    const sinkBus = await connect(collective.url, "bench-sink");
+    sinkBus.subscribe(`${COLLECTIVE}.node.>`, () => sink.arrived());
+    await sinkBus.flush();
+    await brokers.pop()!.kill("SIGTERM");
+    console.log("\n(b) fan-out            in/s     out/s   delivered   dropped   share of requests");
+    for (const instances of [1, 2]) {
+      if (instances === 2) brokers.push(await spawnBroker("bench2b", federation.url, collective.url));
+      await fanOut(fedClient, sink, brokers); // warm-up
+      const r = await fanOut(fedClient, sink, brokers);
+      const total = r.received.reduce((a, b) => a + b, 0);
+      const share = r.received.map(
+        (n, i) => `${brokers[i]!.instance} ${((n / Math.max(1, total)) * 100).toFixed(0)}%`,
+      );
+      console.log(
+        `${instances} instance${instances > 1 ? "s" : " "}${r.complete ? " " : "!"}    ${(FANOUT_MESSAGES / r.seconds).toFixed(0).padStart(9)} ${((FANOUT_MESSAGES * FANOUT_TARGETS) / r.seconds).toFixed(0).padStart(9)}   ${String(r.delivered).padStart(9)}   ${String(r.dropped).padStart(7)}   ${share.join(", ")}`,
+      );
+    }
+  } finally {
+    await Promise.allSettled(brokers.map((b) => b.kill("SIGTERM")));
+    await Promise.allSettled(buses.map((b) => b.close()));
+    await Promise.allSettled(servers.map((s) => s.dispose()));
+  }
+}
+
+await main();
