@@ -1,8 +1,11 @@
 import { type NodeReply, openReply } from "../client/replies.ts";
 import type { MessageBus } from "../transport/bus.ts";
 
-/** Which rule ended a collection; reported in summaries so that callers know what "done" meant. */
-export type DoneReason = "expected" | "timeout" | "idle";
+/**
+ * Which rule ended a collection; reported in summaries so that callers know what "done" meant.
+ * `cancelled` means the caller gave up (for example an HTTP client went away), never a protocol outcome.
+ */
+export type DoneReason = "expected" | "timeout" | "idle" | "cancelled";
 
 export interface CollectOptions {
   /** Stop once replies from this many distinct nodes are in. */
@@ -15,6 +18,8 @@ export interface CollectOptions {
   idleMs?: number;
   /** Called for each accepted reply as it arrives, for streaming. */
   onReply?: (reply: NodeReply) => void;
+  /** Ends the collection early, as `cancelled`. */
+  signal?: AbortSignal;
 }
 
 export interface Collection {
@@ -88,12 +93,14 @@ export function collectReplies(
   const result = new Promise<Collection>((resolve) => {
     let idleTimer: ReturnType<typeof setTimeout> | undefined;
     const hardTimer = setTimeout(() => finish("timeout"), options.timeoutMs);
+    const cancel = () => finish("cancelled");
     let finished = false;
     finish = (done) => {
       if (finished) return;
       finished = true;
       clearTimeout(hardTimer);
       clearTimeout(idleTimer);
+      options.signal?.removeEventListener("abort", cancel);
       sub.unsubscribe();
       void Promise.all(opening).then(() =>
         resolve({
@@ -125,6 +132,8 @@ export function collectReplies(
       opening.add(work);
       void work.finally(() => opening.delete(work));
     });
+    if (options.signal?.aborted) cancel();
+    else options.signal?.addEventListener("abort", cancel, { once: true });
   });
   return { ready: bus.flush(), result };
 }

@@ -1,0 +1,249 @@
+import {
+  type ClientIdentity,
+  federatedPackets,
+  type SignedRequest,
+  signDiscoveryRequest,
+  signRpcRequest,
+} from "../client/request.ts";
+import type { Filter } from "../protocol/filter.ts";
+import { newRequestId } from "../protocol/ids.ts";
+import { broadcastSubject, federationSubject, nodeSubject, replySubject } from "../protocol/subjects.ts";
+import { encodeTransport } from "../protocol/transport.ts";
+import type { MessageBus } from "../transport/bus.ts";
+import { type Collection, collectReplies, type DoneReason } from "./collector.ts";
+import { type Limit, type LimitMethod, limitTargets, uniqueTargets } from "./limit.ts";
+import { type ReplyEntry, type RpcResult, replyEntry, summarise } from "./summary.ts";
+
+/**
+ * Who gets the request:
+ * - `nodes`: the caller names them; directed requests, silent ones reported;
+ * - `discover`: a broadcast `discovery` ping with the filter first, ended by `timeoutMs` or when replies
+ *   stall for `idleMs`, then directed requests to whoever answered (what Choria clients do);
+ * - `broadcast`: one broadcast request and no discovery; who should have answered is unknown.
+ */
+export type Addressing =
+  | { kind: "nodes"; nodes: readonly string[] }
+  | { kind: "discover"; timeoutMs: number; idleMs: number }
+  | { kind: "broadcast" };
+
+export interface RpcPlan {
+  /** Federation broker cluster: requests are published to `choria.federation.<cluster>.federation`. */
+  cluster: string;
+  collective: string;
+  agent: string;
+  action: string;
+  data: Record<string, unknown>;
+  filter: Partial<Filter>;
+  addressing: Addressing;
+  limit?: Limit;
+  limitMethod?: LimitMethod;
+  /** Replies that make the request complete; wins over the target count. */
+  expect?: number;
+  /** How long to wait for replies once the request is out. */
+  timeoutMs: number;
+  /** End the collection when replies stall this long after the first one. */
+  idleMs?: number;
+  /** Choria request TTL in seconds. */
+  ttl?: number;
+}
+
+/** The outcome of discovery and `limit`: who the request goes to. */
+export interface Targets {
+  /** Nodes discovered or named, before the limit; undefined in broadcast mode. */
+  discovered?: number;
+  /** The identities the request goes to; undefined in broadcast mode. */
+  identities?: string[];
+  discoveryMs?: number;
+  /** The filter the RPC carries: discovery adds the agent, as go-choria's client does. */
+  filter: Partial<Filter>;
+  /** Discovery was cut short by the abort signal. */
+  cancelled: boolean;
+}
+
+export interface RpcHooks {
+  /** Called once, with the request id, just before the request goes out. */
+  onStart?: (start: { requestId: string; discovered: number | null; expected: number | null }) => void;
+  onReply?: (entry: ReplyEntry) => void;
+  /** Ends the collection early; the result then says `cancelled`. */
+  signal?: AbortSignal;
+  /** When the caller's clock started, for `elapsed_ms`; now by default. */
+  startedAt?: number;
+  /** Milliseconds clock; `Date.now` by default. */
+  now?: () => number;
+}
+
+/** A publish the NATS client refused (closed connection, over max_payload or its reconnect buffer). */
+export class PublishRefused extends Error {
+  override readonly name = "PublishRefused";
+}
+
+/**
+ * Decides the targets: the caller's nodes, or whoever answers a discovery ping with the filter through
+ * the federation; then `limit`. Broadcast mode has no targets. Throws PublishRefused.
+ */
+export async function resolveTargets(
+  bus: MessageBus,
+  client: ClientIdentity,
+  plan: RpcPlan,
+  options: { signal?: AbortSignal; now?: () => number } = {},
+): Promise<Targets> {
+  const now = options.now ?? Date.now;
+  const addressing = plan.addressing;
+  if (addressing.kind === "broadcast") return { filter: plan.filter, cancelled: false };
+  if (addressing.kind === "nodes") {
+    const named = uniqueTargets(addressing.nodes);
+    return {
+      discovered: named.length,
+      identities: limitTargets(named, plan.limit, plan.limitMethod),
+      filter: plan.filter,
+      cancelled: false,
+    };
+  }
+  const started = now();
+  const filter = withAgent(plan.filter, plan.agent);
+  const signed = await signDiscoveryRequest(client, { collective: plan.collective, filter, ttl: plan.ttl });
+  const found = await publishAndCollect(
+    bus,
+    client,
+    plan.cluster,
+    signed,
+    [broadcastSubject(plan.collective, "discovery")],
+    {
+      timeoutMs: addressing.timeoutMs,
+      idleMs: addressing.idleMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+  );
+  const discovered = found.replies.map((r) => r.sender);
+  return {
+    discovered: discovered.length,
+    identities: limitTargets(discovered, plan.limit, plan.limitMethod),
+    discoveryMs: now() - started,
+    filter,
+    cancelled: found.done === "cancelled",
+  };
+}
+
+/**
+ * Sends the RPC to the targets the way `choria req` does, through a federation: directed requests in
+ * federated packets of at most 200 targets (one broadcast request without targets), collected on the
+ * caller's own reply subject until done. Throws PublishRefused when the bus will not take a packet;
+ * everything the nodes do or fail to do is in the result.
+ */
+export async function sendRpc(
+  bus: MessageBus,
+  client: ClientIdentity,
+  plan: RpcPlan,
+  targets: Targets,
+  hooks: RpcHooks = {},
+): Promise<RpcResult> {
+  const now = hooks.now ?? Date.now;
+  const startedAt = hooks.startedAt ?? now();
+  const requestId = newRequestId();
+  const identities = targets.identities;
+  const expected = plan.expect ?? identities?.length;
+  const entries: ReplyEntry[] = [];
+  const finished = (done: DoneReason, collection?: Collection): RpcResult =>
+    summarise({
+      requestId,
+      ...(targets.discovered === undefined ? {} : { discovered: targets.discovered }),
+      ...(identities === undefined ? {} : { targets: identities }),
+      ...(plan.expect === undefined ? {} : { expect: plan.expect }),
+      entries,
+      unexpected: collection?.unexpected ?? [],
+      done,
+      ...(targets.discoveryMs === undefined ? {} : { discoveryMs: targets.discoveryMs }),
+      elapsedMs: now() - startedAt,
+    });
+
+  if (targets.cancelled) return finished("cancelled");
+  hooks.onStart?.({ requestId, discovered: targets.discovered ?? null, expected: expected ?? null });
+  if (expected === 0 || identities?.length === 0) return finished("expected");
+
+  const signed = await signRpcRequest(client, {
+    agent: plan.agent,
+    action: plan.action,
+    data: plan.data,
+    collective: plan.collective,
+    filter: targets.filter,
+    ttl: plan.ttl,
+    requestId,
+  });
+  const subjects = identities
+    ? identities.map((identity) => nodeSubject(plan.collective, identity))
+    : [broadcastSubject(plan.collective, plan.agent)];
+  let publishedAt = now();
+  const collection = await publishAndCollect(bus, client, plan.cluster, signed, subjects, {
+    ...(plan.expect === undefined ? {} : { expected: plan.expect }),
+    ...(identities === undefined ? {} : { expectedIdentities: identities }),
+    timeoutMs: plan.timeoutMs,
+    ...(plan.idleMs === undefined ? {} : { idleMs: plan.idleMs }),
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+    onPublished: () => {
+      publishedAt = now();
+    },
+    onReply: (reply) => {
+      const entry = replyEntry(reply, now() - publishedAt);
+      entries.push(entry);
+      hooks.onReply?.(entry);
+    },
+  });
+  return finished(collection.done, collection);
+}
+
+type CollectOptions = Parameters<typeof collectReplies>[3] & { onPublished?: () => void };
+
+/**
+ * Subscribes to the request's reply subject, publishes its federated packets and collects. The server
+ * handles one connection's SUB before its PUBs, so replies cannot beat the subscription and there is no
+ * round trip to wait for first. A refused publish ends the collection before it is rethrown.
+ */
+async function publishAndCollect(
+  bus: MessageBus,
+  client: ClientIdentity,
+  cluster: string,
+  signed: SignedRequest,
+  subjects: readonly string[],
+  options: CollectOptions,
+): Promise<Collection> {
+  const { collective, requestid } = signed.request.envelope;
+  const inbox = replySubject(collective, client.callerid, requestid);
+  const { onPublished, ...collect } = options;
+  const stop = linkedAbort(options.signal);
+  const collection = collectReplies(bus, inbox, requestid, { ...collect, signal: stop.signal });
+  collection.ready.catch(() => {});
+  const collected = collection.result.finally(stop.unlink);
+  try {
+    const url = bus.connectedUrl();
+    const packets = federatedPackets(signed, subjects, {
+      replyTo: inbox,
+      sender: client.senderid,
+      hop: [url, client.senderid, url],
+    });
+    const subject = federationSubject(cluster);
+    onPublished?.();
+    for (const packet of packets) {
+      if (!bus.publish(subject, encodeTransport(packet)))
+        throw new PublishRefused(`the NATS connection refused a publish to ${subject}`);
+    }
+  } catch (err) {
+    stop.abort();
+    await collected;
+    throw err;
+  }
+  return collected;
+}
+
+/** An abort controller that also follows `parent`, so a collection can be ended from either side. */
+function linkedAbort(parent: AbortSignal | undefined): AbortController & { unlink(): void } {
+  const controller = new AbortController();
+  const follow = () => controller.abort();
+  if (parent?.aborted) controller.abort();
+  else parent?.addEventListener("abort", follow, { once: true });
+  return Object.assign(controller, { unlink: () => parent?.removeEventListener("abort", follow) });
+}
+
+function withAgent(filter: Partial<Filter>, agent: string): Partial<Filter> {
+  const agents = filter.agent ?? [];
+  return agents.includes(agent) ? filter : { ...filter, agent: [...agents, agent] };
+}
