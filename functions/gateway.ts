@@ -1,0 +1,442 @@
+// The edge gateway as one Hono app for every runtime: signed HTTPS in, federated Choria RPC out. Each
+// runtime entry (node.ts, lambda.ts, cloudflare.ts) builds the dependencies (signer, NATS source, key
+// registry) its own way and hands them to createGateway.
+import { Hono } from "hono";
+import type { ClientIdentity } from "../lib/client/request.ts";
+import { PublishRefused, type RpcPlan, resolveTargets, sendRpc } from "../lib/results/rpc.ts";
+import {
+  chooseFormat,
+  encodeEvent,
+  MEDIA_TYPES,
+  type StreamEvent,
+  summaryEvent,
+} from "../lib/results/stream.ts";
+import type { RequestSigner } from "../lib/security/choria.ts";
+import type { MessageBus } from "../lib/transport/bus.ts";
+import type { GatewayConfig } from "./gateway/config.ts";
+import type { NatsLease, NatsSource } from "./gateway/nats.ts";
+import { UpstreamUnavailable } from "./gateway/nats.ts";
+import { openApiDocument } from "./gateway/openapi.ts";
+import {
+  fieldError,
+  invalidBody,
+  isProblemKind,
+  type ProblemDocument,
+  type ProblemKind,
+  problem,
+  problemResponse,
+} from "./gateway/problems.ts";
+import { parseRpcBody, type RpcIntent } from "./gateway/schema.ts";
+
+export const GATEWAY_VERSION = "0.1.0";
+
+/** The raw request as authentication sees it: the body exactly as received. */
+export interface HttpRequestParts {
+  method: string;
+  url: string;
+  headers: Headers;
+  body: Uint8Array;
+}
+
+/** Who an authenticated request comes from. */
+export interface AuthenticatedKey {
+  id: string;
+  /** The caller (owner of the key), for the audit log. */
+  caller: string;
+  scheme: string;
+  /** The Choria caller id the gateway signs for, `choria=<key>.mcollective` by default. */
+  callerId: string;
+  policy: unknown;
+}
+
+export type AuthOutcome =
+  | { ok: true; key: AuthenticatedKey }
+  | { ok: false; problem: string; detail: string; status: number };
+
+/** What policy is asked to allow; `nodes` is the target count when it is known. */
+export interface PolicyIntent {
+  cluster: string;
+  collective: string;
+  agent: string;
+  action: string;
+  filter: RpcIntent["filter"];
+  nodes: number | undefined;
+  timeoutMs: number;
+  mode: RpcIntent["mode"];
+}
+
+export interface GatewayAuth {
+  authenticate(request: HttpRequestParts): Promise<AuthOutcome>;
+  authorize(key: AuthenticatedKey, intent: PolicyIntent): { ok: true } | { ok: false; detail: string };
+}
+
+/** One decision, for the audit log: accepted (the request went out) or refused, and why. */
+export interface AuditRecord {
+  decision: "accepted" | "refused";
+  /** The problem kind of a refusal. */
+  reason?: string;
+  detail?: string;
+  status: number;
+  key?: string;
+  caller?: string;
+  scheme?: string;
+  callerid?: string;
+  cluster?: string;
+  collective?: string;
+  agent?: string;
+  action?: string;
+  request_id?: string;
+  targets?: number | null;
+}
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  /** The gateway's own Choria certificate and key; privileged, so it may sign for any caller id. */
+  signer: RequestSigner;
+  nats: NatsSource;
+  auth: GatewayAuth;
+  audit?: (record: AuditRecord) => void;
+  now?: () => number;
+}
+
+/** Thrown by steps of a request that end it with a problem document. */
+class Refusal extends Error {
+  constructor(
+    readonly doc: ProblemDocument,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(doc.detail);
+  }
+}
+
+const refuse = (kind: ProblemKind, detail: string, extensions?: Record<string, unknown>) =>
+  new Refusal(problem(kind, detail, extensions));
+
+export function createGateway(deps: GatewayDeps): Hono {
+  const { config } = deps;
+  const now = deps.now ?? Date.now;
+  const senderid = config.identity ?? deps.signer.certname;
+  const openapi = JSON.stringify(openApiDocument(GATEWAY_VERSION));
+  const app = new Hono();
+
+  app.get("/healthz", (c) => c.json({ status: "ok", nats: deps.nats.status() }));
+  app.get("/v1/openapi.json", (c) => c.body(openapi, 200, { "content-type": "application/json" }));
+
+  app.post("/v1/rpc", async (c) => {
+    const startedAt = now();
+    const request = c.req.raw;
+    const context: Partial<AuditRecord> = {};
+    let lease: NatsLease | undefined;
+    let released = false;
+    const release = () => {
+      if (lease === undefined || released) return;
+      released = true;
+      void lease.release();
+    };
+    try {
+      const mediaType = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+      if (mediaType !== "application/json")
+        throw refuse("unsupported-media-type", "send the request body as application/json");
+      const body = await readBody(request, config.maxBodyBytes);
+
+      const auth = await deps.auth.authenticate({
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body,
+      });
+      if (!auth.ok) {
+        const kind = isProblemKind(auth.problem) ? auth.problem : "bad-signature";
+        throw new Refusal({ ...problem(kind, auth.detail), status: auth.status });
+      }
+      const key = auth.key;
+      Object.assign(context, { key: key.id, caller: key.caller, scheme: key.scheme, callerid: key.callerId });
+
+      const intent = parseIntent(body, config);
+      const collectives = config.clusters[intent.cluster];
+      if (collectives === undefined)
+        throw refuse("unknown-cluster", `this gateway does not publish into cluster ${intent.cluster}`);
+      const collective = intent.collective ?? collectives[0]!;
+      Object.assign(context, {
+        cluster: intent.cluster,
+        collective,
+        agent: intent.agent,
+        action: intent.action,
+      });
+      if (!collectives.includes(collective))
+        throw refuse(
+          "unknown-collective",
+          `cluster ${intent.cluster} does not reach collective ${collective}`,
+        );
+      const policyIntent: PolicyIntent = {
+        cluster: intent.cluster,
+        collective,
+        agent: intent.agent,
+        action: intent.action,
+        filter: intent.filter,
+        nodes: intent.nodes?.length,
+        timeoutMs: intent.timeoutMs,
+        mode: intent.mode,
+      };
+      authorizeOrRefuse(deps.auth, key, policyIntent);
+
+      lease = await deps.nats.acquire();
+      const bus = lease.bus;
+      const client: ClientIdentity = { signer: deps.signer, callerid: key.callerId, senderid };
+      const plan = planOf(intent, collective, config);
+      const abort = new AbortController();
+      const clientGone = () => abort.abort();
+      request.signal.addEventListener("abort", clientGone, { once: true });
+      // A PING round trip runs beside discovery: a connection that looks up but no longer reaches the
+      // server (a frozen Lambda, a half-open socket) ends the request instead of running into its timeout.
+      const alive = confirm(bus, config.connectTimeoutMs);
+      void alive.then((ok) => ok || abort.abort());
+      const upstreamLost = async () => (await settledWithin(alive, 0)) === false;
+
+      const targets = await resolveTargets(bus, client, plan, { signal: abort.signal, now });
+      if (targets.cancelled && (await upstreamLost()))
+        throw refuse("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
+      if (targets.identities !== undefined)
+        authorizeOrRefuse(deps.auth, key, { ...policyIntent, nodes: targets.identities.length });
+
+      const format = chooseFormat(request.headers.get("accept"));
+      const accepted = (requestId: string, expected: number | null) =>
+        deps.audit?.({
+          ...context,
+          decision: "accepted",
+          status: 200,
+          request_id: requestId,
+          targets: targets.identities?.length ?? expected,
+        });
+
+      if (format === "json") {
+        const result = await sendRpc(bus, client, plan, targets, {
+          signal: abort.signal,
+          startedAt,
+          now,
+          onStart: (start) => accepted(start.requestId, start.expected),
+        }).finally(() => request.signal.removeEventListener("abort", clientGone));
+        if (result.summary.done === "cancelled" && (await upstreamLost()))
+          throw refuse("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
+        release();
+        return c.json(result);
+      }
+      const streamingLease = lease;
+      lease = undefined;
+      return streamResponse(format, abort, async (emit) => {
+        try {
+          const result = await sendRpc(bus, client, plan, targets, {
+            signal: abort.signal,
+            startedAt,
+            now,
+            onStart: (start) => {
+              accepted(start.requestId, start.expected);
+              emit({
+                type: "start",
+                request_id: start.requestId,
+                discovered: start.discovered,
+                expected: start.expected,
+              });
+            },
+            onReply: (entry) => emit({ type: "reply", ...entry }),
+          });
+          if (result.summary.done === "cancelled" && (await upstreamLost())) {
+            const doc = problem("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
+            emit({ ...doc, type: "error" });
+          } else {
+            emit(summaryEvent(result));
+          }
+        } finally {
+          request.signal.removeEventListener("abort", clientGone);
+          void streamingLease.release();
+        }
+      });
+    } catch (err) {
+      release();
+      const refusal = asRefusal(err);
+      deps.audit?.({
+        ...context,
+        decision: "refused",
+        reason: kindOf(refusal.doc),
+        detail: refusal.doc.detail,
+        status: refusal.doc.status,
+      });
+      return problemResponse(refusal.doc, refusal.headers);
+    }
+  });
+
+  for (const [path, allow] of [
+    ["/v1/rpc", "POST"],
+    ["/v1/openapi.json", "GET, HEAD"],
+    ["/healthz", "GET, HEAD"],
+  ] as const) {
+    app.all(path, (c) =>
+      problemResponse(problem("method-not-allowed", `${c.req.method} is not allowed on ${path}`), {
+        allow,
+      }),
+    );
+  }
+  app.notFound((c) => problemResponse(problem("not-found", `no route for ${c.req.method} ${c.req.path}`)));
+  app.onError((err) => problemResponse(problem("internal", `the gateway failed: ${errorText(err)}`)));
+  return app;
+}
+
+function authorizeOrRefuse(auth: GatewayAuth, key: AuthenticatedKey, intent: PolicyIntent): void {
+  const decision = auth.authorize(key, intent);
+  if (!decision.ok) throw refuse("forbidden", decision.detail);
+}
+
+function parseIntent(body: Uint8Array, config: GatewayConfig): RpcIntent {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+  } catch (err) {
+    throw new Refusal(invalidBody([fieldError([], `not JSON: ${errorText(err)}`)]));
+  }
+  const parsed = parseRpcBody(json);
+  if (!parsed.ok) throw new Refusal(invalidBody(parsed.errors));
+  const intent = parsed.intent;
+  const max = config.maxTimeoutMs;
+  for (const [field, ms] of [
+    ["timeout", intent.timeoutMs],
+    ["discovery_timeout", intent.discoveryTimeoutMs],
+  ] as const) {
+    if (ms > max) throw new Refusal(invalidBody([fieldError([field], `at most ${max / 1000} seconds here`)]));
+  }
+  return intent;
+}
+
+function planOf(intent: RpcIntent, collective: string, config: GatewayConfig): RpcPlan {
+  return {
+    cluster: intent.cluster,
+    collective,
+    agent: intent.agent,
+    action: intent.action,
+    data: intent.data,
+    filter: intent.filter,
+    addressing: intent.nodes
+      ? { kind: "nodes", nodes: intent.nodes }
+      : intent.mode === "broadcast"
+        ? { kind: "broadcast" }
+        : { kind: "discover", timeoutMs: intent.discoveryTimeoutMs, idleMs: config.discoveryIdleMs },
+    ...(intent.limit ? { limit: intent.limit } : {}),
+    limitMethod: intent.limitMethod,
+    ...(intent.expect === undefined ? {} : { expect: intent.expect }),
+    timeoutMs: intent.timeoutMs,
+    ...(intent.idleMs === undefined ? {} : { idleMs: intent.idleMs }),
+    ttl: config.ttlSeconds,
+  };
+}
+
+/**
+ * Reads the body, refusing it as soon as it is known to be over `max` bytes: from Content-Length before
+ * reading anything, otherwise while reading, so an oversized body is never held in full.
+ */
+async function readBody(request: Request, max: number): Promise<Uint8Array> {
+  const tooLarge = (size: string) =>
+    refuse("payload-too-large", `${size} is over the ${max} byte limit`, { limit: max });
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > max) throw tooLarge(`a body of ${declared} bytes`);
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge("the body");
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/** Resolves true once the server answered a PING, false if it did not within `ms`. Never rejects. */
+function confirm(bus: MessageBus, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    bus.flush().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** The value of a promise if it settles within `ms`, else undefined. */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+function streamResponse(
+  format: "ndjson" | "sse",
+  abort: AbortController,
+  run: (emit: (event: StreamEvent) => void) => Promise<void>,
+): Response {
+  const encoder = new TextEncoder();
+  let open = true;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      // Called from reply callbacks: it must never throw, even when the client has gone.
+      const emit = (event: StreamEvent) => {
+        if (!open) return;
+        try {
+          controller.enqueue(encoder.encode(encodeEvent(format, event)));
+        } catch {
+          open = false;
+        }
+      };
+      void run(emit)
+        .catch((err: unknown) => emit({ ...asRefusal(err).doc, type: "error" }))
+        .finally(() => {
+          if (!open) return;
+          open = false;
+          controller.close();
+        });
+    },
+    cancel() {
+      open = false;
+      abort.abort();
+    },
+  });
+  return new Response(stream, {
+    status: 200,
+    headers: {
+      "content-type": format === "sse" ? `${MEDIA_TYPES.sse}; charset=utf-8` : MEDIA_TYPES.ndjson,
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+    },
+  });
+}
+
+function asRefusal(err: unknown): Refusal {
+  if (err instanceof Refusal) return err;
+  if (err instanceof UpstreamUnavailable)
+    return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
+  if (err instanceof PublishRefused)
+    return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
+  return new Refusal(problem("internal", `the gateway failed: ${errorText(err)}`));
+}
+
+function kindOf(doc: ProblemDocument): string {
+  return doc.type.slice(doc.type.lastIndexOf("/") + 1);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,65 @@
+import { z } from "zod";
+
+const NAME = /^[A-Za-z0-9_-]+$/;
+const name = z.string().min(1).max(128).regex(NAME);
+
+/** Settings every runtime shares; each field has a default that suits the local stack. */
+export const gatewayConfigSchema = z.object({
+  /** Federation clusters this gateway may publish into, each with the collectives it reaches. */
+  clusters: z
+    .record(name, z.array(name).min(1))
+    .refine((clusters) => Object.keys(clusters).length > 0, "configure at least one cluster")
+    .default({ mcollective: ["mcollective"] }),
+  /** `senderid` and `mc_sender` of the gateway's requests; default: the signing certificate's name. */
+  identity: z.string().min(1).max(253).optional(),
+  /** Largest request body accepted, checked before the body is read in full. */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
+  /** Upper bound for `timeout` and `discovery_timeout`. */
+  maxTimeoutMs: z.number().int().min(1000).default(60_000),
+  /** Discovery ends early once no new node has answered for this long. */
+  discoveryIdleMs: z.number().int().min(10).default(300),
+  /** How long a NATS connection attempt may take before the request gets a 503. */
+  connectTimeoutMs: z.number().int().min(50).default(2000),
+  /** Choria request TTL in seconds. */
+  ttlSeconds: z.number().int().min(30).default(60),
+});
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+
+export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; error: string };
+
+export function gatewayConfigFrom(input: GatewayConfigInput): ConfigResult {
+  const parsed = gatewayConfigSchema.safeParse(input);
+  if (parsed.success) return { ok: true, config: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, error: `${issue?.path.join(".") || "config"}: ${issue?.message ?? "invalid"}` };
+}
+
+/**
+ * Parses the cluster map as environment variables and flags give it: JSON (`{"C1":["mcollective"]}`) or
+ * `C1=mcollective,other;C2=mcollective`. A cluster without `=` reaches the collective `mcollective`.
+ */
+export function parseClusters(
+  text: string,
+): { ok: true; clusters: Record<string, string[]> } | { ok: false; error: string } {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{")) {
+    try {
+      return { ok: true, clusters: JSON.parse(trimmed) as Record<string, string[]> };
+    } catch (err) {
+      return { ok: false, error: `clusters: not JSON: ${(err as Error).message}` };
+    }
+  }
+  const clusters: Record<string, string[]> = {};
+  for (const entry of trimmed.split(/[;\s]+/).filter(Boolean)) {
+    const [cluster = "", collectives] = entry.split("=", 2);
+    clusters[cluster] = collectives === undefined ? ["mcollective"] : collectives.split(",").filter(Boolean);
+  }
+  return { ok: true, clusters };
+}

@@ -1,0 +1,152 @@
+import { z } from "zod";
+import { PROBLEM_MEDIA_TYPE, PROBLEMS, type ProblemKind, problemType } from "./problems.ts";
+import {
+  problemSchema,
+  rpcRequestBodySchema,
+  rpcResponseSchema,
+  streamEventSchema,
+  summarySchema,
+} from "./schema.ts";
+
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<
+    string,
+    unknown
+  >;
+  return rest;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+function problemResponses(kinds: readonly ProblemKind[]): Record<string, unknown> {
+  const byStatus = new Map<number, ProblemKind[]>();
+  for (const kind of kinds) {
+    const { status } = PROBLEMS[kind];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), kind]);
+  }
+  const responses: Record<string, unknown> = {};
+  for (const [status, grouped] of [...byStatus].sort(([a], [b]) => a - b)) {
+    responses[String(status)] = {
+      description: grouped.map((k) => `${PROBLEMS[k].title} (${problemType(k)})`).join("; "),
+      content: { [PROBLEM_MEDIA_TYPE]: { schema: ref("Problem") } },
+    };
+  }
+  return responses;
+}
+
+/** The OpenAPI 3.1 description of the gateway, built from the zod schemas that validate requests. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "choria-edge gateway",
+      version,
+      description:
+        "Signed HTTPS to federated Choria RPC. Every error is an RFC 9457 problem document whose `type` is one of `x-problem-types`.",
+    },
+    "x-problem-types": Object.fromEntries(
+      Object.entries(PROBLEMS).map(([kind, p]) => [problemType(kind as ProblemKind), p]),
+    ),
+    paths: {
+      "/v1/rpc": {
+        post: {
+          operationId: "rpc",
+          summary: "Run a Choria RPC request through a federation and collect the replies",
+          security: [{ httpSignature: [] }, { bearer: [] }],
+          parameters: [
+            {
+              name: "Accept",
+              in: "header",
+              description:
+                "`application/json` (default) answers once everything is in; `application/x-ndjson` or `text/event-stream` streams a `start` event, each reply as it arrives, then the summary",
+              schema: { type: "string" },
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: ref("RpcRequest") } },
+          },
+          responses: {
+            "200": {
+              description: "The request ran; the summary says how it ended",
+              content: {
+                "application/json": { schema: ref("RpcResponse") },
+                "application/x-ndjson": { schema: ref("StreamEvent") },
+                "text/event-stream": { schema: ref("StreamEvent") },
+              },
+            },
+            ...problemResponses([
+              "invalid-body",
+              "missing-credentials",
+              "unknown-key",
+              "bad-signature",
+              "bad-digest",
+              "stale",
+              "replay",
+              "forbidden",
+              "unknown-cluster",
+              "unknown-collective",
+              "payload-too-large",
+              "unsupported-media-type",
+              "upstream-unavailable",
+              "timeout",
+              "internal",
+            ]),
+          },
+        },
+      },
+      "/v1/openapi.json": {
+        get: {
+          operationId: "openapi",
+          summary: "This document",
+          responses: { "200": { description: "OpenAPI 3.1", content: { "application/json": {} } } },
+        },
+      },
+      "/healthz": {
+        get: {
+          operationId: "health",
+          summary: "Liveness, and the state of the NATS connection (never makes one)",
+          responses: {
+            "200": {
+              description: "The gateway is up",
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    properties: {
+                      status: { const: "ok" },
+                      nats: { enum: ["connected", "reconnecting", "not-connected"] },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    components: {
+      schemas: {
+        RpcRequest: jsonSchema(rpcRequestBodySchema, "input"),
+        RpcResponse: jsonSchema(rpcResponseSchema, "output"),
+        Summary: jsonSchema(summarySchema, "output"),
+        StreamEvent: jsonSchema(streamEventSchema, "output"),
+        Problem: jsonSchema(problemSchema, "output"),
+      },
+      securitySchemes: {
+        httpSignature: {
+          type: "apiKey",
+          in: "header",
+          name: "Signature",
+          description:
+            "RFC 9421 HTTP Message Signatures (`Signature` and `Signature-Input`) covering an RFC 9530 `Content-Digest` of the raw body; ed25519, ecdsa-p256-sha256 or hmac-sha256 per key",
+        },
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "A static token per key: simpler and weaker (no body integrity, no replay protection)",
+        },
+      },
+    },
+  };
+}
