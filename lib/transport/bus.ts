@@ -30,8 +30,8 @@ export interface MessageBus {
   readonly name: string;
   subscribe(subject: string, handler: BusHandler): BusSubscription;
   queueSubscribe(subject: string, queue: string, handler: BusHandler): BusSubscription;
-  /** Queues a publish; false when the client refused it (closed, over max_payload, or over the
-   * buffer allowed while disconnected). Never throws. */
+  /** Queues a publish; false when it cannot be sent: closed, disconnected, or over max_payload.
+   * Never throws. */
   publish(subject: string, payload: Uint8Array | string): boolean;
   /** Resolves once the server has seen everything published before the call. */
   flush(): Promise<void>;
@@ -49,21 +49,15 @@ export interface NatsBusOptions {
   /** URL scheme to report in connectedUrl(): nats, tls, ws or wss. */
   scheme: string;
   log?: LogFn;
-  /** Bytes that may be published while disconnected before publishes are refused (Go's default: 8 MiB). */
-  reconnectBufferBytes?: number;
 }
-
-const DEFAULT_RECONNECT_BUFFER = 8 * 1024 * 1024;
 
 /** A MessageBus over a nats.js connection of any transport. */
 export class NatsBus implements MessageBus {
   readonly name: string;
   private connected = true;
   private disconnectedAt = 0;
-  private bufferedWhileDisconnected = 0;
   private readonly listeners = new Set<(event: BusEvent) => void>();
   private readonly log: LogFn;
-  private readonly reconnectBufferBytes: number;
 
   constructor(
     readonly connection: NatsConnection,
@@ -71,7 +65,6 @@ export class NatsBus implements MessageBus {
   ) {
     this.name = options.name;
     this.log = options.log ?? (() => {});
-    this.reconnectBufferBytes = options.reconnectBufferBytes ?? DEFAULT_RECONNECT_BUFFER;
     void this.watchStatus();
     void connection.closed().then((err) => {
       this.connected = false;
@@ -116,12 +109,9 @@ export class NatsBus implements MessageBus {
   }
 
   publish(subject: string, payload: Uint8Array | string): boolean {
-    if (this.connection.isClosed() || this.connection.isDraining()) return false;
-    if (!this.connected) {
-      const size = typeof payload === "string" ? payload.length : payload.byteLength;
-      if (this.bufferedWhileDisconnected + size > this.reconnectBufferBytes) return false;
-      this.bufferedWhileDisconnected += size;
-    }
+    // nats.js discards its outbound buffer on every reconnect attempt, so a publish made while
+    // disconnected would be lost without a word: refuse it instead, so that the caller can count it.
+    if (!this.connected || this.connection.isClosed() || this.connection.isDraining()) return false;
     try {
       this.connection.publish(subject, payload);
       return true;
@@ -187,7 +177,6 @@ export class NatsBus implements MessageBus {
       case "disconnect":
         this.connected = false;
         this.disconnectedAt = Date.now();
-        this.bufferedWhileDisconnected = 0;
         this.log("warn", "nats disconnected", { connection, server: status.server });
         this.emit({ type: "disconnected", server: status.server });
         break;

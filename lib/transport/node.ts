@@ -24,7 +24,6 @@ export interface ConnectNatsOptions {
   waitForServer?: boolean;
   signal?: AbortSignal;
   log?: LogFn;
-  reconnectBufferBytes?: number;
 }
 
 /**
@@ -71,9 +70,6 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsBus>
     name: options.name,
     scheme: tls || servers.some((s) => s.startsWith("tls://")) ? "tls" : "nats",
     log,
-    ...(options.reconnectBufferBytes === undefined
-      ? {}
-      : { reconnectBufferBytes: options.reconnectBufferBytes }),
   });
   log("info", "nats connected", { connection: options.name, server: bus.connectedUrl() });
   return bus;

@@ -1,0 +1,154 @@
+import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/observe.ts";
+import { statsSubject } from "../lib/protocol/subjects.ts";
+import type { NatsAuth } from "../lib/transport/auth.ts";
+import { connectNats } from "../lib/transport/node.ts";
+
+const USAGE = `usage: choria-edge observe [--cluster <name>] [--server <url>] [--json] [--count <n>]
+
+Live view of a federation broker cluster from the stats every instance publishes on
+choria.federation.<cluster>.stats: totals, each instance's share of the messages received and sent,
+rates, in-flight work and errors.
+
+  --cluster <name>       broker cluster (env CHORIA_EDGE_BROKER_CLUSTER, default mcollective)
+  --server <url>         federation-side NATS server (env CHORIA_EDGE_BROKER_FEDERATION_SERVERS,
+                         default nats://127.0.0.1:4222)
+  --json                 one JSON line per stats update instead of the table
+  --count <n>            exit after n updates
+  --stale <ms>           forget instances silent for this long (default 30000)
+  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
+
+interface Output {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+type Flags = Record<string, string | true>;
+
+function readFlags(argv: string[]): Flags | string {
+  const flags: Flags = {};
+  const valued = new Set([
+    "cluster",
+    "server",
+    "count",
+    "stale",
+    "user",
+    "password",
+    "token",
+    "credentials",
+    "nkey-seed",
+  ]);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "-h") return "help";
+    if (!arg.startsWith("--")) return `unexpected argument '${arg}'`;
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    if (name === "help") return "help";
+    if (name === "json") {
+      flags.json = true;
+      continue;
+    }
+    if (!valued.has(name)) return `unknown option '--${name}'`;
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined) return `option '--${name}' needs a value`;
+    flags[name] = value;
+  }
+  return flags;
+}
+
+function authFrom(flags: Flags): NatsAuth {
+  const str = (name: string) => (typeof flags[name] === "string" ? (flags[name] as string) : undefined);
+  const credentials = str("credentials");
+  const seed = str("nkey-seed");
+  const token = str("token");
+  const user = str("user");
+  if (credentials) return { type: "credentials", file: credentials };
+  if (seed) return { type: "nkey", seed };
+  if (token) return { type: "token", token };
+  if (user) return { type: "userpass", user, pass: str("password") ?? "" };
+  return { type: "none" };
+}
+
+/** `choria-edge observe`: prints the cluster view until interrupted (or `--count` updates). */
+export async function runObserve(argv: string[], out: Output = process.stdout): Promise<number> {
+  const flags = readFlags(argv);
+  if (flags === "help") {
+    out.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (typeof flags === "string") {
+    process.stderr.write(`choria-edge observe: ${flags}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const cluster =
+    (flags.cluster as string | undefined) ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? "mcollective";
+  const server =
+    (flags.server as string | undefined) ??
+    process.env.CHORIA_EDGE_BROKER_FEDERATION_SERVERS ??
+    process.env.CHORIA_EDGE_BROKER_SERVERS ??
+    "nats://127.0.0.1:4222";
+  const count = flags.count === undefined ? Number.POSITIVE_INFINITY : Number(flags.count);
+  const stale = flags.stale === undefined ? 30_000 : Number(flags.stale);
+  if (!(count > 0) || !(stale > 0)) {
+    process.stderr.write("choria-edge observe: --count and --stale take positive numbers\n");
+    return 2;
+  }
+  let subject: string;
+  try {
+    subject = statsSubject(cluster);
+  } catch (err) {
+    process.stderr.write(`choria-edge observe: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  const bus = await connectNats({
+    servers: server.split(",").map((s) => s.trim()),
+    name: `choria-edge-observe_${cluster}`,
+    auth: authFrom(flags),
+    timeoutMs: 5000,
+    log: (level, msg, fields) => {
+      if (level === "warn" || level === "error")
+        process.stderr.write(`${JSON.stringify({ level, msg, ...fields })}\n`);
+    },
+  });
+  const view = new ClusterView(cluster, stale);
+  const json = flags.json === true;
+  const tty = !json && out.isTTY === true;
+  let updates = 0;
+  let lastDraw = 0;
+  const draw = () => {
+    lastDraw = Date.now();
+    const text = renderClusterSnapshot(view.snapshot(Date.now()), new Date());
+    out.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
+  };
+
+  await new Promise<void>((resolve) => {
+    const finish = () => {
+      clearInterval(redraw);
+      process.off("SIGINT", finish);
+      process.off("SIGTERM", finish);
+      resolve();
+    };
+    process.on("SIGINT", finish);
+    process.on("SIGTERM", finish);
+    // On a terminal, redraw now and then even when nothing arrives, so that a silent instance ages out.
+    const redraw = setInterval(() => {
+      if (tty && Date.now() - lastDraw > 1000) draw();
+    }, 1000);
+    if (tty) draw();
+    bus.subscribe(subject, (msg) => {
+      const doc = parseStatsDocument(new TextDecoder().decode(msg.data));
+      if (doc === undefined || !view.update(doc, Date.now())) return;
+      updates++;
+      if (json) {
+        const snapshot = view.snapshot(Date.now());
+        out.write(`${JSON.stringify({ time: new Date().toISOString(), from: doc.instance, ...snapshot })}\n`);
+      } else if (!tty || Date.now() - lastDraw > 250) {
+        draw();
+      }
+      if (updates >= count) finish();
+    });
+  });
+  await bus.close();
+  return 0;
+}
