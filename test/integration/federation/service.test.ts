@@ -112,7 +112,11 @@ describe("broker service in process", () => {
     expect(await replies.waitFor(small, 1)).toEqual(["node1.example.net"]);
     expect(await replies.waitFor(big, 1)).toEqual(["node1.example.net"]);
     await eventually(() => (copies === 5001 ? true : undefined));
-    const doc = running.broker.statsDocument();
+    // In-flight slots are released once a (lingering) flush confirms delivery.
+    const doc = await eventually(() => {
+      const d = running.broker.statsDocument();
+      return d.federation.in_flight === 0 && d.collective.in_flight === 0 ? d : undefined;
+    });
     expect(doc.collective.sent).toBe(5001);
     expect(doc.federation.sent).toBe(2);
     expect(doc.federation.in_flight).toBe(0);
