@@ -1,0 +1,179 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { openReply } from "../lib/client/replies.ts";
+import type { ClientIdentity } from "../lib/client/request.ts";
+import { federatedPackets, signRpcRequest } from "../lib/client/request.ts";
+import { describeHops, renderTrace, type TraceReport } from "../lib/federation/trace.ts";
+import { federationSubject, nodeSubject, replySubject } from "../lib/protocol/subjects.ts";
+import { encodeTransport, type SeenByHop } from "../lib/protocol/transport.ts";
+import { loadSigner } from "../lib/security/choria.ts";
+import type { NatsAuth } from "../lib/transport/auth.ts";
+import { connectNats } from "../lib/transport/node.ts";
+import { pkiDir } from "./paths.ts";
+
+const USAGE = `usage: choria-edge trace <identity> [options]
+
+Sends one rpcutil#ping to <identity> through a federation broker cluster with seen-by recording on,
+and prints the route hop by hop: client, NATS, broker, NATS, node, and back.
+
+  --cluster <name>      broker cluster (env CHORIA_EDGE_BROKER_CLUSTER, default mcollective)
+  --collective <name>   the node's collective (default mcollective)
+  --server <url>        federation-side NATS (env CHORIA_EDGE_BROKER_FEDERATION_SERVERS,
+                        default nats://127.0.0.1:4222)
+  --cert <file> --key <file>
+                        client certificate and key (default the demo PKI's rip.mcollective in
+                        $CHORIA_EDGE_HOME/pki, made by 'choria-edge keys')
+  --timeout <ms>        how long to wait for the reply (default 5000)
+  --json                print the trace as one JSON object
+  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
+
+interface Output {
+  write(text: string): unknown;
+}
+
+/** `choria-edge trace <identity>`: exit 0 with the route, 1 when no reply came, 2 on bad usage. */
+export async function runTrace(argv: string[], out: Output = process.stdout): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        cluster: { type: "string" },
+        collective: { type: "string", default: "mcollective" },
+        server: { type: "string" },
+        cert: { type: "string" },
+        key: { type: "string" },
+        timeout: { type: "string", default: "5000" },
+        json: { type: "boolean", default: false },
+        user: { type: "string" },
+        password: { type: "string" },
+        token: { type: "string" },
+        credentials: { type: "string" },
+        "nkey-seed": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`choria-edge trace: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    out.write(`${USAGE}\n`);
+    return 0;
+  }
+  const identity = positionals[0];
+  const timeoutMs = Number(values.timeout);
+  if (identity === undefined || positionals.length > 1 || !(timeoutMs > 0)) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const str = (name: string) => values[name] as string | undefined;
+  const cluster = str("cluster") ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? "mcollective";
+  const collective = str("collective")!;
+  const server =
+    str("server") ??
+    process.env.CHORIA_EDGE_BROKER_FEDERATION_SERVERS ??
+    process.env.CHORIA_EDGE_BROKER_SERVERS ??
+    "nats://127.0.0.1:4222";
+  let target: string;
+  let inbound: string;
+  try {
+    target = nodeSubject(collective, identity);
+    inbound = federationSubject(cluster);
+  } catch (err) {
+    process.stderr.write(`choria-edge trace: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  const certPath = str("cert") ?? join(pkiDir(), "rip.mcollective.pem");
+  const keyPath = str("key") ?? join(pkiDir(), "rip.mcollective-key.pem");
+  let client: ClientIdentity;
+  try {
+    const signer = await loadSigner({
+      certPem: await readFile(certPath, "utf8"),
+      keyPem: await readFile(keyPath, "utf8"),
+    });
+    client = { signer, callerid: `choria=${signer.certname}`, senderid: signer.certname };
+  } catch (err) {
+    process.stderr.write(
+      `choria-edge trace: cannot load the client certificate (${(err as Error).message}); run 'choria-edge keys' or pass --cert and --key\n`,
+    );
+    return 2;
+  }
+
+  const bus = await connectNats({
+    servers: server.split(",").map((s) => s.trim()),
+    name: `choria-edge-trace_${client.senderid}`,
+    auth: authFrom(str),
+    timeoutMs: 5000,
+  });
+  try {
+    const signed = await signRpcRequest(client, {
+      agent: "rpcutil",
+      action: "ping",
+      collective,
+      filter: { identity: [identity] },
+    });
+    const requestId = signed.request.envelope.requestid;
+    const inbox = replySubject(collective, client.callerid, requestId);
+    const url = bus.connectedUrl();
+    const hop: SeenByHop = [url, client.senderid, url];
+    const [packet] = federatedPackets(signed, [target], { replyTo: inbox, sender: client.senderid, hop });
+    const reply = new Promise<Uint8Array | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), timeoutMs);
+      const sub = bus.subscribe(inbox, (msg) => {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(msg.data);
+      });
+    });
+    await bus.flush();
+    const started = performance.now();
+    if (!bus.publish(inbound, encodeTransport(packet!)))
+      throw new Error("the NATS client refused the publish");
+    const body = await reply;
+    const roundTripMs = performance.now() - started;
+    if (body === undefined) {
+      process.stderr.write(
+        `choria-edge trace: no reply from ${identity} within ${timeoutMs} ms (is a broker of cluster ${cluster} running, and the node up?)\n`,
+      );
+      return 1;
+    }
+    const opened = await openReply(body);
+    if (!opened.ok) {
+      process.stderr.write(`choria-edge trace: the reply could not be opened: ${opened.error.message}\n`);
+      return 1;
+    }
+    const hops = (opened.value.transport.headers["seen-by"] ?? []) as SeenByHop[];
+    const rpc = opened.value.rpc;
+    const report: TraceReport = {
+      identity,
+      cluster,
+      requestId,
+      roundTripMs,
+      hops: describeHops(hops, { client: client.senderid, node: opened.value.sender }),
+      status: rpc
+        ? `${rpc.statusmsg} (statuscode ${rpc.statuscode}) from ${opened.value.sender}`
+        : opened.value.payload,
+    };
+    out.write(values.json ? `${JSON.stringify(report)}\n` : `${renderTrace(report)}\n`);
+    return 0;
+  } finally {
+    await bus.close();
+  }
+}
+
+function authFrom(str: (name: string) => string | undefined): NatsAuth {
+  const credentials = str("credentials");
+  const seed = str("nkey-seed");
+  const token = str("token");
+  const user = str("user");
+  if (credentials) return { type: "credentials", file: credentials };
+  if (seed) return { type: "nkey", seed };
+  if (token) return { type: "token", token };
+  if (user) return { type: "userpass", user, pass: str("password") ?? "" };
+  return { type: "none" };
+}
