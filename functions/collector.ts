@@ -1,0 +1,152 @@
+import { hostname } from "node:os";
+import { jsonLineLogger, type Logger } from "../lib/federation/log.ts";
+import { callbackSender, httpCallbackSender } from "../lib/results/jobs/callbacks.ts";
+import { JobCollector } from "../lib/results/jobs/collector.ts";
+import { type CollectorConfig, collectorUsage, parseCollectorConfig } from "../lib/results/jobs/config.ts";
+import { lambdaCallbackSender } from "../lib/results/jobs/lambda.ts";
+import { JobStore } from "../lib/results/jobs/store.ts";
+import { COLLECTOR_QUEUE, JOB_REPLY_WILDCARD, REPLY_STREAM } from "../lib/results/jobs/subjects.ts";
+import type { NatsBus } from "../lib/transport/bus.ts";
+import { NatsKvBucket } from "../lib/transport/kv-bucket.ts";
+import { connectNats } from "../lib/transport/node.ts";
+import { queueReplySource, type ReplySource, streamReplySource } from "../lib/transport/reply-source.ts";
+
+export interface RunningCollector {
+  readonly collector: JobCollector;
+  readonly store: JobStore;
+  readonly bus: NatsBus;
+  /** Graceful stop: no new replies, finish those in hand, close the connection. */
+  stop(): Promise<void>;
+}
+
+export interface StartCollectorOptions {
+  log?: Logger;
+  /** Aborting gives up waiting for NATS during start-up. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Starts one collector instance in this process (on its own connection, so that a broker process can host
+ * one beside its broker): the jobs bucket and the reply capture are created when missing.
+ */
+export async function startCollector(
+  config: CollectorConfig,
+  options: StartCollectorOptions = {},
+): Promise<RunningCollector> {
+  const log = options.log ?? jsonLineLogger((line) => process.stderr.write(line), { component: "collector" });
+  const bus = await connectNats({
+    servers: config.servers,
+    name: config.name,
+    auth: config.auth,
+    ...(config.tls ? { tls: config.tls } : {}),
+    timeoutMs: config.connectTimeoutMs,
+    waitForServer: true,
+    log,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  try {
+    const bucket = await NatsKvBucket.open(bus.connection, {
+      name: config.bucket,
+      ttlMs: config.retentionMs,
+      replicas: config.replicas,
+    });
+    const store = new JobStore(bucket);
+    const source: ReplySource =
+      config.capture === "stream"
+        ? await streamReplySource(bus.connection, {
+            stream: REPLY_STREAM,
+            subjects: [JOB_REPLY_WILDCARD],
+            consumer: COLLECTOR_QUEUE,
+            maxAgeMs: config.captureMaxAgeMs,
+            replicas: config.replicas,
+            log,
+          })
+        : queueReplySource(bus, { subject: JOB_REPLY_WILDCARD, queue: COLLECTOR_QUEUE, log });
+    const callbacks = callbackSender({
+      url: httpCallbackSender({
+        ...(config.callbackSecret === undefined ? {} : { secret: config.callbackSecret }),
+        timeoutMs: config.callbackTimeoutMs,
+        allowHttp: config.allowHttpCallbacks,
+      }),
+      lambda: lambdaCallbackSender({
+        ...(config.lambdaRegion === undefined ? {} : { region: config.lambdaRegion }),
+        ...(config.lambdaEndpoint === undefined ? {} : { endpoint: config.lambdaEndpoint }),
+      }),
+    });
+    const collector = new JobCollector({
+      store,
+      source,
+      callbacks,
+      retryPolicy: {
+        baseDelayMs: config.callbackBackoffMs,
+        maxDelayMs: 3_600_000,
+        maxAttempts: config.callbackAttempts,
+        jitter: 0.2,
+        leaseMs: config.callbackTimeoutMs * 2,
+      },
+      sweepIntervalMs: config.sweepIntervalMs,
+      log,
+    });
+    await collector.start();
+    log("info", "collector started", {
+      bucket: config.bucket,
+      capture: config.capture,
+      subject: JOB_REPLY_WILDCARD,
+      retention_ms: config.retentionMs,
+    });
+    let stopping: Promise<void> | undefined;
+    return {
+      collector,
+      store,
+      bus,
+      stop() {
+        stopping ??= (async () => {
+          await collector.stop();
+          callbacks.close?.();
+          await bus.drain().catch(() => {});
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
+}
+
+/** `choria-edge collector [options]`: runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */
+export async function runCollector(argv: string[]): Promise<number> {
+  const parsed = parseCollectorConfig(argv, process.env, { hostname: hostname(), pid: process.pid });
+  if (!parsed.ok) {
+    if ("help" in parsed) {
+      process.stdout.write(`${collectorUsage()}\n`);
+      return 0;
+    }
+    process.stderr.write(`choria-edge collector: ${parsed.error}\n\n${collectorUsage()}\n`);
+    return 2;
+  }
+  const log = jsonLineLogger((line) => process.stderr.write(line), { component: "collector" });
+  const abort = new AbortController();
+  let signals = 0;
+  const stopRequested = new Promise<string>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      // A second signal means the operator does not want to wait for the graceful stop.
+      if (++signals > 1) process.exit(1);
+      abort.abort(new Error(`stopped by ${signal}`));
+      resolve(signal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+  let running: RunningCollector;
+  try {
+    running = await startCollector(parsed.config, { log, signal: abort.signal });
+  } catch (err) {
+    if (abort.signal.aborted) return 0;
+    log("error", "collector failed to start", { error: err instanceof Error ? err.message : String(err) });
+    return 1;
+  }
+  log("info", "signal received, stopping", { signal: await stopRequested });
+  await running.stop();
+  return 0;
+}

@@ -1,0 +1,206 @@
+import { type Context, Hono } from "hono";
+import { endJob } from "../lib/results/jobs/lifecycle.ts";
+import { type JobView, jobView, RESULT_FILTERS, type ResultFilter } from "../lib/results/jobs/model.ts";
+import type { JobEvent, JobStore } from "../lib/results/jobs/store.ts";
+import { isJobId } from "../lib/results/jobs/subjects.ts";
+
+/*
+ * The async job API, a Hono sub-app with absolute paths (mount with `app.route("/", jobRoutes(deps))`
+ * behind the authentication middleware):
+ *
+ *   GET    /v1/jobs/:id          summary and one page of per-node results
+ *          ?status=ok,failed,no_reply,unexpected   only these results
+ *          ?limit=500 (1..maxPageSize)             results per page
+ *          ?cursor=<next_cursor>                   the page after the one that gave the cursor
+ *          → { job, results[], next_cursor }, and a `Link: <…>; rel="next"` header while there is more
+ *   GET    /v1/jobs/:id/events   server-sent events: `result` (id = its seq) for every result as it is
+ *          stored, then `end` (id `end`) with the final summary; a reconnect with Last-Event-ID goes on
+ *          after that event, and after `end` it gets 204 so EventSource stops reconnecting
+ *   DELETE /v1/jobs/:id          cancel: stop waiting, mark the nodes still out as no_reply → { job }
+ *
+ * Errors are RFC 9457 problem documents with the gateway's stable `type` URIs.
+ */
+
+export type JobAction = "read" | "cancel";
+
+export interface JobRoutesDeps {
+  store: JobStore;
+  /** The key id the authentication layer established for this request, or undefined when there is none. */
+  callerKeyId: (c: Context) => string | undefined;
+  /** Whether this key may read (or cancel) this job: its creator, or a key whose policy allows it. */
+  authorize: (callerKeyId: string, job: JobView, action: JobAction) => boolean | Promise<boolean>;
+  /** Results per page when the caller does not say (500), and the most it may ask for (1000). */
+  pageSize?: number;
+  maxPageSize?: number;
+  /** A comment is sent on an event stream idle this long, so that proxies keep it open (15 s). */
+  heartbeatMs?: number;
+}
+
+/** The authorize hook for a gateway without read policies: a job is its creator's alone. */
+export function creatorOnly(callerKeyId: string, job: JobView): boolean {
+  return callerKeyId === job.caller;
+}
+
+export const PROBLEM_BASE = "https://choria-edge.dev/problems/";
+
+const PROBLEMS = {
+  "missing-credentials": { status: 401, title: "No credentials" },
+  forbidden: { status: 403, title: "Forbidden by policy" },
+  "not-found": { status: 404, title: "Not found" },
+  "invalid-query": { status: 400, title: "Invalid query parameters" },
+  internal: { status: 500, title: "Internal error" },
+} as const;
+
+type ProblemKind = keyof typeof PROBLEMS;
+
+function problem(c: Context, kind: ProblemKind, detail: string): Response {
+  const { status, title } = PROBLEMS[kind];
+  return c.body(
+    JSON.stringify({ type: `${PROBLEM_BASE}${kind}`, title, status, detail, instance: c.req.path }),
+    status,
+    {
+      "content-type": "application/problem+json",
+      "cache-control": "no-store",
+    },
+  );
+}
+
+const CURSOR = /^\d{1,15}$/;
+const LIMIT = /^\d{1,6}$/;
+const encoder = new TextEncoder();
+
+export function jobRoutes(deps: JobRoutesDeps): Hono {
+  const pageSize = deps.pageSize ?? 500;
+  const maxPageSize = deps.maxPageSize ?? 1000;
+  const heartbeatMs = deps.heartbeatMs ?? 15_000;
+  const app = new Hono();
+
+  /** The job if the caller may do `action` with it, else the problem to answer with. */
+  async function access(c: Context, action: JobAction) {
+    const caller = deps.callerKeyId(c);
+    if (caller === undefined)
+      return problem(c, "missing-credentials", "this request carries no verified key");
+    const id = c.req.param("id") ?? "";
+    // One answer for unknown and malformed ids: job ids are unguessable, and that must not leak either.
+    const notFound = () => problem(c, "not-found", `there is no job ${JSON.stringify(id.slice(0, 64))}`);
+    if (!isJobId(id)) return notFound();
+    const found = await deps.store.get(id);
+    if (found === undefined) return notFound();
+    if (!(await deps.authorize(caller, jobView(found.record), action)))
+      return problem(c, "forbidden", `key ${JSON.stringify(caller)} may not ${action} this job`);
+    return found.record;
+  }
+
+  app.get("/v1/jobs/:id", async (c) => {
+    const query = parsePageQuery(c.req.query(), pageSize, maxPageSize);
+    if (typeof query === "string") return problem(c, "invalid-query", query);
+    const record = await access(c, "read");
+    if (record instanceof Response) return record;
+    const page = await deps.store.page(record, query);
+    const headers: Record<string, string> = { "cache-control": "no-store" };
+    if (page.next !== null) {
+      const next = new URLSearchParams({ cursor: String(page.next), limit: String(query.limit) });
+      if (query.filters.size > 0) next.set("status", [...query.filters].join(","));
+      headers.link = `<${c.req.path}?${next}>; rel="next"`;
+    }
+    return c.json(
+      {
+        job: jobView(record),
+        results: page.results,
+        next_cursor: page.next === null ? null : String(page.next),
+      },
+      200,
+      headers,
+    );
+  });
+
+  app.get("/v1/jobs/:id/events", async (c) => {
+    const record = await access(c, "read");
+    if (record instanceof Response) return record;
+    const lastEventId = c.req.header("last-event-id")?.trim() ?? "";
+    if (lastEventId === "end" && record.settled) return c.body(null, 204);
+    const after = CURSOR.test(lastEventId) ? Number(lastEventId) : 0;
+    const stop = new AbortController();
+    const events = deps.store.events(record, { after, signal: stop.signal });
+    let heartbeat: ReturnType<typeof setInterval> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const send = (text: string) => {
+          if (!stop.signal.aborted) controller.enqueue(encoder.encode(text));
+        };
+        heartbeat = setInterval(() => send(": keep-alive\n\n"), heartbeatMs);
+        void (async () => {
+          try {
+            for await (const event of events) send(sseFrame(event));
+          } catch (err) {
+            send(
+              `event: error\ndata: ${JSON.stringify({ type: `${PROBLEM_BASE}internal`, detail: String(err) })}\n\n`,
+            );
+          } finally {
+            clearInterval(heartbeat);
+            if (!stop.signal.aborted) {
+              stop.abort();
+              controller.close();
+            }
+          }
+        })();
+      },
+      cancel() {
+        clearInterval(heartbeat);
+        stop.abort();
+      },
+    });
+    return c.body(body, 200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+    });
+  });
+
+  app.delete("/v1/jobs/:id", async (c) => {
+    const record = await access(c, "cancel");
+    if (record instanceof Response) return record;
+    const ended = await endJob(deps.store, record.id, "cancel");
+    if (ended === undefined) return problem(c, "not-found", "the job expired while it was cancelled");
+    return c.json({ job: jobView(ended) }, 200, { "cache-control": "no-store" });
+  });
+
+  return app;
+}
+
+function sseFrame(event: JobEvent): string {
+  if (event.type === "result")
+    return `id: ${event.result.seq}\nevent: result\ndata: ${JSON.stringify(event.result)}\n\n`;
+  return `id: end\nevent: end\ndata: ${JSON.stringify(jobView(event.job))}\n\n`;
+}
+
+interface PageQuery {
+  after: number;
+  limit: number;
+  filters: Set<ResultFilter>;
+}
+
+function parsePageQuery(
+  query: Record<string, string>,
+  pageSize: number,
+  maxPageSize: number,
+): PageQuery | string {
+  const filters = new Set<ResultFilter>();
+  for (const value of (query.status ?? "").split(",")) {
+    if (value === "") continue;
+    if (!(RESULT_FILTERS as readonly string[]).includes(value))
+      return `status: ${JSON.stringify(value.slice(0, 32))} is not one of ${RESULT_FILTERS.join(", ")}`;
+    filters.add(value as ResultFilter);
+  }
+  let limit = pageSize;
+  if (query.limit !== undefined) {
+    limit = LIMIT.test(query.limit) ? Number(query.limit) : 0;
+    if (limit < 1 || limit > maxPageSize) return `limit: must be a whole number from 1 to ${maxPageSize}`;
+  }
+  let after = 0;
+  if (query.cursor !== undefined) {
+    if (!CURSOR.test(query.cursor)) return "cursor: not a cursor this API gave out";
+    after = Number(query.cursor);
+  }
+  return { after, limit, filters };
+}

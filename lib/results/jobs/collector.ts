@@ -1,0 +1,438 @@
+import { openReply } from "../../client/replies.ts";
+import { type Logger, ThrottledLog } from "../../federation/log.ts";
+import type { CapturedReply, ReplyDisposition, ReplySource } from "../../transport/reply-source.ts";
+import {
+  type CallbackSender,
+  callbackMessage,
+  claimAttempt,
+  DEFAULT_RETRY_POLICY,
+  type RetryPolicy,
+  recordAttempt,
+} from "./callbacks.ts";
+import { endJob } from "./lifecycle.ts";
+import {
+  addCounts,
+  addResult,
+  type EndReason,
+  emptyCounts,
+  isComplete,
+  type JobCounts,
+  type JobRecord,
+  resultOfReply,
+} from "./model.ts";
+import type { JobStore } from "./store.ts";
+import { jobIdOfSubject } from "./subjects.ts";
+
+export interface JobCollectorOptions {
+  store: JobStore;
+  source: ReplySource;
+  callbacks: CallbackSender;
+  retryPolicy?: RetryPolicy;
+  /** How often the run index is checked for deadlines, unsettled ends and due callbacks (±25% jitter). */
+  sweepIntervalMs?: number;
+  /** A run-index entry whose job record never appeared is dropped after this long. */
+  orphanAfterMs?: number;
+  /** Jobs whose record and targets are kept in memory. */
+  jobCacheSize?: number;
+  /** How long a cached job's state is trusted before it is read again. */
+  jobCacheMs?: number;
+  /** Largest reply accepted, in bytes. */
+  maxReplyBytes?: number;
+  log?: Logger;
+  now?: () => number;
+}
+
+export interface CollectorStats {
+  /** Replies handed to this collector, redeliveries included. */
+  received: number;
+  stored: number;
+  /** A second reply from a node that already has a result. */
+  duplicates: number;
+  /** Not a reply, a reply that fails its hash, or a reply to another request than its job's. */
+  invalid: number;
+  /** A reply for a job that does not exist (expired, or never made). */
+  unknown_job: number;
+  /** A reply for a job that has ended. */
+  late: number;
+  /** Replies handed back to be tried again because the store could not be reached. */
+  retried: number;
+  callbacks_delivered: number;
+  callback_failures: number;
+}
+
+type Refusal = "invalid" | "unknown_job" | "late";
+
+/**
+ * The async result collector: stores each reply under its job, keeps the job's counts, ends jobs (all
+ * expected answered, deadline passed) and delivers their completion callbacks. Any number of instances
+ * share the work: replies through the source's queue or consumer, everything else through compare-and-set
+ * on the job record, so it does not matter which instance does what, or whether one restarts.
+ */
+export class JobCollector {
+  readonly stats: CollectorStats = {
+    received: 0,
+    stored: 0,
+    duplicates: 0,
+    invalid: 0,
+    unknown_job: 0,
+    late: 0,
+    retried: 0,
+    callbacks_delivered: 0,
+    callback_failures: 0,
+  };
+  readonly #store: JobStore;
+  readonly #source: ReplySource;
+  readonly #callbacks: CallbackSender;
+  readonly #policy: RetryPolicy;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  readonly #throttled: ThrottledLog;
+  readonly #jobs: JobCache;
+  readonly #counts: CountBatcher;
+  readonly #sweepIntervalMs: number;
+  readonly #orphanAfterMs: number;
+  readonly #maxReplyBytes: number;
+  readonly #tasks = new Set<Promise<unknown>>();
+  readonly #ending = new Map<string, Promise<JobRecord | undefined>>();
+  readonly #delivering = new Set<string>();
+  readonly #retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #sweeping: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: JobCollectorOptions) {
+    this.#store = options.store;
+    this.#source = options.source;
+    this.#callbacks = options.callbacks;
+    this.#policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    this.#now = options.now ?? Date.now;
+    this.#log = options.log ?? (() => {});
+    this.#throttled = new ThrottledLog(this.#log, 60_000, this.#now);
+    this.#jobs = new JobCache(
+      options.store,
+      options.jobCacheSize ?? 1000,
+      options.jobCacheMs ?? 5000,
+      this.#now,
+    );
+    this.#counts = new CountBatcher(options.store);
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? 1000;
+    this.#orphanAfterMs = options.orphanAfterMs ?? 60_000;
+    this.#maxReplyBytes = options.maxReplyBytes ?? 1024 * 1024;
+  }
+
+  async start(): Promise<void> {
+    await this.#source.start((reply) => this.#handle(reply));
+    this.#scheduleSweep();
+  }
+
+  /** Stops taking replies, finishes what is in hand (stores, ends, attempts under way). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#sweepTimer);
+    for (const timer of this.#retryTimers.values()) clearTimeout(timer);
+    this.#retryTimers.clear();
+    await this.#source.stop();
+    await this.#sweeping;
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+  }
+
+  /**
+   * One pass over the run index: ends jobs past their deadline (once every reply that arrived before the
+   * deadline has been handled), finishes ends that another instance left half-done, attempts due
+   * callbacks, and drops jobs with nothing left to do from the index.
+   */
+  sweep(): Promise<void> {
+    this.#sweeping ??= this.#sweepOnce()
+      .catch((err: unknown) => this.#log("error", "sweep failed", { error: String(err) }))
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
+    return this.#sweeping;
+  }
+
+  async #sweepOnce(): Promise<void> {
+    const now = this.#now();
+    const settledThrough = await this.#source.settledThrough();
+    for await (const run of this.#store.runIndex()) {
+      if (this.#stopped) return;
+      const current = await this.#store.get(run.id);
+      if (current === undefined) {
+        if (now - run.since > this.#orphanAfterMs) await this.#store.removeFromRunIndex(run.id);
+        continue;
+      }
+      const record = current.record;
+      if (record.state === "running") {
+        const deadline = Date.parse(record.deadline_at);
+        if (deadline <= now && deadline <= settledThrough) this.#end(run.id, "deadline");
+      } else if (!record.settled) {
+        this.#end(run.id, "deadline");
+      } else if (record.callback?.status === "pending") {
+        this.#track(this.#deliver(run.id));
+      } else {
+        await this.#store.removeFromRunIndex(run.id);
+      }
+    }
+  }
+
+  #scheduleSweep(): void {
+    if (this.#stopped) return;
+    const delay = this.#sweepIntervalMs * (0.75 + Math.random() / 2);
+    this.#sweepTimer = setTimeout(() => void this.sweep().then(() => this.#scheduleSweep()), delay);
+    this.#sweepTimer.unref?.();
+  }
+
+  async #handle(reply: CapturedReply): Promise<ReplyDisposition> {
+    this.stats.received++;
+    const jobId = jobIdOfSubject(reply.subject);
+    if (jobId === undefined) return this.#refuse("invalid", "a subject that names no job", reply.subject);
+    const opened = await openReply(reply.data, this.#maxReplyBytes);
+    if (!opened.ok) return this.#refuse("invalid", opened.error.message, reply.subject);
+    const node = opened.value;
+    let job: CachedJob | undefined;
+    try {
+      job = await this.#jobs.load(jobId);
+    } catch (err) {
+      return this.#retry("job record unreadable", jobId, err);
+    }
+    if (job === undefined) return this.#refuse("unknown_job", "no such job", reply.subject);
+    if (node.requestId !== job.record.request_id)
+      return this.#refuse("invalid", `a reply to request ${node.requestId}`, reply.subject);
+    if (job.record.state !== "running")
+      return this.#refuse("late", `the job is ${job.record.state}`, reply.subject);
+
+    const result = resultOfReply(node, {
+      maxDataBytes: job.record.max_data_bytes,
+      receivedAt: reply.receivedAt,
+      unexpected: job.targets !== undefined && !job.targets.has(node.sender),
+    });
+    let revision: number | undefined;
+    try {
+      revision = await this.#store.putResult(jobId, result);
+    } catch (err) {
+      return this.#retry("result not stored", jobId, err);
+    }
+    if (revision === undefined) {
+      // Handed out again after an attempt that stored it but may not have counted it: let the stored
+      // results decide. Otherwise the node simply answered twice.
+      if (reply.redelivered) this.#end(jobId, "expected");
+      else this.stats.duplicates++;
+      return "done";
+    }
+    this.stats.stored++;
+    let latest: JobRecord | undefined;
+    try {
+      latest = await this.#counts.add(jobId, addResult(emptyCounts(), result));
+    } catch (err) {
+      return this.#retry("counts not updated", jobId, err);
+    }
+    if (latest !== undefined) {
+      this.#jobs.refresh(latest);
+      if (latest.state === "running" && isComplete(latest)) this.#end(jobId, "expected");
+    }
+    return "done";
+  }
+
+  #refuse(kind: Refusal, detail: string, subject: string): ReplyDisposition {
+    this.stats[kind]++;
+    this.#throttled.note(kind, "warn", "reply not stored", { reason: kind, detail, subject });
+    return "done";
+  }
+
+  #retry(what: string, jobId: string, err: unknown): ReplyDisposition {
+    this.stats.retried++;
+    this.#throttled.note("retry", "warn", "reply will be retried", { job: jobId, what, error: String(err) });
+    return "retry";
+  }
+
+  /** Ends the job (once per job at a time in this process), then goes on to its callback. */
+  #end(id: string, reason: EndReason): Promise<JobRecord | undefined> {
+    const running = this.#ending.get(id);
+    if (running !== undefined) return running;
+    const task = endJob(this.#store, id, reason, { now: this.#now })
+      .then(async (record) => {
+        if (record?.settled) {
+          this.#jobs.refresh(record);
+          await this.#afterEnd(record);
+        }
+        return record;
+      })
+      .catch((err: unknown) => {
+        this.#log("error", "ending a job failed", { job: id, reason, error: String(err) });
+        return undefined;
+      })
+      .finally(() => this.#ending.delete(id));
+    this.#ending.set(id, task);
+    this.#track(task);
+    return task;
+  }
+
+  async #afterEnd(record: JobRecord): Promise<void> {
+    if (record.callback?.status === "pending") await this.#deliver(record.id);
+    else await this.#store.removeFromRunIndex(record.id);
+  }
+
+  /** One callback attempt, if one is due and no other collector holds the lease. */
+  async #deliver(id: string): Promise<void> {
+    if (this.#delivering.has(id)) return;
+    this.#delivering.add(id);
+    try {
+      const claimed = await this.#store.update(id, (r) => claimAttempt(r, this.#now(), this.#policy));
+      if (!claimed?.changed || claimed.record.callback === null) return;
+      const startedAt = this.#now();
+      const outcome = await this.#callbacks.send(
+        claimed.record.callback.target,
+        callbackMessage(claimed.record),
+      );
+      const durationMs = this.#now() - startedAt;
+      const after = await this.#store.update(id, (r) =>
+        recordAttempt(r, outcome, { startedAt, durationMs }, this.#policy),
+      );
+      if (outcome.ok) {
+        this.stats.callbacks_delivered++;
+      } else {
+        this.stats.callback_failures++;
+        this.#log("warn", "callback attempt failed", {
+          job: id,
+          attempt: claimed.record.callback.attempts.length + 1,
+          status: outcome.status,
+          error: outcome.error,
+        });
+      }
+      const callback = after?.record.callback;
+      if (callback?.status === "pending" && callback.next_attempt_at !== null)
+        this.#retryAt(id, Date.parse(callback.next_attempt_at));
+      else await this.#store.removeFromRunIndex(id);
+    } catch (err) {
+      this.#log("error", "callback delivery failed", { job: id, error: String(err) });
+    } finally {
+      this.#delivering.delete(id);
+    }
+  }
+
+  #retryAt(id: string, at: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#retryTimers.get(id));
+    const timer = setTimeout(
+      () => {
+        this.#retryTimers.delete(id);
+        this.#track(this.#deliver(id));
+      },
+      Math.max(0, at - this.#now()),
+    );
+    timer.unref?.();
+    this.#retryTimers.set(id, timer);
+  }
+
+  #track(task: Promise<unknown>): void {
+    this.#tasks.add(task);
+    void task.finally(() => this.#tasks.delete(task));
+  }
+}
+
+interface CachedJob {
+  record: JobRecord;
+  /** The target identities; undefined when the job only knows a count. */
+  targets: ReadonlySet<string> | undefined;
+}
+
+/** Job records and target sets of recent jobs, so a reply costs no reads of its own. */
+class JobCache {
+  readonly #entries = new Map<string, { job: Promise<CachedJob | undefined>; readAt: number }>();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly size: number,
+    private readonly maxAgeMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  load(id: string): Promise<CachedJob | undefined> {
+    const hit = this.#entries.get(id);
+    this.#entries.delete(id);
+    if (hit !== undefined && this.now() - hit.readAt < this.maxAgeMs) {
+      this.#entries.set(id, hit);
+      return hit.job;
+    }
+    const job = this.#read(id, hit?.job);
+    this.#entries.set(id, { job, readAt: this.now() });
+    // Nothing is kept for a job that is not there (yet) or could not be read.
+    const forget = () => {
+      if (this.#entries.get(id)?.job === job) this.#entries.delete(id);
+    };
+    job.then((found) => found === undefined && forget(), forget);
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.size) break;
+      this.#entries.delete(oldest);
+    }
+    return job;
+  }
+
+  /** Takes a record just written (it is at least as new as the cached one). */
+  refresh(record: JobRecord): void {
+    const hit = this.#entries.get(record.id);
+    if (hit !== undefined) hit.job = hit.job.then((job) => job && { ...job, record });
+  }
+
+  async #read(
+    id: string,
+    previous: Promise<CachedJob | undefined> | undefined,
+  ): Promise<CachedJob | undefined> {
+    const current = await this.store.get(id);
+    if (current === undefined) return undefined;
+    const record = current.record;
+    if (record.targets === 0) return { record, targets: undefined };
+    const known = await previous?.catch(() => undefined);
+    return { record, targets: known?.targets ?? new Set(await this.store.targets(record)) };
+  }
+}
+
+/**
+ * Adds reply counts to job records with one compare-and-set per job at a time: what arrives while a write
+ * is under way goes into the next one, so a burst of replies costs a few writes, not one each.
+ */
+class CountBatcher {
+  readonly #pending = new Map<
+    string,
+    {
+      delta: JobCounts;
+      waiters: { resolve(record: JobRecord | undefined): void; reject(err: unknown): void }[];
+    }
+  >();
+  readonly #writing = new Set<string>();
+
+  constructor(private readonly store: JobStore) {}
+
+  /** Resolves with the record that includes the delta (or as it stands, once the job has ended). */
+  add(jobId: string, delta: JobCounts): Promise<JobRecord | undefined> {
+    return new Promise((resolve, reject) => {
+      const batch = this.#pending.get(jobId);
+      if (batch === undefined) this.#pending.set(jobId, { delta, waiters: [{ resolve, reject }] });
+      else {
+        batch.delta = addCounts(batch.delta, delta);
+        batch.waiters.push({ resolve, reject });
+      }
+      if (!this.#writing.has(jobId)) void this.#write(jobId);
+    });
+  }
+
+  async #write(jobId: string): Promise<void> {
+    this.#writing.add(jobId);
+    try {
+      for (let batch = this.#pending.get(jobId); batch !== undefined; batch = this.#pending.get(jobId)) {
+        this.#pending.delete(jobId);
+        const { delta, waiters } = batch;
+        try {
+          // An ended job's counts are recomputed from its results; adding to them would count twice.
+          const written = await this.store.update(jobId, (r) =>
+            r.state === "running" ? { ...r, counts: addCounts(r.counts, delta) } : undefined,
+          );
+          for (const waiter of waiters) waiter.resolve(written?.record);
+        } catch (err) {
+          for (const waiter of waiters) waiter.reject(err);
+        }
+      }
+    } finally {
+      this.#writing.delete(jobId);
+    }
+  }
+}

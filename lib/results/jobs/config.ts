@@ -1,0 +1,277 @@
+import { z } from "zod";
+import { natsAuthSchema, natsTlsSchema } from "../../federation/config.ts";
+import { DEFAULT_BUCKET } from "./keys.ts";
+
+const DAY_MS = 86_400_000;
+const DURATION = /^(\d{1,12})(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS };
+
+/** `500ms`, `30s`, `5m`, `2h`, `7d`, or a bare number of milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = DURATION.exec(text.trim());
+  return match ? Number(match[1]) * UNIT_MS[match[2] ?? "ms"]! : undefined;
+}
+
+const duration = (fallback: number) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const ms = typeof value === "number" ? value : parseDuration(value);
+      if (ms === undefined || !Number.isSafeInteger(ms) || ms < 1) {
+        ctx.addIssue({ code: "custom", message: "expected a duration such as 500ms, 30s, 5m, 2h or 7d" });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(fallback);
+
+const positiveInt = (fallback: number, max: number) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+
+export const collectorConfigSchema = z.object({
+  servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
+  auth: natsAuthSchema.default({ type: "none" }),
+  tls: natsTlsSchema.optional(),
+  /** Connection name shown by nats-server. */
+  name: z.string().min(1).max(128),
+  bucket: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default(DEFAULT_BUCKET),
+  /** How long jobs, their results and their idempotency claims are kept (the bucket's max_age). */
+  retentionMs: duration(7 * DAY_MS),
+  replicas: positiveInt(1, 5),
+  /** `stream`: JetStream captures replies while no collector runs; `queue`: core NATS, at most once. */
+  capture: z.enum(["stream", "queue"]).default("stream"),
+  /** How long a captured reply waits for a collector. */
+  captureMaxAgeMs: duration(DAY_MS),
+  sweepIntervalMs: duration(1000),
+  /** Standard Webhooks secret (`whsec_…`) for URL callbacks that bring none of their own. */
+  callbackSecret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "expected whsec_<base64>")
+    .optional(),
+  callbackTimeoutMs: duration(15_000),
+  callbackAttempts: positiveInt(12, 100),
+  callbackBackoffMs: duration(5000),
+  /** Also deliver to http:// callback URLs (the local stack); https only otherwise. */
+  allowHttpCallbacks: z.boolean().default(false),
+  lambdaRegion: z.string().min(1).optional(),
+  lambdaEndpoint: z.url().optional(),
+  connectTimeoutMs: duration(5000),
+});
+
+export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
+
+type Kind = "string" | "list" | "bool";
+interface Option {
+  flag: string;
+  key:
+    | keyof CollectorConfig
+    | "user"
+    | "password"
+    | "token"
+    | "nkey-seed"
+    | "credentials"
+    | "tls-ca"
+    | "tls-cert"
+    | "tls-key";
+  kind: Kind;
+  help: string;
+}
+
+const OPTIONS: Option[] = [
+  {
+    flag: "servers",
+    key: "servers",
+    kind: "list",
+    help: "NATS URLs of the federation side, where replies arrive",
+  },
+  { flag: "user", key: "user", kind: "string", help: "NATS user name" },
+  {
+    flag: "password",
+    key: "password",
+    kind: "string",
+    help: "NATS password (prefer the environment variable)",
+  },
+  { flag: "token", key: "token", kind: "string", help: "NATS auth token" },
+  { flag: "nkey-seed", key: "nkey-seed", kind: "string", help: "nkey seed (SU...)" },
+  { flag: "credentials", key: "credentials", kind: "string", help: "path of a .creds file" },
+  { flag: "tls-ca", key: "tls-ca", kind: "string", help: "CA bundle to verify the server" },
+  { flag: "tls-cert", key: "tls-cert", kind: "string", help: "client certificate" },
+  { flag: "tls-key", key: "tls-key", kind: "string", help: "client key" },
+  {
+    flag: "name",
+    key: "name",
+    kind: "string",
+    help: "connection name (default choria-edge-collector-<host>-<pid>)",
+  },
+  { flag: "bucket", key: "bucket", kind: "string", help: `KV bucket of jobs (default ${DEFAULT_BUCKET})` },
+  {
+    flag: "retention",
+    key: "retentionMs",
+    kind: "string",
+    help: "how long jobs are kept, e.g. 7d (default 7d)",
+  },
+  {
+    flag: "replicas",
+    key: "replicas",
+    kind: "string",
+    help: "JetStream replicas of bucket and stream (default 1)",
+  },
+  {
+    flag: "capture",
+    key: "capture",
+    kind: "string",
+    help: "stream (JetStream, nothing lost) or queue (default stream)",
+  },
+  {
+    flag: "capture-max-age",
+    key: "captureMaxAgeMs",
+    kind: "string",
+    help: "how long captured replies wait (1d)",
+  },
+  {
+    flag: "sweep-interval",
+    key: "sweepIntervalMs",
+    kind: "string",
+    help: "deadline and callback checks (1s)",
+  },
+  { flag: "callback-secret", key: "callbackSecret", kind: "string", help: "whsec_ secret for URL callbacks" },
+  { flag: "callback-timeout", key: "callbackTimeoutMs", kind: "string", help: "per callback attempt (15s)" },
+  {
+    flag: "callback-attempts",
+    key: "callbackAttempts",
+    kind: "string",
+    help: "attempts before giving up (12)",
+  },
+  {
+    flag: "callback-backoff",
+    key: "callbackBackoffMs",
+    kind: "string",
+    help: "first retry delay, doubling (5s)",
+  },
+  {
+    flag: "allow-http-callbacks",
+    key: "allowHttpCallbacks",
+    kind: "bool",
+    help: "also post to http:// URLs",
+  },
+  {
+    flag: "lambda-region",
+    key: "lambdaRegion",
+    kind: "string",
+    help: "region for Lambda callbacks naming none",
+  },
+  { flag: "lambda-endpoint", key: "lambdaEndpoint", kind: "string", help: "Lambda API endpoint override" },
+  {
+    flag: "connect-timeout",
+    key: "connectTimeoutMs",
+    kind: "string",
+    help: "per NATS connection attempt (5s)",
+  },
+];
+
+const ENV_PREFIX = "CHORIA_EDGE_COLLECTOR_";
+
+export function collectorEnvName(flag: string): string {
+  return ENV_PREFIX + flag.toUpperCase().replaceAll("-", "_");
+}
+
+export function collectorUsage(): string {
+  const lines = OPTIONS.map((o) => {
+    const left = o.kind === "bool" ? `--${o.flag}` : `--${o.flag} <${o.kind === "list" ? "a,b" : "value"}>`;
+    return `  ${left.padEnd(34)} ${o.help}\n  ${"".padEnd(34)} env ${collectorEnvName(o.flag)}`;
+  });
+  return `usage: choria-edge collector [options]\n\nStores the replies of async requests in JetStream KV, ends jobs and delivers their callbacks.\nEvery option can also be set by its environment variable; flags win. Lambda credentials come\nfrom the AWS SDK's standard chain (AWS_* variables, profile, instance role).\n\n${lines.join("\n")}`;
+}
+
+export type ParsedCollectorConfig =
+  | { ok: true; config: CollectorConfig }
+  | { ok: false; error: string }
+  | { ok: false; help: true };
+
+/** Builds the collector configuration from environment variables and flags (flags win). Never throws. */
+export function parseCollectorConfig(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  host: { hostname: string; pid: number },
+): ParsedCollectorConfig {
+  const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]));
+  const values = new Map<string, string | string[] | boolean>();
+  for (const option of OPTIONS) {
+    const value = env[collectorEnvName(option.flag)];
+    if (value === undefined || value === "") continue;
+    values.set(
+      option.flag,
+      option.kind === "list" ? splitList(value) : option.kind === "bool" ? isTrue(value) : value,
+    );
+  }
+  const fromFlags = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--help" || arg === "-h") return { ok: false, help: true };
+    if (!arg.startsWith("--")) return { ok: false, error: `unexpected argument '${arg}'` };
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    const option = byFlag.get(name);
+    if (option === undefined) return { ok: false, error: `unknown option '--${name}'` };
+    if (option.kind === "bool") {
+      values.set(name, eq === -1 ? true : isTrue(arg.slice(eq + 1)));
+      continue;
+    }
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined) return { ok: false, error: `option '--${name}' needs a value` };
+    if (option.kind === "list") {
+      const previous = fromFlags.has(name) ? (values.get(name) as string[]) : [];
+      values.set(name, [...previous, ...splitList(value)]);
+      fromFlags.add(name);
+    } else values.set(name, value);
+  }
+
+  const str = (flag: string) => values.get(flag) as string | undefined;
+  const auths: object[] = [];
+  if (str("credentials")) auths.push({ type: "credentials", file: str("credentials") });
+  if (str("nkey-seed")) auths.push({ type: "nkey", seed: str("nkey-seed") });
+  if (str("token")) auths.push({ type: "token", token: str("token") });
+  if (str("user")) auths.push({ type: "userpass", user: str("user"), pass: str("password") ?? "" });
+  if (auths.length > 1)
+    return { ok: false, error: "choose one of user/password, token, nkey seed or credentials" };
+  const tls = { caFile: str("tls-ca"), certFile: str("tls-cert"), keyFile: str("tls-key") };
+
+  const input: Record<string, unknown> = {
+    auth: auths[0] ?? { type: "none" },
+    ...(tls.caFile || tls.certFile || tls.keyFile ? { tls } : {}),
+    name: `choria-edge-collector-${host.hostname.replace(/[^A-Za-z0-9_-]/g, "_") || "host"}-${host.pid}`,
+  };
+  for (const option of OPTIONS) {
+    const value = values.get(option.flag);
+    if (
+      value !== undefined &&
+      (collectorConfigSchema.shape as Record<string, unknown>)[option.key] !== undefined
+    )
+      input[option.key] = value;
+  }
+  return collectorConfigFrom(input);
+}
+
+/** Validates a configuration object (for embedding the collector in another process or a test). */
+export function collectorConfigFrom(
+  input: unknown,
+): { ok: true; config: CollectorConfig } | { ok: false; error: string } {
+  const result = collectorConfigSchema.safeParse(input);
+  if (result.success) return { ok: true, config: result.data };
+  const issue = result.error.issues[0]!;
+  return { ok: false, error: `${issue.path.map(String).join(".") || "config"}: ${issue.message}` };
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+}
+
+function isTrue(value: string): boolean {
+  return ["1", "true", "yes", "on"].includes(value.trim().toLowerCase());
+}

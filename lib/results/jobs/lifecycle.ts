@@ -1,0 +1,121 @@
+import {
+  addResult,
+  decideEnd,
+  type EndReason,
+  emptyCounts,
+  expectedAnswers,
+  finalState,
+  isComplete,
+  type JobCounts,
+  type JobRecord,
+  noReplyResult,
+  settle,
+} from "./model.ts";
+import type { JobStore } from "./store.ts";
+
+/** What a full read of a job's results says. */
+export interface Tally {
+  counts: JobCounts;
+  /** Every identity with a stored result. */
+  identities: Set<string>;
+  /** Revision of the last result read (the job's first_seq when there is none). */
+  lastSeq: number;
+}
+
+export async function tally(store: JobStore, record: JobRecord): Promise<Tally> {
+  let counts = emptyCounts();
+  const identities = new Set<string>();
+  let lastSeq = record.first_seq;
+  for await (const result of store.results(record)) {
+    counts = addResult(counts, result);
+    identities.add(result.identity);
+    lastSeq = result.seq;
+  }
+  return { counts, identities, lastSeq };
+}
+
+export interface EndOptions {
+  now?: () => number;
+  /** Results written at once while marking the silent nodes. */
+  concurrency?: number;
+}
+
+/**
+ * Ends a job, or finishes ending one that another process began (it is safe to call from every collector
+ * and from the API at once, and again after a crash half-way). Returns the job as it then is, or
+ * undefined when it does not exist.
+ *
+ * - `expected`: the running counts say every expected node answered. Counts kept per reply can drift (a
+ *   collector that stopped between storing a reply and counting it), so they are checked against the
+ *   stored results first: when they were wrong, they are set right and the job runs on.
+ * - `deadline`: the deadline passed; `complete` if nobody is missing, else `timed_out`.
+ * - `cancel`: the caller stopped waiting.
+ *
+ * The end is decided by compare-and-set (the first writer wins); then every target without a result gets
+ * a no_reply mark, and the counts are recomputed from what is stored.
+ */
+export async function endJob(
+  store: JobStore,
+  id: string,
+  reason: EndReason,
+  options: EndOptions = {},
+): Promise<JobRecord | undefined> {
+  const now = options.now ?? Date.now;
+  const current = await store.get(id);
+  if (current === undefined) return undefined;
+  let record = current.record;
+  let known: Tally | undefined;
+  if (record.state === "running") {
+    const read = await tally(store, record);
+    if (reason === "expected" && !isComplete(record, read.counts)) {
+      const fixed = await store.update(id, (r) =>
+        r.state === "running" ? { ...r, counts: read.counts } : undefined,
+      );
+      return fixed?.record;
+    }
+    const state = finalState(reason, record, read.counts);
+    // Nobody left to mark: decide and settle in one write, from the one read.
+    const nothingToMark = record.targets === 0 || expectedAnswers(read.counts) >= record.targets;
+    const decided = await store.update(id, (r) => {
+      if (r.state !== "running") return undefined;
+      const ended = decideEnd(r, state, now());
+      return nothingToMark ? settle(ended, read.counts, read.lastSeq) : ended;
+    });
+    if (decided === undefined) return undefined;
+    record = decided.record;
+    if (decided.changed) known = read;
+  }
+  if (record.settled) return record;
+  return settleJob(store, record, known, options.concurrency ?? 64);
+}
+
+async function settleJob(
+  store: JobStore,
+  record: JobRecord,
+  known: Tally | undefined,
+  concurrency: number,
+): Promise<JobRecord | undefined> {
+  let read = known ?? (await tally(store, record));
+  if (record.targets > 0) {
+    const seen = read.identities;
+    const missing = (await store.targets(record)).filter((identity) => !seen.has(identity));
+    await forEachLimited(missing, concurrency, (identity) =>
+      store.putResult(record.id, noReplyResult(identity)),
+    );
+    // Read again: the counts and the cut must include the marks and any reply that raced them.
+    if (missing.length > 0) read = await tally(store, record);
+  }
+  const final = read;
+  const settled = await store.update(record.id, (r) =>
+    r.settled ? undefined : settle(r, final.counts, final.lastSeq),
+  );
+  return settled?.record;
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

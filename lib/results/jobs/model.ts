@@ -1,0 +1,389 @@
+import { z } from "zod";
+import type { NodeReply } from "../../client/replies.ts";
+
+/*
+ * The async job model, pure: what is stored for a job and for each node, how the counts are kept, and the
+ * state transitions. A job is `running` until all expected nodes answered (`complete`), its deadline
+ * passed (`timed_out`, or `complete` when nobody is missing), or its caller cancelled it (`cancelled`).
+ * Ending a job is two steps: deciding the final state, then settling it (every target that never answered
+ * gets a no_reply result, and the counts are recomputed from the stored results).
+ */
+
+export const JOB_STATES = ["running", "complete", "timed_out", "cancelled"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export type FinalState = Exclude<JobState, "running">;
+
+export const RESULT_STATUSES = ["ok", "failed", "no_reply"] as const;
+export type ResultStatus = (typeof RESULT_STATUSES)[number];
+
+/** What results can be filtered by: a status, or `unexpected` for repliers that were not targets. */
+export const RESULT_FILTERS = [...RESULT_STATUSES, "unexpected"] as const;
+export type ResultFilter = (typeof RESULT_FILTERS)[number];
+
+/** Per-node data above this many bytes of JSON is stored cut, flagged `truncated`, by default. */
+export const DEFAULT_MAX_DATA_BYTES = 16 * 1024;
+
+export const callbackTargetSchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("url"),
+    url: z.url({ protocol: /^https?$/ }),
+    /** Standard Webhooks signing secret (`whsec_<base64>`); the collector's own secret when absent. */
+    secret: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/)
+      .optional(),
+  }),
+  z.object({
+    kind: z.literal("lambda"),
+    /** Name, ARN or partial ARN of the function. */
+    function_name: z.string().min(1).max(170),
+    qualifier: z.string().min(1).max(128).optional(),
+    region: z.string().min(1).max(32).optional(),
+  }),
+]);
+export type CallbackTarget = z.infer<typeof callbackTargetSchema>;
+
+const isoTime = z.string().min(1);
+const count = z.number().int().min(0);
+
+const callbackAttemptSchema = z.object({
+  attempt: z.number().int().min(1),
+  at: isoTime,
+  duration_ms: z.number().min(0),
+  ok: z.boolean(),
+  /** HTTP status of the receiver, or of the Lambda Invoke API. */
+  status: z.number().int().optional(),
+  error: z.string().optional(),
+});
+export type CallbackAttempt = z.infer<typeof callbackAttemptSchema>;
+
+export const CALLBACK_STATUSES = ["waiting", "pending", "delivered", "failed"] as const;
+
+const callbackStateSchema = z.object({
+  target: callbackTargetSchema,
+  /** `waiting` for the job to end, `pending` delivery, then `delivered` or `failed` (gave up). */
+  status: z.enum(CALLBACK_STATUSES),
+  attempts: z.array(callbackAttemptSchema),
+  next_attempt_at: isoTime.nullable(),
+  /** A collector is making an attempt until then; others keep off. */
+  lease_until: isoTime.nullable(),
+  delivered_at: isoTime.nullable(),
+});
+export type CallbackState = z.infer<typeof callbackStateSchema>;
+
+const countsSchema = z.object({ ok: count, failed: count, no_reply: count, unexpected: count });
+/**
+ * `ok` and `failed` count replies by statuscode, unexpected repliers included (as the sync summary does);
+ * `unexpected` counts repliers that were not targets; `no_reply` is known only once the job is settled.
+ */
+export type JobCounts = z.infer<typeof countsSchema>;
+
+export const jobRecordSchema = z.object({
+  id: z.string(),
+  request_id: z.string(),
+  /** Key id of the caller that created the job. */
+  caller: z.string(),
+  collective: z.string(),
+  agent: z.string(),
+  action: z.string(),
+  created_at: isoTime,
+  deadline_at: isoTime,
+  /** Replies that complete the job; null when nobody knows (a broadcast without `expect`). */
+  expected: count.nullable(),
+  /** How many target identities are stored (0 when only a count is known). */
+  targets: count,
+  /** Every entry of this job in the bucket has a higher revision: where scans start. */
+  first_seq: count,
+  state: z.enum(JOB_STATES),
+  counts: countsSchema,
+  finished_at: isoTime.nullable(),
+  /** No-reply marks made and counts recomputed; only then are the counts final. */
+  settled: z.boolean(),
+  /** The last result revision counted when the job settled; results stored after it are not the job's. */
+  settled_seq: count.nullable(),
+  max_data_bytes: z.number().int().min(1),
+  callback: callbackStateSchema.nullable(),
+  /** What started the request (webhook source, delivery id, ...), as the gateway describes it. */
+  trigger: z.record(z.string(), z.string()).nullable(),
+});
+export type JobRecord = z.infer<typeof jobRecordSchema>;
+
+export const storedResultSchema = z.object({
+  identity: z.string(),
+  status: z.enum(RESULT_STATUSES),
+  statuscode: z.number().int().nullable(),
+  statusmsg: z.string().nullable(),
+  /** The reply's data; when `truncated`, the first max_data_bytes of its JSON text, as a string. */
+  data: z.unknown(),
+  truncated: z.literal(true).optional(),
+  /** Bytes of the data's JSON before it was cut. */
+  original_size: count.optional(),
+  unexpected: z.literal(true).optional(),
+  /** When NATS took the reply in; null for no_reply. */
+  received_at: isoTime.nullable(),
+});
+export type StoredResult = z.infer<typeof storedResultSchema>;
+
+/** A result as read back: with its revision, which orders results and is their cursor and SSE event id. */
+export type JobResult = StoredResult & { seq: number };
+
+/** The outcome of reading a stored document: never throws, says what is wrong. */
+export type Read<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const decoder = new TextDecoder();
+
+function readJson<T>(schema: z.ZodType<T>, bytes: Uint8Array): Read<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  return { ok: false, error: `${issue.path.join(".") || "document"}: ${issue.message}` };
+}
+
+export function readJobRecord(bytes: Uint8Array): Read<JobRecord> {
+  return readJson(jobRecordSchema, bytes);
+}
+
+export function readResult(bytes: Uint8Array): Read<StoredResult> {
+  return readJson(storedResultSchema, bytes);
+}
+
+export interface NewJob {
+  request_id: string;
+  caller: string;
+  collective: string;
+  agent: string;
+  action: string;
+  /** Identities the request went to: those that stay silent are reported as no_reply. */
+  targets?: readonly string[];
+  /** Replies that complete the job; the number of targets by default. */
+  expect?: number;
+  /** Milliseconds from creation to the deadline. */
+  timeout_ms: number;
+  callback?: CallbackTarget;
+  trigger?: Record<string, string>;
+  max_data_bytes?: number;
+}
+
+export function newJobRecord(id: string, job: NewJob, now: number, firstSeq: number): JobRecord {
+  return {
+    id,
+    request_id: job.request_id,
+    caller: job.caller,
+    collective: job.collective,
+    agent: job.agent,
+    action: job.action,
+    created_at: iso(now),
+    deadline_at: iso(now + job.timeout_ms),
+    expected: job.expect ?? job.targets?.length ?? null,
+    targets: job.targets?.length ?? 0,
+    first_seq: firstSeq,
+    state: "running",
+    counts: emptyCounts(),
+    finished_at: null,
+    settled: false,
+    settled_seq: null,
+    max_data_bytes: job.max_data_bytes ?? DEFAULT_MAX_DATA_BYTES,
+    callback: job.callback
+      ? {
+          target: job.callback,
+          status: "waiting",
+          attempts: [],
+          next_attempt_at: null,
+          lease_until: null,
+          delivered_at: null,
+        }
+      : null,
+    trigger: job.trigger ?? null,
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** The data as stored: as it came when its JSON fits `maxBytes`, else the JSON's first bytes, flagged. */
+export function limitData(
+  data: unknown,
+  maxBytes: number,
+): { data: unknown; truncated?: true; original_size?: number } {
+  const json = JSON.stringify(data ?? null);
+  // A UTF-8 character takes at most 3 bytes per UTF-16 unit, so short text needs no encoding to be sure.
+  if (json.length * 3 <= maxBytes) return { data };
+  const bytes = encoder.encode(json);
+  if (bytes.byteLength <= maxBytes) return { data };
+  let end = maxBytes;
+  // Never end inside a character: back up over UTF-8 continuation bytes (10xxxxxx).
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return { data: decoder.decode(bytes.subarray(0, end)), truncated: true, original_size: bytes.byteLength };
+}
+
+/** A node's reply as stored under its job. Discovery replies (`pong`) count as ok with the text as data. */
+export function resultOfReply(
+  reply: NodeReply,
+  options: { maxDataBytes: number; receivedAt: number; unexpected: boolean },
+): StoredResult {
+  const statuscode = reply.rpc?.statuscode ?? 0;
+  const result: StoredResult = {
+    identity: reply.sender,
+    status: statuscode === 0 ? "ok" : "failed",
+    statuscode,
+    statusmsg: reply.rpc?.statusmsg ?? "OK",
+    ...limitData(reply.rpc ? reply.rpc.data : reply.payload, options.maxDataBytes),
+    received_at: iso(options.receivedAt),
+  };
+  if (options.unexpected) result.unexpected = true;
+  return result;
+}
+
+export function noReplyResult(identity: string): StoredResult {
+  return { identity, status: "no_reply", statuscode: null, statusmsg: null, data: null, received_at: null };
+}
+
+export function emptyCounts(): JobCounts {
+  return { ok: 0, failed: 0, no_reply: 0, unexpected: 0 };
+}
+
+export function addResult(counts: JobCounts, result: StoredResult): JobCounts {
+  return {
+    ok: counts.ok + (result.status === "ok" ? 1 : 0),
+    failed: counts.failed + (result.status === "failed" ? 1 : 0),
+    no_reply: counts.no_reply + (result.status === "no_reply" ? 1 : 0),
+    unexpected: counts.unexpected + (result.unexpected ? 1 : 0),
+  };
+}
+
+export function addCounts(a: JobCounts, b: JobCounts): JobCounts {
+  return {
+    ok: a.ok + b.ok,
+    failed: a.failed + b.failed,
+    no_reply: a.no_reply + b.no_reply,
+    unexpected: a.unexpected + b.unexpected,
+  };
+}
+
+/** Replies from nodes that were expected to answer. */
+export function expectedAnswers(counts: JobCounts): number {
+  return counts.ok + counts.failed - counts.unexpected;
+}
+
+export function isComplete(record: JobRecord, counts: JobCounts = record.counts): boolean {
+  return record.expected !== null && expectedAnswers(counts) >= record.expected;
+}
+
+/** Expected nodes not heard from; null when nobody knows how many to expect. */
+export function outstanding(record: JobRecord): number | null {
+  if (record.expected === null) return null;
+  if (record.settled) return 0;
+  return Math.max(0, record.expected - expectedAnswers(record.counts));
+}
+
+export function deadlinePassed(record: JobRecord, now: number): boolean {
+  return Date.parse(record.deadline_at) <= now;
+}
+
+export type EndReason = "expected" | "deadline" | "cancel";
+
+/**
+ * The state a job ends in: `cancelled` when its caller stopped it; otherwise `complete` if every expected
+ * node answered (or nobody knows who should have: there is nothing to miss), else `timed_out`.
+ */
+export function finalState(reason: EndReason, record: JobRecord, counts: JobCounts): FinalState {
+  if (reason === "cancel") return "cancelled";
+  return record.expected === null || isComplete(record, counts) ? "complete" : "timed_out";
+}
+
+/** running → a final state; the callback, if any, becomes due. Unsettled until `settle`. */
+export function decideEnd(record: JobRecord, state: FinalState, now: number): JobRecord {
+  return {
+    ...record,
+    state,
+    finished_at: iso(now),
+    callback: record.callback ? { ...record.callback, status: "pending", next_attempt_at: iso(now) } : null,
+  };
+}
+
+/**
+ * Final counts from every stored result: for a job that only knew a count of expected replies, those that
+ * never came are counted here, as there is nobody to mark.
+ */
+export function settle(record: JobRecord, tallied: JobCounts, settledSeq: number): JobRecord {
+  const counts =
+    record.targets === 0 && record.expected !== null
+      ? { ...tallied, no_reply: Math.max(0, record.expected - expectedAnswers(tallied)) }
+      : tallied;
+  return { ...record, counts, settled: true, settled_seq: settledSeq };
+}
+
+export function matchesFilters(
+  result: StoredResult,
+  filters: ReadonlySet<ResultFilter> | undefined,
+): boolean {
+  if (filters === undefined || filters.size === 0) return true;
+  return filters.has(result.status) || (result.unexpected === true && filters.has("unexpected"));
+}
+
+/** A job as the API shows it: no secrets, `outstanding` worked out. */
+export interface JobView {
+  id: string;
+  request_id: string;
+  caller: string;
+  collective: string;
+  agent: string;
+  action: string;
+  state: JobState;
+  created_at: string;
+  deadline_at: string;
+  finished_at: string | null;
+  expected: number | null;
+  counts: JobCounts & { outstanding: number | null };
+  callback: {
+    kind: CallbackTarget["kind"];
+    target: string;
+    status: CallbackState["status"];
+    attempts: CallbackAttempt[];
+    next_attempt_at: string | null;
+    delivered_at: string | null;
+  } | null;
+  trigger: Record<string, string> | null;
+}
+
+export function jobView(record: JobRecord): JobView {
+  const callback = record.callback;
+  return {
+    id: record.id,
+    request_id: record.request_id,
+    caller: record.caller,
+    collective: record.collective,
+    agent: record.agent,
+    action: record.action,
+    state: record.state,
+    created_at: record.created_at,
+    deadline_at: record.deadline_at,
+    finished_at: record.finished_at,
+    expected: record.expected,
+    counts: { ...record.counts, outstanding: outstanding(record) },
+    callback: callback
+      ? {
+          kind: callback.target.kind,
+          target: callback.target.kind === "url" ? callback.target.url : callback.target.function_name,
+          status: callback.status,
+          attempts: callback.attempts,
+          next_attempt_at: callback.next_attempt_at,
+          delivered_at: callback.delivered_at,
+        }
+      : null,
+    trigger: record.trigger,
+  };
+}
+
+export function withSeq(result: StoredResult, seq: number): JobResult {
+  return { ...result, seq };
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

@@ -1,0 +1,283 @@
+import type { KvBucket } from "../../transport/kv-bucket.ts";
+import {
+  idempotencyKey,
+  isResultKey,
+  jobFilter,
+  metaKey,
+  RUN_FILTER,
+  resultKey,
+  resultsFilter,
+  runKey,
+  targetsKey,
+} from "./keys.ts";
+import {
+  type JobRecord,
+  type JobResult,
+  matchesFilters,
+  type NewJob,
+  newJobRecord,
+  type ResultFilter,
+  readJobRecord,
+  readResult,
+  type StoredResult,
+  withSeq,
+} from "./model.ts";
+import { newJobId } from "./subjects.ts";
+
+export type CreateOutcome =
+  | { outcome: "created"; job: JobRecord }
+  /** The Idempotency-Key was used before by this caller for the same request: that job, not a new one. */
+  | { outcome: "existing"; job: JobRecord }
+  /** The Idempotency-Key was used before by this caller for a different request. */
+  | { outcome: "conflict"; jobId: string }
+  /** A concurrent request with the same key claimed it and has not finished creating its job yet. */
+  | { outcome: "in_progress"; jobId: string };
+
+export interface CreateOptions {
+  /** The caller's Idempotency-Key (or a webhook's delivery id): one job per key and caller. */
+  idempotencyKey?: string;
+  /** A digest of what was asked, so that a key reused for another request is refused, not answered. */
+  fingerprint?: string;
+}
+
+export interface ResultPage {
+  results: JobResult[];
+  /** The cursor for the next page (the last result's seq), or null when there are no more. */
+  next: number | null;
+}
+
+export type JobEvent = { type: "result"; result: JobResult } | { type: "end"; job: JobRecord };
+
+export interface RunEntry {
+  id: string;
+  /** When the job's creation began (ms since the epoch). */
+  since: number;
+}
+
+export interface JobStoreOptions {
+  now?: () => number;
+  /** Target identities per KV value. */
+  targetsPerChunk?: number;
+  /** Compare-and-set attempts before an update gives up. */
+  maxUpdateAttempts?: number;
+  /** How long create() waits for a concurrent request's job to appear before answering in_progress. */
+  claimWaitMs?: number;
+}
+
+/** A job record update did not settle after many concurrent writers kept moving it. */
+export class UpdateContention extends Error {
+  override readonly name = "UpdateContention";
+}
+
+/** A stored document that does not read as what its key says it is. */
+export class CorruptEntry extends Error {
+  override readonly name = "CorruptEntry";
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Jobs and their results in a key-value bucket (layout in keys.ts). Every method is safe to call from
+ * several collector and gateway instances at once: single writes use create, and the job record changes
+ * only by compare-and-set on its revision.
+ */
+export class JobStore {
+  readonly #now: () => number;
+  readonly #chunk: number;
+  readonly #maxAttempts: number;
+  readonly #claimWaitMs: number;
+
+  constructor(
+    readonly bucket: KvBucket,
+    options: JobStoreOptions = {},
+  ) {
+    this.#now = options.now ?? Date.now;
+    this.#chunk = options.targetsPerChunk ?? 2000;
+    this.#maxAttempts = options.maxUpdateAttempts ?? 100;
+    this.#claimWaitMs = options.claimWaitMs ?? 2000;
+  }
+
+  /**
+   * Creates a job, or with an idempotency key returns the one made before for it. Write the job before
+   * publishing its request, so that no reply can arrive for a job that does not exist yet.
+   */
+  async create(job: NewJob, options: CreateOptions = {}): Promise<CreateOutcome> {
+    const id = newJobId();
+    let claim: string | undefined;
+    if (options.idempotencyKey !== undefined) {
+      claim = await idempotencyKey(job.caller, options.idempotencyKey);
+      const value = JSON.stringify({ job_id: id, fingerprint: options.fingerprint ?? null });
+      if ((await this.bucket.create(claim, value)) === undefined) return this.#claimed(claim, options);
+    }
+    try {
+      const now = this.#now();
+      const firstSeq = await this.bucket.create(runKey(id), JSON.stringify({ since: now }));
+      if (firstSeq === undefined) throw new Error(`job id ${id} is taken`);
+      const targets = job.targets ?? [];
+      const writes: Promise<number>[] = [];
+      for (let start = 0; start < targets.length; start += this.#chunk)
+        writes.push(
+          this.bucket.put(
+            targetsKey(id, start / this.#chunk),
+            JSON.stringify(targets.slice(start, start + this.#chunk)),
+          ),
+        );
+      await Promise.all(writes);
+      const record = newJobRecord(id, job, now, firstSeq);
+      await this.bucket.create(metaKey(id), JSON.stringify(record));
+      return { outcome: "created", job: record };
+    } catch (err) {
+      // Free the key, so that the caller's retry makes the job instead of waiting on one that never came.
+      if (claim !== undefined) await this.bucket.delete(claim).catch(() => {});
+      throw err;
+    }
+  }
+
+  async #claimed(claim: string, options: CreateOptions): Promise<CreateOutcome> {
+    const entry = await this.bucket.get(claim);
+    if (entry === undefined) throw new Error("idempotency claim vanished while it was read");
+    const held = JSON.parse(decoder.decode(entry.value)) as { job_id: string; fingerprint: string | null };
+    if (
+      held.fingerprint !== null &&
+      options.fingerprint !== undefined &&
+      held.fingerprint !== options.fingerprint
+    )
+      return { outcome: "conflict", jobId: held.job_id };
+    const deadline = this.#now() + this.#claimWaitMs;
+    for (;;) {
+      const existing = await this.get(held.job_id);
+      if (existing !== undefined) return { outcome: "existing", job: existing.record };
+      if (this.#now() >= deadline) return { outcome: "in_progress", jobId: held.job_id };
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** The job record and its revision; undefined when there is no such job (or it expired). */
+  async get(id: string): Promise<{ record: JobRecord; revision: number } | undefined> {
+    const entry = await this.bucket.get(metaKey(id));
+    if (entry === undefined) return undefined;
+    const read = readJobRecord(entry.value);
+    if (!read.ok) throw new CorruptEntry(`job ${id}: ${read.error}`);
+    return { record: read.value, revision: entry.revision };
+  }
+
+  /**
+   * Changes the job record by compare-and-set: `change` gets the current record and returns the new one,
+   * or undefined to leave it. Retried from a fresh read when another writer got there first.
+   */
+  async update(
+    id: string,
+    change: (record: JobRecord) => JobRecord | undefined,
+  ): Promise<{ record: JobRecord; changed: boolean } | undefined> {
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const current = await this.get(id);
+      if (current === undefined) return undefined;
+      const next = change(current.record);
+      if (next === undefined) return { record: current.record, changed: false };
+      if ((await this.bucket.update(metaKey(id), JSON.stringify(next), current.revision)) !== undefined)
+        return { record: next, changed: true };
+    }
+    throw new UpdateContention(`job ${id}: no update after ${this.#maxAttempts} attempts`);
+  }
+
+  /** The identities the job's request went to, in the order given. */
+  async targets(record: JobRecord): Promise<string[]> {
+    const chunks = Math.ceil(record.targets / this.#chunk);
+    const entries = await Promise.all(
+      Array.from({ length: chunks }, (_, n) => this.bucket.get(targetsKey(record.id, n))),
+    );
+    return entries.flatMap((entry, n) => {
+      if (entry === undefined) throw new CorruptEntry(`job ${record.id}: targets chunk ${n} is missing`);
+      return JSON.parse(decoder.decode(entry.value)) as string[];
+    });
+  }
+
+  /** Stores one node's result unless the node has one already; its revision, or undefined when it had. */
+  putResult(jobId: string, result: StoredResult): Promise<number | undefined> {
+    return this.bucket.create(resultKey(jobId, result.identity), encoder.encode(JSON.stringify(result)));
+  }
+
+  /**
+   * The job's results in the order they were stored, after revision `after`. A settled job's results end
+   * at its settled_seq: anything stored later arrived after the job had ended.
+   */
+  async *results(record: JobRecord, after = 0): AsyncIterable<JobResult> {
+    const end = record.settled_seq ?? Number.POSITIVE_INFINITY;
+    for await (const entry of this.bucket.history(resultsFilter(record.id), {
+      fromRevision: Math.max(after, record.first_seq) + 1,
+    })) {
+      if (entry.revision > end) return;
+      if (entry.operation !== "PUT") continue;
+      yield readStoredResult(record.id, entry.value, entry.revision);
+    }
+  }
+
+  /** One page of results after the cursor, optionally only those matching the filters. */
+  async page(
+    record: JobRecord,
+    options: { after?: number; limit: number; filters?: ReadonlySet<ResultFilter> },
+  ): Promise<ResultPage> {
+    const results: JobResult[] = [];
+    for await (const result of this.results(record, options.after)) {
+      if (!matchesFilters(result, options.filters)) continue;
+      // One match past the page proves there is a next page.
+      if (results.length === options.limit) return { results, next: results.at(-1)!.seq };
+      results.push(result);
+    }
+    return { results, next: null };
+  }
+
+  /**
+   * The job's results after revision `after` as they are stored, then `end` once the job has settled.
+   * Stops early when `signal` aborts.
+   */
+  async *events(
+    record: JobRecord,
+    options: { after?: number; signal: AbortSignal },
+  ): AsyncIterable<JobEvent> {
+    if (record.settled) {
+      for await (const result of this.results(record, options.after)) {
+        if (options.signal.aborted) return;
+        yield { type: "result", result };
+      }
+      yield { type: "end", job: record };
+      return;
+    }
+    const meta = metaKey(record.id);
+    for await (const entry of this.bucket.watch(jobFilter(record.id), {
+      fromRevision: Math.max(options.after ?? 0, record.first_seq) + 1,
+      signal: options.signal,
+    })) {
+      if (entry.operation !== "PUT") continue;
+      if (entry.key === meta) {
+        const read = readJobRecord(entry.value);
+        if (!read.ok) throw new CorruptEntry(`job ${record.id}: ${read.error}`);
+        if (read.value.settled) {
+          yield { type: "end", job: read.value };
+          return;
+        }
+      } else if (isResultKey(record.id, entry.key)) {
+        yield { type: "result", result: readStoredResult(record.id, entry.value, entry.revision) };
+      }
+    }
+  }
+
+  /** Jobs a collector still has work on. */
+  async *runIndex(): AsyncIterable<RunEntry> {
+    for await (const entry of this.bucket.latest(RUN_FILTER)) {
+      const { since } = JSON.parse(decoder.decode(entry.value)) as { since: number };
+      yield { id: entry.key.slice("run.".length), since };
+    }
+  }
+
+  removeFromRunIndex(id: string): Promise<void> {
+    return this.bucket.delete(runKey(id));
+  }
+}
+
+function readStoredResult(jobId: string, bytes: Uint8Array, seq: number): JobResult {
+  const read = readResult(bytes);
+  if (!read.ok) throw new CorruptEntry(`job ${jobId}, result at ${seq}: ${read.error}`);
+  return withSeq(read.value, seq);
+}

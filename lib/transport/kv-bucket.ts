@@ -1,0 +1,203 @@
+import {
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JsMsg,
+  jetstream,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+
+/** One stored value of a key-value bucket. Deleted keys appear as `DEL` (or `PURGE`) entries in scans. */
+export interface KvEntry {
+  key: string;
+  value: Uint8Array;
+  /** The bucket-wide sequence of this write: it only grows, so it orders every write in the bucket. */
+  revision: number;
+  operation: "PUT" | "DEL" | "PURGE";
+}
+
+export interface KvScanOptions {
+  /** The first revision to include; the start of the bucket by default. */
+  fromRevision?: number;
+}
+
+/**
+ * The operations the async result store needs from a key-value bucket with compare-and-set, in the
+ * semantics of NATS JetStream KV with one value kept per key. Keys are dotted like NATS subjects, and the
+ * filters of the scans take NATS wildcards (`*` one token, `>` the rest).
+ */
+export interface KvBucket {
+  readonly name: string;
+  /** The current value, or undefined when the key was never written or is deleted. */
+  get(key: string): Promise<KvEntry | undefined>;
+  /** Writes only when the key does not exist (or is deleted); the new revision, or undefined when it exists. */
+  create(key: string, value: Uint8Array | string): Promise<number | undefined>;
+  /** Writes only when the key is still at `revision`; the new revision, or undefined when it moved on. */
+  update(key: string, value: Uint8Array | string, revision: number): Promise<number | undefined>;
+  put(key: string, value: Uint8Array | string): Promise<number>;
+  delete(key: string): Promise<void>;
+  /** The stored entries of matching keys in revision order, up to the end of the bucket; deletes included. */
+  history(filter: string, options?: KvScanOptions): AsyncIterable<KvEntry>;
+  /** The last entry of each matching key, deleted keys left out. */
+  latest(filter: string): AsyncIterable<KvEntry>;
+  /** Like `history`, then every new entry as it is stored, until `signal` aborts. */
+  watch(filter: string, options: KvScanOptions & { signal: AbortSignal }): AsyncIterable<KvEntry>;
+  /** What the bucket holds now: live and deleted entries, and the bytes they take in the store. */
+  status(): Promise<{ entries: number; bytes: number }>;
+}
+
+export interface KvBucketOptions {
+  name: string;
+  /** How long the server keeps each value (the bucket's max_age); every key of the bucket expires alike. */
+  ttlMs: number;
+  replicas?: number;
+  /** Upper bound of the whole bucket in bytes; unlimited by default. */
+  maxBytes?: number;
+}
+
+/** Code of the JetStream error for a failed expected-last-sequence check (create on an existing key, CAS). */
+const WRONG_LAST_SEQUENCE = 10071;
+/** Stream exists with another configuration: the bucket is used as it is. */
+const STREAM_NAME_IN_USE = 10058;
+
+const OPERATION_HEADER = "KV-Operation";
+// Messages the scans pull per batch: big enough to stream a 10,000-node job in a few round trips.
+const SCAN_BATCH = 1000;
+
+/** A KvBucket on NATS JetStream KV. */
+export class NatsKvBucket implements KvBucket {
+  readonly #prefix: string;
+  readonly #stream: string;
+
+  private constructor(
+    readonly name: string,
+    private readonly kv: KV,
+    private readonly js: JetStreamClient,
+  ) {
+    this.#prefix = `$KV.${name}.`;
+    this.#stream = `KV_${name}`;
+  }
+
+  /**
+   * Opens the bucket, creating it when it does not exist. An existing bucket is used as it was configured
+   * (so a changed ttl needs the stream to be edited, e.g. with `nats kv edit`).
+   */
+  static async open(connection: NatsConnection, options: KvBucketOptions): Promise<NatsKvBucket> {
+    const js = jetstream(connection);
+    const kvm = new Kvm(js);
+    let kv: KV;
+    try {
+      kv = await kvm.create(options.name, {
+        history: 1,
+        ttl: options.ttlMs,
+        replicas: options.replicas ?? 1,
+        storage: StorageType.File,
+        ...(options.maxBytes === undefined ? {} : { max_bytes: options.maxBytes }),
+      });
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw err;
+      kv = await kvm.open(options.name);
+    }
+    return new NatsKvBucket(options.name, kv, js);
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const entry = await this.kv.get(key);
+    if (entry === null || entry.operation !== "PUT") return undefined;
+    return { key, value: entry.value, revision: entry.revision, operation: "PUT" };
+  }
+
+  create(key: string, value: Uint8Array | string): Promise<number | undefined> {
+    return unlessWrongSequence(this.kv.create(key, value));
+  }
+
+  update(key: string, value: Uint8Array | string, revision: number): Promise<number | undefined> {
+    return unlessWrongSequence(this.kv.update(key, value, revision));
+  }
+
+  put(key: string, value: Uint8Array | string): Promise<number> {
+    return this.kv.put(key, value);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.kv.delete(key);
+  }
+
+  history(filter: string, options: KvScanOptions = {}): AsyncIterable<KvEntry> {
+    return this.#read(filter, startAt(options.fromRevision), false);
+  }
+
+  async *latest(filter: string): AsyncIterable<KvEntry> {
+    for await (const entry of this.#read(filter, { deliver_policy: DeliverPolicy.LastPerSubject }, false))
+      if (entry.operation === "PUT") yield entry;
+  }
+
+  watch(filter: string, options: KvScanOptions & { signal: AbortSignal }): AsyncIterable<KvEntry> {
+    return this.#read(filter, startAt(options.fromRevision), true, options.signal);
+  }
+
+  async status(): Promise<{ entries: number; bytes: number }> {
+    const status = await this.kv.status();
+    return { entries: status.values, bytes: status.size };
+  }
+
+  /**
+   * Reads through an ordered consumer (which the client re-creates at the right place after a reconnect).
+   * Without `follow` it ends at the last message that existed when it started.
+   */
+  async *#read(
+    filter: string,
+    deliver: { deliver_policy: DeliverPolicy; opt_start_seq?: number },
+    follow: boolean,
+    signal?: AbortSignal,
+  ): AsyncIterable<KvEntry> {
+    if (signal?.aborted) return;
+    const consumer = await this.js.consumers.get(this.#stream, {
+      filter_subjects: `${this.#prefix}${filter}`,
+      ...deliver,
+    });
+    if (!follow && (await consumer.info(true)).num_pending === 0) {
+      consumer.delete().catch(() => {});
+      return;
+    }
+    const messages = await consumer.consume({ max_messages: SCAN_BATCH });
+    const stop = () => messages.stop();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const msg of messages) {
+        yield this.#entryOf(msg);
+        if (!follow && msg.info.pending === 0) break;
+      }
+    } finally {
+      signal?.removeEventListener("abort", stop);
+      messages.stop();
+    }
+  }
+
+  #entryOf(msg: JsMsg): KvEntry {
+    const operation = msg.headers?.get(OPERATION_HEADER);
+    return {
+      key: msg.subject.slice(this.#prefix.length),
+      value: msg.data,
+      revision: msg.seq,
+      operation: operation === "DEL" || operation === "PURGE" ? operation : "PUT",
+    };
+  }
+}
+
+function startAt(revision: number | undefined): { deliver_policy: DeliverPolicy; opt_start_seq?: number } {
+  return revision === undefined || revision <= 1
+    ? { deliver_policy: DeliverPolicy.All }
+    : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: revision };
+}
+
+async function unlessWrongSequence(write: Promise<number>): Promise<number | undefined> {
+  try {
+    return await write;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) return undefined;
+    throw err;
+  }
+}

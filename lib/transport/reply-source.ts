@@ -1,0 +1,238 @@
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type NatsConnection, nanos } from "@nats-io/nats-core";
+import type { LogFn } from "./auth.ts";
+import type { MessageBus } from "./bus.ts";
+
+/** A reply as the async result collector receives it. */
+export interface CapturedReply {
+  subject: string;
+  data: Uint8Array;
+  /** Milliseconds since the epoch when NATS took the reply in (stream capture) or the subscriber got it. */
+  receivedAt: number;
+  /** Handed out before and never confirmed: an earlier attempt may already have stored it. */
+  redelivered: boolean;
+}
+
+/** `done`: dealt with for good (stored, or refused); `retry`: hand it out again later (the store was down). */
+export type ReplyDisposition = "done" | "retry";
+
+export type ReplyHandler = (reply: CapturedReply) => Promise<ReplyDisposition>;
+
+/** Where the collector's replies come from. Several collectors share one source by queue or consumer. */
+export interface ReplySource {
+  /**
+   * `stream`: a JetStream stream captures the reply subjects, so replies published while no collector runs
+   * wait for one; `queue`: a core NATS queue subscription, so such replies are lost (at most once).
+   */
+  readonly kind: "stream" | "queue";
+  start(handler: ReplyHandler): Promise<void>;
+  /** A time (ms since the epoch) such that every reply that arrived before it has been handled. */
+  settledThrough(): Promise<number>;
+  /** Stops taking replies and waits for those being handled. */
+  stop(): Promise<void>;
+}
+
+export interface QueueReplySourceOptions {
+  subject: string;
+  queue: string;
+  /** Delays between the attempts made for a reply whose handler asks for a retry. */
+  retryDelaysMs?: readonly number[];
+  log?: LogFn;
+  now?: () => number;
+}
+
+/** Replies from a core NATS queue subscription: cheap, but what arrives while no collector runs is lost. */
+export function queueReplySource(bus: MessageBus, options: QueueReplySourceOptions): ReplySource {
+  const now = options.now ?? Date.now;
+  const delays = options.retryDelaysMs ?? [100, 1000, 5000];
+  const log = options.log ?? (() => {});
+  const inFlight = new Map<Promise<void>, number>();
+  let subscription: ReturnType<MessageBus["subscribe"]> | undefined;
+
+  async function handleWithRetries(handler: ReplyHandler, reply: CapturedReply): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const disposition = await handler({ ...reply, redelivered: attempt > 0 }).catch(() => "retry" as const);
+      if (disposition === "done") return;
+      const delay = delays[attempt];
+      if (delay === undefined) {
+        log("error", "reply dropped after retries", { subject: reply.subject, attempts: attempt + 1 });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  return {
+    kind: "queue",
+    async start(handler) {
+      subscription = bus.queueSubscribe(options.subject, options.queue, (msg) => {
+        const receivedAt = now();
+        const work = handleWithRetries(handler, {
+          subject: msg.subject,
+          data: msg.data,
+          receivedAt,
+          redelivered: false,
+        });
+        inFlight.set(work, receivedAt);
+        void work.finally(() => inFlight.delete(work));
+      });
+      await bus.flush();
+    },
+    async settledThrough() {
+      let oldest = now();
+      for (const receivedAt of inFlight.values()) oldest = Math.min(oldest, receivedAt);
+      return oldest;
+    },
+    async stop() {
+      await subscription?.drain();
+      while (inFlight.size > 0) await Promise.all(inFlight.keys());
+    },
+  };
+}
+
+export interface StreamReplySourceOptions {
+  /** The stream capturing the reply subjects. */
+  stream: string;
+  subjects: string[];
+  /** The durable consumer every collector instance pulls from (they share its messages). */
+  consumer: string;
+  /** How long a captured reply waits for a collector before the stream drops it. */
+  maxAgeMs: number;
+  replicas?: number;
+  /** How long a collector may hold a reply without confirming it before it goes to another. */
+  ackWaitMs?: number;
+  /** Replies handed out and not yet confirmed, over all instances. */
+  maxAckPending?: number;
+  /** Delay before a reply the handler could not store is handed out again. */
+  retryDelayMs?: number;
+  log?: LogFn;
+  now?: () => number;
+}
+
+// Pull batch per request; the consumer's max_ack_pending bounds how many are held at once.
+const PULL_BATCH = 256;
+const CONSUMER_ALREADY_EXISTS = 10148;
+
+/**
+ * Replies captured by a JetStream work-queue stream and shared through one durable consumer. A reply is
+ * confirmed only once the handler has stored it, so a collector that stops or crashes loses nothing: what
+ * it held goes to another instance (or to itself after a restart) when the ack wait runs out.
+ */
+export async function streamReplySource(
+  connection: NatsConnection,
+  options: StreamReplySourceOptions,
+): Promise<ReplySource> {
+  const now = options.now ?? Date.now;
+  const log = options.log ?? (() => {});
+  const retryDelay = options.retryDelayMs ?? 1000;
+  const jsm = await jetstreamManager(connection);
+  await ensureStream(jsm, options);
+  await ensureConsumer(jsm, options);
+  const js = jetstream(connection);
+
+  const inFlight = new Set<Promise<void>>();
+  let messages: ConsumerMessages | undefined;
+  let loop: Promise<void> | undefined;
+  // Times at which the stream's last sequence was noted, for settledThrough().
+  const marks: { at: number; lastSeq: number }[] = [];
+  let settledAt = 0;
+
+  function dispatch(handler: ReplyHandler, msg: JsMsg) {
+    const work = handler({
+      subject: msg.subject,
+      data: msg.data,
+      receivedAt: msg.time.getTime(),
+      redelivered: msg.redelivered,
+    })
+      .catch((err: unknown) => {
+        log("error", "reply handler failed", { subject: msg.subject, error: String(err) });
+        return "retry" as const;
+      })
+      .then((disposition) => (disposition === "done" ? msg.ack() : msg.nak(retryDelay)));
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  }
+
+  return {
+    kind: "stream",
+    async start(handler) {
+      const consumer = await js.consumers.get(options.stream, options.consumer);
+      const current = await consumer.consume({ max_messages: PULL_BATCH });
+      messages = current;
+      loop = (async () => {
+        for await (const msg of current) dispatch(handler, msg);
+      })();
+    },
+    async settledThrough() {
+      const at = now();
+      const [consumer, stream] = await Promise.all([
+        jsm.consumers.info(options.stream, options.consumer),
+        jsm.streams.info(options.stream),
+      ]);
+      if (consumer.num_pending === 0 && consumer.num_ack_pending === 0) {
+        marks.length = 0;
+        settledAt = at;
+        return at;
+      }
+      marks.push({ at, lastSeq: stream.state.last_seq });
+      // Everything up to the ack floor is handled, so a mark at or below it has settled.
+      while (marks.length > 0 && marks[0]!.lastSeq <= consumer.ack_floor.stream_seq)
+        settledAt = marks.shift()!.at;
+      return settledAt;
+    },
+    async stop() {
+      messages?.stop();
+      await loop;
+      while (inFlight.size > 0) await Promise.all(inFlight);
+    },
+  };
+}
+
+async function ensureStream(jsm: JetStreamManager, options: StreamReplySourceOptions): Promise<void> {
+  const config = {
+    name: options.stream,
+    subjects: options.subjects,
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(options.maxAgeMs),
+    num_replicas: options.replicas ?? 1,
+  };
+  try {
+    await jsm.streams.add(config);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError)) throw err;
+    // It exists with other settings: bring the ones that may change up to date.
+    await jsm.streams.update(options.stream, { subjects: config.subjects, max_age: config.max_age });
+  }
+}
+
+async function ensureConsumer(jsm: JetStreamManager, options: StreamReplySourceOptions): Promise<void> {
+  const settings = {
+    ack_wait: nanos(options.ackWaitMs ?? 30_000),
+    max_ack_pending: options.maxAckPending ?? 2000,
+  };
+  try {
+    await jsm.consumers.add(options.stream, {
+      durable_name: options.consumer,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ...settings,
+    });
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === CONSUMER_ALREADY_EXISTS)) throw err;
+    await jsm.consumers.update(options.stream, options.consumer, settings);
+  }
+}
