@@ -54,8 +54,12 @@ export const brokerConfigSchema = z.object({
   maxHops: positiveInt(10, 1000),
   maxBytes: positiveInt(1024 * 1024),
   maxTargets: positiveInt(10_000),
-  /** Messages per side accepted but not yet confirmed delivered; beyond this, new ones are dropped. */
+  /** Fan-outs (requests with more targets than one batch) in progress per side; beyond this, new
+   * messages from that side are dropped. */
   inFlight: positiveInt(1000),
+  /** Bytes a side's NATS client may hold unsent (the server is not keeping up) before new messages bound
+   * for that side are dropped: the broker's memory bound under back-pressure. */
+  maxPendingBytes: positiveInt(64 * 1024 * 1024),
   /** Publishes between flushes when fanning one request out. */
   batchSize: positiveInt(500),
   statsIntervalMs: positiveInt(5000),
@@ -113,7 +117,8 @@ const OPTIONS: Option[] = [
   { flag: "max-hops", kind: "int", help: "refuse packets with more seen-by hops (default 10)" },
   { flag: "max-bytes", kind: "int", help: "refuse packets larger than this (default 1048576)" },
   { flag: "max-targets", kind: "int", help: "refuse requests with more targets (default 10000)" },
-  { flag: "in-flight", kind: "int", help: "messages per side in flight before dropping (default 1000)" },
+  { flag: "in-flight", kind: "int", help: "fan-outs in progress per side before dropping (default 1000)" },
+  { flag: "max-pending-bytes", kind: "int", help: "unsent bytes per side before dropping (default 64 MiB)" },
   { flag: "batch-size", kind: "int", help: "publishes between flushes in a fan-out (default 500)" },
   { flag: "stats-interval", kind: "int", help: "ms between stats publications (default 5000)" },
   { flag: "log-interval", kind: "int", help: "ms between log lines for one refusal reason (default 10000)" },
@@ -252,6 +257,7 @@ export function parseBrokerConfig(
     maxBytes: get("max-bytes"),
     maxTargets: get("max-targets"),
     inFlight: get("in-flight"),
+    maxPendingBytes: get("max-pending-bytes"),
     batchSize: get("batch-size"),
     statsIntervalMs: get("stats-interval"),
     logIntervalMs: get("log-interval"),

@@ -1,7 +1,7 @@
 import { collectiveSubject, federationSubject, statsSubject } from "../protocol/subjects.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
 import { type Logger, ThrottledLog } from "./log.ts";
-import { type RouteResult, route } from "./route.ts";
+import { type Routed, route } from "./route.ts";
 import { FederationStats, type StatsDocument } from "./stats.ts";
 
 /**
@@ -17,6 +17,8 @@ export interface BrokerBus {
   /** False when the client refused the publish. */
   publish(subject: string, payload: Uint8Array | string): boolean;
   flush(): Promise<void>;
+  /** Bytes published and not yet handed to the operating system: what back-pressure leaves in memory. */
+  pendingBytes(): number;
   isConnected(): boolean;
   connectedUrl(): string;
   onEvent(listener: (event: { type: string }) => void): () => void;
@@ -34,49 +36,6 @@ export interface FederationBrokerOptions {
 
 const other = (side: BrokerSide): BrokerSide => (side === "federation" ? "collective" : "federation");
 const monotonic = () => performance.now();
-// How long a delivery confirmation may wait to share a flush. It bounds how late the in-flight count
-// falls, never when a message leaves.
-const FLUSH_LINGER_MS = 5;
-
-/**
- * Coalesces flushes. Callers are answered by a flush that started after their call, so a resolved promise
- * means the server has everything published before it. A relaxed caller waits up to `lingerMs` for company:
- * under steady traffic that is one PING per interval rather than one per message, which on a busy host
- * saves a wake-up of this process for every PONG.
- */
-class Flusher {
-  /** Settles when the last flush started has settled: flushes run one at a time. */
-  private previous: Promise<void> = Promise.resolve();
-  private pending: { promise: Promise<void>; start: () => void } | undefined;
-  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(
-    private readonly bus: BrokerBus,
-    private readonly lingerMs: number,
-  ) {}
-
-  flush(urgent = false): Promise<void> {
-    if (this.pending === undefined) {
-      let start!: () => void;
-      const promise = new Promise<void>((resolve, reject) => {
-        start = () => {
-          clearTimeout(this.lingerTimer);
-          this.lingerTimer = undefined;
-          this.pending = undefined;
-          const flushing = this.previous.then(() => this.bus.flush());
-          this.previous = flushing.catch(() => {});
-          flushing.then(resolve, reject);
-        };
-      });
-      this.pending = { promise, start };
-      if (!urgent) this.lingerTimer = setTimeout(start, this.lingerMs);
-    }
-    const { promise, start } = this.pending;
-    if (urgent) start();
-    return promise;
-  }
-}
-
 /**
  * One broker instance: consumes both queue groups, routes every packet with `route()`, publishes the
  * result on the other side, and keeps the work bounded. It holds no state that another instance needs.
@@ -85,7 +44,6 @@ export class FederationBroker {
   readonly stats: FederationStats;
   private readonly config: BrokerConfig;
   private readonly buses: Record<BrokerSide, BrokerBus>;
-  private readonly flushers: Record<BrokerSide, Flusher>;
   private readonly log: Logger;
   private readonly throttled: ThrottledLog;
   private readonly subscriptions: { drain(): Promise<void> }[] = [];
@@ -98,10 +56,6 @@ export class FederationBroker {
     const now = options.now ?? Date.now;
     this.config = options.config;
     this.buses = { federation: options.federation, collective: options.collective };
-    this.flushers = {
-      federation: new Flusher(options.federation, FLUSH_LINGER_MS),
-      collective: new Flusher(options.collective, FLUSH_LINGER_MS),
-    };
     this.log = options.log;
     this.throttled = new ThrottledLog(options.log, options.config.logIntervalMs, now);
     this.stats = new FederationStats(
@@ -185,7 +139,7 @@ export class FederationBroker {
     const finished = await this.waitIdle(graceMs);
     if (!finished) this.log("warn", "stopped with messages in flight", { in_flight: this.inFlightTotal() });
     this.publishStats();
-    await Promise.allSettled([this.flushers.federation.flush(true), this.flushers.collective.flush(true)]);
+    await Promise.allSettled([this.buses.federation.flush(), this.buses.collective.flush()]);
     for (const off of this.unlisten) off();
     this.throttled.flush(true);
     this.state = "stopped";
@@ -194,16 +148,18 @@ export class FederationBroker {
 
   private handle(side: BrokerSide, body: Uint8Array): void {
     this.stats.received(side);
-    if (this.stats.inFlight(side) >= this.config.inFlight) {
+    const egestSide = other(side);
+    const backlog = this.buses[egestSide].pendingBytes();
+    if (this.stats.inFlight(side) >= this.config.inFlight || backlog >= this.config.maxPendingBytes) {
       this.stats.dropped(side, "overloaded");
-      this.throttled.note(`dropped:${side}:overloaded`, "warn", "dropped message: in-flight limit reached", {
+      this.throttled.note(`dropped:${side}:overloaded`, "warn", "dropped message: the broker is overloaded", {
         side,
         reason: "overloaded",
         in_flight: this.stats.inFlight(side),
+        pending_bytes: backlog,
       });
       return;
     }
-    const egestSide = other(side);
     const started = monotonic();
     const result = route({ side, body }, this.config, {
       ingestUrl: this.buses[side].connectedUrl(),
@@ -222,47 +178,46 @@ export class FederationBroker {
     }
     const routed = monotonic();
     this.stats.routed(side, (routed - started) / 1000);
-    this.stats.adjustInFlight(side, 1);
-    const payload = result.body;
     if (result.targets.length <= this.config.batchSize) {
-      this.publishBatch(result, payload, 0, result.targets.length);
+      // Handed to the client in one go: nothing stays in flight here, and the client's backlog is
+      // what the next message is judged by.
+      this.publishBatch(result, 0, result.targets.length);
       this.stats.egestTime(egestSide, (monotonic() - routed) / 1000);
-      this.settle(side, this.flushers[egestSide].flush());
-    } else {
-      this.settle(side, this.fanOut(result, payload, routed));
+      return;
     }
+    this.stats.adjustInFlight(side, 1);
+    this.fanOut(result, routed)
+      .catch((err: unknown) => {
+        this.log("error", "fan-out failed", { side, request_id: result.requestId, error: String(err) });
+      })
+      .finally(() => {
+        this.stats.adjustInFlight(side, -1);
+        if (this.inFlightTotal() === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      });
   }
 
-  /** Publishes a large fan-out in batches, waiting for the server between them, so that the event loop
-   * (and with it the reply path) keeps running and the client's buffers stay small. */
-  private async fanOut(
-    result: RouteResult & { ok: true },
-    payload: Uint8Array,
-    routed: number,
-  ): Promise<void> {
+  /**
+   * Publishes a large fan-out in batches and waits for the server to confirm each before the next, so that
+   * the event loop (and with it the reply path) keeps turning and the client's buffers stay small.
+   */
+  private async fanOut(result: Routed, routed: number): Promise<void> {
     const egestSide = other(result.side);
     const { batchSize } = this.config;
     for (let start = 0; start < result.targets.length; start += batchSize) {
       // A failed flush means a lost connection; the next publishes fail and are counted as such.
-      if (start > 0) await this.flushers[egestSide].flush(true).catch(() => {});
-      this.publishBatch(result, payload, start, Math.min(start + batchSize, result.targets.length));
+      if (start > 0) await this.buses[egestSide].flush().catch(() => {});
+      this.publishBatch(result, start, Math.min(start + batchSize, result.targets.length));
     }
     this.stats.egestTime(egestSide, (monotonic() - routed) / 1000);
-    await this.flushers[egestSide].flush();
   }
 
-  private publishBatch(
-    result: RouteResult & { ok: true },
-    payload: Uint8Array,
-    from: number,
-    to: number,
-  ): void {
+  private publishBatch(result: Routed, from: number, to: number): void {
     const egestSide = other(result.side);
     const bus = this.buses[egestSide];
     let sent = 0;
     let failed = 0;
     for (let i = from; i < to; i++) {
-      if (bus.publish(result.targets[i]!, payload)) sent++;
+      if (bus.publish(result.targets[i]!, result.body)) sent++;
       else failed++;
     }
     this.stats.published(egestSide, sent);
@@ -276,21 +231,6 @@ export class FederationBroker {
         connected: bus.isConnected(),
       });
     }
-  }
-
-  /** Releases the in-flight slot once the server confirmed the publishes (or the connection gave up). */
-  private settle(side: BrokerSide, delivered: Promise<void>): void {
-    delivered
-      .catch((err: unknown) => {
-        this.throttled.note(`flush_failed:${other(side)}`, "error", "flush failed", {
-          side: other(side),
-          error: err instanceof Error ? err.message : String(err),
-        });
-      })
-      .finally(() => {
-        this.stats.adjustInFlight(side, -1);
-        if (this.inFlightTotal() === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      });
   }
 
   private inFlightTotal(): number {
@@ -310,7 +250,7 @@ export class FederationBroker {
 
   private refreshConnection(side: BrokerSide): void {
     const bus = this.buses[side];
-    this.stats.connection(side, bus.isConnected(), bus.connectedUrl());
+    this.stats.connection(side, bus.isConnected(), bus.connectedUrl(), bus.pendingBytes());
   }
 
   private publishStats(): void {

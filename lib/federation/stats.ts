@@ -28,6 +28,8 @@ interface SideCounters {
   /** Publishes made on this side (one per target for requests, one per reply). */
   sent: number;
   inFlight: number;
+  /** Bytes the side's NATS client holds unsent, as of the last refresh. */
+  pendingBytes: number;
   lastMessage: number;
   slowConsumer: number;
   refused: Map<RefusalReason, number>;
@@ -90,6 +92,7 @@ function newSide(): SideCounters {
     routed: 0,
     sent: 0,
     inFlight: 0,
+    pendingBytes: 0,
     lastMessage: 0,
     slowConsumer: 0,
     refused: new Map(),
@@ -157,10 +160,11 @@ export class FederationStats {
     this.sides[side].inFlight += delta;
   }
 
-  connection(side: BrokerSide, connected: boolean, server: string): void {
+  connection(side: BrokerSide, connected: boolean, server: string, pendingBytes = 0): void {
     const s = this.sides[side];
     s.connected = connected;
     s.connectedServer = connected ? server : "disconnected";
+    s.pendingBytes = pendingBytes;
   }
 
   slowConsumer(side: BrokerSide): void {
@@ -321,8 +325,14 @@ export class FederationStats {
       [
         "choria_edge_federation_in_flight",
         "gauge",
-        "Messages received and not yet confirmed delivered",
+        "Fan-outs from this side still being published",
         (s) => s.inFlight,
+      ],
+      [
+        "choria_edge_federation_pending_bytes",
+        "gauge",
+        "Bytes the side's NATS client holds unsent",
+        (s) => s.pendingBytes,
       ],
       [
         "choria_edge_federation_connected",

@@ -35,6 +35,8 @@ export interface MessageBus {
   publish(subject: string, payload: Uint8Array | string): boolean;
   /** Resolves once the server has seen everything published before the call. */
   flush(): Promise<void>;
+  /** Bytes published and not yet handed to the operating system (a slow or stalled server leaves them here). */
+  pendingBytes(): number;
   /** Drains subscriptions, flushes, and closes. */
   drain(): Promise<void>;
   close(): Promise<void>;
@@ -49,6 +51,11 @@ export interface NatsBusOptions {
   /** URL scheme to report in connectedUrl(): nats, tls, ws or wss. */
   scheme: string;
   log?: LogFn;
+}
+
+interface NatsInternals {
+  outbound?: { size(): number };
+  transport?: { socket?: { writableLength?: number } };
 }
 
 /** A MessageBus over a nats.js connection of any transport. */
@@ -122,6 +129,13 @@ export class NatsBus implements MessageBus {
 
   flush(): Promise<void> {
     return this.connection.flush();
+  }
+
+  pendingBytes(): number {
+    // nats.js keeps unsent data first in its outbound buffer, then in the socket's write queue; neither is
+    // in its public API, so read them defensively (the transport tests check that they are still there).
+    const protocol = (this.connection as unknown as { protocol?: NatsInternals }).protocol;
+    return (protocol?.outbound?.size() ?? 0) + (protocol?.transport?.socket?.writableLength ?? 0);
   }
 
   async drain(): Promise<void> {

@@ -6,7 +6,9 @@
 // Sizes: BENCH_ROUNDTRIPS (10000), BENCH_FANOUT_MESSAGES (20000), BENCH_FANOUT_TARGETS (10),
 // BENCH_FANOUT_WINDOW (200 requests undelivered at most), BENCH_PAYLOAD_BYTES (600); BENCH_QUICK=1 divides
 // the counts by 10; BENCH_SKIP_FANOUT=1 runs only (a). "!" marks a fan-out run that did not complete.
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { StatsDocument } from "../../lib/federation/stats.ts";
 import type { MessageBus } from "../../lib/transport/bus.ts";
 import {
@@ -35,25 +37,31 @@ const NODES = ["node1.example.net", "node2.example.net", "node3.example.net"];
 const BROADCAST = `${COLLECTIVE}.broadcast.agent.rpcutil`;
 const encoder = new TextEncoder();
 
-function packet(rid: string, targets: string[] | undefined): Uint8Array {
-  const base = federatedRequest(rid, targets ?? [BROADCAST]);
+type Mode = "direct" | "relayed" | "brokered";
+
+function packet(rid: string, mode: Mode | "fanout", targets: string[] = [BROADCAST]): Uint8Array {
+  const base = federatedRequest(rid, targets);
   base.data = "Q".repeat(Math.ceil(PAYLOAD_BYTES / 4) * 4);
-  if (targets === undefined) delete base.headers.federation;
+  if (mode === "direct" || mode === "relayed") delete base.headers.federation;
+  if (mode === "relayed") base.headers["reply-to"] = "bench.relay.replies";
   return encoder.encode(JSON.stringify(base));
 }
 
+const ENTRY_SUBJECT: Record<Mode, string> = {
+  direct: BROADCAST,
+  relayed: "bench.relay.requests",
+  brokered: `choria.federation.${CLUSTER}.federation`,
+};
+
 /** Sends `count` requests one after the other, each waiting for all three replies. Returns seconds. */
-async function roundTrips(
-  client: MessageBus,
-  subject: string,
-  federated: boolean,
-  count: number,
-): Promise<number> {
+async function roundTrips(client: MessageBus, mode: Mode, count: number): Promise<number> {
   let pending = 0;
   let wake: () => void = () => {};
   let current = "";
-  client.subscribe(`${COLLECTIVE}.reply.*.*`, (msg) => {
-    if (!msg.subject.endsWith(current)) return;
+  // Relayed replies all arrive on one subject; the others carry the request id in theirs.
+  const subject = mode === "relayed" ? "bench.relay.client" : `${COLLECTIVE}.reply.*.*`;
+  const sub = client.subscribe(subject, (msg) => {
+    if (mode !== "relayed" && !msg.subject.endsWith(current)) return;
     if (--pending === 0) wake();
   });
   await client.flush();
@@ -65,13 +73,34 @@ async function roundTrips(
       wake = resolve;
     });
     const timer = setTimeout(() => wake(), 5000);
-    client.publish(subject, packet(current, federated ? [BROADCAST] : undefined));
+    client.publish(ENTRY_SUBJECT[mode], packet(current, mode));
     await done;
     clearTimeout(timer);
     if (pending > 0)
-      throw new Error(`round trip ${i}: ${pending} replies missing for ${replySubjectFor(current)}`);
+      throw new Error(`${mode} round trip ${i}: ${pending} replies missing for ${replySubjectFor(current)}`);
   }
-  return (performance.now() - started) / 1000;
+  const seconds = (performance.now() - started) / 1000;
+  sub.unsubscribe();
+  return seconds;
+}
+
+function spawnRelay(federationUrl: string, collectiveUrl: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "support", "relay.ts"),
+      federationUrl,
+      collectiveUrl,
+      BROADCAST,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`relay exited (${code})`)));
+    child.stdout!.once("data", () => resolve(child));
+  });
 }
 
 async function stats(broker: BrokerProcess): Promise<StatsDocument> {
@@ -123,21 +152,29 @@ async function fanOut(client: MessageBus, sink: Sink, brokers: BrokerProcess[]) 
   while (n < FANOUT_MESSAGES && !stalled) {
     const delivered = Math.floor((sink.count - base) / FANOUT_TARGETS);
     const end = Math.min(FANOUT_MESSAGES, delivered + FANOUT_WINDOW);
-    for (; n < end; n++) client.publish(subject, packet(requestId(), targetsFor()));
+    for (; n < end; n++) client.publish(subject, packet(requestId(), "fanout", targetsFor()));
     stalled = !(await sink.until(base + (n - FANOUT_WINDOW / 2) * FANOUT_TARGETS));
   }
   const complete = await sink.until(base + FANOUT_MESSAGES * FANOUT_TARGETS);
   const seconds = (performance.now() - started) / 1000;
   const after = await Promise.all(brokers.map(stats));
   const received = after.map((doc, i) => doc.federation.received - before[i]!.federation.received);
-  const dropped = after.reduce((total, doc, i) => {
-    const was = before[i]!.dropped;
-    return (
-      total +
-      Object.entries(doc.dropped).reduce((a, [k, v]) => a + (v ?? 0) - (was[k as keyof typeof was] ?? 0), 0)
-    );
-  }, 0);
-  return { seconds, received, delivered: sink.count - base, dropped, complete: complete && !stalled };
+  const dropped: Record<string, number> = {};
+  after.forEach((doc, i) => {
+    const was = { ...before[i]!.dropped, ...before[i]!.refused } as Record<string, number | undefined>;
+    for (const [reason, n] of [...Object.entries(doc.dropped), ...Object.entries(doc.refused)]) {
+      const delta = (n ?? 0) - (was[reason] ?? 0);
+      if (delta > 0) dropped[reason] = (dropped[reason] ?? 0) + delta;
+    }
+  });
+  const lost = Object.entries(dropped).map(([reason, n]) => `${reason} ${n}`);
+  return {
+    seconds,
+    received,
+    delivered: sink.count - base,
+    dropped: lost.length === 0 ? "0" : lost.join(", "),
+    complete: complete && !stalled,
+  };
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; 0 where that is not available. */
@@ -172,38 +209,43 @@ async function main() {
       `round trips: ${ROUNDTRIPS} sequential, 3 responders, ${PAYLOAD_BYTES}-byte data; fan-out: ${FANOUT_MESSAGES} requests × ${FANOUT_TARGETS} targets`,
     );
 
-    // (a) round trips
+    // (a) round trips: directly on one server; through two bare relay processes (the floor that any two
+    // extra process hops cost here); through two brokers.
     const directClient = await connect(direct.url, "bench-direct-client");
     for (const node of NODES) startResponders(await connect(direct.url, `bench-direct-${node}`), [node]);
-    await roundTrips(directClient, BROADCAST, false, Math.min(500, ROUNDTRIPS));
-    const directSeconds = await roundTrips(directClient, BROADCAST, false, ROUNDTRIPS);
+    await roundTrips(directClient, "direct", Math.min(500, ROUNDTRIPS));
+    const directSeconds = await roundTrips(directClient, "direct", ROUNDTRIPS);
+
+    const fedClient = await connect(federation.url, "bench-federated-client");
+    for (const node of NODES) startResponders(await connect(collective.url, `bench-fed-${node}`), [node]);
+    const relays = await Promise.all([1, 2].map(() => spawnRelay(federation.url, collective.url)));
+    await roundTrips(fedClient, "relayed", Math.min(500, ROUNDTRIPS));
+    const relayedSeconds = await roundTrips(fedClient, "relayed", ROUNDTRIPS);
+    await Promise.all(
+      relays.map((relay) => new Promise((resolve) => relay.once("exit", resolve).kill("SIGTERM"))),
+    );
 
     brokers.push(
       ...(await Promise.all(
         ["bench1", "bench2"].map((name) => spawnBroker(name, federation.url, collective.url)),
       )),
     );
-    const fedClient = await connect(federation.url, "bench-federated-client");
-    for (const node of NODES) startResponders(await connect(collective.url, `bench-fed-${node}`), [node]);
-    const federationSubject = `choria.federation.${CLUSTER}.federation`;
-    await roundTrips(fedClient, federationSubject, true, Math.min(500, ROUNDTRIPS));
+    await roundTrips(fedClient, "brokered", Math.min(500, ROUNDTRIPS));
     const before = await Promise.all(brokers.map(stats));
     const cpuBefore = brokers.map((b) => cpuSeconds(b.child.pid));
-    const brokeredSeconds = await roundTrips(fedClient, federationSubject, true, ROUNDTRIPS);
+    const brokeredSeconds = await roundTrips(fedClient, "brokered", ROUNDTRIPS);
     const cpuAfter = brokers.map((b) => cpuSeconds(b.child.pid));
     const after = await Promise.all(brokers.map(stats));
 
+    const row = (name: string, seconds: number) =>
+      console.log(`${name.padEnd(26)}${seconds.toFixed(2).padStart(8)}   ${µs(seconds, ROUNDTRIPS)}`);
     console.log("\n(a) sequential round trips (1 request, 3 replies each)");
-    console.log("                     total s   µs/round trip");
-    console.log(
-      `direct, one server  ${directSeconds.toFixed(2).padStart(8)}   ${µs(directSeconds, ROUNDTRIPS)}`,
-    );
-    console.log(
-      `via 2 brokers       ${brokeredSeconds.toFixed(2).padStart(8)}   ${µs(brokeredSeconds, ROUNDTRIPS)}`,
-    );
-    console.log(
-      `overhead            ${(brokeredSeconds - directSeconds).toFixed(2).padStart(8)}   ${µs(brokeredSeconds - directSeconds, ROUNDTRIPS)}`,
-    );
+    console.log(`${"".padEnd(26)}  total s   µs/round trip`);
+    row("direct, one server", directSeconds);
+    row("via 2 bare relays", relayedSeconds);
+    row("via 2 brokers", brokeredSeconds);
+    row("broker overhead vs direct", brokeredSeconds - directSeconds);
+    row("broker overhead vs relays", brokeredSeconds - relayedSeconds);
     after.forEach((doc, i) => {
       const requests = doc.federation.received - before[i]!.federation.received;
       const replies = doc.collective.received - before[i]!.collective.received;
@@ -230,7 +272,7 @@ async function main() {
         (n, i) => `${brokers[i]!.instance} ${((n / Math.max(1, total)) * 100).toFixed(0)}%`,
       );
       console.log(
-        `${instances} instance${instances > 1 ? "s" : " "}${r.complete ? " " : "!"}    ${(FANOUT_MESSAGES / r.seconds).toFixed(0).padStart(9)} ${((FANOUT_MESSAGES * FANOUT_TARGETS) / r.seconds).toFixed(0).padStart(9)}   ${String(r.delivered).padStart(9)}   ${String(r.dropped).padStart(7)}   ${share.join(", ")}`,
+        `${instances} instance${instances > 1 ? "s" : " "}${r.complete ? " " : "!"}    ${(FANOUT_MESSAGES / r.seconds).toFixed(0).padStart(9)} ${((FANOUT_MESSAGES * FANOUT_TARGETS) / r.seconds).toFixed(0).padStart(9)}   ${String(r.delivered).padStart(9)}   ${r.dropped.padStart(7)}   ${share.join(", ")}`,
       );
     }
   } finally {

@@ -122,6 +122,21 @@ describe("broker service in process", () => {
     expect(doc.federation.in_flight).toBe(0);
   });
 
+  it("drops messages while the egress side holds more unsent bytes than allowed", async () => {
+    const [fed, coll] = await servers();
+    const running = await broker(fed.url, coll.url, { maxPendingBytes: 1 });
+    const client = await connect(fed.url, "client");
+    for (let i = 0; i < 200; i++)
+      publishRequest(client, federatedRequest(requestId(), [`${COLLECTIVE}.node.n${i}`]));
+    await client.flush();
+    const doc = await eventually(() => {
+      const d = running.broker.statsDocument();
+      return d.federation.received === 200 ? d : undefined;
+    });
+    expect(doc.dropped.overloaded).toBeGreaterThanOrEqual(1);
+    expect(doc.collective.sent + doc.dropped.overloaded!).toBe(200);
+  });
+
   it("drops what exceeds the in-flight limit, counting it as overloaded", async () => {
     const [fed, coll] = await servers();
     const running = await broker(fed.url, coll.url, { inFlight: 1, batchSize: 50 });

@@ -155,6 +155,16 @@ describe("NATS connections", () => {
     await expect(never).rejects.toThrow("gave up");
   });
 
+  it("reports the bytes it holds unsent until they reach the socket", async () => {
+    const s = await server();
+    const bus = keep(await connectNats({ servers: s.url, name: "t" }));
+    expect(bus.pendingBytes()).toBe(0);
+    for (let i = 0; i < 10; i++) bus.publish("t.pending", new Uint8Array(1000));
+    expect(bus.pendingBytes()).toBeGreaterThanOrEqual(10_000);
+    await bus.flush();
+    expect(bus.pendingBytes()).toBe(0);
+  });
+
   it("drains: everything published before drain arrives, then the connection is closed", async () => {
     const s = await server();
     const sender = await connectNats({ servers: s.url, name: "sender" });

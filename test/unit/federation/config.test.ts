@@ -35,6 +35,7 @@ describe("broker configuration", () => {
       maxBytes: 1048576,
       maxTargets: 10000,
       inFlight: 1000,
+      maxPendingBytes: 64 * 1024 * 1024,
       batchSize: 500,
       statsIntervalMs: 5000,
       metricsListen: "127.0.0.1:9464",

@@ -24,6 +24,7 @@ function stats() {
   s.routed("collective", 0.0005);
   s.published("federation", 2);
   s.adjustInFlight("collective", 1);
+  s.connection("collective", false, "unknown", 700);
   s.slowConsumer("collective");
   return s;
 }
@@ -81,6 +82,7 @@ describe("Prometheus exposition", () => {
     ).toBe(1);
     expect(sample(text, "choria_edge_federation_replies_routed", {})).toBe(2);
     expect(sample(text, "choria_edge_federation_in_flight", { side: "collective" })).toBe(1);
+    expect(sample(text, "choria_edge_federation_pending_bytes", { side: "collective" })).toBe(700);
     expect(sample(text, "choria_edge_federation_connected", { side: "federation" })).toBe(1);
     expect(sample(text, "choria_edge_federation_connected", { side: "collective" })).toBe(0);
     expect(sample(text, "choria_edge_federation_slow_consumer_events", { side: "collective" })).toBe(1);
