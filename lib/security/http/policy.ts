@@ -1,0 +1,128 @@
+// What a key may ask for. Deny by default: an empty list allows nothing, and every limit a policy names
+// is checked; a request passes only when every rule lets it through.
+import { z } from "zod";
+import type { Filter } from "../../protocol/filter.ts";
+
+export const FILTER_KINDS = ["identity", "fact", "class", "agent", "compound"] as const;
+export type FilterKind = (typeof FILTER_KINDS)[number];
+
+const pattern = z.string().min(1).max(256);
+const actionPattern = pattern.regex(/^[^#]+#[^#]+$/, 'an action pattern is "agent#action", e.g. "rpcutil#*"');
+
+export const policySchema = z
+  .strictObject({
+    clusters: z.array(pattern).default([]).describe("federation clusters, globs"),
+    collectives: z.array(pattern).default([]).describe("member collectives, globs"),
+    agents: z.array(pattern).default([]).describe("agents, globs"),
+    actions: z.array(actionPattern).default([]).describe('"agent#action" globs, e.g. "rpcutil#*"'),
+    requireFilter: z
+      .union([z.boolean(), z.array(z.enum(FILTER_KINDS)).min(1)])
+      .optional()
+      .describe("true: an identity, fact, class or compound filter; a list: a filter of one of these kinds"),
+    maxNodes: z.number().int().positive().optional(),
+    maxTimeoutSeconds: z.number().positive().optional(),
+    allowBroadcast: z.boolean().optional().describe("broadcast mode, where the number of nodes is unknown"),
+  })
+  .refine((policy) => !(policy.allowBroadcast && policy.maxNodes !== undefined), {
+    message: "maxNodes cannot be enforced in broadcast mode: drop one of allowBroadcast and maxNodes",
+  });
+
+export interface Policy {
+  clusters: string[];
+  collectives: string[];
+  agents: string[];
+  /** "agent#action" globs, e.g. "rpcutil#*", "demo#echo". */
+  actions: string[];
+  /** `true`: any identity, fact, class or compound filter (an agent filter narrows little); a list: any of these. */
+  requireFilter?: boolean | FilterKind[];
+  maxNodes?: number;
+  maxTimeoutSeconds?: number;
+  /** Broadcast mode skips discovery, so the node count is unknown; refused unless this is true. */
+  allowBroadcast?: boolean;
+}
+
+export interface PolicyIntent {
+  cluster: string;
+  collective: string;
+  agent: string;
+  action: string;
+  /** The caller's filter, wire-shaped (`cf_class` for classes); missing arrays mean no constraint. */
+  filter: Partial<Filter>;
+  /** Target count when known; undefined before discovery, so ask again once discovery has counted them. */
+  nodes?: number;
+  timeoutSeconds: number;
+  broadcast: boolean;
+}
+
+export type PolicyDecision = { ok: true } | { ok: false; problem: "forbidden"; detail: string };
+
+const forbidden = (detail: string): PolicyDecision => ({ ok: false, problem: "forbidden", detail });
+
+export function authorize(policy: Policy, intent: PolicyIntent): PolicyDecision {
+  if (!matchesAnyGlob(policy.clusters, intent.cluster))
+    return forbidden(`cluster ${intent.cluster} is not in the key's clusters`);
+  if (!matchesAnyGlob(policy.collectives, intent.collective))
+    return forbidden(`collective ${intent.collective} is not in the key's collectives`);
+  if (!matchesAnyGlob(policy.agents, intent.agent))
+    return forbidden(`agent ${intent.agent} is not in the key's agents`);
+  const action = `${intent.agent}#${intent.action}`;
+  if (!matchesAnyGlob(policy.actions, action))
+    return forbidden(`action ${action} is not in the key's actions`);
+  if (intent.broadcast && policy.allowBroadcast !== true)
+    return forbidden("broadcast mode is not allowed for this key (allowBroadcast)");
+  if (intent.broadcast && policy.maxNodes !== undefined)
+    return forbidden("broadcast mode cannot respect the key's maxNodes");
+  if (policy.maxNodes !== undefined && intent.nodes !== undefined && intent.nodes > policy.maxNodes)
+    return forbidden(`${intent.nodes} nodes is over the key's maxNodes of ${policy.maxNodes}`);
+  if (policy.maxTimeoutSeconds !== undefined && intent.timeoutSeconds > policy.maxTimeoutSeconds)
+    return forbidden(
+      `a timeout of ${intent.timeoutSeconds}s is over the key's maxTimeoutSeconds of ${policy.maxTimeoutSeconds}`,
+    );
+  const required = requiredFilterKinds(policy.requireFilter);
+  if (required.length > 0 && !required.some((kind) => filterHas(intent.filter, kind)))
+    return forbidden(`the key requires a filter: one of ${required.join(", ")} (requireFilter)`);
+  return { ok: true };
+}
+
+function requiredFilterKinds(requirement: Policy["requireFilter"]): readonly FilterKind[] {
+  if (requirement === true) return ["identity", "fact", "class", "compound"];
+  if (requirement === false || requirement === undefined) return [];
+  return requirement;
+}
+
+function filterHas(filter: Partial<Filter>, kind: FilterKind): boolean {
+  const terms = kind === "class" ? filter.cf_class : filter[kind];
+  return (terms?.length ?? 0) > 0;
+}
+
+function matchesAnyGlob(patterns: readonly string[], value: string): boolean {
+  return patterns.some((glob) => globMatch(glob, value));
+}
+
+/**
+ * Shell-style matching with `*` (any run of characters, also none) and `?` (exactly one character); every
+ * other character stands for itself. Backtracks only to the last `*`, so it runs in O(pattern × value).
+ */
+export function globMatch(glob: string, value: string): boolean {
+  let g = 0;
+  let v = 0;
+  let starAt = -1;
+  let resumeAt = 0;
+  while (v < value.length) {
+    const char = glob[g];
+    if (char === "*") {
+      starAt = g++;
+      resumeAt = v;
+    } else if (char !== undefined && (char === "?" || char === value[v])) {
+      g++;
+      v++;
+    } else if (starAt !== -1) {
+      g = starAt + 1;
+      v = ++resumeAt;
+    } else {
+      return false;
+    }
+  }
+  while (glob[g] === "*") g++;
+  return g === glob.length;
+}
