@@ -13,6 +13,18 @@ const commands: Record<string, Command> = {
     summary: "run a federation broker worker (stateless; start as many as you like)",
     load: async () => (await import("./broker.ts")).runBroker,
   },
+  observe: {
+    summary: "live view of a federation broker cluster: totals and each instance's share",
+    load: async () => (await import("./observe.ts")).runObserve,
+  },
+  trace: {
+    summary: "send one round trip to a node and print its route hop by hop",
+    load: async () => (await import("./trace.ts")).runTrace,
+  },
+  collector: {
+    summary: "run an async result collector (stores replies of async jobs in JetStream KV)",
+    load: async () => (await import("./collector.ts")).runCollector,
+  },
   simulate: {
     summary: "host many simulated Choria member nodes in one process",
     load: async () => (await import("./simulate.ts")).runSimulate,
