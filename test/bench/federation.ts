@@ -220,7 +220,9 @@ async function main() {
     for (const node of NODES) startResponders(await connect(collective.url, `bench-fed-${node}`), [node]);
     const relays = await Promise.all([1, 2].map(() => spawnRelay(federation.url, collective.url)));
     await roundTrips(fedClient, "relayed", Math.min(500, ROUNDTRIPS));
+    const relayCpuBefore = relays.reduce((n, r) => n + cpuSeconds(r.pid), 0);
     const relayedSeconds = await roundTrips(fedClient, "relayed", ROUNDTRIPS);
+    const relayCpu = relays.reduce((n, r) => n + cpuSeconds(r.pid), 0) - relayCpuBefore;
     await Promise.all(
       relays.map((relay) => new Promise((resolve) => relay.once("exit", resolve).kill("SIGTERM"))),
     );
@@ -246,6 +248,9 @@ async function main() {
     row("via 2 brokers", brokeredSeconds);
     row("broker overhead vs direct", brokeredSeconds - directSeconds);
     row("broker overhead vs relays", brokeredSeconds - relayedSeconds);
+    console.log(
+      `  bare relays: ${µs(relayCpu, ROUNDTRIPS * (1 + NODES.length)).trim()} µs CPU per message (process total, incl. syscalls)`,
+    );
     after.forEach((doc, i) => {
       const requests = doc.federation.received - before[i]!.federation.received;
       const replies = doc.collective.received - before[i]!.collective.received;

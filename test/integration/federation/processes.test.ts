@@ -165,15 +165,15 @@ describe("two broker processes between a federation and a collective", () => {
   it("loses only what a killed instance held in flight; the other carries on", async () => {
     const sent: { rid: string; at: number }[] = [];
     let killedAt = 0;
-    for (let i = 0; i < 300; i++) {
-      if (i === 100) {
+    for (let i = 0; i < 400; i++) {
+      if (i === 200) {
         killedAt = Date.now();
         brokers[0]!.child.kill("SIGKILL");
       }
       const rid = requestId();
       sent.push({ rid, at: Date.now() });
       publishRequest(client, federatedRequest(rid, [BROADCAST]));
-      await sleep(3);
+      await sleep(2);
     }
     await brokers[0]!.exited;
     await sleep(500);
@@ -181,9 +181,10 @@ describe("two broker processes between a federation and a collective", () => {
     // Losses are confined to the moment of the kill: what the dead instance had read or been handed
     // before nats-server saw its connection drop. Before that nothing is lost, after it the survivor
     // receives every request and every reply.
-    expect(incomplete.filter(({ at }) => at < killedAt - 100)).toEqual([]);
-    expect(incomplete.filter(({ at }) => at > killedAt + 200)).toEqual([]);
-    expect(incomplete.length).toBeLessThan(sent.length / 4);
+    // (The margins allow for a loaded CI machine; here the losses are a handful within ~30 ms of the kill.)
+    expect(incomplete.filter(({ at }) => at < killedAt - 300)).toEqual([]);
+    expect(incomplete.filter(({ at }) => at > killedAt + 500)).toEqual([]);
+    expect(incomplete.length).toBeLessThan(sent.length / 10);
     for (const { rid } of sent) {
       const got = replies.byRequest.get(rid) ?? [];
       expect(new Set(got).size).toBe(got.length);
