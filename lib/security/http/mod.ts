@@ -11,6 +11,14 @@ export {
 export { type HttpRequestParts, signatureBase } from "./base.ts";
 export { checkContentDigest, contentDigest, type DigestAlgorithm } from "./digest.ts";
 export {
+  DENY_ALL,
+  type GeneratedKey,
+  generateHttpKey,
+  type KeyFile,
+  type KeyFileResult,
+  signingKeyFromText,
+} from "./keyfile.ts";
+export {
   type GatewayKeyConfig,
   type GatewayKeysConfig,
   gatewayKeySchema,

@@ -102,8 +102,10 @@ async function signingCryptoKey(key: Exclude<SigningKey, { scheme: "bearer" }>):
 }
 
 function randomNonce(): string {
-  return encodeBase64(crypto.getRandomValues(new Uint8Array(16)))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return base64url(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/** Unpadded base64url (RFC 4648 §5): safe in tokens, nonces and URLs. */
+export function base64url(bytes: Uint8Array): string {
+  return encodeBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }

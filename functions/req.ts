@@ -1,0 +1,413 @@
+// `choria-edge req`: signs one RPC request for the edge gateway and shows the replies as they stream in.
+// `--generate-key` makes a caller key (a key file for this command, a config entry for the gateway).
+import { readFile, writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { parseFactFilterString } from "../lib/protocol/filter.ts";
+import {
+  generateHttpKey,
+  KEY_SCHEMES,
+  type KeyScheme,
+  signHttpRequest,
+  signingKeyFromText,
+} from "../lib/security/http/mod.ts";
+
+const USAGE = `usage: choria-edge req <agent> <action> [key=value | key:=json ...] [options]
+       choria-edge req --generate-key --key-id <id> --key <file> [--scheme <scheme>] [--caller <name>]
+
+Signs a request (RFC 9421 HTTP Message Signature, or a bearer token) and sends it to the edge
+gateway's POST /v1/rpc. Replies stream in with a progress line on a terminal, then a table.
+
+  --gateway <url>          gateway base URL (env CHORIA_EDGE_REQ_GATEWAY, default http://127.0.0.1:8080)
+  --key <file>             key file: JSON from --generate-key, a private JWK, or a PKCS#8 PEM
+                           (env CHORIA_EDGE_REQ_KEY)
+  --key-id <id>            the key's id at the gateway (env CHORIA_EDGE_REQ_KEY_ID; default: the file's)
+  --cluster <name>         federation cluster (env CHORIA_EDGE_REQ_CLUSTER, default mcollective)
+  --collective <name>      member collective (default: the cluster's first)
+  --filter-fact <f>        fact filter, e.g. country=nl or memory>=4 (repeatable)
+  --filter-class <c>       class filter (repeatable)
+  --filter-agent <a>       agent filter (repeatable)
+  --identity <id>          identity filter, or /regex/ (repeatable)
+  --compound <expr>        compound filter expression
+  --nodes <a,b,...>        send to these nodes instead of discovering
+  --limit <N|N%>           send to at most N (or N%) of the targets
+  --broadcast              skip discovery (nodes that stay silent are then unknown)
+  --expect <N>             replies that complete the request
+  --timeout <s>            seconds to wait for replies
+  --discovery-timeout <s>  longest discovery, in seconds
+  --json                   print the gateway's final JSON document
+  --jsonl                  print the stream, one JSON event per line
+
+Inputs: key=value sends a string, key:=json sends a JSON value (key:=3, key:=true, key:='["a"]').
+
+Key generation writes the key file with mode 0600 (never over an existing file) and prints the entry
+to add to the gateway's keys document; its policy is empty, which allows nothing until you fill it in.
+  --scheme <s>             ${KEY_SCHEMES.join(" | ")} (default ed25519)
+  --caller <name>          who owns the key (default: the key id)`;
+
+interface Output {
+  write(text: string): unknown;
+}
+
+export interface ReqIo {
+  stdout: Output;
+  stderr: Output & { isTTY?: boolean };
+}
+
+const STATUS_NAMES = ["OK", "Aborted", "Unknown Action", "Missing Data", "Invalid Data", "Unknown Error"];
+
+/** Exit codes: 0 every target answered OK, 1 some failed or stayed silent or the gateway refused, 2 usage. */
+export async function runReq(
+  argv: string[],
+  io: ReqIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  let values: ReturnType<typeof parse>["values"];
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parse(argv));
+  } catch (err) {
+    io.stderr.write(`choria-edge req: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const usageError = (message: string) => {
+    io.stderr.write(`choria-edge req: ${message}\n`);
+    return 2;
+  };
+  const keyPath = values.key ?? process.env.CHORIA_EDGE_REQ_KEY;
+  const keyId = values["key-id"] ?? process.env.CHORIA_EDGE_REQ_KEY_ID;
+  if (keyPath === undefined) return usageError("--key <file> is required");
+  if (values["generate-key"]) return generateKey(values, keyPath, keyId, io);
+
+  const [agent, action, ...inputs] = positionals;
+  if (agent === undefined || action === undefined) return usageError("name an agent and an action");
+  const body = requestBody(agent, action, inputs, values);
+  if (typeof body === "string") return usageError(body);
+
+  let keyText: string;
+  try {
+    keyText = await readFile(keyPath, "utf8");
+  } catch (err) {
+    return usageError(`cannot read ${keyPath}: ${(err as Error).message}`);
+  }
+  const key = await signingKeyFromText(keyText, keyId);
+  if (!key.ok) return usageError(`${keyPath}: ${key.error}`);
+
+  const gateway = (values.gateway ?? process.env.CHORIA_EDGE_REQ_GATEWAY ?? "http://127.0.0.1:8080").replace(
+    /\/+$/,
+    "",
+  );
+  const url = `${gateway}/v1/rpc`;
+  const bytes = new TextEncoder().encode(JSON.stringify(body));
+  const format = values.json ? "json" : "ndjson";
+  const headers = await signHttpRequest({
+    method: "POST",
+    url,
+    headers: {
+      "content-type": "application/json",
+      accept: format === "json" ? "application/json" : "application/x-ndjson",
+    },
+    body: bytes,
+    key: key.key,
+  });
+
+  let response: Response;
+  try {
+    response = await fetch(url, { method: "POST", headers, body: bytes });
+  } catch (err) {
+    io.stderr.write(`choria-edge req: ${url}: ${describeFetchError(err)}\n`);
+    return 1;
+  }
+  if (!response.ok) return reportProblem(response, io);
+  if (format === "json") {
+    const document = (await response.json()) as GatewayResult;
+    io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    return exitCode(document);
+  }
+  return followStream(response, values.jsonl === true, io);
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      gateway: { type: "string" },
+      key: { type: "string" },
+      "key-id": { type: "string" },
+      cluster: { type: "string" },
+      collective: { type: "string" },
+      "filter-fact": { type: "string", multiple: true },
+      "filter-class": { type: "string", multiple: true },
+      "filter-agent": { type: "string", multiple: true },
+      identity: { type: "string", multiple: true },
+      compound: { type: "string" },
+      nodes: { type: "string" },
+      limit: { type: "string" },
+      broadcast: { type: "boolean" },
+      expect: { type: "string" },
+      timeout: { type: "string" },
+      "discovery-timeout": { type: "string" },
+      json: { type: "boolean" },
+      jsonl: { type: "boolean" },
+      "generate-key": { type: "boolean" },
+      scheme: { type: "string" },
+      caller: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
+type Values = ReturnType<typeof parse>["values"];
+
+/** The POST /v1/rpc body, or what is wrong with the command line. Only fields the caller set are sent. */
+export function requestBody(
+  agent: string,
+  action: string,
+  inputs: readonly string[],
+  values: Values,
+): Record<string, unknown> | string {
+  const data: Record<string, unknown> = {};
+  for (const input of inputs) {
+    const equals = input.indexOf("=");
+    if (equals <= 0) return `input ${JSON.stringify(input)} is not key=value or key:=json`;
+    if (input[equals - 1] === ":") {
+      try {
+        data[input.slice(0, equals - 1)] = JSON.parse(input.slice(equals + 1));
+      } catch {
+        return `input ${JSON.stringify(input)}: the value after := is not JSON`;
+      }
+    } else {
+      data[input.slice(0, equals)] = input.slice(equals + 1);
+    }
+  }
+  const facts = [];
+  for (const text of values["filter-fact"] ?? []) {
+    const fact = parseFactFilterString(text);
+    if (fact === undefined) return `--filter-fact ${JSON.stringify(text)} is not a fact filter`;
+    facts.push(fact);
+  }
+  const filter: Record<string, unknown> = {};
+  if (facts.length > 0) filter.fact = facts;
+  if (values["filter-class"]?.length) filter.class = values["filter-class"];
+  if (values["filter-agent"]?.length) filter.agent = values["filter-agent"];
+  if (values.identity?.length) filter.identity = values.identity;
+  if (values.compound !== undefined) filter.compound = values.compound;
+
+  const body: Record<string, unknown> = {
+    agent,
+    action,
+    data,
+    cluster: values.cluster ?? process.env.CHORIA_EDGE_REQ_CLUSTER ?? "mcollective",
+  };
+  if (values.collective !== undefined) body.collective = values.collective;
+  if (Object.keys(filter).length > 0) body.filter = filter;
+  if (values.nodes !== undefined) body.nodes = values.nodes.split(",").filter(Boolean);
+  if (values.broadcast) body.mode = "broadcast";
+  if (values.limit !== undefined)
+    body.limit = /^\d+$/.test(values.limit) ? Number(values.limit) : values.limit;
+  for (const [flag, field] of [
+    ["timeout", "timeout"],
+    ["discovery-timeout", "discovery_timeout"],
+    ["expect", "expect"],
+  ] as const) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const number = Number(text);
+    if (!Number.isFinite(number) || number < 0) return `--${flag} needs a number`;
+    body[field] = number;
+  }
+  return body;
+}
+
+async function generateKey(
+  values: Values,
+  keyPath: string,
+  keyId: string | undefined,
+  io: ReqIo,
+): Promise<number> {
+  if (keyId === undefined) {
+    io.stderr.write("choria-edge req: --generate-key needs --key-id\n");
+    return 2;
+  }
+  const scheme = values.scheme ?? "ed25519";
+  if (!(KEY_SCHEMES as readonly string[]).includes(scheme)) {
+    io.stderr.write(`choria-edge req: --scheme must be one of ${KEY_SCHEMES.join(", ")}\n`);
+    return 2;
+  }
+  const generated = await generateHttpKey({
+    id: keyId,
+    caller: values.caller ?? keyId,
+    scheme: scheme as KeyScheme,
+  });
+  try {
+    await writeFile(keyPath, `${JSON.stringify(generated.keyFile, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+  } catch (err) {
+    io.stderr.write(`choria-edge req: cannot create ${keyPath}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  io.stdout.write(`${JSON.stringify(generated.config, null, 2)}\n`);
+  io.stderr.write(
+    `wrote ${keyPath} (mode 0600). Add the entry above to the gateway's keys and fill in its policy.${
+      scheme === "hmac-sha256" ? " The entry holds the shared secret: keep the keys document private." : ""
+    }\n`,
+  );
+  return 0;
+}
+
+interface ReplyEvent {
+  identity?: unknown;
+  statuscode?: unknown;
+  statusmsg?: unknown;
+  ms?: unknown;
+}
+
+interface GatewayResult {
+  summary?: Record<string, unknown>;
+  replies?: ReplyEvent[];
+  no_reply?: unknown;
+}
+
+/** Reads the ndjson stream, keeping a progress line on a terminal, then prints the table. */
+async function followStream(response: Response, echo: boolean, io: ReqIo): Promise<number> {
+  const progress = io.stderr.isTTY === true && !echo;
+  const replies: ReplyEvent[] = [];
+  let expected: number | null = null;
+  let final: (GatewayResult & { type?: string }) | undefined;
+  let failure: Record<string, unknown> | undefined;
+  let ok = 0;
+  const started = Date.now();
+  const showProgress = () => {
+    if (!progress) return;
+    const of = expected === null ? "" : `/${expected}`;
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    io.stderr.write(
+      `\r\x1b[Kreplies ${replies.length}${of}  ok ${ok}  failed ${replies.length - ok}  ${seconds}s`,
+    );
+  };
+  for await (const line of lines(response)) {
+    if (echo) io.stdout.write(`${line}\n`);
+    let event: Record<string, unknown>;
+    try {
+      event = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    // Unknown event types and fields are skipped: the gateway may add them without breaking this client.
+    if (event.type === "start") expected = typeof event.expected === "number" ? event.expected : null;
+    else if (event.type === "reply") {
+      replies.push(event);
+      if (event.statuscode === 0) ok++;
+    } else if (event.type === "summary") final = event;
+    else if (event.type === "error") failure = event;
+    showProgress();
+  }
+  if (progress) io.stderr.write("\r\x1b[K");
+  if (failure !== undefined) {
+    io.stderr.write(
+      `choria-edge req: ${String(failure.title ?? "error")}: ${String(failure.detail ?? "")}\n`,
+    );
+    return 1;
+  }
+  if (final === undefined) {
+    io.stderr.write("choria-edge req: the stream ended without a summary\n");
+    return 1;
+  }
+  if (!echo) io.stdout.write(renderTable(replies, final));
+  return exitCode({ ...final, replies });
+}
+
+async function* lines(response: Response): AsyncGenerator<string> {
+  if (response.body === null) return;
+  const decoder = new TextDecoder();
+  const reader = response.body.getReader();
+  let pending = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    pending += decoder.decode(value, { stream: true });
+    let newline = pending.indexOf("\n");
+    while (newline !== -1) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (line !== "") yield line;
+      newline = pending.indexOf("\n");
+    }
+  }
+  pending += decoder.decode();
+  if (pending.trim() !== "") yield pending.trim();
+}
+
+/** The replies sorted by identity, then the silent nodes, then one summary line. */
+export function renderTable(replies: readonly ReplyEvent[], result: GatewayResult): string {
+  const rows: string[][] = replies
+    .map((reply) => [
+      String(reply.identity ?? "?"),
+      statusName(reply.statuscode),
+      String(reply.statusmsg ?? ""),
+      typeof reply.ms === "number" ? String(Math.round(reply.ms)) : "",
+    ])
+    .sort((a, b) => a[0]!.localeCompare(b[0]!));
+  for (const identity of silentNodes(result)) rows.push([identity, "no reply", "", ""]);
+  const header = ["identity", "status", "statusmsg", "ms"];
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
+  );
+  const format = (row: string[]) =>
+    row
+      .map((cell, column) => (column === 3 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+      .join("  ")
+      .trimEnd();
+  const summary = result.summary ?? {};
+  const facts = ["ok", "failed", "no_reply", "unexpected"]
+    .filter((name) => typeof summary[name] === "number")
+    .map((name) => `${name.replace("_", " ")} ${summary[name]}`);
+  const elapsed = typeof summary.elapsed_ms === "number" ? ` in ${Math.round(summary.elapsed_ms)} ms` : "";
+  const done = typeof summary.done === "string" ? `, done: ${summary.done}` : "";
+  const lines = [
+    format(header),
+    ...rows.map(format),
+    "",
+    `${replies.length} replies: ${facts.join(", ")}${done}${elapsed}`,
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+function statusName(code: unknown): string {
+  return typeof code === "number" ? (STATUS_NAMES[code] ?? `status ${code}`) : "?";
+}
+
+function silentNodes(result: GatewayResult): string[] {
+  return Array.isArray(result.no_reply)
+    ? result.no_reply.filter((n): n is string => typeof n === "string")
+    : [];
+}
+
+function exitCode(result: GatewayResult): number {
+  const replies = result.replies ?? [];
+  const failed = replies.some((reply) => reply.statuscode !== 0);
+  return failed || silentNodes(result).length > 0 ? 1 : 0;
+}
+
+async function reportProblem(response: Response, io: ReqIo): Promise<number> {
+  const text = await response.text();
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const problem = JSON.parse(text) as { title?: unknown; detail?: unknown; errors?: unknown };
+    message = `${response.status} ${String(problem.title ?? response.statusText)}: ${String(problem.detail ?? "")}`;
+    if (Array.isArray(problem.errors))
+      for (const error of problem.errors as { field?: unknown; detail?: unknown }[])
+        message += `\n  ${String(error.field ?? "")}: ${String(error.detail ?? "")}`;
+  } catch {
+    if (text !== "") message += `: ${text.slice(0, 500)}`;
+  }
+  io.stderr.write(`choria-edge req: ${message}\n`);
+  return 1;
+}
+
+function describeFetchError(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
+  return `${err instanceof Error ? err.message : String(err)}${cause}`;
+}
