@@ -3,6 +3,7 @@
 // registry) its own way and hands them to createGateway.
 import { Hono } from "hono";
 import type { ClientIdentity } from "../lib/client/request.ts";
+import { uniqueTargets } from "../lib/results/limit.ts";
 import { PublishRefused, type RpcPlan, resolveTargets, sendRpc } from "../lib/results/rpc.ts";
 import {
   chooseFormat,
@@ -12,6 +13,18 @@ import {
   summaryEvent,
 } from "../lib/results/stream.ts";
 import type { RequestSigner } from "../lib/security/choria.ts";
+import {
+  type AuditEvent,
+  type AuthProblem,
+  type AuthResult,
+  authenticate,
+  authorize,
+  type HttpRequestParts,
+  type KeyRegistry,
+  type Policy,
+  type PolicyIntent,
+  type ReplayStore,
+} from "../lib/security/http/mod.ts";
 import type { MessageBus } from "../lib/transport/bus.ts";
 import type { GatewayConfig } from "./gateway/config.ts";
 import type { NatsLease, NatsSource } from "./gateway/nats.ts";
@@ -30,63 +43,15 @@ import { parseRpcBody, type RpcIntent } from "./gateway/schema.ts";
 
 export const GATEWAY_VERSION = "0.1.0";
 
-/** The raw request as authentication sees it: the body exactly as received. */
-export interface HttpRequestParts {
-  method: string;
-  url: string;
-  headers: Headers;
-  body: Uint8Array;
-}
-
-/** Who an authenticated request comes from. */
-export interface AuthenticatedKey {
-  id: string;
-  /** The caller (owner of the key), for the audit log. */
-  caller: string;
-  scheme: string;
-  /** The Choria caller id the gateway signs for, `choria=<key>.mcollective` by default. */
-  callerId: string;
-  policy: unknown;
-}
-
-export type AuthOutcome =
-  | { ok: true; key: AuthenticatedKey }
-  | { ok: false; problem: string; detail: string; status: number };
-
-/** What policy is asked to allow; `nodes` is the target count when it is known. */
-export interface PolicyIntent {
-  cluster: string;
-  collective: string;
-  agent: string;
-  action: string;
-  filter: RpcIntent["filter"];
-  nodes: number | undefined;
-  timeoutMs: number;
-  mode: RpcIntent["mode"];
-}
-
+/** Who may call, and how their requests are checked (lib/security/http). */
 export interface GatewayAuth {
-  authenticate(request: HttpRequestParts): Promise<AuthOutcome>;
-  authorize(key: AuthenticatedKey, intent: PolicyIntent): { ok: true } | { ok: false; detail: string };
-}
-
-/** One decision, for the audit log: accepted (the request went out) or refused, and why. */
-export interface AuditRecord {
-  decision: "accepted" | "refused";
-  /** The problem kind of a refusal. */
-  reason?: string;
-  detail?: string;
-  status: number;
-  key?: string;
-  caller?: string;
-  scheme?: string;
-  callerid?: string;
-  cluster?: string;
-  collective?: string;
-  agent?: string;
-  action?: string;
-  request_id?: string;
-  targets?: number | null;
+  keys: KeyRegistry;
+  /** Shared by every instance that must refuse each other's replays. */
+  replay: ReplayStore;
+  /** Tolerated clock difference, both ways (default 30 s). */
+  maxSkewSeconds?: number;
+  /** How long after `created` a signature is accepted (default 300 s). */
+  maxAgeSeconds?: number;
 }
 
 export interface GatewayDeps {
@@ -95,7 +60,8 @@ export interface GatewayDeps {
   signer: RequestSigner;
   nats: NatsSource;
   auth: GatewayAuth;
-  audit?: (record: AuditRecord) => void;
+  /** One call per decision; `auditLine` turns it into the JSON line. */
+  audit?: (event: AuditEvent) => void;
   now?: () => number;
 }
 
@@ -125,7 +91,7 @@ export function createGateway(deps: GatewayDeps): Hono {
   app.post("/v1/rpc", async (c) => {
     const startedAt = now();
     const request = c.req.raw;
-    const context: Partial<AuditRecord> = {};
+    const context: Partial<AuditEvent> = { method: request.method, path: new URL(request.url).pathname };
     let lease: NatsLease | undefined;
     let released = false;
     const release = () => {
@@ -139,18 +105,21 @@ export function createGateway(deps: GatewayDeps): Hono {
         throw refuse("unsupported-media-type", "send the request body as application/json");
       const body = await readBody(request, config.maxBodyBytes);
 
-      const auth = await deps.auth.authenticate({
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body,
-      });
-      if (!auth.ok) {
-        const kind = isProblemKind(auth.problem) ? auth.problem : "bad-signature";
-        throw new Refusal({ ...problem(kind, auth.detail), status: auth.status });
-      }
+      const auth = await authenticateOrFail(
+        { method: request.method, url: publicUrl(request.url, config), headers: request.headers, body },
+        deps.auth,
+        new Date(now()),
+      );
+      if (!auth.ok)
+        throw new Refusal({ ...problem(authProblemKind(auth.problem), auth.detail), status: auth.status });
       const key = auth.key;
-      Object.assign(context, { key: key.id, caller: key.caller, scheme: key.scheme, callerid: key.callerId });
+      Object.assign(context, {
+        key: key.id,
+        caller: key.caller,
+        scheme: key.scheme,
+        callerid: key.callerId,
+        ...(auth.nonce === undefined ? {} : { nonce: auth.nonce }),
+      });
 
       const intent = parseIntent(body, config);
       const collectives = config.clusters[intent.cluster];
@@ -174,13 +143,15 @@ export function createGateway(deps: GatewayDeps): Hono {
         agent: intent.agent,
         action: intent.action,
         filter: intent.filter,
-        nodes: intent.nodes?.length,
-        timeoutMs: intent.timeoutMs,
-        mode: intent.mode,
+        ...(intent.nodes === undefined ? {} : { nodes: uniqueTargets(intent.nodes).length }),
+        timeoutSeconds: intent.timeoutMs / 1000,
+        broadcast: intent.mode === "broadcast",
       };
-      authorizeOrRefuse(deps.auth, key, policyIntent);
+      authorizeOrRefuse(key.policy, policyIntent);
 
+      const acquireStarted = now();
       lease = await deps.nats.acquire();
+      const timing = new ServerTiming().add("nats", now() - acquireStarted, "getting a NATS connection");
       const bus = lease.bus;
       const client: ClientIdentity = { signer: deps.signer, callerid: key.callerId, senderid };
       const plan = planOf(intent, collective, config);
@@ -194,10 +165,11 @@ export function createGateway(deps: GatewayDeps): Hono {
       const upstreamLost = async () => (await settledWithin(alive, 0)) === false;
 
       const targets = await resolveTargets(bus, client, plan, { signal: abort.signal, now });
+      if (targets.discoveryMs !== undefined) timing.add("discovery", targets.discoveryMs, "discovery");
       if (targets.cancelled && (await upstreamLost()))
         throw refuse("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
       if (targets.identities !== undefined)
-        authorizeOrRefuse(deps.auth, key, { ...policyIntent, nodes: targets.identities.length });
+        authorizeOrRefuse(key.policy, { ...policyIntent, nodes: targets.identities.length });
 
       const format = chooseFormat(request.headers.get("accept"));
       const accepted = (requestId: string, expected: number | null) =>
@@ -219,11 +191,14 @@ export function createGateway(deps: GatewayDeps): Hono {
         if (result.summary.done === "cancelled" && (await upstreamLost()))
           throw refuse("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
         release();
-        return c.json(result);
+        const rpcMs = result.summary.elapsed_ms - (result.summary.discovery_ms ?? 0);
+        return c.json(result, 200, {
+          "server-timing": timing.add("rpc", rpcMs, "request and replies").header(),
+        });
       }
       const streamingLease = lease;
       lease = undefined;
-      return streamResponse(format, abort, async (emit) => {
+      return streamResponse(format, abort, timing.header(), async (emit) => {
         try {
           const result = await sendRpc(bus, client, plan, targets, {
             signal: abort.signal,
@@ -281,9 +256,47 @@ export function createGateway(deps: GatewayDeps): Hono {
   return app;
 }
 
-function authorizeOrRefuse(auth: GatewayAuth, key: AuthenticatedKey, intent: PolicyIntent): void {
-  const decision = auth.authorize(key, intent);
+function authorizeOrRefuse(policy: Policy, intent: PolicyIntent): void {
+  const decision = authorize(policy, intent);
   if (!decision.ok) throw refuse("forbidden", decision.detail);
+}
+
+/** Authentication; a replay store that cannot answer fails the request closed, as a 503. */
+async function authenticateOrFail(
+  request: HttpRequestParts,
+  auth: GatewayAuth,
+  now: Date,
+): Promise<AuthResult> {
+  try {
+    return await authenticate(request, {
+      keys: auth.keys,
+      replay: auth.replay,
+      now,
+      ...(auth.maxSkewSeconds === undefined ? {} : { maxSkewSeconds: auth.maxSkewSeconds }),
+      ...(auth.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: auth.maxAgeSeconds }),
+    });
+  } catch (err) {
+    throw new Refusal(problem("replay-store-unavailable", `cannot check for replays: ${errorText(err)}`), {
+      "retry-after": "1",
+    });
+  }
+}
+
+/** lib/security/http's reason codes as problem kinds: the same words, kebab-cased. */
+function authProblemKind(code: AuthProblem): ProblemKind {
+  if (code === "body_too_large") return "payload-too-large";
+  const kind = code.replaceAll("_", "-");
+  return isProblemKind(kind) ? kind : "bad-signature";
+}
+
+/**
+ * The URL the caller signed. Behind a proxy or load balancer the request arrives for an internal address;
+ * `publicUrl` restores the origin callers use, since signatures cover it.
+ */
+function publicUrl(url: string, config: GatewayConfig): string {
+  if (config.publicUrl === undefined) return url;
+  const received = new URL(url);
+  return new URL(`${received.pathname}${received.search}`, config.publicUrl).href;
 }
 
 function parseIntent(body: Uint8Array, config: GatewayConfig): RpcIntent {
@@ -386,6 +399,7 @@ async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | un
 function streamResponse(
   format: "ndjson" | "sse",
   abort: AbortController,
+  serverTiming: string,
   run: (emit: (event: StreamEvent) => void) => Promise<void>,
 ): Response {
   const encoder = new TextEncoder();
@@ -420,8 +434,23 @@ function streamResponse(
       "content-type": format === "sse" ? `${MEDIA_TYPES.sse}; charset=utf-8` : MEDIA_TYPES.ndjson,
       "cache-control": "no-store",
       "x-accel-buffering": "no",
+      "server-timing": serverTiming,
     },
   });
+}
+
+/** The `Server-Timing` header: where a request's time went, for callers and benchmarks. */
+class ServerTiming {
+  readonly #entries: string[] = [];
+
+  add(name: string, ms: number, description: string): this {
+    this.#entries.push(`${name};dur=${Math.max(0, ms)};desc="${description}"`);
+    return this;
+  }
+
+  header(): string {
+    return this.#entries.join(", ");
+  }
 }
 
 function asRefusal(err: unknown): Refusal {

@@ -1,17 +1,107 @@
-// Bundles the runtime entry points with esbuild. Type checking is `tsc --noEmit`, run before this.
+// Builds the deliverables with esbuild (type checking is `tsc --noEmit`, run before this):
+//  - dist/choria-edge.mjs      the CLI, dependencies left to node_modules;
+//  - dist/lambda/index.mjs     the Lambda gateway as one self-contained file, and dist/lambda.zip;
+//  - dist/workers/             the Workers bundle exactly as `wrangler deploy --dry-run` makes it.
+import { spawnSync } from "node:child_process";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { createZip } from "./zip.ts";
 
-const started = performance.now();
-await build({
-  entryPoints: { "choria-edge": "functions/cli.ts" },
-  outdir: "dist",
-  outExtension: { ".js": ".mjs" },
-  bundle: true,
-  platform: "node",
-  target: "node20",
-  format: "esm",
-  packages: "external",
-  sourcemap: true,
-  logLevel: "warning",
-});
-console.log(`built dist/ in ${Math.round(performance.now() - started)} ms`);
+const ROOT = resolve(import.meta.dirname, "..");
+
+export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
+  await build({
+    entryPoints: { "choria-edge": join(ROOT, "functions/cli.ts") },
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    packages: "external",
+    sourcemap: true,
+    logLevel: "warning",
+  });
+}
+
+export interface LambdaBuild {
+  bundle: string;
+  zip: string;
+  bytes: number;
+  zipBytes: number;
+}
+
+/**
+ * One ES module with every dependency inside (Lambda's Node runtime loads `index.mjs` and calls the
+ * exported `handler`), zipped for upload. CommonJS dependencies inside an ES module bundle still call
+ * `require` for Node built-ins, so the banner provides one.
+ */
+export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBuild> {
+  const dir = join(outdir, "lambda");
+  await rm(dir, { recursive: true, force: true });
+  await build({
+    entryPoints: { index: join(ROOT, "functions/lambda.ts") },
+    outdir: dir,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    minify: true,
+    sourcemap: "linked",
+    legalComments: "linked",
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+    logLevel: "warning",
+  });
+  const files = (await readdir(dir)).sort();
+  const zip = join(outdir, "lambda.zip");
+  await writeFile(
+    zip,
+    createZip(
+      await Promise.all(
+        files.map(async (name) => ({ name, data: await readFile(join(dir, name)), mode: 0o644 })),
+      ),
+    ),
+  );
+  const bundle = join(dir, "index.mjs");
+  return { bundle, zip, bytes: (await stat(bundle)).size, zipBytes: (await stat(zip)).size };
+}
+
+export interface WorkersBuild {
+  script: string;
+  bytes: number;
+  gzipBytes: number;
+}
+
+/** Runs `wrangler deploy --dry-run --outdir`: the bundle Cloudflare would receive, without uploading. */
+export async function buildWorkers(outdir = join(ROOT, "dist")): Promise<WorkersBuild> {
+  const dir = join(outdir, "workers");
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const result = spawnSync(
+    join(ROOT, "node_modules/.bin/wrangler"),
+    ["deploy", "--dry-run", "--outdir", dir, "--config", join(ROOT, "wrangler.toml")],
+    { cwd: ROOT, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
+  );
+  if (result.status !== 0) throw new Error(`wrangler dry run failed:\n${result.stdout}\n${result.stderr}`);
+  const script = join(dir, "cloudflare.js");
+  const bytes = await readFile(script);
+  return { script, bytes: bytes.byteLength, gzipBytes: gzipSync(bytes).byteLength };
+}
+
+const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const started = performance.now();
+  await buildCli();
+  const lambda = await buildLambda();
+  const workers = await buildWorkers();
+  console.log(`built dist/ in ${Math.round(performance.now() - started)} ms`);
+  console.log(`  lambda   ${lambda.zip}  ${kib(lambda.zipBytes)} (index.mjs ${kib(lambda.bytes)})`);
+  console.log(`  workers  ${workers.script}  ${kib(workers.bytes)}, gzip ${kib(workers.gzipBytes)}`);
+}

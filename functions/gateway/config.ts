@@ -10,6 +10,8 @@ export const gatewayConfigSchema = z.object({
     .record(name, z.array(name).min(1))
     .refine((clusters) => Object.keys(clusters).length > 0, "configure at least one cluster")
     .default({ mcollective: ["mcollective"] }),
+  /** The origin callers address (`https://gw.example.com`) when a proxy in front changes it; signatures cover it. */
+  publicUrl: z.url().optional(),
   /** `senderid` and `mc_sender` of the gateway's requests; default: the signing certificate's name. */
   identity: z.string().min(1).max(253).optional(),
   /** Largest request body accepted, checked before the body is read in full. */

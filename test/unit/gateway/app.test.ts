@@ -3,50 +3,27 @@
 // a test that reached it would see a 503 rather than pass by accident.
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { beforeAll, describe, expect, it } from "vitest";
+import { gatewayAuthFromKeys } from "../../../functions/gateway/auth.ts";
 import { gatewayConfigFrom, parseClusters } from "../../../functions/gateway/config.ts";
 import { type NatsSource, UpstreamUnavailable } from "../../../functions/gateway/nats.ts";
 import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
-import {
-  type AuditRecord,
-  type AuthenticatedKey,
-  createGateway,
-  type GatewayAuth,
-  type PolicyIntent,
-} from "../../../functions/gateway.ts";
+import { createGateway } from "../../../functions/gateway.ts";
 import { loadSigner } from "../../../lib/security/choria.ts";
+import {
+  type AuditEvent,
+  generateHttpKey,
+  type Policy,
+  type SigningKey,
+  signHttpRequest,
+} from "../../../lib/security/http/mod.ts";
 import { testPki } from "../../support/pki.ts";
 
-const KEY: AuthenticatedKey = {
-  id: "ci",
-  caller: "ci-team",
-  scheme: "bearer",
-  callerId: "choria=ci.mcollective",
-  policy: { agents: ["rpcutil"], maxNodes: 2 },
-};
-
-// A stand-in for lib/security/http, with the same outcome shapes: these tests are about what the
-// gateway does with each outcome.
-const auth: GatewayAuth = {
-  async authenticate(request) {
-    const header = request.headers.get("authorization");
-    if (header === null)
-      return { ok: false, problem: "missing-credentials", detail: "no Authorization", status: 401 };
-    if (header === "Bearer stale")
-      return { ok: false, problem: "stale", detail: "expired 90 s ago", status: 401 };
-    if (header === "Bearer replayed")
-      return { ok: false, problem: "replay", detail: "nonce seen", status: 401 };
-    if (header !== "Bearer good")
-      return { ok: false, problem: "bad-signature", detail: "no match", status: 401 };
-    return { ok: true, key: KEY };
-  },
-  authorize(key, intent: PolicyIntent) {
-    const policy = key.policy as { agents: string[]; maxNodes: number };
-    if (!policy.agents.includes(intent.agent))
-      return { ok: false, detail: `agent ${intent.agent} is not allowed` };
-    if (intent.nodes !== undefined && intent.nodes > policy.maxNodes)
-      return { ok: false, detail: `${intent.nodes} nodes is over ${policy.maxNodes}` };
-    return { ok: true };
-  },
+const POLICY: Policy = {
+  clusters: ["C1"],
+  collectives: ["*"],
+  agents: ["rpcutil"],
+  actions: ["rpcutil#*"],
+  maxNodes: 2,
 };
 
 let acquired = 0;
@@ -59,11 +36,27 @@ const unreachable: NatsSource = {
   close: async () => {},
 };
 
-const audit: AuditRecord[] = [];
+const audit: AuditEvent[] = [];
 let app: ReturnType<typeof createGateway>;
+let signing: SigningKey;
+let impostor: SigningKey;
+let bearer: SigningKey;
 
 beforeAll(async () => {
   const pki = await testPki();
+  const [ed, other, token] = await Promise.all([
+    generateHttpKey({ id: "ci", caller: "ci-team", scheme: "ed25519", policy: POLICY }),
+    generateHttpKey({ id: "ci", caller: "ci-team", scheme: "ed25519", policy: POLICY }),
+    generateHttpKey({ id: "ops-token", caller: "ops", scheme: "bearer", policy: POLICY }),
+  ]);
+  const asSigningKey = (file: typeof ed.keyFile): SigningKey =>
+    file.scheme === "bearer"
+      ? { id: file.id, scheme: "bearer", secret: file.secret! }
+      : { id: file.id, scheme: "ed25519", privateKey: file.privateKey! };
+  signing = asSigningKey(ed.keyFile);
+  impostor = asSigningKey(other.keyFile);
+  bearer = asSigningKey(token.keyFile);
+  const auth = await gatewayAuthFromKeys(JSON.stringify({ keys: [ed.config, token.config] }));
   const clusters = parseClusters("C1=mcollective,other");
   if (!clusters.ok) throw new Error(clusters.error);
   const config = gatewayConfigFrom({ clusters: clusters.clusters, maxBodyBytes: 2048, maxTimeoutMs: 30_000 });
@@ -79,12 +72,23 @@ beforeAll(async () => {
 
 const body = { agent: "rpcutil", action: "ping", cluster: "C1" };
 
-function post(json: unknown, headers: Record<string, string> = {}) {
-  return app.request("/v1/rpc", {
+const URL_RPC = "http://localhost/v1/rpc";
+
+/** Signs with `key` (ed25519 by default) and posts; `tamper` changes the body after signing. */
+async function post(
+  json: unknown,
+  options: { key?: SigningKey; created?: number; headers?: Record<string, string>; tamper?: string } = {},
+) {
+  const body = typeof json === "string" ? json : JSON.stringify(json);
+  const headers = await signHttpRequest({
     method: "POST",
-    headers: { "content-type": "application/json", authorization: "Bearer good", ...headers },
-    body: typeof json === "string" ? json : JSON.stringify(json),
+    url: URL_RPC,
+    headers: { "content-type": "application/json", ...options.headers },
+    body,
+    key: options.key ?? signing,
+    ...(options.created === undefined ? {} : { created: options.created }),
   });
+  return app.request(URL_RPC, { method: "POST", headers, body: options.tamper ?? body });
 }
 
 async function problemOf(res: Response) {
@@ -143,7 +147,7 @@ describe("gateway routes", () => {
 
 describe("POST /v1/rpc before NATS", () => {
   it("refuses other media types with 415", async () => {
-    const res = await post(body, { "content-type": "text/plain" });
+    const res = await post(body, { headers: { "content-type": "text/plain" } });
     expect(res.status).toBe(415);
     expect((await problemOf(res)).kind).toBe("unsupported-media-type");
   });
@@ -157,7 +161,10 @@ describe("POST /v1/rpc before NATS", () => {
     const chunks = [new TextEncoder().encode(big.slice(0, 1500)), new TextEncoder().encode(big.slice(1500))];
     const streamed = await app.request("/v1/rpc", {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: "Bearer good" },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${(bearer as { secret: string }).secret}`,
+      },
       body: new ReadableStream({
         pull(controller) {
           const next = chunks.shift();
@@ -170,22 +177,69 @@ describe("POST /v1/rpc before NATS", () => {
     expect(streamed.status).toBe(413);
   });
 
-  it("maps each authentication refusal to its problem type and status", async () => {
-    const cases: [Record<string, string>, string][] = [
-      [{ authorization: "" }, "bad-signature"],
-      [{ authorization: "Bearer stale" }, "stale"],
-      [{ authorization: "Bearer replayed" }, "replay"],
-      [{ authorization: "Bearer wrong" }, "bad-signature"],
-    ];
-    for (const [headers, kind] of cases) {
-      const res = await post(body, headers);
-      expect(res.status, kind).toBe(401);
-      expect((await problemOf(res)).kind).toBe(kind);
+  it("accepts an ed25519 signature and a bearer token: a valid request goes on to NATS", async () => {
+    for (const key of [signing, bearer]) {
+      const res = await post(body, { key });
+      expect(res.status, key.scheme).toBe(503);
     }
   });
 
+  it("maps each authentication refusal to its problem type and status", async () => {
+    const expectProblem = async (res: Response, kind: string, status: number) => {
+      expect(res.status, kind).toBe(status);
+      expect((await problemOf(res)).kind).toBe(kind);
+    };
+    await expectProblem(
+      await app.request(URL_RPC, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      }),
+      "missing-credentials",
+      401,
+    );
+    await expectProblem(await post(body, { key: impostor }), "bad-signature", 401);
+    await expectProblem(
+      await post(body, { tamper: JSON.stringify({ ...body, agent: "demo" }) }),
+      "digest-mismatch",
+      401,
+    );
+    await expectProblem(await post(body, { created: Math.floor(Date.now() / 1000) - 3600 }), "stale", 401);
+    await expectProblem(
+      await post(body, {
+        key: {
+          id: "nobody",
+          scheme: "ed25519",
+          privateKey: (signing as { privateKey: JsonWebKey }).privateKey,
+        },
+      }),
+      "unknown-key",
+      401,
+    );
+    await expectProblem(
+      await post(body, { key: { id: "x", scheme: "bearer", secret: "not-a-known-token-not-a-known-token" } }),
+      "unknown-key",
+      401,
+    );
+  });
+
+  it("a signed request is accepted once: the same signature again is a replay", async () => {
+    const text = JSON.stringify(body);
+    const headers = await signHttpRequest({
+      method: "POST",
+      url: URL_RPC,
+      headers: { "content-type": "application/json" },
+      body: text,
+      key: signing,
+    });
+    expect((await app.request(URL_RPC, { method: "POST", headers, body: text })).status).toBe(503);
+    const again = await app.request(URL_RPC, { method: "POST", headers, body: text });
+    expect(again.status).toBe(401);
+    expect((await problemOf(again)).kind).toBe("replay");
+  });
+
   it("authenticates before reading the body: bad JSON from an unknown caller is a 401, not a 400", async () => {
-    const res = await post("{not json", { authorization: "Bearer wrong" });
+    const res = await post("{not json", { key: impostor });
     expect(res.status).toBe(401);
   });
 
@@ -216,9 +270,15 @@ describe("POST /v1/rpc before NATS", () => {
 
   it("policy refusals are 403 and name the reason", async () => {
     const agent = await problemOf(await post({ ...body, agent: "demo", action: "echo" }));
-    expect(agent).toMatchObject({ kind: "forbidden", status: 403, detail: "agent demo is not allowed" });
-    const nodes = await problemOf(await post({ ...body, nodes: ["a", "b", "c"] }));
-    expect(nodes).toMatchObject({ kind: "forbidden", detail: "3 nodes is over 2" });
+    expect(agent).toMatchObject({
+      kind: "forbidden",
+      status: 403,
+      detail: "agent demo is not in the key's agents",
+    });
+    const nodes = await problemOf(await post({ ...body, nodes: ["a", "b", "c", "a"] }));
+    expect(nodes).toMatchObject({ kind: "forbidden", detail: "3 nodes is over the key's maxNodes of 2" });
+    const broadcast = await problemOf(await post({ ...body, mode: "broadcast" }));
+    expect(broadcast).toMatchObject({ kind: "forbidden", detail: expect.stringContaining("allowBroadcast") });
   });
 
   it("a valid, allowed request reaches NATS, and an unreachable NATS is a 503 with Retry-After", async () => {
@@ -233,7 +293,7 @@ describe("POST /v1/rpc before NATS", () => {
   it("writes one audit record per decision, with who asked and why it was refused", async () => {
     audit.length = 0;
     await post({ ...body, agent: "demo", action: "echo" });
-    await post(body, { authorization: "Bearer stale" });
+    await post(body, { created: Math.floor(Date.now() / 1000) - 3600 });
     expect(audit).toEqual([
       expect.objectContaining({
         decision: "refused",
@@ -241,11 +301,15 @@ describe("POST /v1/rpc before NATS", () => {
         status: 403,
         key: "ci",
         caller: "ci-team",
+        scheme: "ed25519",
         callerid: "choria=ci.mcollective",
+        method: "POST",
+        path: "/v1/rpc",
         cluster: "C1",
         collective: "mcollective",
         agent: "demo",
         action: "echo",
+        nonce: expect.any(String),
       }),
       expect.objectContaining({ decision: "refused", reason: "stale", status: 401 }),
     ]);

@@ -1,0 +1,141 @@
+// Cloudflare Workers entry. Workers has no TCP for NATS, so the gateway speaks NATS over WebSocket
+// (`wsconnect`) to the federation nats-server's websocket listener. A Worker may not use an I/O object
+// made while serving another request, so a connection cannot simply live at module scope; two ways:
+// - `durable-object` (default): every request is handed to one Durable Object, which keeps a single NATS
+//   connection open across requests (and, being one instance, makes the memory replay store global);
+// - `per-request`: the Worker connects for each request and closes afterwards.
+// The README's gateway section has the measurements behind the default.
+import type { Hono } from "hono";
+import { loadSigner } from "../lib/security/choria.ts";
+import { auditLine } from "../lib/security/http/mod.ts";
+import { connectWebSocket } from "../lib/transport/websocket.ts";
+import { gatewayAuthFromKeys } from "./gateway/auth.ts";
+import { gatewayConfigFrom, parseClusters } from "./gateway/config.ts";
+import { type Connect, connectionPerRequest, type NatsSource, sharedConnection } from "./gateway/nats.ts";
+import { problem, problemResponse } from "./gateway/problems.ts";
+import { createGateway } from "./gateway.ts";
+
+/** The slice of the Durable Object namespace binding used here. */
+interface DurableObjectNamespaceLike {
+  idFromName(name: string): unknown;
+  get(id: unknown): { fetch(request: Request): Promise<Response> };
+}
+
+export interface Env {
+  /** ws:// or wss:// URLs of the federation nats-server's websocket listener, comma separated. */
+  CHORIA_EDGE_GATEWAY_NATS_SERVERS: string;
+  CHORIA_EDGE_GATEWAY_CLUSTERS?: string;
+  /** Secrets: the gateway's certificate and key (PEM) and the keys document (JSON). */
+  CHORIA_EDGE_GATEWAY_CERT_PEM: string;
+  CHORIA_EDGE_GATEWAY_KEY_PEM: string;
+  CHORIA_EDGE_GATEWAY_KEYS_JSON: string;
+  CHORIA_EDGE_GATEWAY_NATS_TOKEN?: string;
+  CHORIA_EDGE_GATEWAY_IDENTITY?: string;
+  CHORIA_EDGE_GATEWAY_MAX_BODY_BYTES?: string;
+  CHORIA_EDGE_GATEWAY_MAX_TIMEOUT?: string;
+  CHORIA_EDGE_GATEWAY_DISCOVERY_IDLE?: string;
+  CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT?: string;
+  /** `durable-object` (default) or `per-request`. */
+  CHORIA_EDGE_GATEWAY_NATS_CONNECTION?: string;
+  GATEWAY_CONNECTION?: DurableObjectNamespaceLike;
+}
+
+async function buildApp(
+  env: Env,
+  source: (connect: Connect, connectTimeoutMs: number) => NatsSource,
+): Promise<Hono> {
+  const number = (value: string | undefined) =>
+    value === undefined || value === "" ? undefined : Number(value);
+  let clusters: Record<string, string[]> | undefined;
+  if (env.CHORIA_EDGE_GATEWAY_CLUSTERS) {
+    const parsed = parseClusters(env.CHORIA_EDGE_GATEWAY_CLUSTERS);
+    if (!parsed.ok) throw new Error(parsed.error);
+    clusters = parsed.clusters;
+  }
+  const config = gatewayConfigFrom({
+    ...(clusters ? { clusters } : {}),
+    identity: env.CHORIA_EDGE_GATEWAY_IDENTITY || undefined,
+    maxBodyBytes: number(env.CHORIA_EDGE_GATEWAY_MAX_BODY_BYTES),
+    maxTimeoutMs: number(env.CHORIA_EDGE_GATEWAY_MAX_TIMEOUT),
+    discoveryIdleMs: number(env.CHORIA_EDGE_GATEWAY_DISCOVERY_IDLE),
+    connectTimeoutMs: number(env.CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT),
+  });
+  if (!config.ok) throw new Error(`gateway settings: ${config.error}`);
+  const signer = await loadSigner({
+    certPem: env.CHORIA_EDGE_GATEWAY_CERT_PEM,
+    keyPem: env.CHORIA_EDGE_GATEWAY_KEY_PEM,
+  });
+  const servers = env.CHORIA_EDGE_GATEWAY_NATS_SERVERS.split(",").map((s) => s.trim());
+  const token = env.CHORIA_EDGE_GATEWAY_NATS_TOKEN;
+  const connect: Connect = () =>
+    connectWebSocket({
+      servers,
+      name: "choria-edge-gateway-workers",
+      timeoutMs: config.config.connectTimeoutMs,
+      ...(token ? { auth: { type: "token", token } } : {}),
+    });
+  return createGateway({
+    config: config.config,
+    signer,
+    nats: source(connect, config.config.connectTimeoutMs),
+    auth: await gatewayAuthFromKeys(env.CHORIA_EDGE_GATEWAY_KEYS_JSON),
+    audit: (event) => console.log(auditLine(event)),
+  });
+}
+
+/** Caches a built app per isolate; a failed build is retried by the next request. */
+function cached(build: () => Promise<Hono>): () => Promise<Hono> {
+  let app: Promise<Hono> | undefined;
+  return () => {
+    app ??= build().catch((err: unknown) => {
+      app = undefined;
+      throw err;
+    });
+    return app;
+  };
+}
+
+let perRequestApp: (() => Promise<Hono>) | undefined;
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    const mode = env.CHORIA_EDGE_GATEWAY_NATS_CONNECTION || "durable-object";
+    if (mode === "durable-object") {
+      const namespace = env.GATEWAY_CONNECTION;
+      if (namespace === undefined) return new Response("GATEWAY_CONNECTION binding missing", { status: 500 });
+      return namespace.get(namespace.idFromName("nats")).fetch(request);
+    }
+    perRequestApp ??= cached(() =>
+      buildApp(env, (connect, connectTimeoutMs) => connectionPerRequest(connect, { connectTimeoutMs })),
+    );
+    return serve(perRequestApp, request);
+  },
+};
+
+/** Runs the app; a gateway that cannot start (a bad secret, say) answers with a problem document. */
+async function serve(app: () => Promise<Hono>, request: Request): Promise<Response> {
+  let built: Hono;
+  try {
+    built = await app();
+  } catch (err) {
+    const detail = `the gateway is not configured correctly: ${err instanceof Error ? err.message : String(err)}`;
+    console.error(JSON.stringify({ component: "gateway", level: "error", msg: detail }));
+    return problemResponse(problem("internal", detail));
+  }
+  return built.fetch(request);
+}
+
+/** Holds one NATS connection for every request routed to it. */
+export class GatewayConnection {
+  readonly #app: () => Promise<Hono>;
+
+  constructor(_state: unknown, env: Env) {
+    this.#app = cached(() =>
+      buildApp(env, (connect, connectTimeoutMs) => sharedConnection(connect, { connectTimeoutMs })),
+    );
+  }
+
+  fetch(request: Request): Promise<Response> {
+    return serve(this.#app, request);
+  }
+}

@@ -1,0 +1,161 @@
+// Settings for the Node-hosted gateways (the `choria-edge gateway` command and the Lambda handler): every
+// option is a flag and a CHORIA_EDGE_GATEWAY_* environment variable, flags winning, with defaults that
+// suit the local stack. Certificate and key material may be given as files or, where there is no file
+// system to speak of (Lambda), as PEM text.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { NatsAuth } from "../../lib/transport/auth.ts";
+import { pkiDir, stateDir } from "../paths.ts";
+import { type GatewayConfig, gatewayConfigFrom, parseClusters } from "./config.ts";
+
+interface OptionSpec {
+  flag: string;
+  help: string;
+}
+
+const OPTIONS: OptionSpec[] = [
+  { flag: "listen", help: "host:port to serve HTTP on (default 127.0.0.1:8080)" },
+  { flag: "nats-servers", help: "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)" },
+  { flag: "nats-credentials", help: "a .creds file for NATS" },
+  { flag: "nats-token", help: "a NATS auth token" },
+  {
+    flag: "clusters",
+    help: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
+  },
+  { flag: "cert", help: "gateway certificate file (default <state>/pki/gateway.privileged.mcollective.pem)" },
+  {
+    flag: "key",
+    help: "gateway private key file (default <state>/pki/gateway.privileged.mcollective-key.pem)",
+  },
+  { flag: "cert-pem", help: "gateway certificate as PEM text, instead of --cert" },
+  { flag: "key-pem", help: "gateway private key as PEM text, instead of --key" },
+  { flag: "keys", help: "HTTP caller keys and policies, JSON file (default <state>/gateway-keys.json)" },
+  { flag: "keys-json", help: "the same as JSON text, instead of --keys" },
+  {
+    flag: "public-url",
+    help: "origin callers sign for, when a proxy in front changes it (https://gw.example.com)",
+  },
+  { flag: "identity", help: "senderid of the gateway's requests (default the certificate's name)" },
+  { flag: "max-body-bytes", help: "largest request body (default 65536)" },
+  { flag: "max-timeout", help: "largest timeout a request may ask for, ms (default 60000)" },
+  {
+    flag: "discovery-idle",
+    help: "discovery ends once no new node answered for this long, ms (default 300)",
+  },
+  { flag: "connect-timeout", help: "NATS connection attempt limit before answering 503, ms (default 2000)" },
+  { flag: "ready-file", help: 'write "ready <url>" to this file once listening (for scripts)' },
+];
+
+const ENV_PREFIX = "CHORIA_EDGE_GATEWAY_";
+
+export function envName(flag: string): string {
+  return ENV_PREFIX + flag.toUpperCase().replaceAll("-", "_");
+}
+
+export function gatewayUsage(): string {
+  const width = Math.max(...OPTIONS.map((o) => o.flag.length)) + 10;
+  const lines = OPTIONS.map(
+    (o) => `  ${`--${o.flag} <value>`.padEnd(width)} ${o.help}\n  ${"".padEnd(width)} env ${envName(o.flag)}`,
+  );
+  return `usage: choria-edge gateway [options]\n\nServes the edge gateway over HTTP on Node. Every option can also be set by its environment variable; flags win.\n\n${lines.join("\n")}`;
+}
+
+export interface NodeGatewaySettings {
+  config: GatewayConfig;
+  listen: { host: string; port: number };
+  natsServers: string[];
+  natsAuth: NatsAuth;
+  certPem: string;
+  keyPem: string;
+  /** The keys document as JSON text. */
+  keysJson: string;
+  readyFile: string | undefined;
+}
+
+export type SettingsResult =
+  | { ok: true; settings: NodeGatewaySettings }
+  | { ok: false; error: string }
+  | { ok: false; help: true };
+
+/** Reads flags and environment, then the certificate, key and keys files. Never throws. */
+export async function gatewaySettings(
+  argv: string[],
+  env: Record<string, string | undefined>,
+): Promise<SettingsResult> {
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    flags = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        ...Object.fromEntries(OPTIONS.map((o) => [o.flag, { type: "string" as const }])),
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+  if (flags.help) return { ok: false, help: true };
+  const get = (flag: string): string | undefined => {
+    const value = flags[flag] ?? env[envName(flag)];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  };
+  const int = (flag: string): number | undefined => {
+    const value = get(flag);
+    return value === undefined ? undefined : Number(value);
+  };
+
+  const listen = /^(.*):(\d{1,5})$/.exec(get("listen") ?? "127.0.0.1:8080");
+  if (!listen) return { ok: false, error: "--listen: expected host:port" };
+  let clusters: Record<string, string[]> | undefined;
+  const clustersText = get("clusters");
+  if (clustersText !== undefined) {
+    const parsed = parseClusters(clustersText);
+    if (!parsed.ok) return { ok: false, error: parsed.error };
+    clusters = parsed.clusters;
+  }
+  const config = gatewayConfigFrom({
+    ...(clusters ? { clusters } : {}),
+    identity: get("identity"),
+    publicUrl: get("public-url"),
+    maxBodyBytes: int("max-body-bytes"),
+    maxTimeoutMs: int("max-timeout"),
+    discoveryIdleMs: int("discovery-idle"),
+    connectTimeoutMs: int("connect-timeout"),
+  });
+  if (!config.ok) return { ok: false, error: config.error };
+
+  const credentials = get("nats-credentials");
+  const token = get("nats-token");
+  if (credentials && token) return { ok: false, error: "choose one of --nats-credentials and --nats-token" };
+  const natsAuth: NatsAuth = credentials
+    ? { type: "credentials", file: credentials }
+    : token
+      ? { type: "token", token }
+      : { type: "none" };
+
+  const gatewayName = "gateway.privileged.mcollective";
+  try {
+    const [certPem, keyPem, keysJson] = await Promise.all([
+      get("cert-pem") ?? readFile(get("cert") ?? join(pkiDir(), `${gatewayName}.pem`), "utf8"),
+      get("key-pem") ?? readFile(get("key") ?? join(pkiDir(), `${gatewayName}-key.pem`), "utf8"),
+      get("keys-json") ?? readFile(get("keys") ?? join(stateDir(), "gateway-keys.json"), "utf8"),
+    ]);
+    return {
+      ok: true,
+      settings: {
+        config: config.config,
+        listen: { host: listen[1]!, port: Number(listen[2]) },
+        natsServers: (get("nats-servers") ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim()),
+        natsAuth,
+        certPem,
+        keyPem,
+        keysJson,
+        readyFile: get("ready-file"),
+      },
+    };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}

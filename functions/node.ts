@@ -1,0 +1,105 @@
+// `choria-edge gateway`: the gateway on Node with @hono/node-server, as the local stack runs it. One NATS
+// connection (TCP) for the life of the process, made on the first request and reused by every one after.
+import { writeFile } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import type { Hono } from "hono";
+import { jsonLineLogger, type Logger } from "../lib/federation/log.ts";
+import { loadSigner } from "../lib/security/choria.ts";
+import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
+import { gatewayAuthFromKeys } from "./gateway/auth.ts";
+import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway/env.ts";
+import { type NatsSource, sharedConnection } from "./gateway/nats.ts";
+import { createGateway, type GatewayAuth } from "./gateway.ts";
+
+export interface RunningGateway {
+  /** Base URL, `http://host:port`. */
+  readonly url: string;
+  readonly app: Hono;
+  readonly nats: NatsSource;
+  /** Stops listening, lets requests in flight finish, then closes the NATS connection. */
+  close(): Promise<void>;
+}
+
+export interface StartGatewayOptions {
+  log?: Logger;
+  audit?: (event: AuditEvent) => void;
+  /** Replaces the authentication built from the keys document (a shared replay store, say). */
+  auth?: GatewayAuth;
+}
+
+export async function startGateway(
+  settings: NodeGatewaySettings,
+  options: StartGatewayOptions = {},
+): Promise<RunningGateway> {
+  const log = options.log ?? jsonLineLogger((line) => process.stderr.write(line), { component: "gateway" });
+  const signer = await loadSigner({ certPem: settings.certPem, keyPem: settings.keyPem });
+  const auth = options.auth ?? (await gatewayAuthFromKeys(settings.keysJson));
+  const nats = sharedConnection(
+    () =>
+      connectNats({
+        servers: settings.natsServers,
+        name: `choria-edge-gateway-${process.pid}`,
+        auth: settings.natsAuth,
+        timeoutMs: settings.config.connectTimeoutMs,
+        log,
+      }),
+    { connectTimeoutMs: settings.config.connectTimeoutMs },
+  );
+  const audit = options.audit ?? ((event: AuditEvent) => process.stdout.write(`${auditLine(event)}\n`));
+  const app = createGateway({ config: settings.config, signer, nats, auth, audit });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const started = serve(
+      { fetch: app.fetch, hostname: settings.listen.host, port: settings.listen.port },
+      () => resolve(started),
+    );
+    started.once("error", reject);
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+  log("info", "gateway listening", { url, clusters: Object.keys(settings.config.clusters) });
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    app,
+    nats,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await nats.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** `choria-edge gateway [options]`: serves until SIGTERM or SIGINT, then stops and exits 0. */
+export async function runGateway(argv: string[]): Promise<number> {
+  const parsed = await gatewaySettings(argv, process.env);
+  if (!parsed.ok) {
+    if ("help" in parsed) {
+      process.stdout.write(`${gatewayUsage()}\n`);
+      return 0;
+    }
+    process.stderr.write(`choria-edge gateway: ${parsed.error}\n\n${gatewayUsage()}\n`);
+    return 2;
+  }
+  const { settings } = parsed;
+  const log = jsonLineLogger((line) => process.stderr.write(line), { component: "gateway" });
+  let running: RunningGateway;
+  try {
+    running = await startGateway(settings, { log });
+  } catch (err) {
+    log("error", "gateway failed to start", { error: err instanceof Error ? err.message : String(err) });
+    return 1;
+  }
+  if (settings.readyFile) await writeFile(settings.readyFile, `ready ${running.url}\n`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  log("info", "signal received, stopping", { signal });
+  await running.close();
+  return 0;
+}
