@@ -1,7 +1,10 @@
 import {
+  type Consumer,
+  type ConsumerMessages,
   DeliverPolicy,
   JetStreamApiError,
   type JetStreamClient,
+  type JetStreamManager,
   type JsMsg,
   jetstream,
   StorageType,
@@ -37,7 +40,10 @@ export interface KvBucket {
   /** Writes only when the key is still at `revision`; the new revision, or undefined when it moved on. */
   update(key: string, value: Uint8Array | string, revision: number): Promise<number | undefined>;
   put(key: string, value: Uint8Array | string): Promise<number>;
+  /** Writes a delete marker: scans and watches see the key go. */
   delete(key: string): Promise<void>;
+  /** Removes the key with its history and leaves no marker, so that scans never meet it again. */
+  purge(key: string): Promise<void>;
   /** The stored entries of matching keys in revision order, up to the end of the bucket; deletes included. */
   history(filter: string, options?: KvScanOptions): AsyncIterable<KvEntry>;
   /** The last entry of each matching key, deleted keys left out. */
@@ -65,6 +71,8 @@ const STREAM_NAME_IN_USE = 10058;
 const OPERATION_HEADER = "KV-Operation";
 // Messages the scans pull per batch: big enough to stream a 10,000-node job in a few round trips.
 const SCAN_BATCH = 1000;
+// A scan that has waited this long for its next message asks the server whether any is left.
+const SCAN_IDLE_MS = 250;
 
 /** A KvBucket on NATS JetStream KV. */
 export class NatsKvBucket implements KvBucket {
@@ -75,6 +83,7 @@ export class NatsKvBucket implements KvBucket {
     readonly name: string,
     private readonly kv: KV,
     private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
   ) {
     this.#prefix = `$KV.${name}.`;
     this.#stream = `KV_${name}`;
@@ -100,7 +109,7 @@ export class NatsKvBucket implements KvBucket {
       if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw err;
       kv = await kvm.open(options.name);
     }
-    return new NatsKvBucket(options.name, kv, js);
+    return new NatsKvBucket(options.name, kv, js, await js.jetstreamManager());
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
@@ -125,6 +134,10 @@ export class NatsKvBucket implements KvBucket {
     return this.kv.delete(key);
   }
 
+  async purge(key: string): Promise<void> {
+    await this.jsm.streams.purge(this.#stream, { filter: `${this.#prefix}${key}` });
+  }
+
   history(filter: string, options: KvScanOptions = {}): AsyncIterable<KvEntry> {
     return this.#read(filter, startAt(options.fromRevision), false);
   }
@@ -145,7 +158,9 @@ export class NatsKvBucket implements KvBucket {
 
   /**
    * Reads through an ordered consumer (which the client re-creates at the right place after a reconnect).
-   * Without `follow` it ends at the last message that existed when it started.
+   * Without `follow` it ends at the bucket's last revision when it started: it does not chase writes made
+   * while it reads. The server's pending count can lag behind removals (a rewritten or purged key), so a
+   * scan that waits in vain asks the server whether anything is left instead of waiting for ever.
    */
   async *#read(
     filter: string,
@@ -154,6 +169,9 @@ export class NatsKvBucket implements KvBucket {
     signal?: AbortSignal,
   ): AsyncIterable<KvEntry> {
     if (signal?.aborted) return;
+    const end = follow
+      ? Number.POSITIVE_INFINITY
+      : (await this.jsm.streams.info(this.#stream)).state.last_seq;
     const consumer = await this.js.consumers.get(this.#stream, {
       filter_subjects: `${this.#prefix}${filter}`,
       ...deliver,
@@ -165,12 +183,18 @@ export class NatsKvBucket implements KvBucket {
     const messages = await consumer.consume({ max_messages: SCAN_BATCH });
     const stop = () => messages.stop();
     signal?.addEventListener("abort", stop, { once: true });
+    const idle = follow ? undefined : new IdleCheck(consumer, messages, end);
     try {
+      idle?.arm();
       for await (const msg of messages) {
+        idle?.disarm();
+        if (msg.seq > end) break;
         yield this.#entryOf(msg);
-        if (!follow && msg.info.pending === 0) break;
+        if (!follow && (msg.seq === end || msg.info.pending === 0)) break;
+        idle?.arm();
       }
     } finally {
+      idle?.disarm();
       signal?.removeEventListener("abort", stop);
       messages.stop();
     }
@@ -184,6 +208,34 @@ export class NatsKvBucket implements KvBucket {
       revision: msg.seq,
       operation: operation === "DEL" || operation === "PURGE" ? operation : "PUT",
     };
+  }
+}
+
+/** Ends a bounded scan that waits for a message the server counted as pending but no longer has. */
+class IdleCheck {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly messages: ConsumerMessages,
+    private readonly end: number,
+  ) {}
+
+  arm(): void {
+    this.#timer = setTimeout(() => void this.#check(), SCAN_IDLE_MS);
+  }
+
+  disarm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #check(): Promise<void> {
+    const info = await this.consumer.info().catch(() => undefined);
+    if (this.#timer === undefined) return;
+    if (info === undefined || info.num_pending === 0 || info.delivered.stream_seq >= this.end)
+      this.messages.stop();
+    else this.arm();
   }
 }
 

@@ -132,7 +132,9 @@ export class JobCollector {
     for (const timer of this.#retryTimers.values()) clearTimeout(timer);
     this.#retryTimers.clear();
     await this.#source.stop();
-    await this.#sweeping;
+    // A sweep holds nothing another sweep would not redo; one waiting on a request lost in a NATS outage
+    // (up to the request timeout) need not hold the stop up.
+    await Promise.race([this.#sweeping, new Promise((resolve) => setTimeout(resolve, 1000))]);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
   }
 
@@ -156,6 +158,7 @@ export class JobCollector {
     for await (const run of this.#store.runIndex()) {
       if (this.#stopped) return;
       const current = await this.#store.get(run.id);
+      if (this.#stopped) return;
       if (current === undefined) {
         if (now - run.since > this.#orphanAfterMs) await this.#store.removeFromRunIndex(run.id);
         continue;

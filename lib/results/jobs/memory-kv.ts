@@ -40,6 +40,13 @@ export class MemoryKvBucket implements KvBucket {
     this.#write(key, new Uint8Array(), "DEL");
   }
 
+  async purge(key: string): Promise<void> {
+    const last = this.#last.get(key);
+    if (last === undefined) return;
+    this.#log.delete(last.revision);
+    this.#last.delete(key);
+  }
+
   async *history(filter: string, options: KvScanOptions = {}): AsyncIterable<KvEntry> {
     const end = this.#revision;
     for (const entry of this.#matching(filter, options.fromRevision ?? 1)) {

@@ -271,8 +271,9 @@ export class JobStore {
     }
   }
 
+  /** Purged rather than deleted: a marker per finished job would make every sweep longer. */
   removeFromRunIndex(id: string): Promise<void> {
-    return this.bucket.delete(runKey(id));
+    return this.bucket.purge(runKey(id));
   }
 }
 

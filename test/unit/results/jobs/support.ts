@@ -1,5 +1,7 @@
 // Real Choria replies without NATS: a signed request handed to a NodeHost, whose replies are the bytes nodes
 // would publish. Shared by the unit and integration tests and the benchmark of async jobs.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import {
   type ClientIdentity,
   directPacket,
@@ -11,6 +13,7 @@ import { NodeHost, type OutgoingReply } from "../../../../lib/node/responder.ts"
 import { nodeSubject } from "../../../../lib/protocol/subjects.ts";
 import { encodeTransport } from "../../../../lib/protocol/transport.ts";
 import type { NewJob } from "../../../../lib/results/jobs/model.ts";
+import { verifyWebhook } from "../../../../lib/results/jobs/webhook.ts";
 import { TrustStore } from "../../../../lib/security/certs.ts";
 import { loadSigner } from "../../../../lib/security/choria.ts";
 import { testPki } from "../../../support/pki.ts";
@@ -82,5 +85,61 @@ export function newJob(overrides: Partial<NewJob> & { request_id: string }): New
     action: "ping",
     timeout_ms: 60_000,
     ...overrides,
+  };
+}
+
+export interface Delivery {
+  id: string;
+  body: string;
+  status: number;
+  /** The Standard Webhooks signature checked out against the receiver's secret. */
+  verified: boolean;
+}
+
+export interface Receiver {
+  readonly url: string;
+  /** Every request received, with the status it was answered with. */
+  readonly deliveries: Delivery[];
+  /** Statuses to answer the next requests with, in order; 200 once they run out. */
+  answer(...statuses: number[]): void;
+  /** Stops listening: connections are refused, as from a receiver that is down. */
+  down(): Promise<void>;
+  /** Listens again on the same port. */
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A callback receiver on 127.0.0.1 that verifies each delivery like a real one would. */
+export async function startReceiver(secret: string): Promise<Receiver> {
+  const deliveries: Delivery[] = [];
+  const queued: number[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", async () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const headers = new Headers(req.headers as Record<string, string>);
+      const verified = await verifyWebhook(secret, headers, body, Date.now());
+      const status = queued.shift() ?? 200;
+      deliveries.push({ id: headers.get("webhook-id") ?? "", body, status, verified });
+      res.writeHead(status).end();
+    });
+  });
+  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const down = () =>
+    new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    deliveries,
+    answer: (...statuses) => queued.push(...statuses),
+    down,
+    up: () => listen(port),
+    close: down,
   };
 }

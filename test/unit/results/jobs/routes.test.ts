@@ -1,0 +1,229 @@
+import { Hono } from "hono";
+import { describe, expect, it } from "vitest";
+import { creatorOnly, type JobRoutesDeps, jobRoutes, PROBLEM_BASE } from "../../../../functions/jobs.ts";
+import { endJob } from "../../../../lib/results/jobs/lifecycle.ts";
+import { MemoryKvBucket } from "../../../../lib/results/jobs/memory-kv.ts";
+import type { JobRecord, StoredResult } from "../../../../lib/results/jobs/model.ts";
+import { JobStore } from "../../../../lib/results/jobs/store.ts";
+import { newJobId } from "../../../../lib/results/jobs/subjects.ts";
+import { CALLER, newJob } from "./support.ts";
+
+function ok(identity: string): StoredResult {
+  return {
+    identity,
+    status: "ok",
+    statuscode: 0,
+    statusmsg: "OK",
+    data: {},
+    received_at: "2026-01-01T00:00:00.000Z",
+  };
+}
+
+/** The job routes behind a stand-in for the auth layer, which puts the verified key id on the context. */
+function app(store: JobStore, deps: Partial<JobRoutesDeps> = {}) {
+  const outer = new Hono<{ Variables: { keyId: string } }>();
+  outer.use(async (c, next) => {
+    const key = c.req.header("x-test-key");
+    if (key) c.set("keyId", key);
+    await next();
+  });
+  outer.route(
+    "/",
+    jobRoutes({
+      store,
+      callerKeyId: (c) => c.get("keyId") as string | undefined,
+      authorize: (key, job, action) => creatorOnly(key, job) || (key === "key-auditor" && action === "read"),
+      ...deps,
+    }),
+  );
+  return outer;
+}
+
+async function setup(targets = ["a", "b", "c"]) {
+  const store = new JobStore(new MemoryKvBucket());
+  const outcome = await store.create(newJob({ request_id: "r1", targets }));
+  if (outcome.outcome !== "created") throw new Error(outcome.outcome);
+  return { store, job: outcome.job, http: app(store) };
+}
+
+const as = (key: string, headers: Record<string, string> = {}) => ({
+  headers: { "x-test-key": key, ...headers },
+});
+
+class WatchCountingBucket extends MemoryKvBucket {
+  watching = 0;
+  override async *watch(filter: string, options: { fromRevision?: number; signal: AbortSignal }) {
+    this.watching++;
+    try {
+      yield* super.watch(filter, options);
+    } finally {
+      this.watching--;
+    }
+  }
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+async function readAll(response: Response): Promise<string> {
+  return await response.text();
+}
+
+interface Frame {
+  id?: string;
+  event?: string;
+  data?: string;
+}
+
+function frames(text: string): Frame[] {
+  return text
+    .split("\n\n")
+    .filter((block) => block.trim() !== "" && !block.startsWith(":"))
+    .map((block) => {
+      const frame: Frame = {};
+      for (const line of block.split("\n")) {
+        const colon = line.indexOf(": ");
+        const field = line.slice(0, colon) as keyof Frame;
+        frame[field] = line.slice(colon + 2);
+      }
+      return frame;
+    });
+}
+
+describe("GET /v1/jobs/:id", () => {
+  it("shows the summary and the results to the job's creator", async () => {
+    const { store, job, http } = await setup();
+    await store.putResult(job.id, ok("a"));
+    // Counting is the collector's part; here it is done by hand.
+    await store.update(job.id, (r) => ({ ...r, counts: { ...r.counts, ok: 1 } }));
+    const response = await http.request(`/v1/jobs/${job.id}`, as(CALLER));
+    expect(response.status).toBe(200);
+    const body = await response.json();
+    expect(body.job).toMatchObject({
+      id: job.id,
+      state: "running",
+      expected: 3,
+      counts: { ok: 1, outstanding: 2 },
+    });
+    expect(body.results.map((r: StoredResult) => r.identity)).toEqual(["a"]);
+    expect(body.results[0].seq).toBeTypeOf("number");
+    expect(body.next_cursor).toBeNull();
+  });
+
+  it("answers problem documents: 401 without a key, 404 for unknown or malformed ids, 403 for other keys", async () => {
+    const { job, http } = await setup();
+    const cases: [string, RequestInit, number, string][] = [
+      [`/v1/jobs/${job.id}`, {}, 401, "missing-credentials"],
+      [`/v1/jobs/${newJobId()}`, as(CALLER), 404, "not-found"],
+      ["/v1/jobs/..%2F..%2Fetc", as(CALLER), 404, "not-found"],
+      [`/v1/jobs/${job.id}`, as("key-other"), 403, "forbidden"],
+      [`/v1/jobs/${job.id}/events`, as("key-other"), 403, "forbidden"],
+    ];
+    for (const [path, init, status, kind] of cases) {
+      const response = await http.request(path, init);
+      expect(response.status, path).toBe(status);
+      expect(response.headers.get("content-type")).toBe("application/problem+json");
+      expect(await response.json()).toMatchObject({ type: `${PROBLEM_BASE}${kind}`, status });
+    }
+    const cancel = await http.request(`/v1/jobs/${job.id}`, { method: "DELETE", ...as("key-auditor") });
+    expect(cancel.status).toBe(403);
+    expect((await http.request(`/v1/jobs/${job.id}`, as("key-auditor"))).status).toBe(200);
+  });
+
+  it("pages with a cursor and a Link header, filtered by status", async () => {
+    const identities = Array.from({ length: 25 }, (_, i) => `n${i}`);
+    const { store, job, http } = await setup(identities);
+    for (const identity of identities.slice(0, 20)) await store.putResult(job.id, ok(identity));
+    await endJob(store, job.id, "deadline");
+    const first = await http.request(`/v1/jobs/${job.id}?limit=10&status=ok`, as(CALLER));
+    const page1 = await first.json();
+    expect(page1.results).toHaveLength(10);
+    expect(page1.job).toMatchObject({ state: "timed_out", counts: { ok: 20, no_reply: 5, outstanding: 0 } });
+    const link = first.headers.get("link");
+    expect(link).toBe(`</v1/jobs/${job.id}?cursor=${page1.next_cursor}&limit=10&status=ok>; rel="next"`);
+    const next = link!.slice(1, link!.indexOf(">"));
+    const page2 = await (await http.request(next, as(CALLER))).json();
+    expect(page2.results.map((r: StoredResult) => r.identity)).toEqual(identities.slice(10, 20));
+    expect(page2.next_cursor).toBeNull();
+    const silent = await (await http.request(`/v1/jobs/${job.id}?status=no_reply,failed`, as(CALLER))).json();
+    expect(silent.results.map((r: StoredResult) => r.identity)).toEqual(identities.slice(20));
+  });
+
+  it("refuses query parameters it does not understand", async () => {
+    const { job, http } = await setup();
+    for (const query of ["status=fine", "limit=0", "limit=1001", "limit=ten", "cursor=abc"]) {
+      const response = await http.request(`/v1/jobs/${job.id}?${query}`, as(CALLER));
+      expect(response.status, query).toBe(400);
+      expect((await response.json()).type).toBe(`${PROBLEM_BASE}invalid-query`);
+    }
+  });
+});
+
+describe("GET /v1/jobs/:id/events", () => {
+  it("streams results as they come and ends with the summary; Last-Event-ID resumes after it", async () => {
+    const { store, job, http } = await setup();
+    await store.putResult(job.id, ok("a"));
+    const response = await http.request(`/v1/jobs/${job.id}/events`, as(CALLER));
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    const reading = readAll(response);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await store.putResult(job.id, ok("b"));
+    await endJob(store, job.id, "deadline");
+    const seen = frames(await reading);
+    expect(seen.map((f) => f.event)).toEqual(["result", "result", "result", "end"]);
+    expect(seen.slice(0, 3).map((f) => JSON.parse(f.data!).identity)).toEqual(["a", "b", "c"]);
+    expect(JSON.parse(seen[3]!.data!)).toMatchObject({
+      id: job.id,
+      state: "timed_out",
+      counts: { no_reply: 1 },
+    });
+    expect(seen[3]!.id).toBe("end");
+
+    const resumed = frames(
+      await readAll(
+        await http.request(`/v1/jobs/${job.id}/events`, as(CALLER, { "last-event-id": seen[0]!.id! })),
+      ),
+    );
+    expect(resumed.map((f) => f.id)).toEqual([seen[1]!.id, seen[2]!.id, "end"]);
+    const afterEnd = await http.request(`/v1/jobs/${job.id}/events`, as(CALLER, { "last-event-id": "end" }));
+    expect(afterEnd.status).toBe(204);
+  });
+
+  it("stops watching when the client goes away", async () => {
+    const bucket = new WatchCountingBucket();
+    const store = new JobStore(bucket);
+    const outcome = await store.create(newJob({ request_id: "r1", targets: ["a"] }));
+    const job = (outcome as { job: JobRecord }).job;
+    const response = await app(store).request(`/v1/jobs/${job.id}/events`, as(CALLER));
+    const reader = response.body!.getReader();
+    await waitFor(() => bucket.watching === 1);
+    await reader.cancel();
+    await waitFor(() => bucket.watching === 0);
+    expect(bucket.watching).toBe(0);
+  });
+
+  it("sends keep-alive comments while nothing happens", async () => {
+    const store = new JobStore(new MemoryKvBucket());
+    const outcome = await store.create(newJob({ request_id: "r1", targets: ["a"] }));
+    const job = (outcome as { job: JobRecord }).job;
+    const http = app(store, { heartbeatMs: 10 });
+    const response = await http.request(`/v1/jobs/${job.id}/events`, as(CALLER));
+    const reader = response.body!.getReader();
+    const { value } = await reader.read();
+    await reader.cancel();
+    expect(new TextDecoder().decode(value)).toBe(": keep-alive\n\n");
+  });
+});
+
+describe("DELETE /v1/jobs/:id", () => {
+  it("cancels: stops waiting and marks the nodes still out, once", async () => {
+    const { store, job, http } = await setup();
+    await store.putResult(job.id, ok("a"));
+    const response = await http.request(`/v1/jobs/${job.id}`, { method: "DELETE", ...as(CALLER) });
+    expect(response.status).toBe(200);
+    expect((await response.json()).job).toMatchObject({ state: "cancelled", counts: { ok: 1, no_reply: 2 } });
+    const again = await http.request(`/v1/jobs/${job.id}`, { method: "DELETE", ...as(CALLER) });
+    expect((await again.json()).job.state).toBe("cancelled");
+  });
+});
