@@ -7,6 +7,13 @@ import { generateFleet, type NodeIdentity } from "../../../lib/node/fleet.ts";
 import { NodeHost } from "../../../lib/node/responder.ts";
 import { type NodeService, serveNodes } from "../../../lib/node/service.ts";
 import { TrustStore } from "../../../lib/security/certs.ts";
+import {
+  generateHttpKey,
+  type KeyFile,
+  type Policy,
+  type SigningKey,
+  signHttpRequest,
+} from "../../../lib/security/http/mod.ts";
 import type { MessageBus } from "../../../lib/transport/bus.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
@@ -25,10 +32,17 @@ export interface Federation {
 }
 
 /** Starts the whole federation with `count` simulated nodes; stop() tears it down in reverse. */
-export async function startFederation(count: number, options: { seed?: number } = {}): Promise<Federation> {
+export async function startFederation(
+  count: number,
+  options: { seed?: number; federationConfig?: string } = {},
+): Promise<Federation> {
   const pki = await testPki();
   const [federation, collective] = await Promise.all([
-    startNatsServer({ websocket: true, name: "federation" }),
+    startNatsServer({
+      websocket: true,
+      name: "federation",
+      ...(options.federationConfig ? { extraConfig: options.federationConfig } : {}),
+    }),
     startNatsServer({ name: "collective" }),
   ]);
   const parsed = brokerConfigFrom({
@@ -59,4 +73,87 @@ export async function startFederation(count: number, options: { seed?: number } 
       await Promise.all([federation.dispose(), collective.dispose()]);
     },
   };
+}
+
+export interface TestKeys {
+  /** The keys document for the gateway. */
+  json: string;
+  /** ed25519, may do anything in cluster C1. */
+  admin: SigningKey;
+  /** ed25519, rpcutil only, at most 5 nodes, must name a filter. */
+  narrow: SigningKey;
+  /** A bearer token allowed broadcast mode. */
+  token: SigningKey;
+}
+
+export async function testKeys(): Promise<TestKeys> {
+  const everything: Policy = { clusters: [CLUSTER], collectives: ["*"], agents: ["*"], actions: ["*#*"] };
+  const [admin, narrow, token] = await Promise.all([
+    generateHttpKey({ id: "admin", caller: "ops", scheme: "ed25519", policy: everything }),
+    generateHttpKey({
+      id: "narrow",
+      caller: "ci",
+      scheme: "ed25519",
+      policy: {
+        ...everything,
+        agents: ["rpcutil"],
+        actions: ["rpcutil#*"],
+        maxNodes: 5,
+        requireFilter: true,
+      },
+    }),
+    generateHttpKey({
+      id: "token",
+      caller: "webhook",
+      scheme: "bearer",
+      policy: { ...everything, allowBroadcast: true },
+    }),
+  ]);
+  const signing = (file: KeyFile): SigningKey =>
+    file.scheme === "bearer"
+      ? { id: file.id, scheme: "bearer", secret: file.secret! }
+      : { id: file.id, scheme: "ed25519", privateKey: file.privateKey! };
+  return {
+    json: JSON.stringify({ keys: [admin.config, narrow.config, token.config] }),
+    admin: signing(admin.keyFile),
+    narrow: signing(narrow.keyFile),
+    token: signing(token.keyFile),
+  };
+}
+
+/** A signed request as `fetch` arguments; the body is sent exactly as signed. */
+export async function signedInit(
+  url: string,
+  body: unknown,
+  key: SigningKey,
+  headers: Record<string, string> = {},
+): Promise<RequestInit> {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const signed = await signHttpRequest({
+    method: "POST",
+    url,
+    headers: { "content-type": "application/json", ...headers },
+    body: text,
+    key,
+  });
+  return { method: "POST", headers: signed, body: text };
+}
+
+/** The stream's events, from an ndjson or SSE body. */
+export function parseEvents(text: string, format: "ndjson" | "sse"): Record<string, unknown>[] {
+  if (format === "ndjson")
+    return text
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return text
+    .split("\n\n")
+    .filter(Boolean)
+    .map((frame) => {
+      const [event, data] = frame.split("\n");
+      const parsed = JSON.parse(data!.slice("data: ".length)) as Record<string, unknown>;
+      if (event !== `event: ${String(parsed.type)}`)
+        throw new Error(`event line ${event} for ${String(parsed.type)}`);
+      return parsed;
+    });
 }
