@@ -1,0 +1,135 @@
+// The Lambda deliverable itself: dist's single-file bundle is built, zipped, read back out of the zip and
+// loaded, and its `handler` is invoked with API Gateway HTTP API (v2) and Function URL events signed for
+// their public URLs, against a real federation.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import { buildLambda } from "../../../infra/build.ts";
+import { readZip } from "../../../infra/zip.ts";
+import { signHttpRequest } from "../../../lib/security/http/mod.ts";
+import { testPki } from "../../support/pki.ts";
+import { freePort } from "../../support/ports.ts";
+import { apiGatewayV2Event, functionUrlEvent, type HttpCall, lambdaContext } from "./lambda-events.ts";
+import { CLUSTER, type Federation, startFederation, type TestKeys, testKeys } from "./support.ts";
+
+interface LambdaResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+  isBase64Encoded: boolean;
+}
+type Handler = (event: unknown, context: unknown) => Promise<LambdaResult>;
+
+let dir: string;
+let federation: Federation;
+let keys: TestKeys;
+let handler: Handler;
+let monitorUrl: string;
+let zipEntries: string[];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "choria-edge-lambda-"));
+  const monitorPort = await freePort();
+  monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  const [built, fed, generated, pki] = await Promise.all([
+    buildLambda(join(dir, "dist")),
+    startFederation(20, { federationConfig: `http: "127.0.0.1:${monitorPort}"` }),
+    testKeys(),
+    testPki(),
+  ]);
+  federation = fed;
+  keys = generated;
+  const entries = readZip(await readFile(built.zip));
+  zipEntries = entries.map((e) => e.name);
+  const code = join(dir, "task");
+  await mkdir(code);
+  for (const entry of entries) await writeFile(join(code, entry.name), entry.data);
+  Object.assign(process.env, {
+    CHORIA_EDGE_GATEWAY_NATS_SERVERS: federation.federation.url,
+    CHORIA_EDGE_GATEWAY_CLUSTERS: `${CLUSTER}=mcollective`,
+    CHORIA_EDGE_GATEWAY_CERT_PEM: pki.gateway.certPem,
+    CHORIA_EDGE_GATEWAY_KEY_PEM: pki.gateway.keyPem,
+    CHORIA_EDGE_GATEWAY_KEYS_JSON: keys.json,
+    CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT: "500",
+  });
+  ({ handler } = (await import(pathToFileURL(join(code, "index.mjs")).href)) as { handler: Handler });
+}, 60_000);
+
+afterAll(async () => {
+  await federation?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function signedCall(url: string, body: Record<string, unknown>, key = keys.admin): Promise<HttpCall> {
+  const text = JSON.stringify({ cluster: CLUSTER, ...body });
+  const headers = await signHttpRequest({
+    method: "POST",
+    url,
+    headers: { "content-type": "application/json", "user-agent": "choria-edge-test" },
+    body: text,
+    key,
+  });
+  return { method: "POST", url, headers: Object.fromEntries(headers), body: text };
+}
+
+const API_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/v1/rpc";
+const FUNCTION_URL = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/v1/rpc";
+
+describe("the Lambda bundle", () => {
+  it("is one module in the zip, with its source map and licences beside it", () => {
+    expect(zipEntries).toEqual(["index.mjs", "index.mjs.LEGAL.txt", "index.mjs.map"]);
+  });
+
+  it("answers an API Gateway v2 event: discovery and replies through the federation", async () => {
+    const nodes = federation.fleet.filter((n) => n.agents.includes("rpcutil")).length;
+    const event = apiGatewayV2Event(await signedCall(API_URL, { agent: "rpcutil", action: "ping" }));
+    const result = await handler(event, lambdaContext());
+    expect(result.statusCode).toBe(200);
+    expect(result.headers["content-type"]).toMatch(/^application\/json/);
+    const body = JSON.parse(result.body) as { summary: Record<string, unknown>; replies: unknown[] };
+    expect(body.summary).toMatchObject({ discovered: nodes, ok: nodes, no_reply: 0, done: "expected" });
+  });
+
+  it("answers a Function URL event with a base64 body, and a signature for that URL", async () => {
+    const identity = federation.fleet[0]!.identity;
+    const call = await signedCall(FUNCTION_URL, { agent: "rpcutil", action: "ping", nodes: [identity] });
+    const result = await handler(functionUrlEvent(call), lambdaContext());
+    expect(result.statusCode).toBe(200);
+    const body = JSON.parse(result.body) as { replies: { identity: string }[] };
+    expect(body.replies.map((r) => r.identity)).toEqual([identity]);
+  });
+
+  it("refuses a signature made for another URL, and a replayed event", async () => {
+    const call = await signedCall(API_URL, { agent: "rpcutil", action: "ping", nodes: ["n1"] });
+    const moved = await handler(functionUrlEvent({ ...call, url: FUNCTION_URL }), lambdaContext());
+    expect(moved.statusCode).toBe(401);
+    expect(JSON.parse(moved.body).type).toBe(`${PROBLEM_BASE}bad-signature`);
+
+    const once = await signedCall(FUNCTION_URL, {
+      agent: "rpcutil",
+      action: "ping",
+      nodes: [federation.fleet[1]!.identity],
+    });
+    expect((await handler(functionUrlEvent(once), lambdaContext())).statusCode).toBe(200);
+    const replay = await handler(functionUrlEvent(once), lambdaContext());
+    expect(replay.statusCode).toBe(401);
+    expect(replay.headers["content-type"]).toBe("application/problem+json");
+    expect(JSON.parse(replay.body).type).toBe(`${PROBLEM_BASE}replay`);
+  });
+
+  it("reuses one NATS connection across invocations", async () => {
+    const connz = (await (await fetch(`${monitorUrl}/connz`)).json()) as { connections: { name?: string }[] };
+    expect(connz.connections.filter((c) => c.name === "choria-edge-gateway-lambda")).toHaveLength(1);
+  });
+
+  it("answers 503 once its NATS server is gone", async () => {
+    await federation.federation.stop();
+    const call = await signedCall(API_URL, { agent: "rpcutil", action: "ping", nodes: ["n1"] });
+    const result = await handler(apiGatewayV2Event(call), lambdaContext());
+    expect(result.statusCode).toBe(503);
+    expect(JSON.parse(result.body).type).toBe(`${PROBLEM_BASE}upstream-unavailable`);
+  });
+});
