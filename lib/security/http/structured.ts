@@ -106,11 +106,6 @@ export function parseDictionary(text: string): Parsed<Dictionary> {
   });
 }
 
-/** Parses one item with its parameters (RFC 8941 §4.2.3). */
-export function parseItem(text: string): Parsed<Item> {
-  return parseWhole(text, parseItemAt);
-}
-
 function parseItemOrInnerList(reader: Reader): Item | InnerList {
   return reader.peek() === "(" ? parseInnerList(reader) : parseItemAt(reader);
 }
