@@ -23,14 +23,7 @@ export async function startWranglerDev(
 ): Promise<WranglerDev> {
   const dir = await mkdtemp(join(tmpdir(), "choria-edge-workerd-"));
   const envFile = join(dir, "worker.env");
-  // Double-quoted values with JSON escapes: dotenv turns \n back into line breaks, which PEM text needs.
-  await writeFile(
-    envFile,
-    Object.entries(vars)
-      .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
-      .join("\n"),
-    { mode: 0o600 },
-  );
+  await writeFile(envFile, Object.entries(vars).map(envLine).join("\n"), { mode: 0o600 });
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const child: ChildProcess = spawn(
     WRANGLER,
@@ -101,6 +94,20 @@ export async function startWranglerDev(
     await new Promise((r) => setTimeout(r, 200));
   }
   return { url, output: () => output, stop };
+}
+
+/**
+ * One dotenv line. Double quotes are the only way to a line break (dotenv expands `\n` there, which PEM
+ * text needs) but leave `\"` as it is, so JSON goes in single quotes, which dotenv takes literally.
+ */
+function envLine([key, value]: [string, string]): string {
+  if (!value.includes("\n")) {
+    if (value.includes("'"))
+      throw new Error(`${key}: a value with a single quote cannot go in a dotenv file`);
+    return `${key}='${value}'`;
+  }
+  if (/["\\]/.test(value)) throw new Error(`${key}: a multi-line value with quotes or backslashes`);
+  return `${key}="${value.replaceAll("\n", "\\n")}"`;
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {

@@ -1,0 +1,112 @@
+// The real Worker (wrangler.toml, functions/cloudflare.ts) in workerd through `wrangler dev`, speaking NATS
+// over WebSocket to the federation nats-server's websocket listener, end to end to simulated nodes. Both
+// connection modes: the default Durable Object holding one connection, and a connection per request.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import { testPki } from "../../support/pki.ts";
+import { startWranglerDev, type WranglerDev } from "../../workerd/wrangler-dev.ts";
+import {
+  CLUSTER,
+  type Federation,
+  parseEvents,
+  signedInit,
+  startFederation,
+  type TestKeys,
+  testKeys,
+} from "./support.ts";
+
+let federation: Federation;
+let keys: TestKeys;
+let durable: WranglerDev;
+let perRequest: WranglerDev;
+
+beforeAll(async () => {
+  const pki = await testPki();
+  [federation, keys] = await Promise.all([startFederation(20), testKeys()]);
+  const vars = (mode: string) => ({
+    CHORIA_EDGE_GATEWAY_NATS_SERVERS: federation.federation.wsUrl!,
+    CHORIA_EDGE_GATEWAY_CLUSTERS: `${CLUSTER}=mcollective`,
+    CHORIA_EDGE_GATEWAY_NATS_CONNECTION: mode,
+    CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT: "1000",
+    CHORIA_EDGE_GATEWAY_CERT_PEM: pki.gateway.certPem,
+    CHORIA_EDGE_GATEWAY_KEY_PEM: pki.gateway.keyPem,
+    CHORIA_EDGE_GATEWAY_KEYS_JSON: keys.json,
+  });
+  // One after the other: two workerd start-ups at once crowd a two-core machine.
+  durable = await startWranglerDev(vars("durable-object"));
+  perRequest = await startWranglerDev(vars("per-request"));
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled([durable?.stop(), perRequest?.stop()]);
+  await federation?.stop();
+});
+
+async function rpc(dev: WranglerDev, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const url = `${dev.url}/v1/rpc`;
+  return fetch(url, await signedInit(url, { cluster: CLUSTER, ...body }, keys.admin, headers));
+}
+
+describe("the Worker in workerd", () => {
+  it("Durable Object mode: discovery and replies over NATS WebSocket, end to end", async () => {
+    const nodes = federation.fleet.filter((n) => n.agents.includes("demo"));
+    const res = await rpc(durable, { agent: "demo", action: "echo", data: { hello: "edge" } });
+    expect(res.status).toBe(200);
+    const result = (await res.json()) as {
+      summary: Record<string, unknown>;
+      replies: { identity: string; data: Record<string, unknown> }[];
+    };
+    expect(result.summary).toMatchObject({ discovered: nodes.length, ok: nodes.length, done: "expected" });
+    expect(result.replies.map((r) => r.identity).sort()).toEqual(nodes.map((n) => n.identity).sort());
+    expect(result.replies.every((r) => r.data.hello === "edge" && r.data.identity === r.identity)).toBe(true);
+  });
+
+  it("Durable Object mode: streams ndjson from workerd", async () => {
+    const nodes = federation.fleet.slice(0, 3).map((n) => n.identity);
+    const res = await rpc(
+      durable,
+      { agent: "rpcutil", action: "ping", nodes },
+      { accept: "application/x-ndjson" },
+    );
+    expect(res.headers.get("content-type")).toBe("application/x-ndjson");
+    const events = parseEvents(await res.text(), "ndjson");
+    expect(events.map((e) => e.type)).toEqual(["start", "reply", "reply", "reply", "summary"]);
+  });
+
+  it("Durable Object mode: one instance sees every request, so a replay is refused", async () => {
+    const url = `${durable.url}/v1/rpc`;
+    const init = await signedInit(
+      url,
+      { cluster: CLUSTER, agent: "rpcutil", action: "ping", nodes: ["n1"], timeout: 0.2 },
+      keys.admin,
+    );
+    expect((await fetch(url, init)).status).toBe(200);
+    const replay = await fetch(url, init);
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}replay`);
+  });
+
+  it("per-request mode: a connection of its own for the request, answered in full", async () => {
+    const identity = federation.fleet[2]!.identity;
+    const res = await rpc(perRequest, {
+      agent: "rpcutil",
+      action: "ping",
+      nodes: [identity, "ghost.example.net"],
+      timeout: 0.5,
+    });
+    expect(res.status).toBe(200);
+    const result = (await res.json()) as { summary: Record<string, unknown>; no_reply: string[] };
+    expect(result.summary).toMatchObject({ ok: 1, no_reply: 1, done: "timeout" });
+    expect(result.no_reply).toEqual(["ghost.example.net"]);
+    expect(res.headers.get("server-timing")).toMatch(/^nats;dur=\d+/);
+  });
+
+  it("answers 503 in both modes once the websocket listener is gone", async () => {
+    await federation.federation.stop();
+    for (const dev of [durable, perRequest]) {
+      const res = await rpc(dev, { agent: "rpcutil", action: "ping", nodes: ["n1"] });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}upstream-unavailable`);
+    }
+  });
+});
