@@ -121,9 +121,13 @@ export async function runReq(
     return 1;
   }
   if (!response.ok) return reportProblem(response, io);
-  if (format === "json") {
+  // A gateway (or a proxy in front of it) may answer with the whole document instead of a stream.
+  const answeredJson = response.headers.get("content-type")?.startsWith("application/json") === true;
+  if (format === "json" || answeredJson) {
     const document = (await response.json()) as GatewayResult;
-    io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    if (format === "json") io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    else if (values.jsonl) io.stdout.write(`${JSON.stringify(document)}\n`);
+    else io.stdout.write(renderTable(document.replies ?? [], document));
     return exitCode(document);
   }
   return followStream(response, values.jsonl === true, io);

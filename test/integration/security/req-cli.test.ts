@@ -305,6 +305,24 @@ describe("choria-edge req against a verifying server", () => {
     expect(JSON.parse(c.stdout())).toEqual(document);
   });
 
+  it("renders a whole JSON document when the server does not stream", async () => {
+    const document = {
+      request_id: "r1",
+      summary: SUMMARY.summary,
+      replies: REPLIES,
+      no_reply: ["node3"],
+      unexpected: [],
+    };
+    respond = (res) => {
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+      res.end(JSON.stringify(document));
+    };
+    const c = capture();
+    expect(await runReq(["--gateway", gateway, "--key", files.ed25519!, "rpcutil", "ping"], c.io)).toBe(1);
+    expect(c.stdout()).toMatch(/^node1\s+Aborted\s+boom\s+7$/m);
+    expect(c.stdout()).toMatch(/^node3\s+no reply$/m);
+  });
+
   it("keeps a progress line on a terminal and clears it before the table", async () => {
     const c = capture(true);
     await runReq(["--gateway", gateway, "--key", files.ed25519!, "rpcutil", "ping"], c.io);
