@@ -132,7 +132,7 @@ async function verifySignature(request: HttpRequestParts, deps: AuthDeps): Promi
   if (chosen === undefined) {
     return unknown === undefined
       ? refuse("malformed_signature", "no signature names its key with a keyid string parameter")
-      : refuse("unknown_key", `key ${JSON.stringify(unknown)} is not known here`);
+      : refuse("unknown_key", `key ${JSON.stringify(unknown.slice(0, 128))} is not known here`);
   }
   const { label, input } = chosen;
   const key = deps.keys.get(chosen.keyid)!;
