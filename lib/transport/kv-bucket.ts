@@ -2,6 +2,7 @@ import {
   type Consumer,
   type ConsumerMessages,
   DeliverPolicy,
+  JetStreamApiCodes,
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
@@ -63,8 +64,12 @@ export interface KvBucketOptions {
   maxBytes?: number;
 }
 
-/** Code of the JetStream error for a failed expected-last-sequence check (create on an existing key, CAS). */
-const WRONG_LAST_SEQUENCE = 10071;
+/** A failed expected-last-sequence check (create on an existing key, a stale CAS); newer servers use the
+ * second code when the key never existed. */
+const WRONG_LAST_SEQUENCE: readonly number[] = [
+  JetStreamApiCodes.StreamWrongLastSequence,
+  JetStreamApiCodes.StreamWrongLastSequenceUnknown,
+];
 /** Stream exists with another configuration: the bucket is used as it is. */
 const STREAM_NAME_IN_USE = 10058;
 
@@ -249,7 +254,7 @@ async function unlessWrongSequence(write: Promise<number>): Promise<number | und
   try {
     return await write;
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) return undefined;
+    if (err instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.includes(err.code)) return undefined;
     throw err;
   }
 }

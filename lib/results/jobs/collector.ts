@@ -32,7 +32,7 @@ export interface JobCollectorOptions {
   sweepIntervalMs?: number;
   /** A run-index entry whose job record never appeared is dropped after this long. */
   orphanAfterMs?: number;
-  /** Jobs whose record and targets are kept in memory. */
+  /** Target identities (plus one per job) kept in memory for recent jobs; 200,000 by default. */
   jobCacheSize?: number;
   /** How long a cached job's state is trusted before it is read again. */
   jobCacheMs?: number;
@@ -110,7 +110,7 @@ export class JobCollector {
     this.#throttled = new ThrottledLog(this.#log, 60_000, this.#now);
     this.#jobs = new JobCache(
       options.store,
-      options.jobCacheSize ?? 1000,
+      options.jobCacheSize ?? 200_000,
       options.jobCacheMs ?? 5000,
       this.#now,
     );
@@ -338,35 +338,50 @@ interface CachedJob {
   targets: ReadonlySet<string> | undefined;
 }
 
-/** Job records and target sets of recent jobs, so a reply costs no reads of its own. */
+/**
+ * Job records and target sets of recent jobs, so a reply costs no reads of its own. Bounded by weight (a
+ * job weighs one plus its targets), so a few 10,000-node jobs cannot take all the memory.
+ */
 class JobCache {
-  readonly #entries = new Map<string, { job: Promise<CachedJob | undefined>; readAt: number }>();
+  readonly #entries = new Map<
+    string,
+    { job: Promise<CachedJob | undefined>; readAt: number; weight: number }
+  >();
+  #weight = 0;
 
   constructor(
     private readonly store: JobStore,
-    private readonly size: number,
+    private readonly maxWeight: number,
     private readonly maxAgeMs: number,
     private readonly now: () => number,
   ) {}
 
   load(id: string): Promise<CachedJob | undefined> {
     const hit = this.#entries.get(id);
-    this.#entries.delete(id);
     if (hit !== undefined && this.now() - hit.readAt < this.maxAgeMs) {
+      // Most recently used last, so that eviction takes the oldest.
+      this.#entries.delete(id);
       this.#entries.set(id, hit);
       return hit.job;
     }
+    if (hit !== undefined) this.#forget(id);
     const job = this.#read(id, hit?.job);
-    this.#entries.set(id, { job, readAt: this.now() });
-    // Nothing is kept for a job that is not there (yet) or could not be read.
-    const forget = () => {
-      if (this.#entries.get(id)?.job === job) this.#entries.delete(id);
-    };
-    job.then((found) => found === undefined && forget(), forget);
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.size) break;
-      this.#entries.delete(oldest);
-    }
+    const entry = { job, readAt: this.now(), weight: 0 };
+    this.#entries.set(id, entry);
+    job.then(
+      (found) => {
+        if (this.#entries.get(id) !== entry) return;
+        // Nothing is kept for a job that is not there (yet).
+        if (found === undefined) return this.#forget(id);
+        entry.weight = 1 + (found.targets?.size ?? 0);
+        this.#weight += entry.weight;
+        for (const oldest of this.#entries.keys()) {
+          if (this.#weight <= this.maxWeight || oldest === id) break;
+          this.#forget(oldest);
+        }
+      },
+      () => this.#entries.get(id) === entry && this.#forget(id),
+    );
     return job;
   }
 
@@ -374,6 +389,11 @@ class JobCache {
   refresh(record: JobRecord): void {
     const hit = this.#entries.get(record.id);
     if (hit !== undefined) hit.job = hit.job.then((job) => job && { ...job, record });
+  }
+
+  #forget(id: string): void {
+    this.#weight -= this.#entries.get(id)?.weight ?? 0;
+    this.#entries.delete(id);
   }
 
   async #read(

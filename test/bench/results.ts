@@ -1,0 +1,256 @@
+// Async result collector benchmarks (numbers, not pass/fail):
+//  (a) replies stored per second by one collector process and by two, for each capture mode: a burst of
+//      real, hash-checked rpcutil#ping replies for one job, timed from the first publish until the job's
+//      counts hold them all;
+//  (b) time from the last reply to the completion callback being delivered, for a 10-node job (median
+//      of several) and for the big job (where the end includes reading all its results back once);
+//  (c) KV space taken by one settled job of BENCH_JOB_NODES nodes.
+// Sizes: BENCH_JOB_NODES (10000), BENCH_SMALL_RUNS (7); BENCH_QUICK=1 divides the node count by 10.
+// Collectors run as child processes of this file (`--collector <options>`), like deployed ones.
+import { type ChildProcess, spawn } from "node:child_process";
+import { runCollector } from "../../functions/collector.ts";
+import { broadcastSubject } from "../../lib/protocol/subjects.ts";
+import { DEFAULT_BUCKET } from "../../lib/results/jobs/keys.ts";
+import type { JobStore } from "../../lib/results/jobs/store.ts";
+import { jobReplySubject } from "../../lib/results/jobs/subjects.ts";
+import { newWebhookSecret } from "../../lib/results/jobs/webhook.ts";
+import type { NatsBus } from "../../lib/transport/bus.ts";
+import { gatewaySide, RETENTION_MS } from "../integration/results/support.ts";
+import { type NatsServer, startNatsServer } from "../support/nats-server.ts";
+import {
+  CALLER,
+  COLLECTIVE,
+  type Nodes,
+  type Receiver,
+  signedRequest,
+  simulatedNodes,
+  startReceiver,
+} from "../unit/results/jobs/support.ts";
+
+if (process.argv[2] === "--collector") {
+  process.exitCode = await runCollector(process.argv.slice(3));
+} else {
+  await main();
+}
+
+async function main(): Promise<void> {
+  const quick = process.env.BENCH_QUICK === "1" ? 10 : 1;
+  const nodeCount = Math.max(10, Math.floor(Number(process.env.BENCH_JOB_NODES ?? 10_000) / quick));
+  const smallRuns = Number(process.env.BENCH_SMALL_RUNS ?? 7);
+  const secret = newWebhookSecret();
+
+  const started = performance.now();
+  const nodes = await simulatedNodes(nodeCount, 5);
+  // One broadcast answered by every simulated node: the replies of any job are these bodies (they carry no
+  // reply subject), published to that job's subject.
+  const request = await signedRequest(nodes, { agent: "rpcutil", action: "ping" }, "mcollective.reply.x.y");
+  const handled = await nodes.host.handle(
+    broadcastSubject(COLLECTIVE, "rpcutil"),
+    request.body,
+    "nats://bench",
+  );
+  if (!handled.ok) throw new Error(handled.detail);
+  const replies = handled.replies.map((r) => r.body);
+  const identities = nodes.fleet.map((n) => n.identity);
+  const replyBytes = replies.reduce((sum, body) => sum + body.length, 0) / replies.length;
+  console.log(
+    `${nodeCount} replies of ${Math.round(replyBytes)} bytes made in ${ms(performance.now() - started)}; node ${process.version}, 2 cores shared with nats-server`,
+  );
+
+  const receiver = await startReceiver(secret);
+  try {
+    for (const capture of ["stream", "queue"] as const) {
+      for (const instances of [1, 2]) {
+        const server = await startNatsServer({ jetstream: true });
+        const collectors = await Promise.all(
+          Array.from({ length: instances }, (_, i) => spawnCollector(server, capture, secret, `bench-${i}`)),
+        );
+        const gateway = await gatewaySide(server);
+        try {
+          const run = await burst(gateway, nodes, request.requestId, identities, replies, receiver);
+          console.log(
+            `(a) capture=${capture} collectors=${instances}: ${nodeCount} replies stored and counted in ${ms(run.countedMs)} = ${Math.round(nodeCount / (run.countedMs / 1000))} replies/s (publishing took ${ms(run.publishedMs)})`,
+          );
+          if (capture === "stream" && instances === 1) {
+            console.log(
+              `(b) ${nodeCount}-node job: last reply published -> callback delivered ${ms(run.callbackMs - run.publishedMs)}; all counted -> callback ${ms(run.callbackMs - run.countedMs)}`,
+            );
+            const small: number[] = [];
+            for (let i = 0; i < smallRuns; i++)
+              small.push(await smallJob(gateway, nodes, request.requestId, identities, replies, receiver));
+            small.sort((a, b) => a - b);
+            console.log(
+              `(b) 10-node job: last reply published -> callback delivered, median ${ms(small[small.length >> 1]!)} (min ${ms(small[0]!)}, max ${ms(small.at(-1)!)}, ${smallRuns} runs)`,
+            );
+            console.log(
+              `(c) KV space for one settled ${nodeCount}-node job: ${kib(run.kvBytes)} (${Math.round(run.kvBytes / nodeCount)} bytes per node, ${run.kvEntries} entries)`,
+            );
+          }
+        } finally {
+          await gateway.bus.close();
+          await Promise.all(collectors.map(stopProcess));
+          await server.dispose();
+        }
+      }
+    }
+  } finally {
+    await receiver.close();
+  }
+}
+
+interface Burst {
+  publishedMs: number;
+  countedMs: number;
+  callbackMs: number;
+  kvBytes: number;
+  kvEntries: number;
+}
+
+async function burst(
+  gateway: { bus: NatsBus; store: JobStore },
+  nodes: Nodes,
+  requestId: string,
+  identities: string[],
+  replies: string[],
+  receiver: Receiver,
+): Promise<Burst> {
+  const before = await gateway.store.bucket.status();
+  const job = await createJob(gateway.store, requestId, identities, receiver.url);
+  const subject = jobReplySubject(COLLECTIVE, nodes.client.callerid, job);
+  const delivered = receiver.deliveries.length;
+  const t0 = performance.now();
+  for (const body of replies) if (!gateway.bus.publish(subject, body)) throw new Error("publish refused");
+  await gateway.bus.flush();
+  const publishedMs = performance.now() - t0;
+  let countedMs = 0;
+  while (countedMs === 0) {
+    const record = (await gateway.store.get(job))?.record;
+    if (record !== undefined && (record.counts.ok >= identities.length || record.settled))
+      countedMs = performance.now() - t0;
+    else await sleep(5);
+  }
+  await until(() => receiver.deliveries.length > delivered, 120_000);
+  const callbackMs = performance.now() - t0;
+  const after = await gateway.store.bucket.status();
+  return {
+    publishedMs,
+    countedMs,
+    callbackMs,
+    kvBytes: after.bytes - before.bytes,
+    kvEntries: after.entries - before.entries,
+  };
+}
+
+async function smallJob(
+  gateway: { bus: NatsBus; store: JobStore },
+  nodes: Nodes,
+  requestId: string,
+  identities: string[],
+  replies: string[],
+  receiver: Receiver,
+): Promise<number> {
+  const job = await createJob(gateway.store, requestId, identities.slice(0, 10), receiver.url);
+  const subject = jobReplySubject(COLLECTIVE, nodes.client.callerid, job);
+  const delivered = receiver.deliveries.length;
+  for (const body of replies.slice(0, 10)) gateway.bus.publish(subject, body);
+  await gateway.bus.flush();
+  const t0 = performance.now();
+  await until(() => receiver.deliveries.length > delivered, 30_000);
+  return performance.now() - t0;
+}
+
+async function createJob(
+  store: JobStore,
+  requestId: string,
+  targets: string[],
+  url: string,
+): Promise<string> {
+  const outcome = await store.create({
+    request_id: requestId,
+    caller: CALLER,
+    collective: COLLECTIVE,
+    agent: "rpcutil",
+    action: "ping",
+    targets,
+    timeout_ms: 300_000,
+    callback: { kind: "url", url },
+  });
+  if (outcome.outcome !== "created") throw new Error(outcome.outcome);
+  return outcome.job.id;
+}
+
+async function spawnCollector(
+  server: NatsServer,
+  capture: string,
+  secret: string,
+  name: string,
+): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      import.meta.filename,
+      "--collector",
+      "--servers",
+      server.url,
+      "--name",
+      name,
+      "--bucket",
+      DEFAULT_BUCKET,
+      "--retention",
+      String(RETENTION_MS),
+      "--capture",
+      capture,
+      "--allow-http-callbacks",
+      "--callback-secret",
+      secret,
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let log = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`collector ${name} did not start: ${log}`)), 30_000);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-4000);
+      if (log.includes('"msg":"collector started"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`collector ${name} exited (${code}): ${log}`)));
+  });
+  return child;
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error("timed out");
+    await sleep(2);
+  }
+}
+
+function sleep(msDelay: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, msDelay));
+}
+
+function ms(value: number): string {
+  return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`;
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
+}

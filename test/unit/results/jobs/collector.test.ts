@@ -1,0 +1,203 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { openReply } from "../../../../lib/client/replies.ts";
+import {
+  type CallbackSender,
+  callbackSender,
+  type RetryPolicy,
+} from "../../../../lib/results/jobs/callbacks.ts";
+import { JobCollector } from "../../../../lib/results/jobs/collector.ts";
+import { endJob } from "../../../../lib/results/jobs/lifecycle.ts";
+import { MemoryKvBucket } from "../../../../lib/results/jobs/memory-kv.ts";
+import { type JobRecord, resultOfReply } from "../../../../lib/results/jobs/model.ts";
+import { JobStore } from "../../../../lib/results/jobs/store.ts";
+import { jobReplySubject, newJobId } from "../../../../lib/results/jobs/subjects.ts";
+import type {
+  CapturedReply,
+  ReplyDisposition,
+  ReplyHandler,
+  ReplySource,
+} from "../../../../lib/transport/reply-source.ts";
+import { COLLECTIVE, type Nodes, newJob, repliesOf, signedRequest, simulatedNodes } from "./support.ts";
+
+/** A reply source the test hands replies to, one at a time, and that says what the collector did. */
+class HandSource implements ReplySource {
+  readonly kind = "queue" as const;
+  #handler: ReplyHandler | undefined;
+  settled = Number.POSITIVE_INFINITY;
+
+  async start(handler: ReplyHandler) {
+    this.#handler = handler;
+  }
+  deliver(subject: string, body: string, redelivered = false): Promise<ReplyDisposition> {
+    const reply: CapturedReply = {
+      subject,
+      data: new TextEncoder().encode(body),
+      receivedAt: Date.now(),
+      redelivered,
+    };
+    return this.#handler!(reply);
+  }
+  async settledThrough() {
+    return this.settled;
+  }
+  async stop() {}
+}
+
+const POLICY: RetryPolicy = { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 3, jitter: 0, leaseMs: 5000 };
+let running: JobCollector[] = [];
+afterEach(async () => {
+  await Promise.all(running.map((c) => c.stop()));
+  running = [];
+});
+
+async function setup(
+  callbacks: CallbackSender = callbackSender({}),
+  store = new JobStore(new MemoryKvBucket()),
+) {
+  const source = new HandSource();
+  const collector = new JobCollector({ store, source, callbacks, retryPolicy: POLICY, sweepIntervalMs: 20 });
+  await collector.start();
+  running.push(collector);
+  return { store, source, collector };
+}
+
+/** A job for `targets` and the replies the nodes give to its request. */
+async function jobWithReplies(
+  nodes: Nodes,
+  store: JobStore,
+  targets: string[],
+  extra: Partial<Parameters<typeof newJob>[0]> = {},
+): Promise<{ job: JobRecord; subject: string; replies: string[] }> {
+  const id = newJobId();
+  const subject = jobReplySubject(COLLECTIVE, nodes.client.callerid, id);
+  const request = await signedRequest(nodes, { agent: "rpcutil", action: "ping" }, subject);
+  const outcome = await store.create(newJob({ request_id: request.requestId, targets, ...extra }));
+  if (outcome.outcome !== "created") throw new Error(outcome.outcome);
+  // The job id is the store's: address the replies to it.
+  const jobSubject = jobReplySubject(COLLECTIVE, nodes.client.callerid, outcome.job.id);
+  const replies = (await repliesOf(nodes, request.body, targets)).map((r) => r.body);
+  return { job: outcome.job, subject: jobSubject, replies };
+}
+
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400 && !(await condition()); i++)
+    await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+describe("the collector", () => {
+  it("stores each reply once, counts it, and completes the job when every target answered", async () => {
+    const nodes = await simulatedNodes(3);
+    const { store, source, collector } = await setup();
+    const targets = nodes.fleet.map((n) => n.identity);
+    const { job, subject, replies } = await jobWithReplies(nodes, store, targets);
+    expect(await source.deliver(subject, replies[0]!)).toBe("done");
+    expect(await source.deliver(subject, replies[0]!)).toBe("done");
+    expect(collector.stats).toMatchObject({ stored: 1, duplicates: 1 });
+    expect((await store.get(job.id))?.record.counts.ok).toBe(1);
+    await Promise.all(replies.slice(1).map((r) => source.deliver(subject, r)));
+    await waitFor(async () => (await store.get(job.id))!.record.settled);
+    expect((await store.get(job.id))?.record).toMatchObject({
+      state: "complete",
+      counts: { ok: 3, no_reply: 0 },
+    });
+  });
+
+  it("refuses what is not a reply to the job's request, and replies to jobs that are gone or ended", async () => {
+    const nodes = await simulatedNodes(2);
+    const { store, source, collector } = await setup();
+    const targets = nodes.fleet.map((n) => n.identity);
+    const first = await jobWithReplies(nodes, store, targets);
+    const second = await jobWithReplies(nodes, store, targets);
+    await source.deliver(first.subject, "not a reply");
+    await source.deliver("mcollective.reply.abc.123", first.replies[0]!);
+    // A reply to the second job's request arriving on the first job's subject.
+    await source.deliver(first.subject, second.replies[0]!);
+    await source.deliver(jobReplySubject(COLLECTIVE, nodes.client.callerid, newJobId()), first.replies[0]!);
+    expect(collector.stats).toMatchObject({ invalid: 3, unknown_job: 1, stored: 0 });
+
+    await endJob(store, second.job.id, "cancel");
+    // A collector that reads the job after its end refuses the reply as late.
+    const { source: other, collector: otherCollector } = await setup(callbackSender({}), store);
+    expect(await other.deliver(second.subject, second.replies[1]!)).toBe("done");
+    expect(otherCollector.stats).toMatchObject({ late: 1, stored: 0 });
+  });
+
+  it("marks unexpected repliers and cuts big data to the job's limit", async () => {
+    const nodes = await simulatedNodes(2);
+    const { store, source } = await setup();
+    const [a, b] = nodes.fleet.map((n) => n.identity) as [string, string];
+    const { job, subject, replies } = await jobWithReplies(nodes, store, [a, b], { max_data_bytes: 5 });
+    const onlyA = await store.create(newJob({ request_id: job.request_id, targets: [a] }));
+    if (onlyA.outcome !== "created") throw new Error(onlyA.outcome);
+    const aSubject = jobReplySubject(COLLECTIVE, nodes.client.callerid, onlyA.job.id);
+    await source.deliver(aSubject, replies[1]!);
+    await source.deliver(subject, replies[0]!);
+    const stray = (await store.page(onlyA.job, { limit: 10 })).results[0];
+    expect(stray).toMatchObject({ identity: b, unexpected: true });
+    const cut = (await store.page(job, { limit: 10 })).results[0];
+    expect(cut).toMatchObject({ identity: a, truncated: true });
+    expect(cut?.data).toBe('{"pon');
+  });
+
+  it("a reply handed out again after it was stored sets the counts right from the stored results", async () => {
+    const nodes = await simulatedNodes(2);
+    const { store, source } = await setup();
+    const targets = nodes.fleet.map((n) => n.identity);
+    const { job, subject, replies } = await jobWithReplies(nodes, store, targets);
+    // As if a collector stored both replies, then died before counting the second.
+    await source.deliver(subject, replies[0]!);
+    const opened = await openReply(replies[1]!);
+    if (!opened.ok) throw opened.error;
+    await store.putResult(
+      job.id,
+      resultOfReply(opened.value, { maxDataBytes: 1000, receivedAt: 0, unexpected: false }),
+    );
+    expect((await store.get(job.id))?.record.counts.ok).toBe(1);
+    await source.deliver(subject, replies[1]!, true);
+    await waitFor(async () => (await store.get(job.id))!.record.settled);
+    expect((await store.get(job.id))?.record).toMatchObject({ state: "complete", counts: { ok: 2 } });
+  });
+
+  it("ends a job at its deadline only once every reply from before the deadline has been handled", async () => {
+    const nodes = await simulatedNodes(2);
+    const { store, source } = await setup();
+    source.settled = 0;
+    const targets = nodes.fleet.map((n) => n.identity);
+    const { job } = await jobWithReplies(nodes, store, targets, { timeout_ms: 10 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await store.get(job.id))?.record.state).toBe("running");
+    source.settled = Number.POSITIVE_INFINITY;
+    await waitFor(async () => (await store.get(job.id))!.record.settled);
+    expect((await store.get(job.id))?.record).toMatchObject({ state: "timed_out", counts: { no_reply: 2 } });
+  });
+
+  it("retries a failing callback with backoff, records each attempt, and stops once delivered", async () => {
+    const nodes = await simulatedNodes(1);
+    const outcomes = [
+      { ok: false, error: "down" },
+      { ok: false, status: 502 },
+      { ok: true, status: 200 },
+    ];
+    const sent: number[] = [];
+    const { store, source } = await setup({
+      send: async () => {
+        sent.push(Date.now());
+        return outcomes.shift() ?? { ok: true, status: 200 };
+      },
+    });
+    const targets = nodes.fleet.map((n) => n.identity);
+    const { job, subject, replies } = await jobWithReplies(nodes, store, targets, {
+      callback: { kind: "url", url: "https://hooks.example/done" },
+    });
+    await source.deliver(subject, replies[0]!);
+    await waitFor(async () => (await store.get(job.id))!.record.callback?.status === "delivered");
+    const callback = (await store.get(job.id))!.record.callback!;
+    expect(callback.attempts.map((a) => a.ok)).toEqual([false, false, true]);
+    expect(sent[2]! - sent[1]!).toBeGreaterThanOrEqual(sent[1]! - sent[0]!);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sent).toHaveLength(3);
+    const run: string[] = [];
+    for await (const entry of store.runIndex()) run.push(entry.id);
+    expect(run).not.toContain(job.id);
+  });
+});
