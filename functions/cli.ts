@@ -9,6 +9,14 @@ const commands: Record<string, Command> = {
     summary: "run the local stack: NATS servers, brokers, simulated nodes, gateway (npm start)",
     load: async () => (await import("./stack.ts")).runStack,
   },
+  gateway: {
+    summary: "serve the edge gateway over HTTP on Node (signed HTTPS in, federated Choria RPC out)",
+    load: async () => (await import("./node.ts")).runGateway,
+  },
+  req: {
+    summary: "sign an RPC request, send it to a gateway and show the replies as they arrive",
+    load: async () => (await import("./req.ts")).runReq,
+  },
   broker: {
     summary: "run a federation broker worker (stateless; start as many as you like)",
     load: async () => (await import("./broker.ts")).runBroker,

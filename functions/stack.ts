@@ -1,4 +1,6 @@
+import { relative } from "node:path";
 import { parseArgs } from "node:util";
+import { signedCurl } from "../infra/demo-caller.ts";
 import { startStack } from "../infra/stack.ts";
 import { stateDir } from "./paths.ts";
 
@@ -27,9 +29,26 @@ export async function runStack(argv: string[]): Promise<number> {
     nodes: Number(values.nodes),
     brokers: Number(values.brokers),
     cluster: values.cluster,
-    ports: { federation: 4222, federationWs: 4223, collective: 4322, brokerMetrics: 9101 },
+    ports: { federation: 4222, federationWs: 4223, collective: 4322, brokerMetrics: 9101, gateway: 8080 },
   });
-  console.log("\nReady. Ctrl-C stops everything.");
+  const example = {
+    agent: "rpcutil",
+    action: "ping",
+    cluster: stack.cluster,
+    filter: { fact: [{ fact: "role", operator: "==", value: "web" }] },
+  };
+  console.log(`
+Ready. Ctrl-C stops everything.
+
+Call it from another terminal with the signing client:
+
+  npx choria-edge req --gateway ${stack.gatewayUrl} --key ${relative(process.cwd(), stack.caller.keyPath)} \\
+    --cluster ${stack.cluster} --filter-fact role=web rpcutil ping
+
+or with curl; this request is signed now, so it works once and within 5 minutes:
+
+${await signedCurl(stack.caller, stack.gatewayUrl, example)}
+`);
   const reason = await Promise.race([
     new Promise<string>((resolve) => {
       process.once("SIGINT", () => resolve("interrupted"));

@@ -6,6 +6,7 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
 import { type DemoPki, ensureDemoPki } from "./pki.ts";
 import { freePort } from "./ports.ts";
@@ -18,7 +19,13 @@ export interface StackOptions {
   cluster: string;
   brokers: number;
   /** Preferred ports; a busy one is replaced by a free one. */
-  ports: { federation: number; federationWs: number; collective: number; brokerMetrics: number };
+  ports: {
+    federation: number;
+    federationWs: number;
+    collective: number;
+    brokerMetrics: number;
+    gateway: number;
+  };
   log?: (line: string) => void;
 }
 
@@ -27,6 +34,8 @@ export interface RunningStack {
   federation: NatsServer;
   collective: NatsServer;
   brokerMetrics: string[];
+  gatewayUrl: string;
+  caller: DemoCaller;
   cluster: string;
   collectiveName: string;
   logsDir: string;
@@ -59,6 +68,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   try {
     say("choria-edge local stack: creating demo certificates (first run only)…");
     const pki = await ensureDemoPki(join(options.stateDir, "pki"));
+    const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
 
     const federation = await startNatsServer({
       name: "federation",
@@ -120,6 +130,29 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         ready,
       ]),
     );
+    const gatewayPort = await preferredPort(options.ports.gateway);
+    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    const gatewayReady = join(options.stateDir, "gateway.ready");
+    await rm(gatewayReady, { force: true });
+    children.push(
+      launch("gateway", logsDir, [
+        "gateway",
+        "--listen",
+        `127.0.0.1:${gatewayPort}`,
+        "--nats-servers",
+        federation.url,
+        "--clusters",
+        `${options.cluster}=${COLLECTIVE}`,
+        "--cert",
+        pki.gateway.certPath,
+        "--key",
+        pki.gateway.keyPath,
+        "--keys",
+        caller.keysPath,
+        "--ready-file",
+        gatewayReady,
+      ]),
+    );
     for (const child of children) {
       void child.exited.then((code) => {
         if (!stopping) failure(`${child.name} exited with ${code}; see ${child.logPath}`);
@@ -137,12 +170,18 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       (await readFile(ready, "utf8").catch(() => "")).startsWith("ready"),
     );
     say(`  ${options.nodes} simulated nodes`);
+    await waitFor("gateway ready", async () =>
+      (await readFile(gatewayReady, "utf8").catch(() => "")).startsWith("ready"),
+    );
+    say(`  gateway           ${gatewayUrl}  (caller key "${caller.keyId}": ${caller.keyPath})`);
     say(`  logs in ${logsDir}`);
     return {
       pki,
       federation,
       collective,
       brokerMetrics,
+      gatewayUrl,
+      caller,
       cluster: options.cluster,
       collectiveName: COLLECTIVE,
       logsDir,
