@@ -24,6 +24,8 @@ export async function runStack(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  // Listening before the stack starts, so that a Ctrl-C during start-up still stops it in order.
+  const stopped = stopSignal();
   const stack = await startStack({
     stateDir: stateDir(),
     nodes: Number(values.nodes),
@@ -49,14 +51,30 @@ or with curl; this request is signed now, so it works once and within 5 minutes:
 
 ${await signedCurl(stack.caller, stack.gatewayUrl, example)}
 `);
-  const reason = await Promise.race([
-    new Promise<string>((resolve) => {
-      process.once("SIGINT", () => resolve("interrupted"));
-      process.once("SIGTERM", () => resolve("terminated"));
-    }),
-    stack.failed,
-  ]);
+  const reason = await Promise.race([stopped, stack.failed]);
   console.log(`\nstopping (${reason})…`);
   await stack.stop();
   return reason === "interrupted" || reason === "terminated" ? 0 : 1;
+}
+
+/**
+ * Resolves on the first SIGINT or SIGTERM. Ctrl-C reaches this process from the terminal and again as
+ * relayed by npm or tsx, so a repeat within a second is the same request; a later one means "stop now".
+ */
+function stopSignal(): Promise<string> {
+  let first = 0;
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      const now = Date.now();
+      if (first === 0) {
+        first = now;
+        resolve(signal === "SIGINT" ? "interrupted" : "terminated");
+      } else if (now - first > 1000) {
+        console.error("stopping at once");
+        process.exit(1);
+      }
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
 }
