@@ -202,6 +202,8 @@ export class NatsKvBucket implements KvBucket {
       idle?.disarm();
       signal?.removeEventListener("abort", stop);
       messages.stop();
+      // The server would drop the ephemeral consumer after a while anyway; a paging client makes many.
+      consumer.delete().catch(() => {});
     }
   }
 

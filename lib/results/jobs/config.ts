@@ -252,7 +252,12 @@ export function parseCollectorConfig(
     )
       input[option.key] = value;
   }
-  return collectorConfigFrom(input);
+  const parsed = collectorConfigFrom(input);
+  if (parsed.ok) return parsed;
+  // Name the option as the operator wrote it, not the config field.
+  const field = parsed.error.slice(0, parsed.error.indexOf(":"));
+  const option = OPTIONS.find((o) => o.key === field);
+  return option ? { ok: false, error: `--${option.flag}${parsed.error.slice(field.length)}` } : parsed;
 }
 
 /** Validates a configuration object (for embedding the collector in another process or a test). */

@@ -230,7 +230,8 @@ export class JobStore {
 
   /**
    * The job's results after revision `after` as they are stored, then `end` once the job has settled.
-   * Stops early when `signal` aborts.
+   * Stops early when `signal` aborts. A reply stored in the instant between the settling read and the
+   * settled record can show here although the job's counts and pages leave it out.
    */
   async *events(
     record: JobRecord,
