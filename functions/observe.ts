@@ -1,6 +1,6 @@
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/observe.ts";
 import { statsSubject } from "../lib/protocol/subjects.ts";
-import type { NatsAuth } from "../lib/transport/auth.ts";
+import { natsAuthFromOptions } from "../lib/transport/auth.ts";
 import { connectNats } from "../lib/transport/node.ts";
 
 const USAGE = `usage: choria-edge observe [--cluster <name>] [--server <url>] [--json] [--count <n>]
@@ -56,19 +56,6 @@ function readFlags(argv: string[]): Flags | string {
   return flags;
 }
 
-function authFrom(flags: Flags): NatsAuth {
-  const str = (name: string) => (typeof flags[name] === "string" ? (flags[name] as string) : undefined);
-  const credentials = str("credentials");
-  const seed = str("nkey-seed");
-  const token = str("token");
-  const user = str("user");
-  if (credentials) return { type: "credentials", file: credentials };
-  if (seed) return { type: "nkey", seed };
-  if (token) return { type: "token", token };
-  if (user) return { type: "userpass", user, pass: str("password") ?? "" };
-  return { type: "none" };
-}
-
 /** `choria-edge observe`: prints the cluster view until interrupted (or `--count` updates). */
 export async function runObserve(argv: string[], out: Output = process.stdout): Promise<number> {
   const flags = readFlags(argv);
@@ -104,7 +91,9 @@ export async function runObserve(argv: string[], out: Output = process.stdout): 
   const bus = await connectNats({
     servers: server.split(",").map((s) => s.trim()),
     name: `choria-edge-observe_${cluster}`,
-    auth: authFrom(flags),
+    auth: natsAuthFromOptions((name) =>
+      typeof flags[name] === "string" ? (flags[name] as string) : undefined,
+    ),
     timeoutMs: 5000,
     log: (level, msg, fields) => {
       if (level === "warn" || level === "error")

@@ -8,7 +8,7 @@ import { describeHops, renderTrace, type TraceReport } from "../lib/federation/t
 import { federationSubject, nodeSubject, replySubject } from "../lib/protocol/subjects.ts";
 import { encodeTransport, type SeenByHop } from "../lib/protocol/transport.ts";
 import { loadSigner } from "../lib/security/choria.ts";
-import type { NatsAuth } from "../lib/transport/auth.ts";
+import { natsAuthFromOptions } from "../lib/transport/auth.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { pkiDir } from "./paths.ts";
 
@@ -107,7 +107,7 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
   const bus = await connectNats({
     servers: server.split(",").map((s) => s.trim()),
     name: `choria-edge-trace_${client.senderid}`,
-    auth: authFrom(str),
+    auth: natsAuthFromOptions(str),
     timeoutMs: 5000,
   });
   try {
@@ -164,16 +164,4 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
   } finally {
     await bus.close();
   }
-}
-
-function authFrom(str: (name: string) => string | undefined): NatsAuth {
-  const credentials = str("credentials");
-  const seed = str("nkey-seed");
-  const token = str("token");
-  const user = str("user");
-  if (credentials) return { type: "credentials", file: credentials };
-  if (seed) return { type: "nkey", seed };
-  if (token) return { type: "token", token };
-  if (user) return { type: "userpass", user, pass: str("password") ?? "" };
-  return { type: "none" };
 }
