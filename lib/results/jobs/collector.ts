@@ -134,7 +134,11 @@ export class JobCollector {
     await this.#source.stop();
     // A sweep holds nothing another sweep would not redo; one waiting on a request lost in a NATS outage
     // (up to the request timeout) need not hold the stop up.
-    await Promise.race([this.#sweeping, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    if (this.#sweeping !== undefined) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.#sweeping, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+      clearTimeout(timer);
+    }
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
   }
 

@@ -281,10 +281,6 @@ export function outstanding(record: JobRecord): number | null {
   return Math.max(0, record.expected - expectedAnswers(record.counts));
 }
 
-export function deadlinePassed(record: JobRecord, now: number): boolean {
-  return Date.parse(record.deadline_at) <= now;
-}
-
 export type EndReason = "expected" | "deadline" | "cancel";
 
 /**
