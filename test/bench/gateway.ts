@@ -1,0 +1,335 @@
+// Edge gateway benchmarks (numbers, not pass/fail):
+//  (a) the same rpcutil#ping to 1, 100 and 1,000 named nodes, sequentially, through the Node gateway
+//      (signed HTTP, ed25519) and from a direct NATS client in this process, alternating in one run: the
+//      median and p90 of each, their ratio and the milliseconds the gateway adds;
+//  (b) requests per second the Node gateway sustains (1-node requests, several concurrent callers), and
+//      the direct client at the same concurrency for reference;
+//  (c) Workers: bundle size as `wrangler deploy --dry-run` builds it (gzip), the Lambda zip, and the two
+//      Workers connection modes in workerd (wrangler dev): latency and the time spent getting a NATS
+//      connection, from the Server-Timing header.
+// Everything is real and on this machine: federation and collective nats-servers, a broker process, 1,000
+// simulated nodes in their own process, the gateway as `choria-edge gateway` in its own process.
+// Sizes: BENCH_GATEWAY_RUNS (60 for 1 node, a third of it for 100, a tenth for 1,000), BENCH_RPS_SECONDS (5),
+// BENCH_RPS_CONCURRENCY (16); BENCH_QUICK=1 divides runs and seconds by 5.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { runGateway } from "../../functions/node.ts";
+import { buildLambda, buildWorkers } from "../../infra/build.ts";
+import { generateFleet } from "../../lib/node/fleet.ts";
+import { type RpcPlan, resolveTargets, sendRpc } from "../../lib/results/rpc.ts";
+import { loadSigner } from "../../lib/security/choria.ts";
+import { generateHttpKey, type SigningKey, signHttpRequest } from "../../lib/security/http/mod.ts";
+import type { MessageBus } from "../../lib/transport/bus.ts";
+import { connectNats } from "../../lib/transport/node.ts";
+import { type BrokerProcess, CLUSTER, spawnBroker } from "../integration/federation/support.ts";
+import { type NatsServer, startNatsServer } from "../support/nats-server.ts";
+import { testPki } from "../support/pki.ts";
+import { freePort } from "../support/ports.ts";
+import { startWranglerDev } from "../workerd/wrangler-dev.ts";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const quick = process.env.BENCH_QUICK === "1" ? 5 : 1;
+const FLEET = 1000;
+
+async function main(): Promise<void> {
+  const runs = Math.max(5, Math.floor(Number(process.env.BENCH_GATEWAY_RUNS ?? 60) / quick));
+  const rpsSeconds = Math.max(1, Number(process.env.BENCH_RPS_SECONDS ?? 5) / quick);
+  const concurrency = Number(process.env.BENCH_RPS_CONCURRENCY ?? 16);
+  const dir = await mkdtemp(join(tmpdir(), "choria-edge-bench-gateway-"));
+  const children: ChildProcess[] = [];
+  const servers: NatsServer[] = [];
+  let broker: BrokerProcess | undefined;
+  let direct: MessageBus | undefined;
+  try {
+    const pki = await testPki();
+    const [federation, collective] = await Promise.all([
+      startNatsServer({ websocket: true, name: "federation" }),
+      startNatsServer({ name: "collective" }),
+    ]);
+    servers.push(federation, collective);
+    broker = await spawnBroker("bench1", federation.url, collective.url);
+
+    const caFile = join(dir, "ca.pem");
+    await writeFile(caFile, pki.caPem);
+    children.push(
+      await spawnReady(join(dir, "nodes.ready"), [
+        join(ROOT, "functions/cli.ts"),
+        "simulate",
+        "--nodes",
+        String(FLEET),
+        "--server",
+        collective.url,
+        "--ca",
+        caFile,
+      ]),
+    );
+
+    const key = await generateHttpKey({
+      id: "bench",
+      caller: "bench",
+      scheme: "ed25519",
+      policy: { clusters: [CLUSTER], collectives: ["*"], agents: ["*"], actions: ["*#*"] },
+    });
+    // Imported once: a caller that signs many requests keeps its key, rather than paying an import each time.
+    const privateKey = await crypto.subtle.importKey(
+      "jwk",
+      key.keyFile.privateKey!,
+      { name: "Ed25519" },
+      false,
+      ["sign"],
+    );
+    const signing: SigningKey = { id: "bench", scheme: "ed25519", privateKey };
+    await Promise.all([
+      writeFile(join(dir, "gateway.pem"), pki.gateway.certPem),
+      writeFile(join(dir, "gateway-key.pem"), pki.gateway.keyPem),
+      writeFile(join(dir, "keys.json"), JSON.stringify({ keys: [key.config] })),
+    ]);
+    const port = await freePort();
+    const gatewayProcess = await spawnReady(join(dir, "gateway.ready"), [
+      import.meta.filename,
+      "--gateway",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--nats-servers",
+      federation.url,
+      "--clusters",
+      `${CLUSTER}=mcollective`,
+      "--cert",
+      join(dir, "gateway.pem"),
+      "--key",
+      join(dir, "gateway-key.pem"),
+      "--keys",
+      join(dir, "keys.json"),
+    ]);
+    children.push(gatewayProcess);
+    const gatewayUrl = `http://127.0.0.1:${port}/v1/rpc`;
+
+    direct = await connectNats({ servers: federation.url, name: "bench-direct" });
+    const client = {
+      signer: await loadSigner(pki.gateway),
+      callerid: "choria=bench.mcollective",
+      senderid: "bench.example.net",
+    };
+    const identities = generateFleet({ count: FLEET, seed: 1 }).map((n) => n.identity);
+    const bus = direct;
+
+    const viaGateway = async (count: number, url = gatewayUrl): Promise<Timed> => {
+      const body = JSON.stringify({
+        cluster: CLUSTER,
+        agent: "rpcutil",
+        action: "ping",
+        nodes: identities.slice(0, count),
+      });
+      const started = performance.now();
+      const headers = await signHttpRequest({
+        method: "POST",
+        url,
+        headers: { "content-type": "application/json" },
+        body,
+        key: signing,
+      });
+      const res = await fetch(url, { method: "POST", headers, body });
+      const result = (await res.json()) as { summary?: { ok: number } };
+      if (res.status !== 200 || result.summary?.ok !== count)
+        throw new Error(`gateway: ${res.status} ${JSON.stringify(result).slice(0, 300)}`);
+      return {
+        ms: performance.now() - started,
+        natsMs: serverTiming(res.headers.get("server-timing"), "nats"),
+      };
+    };
+    const viaNats = async (count: number): Promise<Timed> => {
+      const plan: RpcPlan = {
+        cluster: CLUSTER,
+        collective: "mcollective",
+        agent: "rpcutil",
+        action: "ping",
+        data: {},
+        filter: {},
+        addressing: { kind: "nodes", nodes: identities.slice(0, count) },
+        timeoutMs: 10_000,
+      };
+      const started = performance.now();
+      const result = await sendRpc(bus, client, plan, await resolveTargets(bus, client, plan));
+      if (result.summary.ok !== count) throw new Error(`direct: ${JSON.stringify(result.summary)}`);
+      return { ms: performance.now() - started };
+    };
+
+    // Warm both paths: connections, JIT, the certificate verdict caches on the nodes.
+    for (let i = 0; i < 10; i++) {
+      await viaGateway(1);
+      await viaNats(1);
+    }
+    console.log(
+      `${FLEET} simulated nodes, 1 broker process, gateway process on Node ${process.version}; 2 cores shared by all`,
+    );
+    console.log("\n(a) one request at a time, all named nodes answer      median ms      p90 ms");
+    console.log(
+      `${"nodes".padEnd(8)}${"runs".padStart(6)}   ${"gateway".padStart(9)}${"direct".padStart(9)}  ${"gateway".padStart(9)}${"direct".padStart(9)}   ratio  added ms`,
+    );
+    for (const count of [1, 100, 1000]) {
+      const n = Math.max(3, Math.round(runs / (count === 1 ? 1 : count === 100 ? 3 : 10)));
+      const gateway: number[] = [];
+      const nats: number[] = [];
+      for (let i = 0; i < n; i++) {
+        gateway.push((await viaGateway(count)).ms);
+        nats.push((await viaNats(count)).ms);
+      }
+      const [gm, dm] = [median(gateway), median(nats)];
+      console.log(
+        `${String(count).padEnd(8)}${String(n).padStart(6)}   ${gm.toFixed(1).padStart(9)}${dm.toFixed(1).padStart(9)}  ${p90(gateway).toFixed(1).padStart(9)}${p90(nats).toFixed(1).padStart(9)}   ${(gm / dm).toFixed(2).padStart(5)}  ${(gm - dm).toFixed(1).padStart(8)}`,
+      );
+    }
+
+    console.log(`\n(b) throughput, 1-node requests, ${concurrency} concurrent callers for ${rpsSeconds} s`);
+    for (const [name, call] of [
+      ["Node gateway (HTTP)", () => viaGateway(1)],
+      ["direct NATS client", () => viaNats(1)],
+    ] as const) {
+      const cpuBefore = cpuMs(gatewayProcess.pid);
+      const { rate, latencies } = await sustained(call, concurrency, rpsSeconds * 1000);
+      const gatewayCpu = (cpuMs(gatewayProcess.pid) - cpuBefore) / latencies.length;
+      console.log(
+        `${name.padEnd(22)} ${rate.toFixed(0).padStart(6)} req/s   median ${median(latencies).toFixed(1)} ms${
+          name.startsWith("Node") ? `   gateway CPU ${gatewayCpu.toFixed(2)} ms/request` : ""
+        }`,
+      );
+    }
+
+    console.log("\n(c) bundles and Workers");
+    const [workers, lambda] = [await buildWorkers(join(dir, "dist")), await buildLambda(join(dir, "dist"))];
+    console.log(
+      `Workers bundle (wrangler --dry-run, minified)  ${kib(workers.bytes)}, gzip ${kib(workers.gzipBytes)}`,
+    );
+    console.log(
+      `Lambda zip (index.mjs + source map)            ${kib(lambda.zipBytes)}, index.mjs ${kib(lambda.bytes)}`,
+    );
+    const workerRuns = Math.max(5, Math.floor(30 / quick));
+    console.log(
+      `workerd via wrangler dev, 1-node requests, ${workerRuns} sequential      median ms   NATS connection ms`,
+    );
+    for (const mode of ["per-request", "durable-object"]) {
+      const dev = await startWranglerDev({
+        CHORIA_EDGE_GATEWAY_NATS_SERVERS: federation.wsUrl!,
+        CHORIA_EDGE_GATEWAY_CLUSTERS: `${CLUSTER}=mcollective`,
+        CHORIA_EDGE_GATEWAY_NATS_CONNECTION: mode,
+        CHORIA_EDGE_GATEWAY_CERT_PEM: pki.gateway.certPem,
+        CHORIA_EDGE_GATEWAY_KEY_PEM: pki.gateway.keyPem,
+        CHORIA_EDGE_GATEWAY_KEYS_JSON: await readFile(join(dir, "keys.json"), "utf8"),
+      });
+      try {
+        const url = `${dev.url}/v1/rpc`;
+        for (let i = 0; i < 5; i++) await viaGateway(1, url);
+        const timed: Timed[] = [];
+        for (let i = 0; i < workerRuns; i++) timed.push(await viaGateway(1, url));
+        console.log(
+          `  ${mode.padEnd(58)}${median(timed.map((t) => t.ms))
+            .toFixed(1)
+            .padStart(8)}${median(timed.map((t) => t.natsMs ?? Number.NaN))
+            .toFixed(1)
+            .padStart(14)}`,
+        );
+      } finally {
+        await dev.stop();
+      }
+    }
+  } finally {
+    await direct?.close().catch(() => {});
+    for (const child of children.reverse()) await stopChild(child);
+    await broker?.kill();
+    await Promise.all(servers.map((s) => s.dispose()));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface Timed {
+  ms: number;
+  natsMs?: number;
+}
+
+async function sustained(
+  call: () => Promise<Timed>,
+  concurrency: number,
+  durationMs: number,
+): Promise<{ rate: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() - started < durationMs) latencies.push((await call()).ms);
+    }),
+  );
+  return { rate: latencies.length / ((performance.now() - started) / 1000), latencies };
+}
+
+/** User plus system CPU time of a process so far, from /proc (Linux), in milliseconds; 0 elsewhere. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of stat(5), counted after the command name here from 3.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+// USER_HZ: 100 on every Linux architecture Node runs on.
+const CLOCK_TICKS = 100;
+
+function serverTiming(header: string | null, name: string): number | undefined {
+  const match = header && new RegExp(`(?:^|,\\s*)${name};dur=([\\d.]+)`).exec(header);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Spawns `node --import tsx <args> --ready-file <file>` and waits for the file to say ready. */
+async function spawnReady(readyFile: string, args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args, "--ready-file", readyFile], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, NODE_NO_WARNINGS: "1" },
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const deadline = Date.now() + 60_000;
+  while (!(await readFile(readyFile, "utf8").catch(() => "")).startsWith("ready")) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${args.join(" ")} did not start:\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+function p90(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))] ?? Number.NaN;
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+// Last, so that the constants above exist when main runs.
+if (process.argv[2] === "--gateway") {
+  process.exitCode = await runGateway(process.argv.slice(3));
+} else {
+  await main();
+}
