@@ -21,6 +21,12 @@ export interface NatsServerOptions {
   dir?: string;
   /** Write the server's log to this file instead of keeping its tail in memory. */
   logFile?: string;
+  /**
+   * Run in a process group of its own, so that a Ctrl-C at the terminal reaches only our process, which
+   * then stops the server after its clients (the local stack). Tests leave it off: a test worker that is
+   * killed takes its servers with it.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface NatsServer {
@@ -59,9 +65,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const configFile = join(dir, "nats.conf");
   await writeFile(configFile, `${lines.join("\n")}\n`);
 
-  // Its own process group: a Ctrl-C at the terminal reaches only our process, which then stops the
-  // server after its clients instead of all at once.
-  const child = spawn(NATS_BIN, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  const child = spawn(NATS_BIN, ["-c", configFile], {
+    stdio: ["ignore", "ignore", "pipe"],
+    detached: options.ownProcessGroup ?? false,
+  });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

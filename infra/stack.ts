@@ -78,6 +78,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       jetstream: true,
       dir: await freshDir(join(options.stateDir, "nats-federation")),
       logFile: join(logsDir, "nats-federation.log"),
+      ownProcessGroup: true,
     });
     servers.push(federation);
     const collective = await startNatsServer({
@@ -85,6 +86,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       port: await preferredPort(options.ports.collective),
       dir: await freshDir(join(options.stateDir, "nats-collective")),
       logFile: join(logsDir, "nats-collective.log"),
+      ownProcessGroup: true,
     });
     servers.push(collective);
     say(`  federation NATS   ${federation.url}  (websocket ${federation.wsUrl})`);
