@@ -23,8 +23,8 @@ export interface NatsServerOptions {
   logFile?: string;
   /**
    * Run in a process group of its own, so that a Ctrl-C at the terminal reaches only our process, which
-   * then stops the server after its clients (the local stack). Tests leave it off: a test worker that is
-   * killed takes its servers with it.
+   * then stops the server after its clients (the local stack). Tests leave it off, so that a Ctrl-C on a
+   * test run reaches its servers too.
    */
   ownProcessGroup?: boolean;
 }
