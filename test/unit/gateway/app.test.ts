@@ -68,7 +68,17 @@ beforeAll(async () => {
     auth,
     audit: (record) => audit.push(record),
   });
+  const proxied = gatewayConfigFrom({ clusters: clusters.clusters, publicUrl: "https://gw.example.com" });
+  if (!proxied.ok) throw new Error(proxied.error);
+  behindProxy = createGateway({
+    config: proxied.config,
+    signer: await loadSigner(pki.gateway),
+    nats: unreachable,
+    auth,
+  });
 });
+
+let behindProxy: ReturnType<typeof createGateway>;
 
 const body = { agent: "rpcutil", action: "ping", cluster: "C1" };
 
@@ -236,6 +246,30 @@ describe("POST /v1/rpc before NATS", () => {
     const again = await app.request(URL_RPC, { method: "POST", headers, body: text });
     expect(again.status).toBe(401);
     expect((await problemOf(again)).kind).toBe("replay");
+  });
+
+  it("behind a proxy, checks the signature against the public URL the caller signed", async () => {
+    const text = JSON.stringify(body);
+    const signFor = (url: string) =>
+      signHttpRequest({
+        method: "POST",
+        url,
+        headers: { "content-type": "application/json" },
+        body: text,
+        key: signing,
+      });
+    const publicSigned = await behindProxy.request(URL_RPC, {
+      method: "POST",
+      headers: await signFor("https://gw.example.com/v1/rpc"),
+      body: text,
+    });
+    expect(publicSigned.status).toBe(503);
+    const internalSigned = await behindProxy.request(URL_RPC, {
+      method: "POST",
+      headers: await signFor(URL_RPC),
+      body: text,
+    });
+    expect(internalSigned.status).toBe(401);
   });
 
   it("authenticates before reading the body: bad JSON from an unknown caller is a 401, not a 400", async () => {
