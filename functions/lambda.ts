@@ -9,7 +9,7 @@ import { jsonLineLogger } from "../lib/federation/log.ts";
 import { loadSigner } from "../lib/security/choria.ts";
 import { auditLine } from "../lib/security/http/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
-import { gatewayAuthFromKeys } from "./gateway/auth.ts";
+import { gatewayAuthFromKeys, kvReplayStore } from "./gateway/auth.ts";
 import { gatewaySettings } from "./gateway/env.ts";
 import { sharedConnection } from "./gateway/nats.ts";
 import { createGateway } from "./gateway.ts";
@@ -42,7 +42,11 @@ async function build(): Promise<Handler> {
     config: settings.config,
     signer,
     nats,
-    auth: await gatewayAuthFromKeys(settings.keysJson),
+    // Each warm container has its own memory: only the KV store refuses a replay across containers.
+    auth: await gatewayAuthFromKeys(
+      settings.keysJson,
+      settings.replayStore === "kv" ? { replay: kvReplayStore(nats) } : {},
+    ),
     audit: (event) => process.stdout.write(`${auditLine(event)}\n`),
   });
   return handle(app);

@@ -8,7 +8,7 @@ import { jsonLineLogger, type Logger } from "../lib/federation/log.ts";
 import { loadSigner } from "../lib/security/choria.ts";
 import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
-import { gatewayAuthFromKeys } from "./gateway/auth.ts";
+import { gatewayAuthFromKeys, kvReplayStore } from "./gateway/auth.ts";
 import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway/env.ts";
 import { type NatsSource, sharedConnection } from "./gateway/nats.ts";
 import { createGateway, type GatewayAuth } from "./gateway.ts";
@@ -35,7 +35,6 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const log = options.log ?? jsonLineLogger((line) => process.stderr.write(line), { component: "gateway" });
   const signer = await loadSigner({ certPem: settings.certPem, keyPem: settings.keyPem });
-  const auth = options.auth ?? (await gatewayAuthFromKeys(settings.keysJson));
   const nats = sharedConnection(
     () =>
       connectNats({
@@ -47,6 +46,12 @@ export async function startGateway(
       }),
     { connectTimeoutMs: settings.config.connectTimeoutMs },
   );
+  const auth =
+    options.auth ??
+    (await gatewayAuthFromKeys(
+      settings.keysJson,
+      settings.replayStore === "kv" ? { replay: kvReplayStore(nats) } : {},
+    ));
   const audit = options.audit ?? ((event: AuditEvent) => process.stdout.write(`${auditLine(event)}\n`));
   const app = createGateway({ config: settings.config, signer, nats, auth, audit });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

@@ -1,7 +1,16 @@
 // The gateway's callers, from the keys document (JSON: `{ "keys": [...] }`, see lib/security/http/keys.ts).
 
-import { KeyRegistry, MemoryReplayStore, type ReplayStore } from "../../lib/security/http/mod.ts";
+import {
+  KeyRegistry,
+  KvReplayStore,
+  MemoryReplayStore,
+  type ReplayStore,
+  replayWindowSeconds,
+} from "../../lib/security/http/mod.ts";
+import { NatsBus } from "../../lib/transport/bus.ts";
+import { openReplayBucket } from "../../lib/transport/kv.ts";
 import type { GatewayAuth } from "../gateway.ts";
+import type { NatsSource } from "./nats.ts";
 
 export interface GatewayAuthOptions {
   /** Default: a memory store, right for one process (Node, one Lambda container, one Durable Object). */
@@ -26,5 +35,34 @@ export async function gatewayAuthFromKeys(
     replay: options.replay ?? new MemoryReplayStore(),
     ...(options.maxSkewSeconds === undefined ? {} : { maxSkewSeconds: options.maxSkewSeconds }),
     ...(options.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: options.maxAgeSeconds }),
+  };
+}
+
+/**
+ * Replay claims in JetStream KV on the gateway's own NATS connection, so that every instance behind a
+ * load balancer (or every Lambda container) refuses a request another one already took. The bucket is
+ * opened on the first claim and opened again after a failure, so a NATS outage is a 503, not a wedge.
+ */
+export function kvReplayStore(
+  nats: NatsSource,
+  options: { maxAgeSeconds?: number; maxSkewSeconds?: number } = {},
+): ReplayStore {
+  const windowSeconds = replayWindowSeconds(options);
+  let store: Promise<ReplayStore> | undefined;
+  const open = async (): Promise<ReplayStore> => {
+    const { bus } = await nats.acquire();
+    if (!(bus instanceof NatsBus)) throw new Error("the KV replay store needs a NATS client connection");
+    return new KvReplayStore(await openReplayBucket(bus.connection, { windowSeconds }), { windowSeconds });
+  };
+  return {
+    async claim(key, ttlSeconds) {
+      store ??= open();
+      try {
+        return await (await store).claim(key, ttlSeconds);
+      } catch (err) {
+        store = undefined;
+        throw err;
+      }
+    },
   };
 }

@@ -44,6 +44,10 @@ const OPTIONS: OptionSpec[] = [
     help: "discovery ends once no new node answered for this long, ms (default 300)",
   },
   { flag: "connect-timeout", help: "NATS connection attempt limit before answering 503, ms (default 2000)" },
+  {
+    flag: "replay-store",
+    help: "memory (one process) or kv (JetStream KV on the federation NATS, shared by every instance; default memory)",
+  },
   { flag: "ready-file", help: 'write "ready <url>" to this file once listening (for scripts)' },
 ];
 
@@ -70,6 +74,8 @@ export interface NodeGatewaySettings {
   keyPem: string;
   /** The keys document as JSON text. */
   keysJson: string;
+  /** Where replay claims live: this process's memory, or JetStream KV shared by every gateway instance. */
+  replayStore?: "memory" | "kv";
   readyFile: string | undefined;
 }
 
@@ -135,6 +141,10 @@ export async function gatewaySettings(
       ? { type: "token", token }
       : { type: "none" };
 
+  const replayStore = get("replay-store") ?? "memory";
+  if (replayStore !== "memory" && replayStore !== "kv")
+    return { ok: false, error: `--replay-store: memory or kv, not ${replayStore}` };
+
   const gatewayName = "gateway.privileged.mcollective";
   try {
     const [certPem, keyPem, keysJson] = await Promise.all([
@@ -152,6 +162,7 @@ export async function gatewaySettings(
         certPem,
         keyPem,
         keysJson,
+        replayStore,
         readyFile: get("ready-file"),
       },
     };
