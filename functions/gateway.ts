@@ -3,8 +3,18 @@
 // registry) its own way and hands them to createGateway.
 import { Hono } from "hono";
 import type { ClientIdentity } from "../lib/client/request.ts";
+import { newRequestId } from "../lib/protocol/ids.ts";
+import type { CreateOutcome } from "../lib/results/jobs/store.ts";
+import { jobReplySubject } from "../lib/results/jobs/subjects.ts";
 import { uniqueTargets } from "../lib/results/limit.ts";
-import { PublishRefused, type RpcPlan, resolveTargets, sendRpc } from "../lib/results/rpc.ts";
+import {
+  PublishRefused,
+  publishRpc,
+  type RpcPlan,
+  resolveTargets,
+  sendRpc,
+  type Targets,
+} from "../lib/results/rpc.ts";
 import {
   chooseFormat,
   encodeEvent,
@@ -27,6 +37,7 @@ import {
 } from "../lib/security/http/mod.ts";
 import type { MessageBus } from "../lib/transport/bus.ts";
 import type { GatewayConfig } from "./gateway/config.ts";
+import type { JobStoreSource } from "./gateway/job-store.ts";
 import type { NatsLease, NatsSource } from "./gateway/nats.ts";
 import { UpstreamUnavailable } from "./gateway/nats.ts";
 import { openApiDocument } from "./gateway/openapi.ts";
@@ -40,6 +51,7 @@ import {
   problemResponse,
 } from "./gateway/problems.ts";
 import { parseRpcBody, type RpcIntent } from "./gateway/schema.ts";
+import { creatorOnly, jobRoutes } from "./jobs.ts";
 
 export const GATEWAY_VERSION = "0.1.0";
 
@@ -63,6 +75,8 @@ export interface GatewayDeps {
   /** One call per decision; `auditLine` turns it into the JSON line. */
   audit?: (event: AuditEvent) => void;
   now?: () => number;
+  /** Async requests and /v1/jobs; without it async requests are refused as async-unavailable. */
+  jobs?: JobStoreSource;
 }
 
 /** Thrown by steps of a request that end it with a problem document. */
@@ -123,6 +137,11 @@ export function createGateway(deps: GatewayDeps): Hono {
       });
 
       const intent = parseIntent(body, config);
+      const respondAsync =
+        intent.mode === "async" || (intent.mode === "sync" && prefersAsync(request.headers.get("prefer")));
+      if (respondAsync && deps.jobs === undefined)
+        throw refuse("async-unavailable", "this gateway answers synchronously only; send mode sync");
+      const idempotency = idempotencyKeyOf(request.headers);
       const collectives = config.clusters[intent.cluster];
       if (collectives === undefined)
         throw refuse("unknown-cluster", `this gateway does not publish into cluster ${intent.cluster}`);
@@ -173,6 +192,39 @@ export function createGateway(deps: GatewayDeps): Hono {
         throw refuse("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
       if (targets.identities !== undefined)
         authorizeOrRefuse(key.policy, { ...policyIntent, nodes: targets.identities.length });
+
+      if (respondAsync) {
+        if (targets.cancelled) throw refuse("timeout", "the request ended before its targets were known");
+        const started = await startJob({
+          jobs: deps.jobs!,
+          bus,
+          client,
+          plan,
+          targets,
+          callerKeyId: key.id,
+          callback: intent.callback,
+          idempotency: idempotency === undefined ? undefined : { key: idempotency, body },
+        }).finally(() => request.signal.removeEventListener("abort", clientGone));
+        release();
+        const location = `/v1/jobs/${started.jobId}`;
+        deps.audit?.({
+          ...context,
+          decision: "accepted",
+          status: 202,
+          ...(started.requestId === undefined ? {} : { request_id: started.requestId }),
+          targets: targets.identities?.length ?? null,
+        });
+        return c.json(
+          { job_id: started.jobId, status_url: new URL(location, publicUrl(request.url, config)).href },
+          202,
+          {
+            location,
+            "cache-control": "no-store",
+            "server-timing": timing.header(),
+            ...(intent.mode === "async" ? {} : { "preference-applied": "respond-async" }),
+          },
+        );
+      }
 
       const format = chooseFormat(request.headers.get("accept"));
       const accepted = (requestId: string, expected: number | null) =>
@@ -244,6 +296,54 @@ export function createGateway(deps: GatewayDeps): Hono {
     }
   });
 
+  if (deps.jobs !== undefined) {
+    const jobs = deps.jobs;
+    let routes: { store: unknown; app: Hono } | undefined;
+    app.on(["GET", "DELETE"], ["/v1/jobs/:id", "/v1/jobs/:id/events"], async (c) => {
+      const request = c.req.raw;
+      const context: Partial<AuditEvent> = { method: request.method, path: new URL(request.url).pathname };
+      try {
+        const body = await readBody(request, config.maxBodyBytes);
+        const auth = await authenticateOrFail(
+          { method: request.method, url: publicUrl(request.url, config), headers: request.headers, body },
+          deps.auth,
+          new Date(now()),
+        );
+        if (!auth.ok)
+          throw new Refusal({ ...problem(authProblemKind(auth.problem), auth.detail), status: auth.status });
+        Object.assign(context, { key: auth.key.id, caller: auth.key.caller, scheme: auth.key.scheme });
+        const store = await jobs.store().catch((err: unknown) => {
+          throw new Refusal(
+            problem("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`),
+            {
+              "retry-after": "1",
+            },
+          );
+        });
+        if (routes?.store !== store)
+          // The job record names no cluster, so a policy cannot be checked against it: a job is its creator's.
+          routes = {
+            store,
+            app: jobRoutes({ store, callerKeyId: (jc) => (jc.env as JobsEnv).keyId, authorize: creatorOnly }),
+          };
+        const env: JobsEnv = { keyId: auth.key.id };
+        const response = await routes.app.fetch(request, env);
+        deps.audit?.({ ...context, decision: response.ok ? "accepted" : "refused", status: response.status });
+        return response;
+      } catch (err) {
+        const refusal = asRefusal(err);
+        deps.audit?.({
+          ...context,
+          decision: "refused",
+          reason: kindOf(refusal.doc),
+          detail: refusal.doc.detail,
+          status: refusal.doc.status,
+        });
+        return problemResponse(refusal.doc, refusal.headers);
+      }
+    });
+  }
+
   for (const [path, allow] of [
     ["/v1/rpc", "POST"],
     ["/v1/openapi.json", "GET, HEAD"],
@@ -258,6 +358,94 @@ export function createGateway(deps: GatewayDeps): Hono {
   app.notFound((c) => problemResponse(problem("not-found", `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err) => problemResponse(problem("internal", `the gateway failed: ${errorText(err)}`)));
   return app;
+}
+
+interface JobsEnv {
+  keyId: string;
+}
+
+/** RFC 7240: `Prefer: respond-async`, among other preferences. */
+function prefersAsync(prefer: string | null): boolean {
+  return (prefer ?? "").split(",").some((p) => p.split(";")[0]?.trim().toLowerCase() === "respond-async");
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyKeyOf(headers: Headers): string | undefined {
+  const value = headers.get("idempotency-key");
+  if (value === null) return undefined;
+  // The header's value is an RFC 8941 string; the quotes are optional here, as most clients leave them out.
+  const unquoted = value.trim().replace(/^"(.*)"$/, "$1");
+  if (!IDEMPOTENCY_KEY.test(unquoted))
+    throw refuse("invalid-body", "Idempotency-Key: 1 to 255 printable ASCII characters without spaces");
+  return unquoted;
+}
+
+interface JobStart {
+  jobs: JobStoreSource;
+  bus: MessageBus;
+  client: ClientIdentity;
+  plan: RpcPlan;
+  targets: Targets;
+  callerKeyId: string;
+  callback: RpcIntent["callback"];
+  idempotency: { key: string; body: Uint8Array } | undefined;
+}
+
+/**
+ * Creates the job, then publishes the request with the collectors' reply subject. A request whose
+ * Idempotency-Key made a job before gets that job back and publishes nothing.
+ */
+async function startJob(start: JobStart): Promise<{ jobId: string; requestId?: string }> {
+  const { plan, targets } = start;
+  const store = await start.jobs.store().catch((err: unknown) => {
+    throw new Refusal(problem("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`), {
+      "retry-after": "1",
+    });
+  });
+  const requestId = newRequestId();
+  const outcome: CreateOutcome = await store.create(
+    {
+      request_id: requestId,
+      caller: start.callerKeyId,
+      collective: plan.collective,
+      agent: plan.agent,
+      action: plan.action,
+      ...(targets.identities === undefined ? {} : { targets: targets.identities }),
+      ...(plan.expect === undefined ? {} : { expect: plan.expect }),
+      timeout_ms: plan.timeoutMs,
+      ...(start.callback === undefined ? {} : { callback: start.callback }),
+    },
+    start.idempotency === undefined
+      ? {}
+      : { idempotencyKey: start.idempotency.key, fingerprint: await sha256Hex(start.idempotency.body) },
+  );
+  switch (outcome.outcome) {
+    case "conflict":
+      throw refuse(
+        "idempotency-conflict",
+        "this Idempotency-Key was used for a different request; use a new key for a new request",
+        { job_id: outcome.jobId },
+      );
+    case "in_progress":
+      return { jobId: outcome.jobId };
+    case "existing":
+      return { jobId: outcome.job.id, requestId: outcome.job.request_id };
+    case "created":
+      break;
+  }
+  const job = outcome.job;
+  if (targets.identities?.length !== 0 && plan.expect !== 0)
+    await publishRpc(start.bus, start.client, plan, targets, {
+      requestId,
+      replyTo: jobReplySubject(plan.collective, start.client.callerid, job.id),
+    });
+  return { jobId: job.id, requestId };
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(bytes)));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function authorizeOrRefuse(policy: Policy, intent: PolicyIntent): void {

@@ -10,6 +10,7 @@ import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { gatewayAuthFromKeys, kvReplayStore } from "./gateway/auth.ts";
 import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway/env.ts";
+import { kvJobStore } from "./gateway/job-store.ts";
 import { type NatsSource, sharedConnection } from "./gateway/nats.ts";
 import { createGateway, type GatewayAuth } from "./gateway.ts";
 
@@ -53,7 +54,14 @@ export async function startGateway(
       settings.replayStore === "kv" ? { replay: kvReplayStore(nats) } : {},
     ));
   const audit = options.audit ?? ((event: AuditEvent) => process.stdout.write(`${auditLine(event)}\n`));
-  const app = createGateway({ config: settings.config, signer, nats, auth, audit });
+  const app = createGateway({
+    config: settings.config,
+    signer,
+    nats,
+    auth,
+    audit,
+    ...(settings.jobs ? { jobs: kvJobStore(nats) } : {}),
+  });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const started = serve(
       { fetch: app.fetch, hostname: settings.listen.host, port: settings.listen.port },

@@ -48,6 +48,10 @@ const OPTIONS: OptionSpec[] = [
     flag: "replay-store",
     help: "memory (one process) or kv (JetStream KV on the federation NATS, shared by every instance; default memory)",
   },
+  {
+    flag: "jobs",
+    help: "on: async requests (mode async, Prefer: respond-async) and /v1/jobs, in the collectors' JetStream KV bucket on the federation NATS; a collector must run (default off)",
+  },
   { flag: "ready-file", help: 'write "ready <url>" to this file once listening (for scripts)' },
 ];
 
@@ -76,6 +80,8 @@ export interface NodeGatewaySettings {
   keysJson: string;
   /** Where replay claims live: this process's memory, or JetStream KV shared by every gateway instance. */
   replayStore?: "memory" | "kv";
+  /** Async requests and /v1/jobs, stored in the collectors' KV bucket. */
+  jobs?: boolean;
   readyFile: string | undefined;
 }
 
@@ -145,6 +151,9 @@ export async function gatewaySettings(
   if (replayStore !== "memory" && replayStore !== "kv")
     return { ok: false, error: `--replay-store: memory or kv, not ${replayStore}` };
 
+  const jobs = get("jobs") ?? "off";
+  if (jobs !== "on" && jobs !== "off") return { ok: false, error: `--jobs: on or off, not ${jobs}` };
+
   const gatewayName = "gateway.privileged.mcollective";
   try {
     const [certPem, keyPem, keysJson] = await Promise.all([
@@ -163,6 +172,7 @@ export async function gatewaySettings(
         keyPem,
         keysJson,
         replayStore,
+        jobs: jobs === "on",
         readyFile: get("ready-file"),
       },
     };

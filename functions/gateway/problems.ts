@@ -25,6 +25,8 @@ export const PROBLEMS = {
   "upstream-unavailable": { status: 503, title: "NATS unavailable" },
   timeout: { status: 504, title: "NATS did not confirm the request in time" },
   "not-found": { status: 404, title: "Not found" },
+  "async-unavailable": { status: 501, title: "Async requests are not enabled here" },
+  "idempotency-conflict": { status: 422, title: "Idempotency-Key reused for another request" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   internal: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -8,6 +8,7 @@ import {
   validateFilter,
 } from "../../lib/protocol/filter.ts";
 import { IDENTITY_MAX_LENGTH, NAME_MAX_LENGTH } from "../../lib/protocol/subjects.ts";
+import { type CallbackTarget, callbackTargetSchema } from "../../lib/results/jobs/model.ts";
 import { type Limit, type LimitMethod, parseLimit } from "../../lib/results/limit.ts";
 import { type FieldError, fieldError } from "./problems.ts";
 
@@ -97,9 +98,14 @@ export const rpcRequestBodySchema = z
       .optional()
       .describe("replies that make the request complete; default: the number of targets"),
     mode: z
-      .enum(["sync", "broadcast"])
+      .enum(["sync", "broadcast", "async"])
       .default("sync")
-      .describe("`sync` discovers (or takes `nodes`) and reports silent nodes; `broadcast` skips discovery"),
+      .describe(
+        "`sync` discovers (or takes `nodes`) and reports silent nodes; `broadcast` skips discovery; `async` is `sync` answered at once with a job (202)",
+      ),
+    callback: callbackTargetSchema
+      .optional()
+      .describe("async only: where the collector delivers the job's summary once it has ended"),
   })
   .superRefine((body, ctx) => {
     if (body.mode === "broadcast" && body.nodes !== undefined)
@@ -110,6 +116,8 @@ export const rpcRequestBodySchema = z
         path: ["limit"],
         message: "a limit needs targets: not in broadcast mode",
       });
+    if (body.callback !== undefined && body.mode !== "async")
+      ctx.addIssue({ code: "custom", path: ["callback"], message: "a callback needs mode async" });
     if (body.limit !== undefined && parseLimit(body.limit) === undefined)
       ctx.addIssue({ code: "custom", path: ["limit"], message: "expected N or N% (1-100%), not zero" });
   });
@@ -132,7 +140,8 @@ export interface RpcIntent {
   discoveryTimeoutMs: number;
   idleMs: number | undefined;
   expect: number | undefined;
-  mode: "sync" | "broadcast";
+  mode: "sync" | "broadcast" | "async";
+  callback: CallbackTarget | undefined;
 }
 
 export type ParsedBody = { ok: true; intent: RpcIntent } | { ok: false; errors: FieldError[] };
@@ -176,6 +185,7 @@ export function parseRpcBody(json: unknown): ParsedBody {
       idleMs: body.idle_timeout === undefined ? undefined : Math.round(body.idle_timeout * 1000),
       expect: body.expect,
       mode: body.mode,
+      callback: body.callback,
     },
   };
 }

@@ -169,9 +169,7 @@ export async function sendRpc(
     ttl: plan.ttl,
     requestId,
   });
-  const subjects = identities
-    ? identities.map((identity) => nodeSubject(plan.collective, identity))
-    : [broadcastSubject(plan.collective, plan.agent)];
+  const subjects = rpcSubjects(plan, targets);
   let publishedAt = now();
   const collection = await publishAndCollect(bus, client, plan.cluster, signed, subjects, {
     ...(plan.expect === undefined ? {} : { expected: plan.expect }),
@@ -189,6 +187,58 @@ export async function sendRpc(
     },
   });
   return finished(collection.done, collection);
+}
+
+/**
+ * Signs the RPC and publishes it to the targets like sendRpc, but with `replyTo` as its reply-to and
+ * nothing collected here: the replies go to whoever takes that subject (the async job collectors).
+ * Throws PublishRefused.
+ */
+export async function publishRpc(
+  bus: MessageBus,
+  client: ClientIdentity,
+  plan: RpcPlan,
+  targets: Targets,
+  options: { requestId: string; replyTo: string },
+): Promise<void> {
+  const signed = await signRpcRequest(client, {
+    agent: plan.agent,
+    action: plan.action,
+    data: plan.data,
+    collective: plan.collective,
+    filter: targets.filter,
+    ttl: plan.ttl,
+    requestId: options.requestId,
+  });
+  publishFederated(bus, client, plan.cluster, signed, rpcSubjects(plan, targets), options.replyTo);
+  await bus.flush();
+}
+
+function rpcSubjects(plan: RpcPlan, targets: Targets): string[] {
+  return targets.identities
+    ? targets.identities.map((identity) => nodeSubject(plan.collective, identity))
+    : [broadcastSubject(plan.collective, plan.agent)];
+}
+
+function publishFederated(
+  bus: MessageBus,
+  client: ClientIdentity,
+  cluster: string,
+  signed: SignedRequest,
+  subjects: readonly string[],
+  replyTo: string,
+): void {
+  const url = bus.connectedUrl();
+  const packets = federatedPackets(signed, subjects, {
+    replyTo,
+    sender: client.senderid,
+    hop: [url, client.senderid, url],
+  });
+  const subject = federationSubject(cluster);
+  for (const packet of packets) {
+    if (!bus.publish(subject, encodeTransport(packet)))
+      throw new PublishRefused(`the NATS connection refused a publish to ${subject}`);
+  }
 }
 
 type CollectOptions = Parameters<typeof collectReplies>[3] & { onPublished?: () => void };
@@ -214,18 +264,8 @@ async function publishAndCollect(
   collection.ready.catch(() => {});
   const collected = collection.result.finally(stop.unlink);
   try {
-    const url = bus.connectedUrl();
-    const packets = federatedPackets(signed, subjects, {
-      replyTo: inbox,
-      sender: client.senderid,
-      hop: [url, client.senderid, url],
-    });
-    const subject = federationSubject(cluster);
     onPublished?.();
-    for (const packet of packets) {
-      if (!bus.publish(subject, encodeTransport(packet)))
-        throw new PublishRefused(`the NATS connection refused a publish to ${subject}`);
-    }
+    publishFederated(bus, client, cluster, signed, subjects, inbox);
   } catch (err) {
     stop.abort();
     await collected;

@@ -34,13 +34,14 @@ export interface Federation {
 /** Starts the whole federation with `count` simulated nodes; stop() tears it down in reverse. */
 export async function startFederation(
   count: number,
-  options: { seed?: number; federationConfig?: string } = {},
+  options: { seed?: number; federationConfig?: string; jetstream?: boolean } = {},
 ): Promise<Federation> {
   const pki = await testPki();
   const [federation, collective] = await Promise.all([
     startNatsServer({
       websocket: true,
       name: "federation",
+      ...(options.jetstream ? { jetstream: true } : {}),
       ...(options.federationConfig ? { extraConfig: options.federationConfig } : {}),
     }),
     startNatsServer({ name: "collective" }),

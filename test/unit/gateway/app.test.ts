@@ -151,7 +151,8 @@ describe("gateway routes", () => {
     expect(validate({ ...body, filter: { fact: ["country=nl"] }, limit: "10%" })).toBe(true);
     expect(validate({ ...body, filters: {} })).toBe(false);
     expect(validate({ agent: "rpcutil", action: "ping" })).toBe(false);
-    expect(validate({ ...body, mode: "async" })).toBe(false);
+    expect(validate({ ...body, mode: "later" })).toBe(false);
+    expect(validate({ ...body, mode: "async", callback: { kind: "lambda", function_name: "f" } })).toBe(true);
   });
 });
 

@@ -85,7 +85,10 @@ describe("parseRpcBody", () => {
     expect(errorsOf({ ...base, data: [] })[0]!.field).toBe("data");
     expect(errorsOf({ ...base, timeout: 0 })[0]!.field).toBe("timeout");
     expect(errorsOf({ ...base, expect: 1.5 })[0]!.field).toBe("expect");
-    expect(errorsOf({ ...base, mode: "async" })[0]!.field).toBe("mode");
+    expect(errorsOf({ ...base, mode: "later" })[0]!.field).toBe("mode");
+    expect(
+      errorsOf({ ...base, callback: { kind: "url", url: "https://hooks.example.com/" } })[0]!.field,
+    ).toBe("callback");
   });
 
   it("refuses fact filters and regexes a node could not evaluate, with the body's field names", () => {

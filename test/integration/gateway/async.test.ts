@@ -1,0 +1,152 @@
+// Async requests end to end on Node: signed POST → 202 and a job → the request goes out with the
+// collectors' reply subject → replies come back through the federation into the collector (JetStream,
+// in this process) → signed GETs read the job from the same KV bucket.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
+import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
+import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
+import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import { type RunningGateway, startGateway } from "../../../functions/node.ts";
+import { type SigningKey, signHttpRequest } from "../../../lib/security/http/mod.ts";
+import { testPki } from "../../support/pki.ts";
+import { collectorConfig, memoryLog } from "../results/support.ts";
+import { CLUSTER, type Federation, signedInit, startFederation, type TestKeys, testKeys } from "./support.ts";
+
+// Callers sign the URL they see, which is the public one, not the test's 127.0.0.1 address.
+const PUBLIC = "https://gateway.example.com";
+const NODES = 4;
+
+let federation: Federation;
+let keys: TestKeys;
+let collector: RunningCollector;
+let gateway: RunningGateway;
+let syncOnly: RunningGateway;
+const collectorLog = memoryLog();
+
+async function settings(jobs: boolean): Promise<NodeGatewaySettings> {
+  const pki = await testPki();
+  const config = gatewayConfigFrom({ clusters: { [CLUSTER]: ["mcollective"] }, publicUrl: PUBLIC });
+  if (!config.ok) throw new Error(config.error);
+  return {
+    config: config.config,
+    listen: { host: "127.0.0.1", port: 0 },
+    natsServers: [federation.federation.url],
+    natsAuth: { type: "none" },
+    certPem: pki.gateway.certPem,
+    keyPem: pki.gateway.keyPem,
+    keysJson: keys.json,
+    jobs,
+    readyFile: undefined,
+  };
+}
+
+beforeAll(async () => {
+  [federation, keys] = await Promise.all([startFederation(NODES, { jetstream: true }), testKeys()]);
+  collector = await startCollector(collectorConfig(federation.federation), { log: collectorLog });
+  const start = async (jobs: boolean) =>
+    startGateway(await settings(jobs), { log: () => {}, audit: () => {} });
+  [gateway, syncOnly] = await Promise.all([start(true), start(false)]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([gateway?.close(), syncOnly?.close()]);
+  await collector?.stop();
+  await federation?.stop();
+});
+
+const identities = () => federation.fleet.map((node) => node.identity).sort();
+
+async function post(
+  target: RunningGateway,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+  key: SigningKey = keys.admin,
+) {
+  return fetch(
+    `${target.url}/v1/rpc`,
+    await signedInit(`${PUBLIC}/v1/rpc`, { cluster: CLUSTER, ...body }, key, headers),
+  );
+}
+
+async function signed(method: "GET" | "DELETE", path: string, key: SigningKey = keys.admin) {
+  const headers = await signHttpRequest({ method, url: `${PUBLIC}${path}`, headers: {}, key });
+  return fetch(`${gateway.url}${path}`, { method, headers });
+}
+
+interface JobAnswer {
+  job: { id: string; state: string; counts: Record<string, number> };
+  results: { identity: string; status: string }[];
+}
+
+async function settledJob(path: string): Promise<JobAnswer> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const response = await signed("GET", path);
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as JobAnswer;
+    if (answer.job.state !== "running") return answer;
+    if (Date.now() > deadline) throw new Error(`job still running:\n${collectorLog.lines.join("\n")}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe("async requests through the Node gateway", () => {
+  const ping = () => ({ agent: "rpcutil", action: "ping", nodes: identities(), timeout: 10, mode: "async" });
+
+  it("answers 202 with a job whose results fill in from every node; a repeated key asks nobody again", async () => {
+    const first = await post(gateway, ping(), { "idempotency-key": "deploy-42" });
+    expect(first.status).toBe(202);
+    const accepted = (await first.json()) as { job_id: string; status_url: string };
+    const location = first.headers.get("location");
+    expect(location).toBe(`/v1/jobs/${accepted.job_id}`);
+    expect(accepted.status_url).toBe(`${PUBLIC}${location}`);
+
+    const answer = await settledJob(location!);
+    expect(answer.job.state).toBe("complete");
+    expect(answer.job.counts).toMatchObject({ ok: NODES, failed: 0, no_reply: 0, unexpected: 0 });
+    expect(answer.results.map((r) => r.identity).sort()).toEqual(identities());
+    expect(answer.results.every((r) => r.status === "ok")).toBe(true);
+    expect(federation.nodes.stats.received).toBe(NODES);
+
+    const again = await post(gateway, ping(), { "idempotency-key": "deploy-42" });
+    expect(again.status).toBe(202);
+    expect(((await again.json()) as { job_id: string }).job_id).toBe(accepted.job_id);
+    // A sync request to one node on the same connection comes after anything the repeat could have sent.
+    const barrier = await post(gateway, { agent: "rpcutil", action: "ping", nodes: [identities()[0]] });
+    expect(barrier.status).toBe(200);
+    expect(federation.nodes.stats.received).toBe(NODES + 1);
+
+    const conflict = await post(gateway, { ...ping(), timeout: 9 }, { "idempotency-key": "deploy-42" });
+    expect(conflict.status).toBe(422);
+    expect(((await conflict.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}idempotency-conflict`);
+  });
+
+  it("takes Prefer: respond-async on a sync request, and says it applied it", async () => {
+    const response = await post(
+      gateway,
+      { agent: "rpcutil", action: "ping", nodes: identities().slice(0, 2) },
+      { prefer: "respond-async, wait=5" },
+    );
+    expect(response.status).toBe(202);
+    expect(response.headers.get("preference-applied")).toBe("respond-async");
+    const answer = await settledJob(response.headers.get("location")!);
+    expect(answer.results.map((r) => r.identity).sort()).toEqual(identities().slice(0, 2));
+  });
+
+  it("lets only the job's creator read it; unsigned reads are refused", async () => {
+    const response = await post(gateway, { ...ping(), nodes: identities().slice(0, 1) });
+    const location = response.headers.get("location")!;
+    const other = await signed("GET", location, keys.narrow);
+    expect(other.status).toBe(403);
+    expect(((await other.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}forbidden`);
+    const unsigned = await fetch(`${gateway.url}${location}`);
+    expect(unsigned.status).toBe(401);
+    expect((await signed("GET", location)).status).toBe(200);
+  });
+
+  it("is refused as async-unavailable by a gateway without --jobs", async () => {
+    const response = await post(syncOnly, ping());
+    expect(response.status).toBe(501);
+    expect(((await response.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}async-unavailable`);
+  });
+});
