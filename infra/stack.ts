@@ -151,9 +151,15 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         pki.gateway.keyPath,
         "--keys",
         caller.keysPath,
+        "--jobs",
+        "on",
         "--ready-file",
         gatewayReady,
       ]),
+    );
+    // Stores the replies of async requests; it creates the jobs bucket and the reply stream when missing.
+    children.push(
+      launch("collector", logsDir, ["collector", "--servers", federation.url, "--allow-http-callbacks"]),
     );
     for (const child of children) {
       void child.exited.then((code) => {
