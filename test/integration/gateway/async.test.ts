@@ -144,6 +144,26 @@ describe("async requests through the Node gateway", () => {
     expect((await signed("GET", location)).status).toBe(200);
   });
 
+  it("streams a job's results as server-sent events, and cancels a job on DELETE", async () => {
+    const done = await post(gateway, { ...ping(), nodes: identities().slice(0, 2) });
+    const doneAt = done.headers.get("location")!;
+    await settledJob(doneAt);
+    const events = await signed("GET", `${doneAt}/events`);
+    expect(events.headers.get("content-type")).toBe("text/event-stream");
+    const names = [...(await events.text()).matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    expect(names).toEqual(["result", "result", "end"]);
+
+    const silent = await post(gateway, { ...ping(), nodes: ["ghost.example.net"], timeout: 60 });
+    const silentAt = silent.headers.get("location")!;
+    const cancelled = await signed("DELETE", silentAt);
+    expect(cancelled.status).toBe(200);
+    const answer = await settledJob(silentAt);
+    expect(answer.job.state).toBe("cancelled");
+    expect(answer.results).toEqual([
+      expect.objectContaining({ identity: "ghost.example.net", status: "no_reply" }),
+    ]);
+  });
+
   it("is refused as async-unavailable by a gateway without --jobs", async () => {
     const response = await post(syncOnly, ping());
     expect(response.status).toBe(501);
