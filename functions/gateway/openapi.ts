@@ -61,6 +61,20 @@ export function openApiDocument(version: string): Record<string, unknown> {
                 "`application/json` (default) answers once everything is in; `application/x-ndjson` or `text/event-stream` streams a `start` event, each reply as it arrives, then the summary",
               schema: { type: "string" },
             },
+            {
+              name: "Prefer",
+              in: "header",
+              description:
+                "`respond-async` runs a `sync` request as `async` (Node gateway with jobs on): 202 and a job",
+              schema: { type: "string" },
+            },
+            {
+              name: "Idempotency-Key",
+              in: "header",
+              description:
+                "async: the same key from the same caller returns the same job instead of running the request again",
+              schema: { type: "string", maxLength: 255 },
+            },
           ],
           requestBody: {
             required: true,
@@ -75,8 +89,23 @@ export function openApiDocument(version: string): Record<string, unknown> {
                 "text/event-stream": { schema: ref("StreamEvent") },
               },
             },
+            "202": {
+              description: "Async: the job was created and the request sent; read it at `Location`",
+              headers: { Location: { description: "/v1/jobs/<job id>", schema: { type: "string" } } },
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    properties: { job_id: { type: "string" }, status_url: { type: "string" } },
+                    required: ["job_id", "status_url"],
+                  },
+                },
+              },
+            },
             ...problemResponses([
               "invalid-body",
+              "idempotency-conflict",
+              "async-unavailable",
               "missing-credentials",
               "unknown-key",
               "key-expired",
