@@ -4,6 +4,8 @@
 import { Hono } from "hono";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { newRequestId } from "../lib/protocol/ids.ts";
+import { idempotencyKey } from "../lib/results/jobs/keys.ts";
+import { endJob } from "../lib/results/jobs/lifecycle.ts";
 import type { CreateOutcome } from "../lib/results/jobs/store.ts";
 import { jobReplySubject } from "../lib/results/jobs/subjects.ts";
 import { uniqueTargets } from "../lib/results/limit.ts";
@@ -435,11 +437,24 @@ async function startJob(start: JobStart): Promise<{ jobId: string; requestId?: s
       break;
   }
   const job = outcome.job;
-  if (targets.identities?.length !== 0 && plan.expect !== 0)
+  if (targets.identities?.length === 0 || plan.expect === 0) return { jobId: job.id, requestId };
+  try {
     await publishRpc(start.bus, start.client, plan, targets, {
       requestId,
       replyTo: jobReplySubject(plan.collective, start.client.callerid, job.id),
     });
+  } catch (err) {
+    // NATS refused the request, so no node has it: end the job, and free its Idempotency-Key so that the
+    // caller's retry runs the request instead of getting back a job that never went out.
+    if (err instanceof PublishRefused) {
+      await endJob(store, job.id, "cancel").catch(() => {});
+      if (start.idempotency !== undefined)
+        await store.bucket
+          .delete(await idempotencyKey(start.callerKeyId, start.idempotency.key))
+          .catch(() => {});
+    }
+    throw err;
+  }
   return { jobId: job.id, requestId };
 }
 

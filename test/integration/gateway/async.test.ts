@@ -15,6 +15,7 @@ import { CLUSTER, type Federation, signedInit, startFederation, type TestKeys, t
 // Callers sign the URL they see, which is the public one, not the test's 127.0.0.1 address.
 const PUBLIC = "https://gateway.example.com";
 const NODES = 4;
+const MAX_PAYLOAD = 8192;
 
 let federation: Federation;
 let keys: TestKeys;
@@ -41,7 +42,14 @@ async function settings(jobs: boolean): Promise<NodeGatewaySettings> {
 }
 
 beforeAll(async () => {
-  [federation, keys] = await Promise.all([startFederation(NODES, { jetstream: true }), testKeys()]);
+  [federation, keys] = await Promise.all([
+    startFederation(NODES, {
+      jetstream: true,
+      // Small enough that an oversized request is refused by the NATS client, as a closed connection would be.
+      federationConfig: `max_payload: ${MAX_PAYLOAD}`,
+    }),
+    testKeys(),
+  ]);
   collector = await startCollector(collectorConfig(federation.federation), { log: collectorLog });
   const start = async (jobs: boolean) =>
     startGateway(await settings(jobs), { log: () => {}, audit: () => {} });
@@ -162,6 +170,15 @@ describe("async requests through the Node gateway", () => {
     expect(answer.results).toEqual([
       expect.objectContaining({ identity: "ghost.example.net", status: "no_reply" }),
     ]);
+  });
+
+  it("frees the Idempotency-Key of a request NATS refused, so that a retry runs it", async () => {
+    const tooLarge = { ...ping(), data: { blob: "x".repeat(MAX_PAYLOAD) } };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const response = await post(gateway, tooLarge, { "idempotency-key": "too-large" });
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}upstream-unavailable`);
+    }
   });
 
   it("is refused as async-unavailable by a gateway without --jobs", async () => {
