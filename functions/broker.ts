@@ -8,8 +8,8 @@ import {
   metricsAddress,
   parseBrokerConfig,
 } from "../lib/federation/config.ts";
-import { jsonLineLogger, type Logger } from "../lib/federation/log.ts";
 import { FederationBroker } from "../lib/federation/service.ts";
+import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
 import type { NatsBus } from "../lib/transport/bus.ts";
 import { connectNats } from "../lib/transport/node.ts";
 

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { jsonLineLogger, type Logger } from "../lib/federation/log.ts";
+import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
 import { callbackSender, httpCallbackSender } from "../lib/results/jobs/callbacks.ts";
 import { JobCollector } from "../lib/results/jobs/collector.ts";
 import { type CollectorConfig, collectorUsage, parseCollectorConfig } from "../lib/results/jobs/config.ts";

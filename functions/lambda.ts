@@ -5,7 +5,7 @@
 // connection included, lives at module scope, so warm invocations reuse it.
 import type { Hono } from "hono";
 import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
-import { jsonLineLogger } from "../lib/federation/log.ts";
+import { jsonLineLogger } from "../lib/log/log.ts";
 import { loadSigner } from "../lib/security/choria.ts";
 import { auditLine } from "../lib/security/http/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";

@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
-import { jsonLineLogger, type Logger } from "../lib/federation/log.ts";
+import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
 import { loadSigner } from "../lib/security/choria.ts";
 import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";

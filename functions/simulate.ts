@@ -1,7 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { jsonLineLogger } from "../lib/federation/log.ts";
+import { jsonLineLogger } from "../lib/log/log.ts";
 import { generateFleet, type NodeIdentity, parseFleet } from "../lib/node/fleet.ts";
 import { NodeHost } from "../lib/node/responder.ts";
 import { type NodeService, serveNodes } from "../lib/node/service.ts";

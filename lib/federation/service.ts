@@ -1,6 +1,6 @@
+import { type Logger, ThrottledLog } from "../log/log.ts";
 import { collectiveSubject, federationSubject, statsSubject } from "../protocol/subjects.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
-import { type Logger, ThrottledLog } from "./log.ts";
 import { type Routed, route } from "./route.ts";
 import { FederationStats, type StatsDocument } from "./stats.ts";
 

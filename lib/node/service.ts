@@ -1,4 +1,4 @@
-import { type Logger, ThrottledLog } from "../federation/log.ts";
+import { type Logger, ThrottledLog } from "../log/log.ts";
 import type { MessageBus } from "../transport/bus.ts";
 import type { DropReason, NodeHost } from "./responder.ts";
 

@@ -1,5 +1,5 @@
 import { openReply } from "../../client/replies.ts";
-import { type Logger, ThrottledLog } from "../../federation/log.ts";
+import { type Logger, ThrottledLog } from "../../log/log.ts";
 import type { CapturedReply, ReplyDisposition, ReplySource } from "../../transport/reply-source.ts";
 import {
   type CallbackSender,

@@ -1,5 +1,5 @@
 import { type ClientIdentity, directPacket, signRpcRequest } from "../../../lib/client/request.ts";
-import type { Logger } from "../../../lib/federation/log.ts";
+import type { Logger } from "../../../lib/log/log.ts";
 import { type NodeService, serveNodes } from "../../../lib/node/service.ts";
 import { nodeSubject } from "../../../lib/protocol/subjects.ts";
 import { encodeTransport } from "../../../lib/protocol/transport.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { jsonLineLogger, type LogLevel, ThrottledLog } from "../../../lib/federation/log.ts";
+import { jsonLineLogger, type LogLevel, ThrottledLog } from "../../../lib/log/log.ts";
 
 describe("ThrottledLog", () => {
   function setup(intervalMs = 1000) {
