@@ -1,6 +1,6 @@
+import { natsConnectionChoice } from "../lib/config/options.ts";
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/observe.ts";
 import { statsSubject } from "../lib/protocol/subjects.ts";
-import { natsAuthFromOptions } from "../lib/transport/auth.ts";
 import { connectNats } from "../lib/transport/node.ts";
 
 const USAGE = `usage: choria-edge observe [--cluster <name>] [--server <url>] [--json] [--count <n>]
@@ -88,12 +88,17 @@ export async function runObserve(argv: string[], out: Output = process.stdout): 
     return 2;
   }
 
+  const choice = natsConnectionChoice((name) =>
+    typeof flags[name] === "string" ? (flags[name] as string) : undefined,
+  );
+  if (!choice.ok) {
+    process.stderr.write(`choria-edge observe: ${choice.error}\n`);
+    return 2;
+  }
   const bus = await connectNats({
     servers: server.split(",").map((s) => s.trim()),
     name: `choria-edge-observe_${cluster}`,
-    auth: natsAuthFromOptions((name) =>
-      typeof flags[name] === "string" ? (flags[name] as string) : undefined,
-    ),
+    auth: choice.auth,
     timeoutMs: 5000,
     log: (level, msg, fields) => {
       if (level === "warn" || level === "error")

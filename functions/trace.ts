@@ -4,11 +4,11 @@ import { parseArgs } from "node:util";
 import { openReply } from "../lib/client/replies.ts";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { federatedPackets, signRpcRequest } from "../lib/client/request.ts";
+import { natsConnectionChoice } from "../lib/config/options.ts";
 import { describeHops, renderTrace, type TraceReport } from "../lib/federation/trace.ts";
 import { federationSubject, nodeSubject, replySubject } from "../lib/protocol/subjects.ts";
 import { encodeTransport, type SeenByHop } from "../lib/protocol/transport.ts";
 import { loadSigner } from "../lib/security/choria.ts";
-import { natsAuthFromOptions } from "../lib/transport/auth.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { pkiDir } from "./paths.ts";
 
@@ -104,10 +104,15 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
     return 2;
   }
 
+  const choice = natsConnectionChoice(str);
+  if (!choice.ok) {
+    process.stderr.write(`choria-edge trace: ${choice.error}\n`);
+    return 2;
+  }
   const bus = await connectNats({
     servers: server.split(",").map((s) => s.trim()),
     name: `choria-edge-trace_${client.senderid}`,
-    auth: natsAuthFromOptions(str),
+    auth: choice.auth,
     timeoutMs: 5000,
   });
   try {

@@ -4,69 +4,64 @@
 // system to speak of (Lambda), as PEM text.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { type OptionSpec, optionsUsage, readOptions } from "../../lib/config/options.ts";
 import type { NatsAuth } from "../../lib/transport/auth.ts";
 import { pkiDir, stateDir } from "../paths.ts";
 import { type GatewayConfig, gatewayConfigFrom, parseClusters } from "./config.ts";
 
-interface OptionSpec {
-  flag: string;
-  help: string;
-}
-
-const OPTIONS: OptionSpec[] = [
-  { flag: "listen", help: "host:port to serve HTTP on (default 127.0.0.1:8080)" },
-  { flag: "nats-servers", help: "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)" },
-  { flag: "nats-credentials", help: "a .creds file for NATS" },
-  { flag: "nats-token", help: "a NATS auth token" },
-  {
-    flag: "clusters",
-    help: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
-  },
-  { flag: "cert", help: "gateway certificate file (default <state>/pki/gateway.privileged.mcollective.pem)" },
-  {
-    flag: "key",
-    help: "gateway private key file (default <state>/pki/gateway.privileged.mcollective-key.pem)",
-  },
-  { flag: "cert-pem", help: "gateway certificate as PEM text, instead of --cert" },
-  { flag: "key-pem", help: "gateway private key as PEM text, instead of --key" },
-  { flag: "keys", help: "HTTP caller keys and policies, JSON file (default <state>/gateway-keys.json)" },
-  { flag: "keys-json", help: "the same as JSON text, instead of --keys" },
-  {
-    flag: "public-url",
-    help: "origin callers sign for, when a proxy in front changes it (https://gw.example.com)",
-  },
-  { flag: "identity", help: "senderid of the gateway's requests (default the certificate's name)" },
-  { flag: "max-body-bytes", help: "largest request body (default 65536)" },
-  { flag: "max-timeout", help: "largest timeout a request may ask for, ms (default 60000)" },
-  {
-    flag: "discovery-idle",
-    help: "discovery ends once no new node answered for this long, ms (default 300)",
-  },
-  { flag: "connect-timeout", help: "NATS connection attempt limit before answering 503, ms (default 2000)" },
-  {
-    flag: "replay-store",
-    help: "memory (one process) or kv (JetStream KV on the federation NATS, shared by every instance; default memory)",
-  },
-  {
-    flag: "jobs",
-    help: "on: async requests (mode async, Prefer: respond-async) and /v1/jobs, in the collectors' JetStream KV bucket on the federation NATS; a collector must run (default off)",
-  },
-  { flag: "ready-file", help: 'write "ready <url>" to this file once listening (for scripts)' },
-];
+const OPTIONS: OptionSpec[] = (
+  [
+    { flag: "listen", help: "host:port to serve HTTP on (default 127.0.0.1:8080)" },
+    { flag: "nats-servers", help: "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)" },
+    { flag: "nats-credentials", help: "a .creds file for NATS" },
+    { flag: "nats-token", help: "a NATS auth token" },
+    {
+      flag: "clusters",
+      help: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
+    },
+    {
+      flag: "cert",
+      help: "gateway certificate file (default <state>/pki/gateway.privileged.mcollective.pem)",
+    },
+    {
+      flag: "key",
+      help: "gateway private key file (default <state>/pki/gateway.privileged.mcollective-key.pem)",
+    },
+    { flag: "cert-pem", help: "gateway certificate as PEM text, instead of --cert" },
+    { flag: "key-pem", help: "gateway private key as PEM text, instead of --key" },
+    { flag: "keys", help: "HTTP caller keys and policies, JSON file (default <state>/gateway-keys.json)" },
+    { flag: "keys-json", help: "the same as JSON text, instead of --keys" },
+    {
+      flag: "public-url",
+      help: "origin callers sign for, when a proxy in front changes it (https://gw.example.com)",
+    },
+    { flag: "identity", help: "senderid of the gateway's requests (default the certificate's name)" },
+    { flag: "max-body-bytes", help: "largest request body (default 65536)" },
+    { flag: "max-timeout", help: "largest timeout a request may ask for, ms (default 60000)" },
+    {
+      flag: "discovery-idle",
+      help: "discovery ends once no new node answered for this long, ms (default 300)",
+    },
+    {
+      flag: "connect-timeout",
+      help: "NATS connection attempt limit before answering 503, ms (default 2000)",
+    },
+    {
+      flag: "replay-store",
+      help: "memory (one process) or kv (JetStream KV on the federation NATS, shared by every instance; default memory)",
+    },
+    {
+      flag: "jobs",
+      help: "on: async requests (mode async, Prefer: respond-async) and /v1/jobs, in the collectors' JetStream KV bucket on the federation NATS; a collector must run (default off)",
+    },
+    { flag: "ready-file", help: 'write "ready <url>" to this file once listening (for scripts)' },
+  ] satisfies Omit<OptionSpec, "kind">[]
+).map((o) => ({ ...o, kind: "string" }));
 
 const ENV_PREFIX = "CHORIA_EDGE_GATEWAY_";
 
-export function envName(flag: string): string {
-  return ENV_PREFIX + flag.toUpperCase().replaceAll("-", "_");
-}
-
 export function gatewayUsage(): string {
-  const width = Math.max(...OPTIONS.map((o) => o.flag.length)) + 10;
-  const lines = OPTIONS.map(
-    (o) => `  ${`--${o.flag} <value>`.padEnd(width)} ${o.help}\n  ${"".padEnd(width)} env ${envName(o.flag)}`,
-  );
-  return `usage: choria-edge gateway [options]\n\nServes the edge gateway over HTTP on Node. Every option can also be set by its environment variable; flags win.\n\n${lines.join("\n")}`;
+  return `usage: choria-edge gateway [options]\n\nServes the edge gateway over HTTP on Node. Every option can also be set by its environment variable; flags win.\n\n${optionsUsage(OPTIONS, ENV_PREFIX)}`;
 }
 
 export interface NodeGatewaySettings {
@@ -95,24 +90,9 @@ export async function gatewaySettings(
   argv: string[],
   env: Record<string, string | undefined>,
 ): Promise<SettingsResult> {
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    flags = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        ...Object.fromEntries(OPTIONS.map((o) => [o.flag, { type: "string" as const }])),
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (err) {
-    return { ok: false, error: (err as Error).message };
-  }
-  if (flags.help) return { ok: false, help: true };
-  const get = (flag: string): string | undefined => {
-    const value = flags[flag] ?? env[envName(flag)];
-    return typeof value === "string" && value !== "" ? value : undefined;
-  };
+  const read = readOptions(OPTIONS, ENV_PREFIX, argv, env);
+  if (!read.ok) return read;
+  const get = read.str;
   const int = (flag: string): number | undefined => {
     const value = get(flag);
     return value === undefined ? undefined : Number(value);

@@ -1,4 +1,13 @@
 import { z } from "zod";
+import {
+  natsConnectionChoice,
+  natsOptionSpecs,
+  type OptionSpec,
+  type OptionValue,
+  envName as optionEnvName,
+  optionsUsage,
+  readOptions,
+} from "../config/options.ts";
 import { NAME_MAX_LENGTH } from "../protocol/subjects.ts";
 
 // A single NATS subject token as Choria builds them: printable ASCII without `*`, `>` or `.`.
@@ -88,27 +97,12 @@ export interface HostFacts {
   pid: number;
 }
 
-type Kind = "string" | "list" | "int" | "bool";
-
-interface Option {
-  flag: string;
-  kind: Kind;
-  help: string;
-}
-
-const SIDE_OPTIONS = (side: BrokerSide): Option[] => [
+const SIDE_OPTIONS = (side: BrokerSide): OptionSpec[] => [
   { flag: `${side}-servers`, kind: "list", help: `NATS URLs of the ${side} side (comma separated)` },
-  { flag: `${side}-user`, kind: "string", help: "user name" },
-  { flag: `${side}-password`, kind: "string", help: "password (prefer the environment variable)" },
-  { flag: `${side}-token`, kind: "string", help: "auth token" },
-  { flag: `${side}-nkey-seed`, kind: "string", help: "nkey seed (SU...)" },
-  { flag: `${side}-credentials`, kind: "string", help: "path of a .creds file (JWT and nkey)" },
-  { flag: `${side}-tls-ca`, kind: "string", help: "CA bundle to verify the server" },
-  { flag: `${side}-tls-cert`, kind: "string", help: "client certificate" },
-  { flag: `${side}-tls-key`, kind: "string", help: "client key" },
+  ...natsOptionSpecs(`${side}-`, "the server"),
 ];
 
-const OPTIONS: Option[] = [
+const OPTIONS: OptionSpec[] = [
   { flag: "cluster", kind: "string", help: "federation broker cluster name (default mcollective)" },
   { flag: "instance", kind: "string", help: "instance name, unique in the cluster (default <host>-<pid>)" },
   { flag: "identity", kind: "string", help: "identity recorded in seen-by (default the host name)" },
@@ -133,16 +127,11 @@ const OPTIONS: Option[] = [
 const ENV_PREFIX = "CHORIA_EDGE_BROKER_";
 
 export function envName(flag: string): string {
-  return ENV_PREFIX + flag.toUpperCase().replaceAll("-", "_");
+  return optionEnvName(ENV_PREFIX, flag);
 }
 
 export function brokerUsage(): string {
-  const width = Math.max(...OPTIONS.map((o) => o.flag.length + (o.kind === "bool" ? 0 : 8)));
-  const lines = OPTIONS.map((o) => {
-    const left = o.kind === "bool" ? `--${o.flag}` : `--${o.flag} <${o.kind === "list" ? "a,b" : "value"}>`;
-    return `  ${left.padEnd(width + 4)} ${o.help}\n  ${"".padEnd(width + 4)} env ${envName(o.flag)}`;
-  });
-  return `usage: choria-edge broker [options]\n\nEvery option can also be set by its environment variable; flags win.\n\n${lines.join("\n")}`;
+  return `usage: choria-edge broker [options]\n\nEvery option can also be set by its environment variable; flags win.\n\n${optionsUsage(OPTIONS, ENV_PREFIX)}`;
 }
 
 export type ParsedBrokerConfig =
@@ -150,79 +139,17 @@ export type ParsedBrokerConfig =
   | { ok: false; error: string }
   | { ok: false; help: true };
 
-type RawValue = string | string[] | boolean;
-
-/** Reads `--flag value`, `--flag=value` and bare boolean flags; lists may repeat or use commas. */
-function readFlags(argv: string[]): { values: Map<string, RawValue>; error?: string; help?: boolean } {
-  const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]));
-  const values = new Map<string, RawValue>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--help" || arg === "-h") return { values, help: true };
-    if (!arg.startsWith("--")) return { values, error: `unexpected argument '${arg}'` };
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    const option = byFlag.get(name);
-    if (option === undefined) return { values, error: `unknown option '--${name}'` };
-    if (option.kind === "bool") {
-      values.set(name, eq === -1 ? true : parseBool(arg.slice(eq + 1)));
-      continue;
-    }
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined) return { values, error: `option '--${name}' needs a value` };
-    if (option.kind === "list") {
-      const previous = values.get(name);
-      values.set(name, [...(Array.isArray(previous) ? previous : []), ...splitList(value)]);
-    } else {
-      values.set(name, value);
-    }
-  }
-  return { values };
-}
-
-function splitList(value: string): string[] {
-  return value
-    .split(",")
-    .map((v) => v.trim())
-    .filter((v) => v !== "");
-}
-
-function parseBool(value: string): boolean {
-  return ["1", "true", "yes", "on"].includes(value.trim().toLowerCase());
-}
-
-function readEnv(env: Record<string, string | undefined>): Map<string, RawValue> {
-  const values = new Map<string, RawValue>();
-  for (const option of OPTIONS) {
-    const value = env[envName(option.flag)];
-    if (value === undefined || value === "") continue;
-    values.set(
-      option.flag,
-      option.kind === "list" ? splitList(value) : option.kind === "bool" ? parseBool(value) : value,
-    );
-  }
-  return values;
-}
-
-function sideInput(side: BrokerSide, get: (flag: string) => RawValue | undefined): object | string {
-  const str = (flag: string) => get(`${side}-${flag}`) as string | undefined;
-  const servers = (get(`${side}-servers`) ?? get("servers")) as string[] | undefined;
-  const chosen: object[] = [];
-  const credentials = str("credentials");
-  const seed = str("nkey-seed");
-  const tokenValue = str("token");
-  const user = str("user");
-  if (credentials) chosen.push({ type: "credentials", file: credentials });
-  if (seed) chosen.push({ type: "nkey", seed });
-  if (tokenValue) chosen.push({ type: "token", token: tokenValue });
-  if (user) chosen.push({ type: "userpass", user, pass: str("password") ?? "" });
-  if (chosen.length > 1)
-    return `${side} side: choose one of user/password, token, nkey seed or credentials file`;
-  const tls = { caFile: str("tls-ca"), certFile: str("tls-cert"), keyFile: str("tls-key") };
+function sideInput(
+  side: BrokerSide,
+  read: { get: (flag: string) => OptionValue | undefined; str: (flag: string) => string | undefined },
+): object | string {
+  const servers = (read.get(`${side}-servers`) ?? read.get("servers")) as string[] | undefined;
+  const choice = natsConnectionChoice(read.str, `${side}-`);
+  if (!choice.ok) return `${side} side: ${choice.error}`;
   return {
     ...(servers ? { servers } : {}),
-    auth: chosen[0] ?? { type: "none" },
-    ...(tls.caFile || tls.certFile || tls.keyFile ? { tls } : {}),
+    auth: choice.auth,
+    ...(choice.tls ? { tls: choice.tls } : {}),
   };
 }
 
@@ -235,15 +162,13 @@ export function parseBrokerConfig(
   env: Record<string, string | undefined>,
   host: HostFacts,
 ): ParsedBrokerConfig {
-  const flags = readFlags(argv);
-  if (flags.help) return { ok: false, help: true };
-  if (flags.error) return { ok: false, error: flags.error };
-  const fromEnv = readEnv(env);
-  const get = (flag: string) => flags.values.get(flag) ?? fromEnv.get(flag);
+  const read = readOptions(OPTIONS, ENV_PREFIX, argv, env);
+  if (!read.ok) return read;
+  const { get } = read;
 
-  const federation = sideInput("federation", get);
+  const federation = sideInput("federation", read);
   if (typeof federation === "string") return { ok: false, error: federation };
-  const collective = sideInput("collective", get);
+  const collective = sideInput("collective", read);
   if (typeof collective === "string") return { ok: false, error: collective };
 
   const hostToken = host.hostname.replace(/[^A-Za-z0-9_-]/g, "_") || "broker";

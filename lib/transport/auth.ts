@@ -19,22 +19,6 @@ export type LogFn = (
 
 const encoder = new TextEncoder();
 
-/**
- * The auth method named by command-line style options (`credentials`, `nkey-seed`, `token`, `user` with
- * `password`), strongest first; `get` reads one option.
- */
-export function natsAuthFromOptions(get: (name: string) => string | undefined): NatsAuth {
-  const credentials = get("credentials");
-  const seed = get("nkey-seed");
-  const token = get("token");
-  const user = get("user");
-  if (credentials) return { type: "credentials", file: credentials };
-  if (seed) return { type: "nkey", seed };
-  if (token) return { type: "token", token };
-  if (user) return { type: "userpass", user, pass: get("password") ?? "" };
-  return { type: "none" };
-}
-
 /** Connection options for an auth method; `readFile` resolves credentials files where that is possible. */
 export function authOptions(
   auth: NatsAuth = { type: "none" },

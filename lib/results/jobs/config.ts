@@ -1,4 +1,11 @@
 import { z } from "zod";
+import {
+  envName,
+  natsConnectionChoice,
+  type OptionSpec,
+  optionsUsage,
+  readOptions,
+} from "../../config/options.ts";
 import { natsAuthSchema, natsTlsSchema } from "../../federation/config.ts";
 import { DEFAULT_BUCKET } from "./keys.ts";
 
@@ -63,9 +70,7 @@ export const collectorConfigSchema = z.object({
 
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
 
-type Kind = "string" | "list" | "bool";
-interface Option {
-  flag: string;
+interface Option extends OptionSpec {
   key:
     | keyof CollectorConfig
     | "user"
@@ -76,8 +81,6 @@ interface Option {
     | "tls-ca"
     | "tls-cert"
     | "tls-key";
-  kind: Kind;
-  help: string;
 }
 
 const OPTIONS: Option[] = [
@@ -175,15 +178,11 @@ const OPTIONS: Option[] = [
 const ENV_PREFIX = "CHORIA_EDGE_COLLECTOR_";
 
 export function collectorEnvName(flag: string): string {
-  return ENV_PREFIX + flag.toUpperCase().replaceAll("-", "_");
+  return envName(ENV_PREFIX, flag);
 }
 
 export function collectorUsage(): string {
-  const lines = OPTIONS.map((o) => {
-    const left = o.kind === "bool" ? `--${o.flag}` : `--${o.flag} <${o.kind === "list" ? "a,b" : "value"}>`;
-    return `  ${left.padEnd(34)} ${o.help}\n  ${"".padEnd(34)} env ${collectorEnvName(o.flag)}`;
-  });
-  return `usage: choria-edge collector [options]\n\nStores the replies of async requests in JetStream KV, ends jobs and delivers their callbacks.\nEvery option can also be set by its environment variable; flags win. Lambda credentials come\nfrom the AWS SDK's standard chain (AWS_* variables, profile, instance role).\n\n${lines.join("\n")}`;
+  return `usage: choria-edge collector [options]\n\nStores the replies of async requests in JetStream KV, ends jobs and delivers their callbacks.\nEvery option can also be set by its environment variable; flags win. Lambda credentials come\nfrom the AWS SDK's standard chain (AWS_* variables, profile, instance role).\n\n${optionsUsage(OPTIONS, ENV_PREFIX)}`;
 }
 
 export type ParsedCollectorConfig =
@@ -197,55 +196,18 @@ export function parseCollectorConfig(
   env: Record<string, string | undefined>,
   host: { hostname: string; pid: number },
 ): ParsedCollectorConfig {
-  const byFlag = new Map(OPTIONS.map((o) => [o.flag, o]));
-  const values = new Map<string, string | string[] | boolean>();
-  for (const option of OPTIONS) {
-    const value = env[collectorEnvName(option.flag)];
-    if (value === undefined || value === "") continue;
-    values.set(
-      option.flag,
-      option.kind === "list" ? splitList(value) : option.kind === "bool" ? isTrue(value) : value,
-    );
-  }
-  const fromFlags = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--help" || arg === "-h") return { ok: false, help: true };
-    if (!arg.startsWith("--")) return { ok: false, error: `unexpected argument '${arg}'` };
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    const option = byFlag.get(name);
-    if (option === undefined) return { ok: false, error: `unknown option '--${name}'` };
-    if (option.kind === "bool") {
-      values.set(name, eq === -1 ? true : isTrue(arg.slice(eq + 1)));
-      continue;
-    }
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined) return { ok: false, error: `option '--${name}' needs a value` };
-    if (option.kind === "list") {
-      const previous = fromFlags.has(name) ? (values.get(name) as string[]) : [];
-      values.set(name, [...previous, ...splitList(value)]);
-      fromFlags.add(name);
-    } else values.set(name, value);
-  }
-
-  const str = (flag: string) => values.get(flag) as string | undefined;
-  const auths: object[] = [];
-  if (str("credentials")) auths.push({ type: "credentials", file: str("credentials") });
-  if (str("nkey-seed")) auths.push({ type: "nkey", seed: str("nkey-seed") });
-  if (str("token")) auths.push({ type: "token", token: str("token") });
-  if (str("user")) auths.push({ type: "userpass", user: str("user"), pass: str("password") ?? "" });
-  if (auths.length > 1)
-    return { ok: false, error: "choose one of user/password, token, nkey seed or credentials" };
-  const tls = { caFile: str("tls-ca"), certFile: str("tls-cert"), keyFile: str("tls-key") };
+  const read = readOptions(OPTIONS, ENV_PREFIX, argv, env);
+  if (!read.ok) return read;
+  const choice = natsConnectionChoice(read.str);
+  if (!choice.ok) return choice;
 
   const input: Record<string, unknown> = {
-    auth: auths[0] ?? { type: "none" },
-    ...(tls.caFile || tls.certFile || tls.keyFile ? { tls } : {}),
+    auth: choice.auth,
+    ...(choice.tls ? { tls: choice.tls } : {}),
     name: `choria-edge-collector-${host.hostname.replace(/[^A-Za-z0-9_-]/g, "_") || "host"}-${host.pid}`,
   };
   for (const option of OPTIONS) {
-    const value = values.get(option.flag);
+    const value = read.get(option.flag);
     if (
       value !== undefined &&
       (collectorConfigSchema.shape as Record<string, unknown>)[option.key] !== undefined
@@ -268,15 +230,4 @@ export function collectorConfigFrom(
   if (result.success) return { ok: true, config: result.data };
   const issue = result.error.issues[0]!;
   return { ok: false, error: `${issue.path.map(String).join(".") || "config"}: ${issue.message}` };
-}
-
-function splitList(value: string): string[] {
-  return value
-    .split(",")
-    .map((v) => v.trim())
-    .filter((v) => v !== "");
-}
-
-function isTrue(value: string): boolean {
-  return ["1", "true", "yes", "on"].includes(value.trim().toLowerCase());
 }
