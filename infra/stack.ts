@@ -66,7 +66,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   };
 
   try {
-    say("choria-edge local stack: creating demo certificates (first run only)…");
+    say("choria-edge local stack (the first run also makes demo certificates and a caller key)…");
     const pki = await ensureDemoPki(join(options.stateDir, "pki"));
     const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
 
