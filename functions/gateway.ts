@@ -101,6 +101,19 @@ export function createGateway(deps: GatewayDeps): Hono {
   const openapi = JSON.stringify(openApiDocument(GATEWAY_VERSION));
   const app = new Hono();
 
+  /** Every refusal: one audit line, then its problem document. */
+  const refused = (err: unknown, context: Partial<AuditEvent>): Response => {
+    const refusal = asRefusal(err);
+    deps.audit?.({
+      ...context,
+      decision: "refused",
+      reason: kindOf(refusal.doc),
+      detail: refusal.doc.detail,
+      status: refusal.doc.status,
+    });
+    return problemResponse(refusal.doc, refusal.headers);
+  };
+
   app.get("/healthz", (c) => c.json({ status: "ok", nats: deps.nats.status() }));
   app.get("/v1/openapi.json", (c) => c.body(openapi, 200, { "content-type": "application/json" }));
 
@@ -127,8 +140,6 @@ export function createGateway(deps: GatewayDeps): Hono {
         deps.auth,
         new Date(now()),
       );
-      if (!auth.ok)
-        throw new Refusal({ ...problem(authProblemKind(auth.problem), auth.detail), status: auth.status });
       const key = auth.key;
       Object.assign(context, {
         key: key.id,
@@ -286,15 +297,7 @@ export function createGateway(deps: GatewayDeps): Hono {
       });
     } catch (err) {
       release();
-      const refusal = asRefusal(err);
-      deps.audit?.({
-        ...context,
-        decision: "refused",
-        reason: kindOf(refusal.doc),
-        detail: refusal.doc.detail,
-        status: refusal.doc.status,
-      });
-      return problemResponse(refusal.doc, refusal.headers);
+      return refused(err, context);
     }
   });
 
@@ -306,14 +309,12 @@ export function createGateway(deps: GatewayDeps): Hono {
       const context: Partial<AuditEvent> = { method: request.method, path: new URL(request.url).pathname };
       try {
         const body = await readBody(request, config.maxBodyBytes);
-        const auth = await authenticateOrFail(
+        const { key } = await authenticateOrFail(
           { method: request.method, url: publicUrl(request.url, config), headers: request.headers, body },
           deps.auth,
           new Date(now()),
         );
-        if (!auth.ok)
-          throw new Refusal({ ...problem(authProblemKind(auth.problem), auth.detail), status: auth.status });
-        Object.assign(context, { key: auth.key.id, caller: auth.key.caller, scheme: auth.key.scheme });
+        Object.assign(context, { key: key.id, caller: key.caller, scheme: key.scheme });
         const store = await jobs.store().catch((err: unknown) => {
           throw new Refusal(
             problem("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`),
@@ -328,20 +329,12 @@ export function createGateway(deps: GatewayDeps): Hono {
             store,
             app: jobRoutes({ store, callerKeyId: (jc) => (jc.env as JobsEnv).keyId, authorize: creatorOnly }),
           };
-        const env: JobsEnv = { keyId: auth.key.id };
+        const env: JobsEnv = { keyId: key.id };
         const response = await routes.app.fetch(request, env);
         deps.audit?.({ ...context, decision: response.ok ? "accepted" : "refused", status: response.status });
         return response;
       } catch (err) {
-        const refusal = asRefusal(err);
-        deps.audit?.({
-          ...context,
-          decision: "refused",
-          reason: kindOf(refusal.doc),
-          detail: refusal.doc.detail,
-          status: refusal.doc.status,
-        });
-        return problemResponse(refusal.doc, refusal.headers);
+        return refused(err, context);
       }
     });
   }
@@ -468,14 +461,20 @@ function authorizeOrRefuse(policy: Policy, intent: PolicyIntent): void {
   if (!decision.ok) throw refuse("forbidden", decision.detail);
 }
 
-/** Authentication; a replay store that cannot answer fails the request closed, as a 503. */
+type Authenticated = Extract<AuthResult, { ok: true }>;
+
+/**
+ * The caller's key (and the nonce it used), or a Refusal: an authentication problem as its problem document, and a replay store
+ * that cannot answer as a 503, so that the request fails closed.
+ */
 async function authenticateOrFail(
   request: HttpRequestParts,
   auth: GatewayAuth,
   now: Date,
-): Promise<AuthResult> {
+): Promise<Authenticated> {
+  let result: AuthResult;
   try {
-    return await authenticate(request, {
+    result = await authenticate(request, {
       keys: auth.keys,
       replay: auth.replay,
       now,
@@ -487,6 +486,9 @@ async function authenticateOrFail(
       "retry-after": "1",
     });
   }
+  if (!result.ok)
+    throw new Refusal({ ...problem(authProblemKind(result.problem), result.detail), status: result.status });
+  return result;
 }
 
 /** lib/security/http's reason codes as problem kinds: the same words, kebab-cased. */
