@@ -6,7 +6,9 @@ import type { ClientIdentity } from "../lib/client/request.ts";
 import { newRequestId } from "../lib/protocol/ids.ts";
 import { idempotencyKey } from "../lib/results/jobs/keys.ts";
 import { endJob } from "../lib/results/jobs/lifecycle.ts";
-import type { CreateOutcome } from "../lib/results/jobs/store.ts";
+import type { JobRecord } from "../lib/results/jobs/model.ts";
+import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
+import type { CreateOptions, CreateOutcome, JobStore } from "../lib/results/jobs/store.ts";
 import { jobReplySubject } from "../lib/results/jobs/subjects.ts";
 import { uniqueTargets } from "../lib/results/limit.ts";
 import {
@@ -33,6 +35,7 @@ import {
   authorize,
   type HttpRequestParts,
   type KeyRegistry,
+  mayReadJob,
   type Policy,
   type PolicyIntent,
   type ReplayStore,
@@ -182,6 +185,63 @@ export function createGateway(deps: GatewayDeps): Hono {
       };
       authorizeOrRefuse(key.policy, policyIntent);
 
+      const plan = planOf(intent, collective, config);
+      const format = chooseFormat(request.headers.get("accept"));
+      // A sync request that may outlast its wait budget runs as a job too, so that it can still answer
+      // 202 when the budget is spent; its replies then go to the collectors.
+      const viaJob =
+        deps.jobs !== undefined &&
+        (respondAsync || (format === "json" && worstCaseMs(plan) > config.syncBudgetMs));
+      const fingerprint = idempotency === undefined ? undefined : await sha256Hex(body);
+      const store = viaJob ? await openJobStore(deps.jobs!) : undefined;
+
+      const answerWithJob = async (started: StartedJob, timing: ServerTiming, targets?: Targets) => {
+        release();
+        let settled: JobRecord | undefined;
+        if (!respondAsync && started.record !== undefined) {
+          const waitMs = startedAt + config.syncBudgetMs - now();
+          settled = await settledWithin(store!, started.record, waitMs, request.signal);
+        }
+        const requestId = started.requestId ?? started.record?.request_id;
+        deps.audit?.({
+          ...context,
+          decision: "accepted",
+          status: settled === undefined ? 202 : 200,
+          ...(requestId === undefined ? {} : { request_id: requestId }),
+          targets: targets?.identities?.length ?? started.record?.targets ?? null,
+        });
+        if (settled !== undefined) {
+          const results = [];
+          for await (const result of store!.results(settled)) results.push(result);
+          const discovered = targets?.discovered ?? (settled.targets > 0 ? settled.targets : undefined);
+          const result = jobAsRpcResult(settled, results, {
+            ...(discovered === undefined ? {} : { discovered }),
+            ...(targets?.discoveryMs === undefined ? {} : { discoveryMs: targets.discoveryMs }),
+            elapsedMs: now() - startedAt,
+          });
+          return c.json(result, 200, { "server-timing": timing.header() });
+        }
+        const location = `/v1/jobs/${started.jobId}`;
+        return c.json(
+          { job_id: started.jobId, status_url: new URL(location, publicUrl(request.url, config)).href },
+          202,
+          {
+            location,
+            "cache-control": "no-store",
+            "server-timing": timing.header(),
+            ...(intent.mode === "sync" && respondAsync ? { "preference-applied": "respond-async" } : {}),
+          },
+        );
+      };
+
+      const idempotencyClaim =
+        idempotency === undefined ? undefined : { idempotencyKey: idempotency, fingerprint: fingerprint! };
+      if (store !== undefined && idempotencyClaim !== undefined) {
+        // A repeat finds its job before discovery, so that it costs the fleet nothing.
+        const prior = await store.findClaimed(key.id, idempotencyClaim);
+        if (prior !== undefined) return await answerWithJob(startedOf(prior), new ServerTiming());
+      }
+
       const acquireStarted = now();
       lease = await deps.nats.acquire();
       const timing = new ServerTiming()
@@ -189,7 +249,6 @@ export function createGateway(deps: GatewayDeps): Hono {
         .add("nats", now() - acquireStarted, "getting a NATS connection");
       const bus = lease.bus;
       const client: ClientIdentity = { signer: deps.signer, callerid: key.callerId, senderid };
-      const plan = planOf(intent, collective, config);
       const abort = new AbortController();
       const clientGone = () => abort.abort();
       request.signal.addEventListener("abort", clientGone, { once: true });
@@ -197,7 +256,7 @@ export function createGateway(deps: GatewayDeps): Hono {
       // server (a frozen Lambda, a half-open socket) ends the request instead of running into its timeout.
       const alive = confirm(bus, config.connectTimeoutMs);
       void alive.then((ok) => ok || abort.abort());
-      const upstreamLost = async () => (await settledWithin(alive, 0)) === false;
+      const upstreamLost = async () => (await valueWithin(alive, 0)) === false;
 
       const targets = await resolveTargets(bus, client, plan, { signal: abort.signal, now });
       if (targets.discoveryMs !== undefined) timing.add("discovery", targets.discoveryMs, "discovery");
@@ -206,40 +265,21 @@ export function createGateway(deps: GatewayDeps): Hono {
       if (targets.identities !== undefined)
         authorizeOrRefuse(key.policy, { ...policyIntent, nodes: targets.identities.length });
 
-      if (respondAsync) {
+      if (store !== undefined) {
         if (targets.cancelled) throw refuse("timeout", "the request ended before its targets were known");
         const started = await startJob({
-          jobs: deps.jobs!,
+          store,
           bus,
           client,
           plan,
           targets,
-          callerKeyId: key.id,
+          job: { caller: key.id, cluster: intent.cluster },
           callback: intent.callback,
-          idempotency: idempotency === undefined ? undefined : { key: idempotency, body },
+          idempotency: idempotencyClaim,
         }).finally(() => request.signal.removeEventListener("abort", clientGone));
-        release();
-        const location = `/v1/jobs/${started.jobId}`;
-        deps.audit?.({
-          ...context,
-          decision: "accepted",
-          status: 202,
-          ...(started.requestId === undefined ? {} : { request_id: started.requestId }),
-          targets: targets.identities?.length ?? null,
-        });
-        return c.json(
-          { job_id: started.jobId, status_url: new URL(location, publicUrl(request.url, config)).href },
-          202,
-          {
-            location,
-            "cache-control": "no-store",
-            "server-timing": timing.header(),
-            ...(intent.mode === "async" ? {} : { "preference-applied": "respond-async" }),
-          },
-        );
+        return await answerWithJob(started, timing, targets);
       }
 
-      const format = chooseFormat(request.headers.get("accept"));
       const accepted = (requestId: string, expected: number | null) =>
         deps.audit?.({
           ...context,
@@ -315,19 +355,24 @@ export function createGateway(deps: GatewayDeps): Hono {
           new Date(now()),
         );
         Object.assign(context, { key: key.id, caller: key.caller, scheme: key.scheme });
-        const store = await jobs.store().catch((err: unknown) => {
-          throw new Refusal(
-            problem("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`),
-            {
-              "retry-after": "1",
-            },
-          );
-        });
+        const store = await openJobStore(jobs);
         if (routes?.store !== store)
-          // The job record names no cluster, so a policy cannot be checked against it: a job is its creator's.
           routes = {
             store,
-            app: jobRoutes({ store, callerKeyId: (jc) => (jc.env as JobsEnv).keyId, authorize: creatorOnly }),
+            app: jobRoutes({
+              store,
+              callerKeyId: (jc) => (jc.env as JobsEnv).keyId,
+              authorize: (keyId, job) => {
+                if (creatorOnly(keyId, job)) return true;
+                const policy = deps.auth.keys.get(keyId)?.policy;
+                // Records written before jobs kept their cluster cannot be checked: they stay their creator's.
+                return (
+                  policy !== undefined &&
+                  job.cluster !== null &&
+                  mayReadJob(policy, { ...job, cluster: job.cluster })
+                );
+              },
+            }),
           };
         const env: JobsEnv = { keyId: key.id };
         const response = await routes.app.fetch(request, env);
@@ -377,44 +422,25 @@ function idempotencyKeyOf(headers: Headers): string | undefined {
 }
 
 interface JobStart {
-  jobs: JobStoreSource;
+  store: JobStore;
   bus: MessageBus;
   client: ClientIdentity;
   plan: RpcPlan;
   targets: Targets;
-  callerKeyId: string;
-  callback: RpcIntent["callback"];
-  idempotency: { key: string; body: Uint8Array } | undefined;
+  /** Who asked (the key id, the only one who may read the job by default) and where. */
+  job: { caller: string; cluster: string; trigger?: Record<string, string> };
+  callback: RpcIntent["callback"] | undefined;
+  idempotency: Required<CreateOptions> | undefined;
 }
 
-/**
- * Creates the job, then publishes the request with the collectors' reply subject. A request whose
- * Idempotency-Key made a job before gets that job back and publishes nothing.
- */
-async function startJob(start: JobStart): Promise<{ jobId: string; requestId?: string }> {
-  const { plan, targets } = start;
-  const store = await start.jobs.store().catch((err: unknown) => {
-    throw new Refusal(problem("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`), {
-      "retry-after": "1",
-    });
-  });
-  const requestId = newRequestId();
-  const outcome: CreateOutcome = await store.create(
-    {
-      request_id: requestId,
-      caller: start.callerKeyId,
-      collective: plan.collective,
-      agent: plan.agent,
-      action: plan.action,
-      ...(targets.identities === undefined ? {} : { targets: targets.identities }),
-      ...(plan.expect === undefined ? {} : { expect: plan.expect }),
-      timeout_ms: plan.timeoutMs,
-      ...(start.callback === undefined ? {} : { callback: start.callback }),
-    },
-    start.idempotency === undefined
-      ? {}
-      : { idempotencyKey: start.idempotency.key, fingerprint: await sha256Hex(start.idempotency.body) },
-  );
+/** A job a request made, or found made for its Idempotency-Key; `record` is unknown while another request creates it. */
+interface StartedJob {
+  jobId: string;
+  requestId?: string;
+  record?: JobRecord;
+}
+
+function startedOf(outcome: CreateOutcome): StartedJob {
   switch (outcome.outcome) {
     case "conflict":
       throw refuse(
@@ -425,30 +451,79 @@ async function startJob(start: JobStart): Promise<{ jobId: string; requestId?: s
     case "in_progress":
       return { jobId: outcome.jobId };
     case "existing":
-      return { jobId: outcome.job.id, requestId: outcome.job.request_id };
     case "created":
-      break;
+      return { jobId: outcome.job.id, requestId: outcome.job.request_id, record: outcome.job };
   }
-  const job = outcome.job;
-  if (targets.identities?.length === 0 || plan.expect === 0) return { jobId: job.id, requestId };
+}
+
+/** The longest a request can take before its collection ends: discovery, then the RPC's timeout. */
+function worstCaseMs(plan: RpcPlan): number {
+  return (plan.addressing.kind === "discover" ? plan.addressing.timeoutMs : 0) + plan.timeoutMs;
+}
+
+async function openJobStore(jobs: JobStoreSource): Promise<JobStore> {
+  return jobs.store().catch((err: unknown) => {
+    throw new Refusal(problem("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`), {
+      "retry-after": "1",
+    });
+  });
+}
+
+/** The job once settled, or undefined when `ms` pass (or the client goes) first. */
+async function settledWithin(
+  store: JobStore,
+  record: JobRecord,
+  ms: number,
+  clientSignal: AbortSignal,
+): Promise<JobRecord | undefined> {
+  if (record.settled) return record;
+  if (ms <= 0) return undefined;
+  const signal = AbortSignal.any([AbortSignal.timeout(ms), clientSignal]);
+  return store.settled(record, signal);
+}
+
+/**
+ * Creates the job, then publishes the request with the collectors' reply subject. A request whose
+ * Idempotency-Key made a job before gets that job back and publishes nothing.
+ */
+async function startJob(start: JobStart): Promise<StartedJob> {
+  const { plan, targets, store } = start;
+  const requestId = newRequestId();
+  const outcome = await store.create(
+    {
+      request_id: requestId,
+      ...start.job,
+      collective: plan.collective,
+      agent: plan.agent,
+      action: plan.action,
+      ...(targets.identities === undefined ? {} : { targets: targets.identities }),
+      ...(plan.expect === undefined ? {} : { expect: plan.expect }),
+      timeout_ms: plan.timeoutMs,
+      ...(start.callback === undefined ? {} : { callback: start.callback }),
+    },
+    start.idempotency ?? {},
+  );
+  const started = startedOf(outcome);
+  if (outcome.outcome !== "created") return started;
+  if (targets.identities?.length === 0 || plan.expect === 0) return started;
   try {
     await publishRpc(start.bus, start.client, plan, targets, {
       requestId,
-      replyTo: jobReplySubject(plan.collective, start.client.callerid, job.id),
+      replyTo: jobReplySubject(plan.collective, start.client.callerid, outcome.job.id),
     });
   } catch (err) {
     // NATS refused the request, so no node has it: end the job, and free its Idempotency-Key so that the
     // caller's retry runs the request instead of getting back a job that never went out.
     if (err instanceof PublishRefused) {
-      await endJob(store, job.id, "cancel").catch(() => {});
+      await endJob(store, outcome.job.id, "cancel").catch(() => {});
       if (start.idempotency !== undefined)
         await store.bucket
-          .delete(await idempotencyKey(start.callerKeyId, start.idempotency.key))
+          .delete(await idempotencyKey(start.job.caller, start.idempotency.idempotencyKey))
           .catch(() => {});
     }
     throw err;
   }
-  return { jobId: job.id, requestId };
+  return started;
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -603,7 +678,7 @@ function confirm(bus: MessageBus, ms: number): Promise<boolean> {
 }
 
 /** The value of a promise if it settles within `ms`, else undefined. */
-async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+async function valueWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);

@@ -27,6 +27,12 @@ export const gatewayConfigSchema = z.object({
   discoveryIdleMs: z.number().int().min(10).default(300),
   /** How long a NATS connection attempt may take before the request gets a 503. */
   connectTimeoutMs: z.number().int().min(50).default(2000),
+  /**
+   * How long a synchronous JSON request may keep its caller waiting when async jobs are on. A request
+   * that could take longer (discovery plus timeout) runs as a job and answers 202 with the job once the
+   * budget is spent; webhook senders give up after about 10 s, hence the default.
+   */
+  syncBudgetMs: z.number().int().min(100).default(8000),
   /** Choria request TTL in seconds. */
   ttlSeconds: z.number().int().min(30).default(60),
 });

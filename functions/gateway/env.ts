@@ -47,6 +47,10 @@ const OPTIONS: OptionSpec[] = (
       help: "NATS connection attempt limit before answering 503, ms (default 2000)",
     },
     {
+      flag: "sync-budget",
+      help: "with --jobs on, a sync request that may take longer than this answers 202 with a job once it has waited this long, ms (default 8000)",
+    },
+    {
       flag: "replay-store",
       help: "memory (one process) or kv (JetStream KV on the federation NATS, shared by every instance; default memory)",
     },
@@ -115,6 +119,7 @@ export async function gatewaySettings(
     maxTimeoutMs: int("max-timeout"),
     discoveryIdleMs: int("discovery-idle"),
     connectTimeoutMs: int("connect-timeout"),
+    syncBudgetMs: int("sync-budget"),
   });
   if (!config.ok) return { ok: false, error: config.error };
 

@@ -83,6 +83,8 @@ export const jobRecordSchema = z.object({
   request_id: z.string(),
   /** Key id of the caller that created the job. */
   caller: z.string(),
+  /** The federation cluster the request went into; null on records written before it was kept. */
+  cluster: z.string().nullable().default(null),
   collective: z.string(),
   agent: z.string(),
   action: z.string(),
@@ -156,6 +158,7 @@ export function readResult(bytes: Uint8Array): Read<StoredResult> {
 export interface NewJob {
   request_id: string;
   caller: string;
+  cluster?: string;
   collective: string;
   agent: string;
   action: string;
@@ -175,6 +178,7 @@ export function newJobRecord(id: string, job: NewJob, now: number, firstSeq: num
     id,
     request_id: job.request_id,
     caller: job.caller,
+    cluster: job.cluster ?? null,
     collective: job.collective,
     agent: job.agent,
     action: job.action,
@@ -327,6 +331,7 @@ export interface JobView {
   id: string;
   request_id: string;
   caller: string;
+  cluster: string | null;
   collective: string;
   agent: string;
   action: string;
@@ -353,6 +358,7 @@ export function jobView(record: JobRecord): JobView {
     id: record.id,
     request_id: record.request_id,
     caller: record.caller,
+    cluster: record.cluster,
     collective: record.collective,
     agent: record.agent,
     action: record.action,

@@ -134,6 +134,17 @@ export class JobStore {
     }
   }
 
+  /**
+   * What an earlier create with this caller's idempotency key made, or undefined when the key is unused:
+   * asked before the costly part of a request (discovery), so that a repeat does none of it. `create`
+   * still settles a race between two first uses.
+   */
+  async findClaimed(caller: string, options: Required<CreateOptions>): Promise<CreateOutcome | undefined> {
+    const claim = await idempotencyKey(caller, options.idempotencyKey);
+    if ((await this.bucket.get(claim)) === undefined) return undefined;
+    return this.#claimed(claim, options);
+  }
+
   async #claimed(claim: string, options: CreateOptions): Promise<CreateOutcome> {
     const entry = await this.bucket.get(claim);
     if (entry === undefined) throw new Error("idempotency claim vanished while it was read");
@@ -262,6 +273,22 @@ export class JobStore {
         yield { type: "result", result: readStoredResult(record.id, entry.value, entry.revision) };
       }
     }
+  }
+
+  /**
+   * The job record once it has settled (final counts, no-reply marks made), or undefined when `signal`
+   * aborts first. Watches the record alone, so a big job's results cost nothing here.
+   */
+  async settled(record: JobRecord, signal: AbortSignal): Promise<JobRecord | undefined> {
+    if (record.settled) return record;
+    const meta = metaKey(record.id);
+    for await (const entry of this.bucket.watch(meta, { fromRevision: record.first_seq + 1, signal })) {
+      if (entry.operation !== "PUT" || entry.key !== meta) continue;
+      const read = readJobRecord(entry.value);
+      if (!read.ok) throw new CorruptEntry(`job ${record.id}: ${read.error}`);
+      if (read.value.settled) return read.value;
+    }
+    return undefined;
   }
 
   /** Jobs a collector still has work on. */

@@ -32,6 +32,8 @@ export {
   FILTER_KINDS,
   type FilterKind,
   globMatch,
+  type JobScope,
+  mayReadJob,
   type Policy,
   type PolicyDecision,
   type PolicyIntent,

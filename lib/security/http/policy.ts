@@ -22,6 +22,12 @@ export const policySchema = z
     maxNodes: z.number().int().positive().optional(),
     maxTimeoutSeconds: z.number().positive().optional(),
     allowBroadcast: z.boolean().optional().describe("broadcast mode, where the number of nodes is unknown"),
+    readJobs: z
+      .enum(["own", "allowed"])
+      .optional()
+      .describe(
+        "own (default): only the async jobs this key created; allowed: also other keys' jobs in clusters, collectives, agents and actions this policy allows",
+      ),
   })
   .refine((policy) => !(policy.allowBroadcast && policy.maxNodes !== undefined), {
     message: "maxNodes cannot be enforced in broadcast mode: drop one of allowBroadcast and maxNodes",
@@ -39,6 +45,30 @@ export interface Policy {
   maxTimeoutSeconds?: number;
   /** Broadcast mode skips discovery, so the node count is unknown; refused unless this is true. */
   allowBroadcast?: boolean;
+  /** Whose async jobs the key may read and cancel: its own (the default), or any this policy would allow. */
+  readJobs?: "own" | "allowed";
+}
+
+/** What a job record says about the request that made it. */
+export interface JobScope {
+  cluster: string;
+  collective: string;
+  agent: string;
+  action: string;
+}
+
+/**
+ * Whether a key may read (or cancel) a job another key made: only with `readJobs: allowed`, and only
+ * where the policy would let it send that request (limits on nodes, timeouts and filters aside).
+ */
+export function mayReadJob(policy: Policy, job: JobScope): boolean {
+  if (policy.readJobs !== "allowed") return false;
+  return (
+    matchesAnyGlob(policy.clusters, job.cluster) &&
+    matchesAnyGlob(policy.collectives, job.collective) &&
+    matchesAnyGlob(policy.agents, job.agent) &&
+    matchesAnyGlob(policy.actions, `${job.agent}#${job.action}`)
+  );
 }
 
 export interface PolicyIntent {

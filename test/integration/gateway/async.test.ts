@@ -24,9 +24,16 @@ let gateway: RunningGateway;
 let syncOnly: RunningGateway;
 const collectorLog = memoryLog();
 
+// Short, so that a sync request can be seen to outlast it.
+const SYNC_BUDGET_MS = 1500;
+
 async function settings(jobs: boolean): Promise<NodeGatewaySettings> {
   const pki = await testPki();
-  const config = gatewayConfigFrom({ clusters: { [CLUSTER]: ["mcollective"] }, publicUrl: PUBLIC });
+  const config = gatewayConfigFrom({
+    clusters: { [CLUSTER]: ["mcollective"] },
+    publicUrl: PUBLIC,
+    syncBudgetMs: SYNC_BUDGET_MS,
+  });
   if (!config.ok) throw new Error(config.error);
   return {
     config: config.config,
@@ -141,7 +148,7 @@ describe("async requests through the Node gateway", () => {
     expect(answer.results.map((r) => r.identity).sort()).toEqual(identities().slice(0, 2));
   });
 
-  it("lets only the job's creator read it; unsigned reads are refused", async () => {
+  it("lets the job's creator read it, and another key only when its policy reads jobs it allows", async () => {
     const response = await post(gateway, { ...ping(), nodes: identities().slice(0, 1) });
     const location = response.headers.get("location")!;
     const other = await signed("GET", location, keys.narrow);
@@ -150,6 +157,90 @@ describe("async requests through the Node gateway", () => {
     const unsigned = await fetch(`${gateway.url}${location}`);
     expect(unsigned.status).toBe(401);
     expect((await signed("GET", location)).status).toBe(200);
+    const audited = await signed("GET", location, keys.auditor);
+    expect(audited.status).toBe(200);
+    expect(((await audited.json()) as { job: { cluster: string } }).job.cluster).toBe(CLUSTER);
+
+    const echo = await post(gateway, {
+      ...ping(),
+      agent: "demo",
+      action: "echo",
+      nodes: identities().slice(0, 1),
+    });
+    expect(echo.status).toBe(202);
+    expect((await signed("GET", echo.headers.get("location")!, keys.auditor)).status).toBe(403);
+  });
+
+  it("finds a repeated Idempotency-Key's job before discovery, so the fleet is not asked again", async () => {
+    const discover = { agent: "rpcutil", action: "ping", mode: "async", timeout: 5, discovery_timeout: 1 };
+    const first = await post(gateway, discover, { "idempotency-key": "discover-once" });
+    expect(first.status).toBe(202);
+    expect(first.headers.get("server-timing")).toContain("discovery;");
+    const jobId = ((await first.json()) as { job_id: string }).job_id;
+    await settledJob(`/v1/jobs/${jobId}`);
+    const received = federation.nodes.stats.received;
+
+    const again = await post(gateway, discover, { "idempotency-key": "discover-once" });
+    expect(again.status).toBe(202);
+    expect(((await again.json()) as { job_id: string }).job_id).toBe(jobId);
+    expect(again.headers.get("server-timing")).not.toContain("discovery;");
+    const barrier = await post(gateway, {
+      agent: "rpcutil",
+      action: "ping",
+      nodes: [identities()[0]],
+      timeout: 1,
+    });
+    expect(barrier.status).toBe(200);
+    expect(federation.nodes.stats.received).toBe(received + 1);
+  });
+
+  it("runs a sync request that could outlast the wait budget as a job, and answers 200 when it ends in time", async () => {
+    const response = await post(gateway, {
+      agent: "rpcutil",
+      action: "ping",
+      nodes: identities(),
+      timeout: 10,
+    });
+    expect(response.status).toBe(200);
+    const result = (await response.json()) as {
+      job_id: string;
+      summary: { ok: number; expected: number; no_reply: number; done: string };
+      replies: { identity: string; statuscode: number }[];
+    };
+    expect(result.summary).toMatchObject({ ok: NODES, expected: NODES, no_reply: 0, done: "expected" });
+    expect(result.replies.map((r) => r.identity).sort()).toEqual(identities());
+    const job = await settledJob(`/v1/jobs/${result.job_id}`);
+    expect(job.job.state).toBe("complete");
+  });
+
+  it("answers 202 with the job once a sync request has spent its wait budget; the job goes on", async () => {
+    const sent = Date.now();
+    const response = await post(gateway, {
+      agent: "demo",
+      action: "sleep",
+      data: { seconds: 3 },
+      nodes: identities().slice(0, 2),
+      timeout: 10,
+    });
+    expect(response.status).toBe(202);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(SYNC_BUDGET_MS);
+    expect(response.headers.get("preference-applied")).toBeNull();
+    const answer = await settledJob(response.headers.get("location")!);
+    expect(answer.job.state).toBe("complete");
+    expect(answer.job.counts).toMatchObject({ ok: 2, no_reply: 0 });
+  });
+
+  it("keeps a sync request that fits the budget off the job store", async () => {
+    const response = await post(gateway, {
+      agent: "rpcutil",
+      action: "ping",
+      nodes: identities(),
+      timeout: 1,
+    });
+    expect(response.status).toBe(200);
+    const result = (await response.json()) as { job_id?: string; summary: { ok: number } };
+    expect(result.summary.ok).toBe(NODES);
+    expect(result.job_id).toBeUndefined();
   });
 
   it("streams a job's results as server-sent events, and cancels a job on DELETE", async () => {

@@ -85,11 +85,13 @@ export interface TestKeys {
   narrow: SigningKey;
   /** A bearer token allowed broadcast mode. */
   token: SigningKey;
+  /** ed25519, rpcutil only, and may read other keys' rpcutil jobs (readJobs: allowed). */
+  auditor: SigningKey;
 }
 
 export async function testKeys(): Promise<TestKeys> {
   const everything: Policy = { clusters: [CLUSTER], collectives: ["*"], agents: ["*"], actions: ["*#*"] };
-  const [admin, narrow, token] = await Promise.all([
+  const [admin, narrow, token, auditor] = await Promise.all([
     generateHttpKey({ id: "admin", caller: "ops", scheme: "ed25519", policy: everything }),
     generateHttpKey({
       id: "narrow",
@@ -109,16 +111,23 @@ export async function testKeys(): Promise<TestKeys> {
       scheme: "bearer",
       policy: { ...everything, allowBroadcast: true },
     }),
+    generateHttpKey({
+      id: "auditor",
+      caller: "audit",
+      scheme: "ed25519",
+      policy: { ...everything, agents: ["rpcutil"], actions: ["rpcutil#*"], readJobs: "allowed" },
+    }),
   ]);
   const signing = (file: KeyFile): SigningKey =>
     file.scheme === "bearer"
       ? { id: file.id, scheme: "bearer", secret: file.secret! }
       : { id: file.id, scheme: "ed25519", privateKey: file.privateKey! };
   return {
-    json: JSON.stringify({ keys: [admin.config, narrow.config, token.config] }),
+    json: JSON.stringify({ keys: [admin.config, narrow.config, token.config, auditor.config] }),
     admin: signing(admin.keyFile),
     narrow: signing(narrow.keyFile),
     token: signing(token.keyFile),
+    auditor: signing(auditor.keyFile),
   };
 }
 
