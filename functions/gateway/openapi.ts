@@ -72,7 +72,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
               name: "Idempotency-Key",
               in: "header",
               description:
-                "async: the same key from the same caller returns the same job instead of running the request again",
+                "requests that run as jobs: the same key from the same caller returns the same job instead of running the request again",
               schema: { type: "string", maxLength: 255 },
             },
           ],
@@ -82,7 +82,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
           responses: {
             "200": {
-              description: "The request ran; the summary says how it ended",
+              description:
+                "The request ran; the summary says how it ended. A sync JSON request that could outlast the gateway's wait budget runs as a job (when jobs are on): its answer then also carries `job_id`",
               content: {
                 "application/json": { schema: ref("RpcResponse") },
                 "application/x-ndjson": { schema: ref("StreamEvent") },
@@ -90,7 +91,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
               },
             },
             "202": {
-              description: "Async: the job was created and the request sent; read it at `Location`",
+              description:
+                "Async, or a sync request that spent the wait budget: the job was created and the request sent; read it at `Location`",
               headers: { Location: { description: "/v1/jobs/<job id>", schema: { type: "string" } } },
               content: {
                 "application/json": {

@@ -44,6 +44,8 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsBus>
     name: options.name,
     timeout: options.timeoutMs ?? 5000,
     maxReconnectAttempts: -1,
+    // An async stack trace per request costs ~0.1 ms of CPU in the collectors' hot path; errors still say what failed.
+    noAsyncTraces: true,
     reconnectDelayHandler: () => reconnectDelay(bus ? bus.disconnectedFor() : 0),
     ...(tls ? { tls } : {}),
     ...authOptions(options.auth, (path) => readFileSync(path)),
