@@ -1,0 +1,19 @@
+// The public surface of lib/security/webhooks. Import from here, not from the files.
+export { signGithub } from "./github.ts";
+export { signSlack } from "./slack.ts";
+export { signStandardV1, signStandardV1a, standardPublicKey } from "./standard.ts";
+export { signStripe } from "./stripe.ts";
+export {
+  DEFAULT_TOLERANCE_SECONDS,
+  isWebhookScheme,
+  WEBHOOK_SCHEMES,
+  type WebhookAcceptance,
+  type WebhookRefusal,
+  type WebhookRefusalReason,
+  type WebhookRequestParts,
+  type WebhookScheme,
+  type WebhookSecrets,
+  type WebhookVerdict,
+  type WebhookVerifyOptions,
+} from "./types.ts";
+export { verifyWebhook } from "./verify.ts";
