@@ -1,0 +1,519 @@
+// The trigger file: YAML or JSON (JSON is YAML), checked with zod, then compiled into triggers whose
+// regular expressions, paths and templates are ready to use. Every error names a line, a column and a
+// field path, because a file that fails at start-up must be easy to fix.
+import { LineCounter, parseDocument } from "yaml";
+import { z } from "zod";
+import { JOB_STATES } from "../results/jobs/model.ts";
+import { type Policy, policySchema } from "../security/http/policy.ts";
+import type { Condition, ConditionScalar } from "./conditions.ts";
+import { checkInputValue, INPUT_TYPES, type InputSource, type InputSpec, type InputValue } from "./inputs.ts";
+import { type DataPath, findNode, formatPath, locate, nodeLocation } from "./locate.ts";
+import { parsePath } from "./paths.ts";
+import { parseTemplate, stringsIn, templateInputs } from "./template.ts";
+
+export const VERIFY_SCHEMES = ["github", "standard-webhooks", "slack", "stripe", "rfc9421"] as const;
+export type VerifyScheme = (typeof VERIFY_SCHEMES)[number];
+
+export const FINAL_JOB_STATES = JOB_STATES.filter((state) => state !== "running");
+
+const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const INPUT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const KEY_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+const CALLER_ID = /^[a-z]+=[\w.-]+$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+const DATA_KEY = /^[A-Za-z0-9_=./-]{1,256}$/;
+const DEFAULT_LOCK_TIMEOUT_SECONDS = 5;
+const MAX_SYNTAX_ERRORS = 5;
+
+/** Compiles as the triggers will use it: Unicode mode, no flags that carry state between matches. */
+function compileRegex(source: string): RegExp | string {
+  try {
+    return new RegExp(source, "u");
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return reason.slice(reason.lastIndexOf(": ") + 2);
+  }
+}
+
+const regexSource = z
+  .string()
+  .min(1)
+  .max(1024)
+  .superRefine((source, ctx) => {
+    const compiled = compileRegex(source);
+    if (typeof compiled === "string")
+      ctx.addIssue({ code: "custom", message: `not a valid regular expression (${compiled})` });
+  });
+
+const payloadPath = z
+  .string()
+  .refine((text) => parsePath(text) !== undefined, "not a payload path: write field.field[0].field");
+
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+interface ConditionConfig {
+  header?: string;
+  path?: string;
+  equals?: ConditionScalar;
+  matches?: string;
+  in?: ConditionScalar[];
+  exists?: boolean;
+  not?: ConditionConfig;
+}
+
+const SUBJECTS = ["header", "path"] as const;
+const OPERATORS = ["equals", "matches", "in", "exists"] as const;
+
+const conditionSchema: z.ZodType<ConditionConfig> = z.lazy(() =>
+  z
+    .strictObject({
+      header: z.string().regex(HEADER_NAME, "not a header name").optional(),
+      path: payloadPath.optional(),
+      equals: scalar.optional(),
+      matches: regexSource.optional(),
+      in: z.array(scalar).min(1).optional(),
+      exists: z.boolean().optional(),
+      not: conditionSchema.optional(),
+    })
+    .superRefine((condition, ctx) => {
+      const present = (key: keyof ConditionConfig) => condition[key] !== undefined;
+      if (present("not")) {
+        const extra = [...SUBJECTS, ...OPERATORS].filter(present);
+        if (extra.length > 0)
+          ctx.addIssue({ code: "custom", message: `"not" stands alone: move ${extra.join(", ")} inside it` });
+        return;
+      }
+      const subjects = SUBJECTS.filter(present);
+      const operators = OPERATORS.filter(present);
+      if (subjects.length !== 1)
+        ctx.addIssue({
+          code: "custom",
+          message: "a condition names exactly one of header or path (or is a not)",
+        });
+      if (operators.length !== 1)
+        ctx.addIssue({
+          code: "custom",
+          message: "a condition has exactly one of equals, matches, in or exists",
+        });
+    }),
+);
+
+const inputSchema = z
+  .strictObject({
+    from: z.string().superRefine((from, ctx) => {
+      const source = inputSource(from);
+      if ("error" in source) ctx.addIssue({ code: "custom", message: source.error });
+    }),
+    type: z.enum(INPUT_TYPES).default("string"),
+    default: z.union([z.string(), z.number(), z.boolean()]).optional(),
+    pattern: regexSource.optional(),
+    enum: z
+      .array(z.union([z.string(), z.number(), z.boolean()]))
+      .min(1)
+      .optional(),
+    min_length: z.number().int().min(0).optional(),
+    max_length: z.number().int().min(0).optional(),
+    minimum: z.number().optional(),
+    maximum: z.number().optional(),
+    shellsafe: z.boolean().default(false),
+  })
+  .superRefine((input, ctx) => {
+    const stringOnly = (["pattern", "min_length", "max_length", "shellsafe"] as const).filter(
+      (key) => input[key] !== undefined && input[key] !== false,
+    );
+    if (input.type !== "string")
+      for (const key of stringOnly)
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `${key} applies to strings, not ${input.type}`,
+        });
+    if (input.type !== "integer" && input.type !== "number")
+      for (const key of ["minimum", "maximum"] as const)
+        if (input[key] !== undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `${key} applies to numbers, not ${input.type}`,
+          });
+    if (
+      input.min_length !== undefined &&
+      input.max_length !== undefined &&
+      input.min_length > input.max_length
+    )
+      ctx.addIssue({ code: "custom", path: ["max_length"], message: "max_length is below min_length" });
+    if (input.minimum !== undefined && input.maximum !== undefined && input.minimum > input.maximum)
+      ctx.addIssue({ code: "custom", path: ["maximum"], message: "maximum is below minimum" });
+    (input.enum ?? []).forEach((option, index) => {
+      if (!hasType(option, input.type))
+        ctx.addIssue({ code: "custom", path: ["enum", index], message: `expected a ${input.type}` });
+    });
+    if (input.default === undefined) return;
+    if (!hasType(input.default, input.type)) {
+      ctx.addIssue({ code: "custom", path: ["default"], message: `expected a ${input.type}` });
+      return;
+    }
+    const source = inputSource(input.from);
+    if ("error" in source) return;
+    const checked = checkInputValue(compileInput("default", input, source), input.default);
+    if (!checked.ok) ctx.addIssue({ code: "custom", path: ["default"], message: checked.detail });
+  });
+
+type InputConfig = z.output<typeof inputSchema>;
+
+function hasType(value: InputValue, type: (typeof INPUT_TYPES)[number]): boolean {
+  if (type === "integer") return typeof value === "number" && Number.isSafeInteger(value);
+  return typeof value === type;
+}
+
+function inputSource(from: string): InputSource | { error: string } {
+  const dot = from.indexOf(".");
+  const kind = from.slice(0, dot);
+  const rest = from.slice(dot + 1);
+  if (dot > 0 && kind === "payload") {
+    const segments = parsePath(rest);
+    if (segments) return { kind, path: rest, segments };
+    return { error: "not a payload path: write payload.field.field[0].field" };
+  }
+  if (dot > 0 && kind === "header") {
+    if (HEADER_NAME.test(rest)) return { kind, name: rest.toLowerCase() };
+    return { error: "not a header name" };
+  }
+  if (dot > 0 && kind === "data") {
+    if (DATA_KEY.test(rest)) return { kind, key: rest };
+    return { error: "a data key is 1-256 letters, digits, '_', '=', '.', '/' or '-'" };
+  }
+  return { error: "an input comes from payload.<path>, header.<name> or data.<key>" };
+}
+
+// The keys of the gateway's /v1/rpc body that a trigger may set; the gateway validates the rendered body
+// fully, this only catches misspelt fields at load. A trigger's run is always async, so no mode/callback.
+const requestSchema = z.strictObject({
+  agent: z.string().min(1),
+  action: z.string().min(1),
+  cluster: z.string().min(1),
+  collective: z.string().min(1).optional(),
+  data: z.record(z.string(), z.unknown()).optional(),
+  filter: z.record(z.string(), z.unknown()).optional(),
+  nodes: z.union([z.array(z.string()), z.string()]).optional(),
+  limit: z.union([z.number(), z.string()]).optional(),
+  limit_method: z.string().optional(),
+  timeout: z.union([z.number(), z.string()]).optional(),
+  discovery_timeout: z.union([z.number(), z.string()]).optional(),
+  idle_timeout: z.union([z.number(), z.string()]).optional(),
+  expect: z.union([z.number(), z.string()]).optional(),
+});
+
+const dataActionSchema = z
+  .strictObject({
+    put: z.string().min(1).max(256).optional(),
+    delete: z.string().min(1).max(256).optional(),
+    value: z.string().max(65_536).optional(),
+    when_state: z.array(z.enum(FINAL_JOB_STATES)).min(1).optional(),
+  })
+  .superRefine((action, ctx) => {
+    if ((action.put === undefined) === (action.delete === undefined))
+      ctx.addIssue({ code: "custom", message: "an on_complete entry has exactly one of put or delete" });
+    if (action.put !== undefined && action.value === undefined)
+      ctx.addIssue({ code: "custom", message: "put needs a value" });
+    if (action.delete !== undefined && action.value !== undefined)
+      ctx.addIssue({ code: "custom", path: ["value"], message: "delete takes no value" });
+  });
+
+const verifySchema = z
+  .strictObject({
+    scheme: z.enum(VERIFY_SCHEMES),
+    secrets_env: z.array(z.string().regex(ENV_NAME, "not an environment variable name")).default([]),
+    public_keys_env: z.array(z.string().regex(ENV_NAME, "not an environment variable name")).default([]),
+    keys: z.array(z.string().regex(KEY_ID, "a key id is 1-128 letters, digits, '_', '.' or '-'")).default([]),
+  })
+  .superRefine((verify, ctx) => {
+    const refuse = (field: string, message: string) =>
+      ctx.addIssue({ code: "custom", path: [field], message });
+    if (verify.scheme === "rfc9421") {
+      if (verify.keys.length === 0) refuse("keys", "rfc9421 needs the key ids allowed to call");
+      if (verify.secrets_env.length > 0) refuse("secrets_env", "rfc9421 takes keys from the key registry");
+      if (verify.public_keys_env.length > 0)
+        refuse("public_keys_env", "rfc9421 takes keys from the key registry");
+      return;
+    }
+    if (verify.keys.length > 0) refuse("keys", "keys are for rfc9421 only");
+    if (verify.scheme === "standard-webhooks") {
+      if (verify.secrets_env.length === 0 && verify.public_keys_env.length === 0)
+        ctx.addIssue({ code: "custom", message: "standard-webhooks needs secrets_env or public_keys_env" });
+      return;
+    }
+    if (verify.secrets_env.length === 0) refuse("secrets_env", `${verify.scheme} needs secrets_env`);
+    if (verify.public_keys_env.length > 0)
+      refuse("public_keys_env", "public keys are for standard-webhooks (v1a) only");
+  });
+
+const triggerSchema = z
+  .strictObject({
+    name: z.string().regex(TRIGGER_NAME, "a trigger name is 1-64 letters, digits, '_' or '-'"),
+    verify: verifySchema,
+    caller: z.string().min(1).max(128).optional(),
+    callerid: z
+      .string()
+      .regex(CALLER_ID, "a caller id is type=name, e.g. choria=github.mcollective")
+      .optional(),
+    policy: policySchema,
+    when: z.array(conditionSchema).default([]),
+    inputs: z
+      .record(z.string().regex(INPUT_NAME, "an input name is 1-64 letters, digits, '_' or '-'"), inputSchema)
+      .default({}),
+    request: requestSchema,
+    locks: z.array(z.string().min(1).max(256)).optional(),
+    lock_timeout: z.number().positive().max(3600).default(DEFAULT_LOCK_TIMEOUT_SECONDS),
+    respond: z
+      .strictObject({ status: z.number().int().min(200).max(299), body: z.unknown().optional() })
+      .optional(),
+    on_complete: z.array(dataActionSchema).default([]),
+  })
+  .superRefine((trigger, ctx) => {
+    const declared = Object.keys(trigger.inputs);
+    const checkText = (path: (string | number)[], text: string) => {
+      const parsed = parseTemplate(text);
+      if (!parsed.ok) {
+        ctx.addIssue({ code: "custom", path, message: parsed.error });
+        return;
+      }
+      for (const name of templateInputs(parsed.parts))
+        if (!declared.includes(name))
+          ctx.addIssue({
+            code: "custom",
+            path,
+            message: `unknown input "${name}" in \${inputs.${name}}; declared: ${declared.join(", ") || "none"}`,
+          });
+    };
+    for (const { path, text } of stringsIn(trigger.request, ["request"])) checkText(path, text);
+    for (const [index, lock] of (trigger.locks ?? []).entries()) checkText(["locks", index], lock);
+    trigger.on_complete.forEach((action, index) => {
+      if (action.put !== undefined) checkText(["on_complete", index, "put"], action.put);
+      if (action.delete !== undefined) checkText(["on_complete", index, "delete"], action.delete);
+      if (action.value !== undefined) checkText(["on_complete", index, "value"], action.value);
+    });
+  });
+
+export const triggerFileSchema = z.strictObject({ triggers: z.array(triggerSchema) });
+
+type TriggerConfig = z.output<typeof triggerSchema>;
+
+/** A data-store write when a job ends; on a Trigger, key and value may still hold placeholders. */
+export type DataAction =
+  | { op: "put"; key: string; value: string; whenState?: string[] }
+  | { op: "delete"; key: string; whenState?: string[] };
+
+export interface Trigger {
+  name: string;
+  verify: { scheme: VerifyScheme; secretsEnv: string[]; publicKeysEnv: string[]; keys: string[] };
+  /** Who runs are recorded as; default `hook:<name>`. */
+  caller: string;
+  /** Default `choria=hook-<name>.mcollective`. */
+  callerId: string;
+  policy: Policy;
+  /** All must hold, else the delivery is skipped. */
+  conditions: Condition[];
+  inputs: InputSpec[];
+  /** The /v1/rpc body with `${inputs.NAME}` placeholders; evaluateTrigger renders it. */
+  request: Record<string, unknown>;
+  /** Lock names, may hold placeholders; empty means no lock. */
+  locks: string[];
+  lockTimeoutMs: number;
+  respond?: { status: number; body: unknown };
+  /** Data-store writes when the job ends, with placeholders. */
+  onComplete: DataAction[];
+}
+
+export interface TriggerSet {
+  get(name: string): Trigger | undefined;
+  names(): string[];
+}
+
+export interface TriggerConfigError {
+  line: number;
+  column: number;
+  /** The field, e.g. `triggers[0].inputs.branch.pattern`; empty for a syntax error. */
+  path: string;
+  message: string;
+}
+
+export type TriggerFileResult =
+  | { ok: true; triggers: TriggerSet }
+  | { ok: false; errors: TriggerConfigError[]; message: string };
+
+function compileInput(name: string, input: InputConfig, source: InputSource): InputSpec {
+  const pattern = input.pattern === undefined ? undefined : compileRegex(input.pattern);
+  return {
+    name,
+    from: input.from,
+    source,
+    type: input.type,
+    ...(input.default !== undefined && { default: input.default }),
+    ...(pattern instanceof RegExp && { pattern }),
+    ...(input.enum && { enum: input.enum }),
+    ...(input.min_length !== undefined && { minLength: input.min_length }),
+    ...(input.max_length !== undefined && { maxLength: input.max_length }),
+    ...(input.minimum !== undefined && { minimum: input.minimum }),
+    ...(input.maximum !== undefined && { maximum: input.maximum }),
+    shellsafe: input.shellsafe,
+  };
+}
+
+function compileCondition(config: ConditionConfig): Condition {
+  if (config.not) return { kind: "not", condition: compileCondition(config.not) };
+  const subject =
+    config.header !== undefined
+      ? { kind: "header" as const, name: config.header.toLowerCase() }
+      : { kind: "path" as const, path: config.path ?? "", segments: parsePath(config.path ?? "") ?? [] };
+  if (config.equals !== undefined)
+    return { kind: "test", subject, test: { op: "equals", value: config.equals } };
+  if (config.in !== undefined) return { kind: "test", subject, test: { op: "in", values: config.in } };
+  if (config.exists !== undefined)
+    return { kind: "test", subject, test: { op: "exists", value: config.exists } };
+  return {
+    kind: "test",
+    subject,
+    test: { op: "matches", regex: compileRegex(config.matches ?? "") as RegExp },
+  };
+}
+
+function compileTrigger(config: TriggerConfig): Trigger {
+  const whenState = (states: string[] | undefined) => (states ? { whenState: states } : {});
+  return {
+    name: config.name,
+    verify: {
+      scheme: config.verify.scheme,
+      secretsEnv: config.verify.secrets_env,
+      publicKeysEnv: config.verify.public_keys_env,
+      keys: config.verify.keys,
+    },
+    caller: config.caller ?? `hook:${config.name}`,
+    callerId: config.callerid ?? `choria=hook-${config.name}.mcollective`,
+    policy: config.policy,
+    conditions: config.when.map(compileCondition),
+    inputs: Object.entries(config.inputs).map(([name, input]) =>
+      compileInput(name, input, inputSource(input.from) as InputSource),
+    ),
+    request: config.request,
+    locks: config.locks ?? [config.name],
+    lockTimeoutMs: Math.round(config.lock_timeout * 1000),
+    ...(config.respond && { respond: { status: config.respond.status, body: config.respond.body } }),
+    onComplete: config.on_complete.map((action) =>
+      action.put !== undefined
+        ? { op: "put", key: action.put, value: action.value ?? "", ...whenState(action.when_state) }
+        : { op: "delete", key: action.delete ?? "", ...whenState(action.when_state) },
+    ),
+  };
+}
+
+class CompiledTriggers implements TriggerSet {
+  readonly #byName: Map<string, Trigger>;
+  constructor(triggers: Trigger[]) {
+    this.#byName = new Map(triggers.map((trigger) => [trigger.name, trigger]));
+  }
+  get(name: string): Trigger | undefined {
+    return this.#byName.get(name);
+  }
+  names(): string[] {
+    return [...this.#byName.keys()];
+  }
+}
+
+interface RawError {
+  path: DataPath;
+  message: string;
+  /** Point at the map key rather than its value (unknown fields). */
+  atKey?: boolean;
+}
+
+function issueErrors(issue: z.core.$ZodIssue): RawError[] {
+  if (issue.code === "unrecognized_keys")
+    return issue.keys.map((key) => ({ path: [...issue.path, key], message: "unknown field", atKey: true }));
+  const message = issue.message.replace(/^Invalid input: /, "");
+  return [{ path: issue.path, message: message.endsWith("received undefined") ? "required" : message }];
+}
+
+/** Duplicate names are checked on the raw data so that they show even when another field is wrong. */
+function duplicateNameErrors(data: unknown): RawError[] {
+  const triggers = (data as { triggers?: unknown } | null)?.triggers;
+  if (!Array.isArray(triggers)) return [];
+  const firstIndex = new Map<string, number>();
+  const errors: RawError[] = [];
+  triggers.forEach((trigger, index) => {
+    const name = (trigger as { name?: unknown } | null)?.name;
+    if (typeof name !== "string") return;
+    const first = firstIndex.get(name);
+    if (first === undefined) firstIndex.set(name, index);
+    else
+      errors.push({
+        path: ["triggers", index, "name"],
+        message: `"${name}" is already the name of triggers[${first}]`,
+      });
+  });
+  return errors;
+}
+
+export function parseTriggerFile(text: string, options: { filename?: string } = {}): TriggerFileResult {
+  const filename = options.filename ?? "triggers";
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const fail = (errors: TriggerConfigError[]): TriggerFileResult => {
+    errors.sort((a, b) => a.line - b.line || a.column - b.column);
+    const message = errors
+      .map(
+        (error) =>
+          `${filename}:${error.line}:${error.column}${error.path ? ` ${error.path}` : ""}: ${error.message}`,
+      )
+      .join("\n");
+    return { ok: false, errors, message };
+  };
+  if (document.errors.length > 0)
+    return fail(
+      document.errors.map((error) => ({
+        ...locate(lineCounter, error.pos[0]),
+        path: "",
+        message: error.message,
+      })),
+    );
+  let data: unknown;
+  try {
+    data = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    return fail([
+      { line: 1, column: 1, path: "", message: error instanceof Error ? error.message : String(error) },
+    ]);
+  }
+  const parsed = triggerFileSchema.safeParse(data);
+  const raw = [
+    ...(parsed.success ? [] : parsed.error.issues.flatMap(issueErrors)),
+    ...duplicateNameErrors(data),
+  ];
+  if (raw.length > 0)
+    return fail(
+      raw.map(({ path, message, atKey }) => {
+        const node = findNode(document, path, atKey);
+        return { ...nodeLocation(lineCounter, node), path: formatPath(path), message };
+      }),
+    );
+  if (!parsed.success) return fail([]);
+  return { ok: true, triggers: new CompiledTriggers(parsed.data.triggers.map(compileTrigger)) };
+}
+
+/** The secrets a trigger's verifier needs, read from the environment once, at start-up. */
+export function triggerSecrets(
+  trigger: Trigger,
+  env: Record<string, string | undefined>,
+): { ok: true; secrets: string[]; publicKeys: string[] } | { ok: false; missing: string[] } {
+  const present = (name: string) => env[name] !== undefined && env[name] !== "";
+  const missing = [...trigger.verify.secretsEnv, ...trigger.verify.publicKeysEnv].filter(
+    (name) => !present(name),
+  );
+  if (missing.length > 0) return { ok: false, missing };
+  return {
+    ok: true,
+    secrets: trigger.verify.secretsEnv.map((name) => env[name] as string),
+    publicKeys: trigger.verify.publicKeysEnv.map((name) => env[name] as string),
+  };
+}
