@@ -97,7 +97,8 @@ export interface Lock {
   renew(): Promise<void>;
   /** True when this released the lock; false when it was no longer ours. Stops keepAlive. */
   release(): Promise<boolean>;
-  /** Renews in the background until stopped, released or lost; one at a time per lock. */
+  /** Renews in the background until stopped, released or lost; one at a time per lock (a new one stops
+   * the previous). Throws RangeError unless 0 < everyMs < ttlMs. */
   keepAlive(options?: KeepAliveOptions): KeepAlive;
 }
 
@@ -278,8 +279,10 @@ class HeldLock implements Lock {
   }
 
   keepAlive(options: KeepAliveOptions = {}): KeepAlive {
-    this.#keepAlive?.stop();
     const everyMs = options.everyMs ?? Math.max(1, Math.floor(this.ttlMs / 3));
+    if (!(everyMs > 0 && everyMs < this.ttlMs))
+      throw new RangeError(`keepAlive everyMs must be between 0 and the TTL (${this.ttlMs}), not ${everyMs}`);
+    this.#keepAlive?.stop();
     const lost = new AbortController();
     let renewal: ReturnType<typeof setTimeout> | undefined;
     let expiry: ReturnType<typeof setTimeout> | undefined;
