@@ -469,9 +469,10 @@ export function parseTriggerFile(text: string, options: { filename?: string } = 
       .join("\n");
     return { ok: false, errors, message };
   };
+  // One syntax error tends to set off a cascade; the first few are the ones worth reading.
   if (document.errors.length > 0)
     return fail(
-      document.errors.map((error) => ({
+      document.errors.slice(0, MAX_SYNTAX_ERRORS).map((error) => ({
         ...locate(lineCounter, error.pos[0]),
         path: "",
         message: error.message,

@@ -87,7 +87,7 @@ export function checkInputValue(spec: InputSpec, raw: unknown): InputCheck {
     if (spec.maxLength !== undefined && length > spec.maxLength)
       return { ok: false, detail: `${shown(value)} is longer than ${spec.maxLength} characters` };
     if (spec.pattern && !spec.pattern.test(value))
-      return { ok: false, detail: `${shown(value)} does not match ${spec.pattern.source}` };
+      return { ok: false, detail: `${shown(value)} does not match /${spec.pattern.source}/` };
     const unsafe = spec.shellsafe ? shellUnsafeFragment(value) : undefined;
     if (unsafe !== undefined)
       return {
