@@ -11,6 +11,7 @@ import { auditLine } from "../lib/security/http/mod.ts";
 import { connectWebSocket } from "../lib/transport/websocket.ts";
 import { gatewayAuthFromKeys } from "./gateway/auth.ts";
 import { gatewayConfigFrom, parseClusters } from "./gateway/config.ts";
+import { kvJobStore } from "./gateway/job-store.ts";
 import { type Connect, connectionPerRequest, type NatsSource, sharedConnection } from "./gateway/nats.ts";
 import { problem, problemResponse } from "./gateway/problems.ts";
 import { createGateway } from "./gateway.ts";
@@ -35,6 +36,9 @@ export interface Env {
   CHORIA_EDGE_GATEWAY_MAX_TIMEOUT?: string;
   CHORIA_EDGE_GATEWAY_DISCOVERY_IDLE?: string;
   CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT?: string;
+  /** `on`: async requests and /v1/jobs in the collectors' JetStream KV bucket (durable-object mode only). */
+  CHORIA_EDGE_GATEWAY_JOBS?: string;
+  CHORIA_EDGE_GATEWAY_SYNC_BUDGET?: string;
   /** `durable-object` (default) or `per-request`. */
   CHORIA_EDGE_GATEWAY_NATS_CONNECTION?: string;
   GATEWAY_CONNECTION?: DurableObjectNamespaceLike;
@@ -43,6 +47,7 @@ export interface Env {
 async function buildApp(
   env: Env,
   source: (connect: Connect, connectTimeoutMs: number) => NatsSource,
+  mode: "durable-object" | "per-request",
 ): Promise<Hono> {
   const number = (value: string | undefined) =>
     value === undefined || value === "" ? undefined : Number(value);
@@ -59,8 +64,14 @@ async function buildApp(
     maxTimeoutMs: number(env.CHORIA_EDGE_GATEWAY_MAX_TIMEOUT),
     discoveryIdleMs: number(env.CHORIA_EDGE_GATEWAY_DISCOVERY_IDLE),
     connectTimeoutMs: number(env.CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT),
+    syncBudgetMs: number(env.CHORIA_EDGE_GATEWAY_SYNC_BUDGET),
   });
   if (!config.ok) throw new Error(`gateway settings: ${config.error}`);
+  const jobs = env.CHORIA_EDGE_GATEWAY_JOBS ?? "off";
+  if (jobs !== "on" && jobs !== "off") throw new Error(`CHORIA_EDGE_GATEWAY_JOBS: on or off, not ${jobs}`);
+  // The jobs store keeps its bucket open on a connection that outlives requests; per request there is none.
+  if (jobs === "on" && mode === "per-request")
+    throw new Error("CHORIA_EDGE_GATEWAY_JOBS=on needs CHORIA_EDGE_GATEWAY_NATS_CONNECTION=durable-object");
   const signer = await loadSigner({
     certPem: env.CHORIA_EDGE_GATEWAY_CERT_PEM,
     keyPem: env.CHORIA_EDGE_GATEWAY_KEY_PEM,
@@ -74,12 +85,14 @@ async function buildApp(
       timeoutMs: config.config.connectTimeoutMs,
       ...(token ? { auth: { type: "token", token } } : {}),
     });
+  const nats = source(connect, config.config.connectTimeoutMs);
   return createGateway({
     config: config.config,
     signer,
-    nats: source(connect, config.config.connectTimeoutMs),
+    nats,
     auth: await gatewayAuthFromKeys(env.CHORIA_EDGE_GATEWAY_KEYS_JSON),
     audit: (event) => console.log(auditLine(event)),
+    ...(jobs === "on" ? { jobs: kvJobStore(nats) } : {}),
   });
 }
 
@@ -106,7 +119,11 @@ export default {
       return namespace.get(namespace.idFromName("nats")).fetch(request);
     }
     perRequestApp ??= cached(() =>
-      buildApp(env, (connect, connectTimeoutMs) => connectionPerRequest(connect, { connectTimeoutMs })),
+      buildApp(
+        env,
+        (connect, connectTimeoutMs) => connectionPerRequest(connect, { connectTimeoutMs }),
+        "per-request",
+      ),
     );
     return serve(perRequestApp, request);
   },
@@ -131,7 +148,11 @@ export class GatewayConnection {
 
   constructor(_state: unknown, env: Env) {
     this.#app = cached(() =>
-      buildApp(env, (connect, connectTimeoutMs) => sharedConnection(connect, { connectTimeoutMs })),
+      buildApp(
+        env,
+        (connect, connectTimeoutMs) => sharedConnection(connect, { connectTimeoutMs }),
+        "durable-object",
+      ),
     );
   }
 

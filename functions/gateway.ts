@@ -26,6 +26,7 @@ import {
   type StreamEvent,
   summaryEvent,
 } from "../lib/results/stream.ts";
+import type { RpcResult } from "../lib/results/summary.ts";
 import type { RequestSigner } from "../lib/security/choria.ts";
 import {
   type AuditEvent,
@@ -267,16 +268,45 @@ export function createGateway(deps: GatewayDeps): Hono {
 
       if (store !== undefined) {
         if (targets.cancelled) throw refuse("timeout", "the request ended before its targets were known");
+        // Sync: this request collects its own copy of the replies the collectors store, until the
+        // budget is spent; then the job carries on without it.
+        const budget = AbortSignal.timeout(Math.max(0, startedAt + config.syncBudgetMs - now()));
+        let collected: RpcResult | undefined;
         const started = await startJob({
           store,
-          bus,
-          client,
+          job: { caller: key.id, cluster: intent.cluster },
           plan,
           targets,
-          job: { caller: key.id, cluster: intent.cluster },
           callback: intent.callback,
           idempotency: idempotencyClaim,
+          callerid: client.callerid,
+          send: async (route) => {
+            if (respondAsync) return publishRpc(bus, client, plan, targets, route);
+            collected = await sendRpc(bus, client, plan, targets, {
+              signal: AbortSignal.any([abort.signal, budget]),
+              startedAt,
+              now,
+              route,
+            });
+          },
         }).finally(() => request.signal.removeEventListener("abort", clientGone));
+        if (collected !== undefined && !(collected.summary.done === "cancelled" && budget.aborted)) {
+          if (collected.summary.done === "cancelled" && (await upstreamLost()))
+            throw refuse("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
+          release();
+          deps.audit?.({
+            ...context,
+            decision: "accepted",
+            status: 200,
+            request_id: collected.request_id,
+            targets: targets.identities?.length ?? collected.summary.expected,
+          });
+          return c.json({ ...collected, job_id: started.jobId }, 200, {
+            "server-timing": timing
+              .add("rpc", now() - startedAt, "signing, publishing and collecting")
+              .header(),
+          });
+        }
         return await answerWithJob(started, timing, targets);
       }
 
@@ -423,17 +453,18 @@ function idempotencyKeyOf(headers: Headers): string | undefined {
 
 interface JobStart {
   store: JobStore;
-  bus: MessageBus;
-  client: ClientIdentity;
-  plan: RpcPlan;
-  targets: Targets;
   /** Who asked (the key id, the only one who may read the job by default) and where. */
   job: { caller: string; cluster: string; trigger?: Record<string, string> };
+  plan: RpcPlan;
+  targets: Targets;
   callback: RpcIntent["callback"] | undefined;
   idempotency: Required<CreateOptions> | undefined;
+  /** The Choria caller id the request is signed for: its replies' subject is derived from it. */
+  callerid: string;
+  /** Sends the request with the job's id and the collectors' reply subject; throws PublishRefused. */
+  send: (route: { requestId: string; replyTo: string }) => Promise<void>;
 }
 
-/** A job a request made, or found made for its Idempotency-Key; `record` is unknown while another request creates it. */
 interface StartedJob {
   jobId: string;
   requestId?: string;
@@ -483,8 +514,8 @@ async function settledWithin(
 }
 
 /**
- * Creates the job, then publishes the request with the collectors' reply subject. A request whose
- * Idempotency-Key made a job before gets that job back and publishes nothing.
+ * Creates the job, then sends the request with the collectors' reply subject. A request whose
+ * Idempotency-Key made a job before gets that job back and sends nothing.
  */
 async function startJob(start: JobStart): Promise<StartedJob> {
   const { plan, targets, store } = start;
@@ -507,9 +538,9 @@ async function startJob(start: JobStart): Promise<StartedJob> {
   if (outcome.outcome !== "created") return started;
   if (targets.identities?.length === 0 || plan.expect === 0) return started;
   try {
-    await publishRpc(start.bus, start.client, plan, targets, {
+    await start.send({
       requestId,
-      replyTo: jobReplySubject(plan.collective, start.client.callerid, outcome.job.id),
+      replyTo: jobReplySubject(plan.collective, start.callerid, outcome.job.id),
     });
   } catch (err) {
     // NATS refused the request, so no node has it: end the job, and free its Idempotency-Key so that the

@@ -11,6 +11,7 @@ import { auditLine } from "../lib/security/http/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { gatewayAuthFromKeys, kvReplayStore } from "./gateway/auth.ts";
 import { gatewaySettings } from "./gateway/env.ts";
+import { kvJobStore } from "./gateway/job-store.ts";
 import { sharedConnection } from "./gateway/nats.ts";
 import { createGateway } from "./gateway.ts";
 
@@ -48,6 +49,7 @@ async function build(): Promise<Handler> {
       settings.replayStore === "kv" ? { replay: kvReplayStore(nats) } : {},
     ),
     audit: (event) => process.stdout.write(`${auditLine(event)}\n`),
+    ...(settings.jobs ? { jobs: kvJobStore(nats) } : {}),
   });
   return handle(app);
 }

@@ -1,6 +1,7 @@
 // The async jobs' store for a gateway: the collectors' KV bucket, opened over the gateway's own NATS
-// connection on the first async request (as kvReplayStore opens its bucket), and again after a failure,
-// so that a NATS outage is a 503 for that request rather than a gateway that never recovers.
+// connection on the first request that needs it, and again after a failure or on a new connection, so
+// that a NATS outage is a 503 for that request rather than a gateway that never recovers. It needs a
+// connection that outlives requests (sharedConnection): a connection per request would be left open.
 import { DEFAULT_BUCKET } from "../../lib/results/jobs/keys.ts";
 import { JobStore } from "../../lib/results/jobs/store.ts";
 import { NatsBus } from "../../lib/transport/bus.ts";
@@ -18,10 +19,8 @@ export function kvJobStore(
   nats: NatsSource,
   options: { bucket?: string; retentionMs?: number } = {},
 ): JobStoreSource {
-  let opening: Promise<JobStore> | undefined;
-  const open = async (): Promise<JobStore> => {
-    const { bus } = await nats.acquire();
-    if (!(bus instanceof NatsBus)) throw new Error("async jobs need a NATS client connection");
+  let opened: { bus: NatsBus; store: Promise<JobStore> } | undefined;
+  const open = async (bus: NatsBus): Promise<JobStore> => {
     // The bucket is made by whichever of gateway and collector comes first; an existing one is used as is.
     const bucket = await NatsKvBucket.open(bus.connection, {
       name: options.bucket ?? DEFAULT_BUCKET,
@@ -31,11 +30,15 @@ export function kvJobStore(
   };
   return {
     async store() {
-      opening ??= open();
+      const { bus } = await nats.acquire();
+      if (!(bus instanceof NatsBus)) throw new Error("async jobs need a NATS client connection");
+      // A connection the source replaced (closed, then made anew) takes its bucket handle with it.
+      if (opened?.bus !== bus) opened = { bus, store: open(bus) };
+      const current = opened;
       try {
-        return await opening;
+        return await current.store;
       } catch (err) {
-        opening = undefined;
+        if (opened === current) opened = undefined;
         throw err;
       }
     },

@@ -70,6 +70,11 @@ export interface RpcHooks {
   startedAt?: number;
   /** Milliseconds clock; `Date.now` by default. */
   now?: () => number;
+  /**
+   * The request's id and reply subject when someone else takes its replies too (an async job's collectors,
+   * which store them while this call collects its own copy); a new id and the caller's inbox by default.
+   */
+  route?: { requestId: string; replyTo: string };
 }
 
 /** A publish the NATS client refused (closed connection, over max_payload or its reconnect buffer). */
@@ -108,6 +113,7 @@ export async function resolveTargets(
     plan.cluster,
     signed,
     [broadcastSubject(plan.collective, "discovery")],
+    replySubject(plan.collective, client.callerid, signed.request.envelope.requestid),
     {
       timeoutMs: addressing.timeoutMs,
       idleMs: addressing.idleMs,
@@ -139,7 +145,7 @@ export async function sendRpc(
 ): Promise<RpcResult> {
   const now = hooks.now ?? Date.now;
   const startedAt = hooks.startedAt ?? now();
-  const requestId = newRequestId();
+  const requestId = hooks.route?.requestId ?? newRequestId();
   const identities = targets.identities;
   const expected = plan.expect ?? identities?.length;
   const entries: ReplyEntry[] = [];
@@ -171,7 +177,8 @@ export async function sendRpc(
   });
   const subjects = rpcSubjects(plan, targets);
   let publishedAt = now();
-  const collection = await publishAndCollect(bus, client, plan.cluster, signed, subjects, {
+  const inbox = hooks.route?.replyTo ?? replySubject(plan.collective, client.callerid, requestId);
+  const collection = await publishAndCollect(bus, client, plan.cluster, signed, subjects, inbox, {
     ...(plan.expect === undefined ? {} : { expected: plan.expect }),
     ...(identities === undefined ? {} : { expectedIdentities: identities }),
     timeoutMs: plan.timeoutMs,
@@ -254,10 +261,10 @@ async function publishAndCollect(
   cluster: string,
   signed: SignedRequest,
   subjects: readonly string[],
+  inbox: string,
   options: CollectOptions,
 ): Promise<Collection> {
-  const { collective, requestid } = signed.request.envelope;
-  const inbox = replySubject(collective, client.callerid, requestid);
+  const { requestid } = signed.request.envelope;
   const { onPublished, ...collect } = options;
   const stop = linkedAbort(options.signal);
   const collection = collectReplies(bus, inbox, requestid, { ...collect, signal: stop.signal });

@@ -6,12 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
 import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
 import { buildLambda } from "../../../infra/build.ts";
 import { readZip } from "../../../infra/zip.ts";
 import { signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { testPki } from "../../support/pki.ts";
 import { freePort } from "../../support/ports.ts";
+import { collectorConfig, memoryLog } from "../results/support.ts";
 import { apiGatewayV2Event, functionUrlEvent, type HttpCall, lambdaContext } from "./lambda-events.ts";
 import { CLUSTER, type Federation, startFederation, type TestKeys, testKeys } from "./support.ts";
 
@@ -29,6 +31,7 @@ let keys: TestKeys;
 let handler: Handler;
 let monitorUrl: string;
 let zipEntries: string[];
+let collector: RunningCollector;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "choria-edge-lambda-"));
@@ -36,12 +39,13 @@ beforeAll(async () => {
   monitorUrl = `http://127.0.0.1:${monitorPort}`;
   const [built, fed, generated, pki] = await Promise.all([
     buildLambda(join(dir, "dist")),
-    startFederation(20, { federationConfig: `http: "127.0.0.1:${monitorPort}"` }),
+    startFederation(20, { jetstream: true, federationConfig: `http: "127.0.0.1:${monitorPort}"` }),
     testKeys(),
     testPki(),
   ]);
   federation = fed;
   keys = generated;
+  collector = await startCollector(collectorConfig(federation.federation), { log: memoryLog() });
   const entries = readZip(await readFile(built.zip));
   zipEntries = entries.map((e) => e.name);
   const code = join(dir, "task");
@@ -54,11 +58,13 @@ beforeAll(async () => {
     CHORIA_EDGE_GATEWAY_KEY_PEM: pki.gateway.keyPem,
     CHORIA_EDGE_GATEWAY_KEYS_JSON: keys.json,
     CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT: "500",
+    CHORIA_EDGE_GATEWAY_JOBS: "on",
   });
   ({ handler } = (await import(pathToFileURL(join(code, "index.mjs")).href)) as { handler: Handler });
 }, 60_000);
 
 afterAll(async () => {
+  await collector?.stop();
   await federation?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -118,6 +124,36 @@ describe("the Lambda bundle", () => {
     expect(replay.statusCode).toBe(401);
     expect(replay.headers["content-type"]).toBe("application/problem+json");
     expect(JSON.parse(replay.body).type).toBe(`${PROBLEM_BASE}replay`);
+  });
+
+  it("answers an async request with 202 and serves the job the collector fills in", async () => {
+    const identities = federation.fleet.slice(0, 3).map((n) => n.identity);
+    const call = await signedCall(API_URL, {
+      agent: "rpcutil",
+      action: "ping",
+      nodes: identities,
+      mode: "async",
+    });
+    const accepted = await handler(apiGatewayV2Event(call), lambdaContext());
+    expect(accepted.statusCode).toBe(202);
+    const location = accepted.headers.location!;
+    expect(location).toMatch(/^\/v1\/jobs\//);
+
+    const jobUrl = new URL(location, API_URL).href;
+    const deadline = Date.now() + 10_000;
+    let job: { state: string; counts: Record<string, number> };
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const headers = await signHttpRequest({ method: "GET", url: jobUrl, headers: {}, key: keys.admin });
+      const read = await handler(
+        apiGatewayV2Event({ method: "GET", url: jobUrl, headers: Object.fromEntries(headers), body: "" }),
+        lambdaContext(),
+      );
+      expect(read.statusCode).toBe(200);
+      ({ job } = JSON.parse(read.body) as { job: typeof job });
+    } while (job.state === "running" && Date.now() < deadline);
+    expect(job.state).toBe("complete");
+    expect(job.counts).toMatchObject({ ok: 3, no_reply: 0 });
   });
 
   it("reuses one NATS connection across invocations", async () => {

@@ -2,9 +2,12 @@
 // over WebSocket to the federation nats-server's websocket listener, end to end to simulated nodes. Both
 // connection modes: the default Durable Object holding one connection, and a connection per request.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
 import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import { signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { testPki } from "../../support/pki.ts";
 import { startWranglerDev, type WranglerDev } from "../../workerd/wrangler-dev.ts";
+import { collectorConfig, memoryLog } from "../results/support.ts";
 import {
   CLUSTER,
   type Federation,
@@ -19,10 +22,12 @@ let federation: Federation;
 let keys: TestKeys;
 let durable: WranglerDev;
 let perRequest: WranglerDev;
+let collector: RunningCollector;
 
 beforeAll(async () => {
   const pki = await testPki();
-  [federation, keys] = await Promise.all([startFederation(20), testKeys()]);
+  [federation, keys] = await Promise.all([startFederation(20, { jetstream: true }), testKeys()]);
+  collector = await startCollector(collectorConfig(federation.federation), { log: memoryLog() });
   const vars = (mode: string) => ({
     CHORIA_EDGE_GATEWAY_NATS_SERVERS: federation.federation.wsUrl!,
     CHORIA_EDGE_GATEWAY_CLUSTERS: `${CLUSTER}=mcollective`,
@@ -33,12 +38,13 @@ beforeAll(async () => {
     CHORIA_EDGE_GATEWAY_KEYS_JSON: keys.json,
   });
   // One after the other: two workerd start-ups at once crowd a two-core machine.
-  durable = await startWranglerDev(vars("durable-object"));
+  durable = await startWranglerDev({ ...vars("durable-object"), CHORIA_EDGE_GATEWAY_JOBS: "on" });
   perRequest = await startWranglerDev(vars("per-request"));
 }, 120_000);
 
 afterAll(async () => {
   await Promise.allSettled([durable?.stop(), perRequest?.stop()]);
+  await collector?.stop();
   await federation?.stop();
 });
 
@@ -84,6 +90,25 @@ describe("the Worker in workerd", () => {
     const replay = await fetch(url, init);
     expect(replay.status).toBe(401);
     expect(((await replay.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}replay`);
+  });
+
+  it("Durable Object mode: an async request answers 202, and the job fills in over NATS WebSocket", async () => {
+    const nodes = federation.fleet.slice(0, 3).map((n) => n.identity);
+    const res = await rpc(durable, { agent: "rpcutil", action: "ping", nodes, mode: "async" });
+    expect(res.status).toBe(202);
+    const location = res.headers.get("location")!;
+    const url = `${durable.url}${location}`;
+    const deadline = Date.now() + 10_000;
+    let job: { state: string; counts: Record<string, number> };
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const headers = await signHttpRequest({ method: "GET", url, headers: {}, key: keys.admin });
+      const read = await fetch(url, { headers });
+      expect(read.status).toBe(200);
+      ({ job } = (await read.json()) as { job: typeof job });
+    } while (job.state === "running" && Date.now() < deadline);
+    expect(job.state).toBe("complete");
+    expect(job.counts).toMatchObject({ ok: 3, no_reply: 0 });
   });
 
   it("per-request mode: a connection of its own for the request, answered in full", async () => {
