@@ -1,5 +1,6 @@
 // The public surface of lib/security/webhooks. Import from here, not from the files.
 export { signGithub } from "./github.ts";
+export { webhookSecretsProblems } from "./secrets.ts";
 export { signSlack } from "./slack.ts";
 export { signStandardV1, signStandardV1a, standardPublicKey } from "./standard.ts";
 export { signStripe } from "./stripe.ts";

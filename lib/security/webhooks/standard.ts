@@ -77,9 +77,27 @@ function symmetricSigner(secret: string): Webhook | undefined {
   }
 }
 
-async function ed25519PublicKey(text: string): Promise<CryptoKey | undefined> {
+/** The raw 32 bytes of a `whpk_<base64>` key (prefix optional), or undefined when it is not that. */
+function ed25519PublicKeyBytes(text: string): Bytes | undefined {
   const raw = base64Bytes(text.startsWith(PUBLIC_KEY_PREFIX) ? text.slice(PUBLIC_KEY_PREFIX.length) : text);
-  if (raw?.length !== ED25519_PUBLIC_KEY_BYTES) return undefined;
+  return raw?.length === ED25519_PUBLIC_KEY_BYTES ? raw : undefined;
+}
+
+/** Problems with Standard Webhooks key material, by position, for configuration errors. */
+export function standardSecretsProblems(secrets: string[], publicKeys: string[]): string[] {
+  return [
+    ...secrets.flatMap((secret, i) =>
+      symmetricSigner(secret) === undefined ? [`secrets[${i}] is not whsec_<base64>`] : [],
+    ),
+    ...publicKeys.flatMap((key, i) =>
+      ed25519PublicKeyBytes(key) === undefined ? [`publicKeys[${i}] is not whpk_<base64 of 32 bytes>`] : [],
+    ),
+  ];
+}
+
+async function ed25519PublicKey(text: string): Promise<CryptoKey | undefined> {
+  const raw = ed25519PublicKeyBytes(text);
+  if (raw === undefined) return undefined;
   try {
     return await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
   } catch {
