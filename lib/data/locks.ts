@@ -306,6 +306,8 @@ class HeldLock implements Lock {
       expiry = setTimeout(
         () => {
           if (stopped) return;
+          // Timers may fire a little early by the wall clock, and `now` may be another clock.
+          if (this.now() < this.expiresAt) return watchExpiry();
           lose(this.#lose(new LockLost(this.name, "expired")));
           // Let the next contender in now rather than at the expiry of a renewal still on its way.
           void rewriteOwn(this.bucket, this.key, this.token, undefined, (record) => ({
