@@ -431,6 +431,8 @@ interface RawError {
 function issueErrors(issue: z.core.$ZodIssue): RawError[] {
   if (issue.code === "unrecognized_keys")
     return issue.keys.map((key) => ({ path: [...issue.path, key], message: "unknown field", atKey: true }));
+  if (issue.code === "invalid_key")
+    return [{ path: issue.path, message: issue.issues[0]?.message ?? issue.message, atKey: true }];
   const message = issue.message.replace(/^Invalid input: /, "");
   return [{ path: issue.path, message: message.endsWith("received undefined") ? "required" : message }];
 }

@@ -110,6 +110,12 @@ describe("parseTriggerFile: the fixtures", () => {
     expect(trigger?.inputs.find((input) => input.name === "paid")?.default).toBe(true);
   });
 
+  it("loads the example in lib/triggers/README.md", () => {
+    const readme = readFileSync(new URL("../../../lib/triggers/README.md", import.meta.url), "utf8");
+    const example = readme.split("```yaml\n")[1]?.split("```")[0] ?? "";
+    expect(loaded(example, "README.md").map((trigger) => trigger.name)).toEqual(["deploy-on-push"]);
+  });
+
   it("keeps several triggers addressable by name", () => {
     const two = `${VALID}  - name: other\n${VALID.split("\n").slice(2).join("\n")}`;
     const result = parseTriggerFile(two);
@@ -257,6 +263,18 @@ describe("parseTriggerFile: errors name the line, column and field", () => {
         column: 18,
         path: "triggers[0].inputs.branch.default",
         message: '"main" does not match /^refs\\/heads\\//',
+      },
+    ]);
+  });
+
+  it("an input name that cannot be one, at the name", () => {
+    const errors = errorsOf(withLine(13, '      "branch name":'));
+    expect(errors).toEqual([
+      {
+        line: 13,
+        column: 7,
+        path: "triggers[0].inputs.branch name",
+        message: "an input name is 1-64 letters, digits, '_' or '-'",
       },
     ]);
   });
