@@ -19,6 +19,7 @@ export type TriggerOutcome =
       /** The body for /v1/rpc, placeholders rendered; the gateway validates it like any other. */
       body: Record<string, unknown>;
       inputs: Record<string, unknown>;
+      /** Rendered, each once, sorted: take them in this order. */
       locks: string[];
       onComplete: DataAction[];
     }
@@ -63,6 +64,15 @@ function renderString(template: string, inputs: Record<string, unknown>): string
   return parsed.ok ? renderText(parsed.parts, inputs) : template;
 }
 
+/**
+ * Two placeholders can render to the same name, and a run must not wait for a lock it already holds; two
+ * triggers that take the same locks in different orders could each hold one the other wants. One global
+ * order (sorted, each name once) rules out both.
+ */
+function lockOrder(names: string[]): string[] {
+  return [...new Set(names)].sort();
+}
+
 export async function evaluateTrigger(
   trigger: Trigger,
   delivery: Delivery,
@@ -80,7 +90,7 @@ export async function evaluateTrigger(
     kind: "run",
     body: renderValue(trigger.request, inputs) as Record<string, unknown>,
     inputs,
-    locks: trigger.locks.map((lock) => renderString(lock, inputs)),
+    locks: lockOrder(trigger.locks.map((lock) => renderString(lock, inputs))),
     onComplete: trigger.onComplete.map((action) => {
       const whenState = action.whenState ? { whenState: action.whenState } : {};
       const key = renderString(action.key, inputs);

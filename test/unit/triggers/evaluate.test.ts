@@ -98,6 +98,12 @@ describe("a GitHub push", () => {
     expect(outcome.locks).toEqual(["deploy", "deploy-staging"]);
   });
 
+  it("takes each lock once, in one order, whatever the file's order", async () => {
+    const reordered = { ...deploy, locks: ["deploy-${inputs.environment}", "deploy", "deploy-production"] };
+    const outcome = expectRun(await evaluateTrigger(reordered, { payload: push, headers }, noData));
+    expect(outcome.locks).toEqual(["deploy", "deploy-production"]);
+  });
+
   it("checks a stored value like any other input", async () => {
     const errors = expectInvalid(
       await evaluateTrigger(deploy, { payload: push, headers }, dataStore({ "deploy/env": "qa" }).read),
