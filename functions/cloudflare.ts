@@ -11,9 +11,9 @@ import { auditLine } from "../lib/security/http/mod.ts";
 import { connectWebSocket } from "../lib/transport/websocket.ts";
 import { gatewayAuthFromKeys } from "./gateway/auth.ts";
 import { gatewayConfigFrom, parseClusters } from "./gateway/config.ts";
-import { kvJobStore } from "./gateway/job-store.ts";
 import { type Connect, connectionPerRequest, type NatsSource, sharedConnection } from "./gateway/nats.ts";
 import { problem, problemResponse } from "./gateway/problems.ts";
+import { asyncParts } from "./gateway/triggers.ts";
 import { createGateway } from "./gateway.ts";
 
 /** The slice of the Durable Object namespace binding used here. */
@@ -39,6 +39,9 @@ export interface Env {
   /** `on`: async requests and /v1/jobs in the collectors' JetStream KV bucket (durable-object mode only). */
   CHORIA_EDGE_GATEWAY_JOBS?: string;
   CHORIA_EDGE_GATEWAY_SYNC_BUDGET?: string;
+  /** Webhook triggers as YAML or JSON text; their secrets are further Worker secrets named in it. */
+  CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT?: string;
+  CHORIA_EDGE_GATEWAY_DATA_BUCKET?: string;
   /** `durable-object` (default) or `per-request`. */
   CHORIA_EDGE_GATEWAY_NATS_CONNECTION?: string;
   GATEWAY_CONNECTION?: DurableObjectNamespaceLike;
@@ -86,13 +89,25 @@ async function buildApp(
       ...(token ? { auth: { type: "token", token } } : {}),
     });
   const nats = source(connect, config.config.connectTimeoutMs);
+  const auth = await gatewayAuthFromKeys(env.CHORIA_EDGE_GATEWAY_KEYS_JSON);
   return createGateway({
     config: config.config,
     signer,
     nats,
-    auth: await gatewayAuthFromKeys(env.CHORIA_EDGE_GATEWAY_KEYS_JSON),
+    auth,
     audit: (event) => console.log(auditLine(event)),
-    ...(jobs === "on" ? { jobs: kvJobStore(nats) } : {}),
+    ...asyncParts({
+      nats,
+      jobs: jobs === "on",
+      dataBucket: env.CHORIA_EDGE_GATEWAY_DATA_BUCKET,
+      triggers:
+        env.CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT === undefined
+          ? undefined
+          : { text: env.CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT, filename: "CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT" },
+      // Trigger secrets are Worker secrets, named by the trigger file.
+      env: env as unknown as Record<string, string | undefined>,
+      keys: auth.keys,
+    }),
   });
 }
 

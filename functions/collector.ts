@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { DataStore } from "../lib/data/mod.ts";
 import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
 import { callbackSender, httpCallbackSender } from "../lib/results/jobs/callbacks.ts";
 import { JobCollector } from "../lib/results/jobs/collector.ts";
@@ -10,6 +11,7 @@ import type { NatsBus } from "../lib/transport/bus.ts";
 import { NatsKvBucket } from "../lib/transport/kv-bucket.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { queueReplySource, type ReplySource, streamReplySource } from "../lib/transport/reply-source.ts";
+import { applyJobEffects } from "../lib/triggers/effects.ts";
 
 export interface RunningCollector {
   readonly collector: JobCollector;
@@ -73,10 +75,29 @@ export async function startCollector(
         ...(config.lambdaEndpoint === undefined ? {} : { endpoint: config.lambdaEndpoint }),
       }),
     });
+    // Opened on the first trigger run that ends: most collectors never see one.
+    let data: Promise<DataStore> | undefined;
+    const dataStore = () => {
+      data ??= NatsKvBucket.open(bus.connection, {
+        name: config.dataBucket,
+        ttlMs: 0,
+        replicas: config.replicas,
+      }).then(
+        (opened) => new DataStore(opened),
+        (err: unknown) => {
+          data = undefined;
+          throw err;
+        },
+      );
+      return data;
+    };
     const collector = new JobCollector({
       store,
       source,
       callbacks,
+      applyEffects: async (record) => {
+        if (record.effects !== null) await applyJobEffects(await dataStore(), record.effects, record.state);
+      },
       retryPolicy: {
         baseDelayMs: config.callbackBackoffMs,
         maxDelayMs: 3_600_000,

@@ -1,12 +1,14 @@
 // The edge gateway as one Hono app for every runtime: signed HTTPS in, federated Choria RPC out. Each
 // runtime entry (node.ts, lambda.ts, cloudflare.ts) builds the dependencies (signer, NATS source, key
 // registry) its own way and hands them to createGateway.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ClientIdentity } from "../lib/client/request.ts";
+import { type Lock, Locks } from "../lib/data/mod.ts";
 import { newRequestId } from "../lib/protocol/ids.ts";
 import { idempotencyKey } from "../lib/results/jobs/keys.ts";
 import { endJob } from "../lib/results/jobs/lifecycle.ts";
-import type { JobRecord } from "../lib/results/jobs/model.ts";
+import type { JobDataAction, JobRecord, NewJob } from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
 import type { CreateOptions, CreateOutcome, JobStore } from "../lib/results/jobs/store.ts";
 import { jobReplySubject } from "../lib/results/jobs/subjects.ts";
@@ -41,13 +43,19 @@ import {
   type PolicyIntent,
   type ReplayStore,
 } from "../lib/security/http/mod.ts";
+import type { WebhookRefusalReason } from "../lib/security/webhooks/mod.ts";
+import { verifyWebhook } from "../lib/security/webhooks/mod.ts";
 import type { MessageBus } from "../lib/transport/bus.ts";
+import { jobDataActions } from "../lib/triggers/effects.ts";
+import { evaluateTrigger, parsePayload, type Trigger } from "../lib/triggers/mod.ts";
+import type { DataStoreSource } from "./gateway/buckets.ts";
 import type { GatewayConfig } from "./gateway/config.ts";
 import type { JobStoreSource } from "./gateway/job-store.ts";
 import type { NatsLease, NatsSource } from "./gateway/nats.ts";
 import { UpstreamUnavailable } from "./gateway/nats.ts";
 import { openApiDocument } from "./gateway/openapi.ts";
 import {
+  type FieldError,
   fieldError,
   invalidBody,
   isProblemKind,
@@ -57,6 +65,7 @@ import {
   problemResponse,
 } from "./gateway/problems.ts";
 import { parseRpcBody, type RpcIntent } from "./gateway/schema.ts";
+import type { GatewayTriggers } from "./gateway/triggers.ts";
 import { creatorOnly, jobRoutes } from "./jobs.ts";
 
 export const GATEWAY_VERSION = "0.1.0";
@@ -83,7 +92,46 @@ export interface GatewayDeps {
   now?: () => number;
   /** Async requests and /v1/jobs; without it async requests are refused as async-unavailable. */
   jobs?: JobStoreSource;
+  /** Trigger data and locks (kvDataStore); needed by triggers that take locks or read data. */
+  data?: DataStoreSource;
+  /** Webhook triggers, `POST /v1/hooks/<name>` (loadTriggers); they run as jobs, so `jobs` too. */
+  triggers?: GatewayTriggers;
 }
+
+/** Who a request runs as: an HTTP key, or a trigger acting for its webhook sender. */
+interface RunCaller {
+  /** Owns the jobs the request makes (and scopes its Idempotency-Keys). */
+  keyId: string;
+  callerId: string;
+  policy: Policy;
+}
+
+interface Run {
+  startedAt: number;
+  authStarted: number;
+  context: Partial<AuditEvent>;
+  caller: RunCaller;
+  intent: RpcIntent;
+  respondAsync: boolean;
+  idempotency?: Required<CreateOptions>;
+  trigger?: TriggerRun;
+}
+
+/** What a webhook trigger adds to a run: where it came from, its locks, and what happens at its end. */
+interface TriggerRun {
+  record: Record<string, string>;
+  /** Sorted and without repeats. */
+  locks: string[];
+  lockTimeoutMs: number;
+  /** Shown as the locks' holder: trigger and delivery. */
+  holder: string;
+  onComplete: JobDataAction[];
+  respond?: { status: number; body: unknown };
+}
+
+// A trigger's locks outlive its job's deadline by this much, so that the collectors can release them
+// first; a lock whose job was lost (every collector down) still frees itself at the end of it.
+const LOCK_GRACE_MS = 30_000;
 
 /** Thrown by steps of a request that end it with a problem document. */
 class Refusal extends Error {
@@ -125,13 +173,6 @@ export function createGateway(deps: GatewayDeps): Hono {
     const startedAt = now();
     const request = c.req.raw;
     const context: Partial<AuditEvent> = { method: request.method, path: new URL(request.url).pathname };
-    let lease: NatsLease | undefined;
-    let released = false;
-    const release = () => {
-      if (lease === undefined || released) return;
-      released = true;
-      void lease.release();
-    };
     try {
       const mediaType = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
       if (mediaType !== "application/json")
@@ -156,9 +197,42 @@ export function createGateway(deps: GatewayDeps): Hono {
       const intent = parseIntent(body, config);
       const respondAsync =
         intent.mode === "async" || (intent.mode === "sync" && prefersAsync(request.headers.get("prefer")));
+      const idempotency = idempotencyKeyOf(request.headers);
+      return await execute(c, {
+        startedAt,
+        authStarted,
+        context,
+        caller: { keyId: key.id, callerId: key.callerId, policy: key.policy },
+        intent,
+        respondAsync,
+        ...(idempotency === undefined
+          ? {}
+          : { idempotency: { idempotencyKey: idempotency, fingerprint: await sha256Hex(body) } }),
+      });
+    } catch (err) {
+      return refused(err, context);
+    }
+  });
+
+  /**
+   * Runs an authenticated, validated request: policy, discovery, then the RPC, collected here (sync),
+   * streamed, or handed to the collectors as a job (async, a sync request that may outlast its budget, a
+   * trigger run). Throws a Refusal, which the route turns into its problem document.
+   */
+  async function execute(c: Context, run: Run): Promise<Response> {
+    const { startedAt, context, intent, respondAsync, caller } = run;
+    const request = c.req.raw;
+    let lease: NatsLease | undefined;
+    let released = false;
+    const release = () => {
+      if (lease === undefined || released) return;
+      released = true;
+      void lease.release();
+    };
+    let heldLocks: Lock[] = [];
+    try {
       if (respondAsync && deps.jobs === undefined)
         throw refuse("async-unavailable", "this gateway answers synchronously only; send mode sync");
-      const idempotency = idempotencyKeyOf(request.headers);
       const collectives = config.clusters[intent.cluster];
       if (collectives === undefined)
         throw refuse("unknown-cluster", `this gateway does not publish into cluster ${intent.cluster}`);
@@ -184,7 +258,7 @@ export function createGateway(deps: GatewayDeps): Hono {
         timeoutSeconds: intent.timeoutMs / 1000,
         broadcast: intent.mode === "broadcast",
       };
-      authorizeOrRefuse(key.policy, policyIntent);
+      authorizeOrRefuse(caller.policy, policyIntent);
 
       const plan = planOf(intent, collective, config);
       const format = chooseFormat(request.headers.get("accept"));
@@ -193,7 +267,6 @@ export function createGateway(deps: GatewayDeps): Hono {
       const viaJob =
         deps.jobs !== undefined &&
         (respondAsync || (format === "json" && worstCaseMs(plan) > config.syncBudgetMs));
-      const fingerprint = idempotency === undefined ? undefined : await sha256Hex(body);
       const store = viaJob ? await openJobStore(deps.jobs!) : undefined;
 
       const answerWithJob = async (started: StartedJob, timing: ServerTiming, targets?: Targets) => {
@@ -207,7 +280,8 @@ export function createGateway(deps: GatewayDeps): Hono {
         deps.audit?.({
           ...context,
           decision: "accepted",
-          status: settled === undefined ? 202 : 200,
+          status: settled === undefined ? (run.trigger?.respond?.status ?? 202) : 200,
+          job_id: started.jobId,
           ...(requestId === undefined ? {} : { request_id: requestId }),
           targets: targets?.identities?.length ?? started.record?.targets ?? null,
         });
@@ -222,34 +296,31 @@ export function createGateway(deps: GatewayDeps): Hono {
           });
           return c.json(result, 200, { "server-timing": timing.header() });
         }
-        const location = `/v1/jobs/${started.jobId}`;
-        return c.json(
-          { job_id: started.jobId, status_url: new URL(location, publicUrl(request.url, config)).href },
-          202,
-          {
-            location,
-            "cache-control": "no-store",
+        return jobAccepted(c, started.jobId, {
+          respond: run.trigger?.respond,
+          headers: {
             "server-timing": timing.header(),
             ...(intent.mode === "sync" && respondAsync ? { "preference-applied": "respond-async" } : {}),
           },
-        );
+        });
       };
 
-      const idempotencyClaim =
-        idempotency === undefined ? undefined : { idempotencyKey: idempotency, fingerprint: fingerprint! };
-      if (store !== undefined && idempotencyClaim !== undefined) {
+      if (store !== undefined && run.idempotency !== undefined) {
         // A repeat finds its job before discovery, so that it costs the fleet nothing.
-        const prior = await store.findClaimed(key.id, idempotencyClaim);
+        const prior = await store.findClaimed(caller.keyId, run.idempotency);
         if (prior !== undefined) return await answerWithJob(startedOf(prior), new ServerTiming());
       }
+
+      if (run.trigger !== undefined && run.trigger.locks.length > 0)
+        heldLocks = await takeLocks(run.trigger, worstCaseMs(plan) + LOCK_GRACE_MS);
 
       const acquireStarted = now();
       lease = await deps.nats.acquire();
       const timing = new ServerTiming()
-        .add("auth", acquireStarted - authStarted, "authentication, validation and policy")
+        .add("auth", acquireStarted - run.authStarted, "authentication, validation and policy")
         .add("nats", now() - acquireStarted, "getting a NATS connection");
       const bus = lease.bus;
-      const client: ClientIdentity = { signer: deps.signer, callerid: key.callerId, senderid };
+      const client: ClientIdentity = { signer: deps.signer, callerid: caller.callerId, senderid };
       const abort = new AbortController();
       const clientGone = () => abort.abort();
       request.signal.addEventListener("abort", clientGone, { once: true });
@@ -264,7 +335,7 @@ export function createGateway(deps: GatewayDeps): Hono {
       if (targets.cancelled && (await upstreamLost()))
         throw refuse("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
       if (targets.identities !== undefined)
-        authorizeOrRefuse(key.policy, { ...policyIntent, nodes: targets.identities.length });
+        authorizeOrRefuse(caller.policy, { ...policyIntent, nodes: targets.identities.length });
 
       if (store !== undefined) {
         if (targets.cancelled) throw refuse("timeout", "the request ended before its targets were known");
@@ -274,11 +345,23 @@ export function createGateway(deps: GatewayDeps): Hono {
         let collected: RpcResult | undefined;
         const started = await startJob({
           store,
-          job: { caller: key.id, cluster: intent.cluster },
+          job: {
+            caller: caller.keyId,
+            cluster: intent.cluster,
+            ...(run.trigger === undefined ? {} : { trigger: run.trigger.record }),
+            ...(heldLocks.length === 0 && (run.trigger?.onComplete.length ?? 0) === 0
+              ? {}
+              : {
+                  effects: {
+                    locks: heldLocks.map((lock) => ({ name: lock.name, token: lock.token })),
+                    data: run.trigger?.onComplete ?? [],
+                  },
+                }),
+          },
           plan,
           targets,
           callback: intent.callback,
-          idempotency: idempotencyClaim,
+          idempotency: run.idempotency,
           callerid: client.callerid,
           send: async (route) => {
             if (respondAsync) return publishRpc(bus, client, plan, targets, route);
@@ -290,6 +373,10 @@ export function createGateway(deps: GatewayDeps): Hono {
             });
           },
         }).finally(() => request.signal.removeEventListener("abort", clientGone));
+        // From here the job owns the locks: the collectors release them when it ends. Unless another
+        // request with the same key made the job, and ours are left over.
+        if (started.created) heldLocks = [];
+        else await releaseAll(heldLocks);
         if (collected !== undefined && !(collected.summary.done === "cancelled" && budget.aborted)) {
           if (collected.summary.done === "cancelled" && (await upstreamLost()))
             throw refuse("timeout", `NATS did not answer a ping within ${config.connectTimeoutMs} ms`);
@@ -298,6 +385,7 @@ export function createGateway(deps: GatewayDeps): Hono {
             ...context,
             decision: "accepted",
             status: 200,
+            job_id: started.jobId,
             request_id: collected.request_id,
             targets: targets.identities?.length ?? collected.summary.expected,
           });
@@ -367,9 +455,60 @@ export function createGateway(deps: GatewayDeps): Hono {
       });
     } catch (err) {
       release();
-      return refused(err, context);
+      await releaseAll(heldLocks);
+      throw err;
     }
-  });
+  }
+
+  /** 202 and where to read the job, or a trigger's own answer (with the job's Location all the same). */
+  function jobAccepted(
+    c: Context,
+    jobId: string,
+    options: { respond?: { status: number; body: unknown } | undefined; headers?: Record<string, string> },
+  ): Response {
+    const location = `/v1/jobs/${jobId}`;
+    const headers = { location, "cache-control": "no-store", ...options.headers };
+    const respond = options.respond;
+    if (respond !== undefined)
+      return respond.body === undefined
+        ? c.body(null, respond.status as ContentfulStatusCode, headers)
+        : c.json(respond.body, respond.status as ContentfulStatusCode, headers);
+    return c.json(
+      { job_id: jobId, status_url: new URL(location, publicUrl(c.req.url, config)).href },
+      202,
+      headers,
+    );
+  }
+
+  /** Every lock of a trigger run, or a lock-timeout refusal (and none held) when one cannot be had. */
+  async function takeLocks(trigger: TriggerRun, ttlMs: number): Promise<Lock[]> {
+    const locks = new Locks(await openDataStore(deps.data));
+    const held: Lock[] = [];
+    try {
+      // Names come sorted from the trigger, so two runs never each hold what the other waits for.
+      for (const name of trigger.locks) {
+        const lock = await locks.acquire(name, {
+          holder: trigger.holder,
+          ttlMs,
+          timeoutMs: trigger.lockTimeoutMs,
+        });
+        if (lock === undefined) {
+          const state = await locks.inspect(name).catch(() => undefined);
+          throw refuse(
+            "lock-timeout",
+            `lock ${name} is held${state ? ` by ${state.holder} until ${new Date(state.expiresAt).toISOString()} at the latest` : ""}; waited ${trigger.lockTimeoutMs} ms`,
+            { lock: name },
+          );
+        }
+        held.push(lock);
+      }
+      return held;
+    } catch (err) {
+      await releaseAll(held);
+      if (err instanceof Refusal) throw err;
+      throw dataStoreUnavailable(err);
+    }
+  }
 
   if (deps.jobs !== undefined) {
     const jobs = deps.jobs;
@@ -414,8 +553,132 @@ export function createGateway(deps: GatewayDeps): Hono {
     });
   }
 
+  if (deps.triggers !== undefined) {
+    const triggers = deps.triggers;
+    app.post("/v1/hooks/:name", async (c) => {
+      const startedAt = now();
+      const request = c.req.raw;
+      const name = c.req.param("name");
+      const context: Partial<AuditEvent> = {
+        method: request.method,
+        path: new URL(request.url).pathname,
+        trigger: name,
+      };
+      try {
+        const trigger = triggers.set.get(name);
+        if (trigger === undefined) throw refuse("unknown-trigger", "no trigger by this name");
+        const body = await readBody(request, config.maxBodyBytes);
+        const authStarted = now();
+        const delivery = await verifyDelivery(trigger, request, body);
+        Object.assign(context, {
+          caller: trigger.caller,
+          scheme: delivery.scheme,
+          callerid: trigger.callerId,
+          delivery_id: delivery.id,
+          ...(delivery.event === undefined ? {} : { event: delivery.event }),
+        });
+        const payload = parsePayload(request.headers.get("content-type"), body);
+        if (!payload.ok) throw refuse("unsupported-payload", payload.detail);
+
+        // A delivery the sender retries (or an attacker replays) gets its first job back: no conditions,
+        // no data reads, no locks, nothing sent.
+        const idempotency = {
+          idempotencyKey: `${trigger.name}:${delivery.id}`,
+          fingerprint: await sha256Hex(body),
+        };
+        const store = await openJobStore(deps.jobs!);
+        const prior = await store.findClaimed(trigger.caller, idempotency);
+        if (prior !== undefined) {
+          const started = startedOf(prior);
+          deps.audit?.({ ...context, decision: "accepted", status: 202, job_id: started.jobId });
+          return jobAccepted(c, started.jobId, { respond: trigger.respond });
+        }
+
+        const data = deps.data;
+        const outcome = await evaluateTrigger(
+          trigger,
+          { payload: payload.payload, headers: request.headers },
+          async (key) => (await (await openDataStore(data)).get(key))?.value,
+        );
+        if (outcome.kind === "skip") {
+          deps.audit?.({ ...context, decision: "skipped", status: 200, detail: outcome.reason });
+          return c.json({ skipped: true, reason: outcome.reason }, 200, { "cache-control": "no-store" });
+        }
+        if (outcome.kind === "invalid")
+          throw new Refusal(
+            problem("invalid-input", `${outcome.errors[0]!.field}: ${outcome.errors[0]!.detail}`, {
+              errors: outcome.errors,
+            }),
+          );
+        const intent = intentOf(outcome.body, config, "invalid-input");
+        return await execute(c, {
+          startedAt,
+          authStarted,
+          context,
+          caller: { keyId: trigger.caller, callerId: trigger.callerId, policy: trigger.policy },
+          intent,
+          respondAsync: true,
+          idempotency,
+          trigger: {
+            record: {
+              trigger: trigger.name,
+              delivery_id: delivery.id,
+              sender: delivery.scheme,
+              ...(delivery.event === undefined ? {} : { event: delivery.event }),
+            },
+            locks: outcome.locks,
+            lockTimeoutMs: trigger.lockTimeoutMs,
+            holder: `${trigger.name}/${delivery.id}`.slice(0, 256),
+            onComplete: jobDataActions(outcome.onComplete),
+            ...(trigger.respond === undefined ? {} : { respond: trigger.respond }),
+          },
+        });
+      } catch (err) {
+        return refused(err, context);
+      }
+    });
+  }
+
+  /** Who sent a webhook, checked the way its sender signs; a Refusal when the signature does not hold. */
+  async function verifyDelivery(
+    trigger: Trigger,
+    request: Request,
+    body: Uint8Array,
+  ): Promise<{ id: string; scheme: string; event?: string }> {
+    const scheme = trigger.verify.scheme;
+    if (scheme === "rfc9421") {
+      const auth = await authenticateOrFail(
+        { method: request.method, url: publicUrl(request.url, config), headers: request.headers, body },
+        deps.auth,
+        new Date(now()),
+      );
+      if (!trigger.verify.keys.includes(auth.key.id))
+        throw refuse("forbidden", `key ${auth.key.id} may not call this trigger`);
+      // Callers name their delivery with Idempotency-Key; the replay store has refused a second use of
+      // the signature already, so without one each signed request is a delivery of its own.
+      const id =
+        idempotencyKeyOf(request.headers) ??
+        auth.nonce ??
+        (await sha256Hex(new TextEncoder().encode(request.headers.get("signature") ?? "")));
+      return { id, scheme };
+    }
+    const verdict = await verifyWebhook(
+      scheme,
+      deps.triggers!.secrets.get(trigger.name) ?? {},
+      { headers: request.headers, body },
+      { now: new Date(now()) },
+    );
+    if (!verdict.ok) throw new Refusal(problem(WEBHOOK_REFUSALS[verdict.reason], verdict.detail));
+    return {
+      id: verdict.deliveryId,
+      scheme,
+      ...(verdict.event === undefined ? {} : { event: verdict.event }),
+    };
+  }
+
   for (const [path, allow] of [
     ["/v1/rpc", "POST"],
+    ["/v1/hooks/:name", "POST"],
     ["/v1/openapi.json", "GET, HEAD"],
     ["/healthz", "GET, HEAD"],
   ] as const) {
@@ -454,7 +717,7 @@ function idempotencyKeyOf(headers: Headers): string | undefined {
 interface JobStart {
   store: JobStore;
   /** Who asked (the key id, the only one who may read the job by default) and where. */
-  job: { caller: string; cluster: string; trigger?: Record<string, string> };
+  job: Pick<NewJob, "caller" | "cluster" | "trigger" | "effects">;
   plan: RpcPlan;
   targets: Targets;
   callback: RpcIntent["callback"] | undefined;
@@ -469,6 +732,8 @@ interface StartedJob {
   jobId: string;
   requestId?: string;
   record?: JobRecord;
+  /** This request made the job (rather than finding it made for its Idempotency-Key). */
+  created: boolean;
 }
 
 function startedOf(outcome: CreateOutcome): StartedJob {
@@ -480,16 +745,39 @@ function startedOf(outcome: CreateOutcome): StartedJob {
         { job_id: outcome.jobId },
       );
     case "in_progress":
-      return { jobId: outcome.jobId };
+      return { jobId: outcome.jobId, created: false };
     case "existing":
     case "created":
-      return { jobId: outcome.job.id, requestId: outcome.job.request_id, record: outcome.job };
+      return {
+        jobId: outcome.job.id,
+        requestId: outcome.job.request_id,
+        record: outcome.job,
+        created: outcome.outcome === "created",
+      };
   }
 }
 
 /** The longest a request can take before its collection ends: discovery, then the RPC's timeout. */
 function worstCaseMs(plan: RpcPlan): number {
   return (plan.addressing.kind === "discover" ? plan.addressing.timeoutMs : 0) + plan.timeoutMs;
+}
+
+async function openDataStore(data: DataStoreSource | undefined) {
+  if (data === undefined) throw new Error("this gateway has no data store");
+  return data.store().catch((err: unknown) => {
+    throw dataStoreUnavailable(err);
+  });
+}
+
+function dataStoreUnavailable(err: unknown): Refusal {
+  return new Refusal(problem("data-store-unavailable", `cannot reach the data store: ${errorText(err)}`), {
+    "retry-after": "1",
+  });
+}
+
+/** Releases what is still ours; a lock that ran out meanwhile is someone else's and is left alone. */
+async function releaseAll(locks: readonly Lock[]): Promise<void> {
+  await Promise.all(locks.map((lock) => lock.release().catch(() => false)));
 }
 
 async function openJobStore(jobs: JobStoreSource): Promise<JobStore> {
@@ -621,18 +909,39 @@ function parseIntent(body: Uint8Array, config: GatewayConfig): RpcIntent {
   } catch (err) {
     throw new Refusal(invalidBody([fieldError([], `not JSON: ${errorText(err)}`)]));
   }
+  return intentOf(json, config, "invalid-body");
+}
+
+/**
+ * A request body as the gateway runs it. A trigger's rendered request is checked the same way, its
+ * errors reported as `invalid-input`: the delivery's values made it so.
+ */
+function intentOf(json: unknown, config: GatewayConfig, kind: "invalid-body" | "invalid-input"): RpcIntent {
+  const invalid = (errors: FieldError[]) => {
+    const doc = invalidBody(errors);
+    return new Refusal(kind === "invalid-body" ? doc : { ...doc, ...problem(kind, doc.detail) });
+  };
   const parsed = parseRpcBody(json);
-  if (!parsed.ok) throw new Refusal(invalidBody(parsed.errors));
+  if (!parsed.ok) throw invalid(parsed.errors);
   const intent = parsed.intent;
   const max = config.maxTimeoutMs;
   for (const [field, ms] of [
     ["timeout", intent.timeoutMs],
     ["discovery_timeout", intent.discoveryTimeoutMs],
   ] as const) {
-    if (ms > max) throw new Refusal(invalidBody([fieldError([field], `at most ${max / 1000} seconds here`)]));
+    if (ms > max) throw invalid([fieldError([field], `at most ${max / 1000} seconds here`)]);
   }
   return intent;
 }
+
+/** What a webhook verifier's refusal is as a problem. */
+const WEBHOOK_REFUSALS: Record<WebhookRefusalReason, ProblemKind> = {
+  missing_signature: "missing-credentials",
+  malformed_signature: "malformed-signature",
+  bad_signature: "bad-signature",
+  stale: "stale",
+  missing_delivery_id: "missing-delivery-id",
+};
 
 function planOf(intent: RpcIntent, collective: string, config: GatewayConfig): RpcPlan {
   return {

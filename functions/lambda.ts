@@ -11,8 +11,8 @@ import { auditLine } from "../lib/security/http/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { gatewayAuthFromKeys, kvReplayStore } from "./gateway/auth.ts";
 import { gatewaySettings } from "./gateway/env.ts";
-import { kvJobStore } from "./gateway/job-store.ts";
 import { sharedConnection } from "./gateway/nats.ts";
+import { asyncParts } from "./gateway/triggers.ts";
 import { createGateway } from "./gateway.ts";
 
 type Handler = ReturnType<typeof handle>;
@@ -39,17 +39,25 @@ async function build(): Promise<Handler> {
       }),
     { connectTimeoutMs: settings.config.connectTimeoutMs },
   );
+  // Each warm container has its own memory: only the KV store refuses a replay across containers.
+  const auth = await gatewayAuthFromKeys(
+    settings.keysJson,
+    settings.replayStore === "kv" ? { replay: kvReplayStore(nats) } : {},
+  );
   const app: Hono = createGateway({
     config: settings.config,
     signer,
     nats,
-    // Each warm container has its own memory: only the KV store refuses a replay across containers.
-    auth: await gatewayAuthFromKeys(
-      settings.keysJson,
-      settings.replayStore === "kv" ? { replay: kvReplayStore(nats) } : {},
-    ),
+    auth,
     audit: (event) => process.stdout.write(`${auditLine(event)}\n`),
-    ...(settings.jobs ? { jobs: kvJobStore(nats) } : {}),
+    ...asyncParts({
+      nats,
+      jobs: settings.jobs === true,
+      dataBucket: settings.dataBucket,
+      triggers: settings.triggers,
+      env: process.env,
+      keys: auth.keys,
+    }),
   });
   return handle(app);
 }

@@ -10,8 +10,8 @@ import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { gatewayAuthFromKeys, kvReplayStore } from "./gateway/auth.ts";
 import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway/env.ts";
-import { kvJobStore } from "./gateway/job-store.ts";
 import { type NatsSource, sharedConnection } from "./gateway/nats.ts";
+import { asyncParts } from "./gateway/triggers.ts";
 import { createGateway, type GatewayAuth } from "./gateway.ts";
 
 export interface RunningGateway {
@@ -60,7 +60,14 @@ export async function startGateway(
     nats,
     auth,
     audit,
-    ...(settings.jobs ? { jobs: kvJobStore(nats) } : {}),
+    ...asyncParts({
+      nats,
+      jobs: settings.jobs === true,
+      dataBucket: settings.dataBucket,
+      triggers: settings.triggers,
+      env: process.env,
+      keys: auth.keys,
+    }),
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const started = serve(

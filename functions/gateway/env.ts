@@ -58,6 +58,15 @@ const OPTIONS: OptionSpec[] = (
       flag: "jobs",
       help: "on: async requests (mode async, Prefer: respond-async) and /v1/jobs, in the collectors' JetStream KV bucket on the federation NATS; a collector must run (default off)",
     },
+    {
+      flag: "triggers",
+      help: "webhook triggers, a YAML or JSON file (POST /v1/hooks/<name>; needs --jobs on)",
+    },
+    { flag: "triggers-text", help: "the same as YAML or JSON text, instead of --triggers" },
+    {
+      flag: "data-bucket",
+      help: "JetStream KV bucket of trigger data and locks (default choria_edge_data)",
+    },
     { flag: "ready-file", help: 'write "ready <url>" to this file once listening (for scripts)' },
   ] satisfies Omit<OptionSpec, "kind">[]
 ).map((o) => ({ ...o, kind: "string" }));
@@ -81,6 +90,9 @@ export interface NodeGatewaySettings {
   replayStore?: "memory" | "kv";
   /** Async requests and /v1/jobs, stored in the collectors' KV bucket. */
   jobs?: boolean;
+  /** The trigger file's text, and its name for error messages. */
+  triggers?: { text: string; filename: string };
+  dataBucket?: string;
   readyFile: string | undefined;
 }
 
@@ -141,10 +153,12 @@ export async function gatewaySettings(
 
   const gatewayName = "gateway.privileged.mcollective";
   try {
-    const [certPem, keyPem, keysJson] = await Promise.all([
+    const triggersFile = get("triggers");
+    const [certPem, keyPem, keysJson, triggersText] = await Promise.all([
       get("cert-pem") ?? readFile(get("cert") ?? join(pkiDir(), `${gatewayName}.pem`), "utf8"),
       get("key-pem") ?? readFile(get("key") ?? join(pkiDir(), `${gatewayName}-key.pem`), "utf8"),
       get("keys-json") ?? readFile(get("keys") ?? join(stateDir(), "gateway-keys.json"), "utf8"),
+      get("triggers-text") ?? (triggersFile === undefined ? undefined : readFile(triggersFile, "utf8")),
     ]);
     return {
       ok: true,
@@ -158,6 +172,10 @@ export async function gatewaySettings(
         keysJson,
         replayStore,
         jobs: jobs === "on",
+        ...(triggersText === undefined
+          ? {}
+          : { triggers: { text: triggersText, filename: triggersFile ?? "triggers" } }),
+        ...(get("data-bucket") === undefined ? {} : { dataBucket: get("data-bucket") }),
         readyFile: get("ready-file"),
       },
     };

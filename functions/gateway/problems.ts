@@ -27,6 +27,12 @@ export const PROBLEMS = {
   "not-found": { status: 404, title: "Not found" },
   "async-unavailable": { status: 501, title: "Async requests are not enabled here" },
   "idempotency-conflict": { status: 422, title: "Idempotency-Key reused for another request" },
+  "unknown-trigger": { status: 404, title: "Unknown trigger" },
+  "missing-delivery-id": { status: 400, title: "The webhook names no delivery" },
+  "invalid-input": { status: 422, title: "A trigger input failed its checks" },
+  "unsupported-payload": { status: 415, title: "Unsupported webhook payload" },
+  "lock-timeout": { status: 409, title: "A lock the trigger needs is held" },
+  "data-store-unavailable": { status: 503, title: "Trigger data store unavailable" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   internal: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -16,6 +16,7 @@ export {
   type DataEntry,
   DataStore,
   type DataStoreOptions,
+  DEFAULT_DATA_BUCKET,
   DEFAULT_MAX_VALUE_BYTES,
   ValueTooLarge,
 } from "./store.ts";

@@ -5,6 +5,9 @@ import { dataKey } from "./keys.ts";
 /** 64 KiB: room for a document or a list of hosts, far below the default 1 MiB max_payload of nats-server. */
 export const DEFAULT_MAX_VALUE_BYTES = 64 * 1024;
 
+/** The bucket gateways (trigger inputs, locks) and collectors (a run's end) share by default. */
+export const DEFAULT_DATA_BUCKET = "choria_edge_data";
+
 export interface DataStoreOptions {
   /** The largest value `put` and `compareAndSet` accept, in UTF-8 bytes. */
   maxValueBytes?: number;

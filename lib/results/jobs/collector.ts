@@ -38,6 +38,12 @@ export interface JobCollectorOptions {
   jobCacheMs?: number;
   /** Largest reply accepted, in bytes. */
   maxReplyBytes?: number;
+  /**
+   * Carries out a settled job's effects (its trigger's locks released, `on_complete` writes): must be safe
+   * to run more than once, as two collectors may both get there. Without it effects are left undone and
+   * locks run out by themselves.
+   */
+  applyEffects?: (record: JobRecord) => Promise<void>;
   log?: Logger;
   now?: () => number;
 }
@@ -58,6 +64,8 @@ export interface CollectorStats {
   retried: number;
   callbacks_delivered: number;
   callback_failures: number;
+  effects_applied: number;
+  effects_failures: number;
 }
 
 type Refusal = "invalid" | "unknown_job" | "late";
@@ -79,6 +87,8 @@ export class JobCollector {
     retried: 0,
     callbacks_delivered: 0,
     callback_failures: 0,
+    effects_applied: 0,
+    effects_failures: 0,
   };
   readonly #store: JobStore;
   readonly #source: ReplySource;
@@ -92,9 +102,11 @@ export class JobCollector {
   readonly #sweepIntervalMs: number;
   readonly #orphanAfterMs: number;
   readonly #maxReplyBytes: number;
+  readonly #applyEffects: ((record: JobRecord) => Promise<void>) | undefined;
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #ending = new Map<string, Promise<JobRecord | undefined>>();
   readonly #delivering = new Set<string>();
+  readonly #applying = new Set<string>();
   readonly #retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   #sweeping: Promise<void> | undefined;
@@ -118,6 +130,7 @@ export class JobCollector {
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 1000;
     this.#orphanAfterMs = options.orphanAfterMs ?? 60_000;
     this.#maxReplyBytes = options.maxReplyBytes ?? 1024 * 1024;
+    this.#applyEffects = options.applyEffects;
   }
 
   async start(): Promise<void> {
@@ -173,10 +186,8 @@ export class JobCollector {
         if (deadline <= now && deadline <= settledThrough) this.#end(run.id, "deadline");
       } else if (!record.settled) {
         this.#end(run.id, "deadline");
-      } else if (record.callback?.status === "pending") {
-        this.#track(this.#deliver(run.id));
       } else {
-        await this.#store.removeFromRunIndex(run.id);
+        this.#track(this.#afterEnd(record));
       }
     }
   }
@@ -273,9 +284,34 @@ export class JobCollector {
     return task;
   }
 
+  /** What a settled job still needs: its effects, its callback; then it leaves the run index. */
   async #afterEnd(record: JobRecord): Promise<void> {
+    const effectsDone = await this.#effects(record);
     if (record.callback?.status === "pending") await this.#deliver(record.id);
-    else await this.#store.removeFromRunIndex(record.id);
+    else if (effectsDone) await this.#store.removeFromRunIndex(record.id);
+  }
+
+  /** True once the job has no effects left to carry out. */
+  async #effects(record: JobRecord): Promise<boolean> {
+    if (record.effects === null || record.effects.done) return true;
+    if (this.#applyEffects === undefined) return true;
+    if (this.#applying.has(record.id)) return false;
+    this.#applying.add(record.id);
+    try {
+      await this.#applyEffects(record);
+      await this.#store.update(record.id, (r) =>
+        r.effects === null || r.effects.done ? undefined : { ...r, effects: { ...r.effects, done: true } },
+      );
+      this.stats.effects_applied++;
+      return true;
+    } catch (err) {
+      // The next sweep tries again; a lock meanwhile runs out by itself.
+      this.stats.effects_failures++;
+      this.#throttled.note("effects", "warn", "job effects failed", { job: record.id, error: String(err) });
+      return false;
+    } finally {
+      this.#applying.delete(record.id);
+    }
   }
 
   /** One callback attempt, if one is due and no other collector holds the lease. */

@@ -45,6 +45,11 @@ export const collectorConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]+$/)
     .default(DEFAULT_BUCKET),
+  /** Trigger data and locks: where a trigger run's locks are released and its `on_complete` writes made. */
+  dataBucket: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default("choria_edge_data"),
   /** How long jobs, their results and their idempotency claims are kept (the bucket's max_age). */
   retentionMs: duration(7 * DAY_MS),
   replicas: positiveInt(1, 5),
@@ -110,6 +115,12 @@ const OPTIONS: Option[] = [
     help: "connection name (default choria-edge-collector-<host>-<pid>)",
   },
   { flag: "bucket", key: "bucket", kind: "string", help: `KV bucket of jobs (default ${DEFAULT_BUCKET})` },
+  {
+    flag: "data-bucket",
+    key: "dataBucket",
+    kind: "string",
+    help: "KV bucket of trigger data and locks, released when a trigger's job ends (default choria_edge_data)",
+  },
   {
     flag: "retention",
     key: "retentionMs",

@@ -71,6 +71,34 @@ const callbackStateSchema = z.object({
 });
 export type CallbackState = z.infer<typeof callbackStateSchema>;
 
+/** A data-store write made when a job ends; `when_state` limits it to some end states. */
+export const dataActionSchema = z.discriminatedUnion("op", [
+  z.object({
+    op: z.literal("put"),
+    key: z.string().min(1),
+    value: z.string(),
+    when_state: z.array(z.enum(JOB_STATES)).optional(),
+  }),
+  z.object({
+    op: z.literal("delete"),
+    key: z.string().min(1),
+    when_state: z.array(z.enum(JOB_STATES)).optional(),
+  }),
+]);
+export type JobDataAction = z.infer<typeof dataActionSchema>;
+
+/**
+ * What has to happen in the data store when a job ends (a trigger's locks released, its `on_complete`
+ * writes made): recorded at creation, done once by whichever collector settles the job. Lock tokens are
+ * here and nowhere else; the job API never shows them.
+ */
+const jobEffectsSchema = z.object({
+  locks: z.array(z.object({ name: z.string(), token: z.string() })),
+  data: z.array(dataActionSchema),
+  done: z.boolean(),
+});
+export type JobEffects = z.infer<typeof jobEffectsSchema>;
+
 const countsSchema = z.object({ ok: count, failed: count, no_reply: count, unexpected: count });
 /**
  * `ok` and `failed` count replies by statuscode, unexpected repliers included (as the sync summary does);
@@ -107,6 +135,7 @@ export const jobRecordSchema = z.object({
   callback: callbackStateSchema.nullable(),
   /** What started the request (webhook source, delivery id, ...), as the gateway describes it. */
   trigger: z.record(z.string(), z.string()).nullable(),
+  effects: jobEffectsSchema.nullable().default(null),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 
@@ -170,6 +199,8 @@ export interface NewJob {
   timeout_ms: number;
   callback?: CallbackTarget;
   trigger?: Record<string, string>;
+  /** Locks to release and data to write when the job ends. */
+  effects?: Omit<JobEffects, "done">;
   max_data_bytes?: number;
 }
 
@@ -204,6 +235,7 @@ export function newJobRecord(id: string, job: NewJob, now: number, firstSeq: num
         }
       : null,
     trigger: job.trigger ?? null,
+    effects: job.effects ? { ...job.effects, done: false } : null,
   };
 }
 
@@ -350,6 +382,8 @@ export interface JobView {
     delivered_at: string | null;
   } | null;
   trigger: Record<string, string> | null;
+  /** The locks the job holds until it ends, and whether its end's data writes are done. */
+  effects: { locks: string[]; data_actions: number; done: boolean } | null;
 }
 
 export function jobView(record: JobRecord): JobView {
@@ -379,6 +413,13 @@ export function jobView(record: JobRecord): JobView {
         }
       : null,
     trigger: record.trigger,
+    effects: record.effects
+      ? {
+          locks: record.effects.locks.map((lock) => lock.name),
+          data_actions: record.effects.data.length,
+          done: record.effects.done,
+        }
+      : null,
   };
 }
 

@@ -3,7 +3,8 @@
 
 /** A decision: accepted (the request went out) or refused, and why. Field names match the gateway's. */
 export interface AuditEvent {
-  decision: "accepted" | "refused";
+  /** `skipped`: a webhook whose trigger conditions did not hold; nothing ran. */
+  decision: "accepted" | "refused" | "skipped";
   /** The refusal's problem code, e.g. "replay" or "forbidden". */
   reason?: string;
   detail?: string;
@@ -20,6 +21,12 @@ export interface AuditEvent {
   agent?: string;
   action?: string;
   request_id?: string;
+  /** The async job the request became. */
+  job_id?: string;
+  /** For webhooks: the trigger, the sender's delivery id and event type. */
+  trigger?: string;
+  delivery_id?: string;
+  event?: string;
   targets?: number | null;
   nonce?: string;
   /** Default: now. */
@@ -40,6 +47,10 @@ const TEXT_FIELDS = [
   "agent",
   "action",
   "request_id",
+  "job_id",
+  "trigger",
+  "delivery_id",
+  "event",
   "nonce",
 ] as const;
 
