@@ -17,6 +17,10 @@ const commands: Record<string, Command> = {
     summary: "sign an RPC request, send it to a gateway and show the replies as they arrive",
     load: async () => (await import("./req.ts")).runReq,
   },
+  hook: {
+    summary: "sign a webhook delivery as GitHub, Slack, Stripe or Standard Webhooks would and send it",
+    load: async () => (await import("./hook.ts")).runHook,
+  },
   broker: {
     summary: "run a federation broker worker (stateless; start as many as you like)",
     load: async () => (await import("./broker.ts")).runBroker,

@@ -1,13 +1,15 @@
 import { relative } from "node:path";
 import { parseArgs } from "node:util";
 import { signedCurl } from "../infra/demo-caller.ts";
+import { DEMO_TRIGGER } from "../infra/demo-triggers.ts";
 import { startStack } from "../infra/stack.ts";
 import { stateDir } from "./paths.ts";
 
 const HELP = `usage: choria-edge stack [--nodes N] [--brokers N] [--cluster NAME]
 
 Runs the whole local stack on 127.0.0.1 until Ctrl-C: a federation and a member-collective nats-server,
-federation broker workers, simulated member nodes and the gateway. State and logs live in
+federation broker workers, simulated member nodes, an async result collector and the gateway, which
+serves the demo webhook trigger file $CHORIA_EDGE_HOME/triggers.yaml. State and logs live in
 $CHORIA_EDGE_HOME (default ./.choria-edge).`;
 
 export async function runStack(argv: string[]): Promise<number> {
@@ -50,6 +52,12 @@ Call it from another terminal with the signing client:
 or with curl; this request is signed now, so it works once and within 5 minutes:
 
 ${await signedCurl(stack.caller, stack.gatewayUrl, example)}
+
+Webhooks: ${relative(process.cwd(), stack.triggers.triggersPath)} has a trigger "${DEMO_TRIGGER}": a GitHub push to main
+runs demo#echo on the web nodes under the lock "deploy". Send it a push signed with the demo secret
+(${relative(process.cwd(), stack.triggers.secretPath)}); --wait reads the job with the demo caller key until it ends:
+
+  npx choria-edge hook send ${DEMO_TRIGGER} --url ${stack.gatewayUrl} --wait
 `);
   const reason = await Promise.race([stopped, stack.failed]);
   console.log(`\nstopping (${reason})…`);

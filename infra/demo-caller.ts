@@ -3,8 +3,10 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  type GatewayKeyConfig,
   generateHttpKey,
   type KeyFile,
+  type Policy,
   signHttpRequest,
   signingKeyFromText,
 } from "../lib/security/http/mod.ts";
@@ -15,30 +17,41 @@ export interface DemoCaller {
   keyId: string;
 }
 
+export function demoCallerKeyPath(stateDir: string): string {
+  return join(stateDir, "demo-caller.json");
+}
+
 export async function ensureDemoCaller(
   stateDir: string,
   cluster: string,
   collective: string,
 ): Promise<DemoCaller> {
-  const keyPath = join(stateDir, "demo-caller.json");
+  const keyPath = demoCallerKeyPath(stateDir);
   const keysPath = join(stateDir, "gateway-keys.json");
+  // It may read the jobs that webhook triggers start in the demo cluster, not only its own.
+  const policy: Policy = {
+    clusters: [cluster],
+    collectives: [collective],
+    agents: ["rpcutil", "demo"],
+    actions: ["rpcutil#*", "demo#*"],
+    maxNodes: 1000,
+    maxTimeoutSeconds: 60,
+    readJobs: "allowed",
+  };
   const existing = await readFile(keyPath, "utf8").catch(() => undefined);
-  if (existing !== undefined && (await readFile(keysPath, "utf8").catch(() => undefined)) !== undefined) {
-    return { keyPath, keysPath, keyId: (JSON.parse(existing) as KeyFile).id };
+  const keys = await readFile(keysPath, "utf8").catch(() => undefined);
+  if (existing !== undefined && keys !== undefined) {
+    // The key is kept; its policy is the stack's, brought up to date on every start. Other keys an
+    // operator added to the file are left as they are.
+    const keyId = (JSON.parse(existing) as KeyFile).id;
+    const document = JSON.parse(keys) as { keys: GatewayKeyConfig[] };
+    const updated = document.keys.map((entry) => (entry.id === keyId ? { ...entry, policy } : entry));
+    await writeFile(keysPath, `${JSON.stringify({ ...document, keys: updated }, null, 2)}\n`, {
+      mode: 0o600,
+    });
+    return { keyPath, keysPath, keyId };
   }
-  const generated = await generateHttpKey({
-    id: "demo",
-    caller: "demo",
-    scheme: "ed25519",
-    policy: {
-      clusters: [cluster],
-      collectives: [collective],
-      agents: ["rpcutil", "demo"],
-      actions: ["rpcutil#*", "demo#*"],
-      maxNodes: 1000,
-      maxTimeoutSeconds: 60,
-    },
-  });
+  const generated = await generateHttpKey({ id: "demo", caller: "demo", scheme: "ed25519", policy });
   await writeFile(keyPath, `${JSON.stringify(generated.keyFile, null, 2)}\n`, { mode: 0o600 });
   await writeFile(keysPath, `${JSON.stringify({ keys: [generated.config] }, null, 2)}\n`, { mode: 0o600 });
   return { keyPath, keysPath, keyId: generated.keyFile.id };

@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
+import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
 import { type DemoPki, ensureDemoPki } from "./pki.ts";
 import { freePort } from "./ports.ts";
@@ -36,6 +37,8 @@ export interface RunningStack {
   brokerMetrics: string[];
   gatewayUrl: string;
   caller: DemoCaller;
+  /** The demo webhook trigger file the gateway serves, and the demo GitHub secret. */
+  triggers: DemoTriggers;
   cluster: string;
   collectiveName: string;
   logsDir: string;
@@ -66,9 +69,12 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   };
 
   try {
-    say("choria-edge local stack (the first run also makes demo certificates and a caller key)…");
+    say(
+      "choria-edge local stack (the first run also makes demo certificates, a caller key and a webhook secret)…",
+    );
     const pki = await ensureDemoPki(join(options.stateDir, "pki"));
     const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
+    const triggers = await ensureDemoTriggers(options.stateDir, options.cluster, COLLECTIVE);
 
     const federation = await startNatsServer({
       name: "federation",
@@ -137,25 +143,32 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const gatewayReady = join(options.stateDir, "gateway.ready");
     await rm(gatewayReady, { force: true });
     children.push(
-      launch("gateway", logsDir, [
+      launch(
         "gateway",
-        "--listen",
-        `127.0.0.1:${gatewayPort}`,
-        "--nats-servers",
-        federation.url,
-        "--clusters",
-        `${options.cluster}=${COLLECTIVE}`,
-        "--cert",
-        pki.gateway.certPath,
-        "--key",
-        pki.gateway.keyPath,
-        "--keys",
-        caller.keysPath,
-        "--jobs",
-        "on",
-        "--ready-file",
-        gatewayReady,
-      ]),
+        logsDir,
+        [
+          "gateway",
+          "--listen",
+          `127.0.0.1:${gatewayPort}`,
+          "--nats-servers",
+          federation.url,
+          "--clusters",
+          `${options.cluster}=${COLLECTIVE}`,
+          "--cert",
+          pki.gateway.certPath,
+          "--key",
+          pki.gateway.keyPath,
+          "--keys",
+          caller.keysPath,
+          "--jobs",
+          "on",
+          "--triggers",
+          triggers.triggersPath,
+          "--ready-file",
+          gatewayReady,
+        ],
+        triggers.env,
+      ),
     );
     // Stores the replies of async requests; it creates the jobs bucket and the reply stream when missing.
     children.push(
@@ -182,6 +195,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       (await readFile(gatewayReady, "utf8").catch(() => "")).startsWith("ready"),
     );
     say(`  gateway           ${gatewayUrl}  (caller key "${caller.keyId}": ${caller.keyPath})`);
+    say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gatewayUrl}/v1/hooks/<name>)`);
     say(`  logs in ${logsDir}`);
     return {
       pki,
@@ -190,6 +204,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       brokerMetrics,
       gatewayUrl,
       caller,
+      triggers,
       cluster: options.cluster,
       collectiveName: COLLECTIVE,
       logsDir,
