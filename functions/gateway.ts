@@ -8,7 +8,13 @@ import { type Lock, Locks } from "../lib/data/mod.ts";
 import { newRequestId } from "../lib/protocol/ids.ts";
 import { idempotencyKey } from "../lib/results/jobs/keys.ts";
 import { endJob } from "../lib/results/jobs/lifecycle.ts";
-import type { JobDataAction, JobRecord, NewJob } from "../lib/results/jobs/model.ts";
+import {
+  type CallbackTarget,
+  callbackTargetSchema,
+  type JobDataAction,
+  type JobRecord,
+  type NewJob,
+} from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
 import type { CreateOptions, CreateOutcome, JobStore } from "../lib/results/jobs/store.ts";
 import { jobReplySubject } from "../lib/results/jobs/subjects.ts";
@@ -151,6 +157,7 @@ export function createGateway(deps: GatewayDeps): Hono {
   const now = deps.now ?? Date.now;
   const senderid = config.identity ?? deps.signer.certname;
   const openapi = JSON.stringify(openApiDocument(GATEWAY_VERSION));
+  const keyCallbacks = defaultCallbacks(deps.auth.keys);
   const app = new Hono();
 
   /** Every refusal: one audit line, then its problem document. */
@@ -360,7 +367,7 @@ export function createGateway(deps: GatewayDeps): Hono {
           },
           plan,
           targets,
-          callback: intent.callback,
+          callback: intent.callback ?? keyCallbacks.get(caller.keyId),
           idempotency: run.idempotency,
           callerid: client.callerid,
           send: async (route) => {
@@ -695,6 +702,21 @@ export function createGateway(deps: GatewayDeps): Hono {
 
 interface JobsEnv {
   keyId: string;
+}
+
+/** Each key's default completion callback, checked once; throws naming the key whose callback is wrong. */
+function defaultCallbacks(keys: KeyRegistry): Map<string, CallbackTarget> {
+  const callbacks = new Map<string, CallbackTarget>();
+  for (const key of keys.all()) {
+    if (key.callback === undefined) continue;
+    const parsed = callbackTargetSchema.safeParse(key.callback);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new Error(`key ${key.id}: callback.${issue.path.join(".")}: ${issue.message}`);
+    }
+    callbacks.set(key.id, parsed.data);
+  }
+  return callbacks;
 }
 
 /** RFC 7240: `Prefer: respond-async`, among other preferences. */

@@ -48,6 +48,10 @@ export const gatewayKeySchema = z
       .optional()
       .describe("default: choria=<id>.mcollective"),
     policy: policySchema,
+    callback: z
+      .looseObject({ kind: z.string() })
+      .optional()
+      .describe("where this key's async jobs report their end unless a request names its own; checked by the gateway"),
   })
   .superRefine((key, ctx) => {
     const asymmetric = key.scheme === "ed25519" || key.scheme === "ecdsa-p256-sha256";
@@ -89,6 +93,8 @@ export interface ResolvedKey {
   policy: Policy;
   /** The Choria caller id the gateway signs requests with for this key. */
   callerId: string;
+  /** The default completion callback of the key's async jobs, as configured; the gateway validates it. */
+  callback?: Record<string, unknown>;
   /** Validity window in epoch milliseconds, when the configuration limits it. */
   notBefore?: number;
   notAfter?: number;
@@ -167,6 +173,7 @@ export class KeyRegistry {
         scheme: entry.scheme,
         policy: entry.policy,
         callerId,
+        ...(entry.callback === undefined ? {} : { callback: entry.callback }),
         ...(entry.notBefore === undefined ? {} : { notBefore: Date.parse(entry.notBefore) }),
         ...(entry.notAfter === undefined ? {} : { notAfter: Date.parse(entry.notAfter) }),
       });
@@ -182,6 +189,10 @@ export class KeyRegistry {
 
   get size(): number {
     return this.#keys.size;
+  }
+
+  all(): ResolvedKey[] {
+    return [...this.#keys.values()];
   }
 
   /** Bearer keys, for the one scheme where the request names no key. */

@@ -1,13 +1,15 @@
 // Async requests end to end on Node: signed POST → 202 and a job → the request goes out with the
 // collectors' reply subject → replies come back through the federation into the collector (JetStream,
 // in this process) → signed GETs read the job from the same KV bucket.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
 import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
 import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
 import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
-import { type SigningKey, signHttpRequest } from "../../../lib/security/http/mod.ts";
+import { generateHttpKey, type SigningKey, signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { testPki } from "../../support/pki.ts";
 import { collectorConfig, memoryLog } from "../results/support.ts";
 import { CLUSTER, type Federation, signedInit, startFederation, type TestKeys, testKeys } from "./support.ts";
@@ -22,6 +24,9 @@ let keys: TestKeys;
 let collector: RunningCollector;
 let gateway: RunningGateway;
 let syncOnly: RunningGateway;
+let notified: SigningKey;
+let receiver: Server;
+const delivered: { headers: Record<string, unknown>; body: string }[] = [];
 const collectorLog = memoryLog();
 
 // Short, so that a sync request can be seen to outlast it.
@@ -42,13 +47,25 @@ async function settings(jobs: boolean): Promise<NodeGatewaySettings> {
     natsAuth: { type: "none" },
     certPem: pki.gateway.certPem,
     keyPem: pki.gateway.keyPem,
-    keysJson: keys.json,
+    keysJson: keysWithCallback,
     jobs,
     readyFile: undefined,
   };
 }
 
+let keysWithCallback: string;
+
 beforeAll(async () => {
+  receiver = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => (body += chunk));
+    request.on("end", () => {
+      delivered.push({ headers: request.headers, body });
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/jobs-done`;
   [federation, keys] = await Promise.all([
     startFederation(NODES, {
       jetstream: true,
@@ -57,6 +74,22 @@ beforeAll(async () => {
     }),
     testKeys(),
   ]);
+  const withCallback = await generateHttpKey({
+    id: "notified",
+    caller: "ops",
+    scheme: "ed25519",
+    policy: { clusters: [CLUSTER], collectives: ["*"], agents: ["rpcutil"], actions: ["rpcutil#*"] },
+  });
+  notified = { id: "notified", scheme: "ed25519", privateKey: withCallback.keyFile.privateKey! };
+  keysWithCallback = JSON.stringify({
+    keys: [
+      ...(JSON.parse(keys.json) as { keys: unknown[] }).keys,
+      {
+        ...withCallback.config,
+        callback: { kind: "url", url: receiverUrl, secret: `whsec_${btoa("callback secret of this key")}` },
+      },
+    ],
+  });
   collector = await startCollector(collectorConfig(federation.federation), { log: collectorLog });
   const start = async (jobs: boolean) =>
     startGateway(await settings(jobs), { log: () => {}, audit: () => {} });
@@ -67,6 +100,7 @@ afterAll(async () => {
   await Promise.allSettled([gateway?.close(), syncOnly?.close()]);
   await collector?.stop();
   await federation?.stop();
+  await new Promise((resolve) => receiver?.close(resolve));
 });
 
 const identities = () => federation.fleet.map((node) => node.identity).sort();
@@ -270,6 +304,21 @@ describe("async requests through the Node gateway", () => {
       expect(response.status).toBe(503);
       expect(((await response.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}upstream-unavailable`);
     }
+  });
+
+  it("reports a job's end to its key's default callback when the request names none", async () => {
+    const response = await post(gateway, { ...ping(), nodes: identities().slice(0, 2) }, {}, notified);
+    expect(response.status).toBe(202);
+    const jobId = ((await response.json()) as { job_id: string }).job_id;
+    const deadline = Date.now() + 10_000;
+    while (!delivered.some((d) => d.body.includes(jobId)) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    const deliveries = delivered.filter((d) => d.body.includes(jobId));
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]!.headers["webhook-signature"]).toMatch(/^v1,/);
+    expect(JSON.parse(deliveries[0]!.body)).toMatchObject({
+      data: { id: jobId, caller: "notified", state: "complete" },
+    });
   });
 
   it("is refused as async-unavailable by a gateway without --jobs", async () => {
