@@ -51,7 +51,9 @@ export const gatewayKeySchema = z
     callback: z
       .looseObject({ kind: z.string() })
       .optional()
-      .describe("where this key's async jobs report their end unless a request names its own; checked by the gateway"),
+      .describe(
+        "where this key's async jobs report their end unless a request names its own; checked by the gateway",
+      ),
   })
   .superRefine((key, ctx) => {
     const asymmetric = key.scheme === "ed25519" || key.scheme === "ecdsa-p256-sha256";
