@@ -132,6 +132,84 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      "/v1/hooks/{name}": {
+        post: {
+          operationId: "hook",
+          summary:
+            "Deliver a webhook to a trigger: verified the way its sender signs, then run as an async job",
+          description:
+            "The trigger file names each trigger's verifier (GitHub `X-Hub-Signature-256`, Standard Webhooks `v1`/`v1a`, Slack `v0`, Stripe `Stripe-Signature`, or RFC 9421 with the gateway's keys), conditions, inputs and request. A repeated delivery id answers with its first job.",
+          parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+          requestBody: {
+            required: true,
+            content: { "application/json": {}, "application/x-www-form-urlencoded": {} },
+          },
+          responses: {
+            "200": {
+              description:
+                "The conditions did not hold (`{ skipped: true, reason }`), or the trigger's own `respond` body",
+            },
+            "202": {
+              description: "The run's job was created and the request sent; read it at `Location`",
+              headers: { Location: { description: "/v1/jobs/<job id>", schema: { type: "string" } } },
+            },
+            ...problemResponses([
+              "unknown-trigger",
+              "missing-credentials",
+              "bad-signature",
+              "malformed-signature",
+              "stale",
+              "missing-delivery-id",
+              "unsupported-payload",
+              "invalid-input",
+              "idempotency-conflict",
+              "forbidden",
+              "lock-timeout",
+              "payload-too-large",
+              "upstream-unavailable",
+              "data-store-unavailable",
+              "internal",
+            ]),
+          },
+        },
+      },
+      "/v1/jobs/{id}": {
+        get: {
+          operationId: "job",
+          summary:
+            "An async job: summary and a page of per-node results (`status`, `limit`, `cursor` query parameters; `Link: rel=next`)",
+          security: [{ httpSignature: [] }, { bearer: [] }],
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": { description: "`{ job, results, next_cursor }`", content: { "application/json": {} } },
+            ...problemResponses(["missing-credentials", "forbidden", "not-found"]),
+          },
+        },
+        delete: {
+          operationId: "cancelJob",
+          summary: "Cancel: stop waiting and mark the nodes still out as no_reply",
+          security: [{ httpSignature: [] }, { bearer: [] }],
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": { description: "`{ job }`", content: { "application/json": {} } },
+            ...problemResponses(["missing-credentials", "forbidden", "not-found"]),
+          },
+        },
+      },
+      "/v1/jobs/{id}/events": {
+        get: {
+          operationId: "jobEvents",
+          summary:
+            "Server-sent events: each result as it is stored, then `end`; resumable with Last-Event-ID",
+          security: [{ httpSignature: [] }, { bearer: [] }],
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": { description: "An event stream", content: { "text/event-stream": {} } },
+            "204": { description: "The job has ended and the stream was read to its end before" },
+            ...problemResponses(["missing-credentials", "forbidden", "not-found"]),
+          },
+        },
+      },
       "/v1/openapi.json": {
         get: {
           operationId: "openapi",

@@ -144,7 +144,14 @@ describe("gateway routes", () => {
       "x-problem-types": Record<string, unknown>;
     };
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths)).toEqual(["/v1/rpc", "/v1/openapi.json", "/healthz"]);
+    expect(Object.keys(doc.paths)).toEqual([
+      "/v1/rpc",
+      "/v1/hooks/{name}",
+      "/v1/jobs/{id}",
+      "/v1/jobs/{id}/events",
+      "/v1/openapi.json",
+      "/healthz",
+    ]);
     expect(Object.keys(doc["x-problem-types"])).toContain(`${PROBLEM_BASE}bad-signature`);
     const ajv = new Ajv2020({ strict: false });
     const validate = ajv.compile(doc.components.schemas.RpcRequest!);
