@@ -218,11 +218,7 @@ async function send(trigger: string, values: Values, io: HookIo): Promise<number
   const body =
     values.body === undefined
       ? new TextEncoder().encode(
-          JSON.stringify(
-            demoPush({ ref: values.ref, sha: values.sha ?? randomSha(), repo: values.repo }),
-            null,
-            2,
-          ),
+          JSON.stringify(demoPush({ ref: values.ref, sha: values.sha ?? randomSha(), repo: values.repo })),
         )
       : new Uint8Array(await readFile(values.body));
   const delivery = await signDelivery({
