@@ -104,7 +104,8 @@ function envLine([key, value]: [string, string]): string {
   if (!value.includes("\n")) {
     if (value.includes("'"))
       throw new Error(`${key}: a value with a single quote cannot go in a dotenv file`);
-    return `${key}='${value}'`;
+    // wrangler expands `${NAME}` even in single quotes; `\$` keeps a trigger file's `${inputs.x}` as it is.
+    return `${key}='${value.replaceAll("$", "\\$")}'`;
   }
   if (/["\\]/.test(value)) throw new Error(`${key}: a multi-line value with quotes or backslashes`);
   return `${key}="${value.replaceAll("\n", "\\n")}"`;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
 import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
 import { signHttpRequest } from "../../../lib/security/http/mod.ts";
+import { signGithub } from "../../../lib/security/webhooks/mod.ts";
 import { testPki } from "../../support/pki.ts";
 import { startWranglerDev, type WranglerDev } from "../../workerd/wrangler-dev.ts";
 import { collectorConfig, memoryLog } from "../results/support.ts";
@@ -24,6 +25,23 @@ let durable: WranglerDev;
 let perRequest: WranglerDev;
 let collector: RunningCollector;
 
+const GITHUB_HOOK_SECRET = "a webhook secret for the worker";
+// A GitHub push, verified (WebCrypto), evaluated, locked and run as a job inside workerd.
+// One line of JSON: the value travels through a dotenv file, where a line in single quotes is taken as
+// it is (no `${...}` expansion).
+const TRIGGERS = JSON.stringify({
+  triggers: [
+    {
+      name: "push",
+      verify: { scheme: "github", secrets_env: ["GITHUB_HOOK_SECRET"] },
+      policy: { clusters: [CLUSTER], collectives: ["*"], agents: ["rpcutil"], actions: ["rpcutil#*"] },
+      when: [{ header: "x-github-event", equals: "push" }],
+      inputs: { node: { from: "payload.node", pattern: "^[a-z0-9.-]+$" } },
+      request: { cluster: CLUSTER, agent: "rpcutil", action: "ping", nodes: ["${inputs.node}"] },
+    },
+  ],
+});
+
 beforeAll(async () => {
   const pki = await testPki();
   [federation, keys] = await Promise.all([startFederation(20, { jetstream: true }), testKeys()]);
@@ -38,7 +56,12 @@ beforeAll(async () => {
     CHORIA_EDGE_GATEWAY_KEYS_JSON: keys.json,
   });
   // One after the other: two workerd start-ups at once crowd a two-core machine.
-  durable = await startWranglerDev({ ...vars("durable-object"), CHORIA_EDGE_GATEWAY_JOBS: "on" });
+  durable = await startWranglerDev({
+    ...vars("durable-object"),
+    CHORIA_EDGE_GATEWAY_JOBS: "on",
+    CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT: TRIGGERS,
+    GITHUB_HOOK_SECRET,
+  });
   perRequest = await startWranglerDev(vars("per-request"));
 }, 120_000);
 
@@ -109,6 +132,34 @@ describe("the Worker in workerd", () => {
     } while (job.state === "running" && Date.now() < deadline);
     expect(job.state).toBe("complete");
     expect(job.counts).toMatchObject({ ok: 3, no_reply: 0 });
+  });
+
+  it("Durable Object mode: a signed GitHub push runs its trigger as a job", async () => {
+    const body = JSON.stringify({ ref: "refs/heads/main", node: federation.fleet[0]!.identity });
+    const res = await fetch(`${durable.url}/v1/hooks/push`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-github-event": "push",
+        "x-github-delivery": crypto.randomUUID(),
+        "x-hub-signature-256": await signGithub(GITHUB_HOOK_SECRET, body),
+      },
+      body,
+    });
+    if (res.status !== 202) throw new Error(await res.text());
+    const url = `${durable.url}${res.headers.get("location")!}`;
+    const deadline = Date.now() + 10_000;
+    let job: { state: string; counts: Record<string, number>; trigger: Record<string, string> };
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const headers = await signHttpRequest({ method: "GET", url, headers: {}, key: keys.auditor });
+      ({ job } = (await (await fetch(url, { headers })).json()) as { job: typeof job });
+    } while (job.state === "running" && Date.now() < deadline);
+    expect(job).toMatchObject({
+      state: "complete",
+      counts: { ok: 1 },
+      trigger: { trigger: "push", sender: "github" },
+    });
   });
 
   it("per-request mode: a connection of its own for the request, answered in full", async () => {
