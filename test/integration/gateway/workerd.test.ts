@@ -37,6 +37,7 @@ const TRIGGERS = JSON.stringify({
       policy: { clusters: [CLUSTER], collectives: ["*"], agents: ["rpcutil"], actions: ["rpcutil#*"] },
       when: [{ header: "x-github-event", equals: "push" }],
       inputs: { node: { from: "payload.node", pattern: "^[a-z0-9.-]+$" } },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a trigger template, filled in by the gateway
       request: { cluster: CLUSTER, agent: "rpcutil", action: "ping", nodes: ["${inputs.node}"] },
     },
   ],
