@@ -5,44 +5,17 @@ import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { type Lock, Locks } from "../lib/data/mod.ts";
-import { newRequestId } from "../lib/protocol/ids.ts";
-import { idempotencyKey } from "../lib/results/jobs/keys.ts";
-import { endJob } from "../lib/results/jobs/lifecycle.ts";
-import {
-  type CallbackTarget,
-  callbackTargetSchema,
-  type JobDataAction,
-  type JobRecord,
-  type NewJob,
-} from "../lib/results/jobs/model.ts";
+import type { JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
-import type { CreateOptions, CreateOutcome, JobStore } from "../lib/results/jobs/store.ts";
-import { jobReplySubject } from "../lib/results/jobs/subjects.ts";
+import type { CreateOptions } from "../lib/results/jobs/store.ts";
 import { uniqueTargets } from "../lib/results/limit.ts";
-import {
-  PublishRefused,
-  publishRpc,
-  type RpcPlan,
-  resolveTargets,
-  sendRpc,
-  type Targets,
-} from "../lib/results/rpc.ts";
-import {
-  chooseFormat,
-  encodeEvent,
-  MEDIA_TYPES,
-  type StreamEvent,
-  summaryEvent,
-} from "../lib/results/stream.ts";
+import { publishRpc, type RpcPlan, resolveTargets, sendRpc, type Targets } from "../lib/results/rpc.ts";
+import { chooseFormat, summaryEvent } from "../lib/results/stream.ts";
 import type { RpcResult } from "../lib/results/summary.ts";
 import type { RequestSigner } from "../lib/security/choria.ts";
 import {
   type AuditEvent,
-  type AuthProblem,
-  type AuthResult,
-  authenticate,
   authorize,
-  type HttpRequestParts,
   type KeyRegistry,
   mayReadJob,
   type Policy,
@@ -51,25 +24,46 @@ import {
 } from "../lib/security/http/mod.ts";
 import type { WebhookRefusalReason } from "../lib/security/webhooks/mod.ts";
 import { verifyWebhook } from "../lib/security/webhooks/mod.ts";
-import type { MessageBus } from "../lib/transport/bus.ts";
 import { jobDataActions } from "../lib/triggers/effects.ts";
 import { evaluateTrigger, parsePayload, type Trigger } from "../lib/triggers/mod.ts";
 import type { DataStoreSource } from "./gateway/buckets.ts";
 import type { GatewayConfig } from "./gateway/config.ts";
+import {
+  authenticateOrFail,
+  confirm,
+  idempotencyKeyOf,
+  prefersAsync,
+  publicUrl,
+  readBody,
+  ServerTiming,
+  sha256Hex,
+  streamResponse,
+  valueWithin,
+} from "./gateway/http.ts";
+import {
+  dataStoreUnavailable,
+  defaultCallbacks,
+  openDataStore,
+  openJobStore,
+  releaseAll,
+  type StartedJob,
+  settledWithin,
+  startedOf,
+  startJob,
+  worstCaseMs,
+} from "./gateway/job-run.ts";
 import type { JobStoreSource } from "./gateway/job-store.ts";
 import type { NatsLease, NatsSource } from "./gateway/nats.ts";
-import { UpstreamUnavailable } from "./gateway/nats.ts";
 import { openApiDocument } from "./gateway/openapi.ts";
 import {
   type FieldError,
   fieldError,
   invalidBody,
-  isProblemKind,
-  type ProblemDocument,
   type ProblemKind,
   problem,
   problemResponse,
 } from "./gateway/problems.ts";
+import { asRefusal, errorText, kindOf, Refusal, refuse } from "./gateway/refusal.ts";
 import { parseRpcBody, type RpcIntent } from "./gateway/schema.ts";
 import type { GatewayTriggers } from "./gateway/triggers.ts";
 import { creatorOnly, jobRoutes } from "./jobs.ts";
@@ -138,19 +132,6 @@ interface TriggerRun {
 // A trigger's locks outlive its job's deadline by this much, so that the collectors can release them
 // first; a lock whose job was lost (every collector down) still frees itself at the end of it.
 const LOCK_GRACE_MS = 30_000;
-
-/** Thrown by steps of a request that end it with a problem document. */
-class Refusal extends Error {
-  constructor(
-    readonly doc: ProblemDocument,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(doc.detail);
-  }
-}
-
-const refuse = (kind: ProblemKind, detail: string, extensions?: Record<string, unknown>) =>
-  new Refusal(problem(kind, detail, extensions));
 
 export function createGateway(deps: GatewayDeps): Hono {
   const { config } = deps;
@@ -704,224 +685,9 @@ interface JobsEnv {
   keyId: string;
 }
 
-/** Each key's default completion callback, checked once; throws naming the key whose callback is wrong. */
-function defaultCallbacks(keys: KeyRegistry): Map<string, CallbackTarget> {
-  const callbacks = new Map<string, CallbackTarget>();
-  for (const key of keys.all()) {
-    if (key.callback === undefined) continue;
-    const parsed = callbackTargetSchema.safeParse(key.callback);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new Error(`key ${key.id}: callback.${issue.path.join(".")}: ${issue.message}`);
-    }
-    callbacks.set(key.id, parsed.data);
-  }
-  return callbacks;
-}
-
-/** RFC 7240: `Prefer: respond-async`, among other preferences. */
-function prefersAsync(prefer: string | null): boolean {
-  return (prefer ?? "").split(",").some((p) => p.split(";")[0]?.trim().toLowerCase() === "respond-async");
-}
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-function idempotencyKeyOf(headers: Headers): string | undefined {
-  const value = headers.get("idempotency-key");
-  if (value === null) return undefined;
-  // The header's value is an RFC 8941 string; the quotes are optional here, as most clients leave them out.
-  const unquoted = value.trim().replace(/^"(.*)"$/, "$1");
-  if (!IDEMPOTENCY_KEY.test(unquoted))
-    throw refuse("invalid-body", "Idempotency-Key: 1 to 255 printable ASCII characters without spaces");
-  return unquoted;
-}
-
-interface JobStart {
-  store: JobStore;
-  /** Who asked (the key id, the only one who may read the job by default) and where. */
-  job: Pick<NewJob, "caller" | "cluster" | "trigger" | "effects">;
-  plan: RpcPlan;
-  targets: Targets;
-  callback: RpcIntent["callback"] | undefined;
-  idempotency: Required<CreateOptions> | undefined;
-  /** The Choria caller id the request is signed for: its replies' subject is derived from it. */
-  callerid: string;
-  /** Sends the request with the job's id and the collectors' reply subject; throws PublishRefused. */
-  send: (route: { requestId: string; replyTo: string }) => Promise<void>;
-}
-
-interface StartedJob {
-  jobId: string;
-  requestId?: string;
-  record?: JobRecord;
-  /** This request made the job (rather than finding it made for its Idempotency-Key). */
-  created: boolean;
-}
-
-function startedOf(outcome: CreateOutcome): StartedJob {
-  switch (outcome.outcome) {
-    case "conflict":
-      throw refuse(
-        "idempotency-conflict",
-        "this Idempotency-Key was used for a different request; use a new key for a new request",
-        { job_id: outcome.jobId },
-      );
-    case "in_progress":
-      return { jobId: outcome.jobId, created: false };
-    case "existing":
-    case "created":
-      return {
-        jobId: outcome.job.id,
-        requestId: outcome.job.request_id,
-        record: outcome.job,
-        created: outcome.outcome === "created",
-      };
-  }
-}
-
-/** The longest a request can take before its collection ends: discovery, then the RPC's timeout. */
-function worstCaseMs(plan: RpcPlan): number {
-  return (plan.addressing.kind === "discover" ? plan.addressing.timeoutMs : 0) + plan.timeoutMs;
-}
-
-async function openDataStore(data: DataStoreSource | undefined) {
-  if (data === undefined) throw new Error("this gateway has no data store");
-  return data.store().catch((err: unknown) => {
-    throw dataStoreUnavailable(err);
-  });
-}
-
-function dataStoreUnavailable(err: unknown): Refusal {
-  return new Refusal(problem("data-store-unavailable", `cannot reach the data store: ${errorText(err)}`), {
-    "retry-after": "1",
-  });
-}
-
-/** Releases what is still ours; a lock that ran out meanwhile is someone else's and is left alone. */
-async function releaseAll(locks: readonly Lock[]): Promise<void> {
-  await Promise.all(locks.map((lock) => lock.release().catch(() => false)));
-}
-
-async function openJobStore(jobs: JobStoreSource): Promise<JobStore> {
-  return jobs.store().catch((err: unknown) => {
-    throw new Refusal(problem("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`), {
-      "retry-after": "1",
-    });
-  });
-}
-
-/** The job once settled, or undefined when `ms` pass (or the client goes) first. */
-async function settledWithin(
-  store: JobStore,
-  record: JobRecord,
-  ms: number,
-  clientSignal: AbortSignal,
-): Promise<JobRecord | undefined> {
-  if (record.settled) return record;
-  if (ms <= 0) return undefined;
-  const signal = AbortSignal.any([AbortSignal.timeout(ms), clientSignal]);
-  return store.settled(record, signal);
-}
-
-/**
- * Creates the job, then sends the request with the collectors' reply subject. A request whose
- * Idempotency-Key made a job before gets that job back and sends nothing.
- */
-async function startJob(start: JobStart): Promise<StartedJob> {
-  const { plan, targets, store } = start;
-  const requestId = newRequestId();
-  const outcome = await store.create(
-    {
-      request_id: requestId,
-      ...start.job,
-      collective: plan.collective,
-      agent: plan.agent,
-      action: plan.action,
-      ...(targets.identities === undefined ? {} : { targets: targets.identities }),
-      ...(plan.expect === undefined ? {} : { expect: plan.expect }),
-      timeout_ms: plan.timeoutMs,
-      ...(start.callback === undefined ? {} : { callback: start.callback }),
-    },
-    start.idempotency ?? {},
-  );
-  const started = startedOf(outcome);
-  if (outcome.outcome !== "created") return started;
-  if (targets.identities?.length === 0 || plan.expect === 0) return started;
-  try {
-    await start.send({
-      requestId,
-      replyTo: jobReplySubject(plan.collective, start.callerid, outcome.job.id),
-    });
-  } catch (err) {
-    // NATS refused the request, so no node has it: end the job, and free its Idempotency-Key so that the
-    // caller's retry runs the request instead of getting back a job that never went out.
-    if (err instanceof PublishRefused) {
-      await endJob(store, outcome.job.id, "cancel").catch(() => {});
-      if (start.idempotency !== undefined)
-        await store.bucket
-          .delete(await idempotencyKey(start.job.caller, start.idempotency.idempotencyKey))
-          .catch(() => {});
-    }
-    throw err;
-  }
-  return started;
-}
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(bytes)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 function authorizeOrRefuse(policy: Policy, intent: PolicyIntent): void {
   const decision = authorize(policy, intent);
   if (!decision.ok) throw refuse("forbidden", decision.detail);
-}
-
-type Authenticated = Extract<AuthResult, { ok: true }>;
-
-/**
- * The caller's key (and the nonce it used), or a Refusal: an authentication problem as its problem document, and a replay store
- * that cannot answer as a 503, so that the request fails closed.
- */
-async function authenticateOrFail(
-  request: HttpRequestParts,
-  auth: GatewayAuth,
-  now: Date,
-): Promise<Authenticated> {
-  let result: AuthResult;
-  try {
-    result = await authenticate(request, {
-      keys: auth.keys,
-      replay: auth.replay,
-      now,
-      ...(auth.maxSkewSeconds === undefined ? {} : { maxSkewSeconds: auth.maxSkewSeconds }),
-      ...(auth.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: auth.maxAgeSeconds }),
-    });
-  } catch (err) {
-    throw new Refusal(problem("replay-store-unavailable", `cannot check for replays: ${errorText(err)}`), {
-      "retry-after": "1",
-    });
-  }
-  if (!result.ok)
-    throw new Refusal({ ...problem(authProblemKind(result.problem), result.detail), status: result.status });
-  return result;
-}
-
-/** lib/security/http's reason codes as problem kinds: the same words, kebab-cased. */
-function authProblemKind(code: AuthProblem): ProblemKind {
-  if (code === "body_too_large") return "payload-too-large";
-  const kind = code.replaceAll("_", "-");
-  return isProblemKind(kind) ? kind : "bad-signature";
-}
-
-/**
- * The URL the caller signed. Behind a proxy or load balancer the request arrives for an internal address;
- * `publicUrl` restores the origin callers use, since signatures cover it.
- */
-function publicUrl(url: string, config: GatewayConfig): string {
-  if (config.publicUrl === undefined) return url;
-  const received = new URL(url);
-  return new URL(`${received.pathname}${received.search}`, config.publicUrl).href;
 }
 
 function parseIntent(body: Uint8Array, config: GatewayConfig): RpcIntent {
@@ -985,139 +751,4 @@ function planOf(intent: RpcIntent, collective: string, config: GatewayConfig): R
     ...(intent.idleMs === undefined ? {} : { idleMs: intent.idleMs }),
     ttl: config.ttlSeconds,
   };
-}
-
-/**
- * Reads the body, refusing it as soon as it is known to be over `max` bytes: from Content-Length before
- * reading anything, otherwise while reading, so an oversized body is never held in full.
- */
-async function readBody(request: Request, max: number): Promise<Uint8Array> {
-  const tooLarge = (size: string) =>
-    refuse("payload-too-large", `${size} is over the ${max} byte limit`, { limit: max });
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > max) throw tooLarge(`a body of ${declared} bytes`);
-  if (declared !== null) {
-    // The length is known and allowed: read it in one go (the runtimes' fast path, no stream per chunk).
-    const body = new Uint8Array(await request.arrayBuffer());
-    if (body.byteLength > max) throw tooLarge("the body");
-    return body;
-  }
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge("the body");
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
-}
-
-/** Resolves true once the server answered a PING, false if it did not within `ms`. Never rejects. */
-function confirm(bus: MessageBus, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    bus.flush().then(
-      () => true,
-      () => false,
-    ),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** The value of a promise if it settles within `ms`, else undefined. */
-async function valueWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
-function streamResponse(
-  format: "ndjson" | "sse",
-  abort: AbortController,
-  serverTiming: string,
-  run: (emit: (event: StreamEvent) => void) => Promise<void>,
-): Response {
-  const encoder = new TextEncoder();
-  let open = true;
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      // Called from reply callbacks: it must never throw, even when the client has gone.
-      const emit = (event: StreamEvent) => {
-        if (!open) return;
-        try {
-          controller.enqueue(encoder.encode(encodeEvent(format, event)));
-        } catch {
-          open = false;
-        }
-      };
-      void run(emit)
-        .catch((err: unknown) => emit({ ...asRefusal(err).doc, type: "error" }))
-        .finally(() => {
-          if (!open) return;
-          open = false;
-          controller.close();
-        });
-    },
-    cancel() {
-      open = false;
-      abort.abort();
-    },
-  });
-  return new Response(stream, {
-    status: 200,
-    headers: {
-      "content-type": format === "sse" ? `${MEDIA_TYPES.sse}; charset=utf-8` : MEDIA_TYPES.ndjson,
-      "cache-control": "no-store",
-      "x-accel-buffering": "no",
-      "server-timing": serverTiming,
-    },
-  });
-}
-
-/** The `Server-Timing` header: where a request's time went, for callers and benchmarks. */
-class ServerTiming {
-  readonly #entries: string[] = [];
-
-  add(name: string, ms: number, description: string): this {
-    this.#entries.push(`${name};dur=${Math.max(0, ms)};desc="${description}"`);
-    return this;
-  }
-
-  header(): string {
-    return this.#entries.join(", ");
-  }
-}
-
-function asRefusal(err: unknown): Refusal {
-  if (err instanceof Refusal) return err;
-  if (err instanceof UpstreamUnavailable)
-    return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
-  if (err instanceof PublishRefused)
-    return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
-  return new Refusal(problem("internal", `the gateway failed: ${errorText(err)}`));
-}
-
-function kindOf(doc: ProblemDocument): string {
-  return doc.type.slice(doc.type.lastIndexOf("/") + 1);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
