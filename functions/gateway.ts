@@ -113,6 +113,8 @@ interface Run {
   caller: RunCaller;
   intent: RpcIntent;
   respondAsync: boolean;
+  /** A sync body answered async because the caller sent `Prefer: respond-async`. */
+  preferAsync?: boolean;
   idempotency?: Required<CreateOptions>;
   trigger?: TriggerRun;
 }
@@ -193,6 +195,7 @@ export function createGateway(deps: GatewayDeps): Hono {
         caller: { keyId: key.id, callerId: key.callerId, policy: key.policy },
         intent,
         respondAsync,
+        preferAsync: respondAsync && intent.mode === "sync",
         ...(idempotency === undefined
           ? {}
           : { idempotency: { idempotencyKey: idempotency, fingerprint: await sha256Hex(body) } }),
@@ -288,7 +291,7 @@ export function createGateway(deps: GatewayDeps): Hono {
           respond: run.trigger?.respond,
           headers: {
             "server-timing": timing.header(),
-            ...(intent.mode === "sync" && respondAsync ? { "preference-applied": "respond-async" } : {}),
+            ...(run.preferAsync ? { "preference-applied": "respond-async" } : {}),
           },
         });
       };

@@ -273,6 +273,7 @@ describe("webhook triggers through the Node gateway", () => {
     const delivery = randomUUID();
     const response = await github(push("refs/heads/main"), { delivery });
     expect(response.status).toBe(202);
+    expect(response.headers.get("preference-applied")).toBeNull();
     const location = response.headers.get("location")!;
     const answer = await finishedJob(location);
     expect(answer.job).toMatchObject({
