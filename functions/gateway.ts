@@ -5,7 +5,7 @@ import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { type Lock, Locks } from "../lib/data/mod.ts";
-import type { JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
+import type { CallbackTarget, JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
 import type { CreateOptions } from "../lib/results/jobs/store.ts";
 import { uniqueTargets } from "../lib/results/limit.ts";
@@ -113,6 +113,8 @@ interface Run {
   caller: RunCaller;
   intent: RpcIntent;
   respondAsync: boolean;
+  /** The key's or trigger's callback, for requests that name none. */
+  defaultCallback?: CallbackTarget | undefined;
   /** A sync body answered async because the caller sent `Prefer: respond-async`. */
   preferAsync?: boolean;
   idempotency?: Required<CreateOptions>;
@@ -196,6 +198,7 @@ export function createGateway(deps: GatewayDeps): Hono {
         intent,
         respondAsync,
         preferAsync: respondAsync && intent.mode === "sync",
+        defaultCallback: keyCallbacks.get(key.id),
         ...(idempotency === undefined
           ? {}
           : { idempotency: { idempotencyKey: idempotency, fingerprint: await sha256Hex(body) } }),
@@ -351,7 +354,7 @@ export function createGateway(deps: GatewayDeps): Hono {
           },
           plan,
           targets,
-          callback: intent.callback ?? keyCallbacks.get(caller.keyId),
+          callback: intent.callback ?? run.defaultCallback,
           idempotency: run.idempotency,
           callerid: client.callerid,
           send: async (route) => {
@@ -610,6 +613,7 @@ export function createGateway(deps: GatewayDeps): Hono {
           intent,
           respondAsync: true,
           idempotency,
+          defaultCallback: trigger.callback,
           trigger: {
             record: {
               trigger: trigger.name,

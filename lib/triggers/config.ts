@@ -3,7 +3,7 @@
 // field path, because a file that fails at start-up must be easy to fix.
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { JOB_STATES } from "../results/jobs/model.ts";
+import { type CallbackTarget, callbackTargetSchema, JOB_STATES } from "../results/jobs/model.ts";
 import { type Policy, policySchema } from "../security/http/policy.ts";
 import type { Condition, ConditionScalar } from "./conditions.ts";
 import { checkInputValue, INPUT_TYPES, type InputSource, type InputSpec, type InputValue } from "./inputs.ts";
@@ -270,6 +270,7 @@ const triggerSchema = z
       .strictObject({ status: z.number().int().min(200).max(299), body: z.unknown().optional() })
       .optional(),
     on_complete: z.array(dataActionSchema).default([]),
+    callback: callbackTargetSchema.optional(),
   })
   .superRefine((trigger, ctx) => {
     const declared = Object.keys(trigger.inputs);
@@ -322,6 +323,8 @@ export interface Trigger {
   locks: string[];
   lockTimeoutMs: number;
   respond?: { status: number; body: unknown };
+  /** Where the run's job reports its end (a URL signed with Standard Webhooks, or a Lambda function). */
+  callback?: CallbackTarget;
   /** Data-store writes when the job ends, with placeholders. */
   onComplete: DataAction[];
 }
@@ -400,6 +403,7 @@ function compileTrigger(config: TriggerConfig): Trigger {
     locks: config.locks ?? [config.name],
     lockTimeoutMs: Math.round(config.lock_timeout * 1000),
     ...(config.respond && { respond: { status: config.respond.status, body: config.respond.body } }),
+    ...(config.callback && { callback: config.callback }),
     onComplete: config.on_complete.map((action) =>
       action.put !== undefined
         ? { op: "put", key: action.put, value: action.value ?? "", ...whenState(action.when_state) }

@@ -1,8 +1,6 @@
 // Async requests end to end on Node: signed POST → 202 and a job → the request goes out with the
 // collectors' reply subject → replies come back through the federation into the collector (JetStream,
 // in this process) → signed GETs read the job from the same KV bucket.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
 import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
@@ -12,7 +10,16 @@ import { type RunningGateway, startGateway } from "../../../functions/node.ts";
 import { generateHttpKey, type SigningKey, signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { testPki } from "../../support/pki.ts";
 import { collectorConfig, memoryLog } from "../results/support.ts";
-import { CLUSTER, type Federation, signedInit, startFederation, type TestKeys, testKeys } from "./support.ts";
+import {
+  type CallbackReceiver,
+  CLUSTER,
+  type Federation,
+  signedInit,
+  startCallbackReceiver,
+  startFederation,
+  type TestKeys,
+  testKeys,
+} from "./support.ts";
 
 // Callers sign the URL they see, which is the public one, not the test's 127.0.0.1 address.
 const PUBLIC = "https://gateway.example.com";
@@ -25,8 +32,7 @@ let collector: RunningCollector;
 let gateway: RunningGateway;
 let syncOnly: RunningGateway;
 let notified: SigningKey;
-let receiver: Server;
-const delivered: { headers: Record<string, unknown>; body: string }[] = [];
+let receiver: CallbackReceiver;
 const collectorLog = memoryLog();
 
 // Short, so that a sync request can be seen to outlast it.
@@ -56,16 +62,7 @@ async function settings(jobs: boolean): Promise<NodeGatewaySettings> {
 let keysWithCallback: string;
 
 beforeAll(async () => {
-  receiver = createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk) => (body += chunk));
-    request.on("end", () => {
-      delivered.push({ headers: request.headers, body });
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/jobs-done`;
+  receiver = await startCallbackReceiver();
   [federation, keys] = await Promise.all([
     startFederation(NODES, {
       jetstream: true,
@@ -86,7 +83,7 @@ beforeAll(async () => {
       ...(JSON.parse(keys.json) as { keys: unknown[] }).keys,
       {
         ...withCallback.config,
-        callback: { kind: "url", url: receiverUrl, secret: `whsec_${btoa("callback secret of this key")}` },
+        callback: { kind: "url", url: receiver.url, secret: `whsec_${btoa("callback secret of this key")}` },
       },
     ],
   });
@@ -100,7 +97,7 @@ afterAll(async () => {
   await Promise.allSettled([gateway?.close(), syncOnly?.close()]);
   await collector?.stop();
   await federation?.stop();
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
 });
 
 const identities = () => federation.fleet.map((node) => node.identity).sort();
@@ -310,10 +307,7 @@ describe("async requests through the Node gateway", () => {
     const response = await post(gateway, { ...ping(), nodes: identities().slice(0, 2) }, {}, notified);
     expect(response.status).toBe(202);
     const jobId = ((await response.json()) as { job_id: string }).job_id;
-    const deadline = Date.now() + 10_000;
-    while (!delivered.some((d) => d.body.includes(jobId)) && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    const deliveries = delivered.filter((d) => d.body.includes(jobId));
+    const deliveries = await receiver.deliveriesFor(jobId);
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]!.headers["webhook-signature"]).toMatch(/^v1,/);
     expect(JSON.parse(deliveries[0]!.body)).toMatchObject({

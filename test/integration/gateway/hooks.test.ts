@@ -18,13 +18,23 @@ import { NatsKvBucket } from "../../../lib/transport/kv-bucket.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
 import { testPki } from "../../support/pki.ts";
 import { collectorConfig, memoryLog } from "../results/support.ts";
-import { CLUSTER, type Federation, signedInit, startFederation, type TestKeys, testKeys } from "./support.ts";
+import {
+  type CallbackReceiver,
+  CLUSTER,
+  type Federation,
+  signedInit,
+  startCallbackReceiver,
+  startFederation,
+  type TestKeys,
+  testKeys,
+} from "./support.ts";
 
 const PUBLIC = "https://hooks.example.com";
 const GITHUB_SECRET = "It's a Secret to Everybody, but longer";
 const STANDARD_SECRET = `whsec_${Buffer.from("standard webhooks test secret!!").toString("base64")}`;
 const STRIPE_SECRET = "whsec_stripe_endpoint_secret_for_tests";
 const SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
+const CALLBACK_SECRET = `whsec_${Buffer.from("where paid runs report").toString("base64")}`;
 const SHA = "4f1b1e0c6a1f9b7d5c3e2a1908f7e6d5c4b3a291";
 
 let federation: Federation;
@@ -35,6 +45,7 @@ let gateway: RunningGateway;
 let second: RunningGateway;
 let side: NatsBus;
 let data: DataStore;
+let receiver: CallbackReceiver;
 const audit: AuditEvent[] = [];
 
 /** The nodes that run the demo agent, which every trigger here uses. */
@@ -44,7 +55,7 @@ const identities = () =>
     .map((node) => node.identity)
     .sort();
 
-function triggersYaml(nodes: string[]): string {
+function triggersYaml(nodes: string[], callbackUrl: string): string {
   const policy = `{ clusters: [${CLUSTER}], collectives: ["*"], agents: [demo], actions: ["demo#*"] }`;
   return `
 triggers:
@@ -104,6 +115,7 @@ triggers:
       nodes: [${nodes[1]}]
     locks: []
     respond: { status: 200, body: { received: true } }
+    callback: { kind: url, url: "${callbackUrl}", secret: "${CALLBACK_SECRET}" }
 
   - name: chatops
     verify: { scheme: slack, secrets_env: [HOOKS_TEST_SLACK_SECRET] }
@@ -165,7 +177,7 @@ async function settings(): Promise<NodeGatewaySettings> {
     keyPem: pki.gateway.keyPem,
     keysJson: JSON.stringify({ keys: [...document.keys, readerKey.config] }),
     jobs: true,
-    triggers: { text: triggersYaml(identities()), filename: "hooks.yaml" },
+    triggers: { text: triggersYaml(identities(), receiver.url), filename: "hooks.yaml" },
     readyFile: undefined,
   };
 }
@@ -177,7 +189,11 @@ beforeAll(async () => {
     HOOKS_TEST_STRIPE_SECRET: STRIPE_SECRET,
     HOOKS_TEST_SLACK_SECRET: SLACK_SECRET,
   });
-  [federation, keys] = await Promise.all([startFederation(8, { jetstream: true }), testKeys()]);
+  [federation, keys, receiver] = await Promise.all([
+    startFederation(8, { jetstream: true }),
+    testKeys(),
+    startCallbackReceiver(),
+  ]);
   collector = await startCollector(collectorConfig(federation.federation), { log: memoryLog() });
   const shared = await settings();
   const options = { log: () => {}, audit: (event: AuditEvent) => audit.push(event) };
@@ -191,6 +207,7 @@ afterAll(async () => {
   await side?.close();
   await collector?.stop();
   await federation?.stop();
+  await receiver?.close();
 });
 
 function push(ref: string, sha = SHA, repo = "acme/site") {
@@ -402,6 +419,11 @@ describe("webhook triggers through the Node gateway", () => {
       event: "payment_intent.succeeded",
     });
     expect(answer.results[0]!.data).toMatchObject({ customer: "cus_Q1w2E3r4" });
+    const reported = await receiver.deliveriesFor(answer.job.id);
+    expect(reported).toHaveLength(1);
+    expect(JSON.parse(reported[0]!.body)).toMatchObject({
+      data: { id: answer.job.id, state: "complete", trigger: { trigger: "paid" } },
+    });
   });
 
   it("answers a Slack slash command (a signed form) at once, and runs it with its text checked", async () => {

@@ -1,6 +1,8 @@
 // The federation a gateway talks to, all real: a federation nats-server (with its websocket listener for
 // the edge), a member-collective nats-server, a broker between them, and simulated member nodes that
 // verify every request's signature and filter.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { type RunningBroker, startBroker } from "../../../functions/broker.ts";
 import { brokerConfigFrom } from "../../../lib/federation/config.ts";
 import { generateFleet, type NodeIdentity } from "../../../lib/node/fleet.ts";
@@ -166,4 +168,38 @@ export function parseEvents(text: string, format: "ndjson" | "sse"): Record<stri
         throw new Error(`event line ${event} for ${String(parsed.type)}`);
       return parsed;
     });
+}
+
+/** An HTTP endpoint on 127.0.0.1 that records the completion callbacks it receives. */
+export interface CallbackReceiver {
+  url: string;
+  /** Resolves with the deliveries whose body mentions `jobId`, once there is one (or after 10 s). */
+  deliveriesFor(jobId: string): Promise<{ headers: Record<string, unknown>; body: string }[]>;
+  close(): Promise<void>;
+}
+
+export async function startCallbackReceiver(): Promise<CallbackReceiver> {
+  const delivered: { headers: Record<string, unknown>; body: string }[] = [];
+  const server = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => {
+      body += chunk;
+    });
+    request.on("end", () => {
+      delivered.push({ headers: request.headers, body });
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const forJob = (jobId: string) => delivered.filter((d) => d.body.includes(jobId));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jobs-done`,
+    async deliveriesFor(jobId) {
+      const deadline = Date.now() + 10_000;
+      while (forJob(jobId).length === 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      return forJob(jobId);
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
