@@ -4,7 +4,7 @@
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ClientIdentity } from "../lib/client/request.ts";
-import { type Lock, Locks } from "../lib/data/mod.ts";
+import { type KeepAlive, type Lock, LockLost, Locks } from "../lib/data/mod.ts";
 import type { CallbackTarget, JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
 import type { CreateOptions } from "../lib/results/jobs/store.ts";
@@ -133,8 +133,11 @@ interface TriggerRun {
   respond?: { status: number; body: unknown };
 }
 
-// A trigger's locks outlive its job's deadline by this much, so that the collectors can release them
-// first; a lock whose job was lost (every collector down) still frees itself at the end of it.
+// While the gateway itself holds a trigger's locks (waiting for the others, discovering) they last this
+// long and are renewed, so that a gateway that dies there frees them this soon.
+const HOLD_TTL_MS = 15_000;
+// Handed to the job, a trigger's locks outlive its deadline by this much, so that the collectors can
+// release them first; a lock whose job was lost (every collector down) still frees itself then.
 const LOCK_GRACE_MS = 30_000;
 
 export function createGateway(deps: GatewayDeps): Hono {
@@ -305,8 +308,7 @@ export function createGateway(deps: GatewayDeps): Hono {
         if (prior !== undefined) return await answerWithJob(startedOf(prior), new ServerTiming());
       }
 
-      if (run.trigger !== undefined && run.trigger.locks.length > 0)
-        heldLocks = await takeLocks(run.trigger, worstCaseMs(plan) + LOCK_GRACE_MS);
+      if (run.trigger !== undefined && run.trigger.locks.length > 0) heldLocks = await takeLocks(run.trigger);
 
       const acquireStarted = now();
       lease = await deps.nats.acquire();
@@ -337,6 +339,7 @@ export function createGateway(deps: GatewayDeps): Hono {
         // budget is spent; then the job carries on without it.
         const budget = AbortSignal.timeout(Math.max(0, startedAt + config.syncBudgetMs - now()));
         let collected: RpcResult | undefined;
+        await handOver(heldLocks, plan.timeoutMs + LOCK_GRACE_MS);
         const started = await startJob({
           store,
           job: {
@@ -474,8 +477,15 @@ export function createGateway(deps: GatewayDeps): Hono {
     );
   }
 
-  /** Every lock of a trigger run, or a lock-timeout refusal (and none held) when one cannot be had. */
-  async function takeLocks(trigger: TriggerRun, ttlMs: number): Promise<Lock[]> {
+  // The renewals of locks that requests hold themselves, stopped when a lock is handed to its job (a
+  // release stops them too).
+  const keepAlives = new WeakMap<Lock, KeepAlive>();
+
+  /**
+   * Every lock of a trigger run, kept alive while this request works, or a lock-timeout refusal (and
+   * none held) when one cannot be had.
+   */
+  async function takeLocks(trigger: TriggerRun): Promise<Lock[]> {
     const locks = new Locks(await openDataStore(deps.data));
     const held: Lock[] = [];
     try {
@@ -483,7 +493,7 @@ export function createGateway(deps: GatewayDeps): Hono {
       for (const name of trigger.locks) {
         const lock = await locks.acquire(name, {
           holder: trigger.holder,
-          ttlMs,
+          ttlMs: HOLD_TTL_MS,
           timeoutMs: trigger.lockTimeoutMs,
         });
         if (lock === undefined) {
@@ -495,12 +505,32 @@ export function createGateway(deps: GatewayDeps): Hono {
           );
         }
         held.push(lock);
+        keepAlives.set(lock, lock.keepAlive());
       }
       return held;
     } catch (err) {
       await releaseAll(held);
       if (err instanceof Refusal) throw err;
       throw dataStoreUnavailable(err);
+    }
+  }
+
+  /** The locks, renewed to last the job (its timeout and a grace), just before the job is made. */
+  async function handOver(locks: readonly Lock[], ttlMs: number): Promise<void> {
+    for (const lock of locks) {
+      try {
+        keepAlives.get(lock)?.stop();
+        await lock.renew({ ttlMs });
+      } catch (err) {
+        if (!(err instanceof LockLost)) throw dataStoreUnavailable(err);
+        throw refuse(
+          "lock-timeout",
+          `lock ${lock.name} was lost (${err.reason}) before the request went out`,
+          {
+            lock: lock.name,
+          },
+        );
+      }
     }
   }
 

@@ -93,8 +93,11 @@ export interface Lock {
   readonly renewals: number;
   /** The revision of our last write, which the next renewal or release compares with. */
   readonly revision: number;
-  /** Pushes the expiry to now + ttl; rejects with LockLost when the lock is no longer ours. */
-  renew(): Promise<void>;
+  /**
+   * Pushes the expiry to now + ttl (or `ttlMs`, for once: a holder handing the lock to longer work);
+   * rejects with LockLost when the lock is no longer ours.
+   */
+  renew(options?: { ttlMs?: number }): Promise<void>;
   /** True when this released the lock; false when it was no longer ours. Stops keepAlive. */
   release(): Promise<boolean>;
   /** Renews in the background until stopped, released or lost; one at a time per lock (a new one stops
@@ -248,14 +251,15 @@ class HeldLock implements Lock {
     return this.#revision;
   }
 
-  async renew(): Promise<void> {
+  async renew(options: { ttlMs?: number } = {}): Promise<void> {
     if (this.#lost) throw this.#lost;
+    const ttlMs = options.ttlMs ?? this.ttlMs;
     const outcome = await rewriteOwn(
       this.bucket,
       this.key,
       this.token,
       { record: this.#record, revision: this.#revision },
-      (record) => ({ ...record, expires_at: this.now() + this.ttlMs, renewals: record.renewals + 1 }),
+      (record) => ({ ...record, expires_at: this.now() + ttlMs, renewals: record.renewals + 1 }),
     );
     // keepAlive may have given the lock up while this write was on its way.
     if (this.#lost) throw this.#lost;

@@ -132,6 +132,16 @@ describe("Locks", () => {
     expect(await locks.inspect("job")).toMatchObject({ renewals: 1, expiresAt: lock.expiresAt });
   });
 
+  it("renews once for longer when the holder hands the lock to longer work", async () => {
+    const { locks } = setup();
+    const lock = await mustAcquire(locks, "job", "gateway", 400);
+    const before = Date.now();
+    await lock.renew({ ttlMs: 60_000 });
+    expect(lock.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+    await lock.renew();
+    expect(lock.expiresAt).toBeLessThan(before + 60_000);
+  });
+
   it("releases only with the holder's token, and from anywhere with it", async () => {
     const { store, locks } = setup();
     const lock = await mustAcquire(locks, "job", "gateway", 5000);
