@@ -13,9 +13,9 @@ import { NodeHost, type OutgoingReply } from "../../../../lib/node/responder.ts"
 import { nodeSubject } from "../../../../lib/protocol/subjects.ts";
 import { encodeTransport } from "../../../../lib/protocol/transport.ts";
 import type { NewJob } from "../../../../lib/results/jobs/model.ts";
-import { verifyWebhook } from "../../../../lib/results/jobs/webhook.ts";
 import { TrustStore } from "../../../../lib/security/certs.ts";
 import { loadSigner } from "../../../../lib/security/choria.ts";
+import { verifyWebhook } from "../../../../lib/security/webhooks/mod.ts";
 import { testPki } from "../../../support/pki.ts";
 
 export const COLLECTIVE = "mcollective";
@@ -119,7 +119,13 @@ export async function startReceiver(secret: string): Promise<Receiver> {
     req.on("end", async () => {
       const body = Buffer.concat(chunks).toString("utf8");
       const headers = new Headers(req.headers as Record<string, string>);
-      const verified = await verifyWebhook(secret, headers, body, Date.now());
+      const verdict = await verifyWebhook(
+        "standard-webhooks",
+        { secrets: [secret] },
+        { headers, body: new TextEncoder().encode(body) },
+        { now: new Date() },
+      );
+      const verified = verdict.ok;
       const status = queued.shift() ?? 200;
       deliveries.push({ id: headers.get("webhook-id") ?? "", body, status, verified });
       res.writeHead(status).end();
