@@ -387,6 +387,25 @@ describe("webhook triggers through the Node gateway", () => {
     await finishedJob(after.headers.get("location")!);
   });
 
+  it("frees a run's lock when its job is cancelled", async () => {
+    const slow = await standard(5);
+    expect(slow.status).toBe(202);
+    const location = slow.headers.get("location")!;
+    const headers = await signHttpRequest({
+      method: "DELETE",
+      url: `${PUBLIC}${location}`,
+      headers: {},
+      key: reader,
+    });
+    const cancelled = await fetch(`${gateway.url}${location}`, { method: "DELETE", headers });
+    expect(cancelled.status).toBe(200);
+    const answer = await finishedJob(location);
+    expect(answer.job).toMatchObject({ state: "cancelled", effects: { locks: ["deploy"], done: true } });
+    const next = await github(push("refs/heads/main"));
+    expect(next.status).toBe(202);
+    await finishedJob(next.headers.get("location")!);
+  });
+
   it("lets exactly one of two gateways take a lock both want at the same moment", async () => {
     const [a, b] = await Promise.all([standard(1, gateway), standard(1, second)]);
     const statuses = [a.status, b.status].sort();
