@@ -33,6 +33,7 @@ export interface Env {
   CHORIA_EDGE_GATEWAY_NATS_TOKEN?: string;
   CHORIA_EDGE_GATEWAY_IDENTITY?: string;
   CHORIA_EDGE_GATEWAY_MAX_BODY_BYTES?: string;
+  CHORIA_EDGE_GATEWAY_MAX_HOOK_BODY_BYTES?: string;
   CHORIA_EDGE_GATEWAY_MAX_TIMEOUT?: string;
   CHORIA_EDGE_GATEWAY_DISCOVERY_IDLE?: string;
   CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT?: string;
@@ -64,6 +65,7 @@ async function buildApp(
     ...(clusters ? { clusters } : {}),
     identity: env.CHORIA_EDGE_GATEWAY_IDENTITY || undefined,
     maxBodyBytes: number(env.CHORIA_EDGE_GATEWAY_MAX_BODY_BYTES),
+    maxHookBodyBytes: number(env.CHORIA_EDGE_GATEWAY_MAX_HOOK_BODY_BYTES),
     maxTimeoutMs: number(env.CHORIA_EDGE_GATEWAY_MAX_TIMEOUT),
     discoveryIdleMs: number(env.CHORIA_EDGE_GATEWAY_DISCOVERY_IDLE),
     connectTimeoutMs: number(env.CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT),

@@ -591,7 +591,7 @@ export function createGateway(deps: GatewayDeps): Hono {
       try {
         const trigger = triggers.set.get(name);
         if (trigger === undefined) throw refuse("unknown-trigger", "no trigger by this name");
-        const body = await readBody(request, config.maxBodyBytes);
+        const body = await readBody(request, config.maxHookBodyBytes);
         const authStarted = now();
         const delivery = await verifyDelivery(trigger, request, body);
         Object.assign(context, {

@@ -21,6 +21,13 @@ export const gatewayConfigSchema = z.object({
     .min(1024)
     .max(16 * 1024 * 1024)
     .default(64 * 1024),
+  /** Largest webhook body accepted on /v1/hooks: senders' payloads run larger (a big GitHub push). */
+  maxHookBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(32 * 1024 * 1024)
+    .default(1024 * 1024),
   /** Upper bound for `timeout` and `discovery_timeout`. */
   maxTimeoutMs: z.number().int().min(1000).default(60_000),
   /** Discovery ends early once no new node has answered for this long. */

@@ -37,6 +37,7 @@ const OPTIONS: OptionSpec[] = (
     },
     { flag: "identity", help: "senderid of the gateway's requests (default the certificate's name)" },
     { flag: "max-body-bytes", help: "largest request body (default 65536)" },
+    { flag: "max-hook-body-bytes", help: "largest webhook body on /v1/hooks (default 1048576)" },
     { flag: "max-timeout", help: "largest timeout a request may ask for, ms (default 60000)" },
     {
       flag: "discovery-idle",
@@ -128,6 +129,7 @@ export async function gatewaySettings(
     identity: get("identity"),
     publicUrl: get("public-url"),
     maxBodyBytes: int("max-body-bytes"),
+    maxHookBodyBytes: int("max-hook-body-bytes"),
     maxTimeoutMs: int("max-timeout"),
     discoveryIdleMs: int("discovery-idle"),
     connectTimeoutMs: int("connect-timeout"),

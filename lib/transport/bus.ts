@@ -140,6 +140,8 @@ export class NatsBus implements MessageBus {
 
   async drain(): Promise<void> {
     if (this.connection.isClosed() || this.connection.isDraining()) return this.closedPromise();
+    // A drain needs the server; without one it would wait for a reconnect that may never come.
+    if (!this.isConnected()) return this.close();
     await this.connection.drain();
   }
 

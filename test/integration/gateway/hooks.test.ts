@@ -368,6 +368,9 @@ describe("webhook triggers through the Node gateway", () => {
     });
     expect(unsigned.status).toBe(401);
     expect(await problemType(unsigned)).toBe(`${PROBLEM_BASE}missing-credentials`);
+    const huge = await github(push("refs/heads/main").replace("octocat", "x".repeat(1024 * 1024)));
+    expect(huge.status).toBe(413);
+    expect(await problemType(huge)).toBe(`${PROBLEM_BASE}payload-too-large`);
     const unknown = await fetch(`${gateway.url}/v1/hooks/nope`, { method: "POST", body: "{}" });
     expect(unknown.status).toBe(404);
     expect(await problemType(unknown)).toBe(`${PROBLEM_BASE}unknown-trigger`);

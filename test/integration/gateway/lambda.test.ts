@@ -11,6 +11,7 @@ import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
 import { buildLambda } from "../../../infra/build.ts";
 import { readZip } from "../../../infra/zip.ts";
 import { signHttpRequest } from "../../../lib/security/http/mod.ts";
+import { signStripe } from "../../../lib/security/webhooks/mod.ts";
 import { testPki } from "../../support/pki.ts";
 import { freePort } from "../../support/ports.ts";
 import { collectorConfig, memoryLog } from "../results/support.ts";
@@ -59,6 +60,8 @@ beforeAll(async () => {
     CHORIA_EDGE_GATEWAY_KEYS_JSON: keys.json,
     CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT: "500",
     CHORIA_EDGE_GATEWAY_JOBS: "on",
+    CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT: TRIGGERS,
+    LAMBDA_TEST_STRIPE_SECRET: STRIPE_SECRET,
   });
   ({ handler } = (await import(pathToFileURL(join(code, "index.mjs")).href)) as { handler: Handler });
 }, 60_000);
@@ -82,6 +85,21 @@ async function signedCall(url: string, body: Record<string, unknown>, key = keys
 }
 
 const API_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/v1/rpc";
+const STRIPE_SECRET = "whsec_lambda_test_endpoint_secret";
+// A Stripe event runs rpcutil#ping on the node its metadata names, answered with Stripe's usual 200.
+const TRIGGERS = `
+triggers:
+  - name: paid
+    verify: { scheme: stripe, secrets_env: [LAMBDA_TEST_STRIPE_SECRET] }
+    policy: { clusters: [${CLUSTER}], collectives: ["*"], agents: [rpcutil], actions: ["rpcutil#*"] }
+    when:
+      - { path: type, equals: payment_intent.succeeded }
+    inputs:
+      node: { from: payload.data.object.metadata.node, pattern: "^[a-z0-9.-]+$" }
+    request: { cluster: ${CLUSTER}, agent: rpcutil, action: ping, nodes: ["\${inputs.node}"] }
+    locks: []
+    respond: { status: 200, body: { received: true } }
+`;
 const FUNCTION_URL = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/v1/rpc";
 
 describe("the Lambda bundle", () => {
@@ -154,6 +172,23 @@ describe("the Lambda bundle", () => {
     } while (job.state === "running" && Date.now() < deadline);
     expect(job.state).toBe("complete");
     expect(job.counts).toMatchObject({ ok: 3, no_reply: 0 });
+  });
+
+  it("runs a signed Stripe event through its trigger", async () => {
+    const body = JSON.stringify({
+      id: "evt_lambda_1",
+      type: "payment_intent.succeeded",
+      data: { object: { metadata: { node: federation.fleet[0]!.identity } } },
+    });
+    const url = API_URL.replace("/v1/rpc", "/v1/hooks/paid");
+    const headers = {
+      "content-type": "application/json",
+      "stripe-signature": await signStripe(STRIPE_SECRET, Math.floor(Date.now() / 1000), body),
+    };
+    const result = await handler(apiGatewayV2Event({ method: "POST", url, headers, body }), lambdaContext());
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body)).toEqual({ received: true });
+    expect(result.headers.location).toMatch(/^\/v1\/jobs\//);
   });
 
   it("reuses one NATS connection across invocations", async () => {
