@@ -21,6 +21,10 @@ const commands: Record<string, Command> = {
     summary: "sign a webhook delivery as GitHub, Slack, Stripe or Standard Webhooks would and send it",
     load: async () => (await import("./hook.ts")).runHook,
   },
+  data: {
+    summary: "read and write the trigger data store, and see who holds a lock",
+    load: async () => (await import("./data.ts")).runData,
+  },
   broker: {
     summary: "run a federation broker worker (stateless; start as many as you like)",
     load: async () => (await import("./broker.ts")).runBroker,

@@ -1,0 +1,140 @@
+// `choria-edge data`: the trigger data store and its locks from a shell, the way an operator sets the
+// values triggers read (`from: data.<key>`) and looks at who holds a lock, on the same JetStream KV
+// bucket the gateways and collectors use.
+import { parseArgs } from "node:util";
+import { natsConnectionChoice } from "../lib/config/options.ts";
+import { DataStore, DEFAULT_DATA_BUCKET, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
+import { NatsKvBucket } from "../lib/transport/kv-bucket.ts";
+import { connectNats } from "../lib/transport/node.ts";
+
+const USAGE = `usage: choria-edge data <get|put|delete|lock> <key> [value] [options]
+
+Reads and writes the trigger data store (JetStream KV bucket ${DEFAULT_DATA_BUCKET} on the federation NATS).
+
+  get <key>             print the value (exit 1 when there is none)
+  put <key> <value>     store a value; "-" reads it from standard input
+  delete <key>          remove the value
+  lock <name>           who holds the lock and until when (exit 1 when nobody does)
+
+  --server <url>        federation NATS (env CHORIA_EDGE_GATEWAY_NATS_SERVERS, default nats://127.0.0.1:4222)
+  --bucket <name>       KV bucket (default ${DEFAULT_DATA_BUCKET})
+  --json                print JSON: { key, value, revision } or the lock's state
+  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
+
+interface DataIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  stdin: () => Promise<string>;
+}
+
+const processIo: DataIo = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: async () => {
+    let text = "";
+    for await (const chunk of process.stdin) text += chunk;
+    return text;
+  },
+};
+
+/** `choria-edge data ...`: exit 0 on success, 1 when there is nothing to show, 2 on bad usage. */
+export async function runData(argv: string[], io: DataIo = processIo): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        server: { type: "string" },
+        bucket: { type: "string", default: DEFAULT_DATA_BUCKET },
+        json: { type: "boolean", default: false },
+        user: { type: "string" },
+        password: { type: "string" },
+        token: { type: "string" },
+        credentials: { type: "string" },
+        "nkey-seed": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    io.stderr.write(`choria-edge data: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const [action, key, value, ...extra] = positionals;
+  const arity: Record<string, number> = { get: 1, put: 2, delete: 1, lock: 1 };
+  if (action === undefined || arity[action] === undefined || extra.length > 0) {
+    io.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  if (key === undefined || (arity[action] === 2) !== (value !== undefined)) {
+    io.stderr.write(`choria-edge data ${action}: expected ${action === "put" ? "<key> <value>" : "<key>"}\n`);
+    return 2;
+  }
+  const str = (name: string) => values[name] as string | undefined;
+  const connection = natsConnectionChoice(str);
+  if (!connection.ok) {
+    io.stderr.write(`choria-edge data: ${connection.error}\n`);
+    return 2;
+  }
+  const servers = (str("server") ?? process.env.CHORIA_EDGE_GATEWAY_NATS_SERVERS ?? "nats://127.0.0.1:4222")
+    .split(",")
+    .map((s) => s.trim());
+  const bus = await connectNats({
+    servers,
+    name: "choria-edge-data",
+    auth: connection.auth,
+    ...(connection.tls ? { tls: connection.tls } : {}),
+    timeoutMs: 5000,
+  });
+  try {
+    const store = new DataStore(await NatsKvBucket.open(bus.connection, { name: str("bucket")!, ttlMs: 0 }));
+    const json = values.json === true;
+    switch (action) {
+      case "get": {
+        const entry = await store.get(key);
+        if (entry === undefined) {
+          io.stderr.write(`no value for ${key}\n`);
+          return 1;
+        }
+        io.stdout.write(json ? `${JSON.stringify({ key, ...entry })}\n` : `${entry.value}\n`);
+        return 0;
+      }
+      case "put": {
+        const text = value === "-" ? (await io.stdin()).replace(/\r?\n$/, "") : value!;
+        const revision = await store.put(key, text);
+        io.stdout.write(
+          json ? `${JSON.stringify({ key, revision })}\n` : `stored ${key} (revision ${revision})\n`,
+        );
+        return 0;
+      }
+      case "delete":
+        await store.delete(key);
+        io.stdout.write(json ? `${JSON.stringify({ key, deleted: true })}\n` : `deleted ${key}\n`);
+        return 0;
+      default: {
+        const state = await new Locks(store).inspect(key);
+        const held = state !== undefined && !state.expired;
+        if (json) io.stdout.write(`${JSON.stringify(state ?? { name: key, held: false })}\n`);
+        else if (held)
+          io.stdout.write(
+            `${key} is held by ${state.holder} since ${new Date(state.acquiredAt).toISOString()}, until ${new Date(state.expiresAt).toISOString()} unless renewed (${state.renewals} renewals)\n`,
+          );
+        else io.stdout.write(`${key} is free\n`);
+        return held ? 0 : 1;
+      }
+    }
+  } catch (err) {
+    if (err instanceof InvalidKey || err instanceof ValueTooLarge) {
+      io.stderr.write(`choria-edge data: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  } finally {
+    await bus.close();
+  }
+}
