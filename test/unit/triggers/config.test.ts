@@ -116,6 +116,13 @@ describe("parseTriggerFile: the fixtures", () => {
     expect(loaded(example, "README.md").map((trigger) => trigger.name)).toEqual(["deploy-on-push"]);
   });
 
+  it("loads the example in the project README", () => {
+    const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("### Webhook triggers"));
+    const example = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    expect(loaded(example, "README.md").map((trigger) => trigger.name)).toEqual(["deploy"]);
+  });
+
   it("keeps several triggers addressable by name", () => {
     const two = `${VALID}  - name: other\n${VALID.split("\n").slice(2).join("\n")}`;
     const result = parseTriggerFile(two);
