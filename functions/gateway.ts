@@ -612,6 +612,12 @@ export function createGateway(deps: GatewayDeps): Hono {
         };
         const store = await openJobStore(deps.jobs!);
         const prior = await store.findClaimed(trigger.caller, idempotency);
+        if (prior?.outcome === "conflict")
+          throw refuse(
+            "idempotency-conflict",
+            "this delivery id came before with another body; the first delivery's job stands",
+            { job_id: prior.jobId },
+          );
         if (prior !== undefined) {
           const started = startedOf(prior);
           deps.audit?.({ ...context, decision: "accepted", status: 202, job_id: started.jobId });

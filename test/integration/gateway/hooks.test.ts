@@ -323,6 +323,12 @@ describe("webhook triggers through the Node gateway", () => {
     const again = await github(body, { delivery, target: second });
     expect(again.status).toBe(202);
     expect(again.headers.get("location")).toBe(location);
+    const altered = await github(push("refs/heads/main", "b".repeat(40)), { delivery });
+    expect(altered.status).toBe(422);
+    expect(await altered.json()).toMatchObject({
+      type: `${PROBLEM_BASE}idempotency-conflict`,
+      job_id: location.split("/").at(-1),
+    });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(federation.nodes.stats.received).toBe(received);
   });
