@@ -2,7 +2,7 @@
 // values triggers read (`from: data.<key>`) and looks at who holds a lock, on the same JetStream KV
 // bucket the gateways and collectors use.
 import { parseArgs } from "node:util";
-import { natsConnectionChoice } from "../lib/config/options.ts";
+import { NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/options.ts";
 import { DataStore, DEFAULT_DATA_BUCKET, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
 import { NatsKvBucket } from "../lib/transport/kv-bucket.ts";
 import { connectNats } from "../lib/transport/node.ts";
@@ -49,11 +49,7 @@ export async function runData(argv: string[], io: DataIo = processIo): Promise<n
         server: { type: "string" },
         bucket: { type: "string", default: DEFAULT_DATA_BUCKET },
         json: { type: "boolean", default: false },
-        user: { type: "string" },
-        password: { type: "string" },
-        token: { type: "string" },
-        credentials: { type: "string" },
-        "nkey-seed": { type: "string" },
+        ...NATS_AUTH_ARGS,
         help: { type: "boolean", short: "h" },
       },
     }));

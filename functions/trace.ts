@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { openReply } from "../lib/client/replies.ts";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { federatedPackets, signRpcRequest } from "../lib/client/request.ts";
-import { natsConnectionChoice } from "../lib/config/options.ts";
+import { NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/options.ts";
 import { describeHops, renderTrace, type TraceReport } from "../lib/federation/trace.ts";
 import { federationSubject, nodeSubject, replySubject } from "../lib/protocol/subjects.ts";
 import { encodeTransport, type SeenByHop } from "../lib/protocol/transport.ts";
@@ -48,11 +48,7 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
         key: { type: "string" },
         timeout: { type: "string", default: "5000" },
         json: { type: "boolean", default: false },
-        user: { type: "string" },
-        password: { type: "string" },
-        token: { type: "string" },
-        credentials: { type: "string" },
-        "nkey-seed": { type: "string" },
+        ...NATS_AUTH_ARGS,
         help: { type: "boolean", short: "h" },
       },
     }));

@@ -104,6 +104,15 @@ export function natsOptionSpecs(prefix = "", what = "the NATS server"): OptionSp
   ];
 }
 
+/** The same NATS auth options for commands that read their arguments with node:util parseArgs. */
+export const NATS_AUTH_ARGS = {
+  user: { type: "string" },
+  password: { type: "string" },
+  token: { type: "string" },
+  credentials: { type: "string" },
+  "nkey-seed": { type: "string" },
+} as const;
+
 export type NatsConnectionChoice =
   | { ok: true; auth: NatsAuth; tls?: { caFile?: string; certFile?: string; keyFile?: string } }
   | { ok: false; error: string };
