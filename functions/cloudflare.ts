@@ -100,12 +100,18 @@ async function buildApp(
     audit: (event) => console.log(auditLine(event)),
     ...asyncParts({
       nats,
-      jobs: jobs === "on",
-      dataBucket: env.CHORIA_EDGE_GATEWAY_DATA_BUCKET,
-      triggers:
-        env.CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT === undefined
-          ? undefined
-          : { text: env.CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT, filename: "CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT" },
+      settings: {
+        jobs: jobs === "on",
+        ...(env.CHORIA_EDGE_GATEWAY_DATA_BUCKET ? { dataBucket: env.CHORIA_EDGE_GATEWAY_DATA_BUCKET } : {}),
+        ...(env.CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT
+          ? {
+              triggers: {
+                text: env.CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT,
+                filename: "CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT",
+              },
+            }
+          : {}),
+      },
       // Trigger secrets are Worker secrets, named by the trigger file.
       env: env as unknown as Record<string, string | undefined>,
       keys: auth.keys,

@@ -50,14 +50,7 @@ async function build(): Promise<Handler> {
     nats,
     auth,
     audit: (event) => process.stdout.write(`${auditLine(event)}\n`),
-    ...asyncParts({
-      nats,
-      jobs: settings.jobs === true,
-      dataBucket: settings.dataBucket,
-      triggers: settings.triggers,
-      env: process.env,
-      keys: auth.keys,
-    }),
+    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys }),
   });
   return handle(app);
 }

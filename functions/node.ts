@@ -60,14 +60,7 @@ export async function startGateway(
     nats,
     auth,
     audit,
-    ...asyncParts({
-      nats,
-      jobs: settings.jobs === true,
-      dataBucket: settings.dataBucket,
-      triggers: settings.triggers,
-      env: process.env,
-      keys: auth.keys,
-    }),
+    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys }),
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const started = serve(

@@ -9,6 +9,7 @@ import {
 } from "../../lib/security/webhooks/mod.ts";
 import { parseTriggerFile, type Trigger, type TriggerSet, triggerSecrets } from "../../lib/triggers/mod.ts";
 import { type DataStoreSource, kvDataStore } from "./buckets.ts";
+import type { NodeGatewaySettings } from "./env.ts";
 import { type JobStoreSource, kvJobStore } from "./job-store.ts";
 import type { NatsSource } from "./nats.ts";
 
@@ -80,28 +81,28 @@ function needsData(trigger: Trigger): boolean {
  */
 export function asyncParts(options: {
   nats: NatsSource;
-  jobs: boolean;
-  dataBucket?: string | undefined;
-  triggers?: { text: string; filename: string } | undefined;
+  settings: Pick<NodeGatewaySettings, "jobs" | "dataBucket" | "triggers">;
   env: Record<string, string | undefined>;
   keys: KeyRegistry;
 }): { jobs?: JobStoreSource; data?: DataStoreSource; triggers?: GatewayTriggers } {
-  if (!options.jobs && options.triggers === undefined) return {};
+  const { settings } = options;
+  const jobs = settings.jobs === true;
+  if (!jobs && settings.triggers === undefined) return {};
   let triggers: GatewayTriggers | undefined;
-  if (options.triggers !== undefined) {
-    const loaded = loadTriggers(options.triggers.text, {
-      filename: options.triggers.filename,
+  if (settings.triggers !== undefined) {
+    const loaded = loadTriggers(settings.triggers.text, {
+      filename: settings.triggers.filename,
       env: options.env,
       keys: options.keys,
-      jobs: options.jobs,
-      data: options.jobs,
+      jobs,
+      data: jobs,
     });
     if (!loaded.ok) throw new Error(`triggers:\n${loaded.error}`);
     triggers = loaded.triggers;
   }
   return {
     jobs: kvJobStore(options.nats),
-    data: kvDataStore(options.nats, options.dataBucket === undefined ? {} : { bucket: options.dataBucket }),
+    data: kvDataStore(options.nats, settings.dataBucket === undefined ? {} : { bucket: settings.dataBucket }),
     ...(triggers === undefined ? {} : { triggers }),
   };
 }
