@@ -342,9 +342,12 @@ export class JobCollector {
         });
       }
       const callback = after?.record.callback;
+      const effects = after?.record.effects;
       if (callback?.status === "pending" && callback.next_attempt_at !== null)
         this.#retryAt(id, Date.parse(callback.next_attempt_at));
-      else await this.#store.removeFromRunIndex(id);
+      // Effects that failed keep the job in the index, so that a sweep tries them again.
+      else if (effects === undefined || effects === null || effects.done)
+        await this.#store.removeFromRunIndex(id);
     } catch (err) {
       this.#log("error", "callback delivery failed", { job: id, error: String(err) });
     } finally {

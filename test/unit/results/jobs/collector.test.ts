@@ -200,4 +200,39 @@ describe("the collector", () => {
     for await (const entry of store.runIndex()) run.push(entry.id);
     expect(run).not.toContain(job.id);
   });
+
+  it("carries out a settled job's effects once they succeed, and keeps the job in its index until then", async () => {
+    const nodes = await simulatedNodes(2);
+    const store = new JobStore(new MemoryKvBucket());
+    const source = new HandSource();
+    const applied: string[] = [];
+    let failures = 1;
+    const collector = new JobCollector({
+      store,
+      source,
+      callbacks: callbackSender({}),
+      retryPolicy: POLICY,
+      sweepIntervalMs: 20,
+      applyEffects: async (record) => {
+        if (failures-- > 0) throw new Error("data store down");
+        applied.push(record.id);
+      },
+    });
+    await collector.start();
+    running.push(collector);
+    const targets = nodes.fleet.map((n) => n.identity);
+    const { job, subject, replies } = await jobWithReplies(nodes, store, targets, {
+      effects: { locks: [{ name: "deploy", token: "t1" }], data: [] },
+    });
+    await Promise.all(replies.map((r) => source.deliver(subject, r)));
+    const inIndex = async () => {
+      for await (const run of store.runIndex()) if (run.id === job.id) return true;
+      return false;
+    };
+    await waitFor(async () => (await store.get(job.id))!.record.effects?.done === true && !(await inIndex()));
+    expect((await store.get(job.id))?.record.effects).toMatchObject({ done: true });
+    expect(applied).toEqual([job.id]);
+    expect(collector.stats).toMatchObject({ effects_failures: 1, effects_applied: 1 });
+    expect(await inIndex()).toBe(false);
+  });
 });
