@@ -302,8 +302,9 @@ export function createGateway(deps: GatewayDeps): Hono {
         });
       };
 
-      if (store !== undefined && run.idempotency !== undefined) {
-        // A repeat finds its job before discovery, so that it costs the fleet nothing.
+      // A repeat finds its job before discovery, so that it costs the fleet nothing. The hooks route has
+      // looked already, before it evaluated the trigger.
+      if (store !== undefined && run.idempotency !== undefined && run.trigger === undefined) {
         const prior = await store.findClaimed(caller.keyId, run.idempotency);
         if (prior !== undefined) return await answerWithJob(startedOf(prior), new ServerTiming());
       }
