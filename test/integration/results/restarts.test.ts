@@ -26,6 +26,7 @@ interface Stack {
   server: NatsServer;
   store: JobStore;
   gatewayBus: NatsBus;
+  nodesBus: NatsBus;
   service: NodeService;
   nodes: Nodes;
 }
@@ -35,7 +36,7 @@ async function stack(): Promise<Stack> {
   const nodes = await simulatedNodes(20, 11);
   const { bus: nodesBus, service } = await nodesOn(server, nodes);
   const { bus: gatewayBus, store } = await gatewaySide(server);
-  const s: Stack = { server, store, gatewayBus, service, nodes };
+  const s: Stack = { server, store, gatewayBus, nodesBus, service, nodes };
   // The server last: a restart replaces it.
   cleanup.push(
     () => s.server.dispose(),
@@ -102,7 +103,11 @@ describe("restarts in the middle of a job", () => {
 
     await s.server.stop();
     s.server = await restartNatsServer(s.server);
-    await waitUntil("everyone to reconnect", () => running.bus.isConnected() && s.gatewayBus.isConnected());
+    // The nodes too: a request published before their subscriptions are back reaches nobody.
+    await waitUntil(
+      "everyone to reconnect",
+      () => running.bus.isConnected() && s.gatewayBus.isConnected() && s.nodesBus.isConnected(),
+    );
     // JetStream is ready some moments after the port accepts connections.
     await waitUntil(
       "the store to answer",
