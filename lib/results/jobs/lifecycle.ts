@@ -61,29 +61,37 @@ export async function endJob(
   options: EndOptions = {},
 ): Promise<JobRecord | undefined> {
   const now = options.now ?? Date.now;
-  const current = await store.get(id);
-  if (current === undefined) return undefined;
-  let record = current.record;
+  const found = await store.get(id);
+  if (found === undefined) return undefined;
+  let record = found.record;
   let known: Tally | undefined;
-  if (record.state === "running") {
+  for (let attempt = 1; record.state === "running"; attempt++) {
     const read = await tally(store, record);
+    // A reply counted while the results were read may be missing from the read, and a record write after
+    // a result promises that result is in the final cut (see JobStore.events): decide from a read that
+    // is still current, reading again a few times before deciding without settling.
+    const counted = record.counts;
+    const stillCurrent = (r: JobRecord) => sameCounts(r.counts, counted);
     if (reason === "expected" && !isComplete(record, read.counts)) {
       const fixed = await store.update(id, (r) =>
-        r.state === "running" ? { ...r, counts: read.counts } : undefined,
+        r.state === "running" && stillCurrent(r) ? { ...r, counts: read.counts } : undefined,
       );
       return fixed?.record;
     }
     const state = finalState(reason, record, read.counts);
+    const lastRead = attempt >= MAX_READS;
     // Nobody left to mark: decide and settle in one write, from the one read.
     const nothingToMark = record.targets === 0 || expectedAnswers(read.counts) >= record.targets;
+    let readIsCurrent = false;
     const decided = await store.update(id, (r) => {
-      if (r.state !== "running") return undefined;
+      readIsCurrent = stillCurrent(r);
+      if (r.state !== "running" || (!readIsCurrent && !lastRead)) return undefined;
       const ended = decideEnd(r, state, now());
-      return nothingToMark ? settle(ended, read.counts, read.lastSeq) : ended;
+      return nothingToMark && readIsCurrent ? settle(ended, read.counts, read.lastSeq) : ended;
     });
     if (decided === undefined) return undefined;
     record = decided.record;
-    if (decided.changed) known = read;
+    if (decided.changed && readIsCurrent) known = read;
   }
   if (record.settled) return record;
   return settleJob(store, record, known, options.concurrency ?? 64);
@@ -110,6 +118,12 @@ async function settleJob(
     r.settled ? undefined : settle(r, final.counts, final.lastSeq),
   );
   return settled?.record;
+}
+
+const MAX_READS = 3;
+
+function sameCounts(a: JobCounts, b: JobCounts): boolean {
+  return a.ok === b.ok && a.failed === b.failed && a.no_reply === b.no_reply && a.unexpected === b.unexpected;
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>) {

@@ -241,8 +241,10 @@ export class JobStore {
 
   /**
    * The job's results after revision `after` as they are stored, then `end` once the job has settled.
-   * Stops early when `signal` aborts. A reply stored in the instant between the settling read and the
-   * settled record can show here although the job's counts and pages leave it out.
+   * Stops early when `signal` aborts. The stream shows exactly what the settled job counts: a result is
+   * held back until a later write of the job record, since only then is it sure to be inside the job's
+   * final cut. Collectors write the record right after storing a reply (its count); a reply stored after
+   * the job ended gets no such write, and the settled record's cut leaves it out.
    */
   async *events(
     record: JobRecord,
@@ -257,6 +259,7 @@ export class JobStore {
       return;
     }
     const meta = metaKey(record.id);
+    let held: JobResult[] = [];
     for await (const entry of this.bucket.watch(jobFilter(record.id), {
       fromRevision: Math.max(options.after ?? 0, record.first_seq) + 1,
       signal: options.signal,
@@ -265,12 +268,15 @@ export class JobStore {
       if (entry.key === meta) {
         const read = readJobRecord(entry.value);
         if (!read.ok) throw new CorruptEntry(`job ${record.id}: ${read.error}`);
+        const cut = read.value.settled ? (read.value.settled_seq ?? entry.revision) : entry.revision;
+        for (const result of held) if (result.seq <= cut) yield { type: "result", result };
+        held = [];
         if (read.value.settled) {
           yield { type: "end", job: read.value };
           return;
         }
       } else if (isResultKey(record.id, entry.key)) {
-        yield { type: "result", result: readStoredResult(record.id, entry.value, entry.revision) };
+        held.push(readStoredResult(record.id, entry.value, entry.revision));
       }
     }
   }

@@ -1,8 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { endJob } from "../../../../lib/results/jobs/lifecycle.ts";
 import { MemoryKvBucket } from "../../../../lib/results/jobs/memory-kv.ts";
-import { type JobRecord, noReplyResult, type StoredResult } from "../../../../lib/results/jobs/model.ts";
+import {
+  addResult,
+  emptyCounts,
+  type JobRecord,
+  noReplyResult,
+  type StoredResult,
+} from "../../../../lib/results/jobs/model.ts";
 import { type JobEvent, JobStore } from "../../../../lib/results/jobs/store.ts";
+import type { KvEntry, KvScanOptions } from "../../../../lib/transport/kv-bucket.ts";
 import { newJob } from "./support.ts";
 
 function ok(identity: string, extra: Partial<StoredResult> = {}): StoredResult {
@@ -25,6 +32,28 @@ async function created(store: JobStore, overrides: Parameters<typeof newJob>[0])
   const outcome = await store.create(newJob(overrides));
   if (outcome.outcome !== "created") throw new Error(outcome.outcome);
   return outcome.job;
+}
+
+/** What a collector does with a reply: store it, then count it in the job record. */
+async function storeAndCount(store: JobStore, jobId: string, result: StoredResult): Promise<void> {
+  await store.putResult(jobId, result);
+  await store.update(jobId, (r) =>
+    r.state === "running" ? { ...r, counts: addResult(r.counts, result) } : undefined,
+  );
+}
+
+/** A bucket that lets a test act once, right after the first full read of a job's results. */
+class AfterFirstRead extends MemoryKvBucket {
+  constructor(private act: (() => Promise<void>) | undefined) {
+    super();
+  }
+
+  override async *history(filter: string, options: KvScanOptions = {}): AsyncIterable<KvEntry> {
+    yield* super.history(filter, options);
+    const act = this.act;
+    this.act = undefined;
+    await act?.();
+  }
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
@@ -175,6 +204,19 @@ describe("ending jobs", () => {
     expect(ended?.counts).toEqual({ ok: 1, failed: 0, no_reply: 1, unexpected: 0 });
   });
 
+  it("a reply counted while the ender reads is in the settled job, in its counts and in its cut", async () => {
+    let store: JobStore | undefined;
+    let jobId = "";
+    const bucket = new AfterFirstRead(() => storeAndCount(store!, jobId, ok("b")));
+    store = new JobStore(bucket);
+    const job = await created(store, { request_id: "r1", expect: 2 });
+    jobId = job.id;
+    await storeAndCount(store, job.id, ok("a"));
+    const ended = await endJob(store, job.id, "deadline");
+    expect(ended).toMatchObject({ state: "complete", settled: true, counts: { ok: 2, no_reply: 0 } });
+    expect((await collect(store.results(ended!))).map((r) => r.identity)).toEqual(["a", "b"]);
+  });
+
   it("a no_reply mark and a late reply race for one key: whichever is stored first is the result", async () => {
     const store = new JobStore(new MemoryKvBucket());
     const job = await created(store, { request_id: "r1", targets: ["a"] });
@@ -238,7 +280,7 @@ describe("events", () => {
   it("streams results as they are stored, then the end; a resume starts after the last event seen", async () => {
     const store = new JobStore(new MemoryKvBucket());
     const job = await created(store, { request_id: "r1", targets: ["a", "b", "c"] });
-    await store.putResult(job.id, ok("a"));
+    await storeAndCount(store, job.id, ok("a"));
     const stop = new AbortController();
     const seen: JobEvent[] = [];
     const reading = (async () => {
@@ -248,7 +290,7 @@ describe("events", () => {
       }
     })();
     await new Promise((resolve) => setTimeout(resolve, 10));
-    await store.putResult(job.id, failed("b"));
+    await storeAndCount(store, job.id, failed("b"));
     await reading;
     expect(
       seen.map((e) => (e.type === "result" ? `${e.result.identity}:${e.result.status}` : "end")),
@@ -259,6 +301,44 @@ describe("events", () => {
       store.events(settled, { after: first.type === "result" ? first.result.seq : 0, signal: stop.signal }),
     );
     expect(resumed.map((e) => (e.type === "result" ? e.result.identity : "end"))).toEqual(["b", "c", "end"]);
+  });
+
+  it("shows a reply stored as the job ended only when the job's final cut has it", async () => {
+    const store = new JobStore(new MemoryKvBucket());
+    const job = await created(store, { request_id: "r1", targets: ["a", "b"] });
+    await storeAndCount(store, job.id, ok("a"));
+    const reading = collect(store.events(job, { signal: new AbortController().signal }));
+    // An ender read the results with only a in them; b is stored before its settled record is written.
+    const [first] = await collect(store.results(job));
+    await store.putResult(job.id, ok("b"));
+    await store.update(job.id, (r) => ({
+      ...r,
+      state: "timed_out",
+      settled: true,
+      settled_seq: first!.seq,
+      counts: addResult(emptyCounts(), ok("a")),
+    }));
+    const seen = await reading;
+    expect(seen.map((e) => (e.type === "result" ? e.result.identity : "end"))).toEqual(["a", "end"]);
+  });
+
+  it("holds a stored reply back until the job record counts it", async () => {
+    const store = new JobStore(new MemoryKvBucket());
+    const job = await created(store, { request_id: "r1", targets: ["a", "b"] });
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const event of store.events(job, { signal: stop.signal }))
+        if (event.type === "result") seen.push(event.result.identity);
+    })();
+    await store.putResult(job.id, ok("a"));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(seen).toEqual([]);
+    await store.update(job.id, (r) => ({ ...r, counts: addResult(r.counts, ok("a")) }));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(seen).toEqual(["a"]);
+    stop.abort();
+    await reading;
   });
 
   it("stops when its signal aborts", async () => {
