@@ -166,15 +166,7 @@ export async function sendRpc(
   hooks.onStart?.({ requestId, discovered: targets.discovered ?? null, expected: expected ?? null });
   if (expected === 0 || identities?.length === 0) return finished("expected");
 
-  const signed = await signRpcRequest(client, {
-    agent: plan.agent,
-    action: plan.action,
-    data: plan.data,
-    collective: plan.collective,
-    filter: targets.filter,
-    ttl: plan.ttl,
-    requestId,
-  });
+  const signed = await signPlan(client, plan, targets, requestId);
   const subjects = rpcSubjects(plan, targets);
   let publishedAt = now();
   const inbox = hooks.route?.replyTo ?? replySubject(plan.collective, client.callerid, requestId);
@@ -208,15 +200,7 @@ export async function publishRpc(
   targets: Targets,
   options: { requestId: string; replyTo: string },
 ): Promise<void> {
-  const signed = await signRpcRequest(client, {
-    agent: plan.agent,
-    action: plan.action,
-    data: plan.data,
-    collective: plan.collective,
-    filter: targets.filter,
-    ttl: plan.ttl,
-    requestId: options.requestId,
-  });
+  const signed = await signPlan(client, plan, targets, options.requestId);
   publishFederated(bus, client, plan.cluster, signed, rpcSubjects(plan, targets), options.replyTo);
   await bus.flush();
 }
@@ -293,4 +277,16 @@ function linkedAbort(parent: AbortSignal | undefined): AbortController & { unlin
 function withAgent(filter: Partial<Filter>, agent: string): Partial<Filter> {
   const agents = filter.agent ?? [];
   return agents.includes(agent) ? filter : { ...filter, agent: [...agents, agent] };
+}
+
+function signPlan(client: ClientIdentity, plan: RpcPlan, targets: Targets, requestId: string) {
+  return signRpcRequest(client, {
+    agent: plan.agent,
+    action: plan.action,
+    data: plan.data,
+    collective: plan.collective,
+    filter: targets.filter,
+    ttl: plan.ttl,
+    requestId,
+  });
 }
