@@ -27,6 +27,8 @@ export interface NatsServerOptions {
    * test run reaches its servers too.
    */
   ownProcessGroup?: boolean;
+  /** The nats-server program; default `$NATS_SERVER_BIN`, else `nats-server` on the PATH. */
+  binary?: string;
 }
 
 export interface NatsServer {
@@ -65,7 +67,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const configFile = join(dir, "nats.conf");
   await writeFile(configFile, `${lines.join("\n")}\n`);
 
-  const child = spawn(NATS_BIN, ["-c", configFile], {
+  const child = spawn(options.binary ?? NATS_BIN, ["-c", configFile], {
     stdio: ["ignore", "ignore", "pipe"],
     detached: options.ownProcessGroup ?? false,
   });
