@@ -6,6 +6,7 @@
 // - `per-request`: the Worker connects for each request and closes afterwards.
 // The README's gateway section has the measurements behind the default.
 import type { Hono } from "hono";
+import { jsonLineLogger } from "../lib/log/log.ts";
 import { loadSigner } from "../lib/security/choria.ts";
 import { auditLine } from "../lib/security/http/mod.ts";
 import { connectWebSocket } from "../lib/transport/websocket.ts";
@@ -15,6 +16,11 @@ import { type Connect, connectionPerRequest, type NatsSource, sharedConnection }
 import { problem, problemResponse } from "./gateway/problems.ts";
 import { asyncParts } from "./gateway/triggers.ts";
 import { createGateway } from "./gateway.ts";
+
+const log = jsonLineLogger((line) => console.error(line.trimEnd()), {
+  component: "gateway",
+  runtime: "workers",
+});
 
 /** The slice of the Durable Object namespace binding used here. */
 interface DurableObjectNamespaceLike {
@@ -98,6 +104,7 @@ async function buildApp(
     nats,
     auth,
     audit: (event) => console.log(auditLine(event)),
+    log,
     ...asyncParts({
       nats,
       settings: {
@@ -158,9 +165,11 @@ async function serve(app: () => Promise<Hono>, request: Request): Promise<Respon
   try {
     built = await app();
   } catch (err) {
-    const detail = `the gateway is not configured correctly: ${err instanceof Error ? err.message : String(err)}`;
-    console.error(JSON.stringify({ component: "gateway", level: "error", msg: detail }));
-    return problemResponse(problem("internal", detail));
+    // The reason may name a secret's variable or quote its text: it is logged, never answered.
+    log("error", "the gateway is not configured correctly", {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return problemResponse(problem("internal", "the gateway is not configured correctly; its log says why"));
   }
   return built.fetch(request);
 }

@@ -5,6 +5,7 @@ import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { type KeepAlive, type Lock, LockLost, Locks } from "../lib/data/mod.ts";
+import type { Logger } from "../lib/log/log.ts";
 import type { CallbackTarget, JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
 import type { CreateOptions } from "../lib/results/jobs/store.ts";
@@ -22,6 +23,7 @@ import {
   type PolicyIntent,
   type ReplayStore,
 } from "../lib/security/http/mod.ts";
+import { depthDetail, jsonDepthExceeds } from "../lib/security/json.ts";
 import type { WebhookRefusalReason } from "../lib/security/webhooks/mod.ts";
 import { verifyWebhook } from "../lib/security/webhooks/mod.ts";
 import { jobDataActions } from "../lib/triggers/effects.ts";
@@ -63,7 +65,7 @@ import {
   problem,
   problemResponse,
 } from "./gateway/problems.ts";
-import { asRefusal, errorText, kindOf, Refusal, refuse } from "./gateway/refusal.ts";
+import { asRefusal, errorText, internalFailure, kindOf, Refusal, refuse } from "./gateway/refusal.ts";
 import { parseRpcBody, type RpcIntent } from "./gateway/schema.ts";
 import type { GatewayTriggers } from "./gateway/triggers.ts";
 import { creatorOnly, jobRoutes } from "./jobs.ts";
@@ -89,6 +91,8 @@ export interface GatewayDeps {
   auth: GatewayAuth;
   /** One call per decision; `auditLine` turns it into the JSON line. */
   audit?: (event: AuditEvent) => void;
+  /** Where failures of the gateway itself are told; callers only ever see a generic 500. */
+  log?: Logger;
   now?: () => number;
   /** Async requests and /v1/jobs; without it async requests are refused as async-unavailable. */
   jobs?: JobStoreSource;
@@ -150,7 +154,7 @@ export function createGateway(deps: GatewayDeps): Hono {
 
   /** Every refusal: one audit line, then its problem document. */
   const refused = (err: unknown, context: Partial<AuditEvent>): Response => {
-    const refusal = asRefusal(err);
+    const refusal = asRefusal(err, deps.log);
     deps.audit?.({
       ...context,
       decision: "refused",
@@ -423,7 +427,7 @@ export function createGateway(deps: GatewayDeps): Hono {
       }
       const streamingLease = lease;
       lease = undefined;
-      return streamResponse(format, abort, timing.header(), async (emit) => {
+      return streamResponse(format, abort, timing.header(), deps.log, async (emit) => {
         try {
           const result = await sendRpc(bus, client, plan, targets, {
             signal: abort.signal,
@@ -555,6 +559,7 @@ export function createGateway(deps: GatewayDeps): Hono {
             store,
             app: jobRoutes({
               store,
+              ...(deps.log === undefined ? {} : { log: deps.log }),
               callerKeyId: (jc) => (jc.env as JobsEnv).keyId,
               authorize: (keyId, job) => {
                 if (creatorOnly(keyId, job)) return true;
@@ -603,6 +608,7 @@ export function createGateway(deps: GatewayDeps): Hono {
           ...(delivery.event === undefined ? {} : { event: delivery.event }),
         });
         const payload = parsePayload(request.headers.get("content-type"), body);
+        if (!payload.ok && payload.tooDeep) throw new Refusal(invalidBody([fieldError([], depthDetail())]));
         if (!payload.ok) throw refuse("unsupported-payload", payload.detail);
 
         // A delivery the sender retries (or an attacker replays) gets its first job back: no conditions,
@@ -721,7 +727,7 @@ export function createGateway(deps: GatewayDeps): Hono {
     );
   }
   app.notFound((c) => problemResponse(problem("not-found", `no route for ${c.req.method} ${c.req.path}`)));
-  app.onError((err) => problemResponse(problem("internal", `the gateway failed: ${errorText(err)}`)));
+  app.onError((err) => problemResponse(internalFailure(err, deps.log).doc));
   return app;
 }
 
@@ -735,6 +741,8 @@ function authorizeOrRefuse(policy: Policy, intent: PolicyIntent): void {
 }
 
 function parseIntent(body: Uint8Array, config: GatewayConfig): RpcIntent {
+  // Checked on the bytes, before anything walks a parsed value: see lib/security/json.ts.
+  if (jsonDepthExceeds(body)) throw new Refusal(invalidBody([fieldError([], depthDetail())]));
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));

@@ -1,4 +1,5 @@
 import { type Context, Hono } from "hono";
+import type { Logger } from "../lib/log/log.ts";
 import { endJob } from "../lib/results/jobs/lifecycle.ts";
 import { type JobView, jobView, RESULT_FILTERS, type ResultFilter } from "../lib/results/jobs/model.ts";
 import type { JobEvent, JobStore } from "../lib/results/jobs/store.ts";
@@ -34,6 +35,8 @@ export interface JobRoutesDeps {
   maxPageSize?: number;
   /** A comment is sent on an event stream idle this long, so that proxies keep it open (15 s). */
   heartbeatMs?: number;
+  /** Where a failure is told; the caller gets a generic internal problem. */
+  log?: Logger;
 }
 
 /** The authorize hook for a gateway without read policies: a job is its creator's alone. */
@@ -133,8 +136,9 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
           try {
             for await (const event of events) send(sseFrame(event));
           } catch (err) {
+            deps.log?.("error", "job event stream failed", { job_id: record.id, error: String(err) });
             send(
-              `event: error\ndata: ${JSON.stringify({ type: `${PROBLEM_BASE}internal`, detail: String(err) })}\n\n`,
+              `event: error\ndata: ${JSON.stringify({ type: `${PROBLEM_BASE}internal`, detail: "reading the job's results failed; the gateway's log has the error" })}\n\n`,
             );
           } finally {
             clearInterval(heartbeat);
@@ -155,6 +159,11 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
       "cache-control": "no-store",
       "x-accel-buffering": "no",
     });
+  });
+
+  app.onError((err, c) => {
+    deps.log?.("error", "job request failed", { error: err instanceof Error ? err.message : String(err) });
+    return problem(c, "internal", "the request failed; the gateway's log has the error");
   });
 
   app.delete("/v1/jobs/:id", async (c) => {

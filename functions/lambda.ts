@@ -50,6 +50,7 @@ async function build(): Promise<Handler> {
     nats,
     auth,
     audit: (event) => process.stdout.write(`${auditLine(event)}\n`),
+    log,
     ...asyncParts({ nats, settings, env: process.env, keys: auth.keys }),
   });
   return handle(app);

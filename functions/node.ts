@@ -60,6 +60,7 @@ export async function startGateway(
     nats,
     auth,
     audit,
+    log,
     ...asyncParts({ nats, settings, env: process.env, keys: auth.keys }),
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {

@@ -1,5 +1,6 @@
 // The HTTP side of a gateway request: the body read within its limit, authentication, the URL callers
 // signed, Prefer and Idempotency-Key, Server-Timing, and streamed answers.
+import type { Logger } from "../../lib/log/log.ts";
 import { encodeEvent, MEDIA_TYPES, type StreamEvent } from "../../lib/results/stream.ts";
 import {
   type AuthProblem,
@@ -147,6 +148,7 @@ export function streamResponse(
   format: "ndjson" | "sse",
   abort: AbortController,
   serverTiming: string,
+  log: Logger | undefined,
   run: (emit: (event: StreamEvent) => void) => Promise<void>,
 ): Response {
   const encoder = new TextEncoder();
@@ -163,7 +165,7 @@ export function streamResponse(
         }
       };
       void run(emit)
-        .catch((err: unknown) => emit({ ...asRefusal(err).doc, type: "error" }))
+        .catch((err: unknown) => emit({ ...asRefusal(err, log).doc, type: "error" }))
         .finally(() => {
           if (!open) return;
           open = false;

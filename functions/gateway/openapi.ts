@@ -155,6 +155,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             },
             ...problemResponses([
               "unknown-trigger",
+              "invalid-body",
               "missing-credentials",
               "bad-signature",
               "malformed-signature",

@@ -1,4 +1,5 @@
 // The way every step of a request ends it with a problem document: throw a Refusal, answer with its doc.
+import type { Logger } from "../../lib/log/log.ts";
 import { PublishRefused } from "../../lib/results/rpc.ts";
 import { UpstreamUnavailable } from "./nats.ts";
 import { type ProblemDocument, type ProblemKind, problem } from "./problems.ts";
@@ -16,13 +17,29 @@ export class Refusal extends Error {
 export const refuse = (kind: ProblemKind, detail: string, extensions?: Record<string, unknown>) =>
   new Refusal(problem(kind, detail, extensions));
 
-export function asRefusal(err: unknown): Refusal {
+/**
+ * What an error ends a request with. Anything that is not one of the gateway's own refusals is a failure
+ * of the gateway: its text (an engine message, a path, an address) stays in the log, and the caller gets
+ * the same generic sentence every time.
+ */
+export function asRefusal(err: unknown, log?: Logger): Refusal {
   if (err instanceof Refusal) return err;
   if (err instanceof UpstreamUnavailable)
     return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
   if (err instanceof PublishRefused)
     return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
-  return new Refusal(problem("internal", `the gateway failed: ${errorText(err)}`));
+  return internalFailure(err, log);
+}
+
+export const INTERNAL_DETAIL = "the gateway failed while handling the request; its log has the error";
+
+/** The generic 500; the error, with its stack, is logged. */
+export function internalFailure(err: unknown, log?: Logger): Refusal {
+  log?.("error", "request failed", {
+    error: errorText(err),
+    ...(err instanceof Error && err.stack !== undefined ? { stack: err.stack } : {}),
+  });
+  return new Refusal(problem("internal", INTERNAL_DETAIL));
 }
 
 export function kindOf(doc: ProblemDocument): string {

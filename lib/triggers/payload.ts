@@ -1,7 +1,10 @@
 // A delivery's body as data. Senders post JSON, or a form: Slack slash commands are plain fields, while
 // Slack interactivity (and GitHub's form content type) wraps the JSON document in one `payload` field.
 
-export type ParsedPayload = { ok: true; payload: unknown } | { ok: false; detail: string };
+import { depthDetail, jsonDepthExceeds } from "../security/json.ts";
+
+/** `tooDeep`: JSON nested deeper than MAX_JSON_DEPTH, refused before it is parsed (a bad body, not a bad type). */
+export type ParsedPayload = { ok: true; payload: unknown } | { ok: false; detail: string; tooDeep?: true };
 
 function mediaType(contentType: string | null): string {
   return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
@@ -16,6 +19,7 @@ function decodeText(body: Uint8Array): string | undefined {
 }
 
 function parseJson(text: string, what: string): ParsedPayload {
+  if (jsonDepthExceeds(text)) return { ok: false, detail: `${what} is ${depthDetail()}`, tooDeep: true };
   try {
     return { ok: true, payload: JSON.parse(text) };
   } catch (error) {

@@ -382,6 +382,30 @@ describe("webhook triggers through the Node gateway", () => {
     expect(await problemType(unknown)).toBe(`${PROBLEM_BASE}unknown-trigger`);
   });
 
+  it("refuses a delivery nested deeper than 64 levels as invalid-body, before anything runs", async () => {
+    audit.length = 0;
+    const received = federation.nodes.stats.received;
+    const deep = push("refs/heads/main").replace(
+      '"pusher":',
+      `"nested":${"[".repeat(5000)}${"]".repeat(5000)},"pusher":`,
+    );
+    const response = await github(deep);
+    expect(response.status).toBe(400);
+    const doc = (await response.json()) as { type: string; detail: string };
+    expect(doc.type).toBe(`${PROBLEM_BASE}invalid-body`);
+    expect(doc.detail).toContain("deeper than 64 levels");
+    expect(audit).toEqual([
+      expect.objectContaining({
+        decision: "refused",
+        reason: "invalid-body",
+        trigger: "deploy",
+        scheme: "github",
+      }),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(federation.nodes.stats.received).toBe(received);
+  });
+
   it("holds a run's lock until its job ends: another trigger waiting on it gets lock-timeout, then runs", async () => {
     const slow = await standard(1.5);
     expect(slow.status).toBe(202);

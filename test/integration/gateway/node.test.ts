@@ -273,6 +273,28 @@ describe("POST /v1/rpc on Node, through a real federation", () => {
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}unknown-cluster`);
   });
+
+  it("refuses data nested 5,000 levels deep (10 KB, under the limit) as invalid-body, before discovery", async () => {
+    audit.length = 0;
+    const received = federation.nodes.stats.received;
+    const nested = `${"[".repeat(5000)}${"]".repeat(5000)}`;
+    const text = `{"cluster":"${CLUSTER}","agent":"rpcutil","action":"ping","data":{"deep":${nested}}}`;
+    expect(text.length).toBeLessThan(16 * 1024);
+    const url = `${gateway.url}/v1/rpc`;
+    const res = await fetch(url, await signedInit(url, text, keys.admin));
+    expect(res.status).toBe(400);
+    const doc = (await res.json()) as { type: string; detail: string; errors: { field: string }[] };
+    expect(doc.type).toBe(`${PROBLEM_BASE}invalid-body`);
+    expect(doc.detail).toContain("deeper than 64 levels");
+    expect(doc.errors[0]!.field).toBe("");
+    expect(JSON.stringify(doc)).not.toMatch(/call stack/i);
+    expect(audit).toEqual([
+      expect.objectContaining({ decision: "refused", reason: "invalid-body", status: 400, key: "admin" }),
+    ]);
+    // Nothing reached the fleet: no discovery, no request.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(federation.nodes.stats.received).toBe(received);
+  });
 });
 
 describe("when NATS is unreachable", () => {

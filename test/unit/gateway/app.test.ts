@@ -301,6 +301,28 @@ describe("POST /v1/rpc before NATS", () => {
     expect(slow.errors?.[0]?.field).toBe("timeout");
   });
 
+  it("refuses a body nested deeper than 64 levels as invalid-body, without reaching NATS", async () => {
+    // Objects and arrays inside each other, `depth` levels in all: the body, `data`, then arrays.
+    const nested = (depth: number) =>
+      `{"agent":"rpcutil","action":"ping","cluster":"C1","data":{"x":${"[".repeat(depth - 2)}${"]".repeat(depth - 2)}}}`;
+    audit.length = 0;
+    const before = acquired;
+    for (const depth of [65, 900]) {
+      const doc = await problemOf(await post(nested(depth)));
+      expect(doc).toMatchObject({ kind: "invalid-body", status: 400 });
+      expect(doc.detail).toContain("deeper than 64 levels");
+      expect(doc.errors?.[0]?.field).toBe("");
+    }
+    expect(acquired).toBe(before);
+    expect(audit.map((e) => [e.reason, e.key])).toEqual([
+      ["invalid-body", "ci"],
+      ["invalid-body", "ci"],
+    ]);
+    // At the limit the body is fine and goes on to NATS (unreachable here: 503).
+    expect((await post(nested(64))).status).toBe(503);
+    expect(acquired).toBe(before + 1);
+  });
+
   it("unknown clusters and collectives are 404", async () => {
     const cluster = await post({ ...body, cluster: "C9" });
     expect(cluster.status).toBe(404);
@@ -356,5 +378,47 @@ describe("POST /v1/rpc before NATS", () => {
       expect.objectContaining({ decision: "refused", reason: "stale", status: 401 }),
     ]);
     expect(audit[1]!.key).toBeUndefined();
+  });
+});
+
+describe("a failure inside the gateway", () => {
+  it("is a 500 internal whose detail says nothing of the error; the error itself goes to the log", async () => {
+    const secret = "ECONNREFUSED 10.1.2.3:4222 reading /etc/choria-edge/secret.pem";
+    const logged: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+    const events: AuditEvent[] = [];
+    const clusters = parseClusters("C1=mcollective");
+    if (!clusters.ok) throw new Error(clusters.error);
+    const config = gatewayConfigFrom({ clusters: clusters.clusters });
+    if (!config.ok) throw new Error(config.error);
+    const token = await generateHttpKey({ id: "t", caller: "ops", scheme: "bearer", policy: POLICY });
+    const failing = createGateway({
+      config: config.config,
+      signer: await loadSigner((await testPki()).gateway),
+      nats: {
+        acquire: async () => {
+          throw new Error(secret);
+        },
+        status: () => "not-connected",
+        close: async () => {},
+      },
+      auth: await gatewayAuthFromKeys(JSON.stringify({ keys: [token.config] })),
+      audit: (event) => events.push(event),
+      log: (level, msg, fields = {}) => logged.push({ level, msg, fields }),
+    });
+    const res = await failing.request(URL_RPC, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token.keyFile.secret}` },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(500);
+    const doc = await problemOf(res);
+    expect(doc.kind).toBe("internal");
+    expect(JSON.stringify(doc)).not.toContain("ECONNREFUSED");
+    expect(JSON.stringify(doc)).not.toContain("secret.pem");
+    expect(events).toEqual([expect.objectContaining({ decision: "refused", reason: "internal", key: "t" })]);
+    expect(JSON.stringify(events)).not.toContain("secret.pem");
+    expect(logged).toEqual([
+      expect.objectContaining({ level: "error", fields: expect.objectContaining({ error: secret }) }),
+    ]);
   });
 });
