@@ -161,7 +161,10 @@ async function verifySignature(request: HttpRequestParts, deps: AuthDeps): Promi
       );
   }
 
-  const coverage = coverageProblem(input, params, request.body.byteLength > 0);
+  const coverage = coverageProblem(input, params, {
+    hasBody: request.body.byteLength > 0,
+    hasQuery: hasQuery(request.url),
+  });
   if (coverage !== undefined) return refuse("insufficient_coverage", `${label}: ${coverage}`);
 
   const freshness = freshnessWindow(params.created!, params.expires, now, deps);
@@ -226,20 +229,42 @@ function signatureParams(input: InnerList): SignatureParams | string {
   return params;
 }
 
-/** What a signature must cover here: method, target, body digest, and when it was made. */
-function coverageProblem(input: InnerList, params: SignatureParams, hasBody: boolean): string | undefined {
+/**
+ * What a signature must cover here: method, target, body digest, and when it was made. The target is
+ * `@target-uri`, or `@authority` and `@path`, plus `@query` when the URL has one: a URL without a query
+ * has nothing there to protect, and many signing libraries leave `@query` out by default. Adding a query
+ * to such a request makes it one that must cover `@query`, so that is refused.
+ */
+function coverageProblem(
+  input: InnerList,
+  params: SignatureParams,
+  request: { hasBody: boolean; hasQuery: boolean },
+): string | undefined {
   const covered = new Set(input.items.map((item) => item.value));
   const missing: string[] = [];
+  const missingTarget: string[] = [];
   if (!covered.has("@method")) missing.push("@method");
-  if (!covered.has("@target-uri"))
-    for (const part of ["@authority", "@path", "@query"]) if (!covered.has(part)) missing.push(part);
-  if (hasBody && !covered.has("content-digest")) missing.push("content-digest");
+  if (!covered.has("@target-uri")) {
+    const parts = request.hasQuery ? ["@authority", "@path", "@query"] : ["@authority", "@path"];
+    for (const part of parts) if (!covered.has(part)) missingTarget.push(part);
+    missing.push(...missingTarget);
+  }
+  if (request.hasBody && !covered.has("content-digest")) missing.push("content-digest");
   if (params.created === undefined) missing.push("the created parameter");
   if (missing.length === 0) return undefined;
-  const target = covered.has("@target-uri")
-    ? ""
-    : " (or @target-uri in place of @authority, @path and @query)";
-  return `must cover ${missing.join(", ")}${target}`;
+  const instead =
+    missingTarget.length === 0 ? "" : ` (or @target-uri in place of ${missingTarget.join(" and ")})`;
+  return `must cover ${missing.join(", ")}${instead}`;
+}
+
+/** Whether the URL has a query; `?` alone is an empty query, and routes treat it as none. */
+function hasQuery(url: string): boolean {
+  try {
+    return new URL(url).search !== "";
+  } catch {
+    // An unparseable URL cannot be signed over either; asking for @query is the safe answer.
+    return true;
+  }
 }
 
 /**

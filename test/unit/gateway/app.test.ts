@@ -202,6 +202,27 @@ describe("POST /v1/rpc before NATS", () => {
     }
   });
 
+  it("takes a signature over @authority and @path without @query when the URL has none", async () => {
+    const text = JSON.stringify(body);
+    const signFor = (url: string) =>
+      signHttpRequest({
+        method: "POST",
+        url,
+        headers: { "content-type": "application/json" },
+        body: text,
+        key: signing,
+        components: ["@method", "@authority", "@path", "content-digest", "content-type"],
+      });
+    const plain = await app.request(URL_RPC, { method: "POST", headers: await signFor(URL_RPC), body: text });
+    expect(plain.status).toBe(503);
+    const queried = `${URL_RPC}?trace=1`;
+    const doc = await problemOf(
+      await app.request(queried, { method: "POST", headers: await signFor(queried), body: text }),
+    );
+    expect(doc).toMatchObject({ kind: "insufficient-coverage", status: 400 });
+    expect(doc.detail).toBe("sig1: must cover @query (or @target-uri in place of @query)");
+  });
+
   it("maps each authentication refusal to its problem type and status", async () => {
     const expectProblem = async (res: Response, kind: string, status: number) => {
       expect(res.status, kind).toBe(status);

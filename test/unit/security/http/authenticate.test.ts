@@ -138,7 +138,10 @@ describe.each(["ed25519", "ecdsa-p256-sha256", "hmac-sha256"] as const)("RFC 942
     refused(await authenticate(noMethod, at()), "insufficient_coverage", 400);
     const noDigest = await sign({ components: ["@method", "@target-uri"] });
     refused(await authenticate(noDigest, at()), "insufficient_coverage");
-    const noQuery = await sign({ components: ["@method", "@authority", "@path", "content-digest"] });
+    const noQuery = await sign({
+      url: `${GATEWAY_URL}?dry_run=1`,
+      components: ["@method", "@authority", "@path", "content-digest"],
+    });
     refused(await authenticate(noQuery, at()), "insufficient_coverage");
     const parts = await sign({ components: ["@method", "@authority", "@path", "@query", "content-digest"] });
     expect((await authenticate(parts, at())).ok).toBe(true);
@@ -146,6 +149,34 @@ describe.each(["ed25519", "ecdsa-p256-sha256", "hmac-sha256"] as const)("RFC 942
       h.set("signature-input", h.get("signature-input")!.replace(/;created=\d+/, "")),
     );
     refused(await authenticate(noCreated, at()), "insufficient_coverage");
+  });
+
+  it("takes @authority and @path without @query when the URL has no query (a common library's default set)", async () => {
+    const components = ["@method", "@authority", "@path", "content-digest", "content-type"];
+    expect(await authenticate(await sign({ components }), at())).toMatchObject({ ok: true });
+    // A query the signature does not cover could be added or changed on the way: refused, naming only it.
+    const withQuery = await sign({ components, url: `${GATEWAY_URL}?dry_run=1` });
+    expect(await authenticate(withQuery, at())).toEqual({
+      ok: false,
+      problem: "insufficient_coverage",
+      status: 400,
+      detail: "sig1: must cover @query (or @target-uri in place of @query)",
+    });
+    // Moving a query-less signature onto a URL with a query breaks it the same way.
+    const moved = await sign({ components });
+    refused(await authenticate({ ...moved, url: `${GATEWAY_URL}?dry_run=1` }, at()), "insufficient_coverage");
+  });
+
+  it("names only what is missing", async () => {
+    const detailOf = async (components: string[]) => {
+      const result = await authenticate(await sign({ components }), at());
+      return result.ok ? "accepted" : result.detail;
+    };
+    expect(await detailOf(["@authority", "@path", "content-digest"])).toBe("sig1: must cover @method");
+    expect(await detailOf(["@method", "@path", "content-digest"])).toBe(
+      "sig1: must cover @authority (or @target-uri in place of @authority)",
+    );
+    expect(await detailOf(["@method", "@target-uri"])).toBe("sig1: must cover content-digest");
   });
 
   it("needs no digest for an empty body", async () => {
