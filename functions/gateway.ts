@@ -257,6 +257,9 @@ export function createGateway(deps: GatewayDeps): Hono {
         filter: intent.filter,
         ...(intent.nodes === undefined ? {} : { nodes: uniqueTargets(intent.nodes).length }),
         timeoutSeconds: intent.timeoutMs / 1000,
+        ...(intent.nodes === undefined && intent.mode !== "broadcast"
+          ? { discoveryTimeoutSeconds: intent.discoveryTimeoutMs / 1000 }
+          : {}),
         broadcast: intent.mode === "broadcast",
       };
       authorizeOrRefuse(caller.policy, policyIntent);

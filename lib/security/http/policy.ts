@@ -81,6 +81,8 @@ export interface PolicyIntent {
   /** Target count when known; undefined before discovery, so ask again once discovery has counted them. */
   nodes?: number;
   timeoutSeconds: number;
+  /** The longest discovery the request may wait for; undefined when it discovers nothing (named nodes, broadcast). */
+  discoveryTimeoutSeconds?: number;
   broadcast: boolean;
 }
 
@@ -107,6 +109,15 @@ export function authorize(policy: Policy, intent: PolicyIntent): PolicyDecision 
   if (policy.maxTimeoutSeconds !== undefined && intent.timeoutSeconds > policy.maxTimeoutSeconds)
     return forbidden(
       `a timeout of ${intent.timeoutSeconds}s is over the key's maxTimeoutSeconds of ${policy.maxTimeoutSeconds}`,
+    );
+  // Discovery holds the request (and the fleet's attention) as long as the collection does: same cap.
+  if (
+    policy.maxTimeoutSeconds !== undefined &&
+    intent.discoveryTimeoutSeconds !== undefined &&
+    intent.discoveryTimeoutSeconds > policy.maxTimeoutSeconds
+  )
+    return forbidden(
+      `a discovery_timeout of ${intent.discoveryTimeoutSeconds}s is over the key's maxTimeoutSeconds of ${policy.maxTimeoutSeconds}`,
     );
   const required = requiredFilterKinds(policy.requireFilter);
   if (required.length > 0 && !required.some((kind) => filterHas(intent.filter, kind)))

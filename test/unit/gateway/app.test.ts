@@ -24,6 +24,7 @@ const POLICY: Policy = {
   agents: ["rpcutil"],
   actions: ["rpcutil#*"],
   maxNodes: 2,
+  maxTimeoutSeconds: 20,
 };
 
 let acquired = 0;
@@ -364,6 +365,24 @@ describe("POST /v1/rpc before NATS", () => {
     expect(nodes).toMatchObject({ kind: "forbidden", detail: "3 nodes is over the key's maxNodes of 2" });
     const broadcast = await problemOf(await post({ ...body, mode: "broadcast" }));
     expect(broadcast).toMatchObject({ kind: "forbidden", detail: expect.stringContaining("allowBroadcast") });
+  });
+
+  it("holds discovery_timeout to the key's maxTimeoutSeconds, as it does timeout", async () => {
+    const before = acquired;
+    expect(await problemOf(await post({ ...body, timeout: 25 }))).toMatchObject({
+      kind: "forbidden",
+      status: 403,
+      detail: "a timeout of 25s is over the key's maxTimeoutSeconds of 20",
+    });
+    expect(await problemOf(await post({ ...body, discovery_timeout: 25 }))).toMatchObject({
+      kind: "forbidden",
+      status: 403,
+      detail: "a discovery_timeout of 25s is over the key's maxTimeoutSeconds of 20",
+    });
+    expect(acquired).toBe(before);
+    // Named nodes are not discovered: their discovery_timeout is never waited for.
+    expect((await post({ ...body, nodes: ["a"], discovery_timeout: 25 })).status).toBe(503);
+    expect((await post({ ...body, discovery_timeout: 20 })).status).toBe(503);
   });
 
   it("a valid, allowed request reaches NATS, and an unreachable NATS is a 503 with Retry-After", async () => {

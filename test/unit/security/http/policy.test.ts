@@ -92,6 +92,18 @@ describe("authorize", () => {
     expect(detailOf(allowed(limited, { timeoutSeconds: 30.5 }))).toMatch(/maxTimeoutSeconds/);
   });
 
+  it("holds the discovery timeout to maxTimeoutSeconds too, when there is a discovery", () => {
+    const limited = { ...policy, maxTimeoutSeconds: 10 };
+    expect(allowed(limited, { discoveryTimeoutSeconds: 10 })).toEqual({ ok: true });
+    expect(allowed(limited, { discoveryTimeoutSeconds: undefined })).toEqual({ ok: true });
+    expect(allowed(limited, { discoveryTimeoutSeconds: 60 })).toEqual({
+      ok: false,
+      problem: "forbidden",
+      detail: "a discovery_timeout of 60s is over the key's maxTimeoutSeconds of 10",
+    });
+    expect(allowed(policy, { discoveryTimeoutSeconds: 60 })).toEqual({ ok: true });
+  });
+
   it("refuses broadcast unless allowed, and always when maxNodes is set", () => {
     expect(detailOf(allowed(policy, { broadcast: true }))).toMatch(/allowBroadcast/);
     expect(allowed({ ...policy, allowBroadcast: true }, { broadcast: true })).toEqual({ ok: true });
