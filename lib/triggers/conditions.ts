@@ -1,5 +1,6 @@
 // The `when` list: plain comparisons on headers and payload fields. Nothing is evaluated as code; the
 // only computation is a regular expression compiled when the file was loaded.
+import { type Re2Regex, regexLiteral } from "../protocol/re2.ts";
 import { shown } from "./inputs.ts";
 import { lookupPath, type PathSegment } from "./paths.ts";
 
@@ -11,7 +12,7 @@ export type ConditionSubject =
 
 export type ConditionTest =
   | { op: "equals"; value: ConditionScalar }
-  | { op: "matches"; regex: RegExp }
+  | { op: "matches"; regex: Re2Regex }
   | { op: "in"; values: ConditionScalar[] }
   | { op: "exists"; value: boolean };
 
@@ -63,7 +64,7 @@ export function describeCondition(condition: Condition): string {
     case "exists":
       return `${what} ${test.value ? "exists" : "does not exist"}`;
     case "matches":
-      return `${what} matches /${test.regex.source}/`;
+      return `${what} matches ${regexLiteral(test.regex)}`;
   }
 }
 

@@ -3,6 +3,7 @@
 // field path, because a file that fails at start-up must be easy to fix.
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
+import { compileRe2, MAX_REGEX_LENGTH, type Re2Regex } from "../protocol/re2.ts";
 import { type CallbackTarget, callbackTargetSchema, JOB_STATES } from "../results/jobs/model.ts";
 import { type Policy, policySchema } from "../security/http/policy.ts";
 import type { Condition, ConditionScalar } from "./conditions.ts";
@@ -26,20 +27,19 @@ const DATA_KEY = /^[A-Za-z0-9_=./-]{1,256}$/;
 const DEFAULT_LOCK_TIMEOUT_SECONDS = 5;
 const MAX_SYNTAX_ERRORS = 5;
 
-/** Compiles as the triggers will use it: Unicode mode, no flags that carry state between matches. */
-function compileRegex(source: string): RegExp | string {
-  try {
-    return new RegExp(source, "u");
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    return reason.slice(reason.lastIndexOf(": ") + 2);
-  }
+/**
+ * Compiles as the triggers will use it: RE2 (Go's syntax, as Choria's own tools use it; no backreferences
+ * or lookaround) on a linear-time engine, so no payload can make a condition or input check run long.
+ */
+function compileRegex(source: string): Re2Regex | string {
+  const compiled = compileRe2(source);
+  return compiled.ok ? compiled.regex : compiled.reason;
 }
 
 const regexSource = z
   .string()
   .min(1)
-  .max(1024)
+  .max(MAX_REGEX_LENGTH)
   .superRefine((source, ctx) => {
     const compiled = compileRegex(source);
     if (typeof compiled === "string")
@@ -354,7 +354,7 @@ function compileInput(name: string, input: InputConfig, source: InputSource): In
     source,
     type: input.type,
     ...(input.default !== undefined && { default: input.default }),
-    ...(pattern instanceof RegExp && { pattern }),
+    ...(typeof pattern === "object" && { pattern }),
     ...(input.enum && { enum: input.enum }),
     ...(input.min_length !== undefined && { minLength: input.min_length }),
     ...(input.max_length !== undefined && { maxLength: input.max_length }),
@@ -378,7 +378,7 @@ function compileCondition(config: ConditionConfig): Condition {
   return {
     kind: "test",
     subject,
-    test: { op: "matches", regex: compileRegex(config.matches ?? "") as RegExp },
+    test: { op: "matches", regex: compileRegex(config.matches ?? "") as Re2Regex },
   };
 }
 

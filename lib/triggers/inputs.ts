@@ -1,5 +1,6 @@
 // A trigger's inputs: where each value comes from, its type, and the checks it must pass. The same check
 // runs on a configured default at load time and on every delivered value.
+import { type Re2Regex, regexLiteral } from "../protocol/re2.ts";
 import type { PathSegment } from "./paths.ts";
 import { shellUnsafeFragment } from "./shellsafe.ts";
 
@@ -20,7 +21,8 @@ export interface InputSpec {
   type: InputType;
   /** Used when the source has no value (absent or null); without one the input is required. */
   default?: InputValue;
-  pattern?: RegExp;
+  /** RE2, matched anywhere in the value unless anchored. */
+  pattern?: Re2Regex;
   enum?: InputValue[];
   minLength?: number;
   maxLength?: number;
@@ -87,7 +89,7 @@ export function checkInputValue(spec: InputSpec, raw: unknown): InputCheck {
     if (spec.maxLength !== undefined && length > spec.maxLength)
       return { ok: false, detail: `${shown(value)} is longer than ${spec.maxLength} characters` };
     if (spec.pattern && !spec.pattern.test(value))
-      return { ok: false, detail: `${shown(value)} does not match /${spec.pattern.source}/` };
+      return { ok: false, detail: `${shown(value)} does not match ${regexLiteral(spec.pattern)}` };
     const unsafe = spec.shellsafe ? shellUnsafeFragment(value) : undefined;
     if (unsafe !== undefined)
       return {

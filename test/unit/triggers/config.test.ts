@@ -73,7 +73,8 @@ describe("parseTriggerFile: the fixtures", () => {
       "environment",
       "commits",
     ]);
-    expect(trigger?.inputs[0]?.pattern).toBeInstanceOf(RegExp);
+    expect(trigger?.inputs[0]?.pattern?.source).toBe("^refs/heads/[A-Za-z0-9._/-]+$");
+    expect(trigger?.inputs[0]?.pattern?.test("refs/heads/main")).toBe(true);
     expect(trigger?.inputs[0]?.shellsafe).toBe(true);
     expect(trigger?.inputs[3]?.source).toEqual({ kind: "data", key: "deploy/env" });
     expect(trigger?.inputs[2]?.source).toEqual({ kind: "header", name: "x-github-event" });
@@ -142,6 +143,33 @@ describe("parseTriggerFile: errors name the line, column and field", () => {
         message: expect.stringMatching(/^not a valid regular expression \(.+\)$/),
       },
     ]);
+  });
+
+  it.each([
+    ["a backreference", '        pattern: "(refs)/\\\\1"', /invalid escape sequence/],
+    ["a lookahead", '        pattern: "^(?=refs)"', /unsupported Perl syntax/],
+    ["a lookbehind", '        pattern: "(?<=refs/)heads"', /RE2|named capture/],
+    ["a repeat over 1000", '        pattern: "^a{1001}"', /invalid repeat count/],
+  ])("a regular expression that is not RE2: %s", (_what, line, reason) => {
+    const errors = errorsOf(withLine(15, line));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ line: 15, path: "triggers[0].inputs.branch.pattern" });
+    expect(errors[0]?.message).toMatch(reason);
+  });
+
+  it("a condition regular expression that is not RE2", () => {
+    const errors = errorsOf(withLine(11, '        matches: "^refs/(?!tags)"'));
+    expect(errors.map(({ line, path }) => ({ line, path }))).toEqual([
+      { line: 11, path: "triggers[0].when[0].matches" },
+    ]);
+  });
+
+  it("RE2-only syntax is accepted and matched by RE2", () => {
+    const result = parseTriggerFile(withLine(15, '        pattern: "^refs/heads/[[:alnum:]]+\\\\z"'));
+    expect(result.ok).toBe(true);
+    const pattern = result.ok ? result.triggers.get("deploy")?.inputs[0]?.pattern : undefined;
+    expect(pattern?.test("refs/heads/main")).toBe(true);
+    expect(pattern?.test("refs/heads/main\n")).toBe(false);
   });
 
   it("a regular expression in a condition", () => {
