@@ -1,3 +1,4 @@
+import { lookupFact } from "../protocol/filter.ts";
 import { isStatusCode, StatusCode } from "../protocol/rpc.ts";
 import type { NodeIdentity } from "./fleet.ts";
 
@@ -50,6 +51,7 @@ export const rpcutil: Agent = {
       }),
     agent_inventory: (_data, { node }) =>
       ok({ agents: node.agents.map((agent) => ({ agent, name: agent, version: VERSION })) }),
+    // go-choria reads the fact with a gjson path, as fact filters do (os.family, disks.0.size, disks.#).
     get_fact: (data, { node }) => {
       if (typeof data.fact !== "string") return failure(StatusCode.MissingData, "fact is required");
       return ok({ fact: data.fact, value: lookupFact(node.facts, data.fact) ?? null });
@@ -83,16 +85,6 @@ export const demo: Agent = {
 
 function failReason(data: Record<string, unknown>): string {
   return typeof data.message === "string" && data.message !== "" ? data.message : "demo failure requested";
-}
-
-/** Reads a dotted fact path ("os.family") from nested facts. */
-export function lookupFact(facts: Record<string, unknown>, path: string): unknown {
-  let value: unknown = facts;
-  for (const part of path.split(".")) {
-    if (typeof value !== "object" || value === null || !Object.hasOwn(value, part)) return undefined;
-    value = (value as Record<string, unknown>)[part];
-  }
-  return value;
 }
 
 export const builtinAgents: readonly Agent[] = [rpcutil, demo];

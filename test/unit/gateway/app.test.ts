@@ -323,6 +323,15 @@ describe("POST /v1/rpc before NATS", () => {
     expect(slow.errors?.[0]?.field).toBe("timeout");
   });
 
+  it("a filter regex that is not RE2 is a 400 invalid-body naming the field", async () => {
+    const res = await post({ ...body, filter: { identity: ["node1", "/(node)\\1/"] } });
+    expect(res.status).toBe(400);
+    const doc = await problemOf(res);
+    expect(doc.kind).toBe("invalid-body");
+    expect(doc.errors?.[0]?.field).toBe("filter.identity.1");
+    expect(doc.detail).toContain("RE2");
+  });
+
   it("refuses a body nested deeper than 64 levels as invalid-body, without reaching NATS", async () => {
     // Objects and arrays inside each other, `depth` levels in all: the body, `data`, then arrays.
     const nested = (depth: number) =>

@@ -98,6 +98,26 @@ describe("parseRpcBody", () => {
     expect(errorsOf({ ...base, filter: { compound: "with('a') and (" } })[0]!.field).toBe("filter.compound");
   });
 
+  it("refuses filter regexes that are not RE2 (Go's syntax, as the nodes run them), naming the field", () => {
+    const refused = (filter: Record<string, unknown>) => errorsOf({ ...base, filter })[0]!;
+    expect(refused({ identity: ["/(a)\\1/"] })).toMatchObject({
+      field: "filter.identity.0",
+      detail: expect.stringMatching(/not a valid RE2 regular expression/),
+    });
+    expect(refused({ class: ["/^(?=web)/"] }).field).toBe("filter.class.0");
+    expect(refused({ agent: ["/(?<!x)y/"] }).field).toBe("filter.agent.0");
+    expect(refused({ fact: ["os=~/(?!x)/"] }).field).toBe("filter.fact.0.value");
+    expect(refused({ fact: [{ fact: "os", operator: "=~", value: "(a)\\1" }] }).field).toBe(
+      "filter.fact.0.value",
+    );
+    expect(refused({ compound: "fact('os') matches '(?=x)'" }).field).toBe("filter.compound");
+    expect(refused({ identity: [`/${"a".repeat(2000)}/`] }).field).toBe("filter.identity.0");
+    // the regex from issue 12 is valid RE2: accepted, and linear-time on the nodes
+    expect(parseRpcBody({ ...base, filter: { identity: ["/^(?:[a-z0-9.]|[a-z0-9.]){22}!/"] } }).ok).toBe(
+      true,
+    );
+  });
+
   it("limits: N or N% up to 100, never zero; not in broadcast mode", () => {
     expect(errorsOf({ ...base, limit: 0 })[0]!.field).toBe("limit");
     expect(errorsOf({ ...base, limit: "0%" })[0]!.field).toBe("limit");

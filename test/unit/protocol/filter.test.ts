@@ -114,7 +114,7 @@ describe("classes and agents (AND)", () => {
 describe("facts (AND)", () => {
   it.each([
     ["country", "==", "mt", true],
-    ["country", "==", "MT", false],
+    ["country", "==", "MT", true], // Go compares strings with strings.EqualFold
     ["country", "!=", "mt", false],
     ["country", "!=", "de", true],
     ["country", "=~", "^m", true],
@@ -135,14 +135,15 @@ describe("facts (AND)", () => {
     ["memory_gb", "=~", "^1", true],
     ["load", "<", "1", true],
     ["load", "==", "0.75", true],
-    // "11" is a string fact, but both sides are numeric, so 11 < 9 is false (lexicographically it is true).
-    ["release", "<", "9", false],
-    ["release", ">", "9", true],
+    // "11" is a string fact, so go-choria compares it as text: "11" < "9".
+    ["release", "<", "9", true],
+    ["release", ">", "9", false],
     ["release", "==", "11", true],
     ["os.family", "==", "Debian", true],
     ["os.release.major", ">=", "12", true],
     ["disks.0.size", "==", "100", true],
-    ["dotted.key", "==", "flat", true],
+    ["dotted.key", "==", "flat", false], // a gjson path; the key is found as dotted\.key
+    ["dotted\\.key", "==", "flat", true],
     ["os", "==", "Debian", false],
     ["disks", "!=", "x", false],
     ["nothing", "!=", "x", false],
@@ -154,9 +155,9 @@ describe("facts (AND)", () => {
     ["virtual", "!=", "false", true],
     ["physical", "==", "false", true],
     ["physical", "==", "true", false],
-    ["physical", "!=", "true", true],
+    ["physical", "!=", "true", false], // go-choria's neMatch on a false fact repeats ==
     ["virtual", ">", "false", false],
-    ["virtual", "=~", "^tr", true],
+    ["virtual", "=~", "^tr", false], // a boolean fact reads the =~ value as a bool, not a regex
     ["country", "=~", "/[/", false],
   ] as const)("%s %s %s → %s", (name, operator, value, expected) => {
     expect(fact(name, operator, value)).toBe(expected);
@@ -171,9 +172,10 @@ describe("facts (AND)", () => {
     expect(match({ fact: [...both, { fact: "country", operator: "==", value: "de" }] })).toBe(false);
   });
 
-  it("looks facts up by dotted path, exact keys first", () => {
+  it("looks facts up by gjson path, where a dot in a key is escaped", () => {
     expect(lookupFact(web1.facts, "os.family")).toBe("Debian");
-    expect(lookupFact(web1.facts, "dotted.key")).toBe("flat");
+    expect(lookupFact(web1.facts, "dotted.key")).toBeUndefined();
+    expect(lookupFact(web1.facts, "dotted\\.key")).toBe("flat");
     expect(lookupFact(web1.facts, "disks.0.size")).toBe(100);
     expect(lookupFact(web1.facts, "os.family.x")).toBeUndefined();
     expect(lookupFact(web1.facts, "constructor")).toBeUndefined();
