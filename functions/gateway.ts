@@ -155,10 +155,11 @@ export function createGateway(deps: GatewayDeps): Hono {
   /** Every refusal: one audit line, then its problem document. */
   const refused = (err: unknown, context: Partial<AuditEvent>): Response => {
     const refusal = asRefusal(err, deps.log);
+    const reason = kindOf(refusal.doc);
     deps.audit?.({
       ...context,
-      decision: "refused",
-      reason: kindOf(refusal.doc),
+      decision: reason === "client-aborted" ? "aborted" : "refused",
+      reason,
       detail: refusal.doc.detail,
       status: refusal.doc.status,
     });

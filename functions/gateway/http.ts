@@ -88,6 +88,24 @@ export function publicUrl(url: string, config: GatewayConfig): string {
  * reading anything, otherwise while reading, so an oversized body is never held in full.
  */
 export async function readBody(request: Request, max: number): Promise<Uint8Array> {
+  try {
+    return await readBodyWithin(request, max);
+  } catch (err) {
+    if (err instanceof Refusal || !clientHungUp(request, err)) throw err;
+    throw refuse("client-aborted", "the client closed the connection before its body was complete");
+  }
+}
+
+/**
+ * Whether a body read failed because the caller went away. The runtimes abort the request's signal then
+ * (@hono/node-server does before the read fails); Node's own error for a half-received body says so too.
+ */
+function clientHungUp(request: Request, err: unknown): boolean {
+  if (request.signal.aborted) return true;
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "ECONNRESET";
+}
+
+async function readBodyWithin(request: Request, max: number): Promise<Uint8Array> {
   const tooLarge = (size: string) =>
     refuse("payload-too-large", `${size} is over the ${max} byte limit`, { limit: max });
   const declared = request.headers.get("content-length");

@@ -34,6 +34,9 @@ export const PROBLEMS = {
   "lock-timeout": { status: 409, title: "A lock the trigger needs is held" },
   "data-store-unavailable": { status: 503, title: "Trigger data store unavailable" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
+  // Nobody reads this one: the caller hung up before its request was complete. 499 as nginx counts it,
+  // so that logs and audit lines tell a client abort from a failure of the gateway.
+  "client-aborted": { status: 499, title: "The client closed the request" },
   internal: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -3,8 +3,11 @@
 
 /** A decision: accepted (the request went out) or refused, and why. Field names match the gateway's. */
 export interface AuditEvent {
-  /** `skipped`: a webhook whose trigger conditions did not hold; nothing ran. */
-  decision: "accepted" | "refused" | "skipped";
+  /**
+   * `skipped`: a webhook whose trigger conditions did not hold; nothing ran. `aborted`: the caller hung up
+   * before its request was complete (reason `client-aborted`); nothing ran.
+   */
+  decision: "accepted" | "refused" | "skipped" | "aborted";
   /** The refusal's problem code, e.g. "replay" or "forbidden". */
   reason?: string;
   detail?: string;

@@ -1,6 +1,7 @@
 // End to end on Node: signed HTTP → the gateway (@hono/node-server, TCP NATS) → federation nats-server →
 // broker → member nats-server → simulated nodes, which verify the gateway's signature and filter → replies
 // back the same way → the HTTP response.
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
 import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
@@ -294,6 +295,64 @@ describe("POST /v1/rpc on Node, through a real federation", () => {
     // Nothing reached the fleet: no discovery, no request.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(federation.nodes.stats.received).toBe(received);
+  });
+});
+
+describe("a client that hangs up mid-body", () => {
+  /** Sends the head and half the body over a raw socket, then closes it; resolves once it is closed. */
+  async function hangUp(head: string, part: string): Promise<void> {
+    const { port } = new URL(gateway.url);
+    const socket = connect(Number(port), "127.0.0.1");
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
+    });
+    await new Promise<void>((resolve) => socket.write(`${head}\r\n${part}`, () => resolve()));
+    // Long enough for the gateway to be reading the body when the connection goes.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise<void>((resolve) => {
+      socket.once("close", () => resolve());
+      socket.destroy();
+    });
+  }
+
+  async function auditedAfter(count: number): Promise<AuditEvent[]> {
+    const deadline = Date.now() + 5000;
+    while (audit.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return audit.slice(0, count);
+  }
+
+  it("is audited as client-aborted, not as a failure of the gateway, with or without a length", async () => {
+    audit.length = 0;
+    const body = JSON.stringify({
+      cluster: CLUSTER,
+      agent: "rpcutil",
+      action: "ping",
+      data: { pad: "x".repeat(500) },
+    });
+    const half = body.slice(0, 200);
+    const request = (framing: string) =>
+      `POST /v1/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${framing}\r\n`;
+    await hangUp(request(`Content-Length: ${body.length}\r\n`), half);
+    await hangUp(request("Transfer-Encoding: chunked\r\n"), `${half.length.toString(16)}\r\n${half}\r\n`);
+    const events = await auditedAfter(2);
+    expect(events).toEqual([
+      expect.objectContaining({
+        decision: "aborted",
+        reason: "client-aborted",
+        method: "POST",
+        path: "/v1/rpc",
+      }),
+      expect.objectContaining({
+        decision: "aborted",
+        reason: "client-aborted",
+        method: "POST",
+        path: "/v1/rpc",
+      }),
+    ]);
+    expect(events.map((e) => e.status)).toEqual([499, 499]);
+    // The gateway still answers the next caller.
+    expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
   });
 });
 
