@@ -52,9 +52,11 @@ export const rpcutil: Agent = {
     agent_inventory: (_data, { node }) =>
       ok({ agents: node.agents.map((agent) => ({ agent, name: agent, version: VERSION })) }),
     // go-choria reads the fact with a gjson path, as fact filters do (os.family, disks.0.size, disks.#).
+    // go-choria's rpcutil does not enforce the DDL's required input: no fact is an empty fact name and a
+    // null value, OK, and so it is here.
     get_fact: (data, { node }) => {
-      if (typeof data.fact !== "string") return failure(StatusCode.MissingData, "fact is required");
-      return ok({ fact: data.fact, value: lookupFact(node.facts, data.fact) ?? null });
+      const fact = typeof data.fact === "string" ? data.fact : "";
+      return ok({ fact, value: fact === "" ? null : (lookupFact(node.facts, fact) ?? null) });
     },
   },
 };

@@ -2,7 +2,7 @@
 // client, built by infra/peers.sh into a cache outside the repository, each run as its own process with a
 // config file written here. Servers and brokers speak plain NATS (the peers are built with TLS off) and
 // use the x509 file security provider with certificates from our own CA.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
@@ -244,21 +244,29 @@ export interface ReqResult {
   };
 }
 
-/** Runs `choria req <agent> <action> …args --json` and parses what it prints. */
-export function choriaReq(config: string, args: string[], timeoutMs = 30_000): Promise<ReqResult> {
+/**
+ * Runs `choria req <agent> <action> …args --json` and parses what it prints. Its standard input is
+ * /dev/null: given an open pipe there, `choria req` waits to read node names from it.
+ */
+export function choriaReq(config: string, args: string[], timeoutMs = 20_000): Promise<ReqResult> {
+  const what = `choria req ${args.join(" ")}`;
   return new Promise((resolve, reject) => {
-    execFile(
-      choriaBinary(),
-      ["req", ...args, "--config", config, "--json"],
-      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) return reject(new Error(`choria req ${args.join(" ")}: ${error.message}\n${stderr}`));
-        try {
-          resolve(JSON.parse(stdout) as ReqResult);
-        } catch {
-          reject(new Error(`choria req ${args.join(" ")} printed no JSON:\n${stdout}\n${stderr}`));
-        }
-      },
-    );
+    const child = spawn(choriaBinary(), ["req", ...args, "--config", config, "--json"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`${what}: exit ${code ?? signal}\n${stderr}`));
+      try {
+        resolve(JSON.parse(stdout) as ReqResult);
+      } catch {
+        reject(new Error(`${what} printed no JSON:\n${stdout}\n${stderr}`));
+      }
+    });
   });
 }

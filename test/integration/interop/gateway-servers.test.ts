@@ -118,6 +118,18 @@ describe("gateway → our brokers → go-choria servers and simulated nodes", ()
     });
   });
 
+  it("get_fact without its input: OK with an empty fact from both kinds (go-choria checks no inputs)", async () => {
+    const answer = await rpc({
+      agent: "rpcutil",
+      action: "get_fact",
+      nodes: ["go1.example.net", "sim1.example.net"],
+    });
+    expect(answer.replies.map((r) => [r.identity, r.statuscode, r.data]).sort()).toEqual([
+      ["go1.example.net", 0, { fact: "", value: null }],
+      ["sim1.example.net", 0, { fact: "", value: null }],
+    ]);
+  });
+
   it("both broker workers carried requests and replies", () => {
     for (const broker of stack.brokers) {
       const stats = broker.broker.stats.snapshot("OK");
