@@ -11,8 +11,10 @@ export const TRANSPORT_V1 = "choria:transport:1";
  */
 export type TransportDialect = "v1" | "seed";
 
-// Go's request ids are 32 lower-case hex characters; the v1 schema pins the length.
-const requestIdV1 = z.string().length(32);
+// Go's request ids are 32 lower-case hex characters and Choria's v1 schema pins that length, but
+// go-choria's federation broker routes any id (its code never checks the schema), so decoding accepts
+// any non-empty id of sane length, as it does. Clients here still make 32-hex ids.
+const requestIdV1 = z.string().min(1).max(255);
 const subjectText = z.string().min(1);
 
 const federationV1 = z.looseObject({
@@ -27,14 +29,21 @@ const federationSeed = z.looseObject({
   target: z.array(subjectText).optional(),
 });
 
-export const seenByHopSchema = z.tuple([z.string(), z.string(), z.string()]);
+/**
+ * One hop: [in, processor, out]. Go decodes a hop into a fixed three-element array, so a two-element hop
+ * from an older or hand-written client is read with an empty third element; so it is here.
+ */
+export const seenByHopSchema = z
+  .union([z.tuple([z.string(), z.string(), z.string()]), z.tuple([z.string(), z.string()])])
+  .transform((hop): [string, string, string] => (hop.length === 3 ? hop : [hop[0], hop[1], ""]));
 
 export const transportV1Schema = z.looseObject({
   protocol: z.literal(TRANSPORT_V1),
   data: z.string(),
   headers: z.looseObject({
     "reply-to": subjectText.optional(),
-    mc_sender: z.string().min(1).optional(),
+    // go-choria routes a packet whose sender is empty; only the nodes care who sent it.
+    mc_sender: z.string().optional(),
     "seen-by": z.array(seenByHopSchema).optional(),
     federation: federationV1.optional(),
   }),
