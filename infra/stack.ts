@@ -1,8 +1,8 @@
 // The local stack behind `npm start`: everything on 127.0.0.1, started in dependency order, stopped
 // together. Each service is a real process, the same command an operator would run.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { createWriteStream, fchmodSync, openSync, type WriteStream } from "node:fs";
+import { chmod, mkdir, open, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -53,7 +53,9 @@ const COLLECTIVE = "mcollective";
 export async function startStack(options: StackOptions): Promise<RunningStack> {
   const say = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const logsDir = join(options.stateDir, "logs");
-  await mkdir(logsDir, { recursive: true });
+  // The logs hold audit lines and server logs: the owner's alone, however old the directory is.
+  await mkdir(logsDir, { recursive: true, mode: 0o700 });
+  await chmod(logsDir, 0o700);
   const children: Service[] = [];
   const servers: NatsServer[] = [];
   let failure: (name: string) => void = () => {};
@@ -83,7 +85,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       wsPort: await preferredPort(options.ports.federationWs),
       jetstream: true,
       dir: await freshDir(join(options.stateDir, "nats-federation")),
-      logFile: join(logsDir, "nats-federation.log"),
+      logFile: await privateLogFile(join(logsDir, "nats-federation.log")),
       ownProcessGroup: true,
     });
     servers.push(federation);
@@ -91,7 +93,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       name: "collective",
       port: await preferredPort(options.ports.collective),
       dir: await freshDir(join(options.stateDir, "nats-collective")),
-      logFile: join(logsDir, "nats-collective.log"),
+      logFile: await privateLogFile(join(logsDir, "nats-collective.log")),
       ownProcessGroup: true,
     });
     servers.push(collective);
@@ -217,16 +219,24 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   }
 }
 
-interface Service {
+export interface Service {
   name: string;
   logPath: string;
   exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
-function launch(name: string, logsDir: string, args: string[], env: Record<string, string> = {}): Service {
+export function launch(
+  name: string,
+  logsDir: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Service {
   const logPath = join(logsDir, `${name}.log`);
-  const log: WriteStream = createWriteStream(logPath, { flags: "a" });
+  // Mode 0600 on a new file; an existing one (an earlier run's, maybe looser) is tightened too.
+  const fd = openSync(logPath, "a", 0o600);
+  fchmodSync(fd, 0o600);
+  const log: WriteStream = createWriteStream(logPath, { fd });
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
@@ -251,6 +261,20 @@ function launch(name: string, logsDir: string, args: string[], env: Record<strin
       log.end();
     },
   };
+}
+
+/**
+ * Creates the log file with mode 0600 (or tightens an existing one) before a nats-server writes to it:
+ * nats-server appends to an existing file as it is, but would create a new one with mode 0640.
+ */
+export async function privateLogFile(path: string): Promise<string> {
+  const file = await open(path, "a", 0o600);
+  try {
+    await file.chmod(0o600);
+  } finally {
+    await file.close();
+  }
+  return path;
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
