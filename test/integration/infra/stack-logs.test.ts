@@ -32,7 +32,7 @@ describe("local stack log files", () => {
     const again = launch("older", dir, ["--help"]);
     await again.exited;
     await again.stop();
-    expect(await readFile(older, "utf8")).toMatch(/^from an earlier run\n[^]*usage: choria-edge/);
+    expect(await readFile(older, "utf8")).toMatch(/^from an earlier run\n[\s\S]*usage: choria-edge/);
     expect(await modeOf(older)).toBe(0o600);
   });
 
