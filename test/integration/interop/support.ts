@@ -247,10 +247,19 @@ export interface InteropGateway {
   keys: Awaited<ReturnType<typeof testKeys>>;
 }
 
-/** Our Node gateway on the stack's federation side, publishing into cluster C1. */
-export async function startInteropGateway(stack: Stack): Promise<InteropGateway> {
+/**
+ * Our Node gateway on the stack's federation side, publishing into cluster C1; with `jobs`, async
+ * requests and `triggers` (a collector must run), signed callers sign URLs under `publicUrl`.
+ */
+export async function startInteropGateway(
+  stack: Stack,
+  options: { jobs?: boolean; triggers?: string; publicUrl?: string } = {},
+): Promise<InteropGateway> {
   const keys = await testKeys();
-  const config = gatewayConfigFrom({ clusters: { [CLUSTER]: [COLLECTIVE] } });
+  const config = gatewayConfigFrom({
+    clusters: { [CLUSTER]: [COLLECTIVE] },
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+  });
   if (!config.ok) throw new Error(config.error);
   const gateway = await startGateway(
     {
@@ -262,6 +271,8 @@ export async function startInteropGateway(stack: Stack): Promise<InteropGateway>
       keyPem: stack.pki.gateway.keyPem,
       keysJson: keys.json,
       readyFile: undefined,
+      jobs: options.jobs ?? false,
+      ...(options.triggers ? { triggers: { text: options.triggers, filename: "interop.yaml" } } : {}),
     },
     { log: () => {}, audit: () => {} },
   );
