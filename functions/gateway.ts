@@ -26,6 +26,7 @@ import {
 import { depthDetail, jsonDepthExceeds } from "../lib/security/json.ts";
 import type { WebhookRefusalReason } from "../lib/security/webhooks/mod.ts";
 import { verifyWebhook } from "../lib/security/webhooks/mod.ts";
+import { type Delivery, describeCondition, firstFailingCondition } from "../lib/triggers/conditions.ts";
 import { jobDataActions } from "../lib/triggers/effects.ts";
 import { evaluateTrigger, parsePayload, type Trigger } from "../lib/triggers/mod.ts";
 import type { DataStoreSource } from "./gateway/buckets.ts";
@@ -65,7 +66,7 @@ import {
   problem,
   problemResponse,
 } from "./gateway/problems.ts";
-import { asRefusal, errorText, internalFailure, kindOf, Refusal, refuse } from "./gateway/refusal.ts";
+import { asRefusal, internalFailure, kindOf, Refusal, refuse } from "./gateway/refusal.ts";
 import { parseRpcBody, type RpcIntent } from "./gateway/schema.ts";
 import type { GatewayTriggers } from "./gateway/triggers.ts";
 import { creatorOnly, jobRoutes } from "./jobs.ts";
@@ -162,6 +163,7 @@ export function createGateway(deps: GatewayDeps): Hono {
       reason,
       detail: refusal.doc.detail,
       status: refusal.doc.status,
+      ...refusal.audit,
     });
     return problemResponse(refusal.doc, refusal.headers);
   };
@@ -605,6 +607,7 @@ export function createGateway(deps: GatewayDeps): Hono {
         const authStarted = now();
         const delivery = await verifyDelivery(trigger, request, body);
         Object.assign(context, {
+          ...(delivery.key === undefined ? {} : { key: delivery.key }),
           caller: trigger.caller,
           scheme: delivery.scheme,
           callerid: trigger.callerId,
@@ -636,21 +639,32 @@ export function createGateway(deps: GatewayDeps): Hono {
         }
 
         const data = deps.data;
+        const delivered = { payload: payload.payload, headers: request.headers };
         const outcome = await evaluateTrigger(
           trigger,
-          { payload: payload.payload, headers: request.headers },
+          delivered,
           async (key) => (await (await openDataStore(data)).get(key))?.value,
         );
         if (outcome.kind === "skip") {
-          deps.audit?.({ ...context, decision: "skipped", status: 200, detail: outcome.reason });
+          deps.audit?.({
+            ...context,
+            decision: "skipped",
+            status: 200,
+            detail: skippedBy(trigger, delivered),
+          });
           return c.json({ skipped: true, reason: outcome.reason }, 200, { "cache-control": "no-store" });
         }
-        if (outcome.kind === "invalid")
+        if (outcome.kind === "invalid") {
+          // The sender is told the values that failed; the log names the inputs only.
+          const fields = outcome.errors.map((e) => e.field);
           throw new Refusal(
             problem("invalid-input", `${outcome.errors[0]!.field}: ${outcome.errors[0]!.detail}`, {
               errors: outcome.errors,
             }),
+            {},
+            { detail: `${fields.join(", ")} failed ${fields.length === 1 ? "its" : "their"} checks` },
           );
+        }
         const intent = intentOf(outcome.body, config, "invalid-input");
         return await execute(c, {
           startedAt,
@@ -686,7 +700,7 @@ export function createGateway(deps: GatewayDeps): Hono {
     trigger: Trigger,
     request: Request,
     body: Uint8Array,
-  ): Promise<{ id: string; scheme: string; event?: string }> {
+  ): Promise<{ id: string; scheme: string; event?: string; key?: string }> {
     const scheme = trigger.verify.scheme;
     if (scheme === "rfc9421") {
       const auth = await authenticateOrFail(
@@ -695,14 +709,21 @@ export function createGateway(deps: GatewayDeps): Hono {
         new Date(now()),
       );
       if (!trigger.verify.keys.includes(auth.key.id))
-        throw refuse("forbidden", `key ${auth.key.id} may not call this trigger`);
+        throw new Refusal(
+          problem("forbidden", `key ${auth.key.id} may not call this trigger`),
+          {},
+          {
+            key: auth.key.id,
+            callerid: auth.key.callerId,
+          },
+        );
       // Callers name their delivery with Idempotency-Key; the replay store has refused a second use of
       // the signature already, so without one each signed request is a delivery of its own.
       const id =
         idempotencyKeyOf(request.headers) ??
         auth.nonce ??
         (await sha256Hex(new TextEncoder().encode(request.headers.get("signature") ?? "")));
-      return { id, scheme };
+      return { id, scheme, key: auth.key.id };
     }
     const verdict = await verifyWebhook(
       scheme,
@@ -751,7 +772,10 @@ function parseIntent(body: Uint8Array, config: GatewayConfig): RpcIntent {
   try {
     json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
   } catch (err) {
-    throw new Refusal(invalidBody([fieldError([], `not JSON: ${errorText(err)}`)]));
+    // Not the parser's message: it quotes the text around the error, a piece of the body.
+    throw new Refusal(
+      invalidBody([fieldError([], err instanceof TypeError ? "not UTF-8 text" : "not valid JSON")]),
+    );
   }
   return intentOf(json, config, "invalid-body");
 }
@@ -776,6 +800,18 @@ function intentOf(json: unknown, config: GatewayConfig, kind: "invalid-body" | "
     if (ms > max) throw invalid([fieldError([field], `at most ${max / 1000} seconds here`)]);
   }
   return intent;
+}
+
+/**
+ * Why a delivery was skipped, for the audit line: the first condition that did not hold, without the
+ * value the delivery had there (the sender's answer has it; a log must not keep payload values).
+ */
+function skippedBy(trigger: Trigger, delivery: Delivery): string {
+  const index = trigger.conditions.findIndex((c) => firstFailingCondition([c], delivery) !== undefined);
+  const condition = trigger.conditions[index];
+  return condition === undefined
+    ? "a condition did not hold"
+    : `when[${index}] did not hold: ${describeCondition(condition)}`;
 }
 
 /** What a webhook verifier's refusal is as a problem. */

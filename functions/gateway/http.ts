@@ -61,8 +61,16 @@ export async function authenticateOrFail(
       "retry-after": "1",
     });
   }
-  if (!result.ok)
-    throw new Refusal({ ...problem(authProblemKind(result.problem), result.detail), status: result.status });
+  if (!result.ok) {
+    const key = result.key;
+    throw new Refusal(
+      { ...problem(authProblemKind(result.problem), result.detail), status: result.status },
+      {},
+      key === undefined
+        ? {}
+        : { key: key.id, caller: key.caller, scheme: key.scheme, callerid: key.callerId },
+    );
+  }
   return result;
 }
 

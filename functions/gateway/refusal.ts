@@ -1,6 +1,7 @@
 // The way every step of a request ends it with a problem document: throw a Refusal, answer with its doc.
 import type { Logger } from "../../lib/log/log.ts";
 import { PublishRefused } from "../../lib/results/rpc.ts";
+import type { AuditEvent } from "../../lib/security/http/mod.ts";
 import { UpstreamUnavailable } from "./nats.ts";
 import { type ProblemDocument, type ProblemKind, problem } from "./problems.ts";
 
@@ -9,6 +10,11 @@ export class Refusal extends Error {
   constructor(
     readonly doc: ProblemDocument,
     readonly headers: Record<string, string> = {},
+    /**
+     * What the audit line adds or says instead: the key a refusal can name (a stale or replayed signature
+     * verified), or a `detail` without the values the caller's answer repeats.
+     */
+    readonly audit: Partial<AuditEvent> = {},
   ) {
     super(doc.detail);
   }

@@ -22,9 +22,9 @@ function parseJson(text: string, what: string): ParsedPayload {
   if (jsonDepthExceeds(text)) return { ok: false, detail: `${what} is ${depthDetail()}`, tooDeep: true };
   try {
     return { ok: true, payload: JSON.parse(text) };
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    return { ok: false, detail: `${what} is not JSON: ${reason.slice(0, 200)}` };
+  } catch {
+    // The parser's message quotes the text around the error: part of the payload, so not repeated.
+    return { ok: false, detail: `${what} is not JSON` };
   }
 }
 
@@ -47,7 +47,8 @@ export function parsePayload(contentType: string | null, body: Uint8Array): Pars
   if (!isJson && !isForm)
     return {
       ok: false,
-      detail: `unsupported content type ${JSON.stringify(type.slice(0, 100))}: send application/json or application/x-www-form-urlencoded`,
+      // The header's value is not repeated: the field is named instead.
+      detail: `${type === "" ? "no Content-Type header" : "the Content-Type header names an unsupported content type"}: send application/json or application/x-www-form-urlencoded`,
     };
   const text = decodeText(body);
   if (text === undefined) return { ok: false, detail: "the body is not UTF-8" };

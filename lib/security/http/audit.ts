@@ -62,7 +62,8 @@ const MAX_TEXT = 512;
 /** The event as one line of JSON (no trailing newline); unknown fields of `event` are dropped. */
 export function auditLine(event: AuditEvent): string {
   const line: Record<string, unknown> = {
-    ts: (event.at ?? new Date()).toISOString(),
+    // The same field as the JSON logs (lib/log/log.ts), so one query orders both.
+    time: (event.at ?? new Date()).toISOString(),
     audit: "choria-edge.gateway",
     decision: event.decision,
     status: event.status,

@@ -1,6 +1,7 @@
 // Who is calling: an RFC 9421 signature (with an RFC 9530 Content-Digest over the raw body), or a bearer
-// token for simple setups. Checks run cheapest first, and the replay store is only written for requests
-// whose signature verified, so unauthenticated traffic cannot fill it.
+// token for simple setups. Checks run cheapest first, except freshness, which waits for the signature so
+// that a stale refusal can name its key; the replay store is only written for requests whose signature
+// verified, so unauthenticated traffic cannot fill it.
 //
 // Bearer tokens are the weaker scheme and are documented as such: the token proves only that the caller
 // knows it. Nothing binds it to the body, the URL or a moment in time, so a captured request can be
@@ -32,7 +33,14 @@ export type AuthProblem =
 
 export type AuthResult =
   | { ok: true; key: ResolvedKey; created?: number; nonce?: string }
-  | { ok: false; problem: AuthProblem; detail: string; status: 400 | 401 | 403 | 413 };
+  | {
+      ok: false;
+      problem: AuthProblem;
+      detail: string;
+      status: 400 | 401 | 403 | 413;
+      /** The key whose signature verified, for refusals that come after that: `stale` and `replay`. */
+      key?: ResolvedKey;
+    };
 
 export interface AuthDeps {
   keys: KeyRegistry;
@@ -71,11 +79,12 @@ const STATUS: Record<AuthProblem, 400 | 401 | 413> = {
   body_too_large: 413,
 };
 
-const refuse = (problem: AuthProblem, detail: string): AuthResult => ({
+const refuse = (problem: AuthProblem, detail: string, key?: ResolvedKey): AuthResult => ({
   ok: false,
   problem,
   detail,
   status: STATUS[problem],
+  ...(key === undefined ? {} : { key }),
 });
 
 // Real signature headers are a few hundred bytes; the cap keeps parsing cost trivially bounded.
@@ -116,23 +125,23 @@ async function verifySignature(request: HttpRequestParts, deps: AuthDeps): Promi
   // A message may carry several signatures (one per hop, say); the first one made with a key this
   // gateway knows is the one that counts, and only that one is verified.
   let chosen: { label: string; input: InnerList; keyid: string } | undefined;
-  let unknown: string | undefined;
+  let unknown = false;
   for (const [label, member] of inputs.value) {
     if (!isInnerList(member))
       return refuse("malformed_signature", `Signature-Input ${label} is not an inner list`);
     const keyid = member.params.get("keyid");
     if (typeof keyid !== "string") continue;
     if (deps.keys.get(keyid) === undefined) {
-      unknown ??= keyid;
+      unknown = true;
       continue;
     }
     chosen = { label, input: member, keyid };
     break;
   }
   if (chosen === undefined) {
-    return unknown === undefined
-      ? refuse("malformed_signature", "no signature names its key with a keyid string parameter")
-      : refuse("unknown_key", `key ${JSON.stringify(unknown.slice(0, 128))} is not known here`);
+    return unknown
+      ? refuse("unknown_key", "the signature's keyid names no key known here")
+      : refuse("malformed_signature", "no signature names its key with a keyid string parameter");
   }
   const { label, input } = chosen;
   const key = deps.keys.get(chosen.keyid)!;
@@ -152,12 +161,12 @@ async function verifySignature(request: HttpRequestParts, deps: AuthDeps): Promi
     return refuse("unsupported_algorithm", `key ${key.id} is a bearer token, not a signing key`);
   if (params.alg !== undefined) {
     if (!isSignatureScheme(params.alg))
-      return refuse("unsupported_algorithm", `alg ${JSON.stringify(params.alg)} is not supported`);
+      return refuse("unsupported_algorithm", "the signature's alg parameter names no supported algorithm");
     // The key decides the algorithm; a differing `alg` is an attempt at algorithm confusion or a mistake.
     if (params.alg !== material.scheme)
       return refuse(
         "unsupported_algorithm",
-        `key ${key.id} is ${material.scheme}, the signature says ${params.alg}`,
+        `key ${key.id} is ${material.scheme}, the signature's alg parameter names another`,
       );
   }
 
@@ -166,9 +175,6 @@ async function verifySignature(request: HttpRequestParts, deps: AuthDeps): Promi
     hasQuery: hasQuery(request.url),
   });
   if (coverage !== undefined) return refuse("insufficient_coverage", `${label}: ${coverage}`);
-
-  const freshness = freshnessWindow(params.created!, params.expires, now, deps);
-  if (typeof freshness === "string") return refuse("stale", freshness);
 
   const digestField = request.headers.get("content-digest");
   if (request.body.byteLength > 0 || digestField !== null) {
@@ -181,6 +187,11 @@ async function verifySignature(request: HttpRequestParts, deps: AuthDeps): Promi
   if (!(await verifyBase(material.scheme as SignatureScheme, material.cryptoKey, base.value, signature)))
     return refuse("bad_signature", `the signature ${label} does not verify with key ${key.id}`);
 
+  // Freshness is judged once the signature holds, so that a stale refusal names a key that really
+  // signed (the audit line says who sent an old request), never one an attacker merely wrote down.
+  const freshness = freshnessWindow(params.created!, params.expires, now, deps);
+  if (typeof freshness === "string") return refuse("stale", freshness, key);
+
   // Without a nonce the signed content itself identifies the request. Hashing the base rather than
   // using the signature bytes matters: an ECDSA signature (r, s) has a twin (r, n-s) that verifies too.
   const replayKey =
@@ -191,6 +202,7 @@ async function verifySignature(request: HttpRequestParts, deps: AuthDeps): Promi
     return refuse(
       "replay",
       params.nonce === undefined ? "this signed request was seen before" : "this nonce was seen before",
+      key,
     );
   return {
     ok: true,

@@ -334,20 +334,29 @@ describe("webhook triggers through the Node gateway", () => {
   });
 
   it("skips deliveries whose conditions do not hold, with the reason", async () => {
-    const branch = await github(push("refs/heads/feature"));
+    audit.length = 0;
+    const branch = await github(push("refs/heads/feature-of-someone"));
     expect(branch.status).toBe(200);
     expect(await branch.json()).toMatchObject({ skipped: true, reason: expect.stringContaining("ref") });
+    // The audit line names the condition and its field, never the value the delivery carried.
+    const skipped = audit.find((e) => e.decision === "skipped")!;
+    expect(skipped.detail).toContain("path ref");
+    expect(skipped.detail).not.toContain("feature-of-someone");
     const ping = await github(JSON.stringify({ zen: "Keep it logically awesome." }), { event: "ping" });
     expect(ping.status).toBe(200);
     expect(audit.filter((e) => e.decision === "skipped").length).toBeGreaterThanOrEqual(2);
   });
 
   it("refuses inputs that fail their checks, shell-unsafe ones included, naming the input", async () => {
-    const badSha = await github(push("refs/heads/main", "not-a-sha"));
+    audit.length = 0;
+    const badSha = await github(push("refs/heads/main", "not-a-sha-but-a-secret"));
     expect(badSha.status).toBe(422);
     const doc = (await badSha.json()) as { type: string; errors: { field: string }[] };
     expect(doc.type).toBe(`${PROBLEM_BASE}invalid-input`);
     expect(doc.errors.map((e) => e.field)).toEqual(["inputs.sha"]);
+    expect(audit).toEqual([expect.objectContaining({ reason: "invalid-input" })]);
+    expect(audit[0]!.detail).toContain("inputs.sha");
+    expect(audit[0]!.detail).not.toContain("not-a-sha-but-a-secret");
     const unsafe = await github(push("refs/heads/main", SHA, "acme/site; rm -rf /"));
     expect(unsafe.status).toBe(422);
     expect(((await unsafe.json()) as { errors: { field: string }[] }).errors[0]!.field).toBe("inputs.repo");
@@ -377,6 +386,22 @@ describe("webhook triggers through the Node gateway", () => {
     const huge = await github(push("refs/heads/main").replace("octocat", "x".repeat(1024 * 1024)));
     expect(huge.status).toBe(413);
     expect(await problemType(huge)).toBe(`${PROBLEM_BASE}payload-too-large`);
+    audit.length = 0;
+    const signedBody = push("refs/heads/main");
+    const text = await fetch(`${gateway.url}/v1/hooks/deploy`, {
+      method: "POST",
+      headers: {
+        "content-type": "text/x-private-token-abc123",
+        "x-github-event": "push",
+        "x-github-delivery": randomUUID(),
+        "x-hub-signature-256": await signGithub(GITHUB_SECRET, signedBody),
+      },
+      body: signedBody,
+    });
+    expect(text.status).toBe(415);
+    expect(audit).toEqual([expect.objectContaining({ reason: "unsupported-payload" })]);
+    expect(audit[0]!.detail).toContain("content type");
+    expect(audit[0]!.detail).not.toContain("abc123");
     const unknown = await fetch(`${gateway.url}/v1/hooks/nope`, { method: "POST", body: "{}" });
     expect(unknown.status).toBe(404);
     expect(await problemType(unknown)).toBe(`${PROBLEM_BASE}unknown-trigger`);
@@ -509,6 +534,7 @@ describe("webhook triggers through the Node gateway", () => {
   });
 
   it("takes RFC 9421 requests from the keys the trigger names, and refuses other keys", async () => {
+    audit.length = 0;
     const url = `${PUBLIC}/v1/hooks/ours`;
     const ok = await fetch(
       `${gateway.url}/v1/hooks/ours`,
@@ -522,5 +548,10 @@ describe("webhook triggers through the Node gateway", () => {
       await signedInit(url, { message: "hi" }, keys.narrow),
     );
     expect(other.status).toBe(403);
+    // Both audit lines name the key that signed.
+    expect(audit.filter((e) => e.trigger === "ours")).toEqual([
+      expect.objectContaining({ decision: "accepted", key: "admin", caller: "hook:ours", scheme: "rfc9421" }),
+      expect.objectContaining({ decision: "refused", reason: "forbidden", key: "narrow" }),
+    ]);
   });
 });

@@ -338,7 +338,9 @@ describe("choria-edge req against a verifying server", () => {
     const c = capture();
     expect(await runReq(["--gateway", gateway, "--key", stranger, "rpcutil", "ping"], c.io)).toBe(1);
     expect(received[0]!.auth).toMatchObject({ ok: false, problem: "unknown_key" });
-    expect(c.stderr()).toMatch(/^choria-edge req: 401 unknown_key: key "stranger" is not known here/);
+    expect(c.stderr()).toMatch(
+      /^choria-edge req: 401 unknown_key: the signature's keyid names no key known here/,
+    );
 
     respond = streamed([START, { type: "error", title: "NATS unavailable", status: 503, detail: "gone" }]);
     const failed = capture();

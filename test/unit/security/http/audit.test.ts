@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { jsonLineLogger } from "../../../../lib/log/log.ts";
 import {
   type AuditEvent,
   type AuthResult,
@@ -49,7 +50,7 @@ describe("auditLine", () => {
     } as AuditEvent);
     expect(line).not.toContain("\n");
     expect(JSON.parse(line)).toEqual({
-      ts: "2025-01-02T03:04:05.000Z",
+      time: "2025-01-02T03:04:05.000Z",
       audit: "choria-edge.gateway",
       decision: "refused",
       status: 403,
@@ -59,6 +60,22 @@ describe("auditLine", () => {
       agent: "puppet",
       targets: null,
     });
+  });
+
+  it("stamps the time in the field the JSON logs use (lib/log/log.ts)", () => {
+    const at = new Date("2025-01-02T03:04:05Z");
+    let logged = "";
+    jsonLineLogger(
+      (line) => {
+        logged = line;
+      },
+      {},
+      () => at,
+    )("info", "x");
+    const line = JSON.parse(auditLine({ decision: "accepted", status: 200, at }));
+    expect(Object.keys(line)[0]).toBe("time");
+    expect(line.time).toBe(JSON.parse(logged).time);
+    expect(line.ts).toBeUndefined();
   });
 
   it("drops the query string of the path and clips long text", () => {

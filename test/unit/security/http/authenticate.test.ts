@@ -98,6 +98,25 @@ describe.each(["ed25519", "ecdsa-p256-sha256", "hmac-sha256"] as const)("RFC 942
     expect((await authenticate(await sign({ created: now - 60 }), at({ maxAgeSeconds: 120 }))).ok).toBe(true);
   });
 
+  it("names the key of a stale signature, once the signature has verified", async () => {
+    const old = await authenticate(await sign({ created: now - 3600 }), at());
+    expect(old).toMatchObject({
+      ok: false,
+      problem: "stale",
+      key: { id: key.id, caller: `${scheme}-caller` },
+    });
+    // Stale and not signed by the key: nothing says who it was, so nothing names a key.
+    const forged = withHeaders(await sign({ created: now - 3600 }), (h) =>
+      h.set(
+        "signature",
+        h.get("signature")!.replace(/:(.)/, (_, c) => `:${c === "A" ? "B" : "A"}`),
+      ),
+    );
+    const result = await authenticate(forged, at());
+    expect(result).toMatchObject({ ok: false, problem: "bad_signature" });
+    expect(result.ok || result.key).toBeUndefined();
+  });
+
   it("honours expires", async () => {
     const result = await authenticate(await sign({ created: now - 100, expires: now - 40 }), at());
     refused(result, "stale");
@@ -110,7 +129,12 @@ describe.each(["ed25519", "ecdsa-p256-sha256", "hmac-sha256"] as const)("RFC 942
     const shared = at();
     const request = await sign({ nonce: "once" });
     expect((await authenticate(request, shared)).ok).toBe(true);
-    refused(await authenticate(request, shared), "replay", 401);
+    expect(await authenticate(request, shared)).toMatchObject({
+      ok: false,
+      problem: "replay",
+      status: 401,
+      key: { id: key.id },
+    });
     // The same nonce in a differently signed request is a replay too; a new nonce is not.
     refused(await authenticate(await sign({ nonce: "once", created: now - 1 }), shared), "replay");
     expect((await authenticate(await sign({ nonce: "twice" }), shared)).ok).toBe(true);
@@ -272,13 +296,20 @@ describe("RFC 9421 refusals that do not depend on the algorithm", () => {
     refused(await authenticate(parameterised, at()), "malformed_signature");
   });
 
-  it("names an unknown key", async () => {
+  it("refuses an unknown key naming the field, not repeating the caller's keyid", async () => {
     const stranger = signingKeyOf(
       (await generateHttpKey({ id: "stranger", caller: "x", scheme: "ed25519" })).keyFile,
     );
     const result = await authenticate(await signedRequest(stranger, { created: now }), at());
     refused(result, "unknown_key", 401);
-    expect(!result.ok && result.detail).toContain("stranger");
+    expect(!result.ok && result.detail).toContain("keyid");
+    expect(!result.ok && result.detail).not.toContain("stranger");
+    const alg = withHeaders(await sign(), (h) =>
+      h.set("signature-input", h.get("signature-input")!.replace(/alg="[^"]*"/, 'alg="rot13-of-doom"')),
+    );
+    const refusedAlg = await authenticate(alg, at());
+    refused(refusedAlg, "unsupported_algorithm", 400);
+    expect(!refusedAlg.ok && refusedAlg.detail).not.toContain("rot13");
   });
 
   it("uses the first signature made with a known key when there are several", async () => {
