@@ -11,7 +11,12 @@ import { loadSigner } from "../lib/security/choria.ts";
 import { auditLine } from "../lib/security/http/mod.ts";
 import { connectWebSocket } from "../lib/transport/websocket.ts";
 import { gatewayAuthFromKeys } from "./gateway/auth.ts";
-import { gatewayConfigFrom, parseClusters } from "./gateway/config.ts";
+import {
+  type GatewayConfigInput,
+  gatewayConfigFrom,
+  parseClusters,
+  parseDialects,
+} from "./gateway/config.ts";
 import { type Connect, connectionPerRequest, type NatsSource, sharedConnection } from "./gateway/nats.ts";
 import { problem, problemResponse } from "./gateway/problems.ts";
 import { asyncParts } from "./gateway/triggers.ts";
@@ -32,6 +37,7 @@ export interface Env {
   /** ws:// or wss:// URLs of the federation nats-server's websocket listener, comma separated. */
   CHORIA_EDGE_GATEWAY_NATS_SERVERS: string;
   CHORIA_EDGE_GATEWAY_CLUSTERS?: string;
+  CHORIA_EDGE_GATEWAY_DIALECTS?: string;
   /** Secrets: the gateway's certificate and key (PEM) and the keys document (JSON). */
   CHORIA_EDGE_GATEWAY_CERT_PEM: string;
   CHORIA_EDGE_GATEWAY_KEY_PEM: string;
@@ -69,6 +75,9 @@ async function buildApp(
   }
   const config = gatewayConfigFrom({
     ...(clusters ? { clusters } : {}),
+    ...(env.CHORIA_EDGE_GATEWAY_DIALECTS
+      ? { dialects: parseDialects(env.CHORIA_EDGE_GATEWAY_DIALECTS) as GatewayConfigInput["dialects"] }
+      : {}),
     identity: env.CHORIA_EDGE_GATEWAY_IDENTITY || undefined,
     maxBodyBytes: number(env.CHORIA_EDGE_GATEWAY_MAX_BODY_BYTES),
     maxHookBodyBytes: number(env.CHORIA_EDGE_GATEWAY_MAX_HOOK_BODY_BYTES),

@@ -842,5 +842,6 @@ function planOf(intent: RpcIntent, collective: string, config: GatewayConfig): R
     timeoutMs: intent.timeoutMs,
     ...(intent.idleMs === undefined ? {} : { idleMs: intent.idleMs }),
     ttl: config.ttlSeconds,
+    dialect: config.dialects[intent.cluster] ?? "v1",
   };
 }

@@ -10,6 +10,11 @@ export const gatewayConfigSchema = z.object({
     .record(name, z.array(name).min(1))
     .refine((clusters) => Object.keys(clusters).length > 0, "configure at least one cluster")
     .default({ mcollective: ["mcollective"] }),
+  /**
+   * Clusters whose brokers and nodes speak the 2017 dialect (`seed`: the older connector's packets, no
+   * `protocol`, a flat seen-by); every other cluster gets `choria:transport:1` (`v1`).
+   */
+  dialects: z.record(name, z.enum(["v1", "seed"])).default({}),
   /** The origin callers address (`https://gw.example.com`) when a proxy in front changes it; signatures cover it. */
   publicUrl: z.url().optional(),
   /** `senderid` and `mc_sender` of the gateway's requests; default: the signing certificate's name. */
@@ -51,7 +56,12 @@ export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; er
 
 export function gatewayConfigFrom(input: GatewayConfigInput): ConfigResult {
   const parsed = gatewayConfigSchema.safeParse(input);
-  if (parsed.success) return { ok: true, config: parsed.data };
+  if (parsed.success) {
+    const unknown = Object.keys(parsed.data.dialects).filter((c) => !(c in parsed.data.clusters));
+    if (unknown.length > 0)
+      return { ok: false, error: `dialects: ${unknown.join(", ")} is not a configured cluster` };
+    return { ok: true, config: parsed.data };
+  }
   const issue = parsed.error.issues[0];
   return { ok: false, error: `${issue?.path.join(".") || "config"}: ${issue?.message ?? "invalid"}` };
 }
@@ -77,4 +87,17 @@ export function parseClusters(
     clusters[cluster] = collectives === undefined ? ["mcollective"] : collectives.split(",").filter(Boolean);
   }
   return { ok: true, clusters };
+}
+
+/** Parses `C2=seed;C3=v1` (flags and environment variables) into the dialects map; values are checked later. */
+export function parseDialects(text: string): Record<string, string> {
+  const dialects: Record<string, string> = {};
+  for (const entry of text
+    .trim()
+    .split(/[;,\s]+/)
+    .filter(Boolean)) {
+    const [cluster = "", dialect = ""] = entry.split("=", 2);
+    dialects[cluster] = dialect;
+  }
+  return dialects;
 }

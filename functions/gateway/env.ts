@@ -7,7 +7,13 @@ import { join } from "node:path";
 import { type OptionSpec, optionsUsage, readOptions } from "../../lib/config/options.ts";
 import type { NatsAuth } from "../../lib/transport/auth.ts";
 import { pkiDir, stateDir } from "../paths.ts";
-import { type GatewayConfig, gatewayConfigFrom, parseClusters } from "./config.ts";
+import {
+  type GatewayConfig,
+  type GatewayConfigInput,
+  gatewayConfigFrom,
+  parseClusters,
+  parseDialects,
+} from "./config.ts";
 
 const OPTIONS: OptionSpec[] = (
   [
@@ -18,6 +24,10 @@ const OPTIONS: OptionSpec[] = (
     {
       flag: "clusters",
       help: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
+    },
+    {
+      flag: "dialects",
+      help: 'clusters on the 2017 connector\'s wire dialect: "C2=seed" (default: every cluster v1, choria:transport:1)',
     },
     {
       flag: "cert",
@@ -124,8 +134,10 @@ export async function gatewaySettings(
     if (!parsed.ok) return { ok: false, error: parsed.error };
     clusters = parsed.clusters;
   }
+  const dialects = get("dialects");
   const config = gatewayConfigFrom({
     ...(clusters ? { clusters } : {}),
+    ...(dialects ? { dialects: parseDialects(dialects) as GatewayConfigInput["dialects"] } : {}),
     identity: get("identity"),
     publicUrl: get("public-url"),
     maxBodyBytes: int("max-body-bytes"),

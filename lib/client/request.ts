@@ -4,7 +4,14 @@ import { encodeRequest, newRequest, type Request } from "../protocol/message.ts"
 import { encodeRpcRequest, newRpcRequest } from "../protocol/rpc.ts";
 import { transportData } from "../protocol/secure.ts";
 import { broadcastSubject, nodeSubject } from "../protocol/subjects.ts";
-import { newTransportV1, type SeenByHop, type TransportV1 } from "../protocol/transport.ts";
+import {
+  type NewTransportOptions,
+  newSeedTransport,
+  newTransportV1,
+  type SeenByHop,
+  type TransportDialect,
+  type TransportPacket,
+} from "../protocol/transport.ts";
 import { type RequestSigner, signRequest } from "../security/choria.ts";
 
 /** Who a request comes from: the signing certificate and the ids Choria puts in the envelope. */
@@ -81,16 +88,26 @@ export interface PacketOptions {
   sender: string;
   /** The publisher's own hop, `[url, identity, url]`, when route recording is wanted. */
   hop?: SeenByHop;
+  /** Wire dialect: `v1` (`choria:transport:1`, the default) or `seed` (the 2017 connector's). */
+  dialect?: TransportDialect;
 }
 
-/** The unfederated transport: published as-is to every target subject. */
-export function directPacket(signed: SignedRequest, options: PacketOptions): TransportV1 {
-  return newTransportV1({
+function packet(signed: SignedRequest, options: PacketOptions, target?: string[]): TransportPacket {
+  const common: Omit<NewTransportOptions, "seenBy"> = {
     data: signed.data,
     sender: options.sender,
     replyTo: options.replyTo,
-    seenBy: options.hop ? [options.hop] : undefined,
-  });
+    ...(target ? { federation: { req: signed.request.envelope.requestid, target } } : {}),
+  };
+  const hop = options.hop;
+  if (options.dialect === "seed")
+    return newSeedTransport({ ...common, ...(hop ? { seenBy: [hop[0], hop[1]] } : {}) });
+  return newTransportV1({ ...common, ...(hop ? { seenBy: [hop] } : {}) });
+}
+
+/** The unfederated transport: published as-is to every target subject. */
+export function directPacket(signed: SignedRequest, options: PacketOptions): TransportPacket {
+  return packet(signed, options);
 }
 
 /**
@@ -101,21 +118,10 @@ export function federatedPackets(
   signed: SignedRequest,
   targets: readonly string[],
   options: PacketOptions,
-): TransportV1[] {
-  const packets: TransportV1[] = [];
+): TransportPacket[] {
+  const packets: TransportPacket[] = [];
   for (let start = 0; start < targets.length; start += DIRECTED_CHUNK_SIZE) {
-    packets.push(
-      newTransportV1({
-        data: signed.data,
-        sender: options.sender,
-        replyTo: options.replyTo,
-        seenBy: options.hop ? [options.hop] : undefined,
-        federation: {
-          req: signed.request.envelope.requestid,
-          target: targets.slice(start, start + DIRECTED_CHUNK_SIZE),
-        },
-      }),
-    );
+    packets.push(packet(signed, options, targets.slice(start, start + DIRECTED_CHUNK_SIZE)));
   }
   return packets;
 }

@@ -147,3 +147,24 @@ export function newTransportV1(options: NewTransportOptions): TransportV1 {
   }
   return { protocol: TRANSPORT_V1, data: options.data, headers };
 }
+
+/**
+ * A packet in the 2017 dialect, for fleets still on that connector: no `protocol`, and seen-by a flat
+ * list of names, to which each hop adds its own (`seenBy` here: the sender's).
+ */
+export function newSeedTransport(
+  options: Omit<NewTransportOptions, "seenBy"> & { seenBy?: string[] },
+): SeedTransport {
+  const headers: SeedTransport["headers"] = {};
+  if (options.replyTo) headers["reply-to"] = options.replyTo;
+  headers.mc_sender = options.sender;
+  if (options.seenBy && options.seenBy.length > 0) headers["seen-by"] = options.seenBy;
+  if (options.federation) {
+    const fed: NonNullable<SeedTransport["headers"]["federation"]> = { req: options.federation.req };
+    if (options.federation.replyTo) fed["reply-to"] = options.federation.replyTo;
+    if (options.federation.target && options.federation.target.length > 0)
+      fed.target = options.federation.target;
+    headers.federation = fed;
+  }
+  return { data: options.data, headers };
+}

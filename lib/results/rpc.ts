@@ -8,7 +8,7 @@ import {
 import type { Filter } from "../protocol/filter.ts";
 import { newRequestId } from "../protocol/ids.ts";
 import { broadcastSubject, federationSubject, nodeSubject, replySubject } from "../protocol/subjects.ts";
-import { encodeTransport } from "../protocol/transport.ts";
+import { encodeTransport, type TransportDialect } from "../protocol/transport.ts";
 import type { MessageBus } from "../transport/bus.ts";
 import { type Collection, collectReplies, type DoneReason } from "./collector.ts";
 import { type Limit, type LimitMethod, limitTargets, uniqueTargets } from "./limit.ts";
@@ -45,6 +45,8 @@ export interface RpcPlan {
   idleMs?: number;
   /** Choria request TTL in seconds. */
   ttl?: number;
+  /** The cluster's wire dialect; default `v1`. */
+  dialect?: TransportDialect;
 }
 
 /** The outcome of discovery and `limit`: who the request goes to. */
@@ -110,7 +112,7 @@ export async function resolveTargets(
   const found = await publishAndCollect(
     bus,
     client,
-    plan.cluster,
+    plan,
     signed,
     [broadcastSubject(plan.collective, "discovery")],
     replySubject(plan.collective, client.callerid, signed.request.envelope.requestid),
@@ -170,7 +172,7 @@ export async function sendRpc(
   const subjects = rpcSubjects(plan, targets);
   let publishedAt = now();
   const inbox = hooks.route?.replyTo ?? replySubject(plan.collective, client.callerid, requestId);
-  const collection = await publishAndCollect(bus, client, plan.cluster, signed, subjects, inbox, {
+  const collection = await publishAndCollect(bus, client, plan, signed, subjects, inbox, {
     ...(plan.expect === undefined ? {} : { expected: plan.expect }),
     ...(identities === undefined ? {} : { expectedIdentities: identities }),
     timeoutMs: plan.timeoutMs,
@@ -201,7 +203,7 @@ export async function publishRpc(
   options: { requestId: string; replyTo: string },
 ): Promise<void> {
   const signed = await signPlan(client, plan, targets, options.requestId);
-  publishFederated(bus, client, plan.cluster, signed, rpcSubjects(plan, targets), options.replyTo);
+  publishFederated(bus, client, plan, signed, rpcSubjects(plan, targets), options.replyTo);
   await bus.flush();
 }
 
@@ -214,7 +216,7 @@ function rpcSubjects(plan: RpcPlan, targets: Targets): string[] {
 function publishFederated(
   bus: MessageBus,
   client: ClientIdentity,
-  cluster: string,
+  { cluster, dialect }: Pick<RpcPlan, "cluster" | "dialect">,
   signed: SignedRequest,
   subjects: readonly string[],
   replyTo: string,
@@ -224,6 +226,7 @@ function publishFederated(
     replyTo,
     sender: client.senderid,
     hop: [url, client.senderid, url],
+    ...(dialect ? { dialect } : {}),
   });
   const subject = federationSubject(cluster);
   for (const packet of packets) {
@@ -242,7 +245,7 @@ type CollectOptions = Parameters<typeof collectReplies>[3] & { onPublished?: () 
 async function publishAndCollect(
   bus: MessageBus,
   client: ClientIdentity,
-  cluster: string,
+  route: Pick<RpcPlan, "cluster" | "dialect">,
   signed: SignedRequest,
   subjects: readonly string[],
   inbox: string,
@@ -256,7 +259,7 @@ async function publishAndCollect(
   const collected = collection.result.finally(stop.unlink);
   try {
     onPublished?.();
-    publishFederated(bus, client, cluster, signed, subjects, inbox);
+    publishFederated(bus, client, route, signed, subjects, inbox);
   } catch (err) {
     stop.abort();
     await collected;

@@ -253,11 +253,12 @@ export interface InteropGateway {
  */
 export async function startInteropGateway(
   stack: Stack,
-  options: { jobs?: boolean; triggers?: string; publicUrl?: string } = {},
+  options: { jobs?: boolean; triggers?: string; publicUrl?: string; dialect?: "v1" | "seed" } = {},
 ): Promise<InteropGateway> {
   const keys = await testKeys();
   const config = gatewayConfigFrom({
     clusters: { [CLUSTER]: [COLLECTIVE] },
+    dialects: { [CLUSTER]: options.dialect ?? "v1" },
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   });
   if (!config.ok) throw new Error(config.error);
