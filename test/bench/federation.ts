@@ -1,14 +1,19 @@
 // Federation broker benchmarks (numbers, not pass/fail):
-//  (a) sequential round trips to 3 responders: through 2 broker processes between a federation and a
-//      collective nats-server, and directly on one nats-server; overhead per round trip.
-//  (b) fan-out throughput: requests in and copies out per second with one broker instance and with two,
-//      and each instance's share.
+//  (a) sequential round trips to 3 responders: directly on one nats-server; through 2 bare relay
+//      processes; through 2 of our broker processes and through 2 go-choria federation brokers between a
+//      federation and a collective nats-server; overhead per round trip and each broker's CPU per message.
+//  (b) fan-out throughput: requests in and copies out per second with one of our instances, with two, and
+//      with one go-choria federation broker, and each of our instances' share.
+// go-choria comes from infra/peers.sh (run it first; npm test does).
 // Sizes: BENCH_ROUNDTRIPS (10000), BENCH_FANOUT_MESSAGES (20000), BENCH_FANOUT_TARGETS (10),
 // BENCH_FANOUT_WINDOW (200 requests undelivered at most), BENCH_PAYLOAD_BYTES (600); BENCH_QUICK=1 divides
 // the counts by 10; BENCH_SKIP_FANOUT=1 runs only (a). "!" marks a fan-out run that did not complete.
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ensureDemoPki } from "../../infra/pki.ts";
 import type { StatsDocument } from "../../lib/federation/stats.ts";
 import type { MessageBus } from "../../lib/transport/bus.ts";
 import {
@@ -23,7 +28,9 @@ import {
   spawnBroker,
   startResponders,
 } from "../integration/federation/support.ts";
+import { choriaBinary, GO_CHORIA_VERSION, startChoriaFederationBroker } from "../support/choria.ts";
 import { type NatsServer, startNatsServer } from "../support/nats-server.ts";
+import { recordSummary } from "./support/summary.ts";
 
 const quick = process.env.BENCH_QUICK === "1" ? 10 : 1;
 const size = (name: string, fallback: number) =>
@@ -190,6 +197,9 @@ function cpuSeconds(pid: number | undefined): number {
 const µs = (seconds: number, count: number) => ((seconds / count) * 1e6).toFixed(0).padStart(6);
 
 async function main() {
+  choriaBinary();
+  const peerDir = await mkdtemp(join(tmpdir(), "choria-edge-bench-peers-"));
+  let stopGo: (() => Promise<unknown>) | undefined;
   const servers: NatsServer[] = [];
   const brokers: BrokerProcess[] = [];
   const buses: MessageBus[] = [];
@@ -239,15 +249,50 @@ async function main() {
     const cpuAfter = brokers.map((b) => cpuSeconds(b.child.pid));
     const after = await Promise.all(brokers.map(stats));
 
+    const oursCpu = cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0);
+    const oursMessages = after.reduce(
+      (n, doc, i) =>
+        n +
+        doc.federation.received -
+        before[i]!.federation.received +
+        doc.collective.received -
+        before[i]!.collective.received,
+      0,
+    );
+
+    // The same round trips through two go-choria federation brokers in place of ours.
+    await Promise.all(brokers.splice(0).map((b) => b.kill("SIGTERM")));
+    const pki = await ensureDemoPki(join(peerDir, "pki"), {
+      nodes: ["fedbroker1.example.net", "fedbroker2.example.net"],
+    });
+    const goBrokers = await Promise.all(
+      [1, 2].map((i) =>
+        startChoriaFederationBroker({
+          cluster: CLUSTER,
+          federationUrl: federation.url,
+          collectiveUrl: collective.url,
+          pki,
+          identity: `fedbroker${i}.example.net`,
+        }),
+      ),
+    );
+    stopGo = () => Promise.all(goBrokers.map((b) => b.stop()));
+    await roundTrips(fedClient, "brokered", Math.min(500, ROUNDTRIPS));
+    const goCpuBefore = goBrokers.reduce((n, b) => n + cpuSeconds(b.child.pid), 0);
+    const goSeconds = await roundTrips(fedClient, "brokered", ROUNDTRIPS);
+    const goCpu = goBrokers.reduce((n, b) => n + cpuSeconds(b.child.pid), 0) - goCpuBefore;
+
     const row = (name: string, seconds: number) =>
-      console.log(`${name.padEnd(26)}${seconds.toFixed(2).padStart(8)}   ${µs(seconds, ROUNDTRIPS)}`);
+      console.log(`${name.padEnd(30)}${seconds.toFixed(2).padStart(8)}   ${µs(seconds, ROUNDTRIPS)}`);
     console.log("\n(a) sequential round trips (1 request, 3 replies each)");
-    console.log(`${"".padEnd(26)}  total s   µs/round trip`);
+    console.log(`${"".padEnd(30)}  total s   µs/round trip`);
     row("direct, one server", directSeconds);
     row("via 2 bare relays", relayedSeconds);
-    row("via 2 brokers", brokeredSeconds);
-    row("broker overhead vs direct", brokeredSeconds - directSeconds);
-    row("broker overhead vs relays", brokeredSeconds - relayedSeconds);
+    row("via 2 of our brokers", brokeredSeconds);
+    row(`via 2 go-choria ${GO_CHORIA_VERSION} brokers`, goSeconds);
+    row("our overhead vs direct", brokeredSeconds - directSeconds);
+    row("go-choria overhead vs direct", goSeconds - directSeconds);
+    row("our overhead vs relays", brokeredSeconds - relayedSeconds);
     console.log(
       `  bare relays: ${µs(relayCpu, ROUNDTRIPS * (1 + NODES.length)).trim()} µs CPU per message (process total, incl. syscalls)`,
     );
@@ -259,31 +304,72 @@ async function main() {
         `  ${doc.instance}: ${requests} requests, ${replies} replies routed, ${µs(cpu, requests + replies).trim()} µs CPU per message (process total, incl. syscalls)`,
       );
     });
+    const goMessages = ROUNDTRIPS * (1 + NODES.length);
+    console.log(
+      `  go-choria, both: ${goMessages} messages, ${µs(goCpu, goMessages).trim()} µs CPU per message (process total, incl. syscalls)`,
+    );
+    const perTrip = (seconds: number) => `${µs(seconds, ROUNDTRIPS).trim()} µs`;
+    const perMessage = (cpu: number, n: number) => `${µs(cpu, n).trim()} µs`;
+    recordSummary([
+      {
+        measure: "round trip via 2 brokers (3 replies)",
+        figure: perTrip(brokeredSeconds),
+        goal: "below go-choria's",
+        reference: `go-choria ${perTrip(goSeconds)}; direct ${perTrip(directSeconds)}`,
+      },
+      {
+        measure: "broker CPU per message",
+        figure: perMessage(oursCpu, oursMessages),
+        goal: "below go-choria's",
+        reference: `go-choria ${perMessage(goCpu, goMessages)}; bare relay ${perMessage(relayCpu, goMessages)}`,
+      },
+    ]);
 
     if (process.env.BENCH_SKIP_FANOUT === "1") return;
-    // (b) fan-out: stop the second instance, measure one, start it again, measure two.
+    // (b) fan-out: one go-choria broker, then one of ours, then two of ours.
     const sink = new Sink();
     const sinkBus = await connect(collective.url, "bench-sink");
     sinkBus.subscribe(`${COLLECTIVE}.node.>`, () => sink.arrived());
     await sinkBus.flush();
-    await brokers.pop()!.kill("SIGTERM");
-    console.log("\n(b) fan-out            in/s     out/s   delivered   dropped   share of requests");
+    await goBrokers[1]!.stop();
+    console.log("\n(b) fan-out                 in/s     out/s   delivered   dropped   share of requests");
+    const line = (name: string, r: Awaited<ReturnType<typeof fanOut>>, share: string) =>
+      console.log(
+        `${name.padEnd(20)}${r.complete ? " " : "!"}  ${(FANOUT_MESSAGES / r.seconds).toFixed(0).padStart(9)} ${((FANOUT_MESSAGES * FANOUT_TARGETS) / r.seconds).toFixed(0).padStart(9)}   ${String(r.delivered).padStart(9)}   ${r.dropped.padStart(7)}   ${share}`,
+      );
+    await fanOut(fedClient, sink, []); // warm-up
+    const go = await fanOut(fedClient, sink, []);
+    line("1 go-choria broker", go, "");
+    await stopGo();
+    stopGo = undefined;
+    const outPerSecond = (r: Awaited<ReturnType<typeof fanOut>>) =>
+      (FANOUT_MESSAGES * FANOUT_TARGETS) / r.seconds;
+    let oneOfOurs = go;
     for (const instances of [1, 2]) {
-      if (instances === 2) brokers.push(await spawnBroker("bench2b", federation.url, collective.url));
+      brokers.push(await spawnBroker(`fanout${instances}`, federation.url, collective.url));
       await fanOut(fedClient, sink, brokers); // warm-up
       const r = await fanOut(fedClient, sink, brokers);
+      if (instances === 1) oneOfOurs = r;
       const total = r.received.reduce((a, b) => a + b, 0);
       const share = r.received.map(
         (n, i) => `${brokers[i]!.instance} ${((n / Math.max(1, total)) * 100).toFixed(0)}%`,
       );
-      console.log(
-        `${instances} instance${instances > 1 ? "s" : " "}${r.complete ? " " : "!"}    ${(FANOUT_MESSAGES / r.seconds).toFixed(0).padStart(9)} ${((FANOUT_MESSAGES * FANOUT_TARGETS) / r.seconds).toFixed(0).padStart(9)}   ${String(r.delivered).padStart(9)}   ${r.dropped.padStart(7)}   ${share.join(", ")}`,
-      );
+      line(`${instances} of our brokers`, r, share.join(", "));
     }
+    recordSummary([
+      {
+        measure: "fan-out copies out/s, one broker",
+        figure: outPerSecond(oneOfOurs).toFixed(0),
+        goal: "above go-choria's",
+        reference: `go-choria ${outPerSecond(go).toFixed(0)}`,
+      },
+    ]);
   } finally {
+    await stopGo?.();
     await Promise.allSettled(brokers.map((b) => b.kill("SIGTERM")));
     await Promise.allSettled(buses.map((b) => b.close()));
     await Promise.allSettled(servers.map((s) => s.dispose()));
+    await rm(peerDir, { recursive: true, force: true });
   }
 }
 
