@@ -9,7 +9,6 @@
 // BENCH_FANOUT_WINDOW (200 requests undelivered at most), BENCH_PAYLOAD_BYTES (600); BENCH_QUICK=1 divides
 // the counts by 10; BENCH_SKIP_FANOUT=1 runs only (a). "!" marks a fan-out run that did not complete.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +29,10 @@ import {
 } from "../integration/federation/support.ts";
 import { choriaBinary, GO_CHORIA_VERSION, startChoriaFederationBroker } from "../support/choria.ts";
 import { type NatsServer, startNatsServer } from "../support/nats-server.ts";
+import { cpuMs } from "./support/processes.ts";
 import { recordSummary } from "./support/summary.ts";
+
+const cpuSeconds = (pid: number | undefined) => cpuMs(pid) / 1000;
 
 const quick = process.env.BENCH_QUICK === "1" ? 10 : 1;
 const size = (name: string, fallback: number) =>
@@ -182,16 +184,6 @@ async function fanOut(client: MessageBus, sink: Sink, brokers: BrokerProcess[]) 
     dropped: lost.length === 0 ? "0" : lost.join(", "),
     complete: complete && !stalled,
   };
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc; 0 where that is not available. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
 }
 
 const µs = (seconds: number, count: number) => ((seconds / count) * 1e6).toFixed(0).padStart(6);

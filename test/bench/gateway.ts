@@ -11,8 +11,7 @@
 // simulated nodes in their own process, the gateway as `choria-edge gateway` in its own process.
 // Sizes: BENCH_GATEWAY_RUNS (60 for 1 node, a third of it for 100, a tenth for 1,000), BENCH_RPS_SECONDS (5),
 // BENCH_RPS_CONCURRENCY (16); BENCH_QUICK=1 divides runs and seconds by 5.
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -29,6 +28,7 @@ import { type NatsServer, startNatsServer } from "../support/nats-server.ts";
 import { testPki } from "../support/pki.ts";
 import { freePort } from "../support/ports.ts";
 import { startWranglerDev } from "../workerd/wrangler-dev.ts";
+import { cpuMs, median, p90, spawnReady, stopChild } from "./support/processes.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const quick = process.env.BENCH_QUICK === "1" ? 5 : 1;
@@ -264,63 +264,9 @@ async function sustained(
   return { rate: latencies.length / ((performance.now() - started) / 1000), latencies };
 }
 
-/** User plus system CPU time of a process so far, from /proc (Linux), in milliseconds; 0 elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    // utime and stime are fields 14 and 15 of stat(5), counted after the command name here from 3.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-// USER_HZ: 100 on every Linux architecture Node runs on.
-const CLOCK_TICKS = 100;
-
 function serverTiming(header: string | null, name: string): number | undefined {
   const match = header && new RegExp(`(?:^|,\\s*)${name};dur=([\\d.]+)`).exec(header);
   return match ? Number(match[1]) : undefined;
-}
-
-/** Spawns `node --import tsx <args> --ready-file <file>` and waits for the file to say ready. */
-async function spawnReady(readyFile: string, args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args, "--ready-file", readyFile], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, NODE_NO_WARNINGS: "1" },
-  });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
-  const deadline = Date.now() + 60_000;
-  while (!(await readFile(readyFile, "utf8").catch(() => "")).startsWith("ready")) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`${args.join(" ")} did not start:\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
-function p90(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))] ?? Number.NaN;
 }
 
 function kib(bytes: number): string {

@@ -252,7 +252,7 @@ export interface InteropGateway {
  * requests and `triggers` (a collector must run), signed callers sign URLs under `publicUrl`.
  */
 export async function startInteropGateway(
-  stack: Stack,
+  stack: Pick<Stack, "federation" | "pki">,
   options: { jobs?: boolean; triggers?: string; publicUrl?: string; dialect?: "v1" | "seed" } = {},
 ): Promise<InteropGateway> {
   const keys = await testKeys();
