@@ -6,6 +6,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { type KeepAlive, type Lock, LockLost, Locks } from "../lib/data/mod.ts";
 import type { Logger } from "../lib/log/log.ts";
+import { depthDetail, jsonDepthExceeds } from "../lib/protocol/json-depth.ts";
 import type { CallbackTarget, JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
 import type { CreateOptions } from "../lib/results/jobs/store.ts";
@@ -17,13 +18,13 @@ import type { RequestSigner } from "../lib/security/choria.ts";
 import {
   type AuditEvent,
   authorize,
+  type CallbackIntent,
   type KeyRegistry,
   mayReadJob,
   type Policy,
   type PolicyIntent,
   type ReplayStore,
 } from "../lib/security/http/mod.ts";
-import { depthDetail, jsonDepthExceeds } from "../lib/security/json.ts";
 import type { WebhookRefusalReason } from "../lib/security/webhooks/mod.ts";
 import { verifyWebhook } from "../lib/security/webhooks/mod.ts";
 import { type Delivery, describeCondition, firstFailingCondition } from "../lib/triggers/conditions.ts";
@@ -264,6 +265,8 @@ export function createGateway(deps: GatewayDeps): Hono {
           ? { discoveryTimeoutSeconds: intent.discoveryTimeoutMs / 1000 }
           : {}),
         broadcast: intent.mode === "broadcast",
+        // Only a callback the request names is the caller's choice; a key's or trigger's own is config.
+        ...(intent.callback === undefined ? {} : { callback: callbackIntent(intent.callback) }),
       };
       authorizeOrRefuse(caller.policy, policyIntent);
 
@@ -765,8 +768,18 @@ function authorizeOrRefuse(policy: Policy, intent: PolicyIntent): void {
   if (!decision.ok) throw refuse("forbidden", decision.detail);
 }
 
+function callbackIntent(callback: CallbackTarget): CallbackIntent {
+  return callback.kind === "url"
+    ? { kind: "url", url: callback.url }
+    : {
+        kind: "lambda",
+        functionName: callback.function_name,
+        ...(callback.region === undefined ? {} : { region: callback.region }),
+      };
+}
+
 function parseIntent(body: Uint8Array, config: GatewayConfig): RpcIntent {
-  // Checked on the bytes, before anything walks a parsed value: see lib/security/json.ts.
+  // Checked on the bytes, before anything walks a parsed value: see lib/protocol/json-depth.ts.
   if (jsonDepthExceeds(body)) throw new Refusal(invalidBody([fieldError([], depthDetail())]));
   let json: unknown;
   try {

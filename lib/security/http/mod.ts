@@ -29,6 +29,7 @@ export {
 } from "./keys.ts";
 export {
   authorize,
+  type CallbackIntent,
   FILTER_KINDS,
   type FilterKind,
   globMatch,

@@ -8,6 +8,13 @@ export type FilterKind = (typeof FILTER_KINDS)[number];
 
 const pattern = z.string().min(1).max(256);
 const actionPattern = pattern.regex(/^[^#]+#[^#]+$/, 'an action pattern is "agent#action", e.g. "rpcutil#*"');
+const callbackUrlPrefix = z
+  .string()
+  .min(1)
+  .max(2048)
+  .refine((text) => urlPrefix(text) !== undefined, {
+    message: "a callback URL prefix is an http(s) URL without user name, password, query or fragment",
+  });
 
 export const policySchema = z
   .strictObject({
@@ -22,6 +29,16 @@ export const policySchema = z
     maxNodes: z.number().int().positive().optional(),
     maxTimeoutSeconds: z.number().positive().optional(),
     allowBroadcast: z.boolean().optional().describe("broadcast mode, where the number of nodes is unknown"),
+    callbackUrls: z
+      .array(callbackUrlPrefix)
+      .optional()
+      .describe(
+        "URL prefixes a request may name as its callback (same scheme, host and port; the path under the prefix's); none by default",
+      ),
+    callbackLambdas: z
+      .array(pattern)
+      .optional()
+      .describe("Lambda function names or ARNs, globs, a request may name as its callback; none by default"),
     readJobs: z
       .enum(["own", "allowed"])
       .optional()
@@ -47,6 +64,14 @@ export interface Policy {
   allowBroadcast?: boolean;
   /** Whose async jobs the key may read and cancel: its own (the default), or any this policy would allow. */
   readJobs?: "own" | "allowed";
+  /**
+   * URL prefixes a request may name as its completion callback: the same scheme, host and port, and a path
+   * at or under the prefix's (on a segment boundary). None by default. A key's own `callback` in the keys
+   * file, and a trigger's, are the operator's and need no entry here.
+   */
+  callbackUrls?: string[];
+  /** Lambda functions (names or ARNs as the request writes them, globs) a request may name as its callback. */
+  callbackLambdas?: string[];
 }
 
 /** What a job record says about the request that made it. */
@@ -84,7 +109,13 @@ export interface PolicyIntent {
   /** The longest discovery the request may wait for; undefined when it discovers nothing (named nodes, broadcast). */
   discoveryTimeoutSeconds?: number;
   broadcast: boolean;
+  /** The completion callback the request itself names (not a key's or trigger's configured default). */
+  callback?: CallbackIntent;
 }
+
+export type CallbackIntent =
+  | { kind: "url"; url: string }
+  | { kind: "lambda"; functionName: string; region?: string };
 
 export type PolicyDecision = { ok: true } | { ok: false; problem: "forbidden"; detail: string };
 
@@ -122,7 +153,64 @@ export function authorize(policy: Policy, intent: PolicyIntent): PolicyDecision 
   const required = requiredFilterKinds(policy.requireFilter);
   if (required.length > 0 && !required.some((kind) => filterHas(intent.filter, kind)))
     return forbidden(`the key requires a filter: one of ${required.join(", ")} (requireFilter)`);
+  if (intent.callback !== undefined) return authorizeCallback(policy, intent.callback);
   return { ok: true };
+}
+
+/**
+ * Whether a request may name this callback. Deny by default: callbacks let a caller make the collector
+ * send requests, so only targets the operator listed are allowed. URLs are compared parsed, never as
+ * text, so that `https://hooks.example.com` does not let `https://hooks.example.com.evil.net` through.
+ */
+function authorizeCallback(policy: Policy, callback: CallbackIntent): PolicyDecision {
+  if (callback.kind === "url") {
+    const target = parsedUrl(callback.url);
+    if (target === undefined || target.username !== "" || target.password !== "")
+      return forbidden("a callback URL may not carry a user name or password");
+    const allowed = (policy.callbackUrls ?? []).some((entry) => {
+      const prefix = urlPrefix(entry);
+      return prefix !== undefined && underPrefix(target, prefix);
+    });
+    return allowed
+      ? { ok: true }
+      : forbidden(`callback URL ${target.origin} (path ${target.pathname}) is not in the key's callbackUrls`);
+  }
+  const name = callback.functionName;
+  // A name means a function in the collector's region; naming another region makes it another function,
+  // so that is allowed only when the name is a full ARN in that region.
+  if (callback.region !== undefined && !name.startsWith(`arn:aws:lambda:${callback.region}:`))
+    return forbidden(
+      `a callback in region ${callback.region} must name its function by a full ARN in that region`,
+    );
+  return matchesAnyGlob(policy.callbackLambdas ?? [], name)
+    ? { ok: true }
+    : forbidden(`callback function ${name} is not in the key's callbackLambdas`);
+}
+
+function parsedUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A policy's URL prefix, parsed; undefined when it is not one (see callbackUrlPrefix). */
+function urlPrefix(text: string): URL | undefined {
+  const url = parsedUrl(text);
+  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) return undefined;
+  if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") return undefined;
+  // `https://x/?` and `https://x/#` parse with an empty query or fragment; they are not prefixes either.
+  if (text.includes("?") || text.includes("#")) return undefined;
+  return url;
+}
+
+/** Same scheme, host and port (as the URL parser normalises them); the path equal, or below on a `/`. */
+function underPrefix(target: URL, prefix: URL): boolean {
+  if (target.protocol !== prefix.protocol || target.host !== prefix.host) return false;
+  const path = prefix.pathname;
+  if (target.pathname === path) return true;
+  return target.pathname.startsWith(path.endsWith("/") ? path : `${path}/`);
 }
 
 function requiredFilterKinds(requirement: Policy["requireFilter"]): readonly FilterKind[] {

@@ -32,6 +32,8 @@ let collector: RunningCollector;
 let gateway: RunningGateway;
 let syncOnly: RunningGateway;
 let notified: SigningKey;
+/** May name callbacks under the receiver's /jobs-done (callbackUrls), and nowhere else. */
+let hooked: SigningKey;
 let receiver: CallbackReceiver;
 const collectorLog = memoryLog();
 
@@ -78,9 +80,23 @@ beforeAll(async () => {
     policy: { clusters: [CLUSTER], collectives: ["*"], agents: ["rpcutil"], actions: ["rpcutil#*"] },
   });
   notified = { id: "notified", scheme: "ed25519", privateKey: withCallback.keyFile.privateKey! };
+  const mayCallBack = await generateHttpKey({
+    id: "hooked",
+    caller: "ops",
+    scheme: "ed25519",
+    policy: {
+      clusters: [CLUSTER],
+      collectives: ["*"],
+      agents: ["rpcutil"],
+      actions: ["rpcutil#*"],
+      callbackUrls: [new URL("/jobs-done", receiver.url).href],
+    },
+  });
+  hooked = { id: "hooked", scheme: "ed25519", privateKey: mayCallBack.keyFile.privateKey! };
   keysWithCallback = JSON.stringify({
     keys: [
       ...(JSON.parse(keys.json) as { keys: unknown[] }).keys,
+      mayCallBack.config,
       {
         ...withCallback.config,
         callback: { kind: "url", url: receiver.url, secret: `whsec_${btoa("callback secret of this key")}` },
@@ -313,6 +329,46 @@ describe("async requests through the Node gateway", () => {
     expect(JSON.parse(deliveries[0]!.body)).toMatchObject({
       data: { id: jobId, caller: "notified", state: "complete" },
     });
+  });
+
+  it("refuses a callback the key's policy does not name (403, before any job or request), allows one it does", async () => {
+    const nats = new URL(federation.federation.url);
+    const secret = `whsec_${btoa("a caller's own callback secret")}`;
+    for (const [key, url] of [
+      [keys.admin, receiver.url],
+      [keys.admin, `http://127.0.0.1:${nats.port}/`],
+      [hooked, `http://127.0.0.1:${nats.port}/jobs-done`],
+      [hooked, `${receiver.url}-elsewhere`],
+    ] as const) {
+      const response = await post(
+        gateway,
+        { ...ping(), callback: { kind: "url", url, secret } },
+        { "idempotency-key": `callback-${key.id}-${url}` },
+        key,
+      );
+      expect(response.status, `${key.id} ${url}`).toBe(403);
+      const doc = (await response.json()) as { type: string; detail: string; job_id?: string };
+      expect(doc.type).toBe(`${PROBLEM_BASE}forbidden`);
+      expect(doc.detail).toMatch(/callbackUrls/);
+      expect(doc.job_id).toBeUndefined();
+    }
+    const lambda = await post(
+      gateway,
+      { ...ping(), callback: { kind: "lambda", function_name: "f" } },
+      {},
+      hooked,
+    );
+    expect(lambda.status).toBe(403);
+
+    const response = await post(
+      gateway,
+      { ...ping(), nodes: identities().slice(0, 1), callback: { kind: "url", url: receiver.url, secret } },
+      {},
+      hooked,
+    );
+    expect(response.status).toBe(202);
+    const jobId = ((await response.json()) as { job_id: string }).job_id;
+    expect(await receiver.deliveriesFor(jobId)).toHaveLength(1);
   });
 
   it("is refused as async-unavailable by a gateway without --jobs", async () => {

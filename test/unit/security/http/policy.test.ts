@@ -150,3 +150,79 @@ describe("authorize", () => {
     expect(policySchema.safeParse({ ...policy, requireFilter: ["fact"], maxNodes: 5 }).success).toBe(true);
   });
 });
+
+describe("callback targets a request may name", () => {
+  const url = (u: string) => ({ callback: { kind: "url" as const, url: u } });
+  const lambda = (functionName: string, region?: string) => ({
+    callback: { kind: "lambda" as const, functionName, ...(region === undefined ? {} : { region }) },
+  });
+
+  it("are denied by default: a policy without callback entries allows no callback", () => {
+    expect(detailOf(allowed(policy, url("https://hooks.example.com/ci")))).toMatch(/callbackUrls/);
+    expect(detailOf(allowed(policy, lambda("job-done")))).toMatch(/callbackLambdas/);
+    expect(allowed(policy).ok).toBe(true);
+  });
+
+  it("URLs: the same scheme, host and port, under the prefix's path on a segment boundary", () => {
+    const p: Policy = {
+      ...policy,
+      callbackUrls: ["https://hooks.example.com/ci/", "https://x.example.com/a"],
+    };
+    for (const ok of [
+      "https://hooks.example.com/ci/",
+      "https://hooks.example.com/ci/done?job=1",
+      "https://HOOKS.example.com:443/ci/x",
+      "https://x.example.com/a",
+      "https://x.example.com/a/b",
+    ])
+      expect(allowed(p, url(ok)), ok).toEqual({ ok: true });
+    for (const refused of [
+      "http://hooks.example.com/ci/",
+      "https://hooks.example.com/cid",
+      "https://hooks.example.com/",
+      "https://hooks.example.com:8443/ci/",
+      "https://hooks.example.com.evil.net/ci/",
+      "https://hooks.example.com@127.0.0.1/ci/",
+      "https://user:pw@hooks.example.com/ci/",
+      "https://x.example.com/ab",
+      "https://x.example.com/a/../../admin",
+      "http://127.0.0.1:4222/",
+      "http://[::1]:8222/varz",
+    ])
+      expect(allowed(p, url(refused)).ok, refused).toBe(false);
+  });
+
+  it("Lambda functions: the name or ARN as written, globs allowed; another region only by a full ARN", () => {
+    const p: Policy = {
+      ...policy,
+      callbackLambdas: ["job-done", "arn:aws:lambda:eu-west-1:123456789012:function:ci-*"],
+    };
+    expect(allowed(p, lambda("job-done"))).toEqual({ ok: true });
+    expect(allowed(p, lambda("arn:aws:lambda:eu-west-1:123456789012:function:ci-report"))).toEqual({
+      ok: true,
+    });
+    expect(
+      allowed(p, lambda("arn:aws:lambda:eu-west-1:123456789012:function:ci-report", "eu-west-1")),
+    ).toEqual({ ok: true });
+    expect(allowed(p, lambda("job-done", "us-east-1")).ok).toBe(false);
+    expect(allowed(p, lambda("job-done-2")).ok).toBe(false);
+    expect(allowed(p, lambda("999999999999:function:job-done")).ok).toBe(false);
+    expect(
+      allowed(p, lambda("arn:aws:lambda:eu-west-1:123456789012:function:ci-report", "us-east-1")).ok,
+    ).toBe(false);
+  });
+
+  it("validates entries: URL prefixes are http(s) URLs without credentials, query or fragment", () => {
+    expect(policySchema.safeParse({ callbackUrls: ["https://hooks.example.com/"] }).success).toBe(true);
+    for (const bad of [
+      "hooks.example.com",
+      "ftp://x/",
+      "https://u:p@x/",
+      "https://x/?a=1",
+      "https://x/#f",
+      "",
+    ])
+      expect(policySchema.safeParse({ callbackUrls: [bad] }).success, bad).toBe(false);
+    expect(policySchema.safeParse({ callbackLambdas: [""] }).success).toBe(false);
+  });
+});
