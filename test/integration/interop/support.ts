@@ -18,7 +18,7 @@ import { encodeTransport, newTransportV1 } from "../../../lib/protocol/transport
 import { collectReplies } from "../../../lib/results/collector.ts";
 import { TrustStore } from "../../../lib/security/certs.ts";
 import { loadSigner } from "../../../lib/security/choria.ts";
-import type { MessageBus } from "../../../lib/transport/bus.ts";
+import type { MessageBus, NatsBus } from "../../../lib/transport/bus.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
 import {
   type ChoriaServer,
@@ -97,7 +97,7 @@ export interface Stack {
   /** go-choria federation brokers, with the URL of their Prometheus listener. */
   goBrokers: { stop(): Promise<void>; metricsUrl: string }[];
   /** Our client, connected to the federation side. */
-  client: MessageBus;
+  client: NatsBus;
   identity: ClientIdentity;
   stop(): Promise<void>;
 }
