@@ -116,7 +116,7 @@ function expectRefused(result: RouteResult, reason: RefusalReason) {
 
 const ajv = new AjvDraft04.default({ strict: false });
 const transportSchema = JSON.parse(
-  readFileSync(join(process.cwd(), "../shared/spec/schemas/v1/transport.json"), "utf8"),
+  readFileSync(join(import.meta.dirname, "../../fixtures/choria-schemas/v1/transport.json"), "utf8"),
 );
 const validTransport = ajv.compile(transportSchema);
 
@@ -194,6 +194,8 @@ describe("request path (federation side to collective)", () => {
   it("allows targets matching an allow-listed subject pattern outside the listed collectives", () => {
     const cfg = config({
       collectives: ["acme"],
+      // The replies of requests into mcollective come back in mcollective's reply namespace.
+      replyCollectives: ["acme", "mcollective"],
       allowSubjects: ["mcollective.broadcast.agent.*", "other.node.>"],
     });
     const broadcast = requestOf(step1(), cfg);
@@ -573,5 +575,117 @@ describe("data passes through byte for byte", () => {
     for (const cut of [1, 20, 45, text.length - 1]) {
       expectRefused(route({ side: "federation", body: text.slice(0, cut) }, C1, REQUEST_CTX), "malformed");
     }
+  });
+});
+
+// Issue 12: a header holding an array nested 5,000 levels deep threw from the re-serialisation (the stack
+// overflowed), so the packet was neither routed nor refused nor counted.
+describe("deeply nested packets", () => {
+  const deep = (levels: number) => `${"[".repeat(levels)}${"]".repeat(levels)}`;
+  // Built as text: the engine's own JSON.stringify is what overflows on such values.
+  const withDeepHeader = (packet: Record<string, unknown>, levels: number) =>
+    JSON.stringify(packet).replace(/}}$/, `,"x-deep":${deep(levels)}}}`);
+
+  it("refuses a request or reply with a header nested 5,000 levels deep as too_deep, on both paths", () => {
+    for (const [side, packet, ctx] of [
+      ["federation", step1(), REQUEST_CTX],
+      ["collective", step3(), REPLY_CTX],
+      ["federation", seedRequest(), REQUEST_CTX],
+      ["collective", seedReply(), REPLY_CTX],
+    ] as const) {
+      const body = withDeepHeader(packet, 5000);
+      expect(body.length).toBeGreaterThan(10_000);
+      expectRefused(route({ side, body }, C1, ctx), "too_deep");
+    }
+  });
+
+  it("refuses it as too_deep when data is not plain base64 and the whole packet is parsed", () => {
+    // Data that is not plain base64 sends the packet down the full parse, not the data-skipping one.
+    const body = withDeepHeader({ ...step1(), data: "not base64!" }, 5000);
+    expectRefused(route({ side: "federation", body }, C1, REQUEST_CTX), "too_deep");
+  });
+
+  it("routes a header nested 64 levels deep and refuses 65", () => {
+    const inner = (levels: number) => withDeepHeader(step1(), levels);
+    // The outer object and headers are two levels; the header value adds the rest.
+    expect(route({ side: "federation", body: inner(62) }, C1, REQUEST_CTX).ok).toBe(true);
+    expectRefused(route({ side: "federation", body: inner(63) }, C1, REQUEST_CTX), "too_deep");
+  });
+
+  it("leaves brackets inside data alone", () => {
+    const packet = { ...step1(), data: "[".repeat(10_000) };
+    expect(requestOf(packet).ok).toBe(true);
+  });
+});
+
+// Issue 12: reply-to into another member collective's reply namespace, or into NATS's `$` namespaces.
+describe("reply namespaces", () => {
+  it("refuses a request whose reply-to is under $JS., $KV. or $SYS. as reserved_subject", () => {
+    for (const replyTo of ["$JS.API.STREAM.DELETE.X", "$KV.bucket.key", "$SYS.REQ.SERVER.PING"]) {
+      expectRefused(
+        requestOf(mutate(step1(), (h) => (h["reply-to"] = replyTo))),
+        "reserved_subject",
+      );
+      expectRefused(
+        replyOf(mutate(step3(), (h) => (h.federation["reply-to"] = replyTo))),
+        "reserved_subject",
+      );
+    }
+    // A reply subject shape does not make a $ collective acceptable.
+    expectRefused(
+      requestOf(mutate(step1(), (h) => (h["reply-to"] = `$JS.reply.x.${RID}`))),
+      "reserved_subject",
+    );
+  });
+
+  it("refuses $-prefixed targets even where an allow-list pattern would match them", () => {
+    const cfg = config({ allowSubjects: ["$SYS.>", "*.node.>"] });
+    expectRefused(
+      requestOf(
+        mutate(step1(), (h) => (h.federation.target = ["$SYS.node.x"])),
+        cfg,
+      ),
+      "reserved_subject",
+    );
+  });
+
+  it("refuses a reply-to in the reply namespace of a collective the cluster does not serve", () => {
+    const other = `othercoll.reply.37bdf08389145a56c13096c178802d3b.${RID}`;
+    expectRefused(
+      requestOf(mutate(step1(), (h) => (h["reply-to"] = other))),
+      "reply_not_allowed",
+    );
+    expectRefused(
+      replyOf(mutate(step3(), (h) => (h.federation["reply-to"] = other))),
+      "reply_not_allowed",
+    );
+    expectRefused(
+      requestOf(mutate(seedRequest(), (h) => (h["reply-to"] = other))),
+      "reply_not_allowed",
+    );
+  });
+
+  it("takes reply collectives from --reply-collectives, by default the cluster's --collectives", () => {
+    const other = `othercoll.reply.37bdf08389145a56c13096c178802d3b.${RID}`;
+    const served = config({ collectives: ["mcollective", "othercoll"] });
+    expect(requestOf(mutate(step1(), (h) => (h["reply-to"] = other)), served).ok).toBe(true);
+    const narrowed = config({ collectives: ["mcollective", "othercoll"], replyCollectives: ["mcollective"] });
+    expectRefused(
+      requestOf(mutate(step1(), (h) => (h["reply-to"] = other)), narrowed),
+      "reply_not_allowed",
+    );
+    expect(requestOf(step1(), narrowed).ok).toBe(true);
+  });
+
+  it("refuses over-long reply-to and targets, and subjects of more than 64 tokens", () => {
+    const long = `mcollective.reply.37bdf08389145a56c13096c178802d3b.${"a".repeat(5000)}`;
+    expectRefused(requestOf(mutate(step1(), (h) => (h["reply-to"] = long))), "bad_reply_to");
+    expectRefused(replyOf(mutate(step3(), (h) => (h.federation["reply-to"] = long))), "bad_reply_to");
+    const manyTokens = `mcollective.reply.h.${Array(70).fill("a").join(".")}`;
+    expectRefused(requestOf(mutate(step1(), (h) => (h["reply-to"] = manyTokens))), "bad_reply_to");
+    expectRefused(
+      requestOf(mutate(step1(), (h) => (h.federation.target = [`mcollective.node.${"n".repeat(5000)}`]))),
+      "bad_target",
+    );
   });
 });

@@ -13,8 +13,8 @@ export function compact(json: string): string {
 
 export type SchemaName = "transport" | "secure_request" | "secure_reply" | "request" | "reply";
 
-// Choria's canonical draft-04 schemas live beside the clone (../shared/spec/schemas from the repo root).
-const SCHEMA_DIR = new URL("../../../../shared/spec/schemas/v1/", import.meta.url);
+// Choria's canonical draft-04 schemas, copied with their provenance into the test fixtures.
+const SCHEMA_DIR = new URL("../../fixtures/choria-schemas/v1/", import.meta.url);
 
 let validators: Record<SchemaName, (value: unknown) => string[]> | undefined;
 
