@@ -1,9 +1,10 @@
 import { hostname } from "node:os";
 import { DataStore } from "../lib/data/mod.ts";
 import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
-import { callbackSender, httpCallbackSender } from "../lib/results/jobs/callbacks.ts";
+import { callbackSender } from "../lib/results/jobs/callbacks.ts";
 import { JobCollector } from "../lib/results/jobs/collector.ts";
 import { type CollectorConfig, collectorUsage, parseCollectorConfig } from "../lib/results/jobs/config.ts";
+import { httpCallbackSender } from "../lib/results/jobs/http-callback.ts";
 import { lambdaCallbackSender } from "../lib/results/jobs/lambda.ts";
 import { JobStore } from "../lib/results/jobs/store.ts";
 import { COLLECTOR_QUEUE, JOB_REPLY_WILDCARD, REPLY_STREAM } from "../lib/results/jobs/subjects.ts";
@@ -69,6 +70,7 @@ export async function startCollector(
         ...(config.callbackSecret === undefined ? {} : { secret: config.callbackSecret }),
         timeoutMs: config.callbackTimeoutMs,
         allowHttp: config.allowHttpCallbacks,
+        allowPrivate: config.allowPrivateCallbacks,
       }),
       lambda: lambdaCallbackSender({
         ...(config.lambdaRegion === undefined ? {} : { region: config.lambdaRegion }),

@@ -174,7 +174,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     );
     // Stores the replies of async requests; it creates the jobs bucket and the reply stream when missing.
     children.push(
-      launch("collector", logsDir, ["collector", "--servers", federation.url, "--allow-http-callbacks"]),
+      // Callbacks of the local stack go to receivers on 127.0.0.1: plain http and private addresses allowed.
+      launch("collector", logsDir, [
+        "collector",
+        "--servers",
+        federation.url,
+        "--allow-http-callbacks",
+        "--allow-private-callbacks",
+      ]),
     );
     for (const child of children) {
       void child.exited.then((code) => {

@@ -1,5 +1,11 @@
-import { type CallbackAttempt, type CallbackTarget, iso, type JobRecord, jobView } from "./model.ts";
-import { webhookHeaders } from "./webhook.ts";
+import {
+  type CallbackAttempt,
+  type CallbackOutcomeClass,
+  type CallbackTarget,
+  iso,
+  type JobRecord,
+  jobView,
+} from "./model.ts";
 
 /** The `type` of the completion event, in the Standard Webhooks payload layout (type, timestamp, data). */
 export const CALLBACK_EVENT_TYPE = "choria_edge.job.finished";
@@ -24,10 +30,13 @@ export function callbackMessage(record: JobRecord): CallbackMessage {
 
 export interface CallbackOutcome {
   ok: boolean;
+  /** What the job record keeps: a class of ours, never the receiver's words. */
+  outcome: CallbackOutcomeClass;
   status?: number;
-  error?: string;
   /** Do not try again: the receiver said it is gone (HTTP 410), or the target cannot work as configured. */
   final?: boolean;
+  /** Why, for the collector's log only: it is not stored in the job. */
+  detail?: string;
 }
 
 export interface CallbackSender {
@@ -89,8 +98,8 @@ export function recordAttempt(
     at: iso(attempt.startedAt),
     duration_ms: attempt.durationMs,
     ok: outcome.ok,
+    outcome: outcome.outcome,
     ...(outcome.status === undefined ? {} : { status: outcome.status }),
-    ...(outcome.error === undefined ? {} : { error: outcome.error }),
   };
   const attempts = [...callback.attempts, entry];
   const finishedAt = attempt.startedAt + attempt.durationMs;
@@ -110,52 +119,14 @@ export function recordAttempt(
   };
 }
 
-export interface HttpCallbackOptions {
-  /** Signing secret for URL callbacks that bring none of their own. */
-  secret?: string;
-  /** Per attempt; the Standard Webhooks guidance is 15 to 30 s. */
-  timeoutMs?: number;
-  /** Also post to http:// URLs (local stack, tests); https only otherwise. */
-  allowHttp?: boolean;
-  now?: () => number;
-}
-
-/** POSTs the message, signed with Standard Webhooks headers; any 2xx is a delivery, redirects are not followed. */
-export function httpCallbackSender(
-  options: HttpCallbackOptions = {},
-): (target: Extract<CallbackTarget, { kind: "url" }>, message: CallbackMessage) => Promise<CallbackOutcome> {
-  const now = options.now ?? Date.now;
-  return async (target, message) => {
-    const url = new URL(target.url);
-    if (url.protocol !== "https:" && !(options.allowHttp && url.protocol === "http:"))
-      return { ok: false, final: true, error: "callback URLs must be https" };
-    const secret = target.secret ?? options.secret;
-    if (secret === undefined) return { ok: false, final: true, error: "no signing secret for this callback" };
-    try {
-      const response = await fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "user-agent": "choria-edge-collector",
-          ...(await webhookHeaders(secret, message.id, message.body, now())),
-        },
-        body: message.body,
-        redirect: "manual",
-        signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
-      });
-      await response.body?.cancel();
-      const { status } = response;
-      if (status >= 200 && status < 300) return { ok: true, status };
-      return { ok: false, status, error: `HTTP ${status}`, ...(status === 410 ? { final: true } : {}) };
-    } catch (err) {
-      return { ok: false, error: errorText(err) };
-    }
-  };
-}
+export type UrlCallbackSender = (
+  target: Extract<CallbackTarget, { kind: "url" }>,
+  message: CallbackMessage,
+) => Promise<CallbackOutcome>;
 
 /** Sends each callback by its kind; a kind without a sender fails for good. */
 export function callbackSender(senders: {
-  url?: ReturnType<typeof httpCallbackSender>;
+  url?: UrlCallbackSender;
   lambda?: {
     send(
       target: Extract<CallbackTarget, { kind: "lambda" }>,
@@ -168,7 +139,12 @@ export function callbackSender(senders: {
     send(target, message) {
       if (target.kind === "url" && senders.url) return senders.url(target, message);
       if (target.kind === "lambda" && senders.lambda) return senders.lambda.send(target, message);
-      return Promise.resolve({ ok: false, final: true, error: `no sender for ${target.kind} callbacks` });
+      return Promise.resolve({
+        ok: false,
+        outcome: "invalid_target",
+        final: true,
+        detail: `no sender for ${target.kind} callbacks`,
+      });
     },
     close() {
       senders.lambda?.close();

@@ -337,8 +337,9 @@ export class JobCollector {
         this.#log("warn", "callback attempt failed", {
           job: id,
           attempt: claimed.record.callback.attempts.length + 1,
+          outcome: outcome.outcome,
           status: outcome.status,
-          error: outcome.error,
+          detail: outcome.detail,
         });
       }
       const callback = after?.record.callback;

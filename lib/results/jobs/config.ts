@@ -68,6 +68,12 @@ export const collectorConfigSchema = z.object({
   callbackBackoffMs: duration(5000),
   /** Also deliver to http:// callback URLs (the local stack); https only otherwise. */
   allowHttpCallbacks: z.boolean().default(false),
+  /**
+   * Also deliver to loopback, private, unique-local and CGNAT addresses (the local stack, receivers inside
+   * the operator's network); refused by default, after DNS resolution. Link-local and cloud metadata
+   * addresses stay refused.
+   */
+  allowPrivateCallbacks: z.boolean().default(false),
   lambdaRegion: z.string().min(1).optional(),
   lambdaEndpoint: z.url().optional(),
   connectTimeoutMs: duration(5000),
@@ -170,6 +176,12 @@ const OPTIONS: Option[] = [
     key: "allowHttpCallbacks",
     kind: "bool",
     help: "also post to http:// URLs",
+  },
+  {
+    flag: "allow-private-callbacks",
+    key: "allowPrivateCallbacks",
+    kind: "bool",
+    help: "also deliver callbacks to loopback, private, unique-local and CGNAT addresses",
   },
   {
     flag: "lambda-region",

@@ -44,15 +44,23 @@ export function lambdaCallbackSender(options: LambdaSenderOptions = {}) {
           }),
         );
         const status = output.StatusCode;
-        if (status === 202) return { ok: true, status };
-        return { ok: false, ...(status === undefined ? {} : { status }), error: `Invoke answered ${status}` };
+        if (status === 202) return { ok: true, outcome: "delivered", status };
+        return {
+          ok: false,
+          outcome: "lambda_error",
+          ...(status === undefined ? {} : { status }),
+          detail: `Invoke answered ${status}`,
+        };
       } catch (err) {
         const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
         const name = err instanceof Error ? err.name : "Error";
+        // An answer from the Lambda API (its status known) is its refusal; otherwise it was not reached.
         return {
           ok: false,
+          outcome:
+            status !== undefined ? "lambda_error" : name === "TimeoutError" ? "timeout" : "connection_failed",
           ...(status === undefined ? {} : { status }),
-          error: `${name}: ${errorText(err)}`,
+          detail: `${name}: ${errorText(err)}`,
         };
       }
     },

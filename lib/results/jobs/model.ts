@@ -46,16 +46,59 @@ export type CallbackTarget = z.infer<typeof callbackTargetSchema>;
 const isoTime = z.string().min(1);
 const count = z.number().int().min(0);
 
+/**
+ * What became of a callback attempt, as a class of our own: never the receiver's text (nor an error
+ * message quoting it), since whoever named the callback reads the job. `http_error` and `lambda_error`
+ * come with the status; the collector's log has the details.
+ */
+export const CALLBACK_OUTCOMES = [
+  "delivered",
+  "http_error",
+  "lambda_error",
+  "timeout",
+  "connection_failed",
+  "refused_address",
+  "invalid_target",
+] as const;
+export type CallbackOutcomeClass = (typeof CALLBACK_OUTCOMES)[number];
+
 const callbackAttemptSchema = z.object({
   attempt: z.number().int().min(1),
   at: isoTime,
   duration_ms: z.number().min(0),
   ok: z.boolean(),
+  /** Absent on attempts recorded before outcomes were classes. */
+  outcome: z.enum(CALLBACK_OUTCOMES).optional(),
   /** HTTP status of the receiver, or of the Lambda Invoke API. */
   status: z.number().int().optional(),
+  /** Only on attempts recorded before outcomes were classes; never shown. */
   error: z.string().optional(),
 });
 export type CallbackAttempt = z.infer<typeof callbackAttemptSchema>;
+
+/** An attempt as the job API shows it. */
+export interface CallbackAttemptView {
+  attempt: number;
+  at: string;
+  duration_ms: number;
+  ok: boolean;
+  outcome: CallbackOutcomeClass;
+  status?: number;
+}
+
+function attemptView(attempt: CallbackAttempt): CallbackAttemptView {
+  const outcome =
+    attempt.outcome ??
+    (attempt.ok ? "delivered" : attempt.status !== undefined ? "http_error" : "connection_failed");
+  return {
+    attempt: attempt.attempt,
+    at: attempt.at,
+    duration_ms: attempt.duration_ms,
+    ok: attempt.ok,
+    outcome,
+    ...(attempt.status === undefined ? {} : { status: attempt.status }),
+  };
+}
 
 export const CALLBACK_STATUSES = ["waiting", "pending", "delivered", "failed"] as const;
 
@@ -377,7 +420,7 @@ export interface JobView {
     kind: CallbackTarget["kind"];
     target: string;
     status: CallbackState["status"];
-    attempts: CallbackAttempt[];
+    attempts: CallbackAttemptView[];
     next_attempt_at: string | null;
     delivered_at: string | null;
   } | null;
@@ -407,7 +450,7 @@ export function jobView(record: JobRecord): JobView {
           kind: callback.target.kind,
           target: callback.target.kind === "url" ? callback.target.url : callback.target.function_name,
           status: callback.status,
-          attempts: callback.attempts,
+          attempts: callback.attempts.map(attemptView),
           next_attempt_at: callback.next_attempt_at,
           delivered_at: callback.delivered_at,
         }

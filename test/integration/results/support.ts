@@ -16,7 +16,10 @@ import { CALLER, COLLECTIVE, type Nodes } from "../../unit/results/jobs/support.
 
 export const RETENTION_MS = 3_600_000;
 
-/** Collector settings for tests: quick sweeps and retries, http callbacks allowed. */
+/**
+ * Collector settings for tests: quick sweeps and retries, http callbacks allowed, and private addresses
+ * too, as every receiver in the tests listens on 127.0.0.1.
+ */
 export function collectorConfig(
   server: NatsServer,
   overrides: Record<string, unknown> = {},
@@ -29,6 +32,7 @@ export function collectorConfig(
     callbackBackoffMs: 100,
     callbackTimeoutMs: 2000,
     allowHttpCallbacks: true,
+    allowPrivateCallbacks: true,
     ...overrides,
   });
   if (!parsed.ok) throw new Error(parsed.error);

@@ -174,15 +174,15 @@ describe("the collector", () => {
   it("retries a failing callback with backoff, records each attempt, and stops once delivered", async () => {
     const nodes = await simulatedNodes(1);
     const outcomes = [
-      { ok: false, error: "down" },
-      { ok: false, status: 502 },
-      { ok: true, status: 200 },
+      { ok: false, outcome: "connection_failed" as const },
+      { ok: false, outcome: "http_error" as const, status: 502 },
+      { ok: true, outcome: "delivered" as const, status: 200 },
     ];
     const sent: number[] = [];
     const { store, source } = await setup({
       send: async () => {
         sent.push(Date.now());
-        return outcomes.shift() ?? { ok: true, status: 200 };
+        return outcomes.shift() ?? { ok: true, outcome: "delivered" as const, status: 200 };
       },
     });
     const targets = nodes.fleet.map((n) => n.identity);

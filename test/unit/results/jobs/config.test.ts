@@ -29,6 +29,7 @@ describe("collector configuration", () => {
         retentionMs: 604_800_000,
         capture: "stream",
         allowHttpCallbacks: false,
+        allowPrivateCallbacks: false,
       },
     });
   });
@@ -39,6 +40,7 @@ describe("collector configuration", () => {
       [collectorEnvName("servers")]: "nats://a:4222,nats://b:4222",
       [collectorEnvName("callback-secret")]: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
       [collectorEnvName("allow-http-callbacks")]: "yes",
+      [collectorEnvName("allow-private-callbacks")]: "yes",
     };
     const parsed = parseCollectorConfig(
       ["--retention=2h", "--capture", "queue", "--user", "u", "--password", "p"],
@@ -53,6 +55,7 @@ describe("collector configuration", () => {
         capture: "queue",
         callbackSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         allowHttpCallbacks: true,
+        allowPrivateCallbacks: true,
         auth: { type: "userpass", user: "u", pass: "p" },
       },
     });

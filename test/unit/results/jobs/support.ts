@@ -94,6 +94,8 @@ export interface Delivery {
   status: number;
   /** The Standard Webhooks signature checked out against the receiver's secret. */
   verified: boolean;
+  /** The Host header it came with. */
+  host: string;
 }
 
 export interface Receiver {
@@ -127,7 +129,13 @@ export async function startReceiver(secret: string): Promise<Receiver> {
       );
       const verified = verdict.ok;
       const status = queued.shift() ?? 200;
-      deliveries.push({ id: headers.get("webhook-id") ?? "", body, status, verified });
+      deliveries.push({
+        id: headers.get("webhook-id") ?? "",
+        body,
+        status,
+        verified,
+        host: headers.get("host") ?? "",
+      });
       res.writeHead(status).end();
     });
   });
