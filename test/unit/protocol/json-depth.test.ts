@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { jsonDepthExceeds, MAX_JSON_DEPTH } from "../../../lib/security/json.ts";
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from "../../../lib/protocol/json-depth.ts";
 
 const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
 
