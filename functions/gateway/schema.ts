@@ -7,7 +7,7 @@ import {
   parseFactFilterString,
   validateFilter,
 } from "../../lib/protocol/filter.ts";
-import { IDENTITY_MAX_LENGTH, NAME_MAX_LENGTH } from "../../lib/protocol/subjects.ts";
+import { IDENTITY_MAX_LENGTH, IDENTITY_MAX_TOKENS, NAME_MAX_LENGTH } from "../../lib/protocol/subjects.ts";
 import { type CallbackTarget, callbackTargetSchema } from "../../lib/results/jobs/model.ts";
 import { type Limit, type LimitMethod, parseLimit } from "../../lib/results/limit.ts";
 import { type FieldError, fieldError } from "./problems.ts";
@@ -24,11 +24,18 @@ const MAX_TIMEOUT_SECONDS = 3600;
 const name = (what: string) =>
   z.string().min(1).max(NAME_MAX_LENGTH).regex(NAME, `${what} must be letters, digits, '_' or '-'`);
 
+// With a collective of at most NAME_MAX_LENGTH characters, the node subject stays within the subject
+// limits (lib/protocol/subjects.ts) that brokers and nodes hold subjects to: one over-long identity must
+// not get its whole packet of targets refused further on.
 const identity = z
   .string()
   .min(1)
   .max(IDENTITY_MAX_LENGTH)
-  .regex(IDENTITY, "an identity is dot-separated printable ASCII without '*' or '>'");
+  .regex(IDENTITY, "an identity is dot-separated printable ASCII without '*' or '>'")
+  .refine(
+    (text) => text.split(".").length <= IDENTITY_MAX_TOKENS,
+    `an identity has at most ${IDENTITY_MAX_TOKENS} dot-separated parts`,
+  );
 
 const seconds = (description: string) => z.number().positive().max(MAX_TIMEOUT_SECONDS).describe(description);
 

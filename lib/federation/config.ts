@@ -16,7 +16,8 @@ const token = (what: string) =>
   z
     .string()
     .max(NAME_MAX_LENGTH)
-    .regex(TOKEN, `${what} must be one NATS subject token (printable ASCII, no '.', '*' or '>')`);
+    .regex(TOKEN, `${what} must be one NATS subject token (printable ASCII, no '.', '*' or '>')`)
+    .refine((t) => !t.startsWith("$"), `${what} must not start with '$' (NATS's reserved namespaces)`);
 
 /** A subject pattern with NATS wildcards: `*` stands for one token, a final `>` for one or more. */
 export function isSubjectPattern(pattern: string): boolean {
@@ -58,6 +59,11 @@ export const brokerConfigSchema = z.object({
   identity: z.string().min(1).max(253),
   /** Collectives this cluster may reach: broadcast agent and node subjects in them are allowed targets. */
   collectives: z.array(token("collective")).default(["mcollective"]),
+  /**
+   * Collectives whose reply subjects (`<collective>.reply.…`) requests may name as reply-to; unset, the
+   * same as `collectives`. Replies into any other collective's namespace would reach its clients.
+   */
+  replyCollectives: z.array(token("collective")).min(1).optional(),
   /** Further allowed target subject patterns (NATS wildcards), for finer grants than whole collectives. */
   allowSubjects: z.array(z.string().refine(isSubjectPattern, "not a NATS subject pattern")).default([]),
   maxHops: positiveInt(10, 1000),
@@ -107,6 +113,11 @@ const OPTIONS: OptionSpec[] = [
   { flag: "instance", kind: "string", help: "instance name, unique in the cluster (default <host>-<pid>)" },
   { flag: "identity", kind: "string", help: "identity recorded in seen-by (default the host name)" },
   { flag: "collectives", kind: "list", help: "collectives this cluster may reach (default mcollective)" },
+  {
+    flag: "reply-collectives",
+    kind: "list",
+    help: "collectives whose reply subjects may be a reply-to (default: --collectives)",
+  },
   { flag: "allow-subjects", kind: "list", help: "extra allowed target subject patterns, NATS wildcards" },
   { flag: "max-hops", kind: "int", help: "refuse packets with more seen-by hops (default 10)" },
   { flag: "max-bytes", kind: "int", help: "refuse packets larger than this (default 1048576)" },
@@ -177,6 +188,7 @@ export function parseBrokerConfig(
     instance: get("instance") ?? `${hostToken}-${host.pid}`,
     identity: get("identity") ?? (host.hostname || "broker"),
     collectives: get("collectives"),
+    replyCollectives: get("reply-collectives"),
     allowSubjects: get("allow-subjects"),
     maxHops: get("max-hops"),
     maxBytes: get("max-bytes"),

@@ -9,6 +9,8 @@ export const REFUSAL_REASONS = [
   "unsupported_protocol",
   /** Over the configured size limit. */
   "too_large",
+  /** Objects and arrays nested deeper than 64 levels, refused on the bytes before anything walks them. */
+  "too_deep",
   /** No `federation` header: only federated packets travel through a broker. */
   "not_federated",
   /** A request with no `federation.target`. */
@@ -17,8 +19,12 @@ export const REFUSAL_REASONS = [
   "too_many_targets",
   /** A request with no `reply-to`, or a reply with no `federation.reply-to`. */
   "no_reply_to",
-  /** A reply subject that is not `<collective>.reply.<hash>.<id>`. */
+  /** A reply subject that is not `<collective>.reply.<hash>.<id>` (or over 512 characters or 64 tokens). */
   "bad_reply_to",
+  /** A reply subject in a collective whose replies this cluster does not carry (`--reply-collectives`). */
+  "reply_not_allowed",
+  /** A reply-to or target in NATS's reserved `$` namespaces (`$JS.`, `$KV.`, `$SYS.`…). */
+  "reserved_subject",
   /** A target that is malformed, a wildcard, or not a broadcast agent or node subject. */
   "bad_target",
   /** A well-formed target in a collective or subject this cluster may not reach. */
@@ -44,6 +50,8 @@ export const DROP_REASONS = [
   "overloaded",
   /** One publish the NATS client refused (disconnected past its buffer, closed, over max_payload). */
   "publish_failed",
+  /** Routing threw: a bug, never a packet's fault; counted so that every message received is accounted for. */
+  "internal_error",
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

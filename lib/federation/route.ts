@@ -1,5 +1,6 @@
 import type { ProtocolError } from "../protocol/errors.ts";
 import { parseJson } from "../protocol/json.ts";
+import { depthDetail, jsonDepthExceeds, MAX_JSON_DEPTH } from "../protocol/json-depth.ts";
 import { collectiveSubject, parseSubject } from "../protocol/subjects.ts";
 import {
   dialectOf,
@@ -59,6 +60,8 @@ interface Compiled {
   seedName: string;
   collectiveSubject: string;
   collectives: ReadonlySet<string>;
+  /** Collectives whose reply subjects requests may name as reply-to. */
+  replyCollectives: ReadonlySet<string>;
   patterns: string[][];
   maxHops: number;
   maxBytes: number;
@@ -78,6 +81,7 @@ function compile(config: BrokerConfig): Compiled {
       seedName: `fedbroker_${config.cluster}_${config.instance}`,
       collectiveSubject: collectiveSubject(config.cluster),
       collectives: new Set(config.collectives),
+      replyCollectives: new Set(config.replyCollectives ?? config.collectives),
       patterns: config.allowSubjects.map((p) => p.split(".")),
       maxHops: config.maxHops,
       maxBytes: config.maxBytes,
@@ -123,8 +127,8 @@ export function route(input: RouteInput, config: BrokerConfig, ctx: RouteContext
     if (targets.length === 0) return refused(side, "no_targets", "federation.target is empty", requestId);
     const replyTo = headers["reply-to"];
     if (replyTo === undefined) return refused(side, "no_reply_to", "a request needs reply-to", requestId);
-    if (!isReply(replyTo))
-      return refused(side, "bad_reply_to", `reply-to ${quote(replyTo)} is not a reply subject`, requestId);
+    const replyProblem = replyToProblem("reply-to", replyTo, c);
+    if (replyProblem !== undefined) return refused(side, replyProblem.reason, replyProblem.detail, requestId);
     if (ownHops > 0) return refused(side, "loop", `${ownName(dialect, c)} is already in seen-by`, requestId);
     const unique = targets.length === 1 ? targets : [...new Set(targets)];
     for (const target of unique) {
@@ -157,13 +161,8 @@ export function route(input: RouteInput, config: BrokerConfig, ctx: RouteContext
   const replyTo = federation["reply-to"];
   if (replyTo === undefined)
     return refused(side, "no_reply_to", "a reply needs federation.reply-to", requestId);
-  if (!isReply(replyTo))
-    return refused(
-      side,
-      "bad_reply_to",
-      `federation.reply-to ${quote(replyTo)} is not a reply subject`,
-      requestId,
-    );
+  const replyProblem = replyToProblem("federation.reply-to", replyTo, c);
+  if (replyProblem !== undefined) return refused(side, replyProblem.reason, replyProblem.detail, requestId);
   // A reply carries the hop its request made through this broker; a second one means it came round again.
   if (ownHops > 1)
     return refused(side, "loop", `${ownName(dialect, c)} is already in seen-by twice`, requestId);
@@ -210,8 +209,12 @@ function readPacket(bytes: Uint8Array, c: Compiled): Read {
     const head = decodeStrict(bytes.subarray(0, data.start));
     const tail = decodeStrict(bytes.subarray(data.end));
     if (head !== undefined && tail !== undefined) {
+      const text = head + tail;
+      // What is parsed here is re-serialised later: held to the same depth as every other NATS decode.
+      if (jsonDepthExceeds(text, MAX_JSON_DEPTH))
+        return { ok: false, reason: "too_deep", detail: depthDetail() };
       try {
-        value = JSON.parse(head + tail);
+        value = JSON.parse(text);
       } catch {
         value = undefined;
       }
@@ -289,15 +292,38 @@ function serialise(
 function refusalOf(error: ProtocolError): RefusalReason {
   if (error.code === "unsupported_protocol") return "unsupported_protocol";
   if (error.code === "too_large") return "too_large";
+  if (error.code === "too_deep") return "too_deep";
   return "malformed";
 }
 
-function isReply(subject: string): boolean {
-  const parsed = parseSubject(subject);
-  return parsed.ok && parsed.value.kind === "reply";
+const DOLLAR = 0x24;
+
+/**
+ * Why a reply-to may not be used, or undefined. It must be a Choria reply subject within the subject
+ * limits, outside NATS's reserved `$` namespaces, in a collective whose replies this cluster carries: a
+ * request must not be able to aim its replies at another member collective's clients or at `$JS.API`.
+ */
+function replyToProblem(
+  field: string,
+  replyTo: string,
+  c: Compiled,
+): { reason: RefusalReason; detail: string } | undefined {
+  if (replyTo.charCodeAt(0) === DOLLAR)
+    return { reason: "reserved_subject", detail: `${field} ${quote(replyTo)} is in a reserved namespace` };
+  const parsed = parseSubject(replyTo);
+  if (!parsed.ok || parsed.value.kind !== "reply")
+    return { reason: "bad_reply_to", detail: `${field} ${quote(replyTo)} is not a reply subject` };
+  if (!c.replyCollectives.has(parsed.value.collective))
+    return {
+      reason: "reply_not_allowed",
+      detail: `cluster ${c.cluster} carries no replies for collective ${quote(parsed.value.collective)}`,
+    };
+  return undefined;
 }
 
 function targetProblem(target: string, c: Compiled): { reason: RefusalReason; detail: string } | undefined {
+  if (target.charCodeAt(0) === DOLLAR)
+    return { reason: "reserved_subject", detail: `target ${quote(target)} is in a reserved namespace` };
   const parsed = parseSubject(target);
   if (!parsed.ok || (parsed.value.kind !== "broadcast" && parsed.value.kind !== "node"))
     return {

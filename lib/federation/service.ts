@@ -1,7 +1,7 @@
 import { type Logger, ThrottledLog } from "../log/log.ts";
 import { collectiveSubject, federationSubject, statsSubject } from "../protocol/subjects.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
-import { type Routed, route } from "./route.ts";
+import { type Routed, type RouteResult, route } from "./route.ts";
 import { FederationStats, type StatsDocument } from "./stats.ts";
 
 /**
@@ -161,11 +161,23 @@ export class FederationBroker {
       return;
     }
     const started = monotonic();
-    const result = route({ side, body }, this.config, {
-      ingestUrl: this.buses[side].connectedUrl(),
-      egestUrl: this.buses[egestSide].connectedUrl(),
-      worker: 0,
-    });
+    let result: RouteResult;
+    try {
+      result = route({ side, body }, this.config, {
+        ingestUrl: this.buses[side].connectedUrl(),
+        egestUrl: this.buses[egestSide].connectedUrl(),
+        worker: 0,
+      });
+    } catch (err) {
+      // route() never throws on bad input; should a bug make it, the message is still accounted for.
+      this.stats.dropped(side, "internal_error");
+      this.throttled.note(`dropped:${side}:internal_error`, "error", "dropped message: routing failed", {
+        side,
+        reason: "internal_error",
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return;
+    }
     if (!result.ok) {
       this.stats.refused(side, result.reason);
       this.throttled.note(`refused:${side}:${result.reason}`, "warn", "refused packet", {

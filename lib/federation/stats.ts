@@ -8,6 +8,7 @@ const INGEST_REFUSALS: ReadonlySet<RefusalReason> = new Set([
   "malformed",
   "unsupported_protocol",
   "too_large",
+  "too_deep",
   "not_federated",
   "too_many_targets",
   "too_many_hops",

@@ -16,7 +16,7 @@ import {
   StatusCode,
 } from "../protocol/rpc.ts";
 import { encodeSecureReply, secureRequestOf, transportData } from "../protocol/secure.ts";
-import { broadcastSubject, nodeSubject } from "../protocol/subjects.ts";
+import { broadcastSubject, nodeSubject, subjectProblem } from "../protocol/subjects.ts";
 import {
   decodeTransport,
   encodeTransport,
@@ -49,10 +49,14 @@ export interface OutgoingReply {
 /** Why a request was dropped without any reply; stable codes, counted and logged by the caller. */
 export type DropReason =
   | "malformed_transport"
+  /** A layer nested deeper than MAX_JSON_DEPTH, refused on its bytes before it is walked. */
+  | "too_deep"
   | "unsupported_protocol"
   | "malformed_secure_request"
   | "malformed_request"
   | "no_reply_to"
+  /** A reply-to the node must not publish to: over-long, too many tokens, wildcards, whitespace, `$`. */
+  | "bad_reply_to"
   | "not_for_this_host"
   | "expired"
   | "unauthorised";
@@ -109,6 +113,10 @@ export class NodeHost {
     const packet = transport.value;
     const replyTo = packet.headers["reply-to"];
     if (replyTo === undefined) return drop("no_reply_to", "request has no reply-to header");
+    // Checked before anything else is done for the request: one bad reply-to must cost nothing but itself.
+    const replyToProblem = subjectProblem(replyTo);
+    if (replyToProblem !== undefined)
+      return drop("bad_reply_to", `reply-to ${shortQuote(replyTo)}: ${replyToProblem}`);
 
     const secure = secureRequestOf(packet);
     if (!secure.ok) return dropFor(secure, "malformed_secure_request");
@@ -209,6 +217,13 @@ function drop(reason: DropReason, detail: string): HandleResult {
 }
 
 function dropFor(failed: Decoded<unknown> & { ok: false }, otherwise: DropReason): HandleResult {
-  const reason = failed.error.code === "unsupported_protocol" ? "unsupported_protocol" : otherwise;
+  const { code } = failed.error;
+  const reason =
+    code === "unsupported_protocol" ? "unsupported_protocol" : code === "too_deep" ? "too_deep" : otherwise;
   return drop(reason, failed.error.message);
+}
+
+// Details end up in logs: keep what the sender chose short.
+function shortQuote(text: string): string {
+  return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
 }

@@ -17,6 +17,8 @@ export type ProtocolErrorCode =
   | "unsupported_protocol"
   | "invalid_base64"
   | "too_large"
+  /** Objects and arrays nested deeper than MAX_JSON_DEPTH (lib/protocol/json-depth.ts). */
+  | "too_deep"
   | "expired";
 
 /** A decode failure that names the layer and the field, so a dropped packet can be logged usefully. */

@@ -1,14 +1,20 @@
 import type { z } from "zod";
 import { type Decoded, fail, type Layer, ok } from "./errors.ts";
+import { depthDetail, jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Parses JSON text or UTF-8 bytes, reporting failure against `layer` instead of throwing. */
+/**
+ * Parses JSON text or UTF-8 bytes, reporting failure against `layer` instead of throwing. Documents nested
+ * deeper than MAX_JSON_DEPTH are refused as `too_deep` before they are parsed: whatever walks the value
+ * later (validation, JSON.stringify) recurses, and a few KB of brackets would overflow the stack.
+ */
 export function parseJson(layer: Layer, input: string | Uint8Array, maxBytes?: number): Decoded<unknown> {
   const size = typeof input === "string" ? input.length : input.byteLength;
   if (maxBytes !== undefined && size > maxBytes) {
     return fail(layer, "too_large", "", `${size} bytes is over the ${maxBytes} byte limit`);
   }
+  if (jsonDepthExceeds(input, MAX_JSON_DEPTH)) return fail(layer, "too_deep", "", depthDetail());
   let text: string;
   if (typeof input === "string") {
     text = input;

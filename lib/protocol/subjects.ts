@@ -17,13 +17,19 @@ import { callerIdHash } from "./ids.ts";
  * - every token is printable ASCII without `*`, `>` or `.`: no wildcards, whitespace, control or
  *   non-ASCII characters, and no empty tokens (so no leading, trailing or doubled dots);
  * - collective, agent and cluster are single tokens of at most 128 characters;
- * - an identity is at most 253 characters (the DNS name limit); a whole subject at most 512.
+ * - an identity is at most 253 characters (the DNS name limit); a whole subject at most 512 characters
+ *   and 64 tokens, far inside nats-server's 4,096-byte control line, so that a publish to a subject taken
+ *   from a packet can never make the server close the connection (and with it every other request);
+ * - nothing in NATS's reserved namespaces: no subject starts with `$` (`$JS.`, `$KV.`, `$SYS.`…).
  * Reply subjects are otherwise opaque to servers and brokers, so the caller hash is not required to be hex.
  */
 
 export const SUBJECT_MAX_LENGTH = 512;
 export const IDENTITY_MAX_LENGTH = 253;
 export const NAME_MAX_LENGTH = 128;
+export const SUBJECT_MAX_TOKENS = 64;
+/** Labels an identity may have: its node subject (`<collective>.node.<identity>`) stays within the tokens. */
+export const IDENTITY_MAX_TOKENS = SUBJECT_MAX_TOKENS - 2;
 
 // Printable ASCII 0x21-0x7e except `*` (0x2a), `.` (0x2e) and `>` (0x3e).
 const SAFE_TOKEN = /^[\x21-\x29\x2b-\x2d\x2f-\x3d\x3f-\x7e]+$/;
@@ -75,6 +81,10 @@ function built(subject: string, ...problems: (ProtocolError | undefined)[]): str
   for (const problem of problems) if (problem) throw problem;
   if (subject.length > SUBJECT_MAX_LENGTH)
     throw new ProtocolError("subject", "too_large", "", `longer than ${SUBJECT_MAX_LENGTH} characters`);
+  if (subject.split(".").length > SUBJECT_MAX_TOKENS)
+    throw new ProtocolError("subject", "too_large", "", `more than ${SUBJECT_MAX_TOKENS} tokens`);
+  if (subject.startsWith("$"))
+    throw new ProtocolError("subject", "invalid_field", "", "a reserved NATS namespace");
   return subject;
 }
 
@@ -159,7 +169,10 @@ export function parseSubject(subject: string): Decoded<ParsedSubject> {
   if (typeof subject !== "string" || subject === "") return refuse("", "empty subject");
   if (subject.length > SUBJECT_MAX_LENGTH)
     return fail("subject", "too_large", "", `longer than ${SUBJECT_MAX_LENGTH} characters`);
+  if (subject.startsWith("$")) return refuse("", `${JSON.stringify(subject)}: a reserved NATS namespace`);
   const tokens = subject.split(".");
+  if (tokens.length > SUBJECT_MAX_TOKENS)
+    return fail("subject", "too_large", "", `more than ${SUBJECT_MAX_TOKENS} tokens`);
   for (const token of tokens) {
     const problem = tokenProblem(token);
     if (problem) return refuse("", `${JSON.stringify(subject)}: ${problem}`);
@@ -208,6 +221,24 @@ export function parseSubject(subject: string): Decoded<ParsedSubject> {
     default:
       return refuse("", `${JSON.stringify(subject)}: not a Choria subject`);
   }
+}
+
+/**
+ * Why a subject taken from a packet (a reply-to, say) may not be published to, or undefined when it may:
+ * the limits above, whatever its kind. Publishing to an over-long subject makes nats-server close the
+ * connection, and with it every request the connection carries.
+ */
+export function subjectProblem(subject: string): string | undefined {
+  if (typeof subject !== "string" || subject === "") return "empty subject";
+  if (subject.length > SUBJECT_MAX_LENGTH) return `longer than ${SUBJECT_MAX_LENGTH} characters`;
+  if (subject.charCodeAt(0) === 0x24) return "a reserved NATS namespace ($)";
+  const tokens = subject.split(".");
+  if (tokens.length > SUBJECT_MAX_TOKENS) return `more than ${SUBJECT_MAX_TOKENS} tokens`;
+  for (const token of tokens) {
+    const problem = tokenProblem(token);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { NatsConnection, Status } from "@nats-io/nats-core";
+import { SUBJECT_MAX_LENGTH } from "../protocol/subjects.ts";
 import type { LogFn } from "./auth.ts";
 
 export interface BusMessage {
@@ -119,6 +120,9 @@ export class NatsBus implements MessageBus {
     // nats.js discards its outbound buffer on every reconnect attempt, so a publish made while
     // disconnected would be lost without a word: refuse it instead, so that the caller can count it.
     if (!this.connected || this.connection.isClosed() || this.connection.isDraining()) return false;
+    // nats-server closes the whole connection over a control line longer than 4 KB: refuse the one
+    // publish instead. Callers check subjects from packets long before this; this is the last line.
+    if (subject.length > SUBJECT_MAX_LENGTH) return false;
     try {
       this.connection.publish(subject, payload);
       return true;

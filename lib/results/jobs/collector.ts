@@ -56,6 +56,8 @@ export interface CollectorStats {
   duplicates: number;
   /** Not a reply, a reply that fails its hash, or a reply to another request than its job's. */
   invalid: number;
+  /** A reply nested deeper than MAX_JSON_DEPTH in any layer, refused on its bytes before it is walked. */
+  too_deep: number;
   /** A reply for a job that does not exist (expired, or never made). */
   unknown_job: number;
   /** A reply for a job that has ended. */
@@ -68,7 +70,7 @@ export interface CollectorStats {
   effects_failures: number;
 }
 
-type Refusal = "invalid" | "unknown_job" | "late";
+type Refusal = "invalid" | "too_deep" | "unknown_job" | "late";
 
 /**
  * The async result collector: stores each reply under its job, keeps the job's counts, ends jobs (all
@@ -82,6 +84,7 @@ export class JobCollector {
     stored: 0,
     duplicates: 0,
     invalid: 0,
+    too_deep: 0,
     unknown_job: 0,
     late: 0,
     retried: 0,
@@ -204,7 +207,12 @@ export class JobCollector {
     const jobId = jobIdOfSubject(reply.subject);
     if (jobId === undefined) return this.#refuse("invalid", "a subject that names no job", reply.subject);
     const opened = await openReply(reply.data, this.#maxReplyBytes);
-    if (!opened.ok) return this.#refuse("invalid", opened.error.message, reply.subject);
+    if (!opened.ok)
+      return this.#refuse(
+        opened.error.code === "too_deep" ? "too_deep" : "invalid",
+        opened.error.message,
+        reply.subject,
+      );
     const node = opened.value;
     let job: CachedJob | undefined;
     try {

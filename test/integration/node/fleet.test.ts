@@ -118,6 +118,44 @@ describe("member nodes on a real nats-server", () => {
     const inventory = sample.rpc?.data as { agents: string[]; facts: Record<string, unknown> };
     expect(inventory.facts).toEqual(fleet.find((n) => n.identity === sample.sender)?.facts);
   });
+
+  // Issue 12: a reply-to of ~5,000 characters made the node's reply exceed nats-server's 4,096-byte
+  // control line; the server closed the one connection that carries every hosted node, and the requests
+  // in flight on it were lost.
+  it("drops a request whose reply-to is too long, and every other request on the connection is answered", async () => {
+    const events: string[] = [];
+    const off = nodesBus.onEvent((event) => events.push(event.type));
+    const dropsBefore = service.stats.dropped.bad_reply_to ?? 0;
+    const target = fleet[0]!;
+    const hostile = await signRpcRequest(client, {
+      collective: "mcollective",
+      agent: "rpcutil",
+      action: "ping",
+    });
+    const longReplyTo = `mcollective.reply.${"a".repeat(32)}.${"x".repeat(5000)}`;
+    clientBus.publish(
+      `mcollective.node.${target.identity}`,
+      encodeTransport(directPacket(hostile, { replyTo: longReplyTo, sender: client.senderid })),
+    );
+    // In flight beside it: a broadcast to the whole fleet, answered on the same node connection.
+    const result = await request(
+      { collective: "mcollective", agent: "rpcutil", action: "ping" },
+      "broadcast",
+      FLEET_SIZE,
+    );
+    off();
+    expect(result.done).toBe("expected");
+    expect(result.replies.length).toBe(FLEET_SIZE);
+    expect(events.filter((type) => type === "disconnected")).toEqual([]);
+    expect((service.stats.dropped.bad_reply_to ?? 0) - dropsBefore).toBe(1);
+    // And the connection still carries the next request.
+    const after = await request(
+      { collective: "mcollective", agent: "rpcutil", action: "ping" },
+      [`mcollective.node.${target.identity}`],
+      1,
+    );
+    expect(after.replies.map((r) => r.sender)).toEqual([target.identity]);
+  }, 30_000);
 });
 
 describe("choria-edge simulate (a real process)", () => {

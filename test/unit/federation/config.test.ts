@@ -102,6 +102,17 @@ describe("broker configuration", () => {
     expect(failure(["--metrics-listen", "localhost"])).toMatch(/host:port/);
   });
 
+  it("reads --reply-collectives (unset: the same as --collectives); no collective may start with $", () => {
+    expect(parsed(["--collectives", "acme"]).replyCollectives).toBeUndefined();
+    expect(parsed(["--reply-collectives", "acme,globex"]).replyCollectives).toEqual(["acme", "globex"]);
+    expect(parsed([], { CHORIA_EDGE_BROKER_REPLY_COLLECTIVES: "globex" }).replyCollectives).toEqual([
+      "globex",
+    ]);
+    expect(failure(["--reply-collectives", "a.b"])).toMatch(/replyCollectives/);
+    expect(failure(["--reply-collectives", "$JS"])).toMatch(/\$/);
+    expect(failure(["--collectives", "$SYS"])).toMatch(/\$/);
+  });
+
   it("answers --help with usage naming every variable", () => {
     expect(parseBrokerConfig(["--help"], {}, HOST)).toEqual({ ok: false, help: true });
     const usage = brokerUsage();

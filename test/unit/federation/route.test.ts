@@ -622,10 +622,7 @@ describe("deeply nested packets", () => {
 describe("reply namespaces", () => {
   it("refuses a request whose reply-to is under $JS., $KV. or $SYS. as reserved_subject", () => {
     for (const replyTo of ["$JS.API.STREAM.DELETE.X", "$KV.bucket.key", "$SYS.REQ.SERVER.PING"]) {
-      expectRefused(
-        requestOf(mutate(step1(), (h) => (h["reply-to"] = replyTo))),
-        "reserved_subject",
-      );
+      expectRefused(requestOf(mutate(step1(), (h) => (h["reply-to"] = replyTo))), "reserved_subject");
       expectRefused(
         replyOf(mutate(step3(), (h) => (h.federation["reply-to"] = replyTo))),
         "reserved_subject",
@@ -651,27 +648,26 @@ describe("reply namespaces", () => {
 
   it("refuses a reply-to in the reply namespace of a collective the cluster does not serve", () => {
     const other = `othercoll.reply.37bdf08389145a56c13096c178802d3b.${RID}`;
-    expectRefused(
-      requestOf(mutate(step1(), (h) => (h["reply-to"] = other))),
-      "reply_not_allowed",
-    );
-    expectRefused(
-      replyOf(mutate(step3(), (h) => (h.federation["reply-to"] = other))),
-      "reply_not_allowed",
-    );
-    expectRefused(
-      requestOf(mutate(seedRequest(), (h) => (h["reply-to"] = other))),
-      "reply_not_allowed",
-    );
+    expectRefused(requestOf(mutate(step1(), (h) => (h["reply-to"] = other))), "reply_not_allowed");
+    expectRefused(replyOf(mutate(step3(), (h) => (h.federation["reply-to"] = other))), "reply_not_allowed");
+    expectRefused(requestOf(mutate(seedRequest(), (h) => (h["reply-to"] = other))), "reply_not_allowed");
   });
 
   it("takes reply collectives from --reply-collectives, by default the cluster's --collectives", () => {
     const other = `othercoll.reply.37bdf08389145a56c13096c178802d3b.${RID}`;
     const served = config({ collectives: ["mcollective", "othercoll"] });
-    expect(requestOf(mutate(step1(), (h) => (h["reply-to"] = other)), served).ok).toBe(true);
+    expect(
+      requestOf(
+        mutate(step1(), (h) => (h["reply-to"] = other)),
+        served,
+      ).ok,
+    ).toBe(true);
     const narrowed = config({ collectives: ["mcollective", "othercoll"], replyCollectives: ["mcollective"] });
     expectRefused(
-      requestOf(mutate(step1(), (h) => (h["reply-to"] = other)), narrowed),
+      requestOf(
+        mutate(step1(), (h) => (h["reply-to"] = other)),
+        narrowed,
+      ),
       "reply_not_allowed",
     );
     expect(requestOf(step1(), narrowed).ok).toBe(true);

@@ -118,6 +118,24 @@ describe("parseRpcBody", () => {
     );
   });
 
+  // Issue 12: what the gateway builds from `nodes` stays within the subject limits brokers and nodes hold
+  // subjects to (512 characters, 64 tokens), so no caller input makes a broker refuse a packet of targets.
+  it("refuses identities whose node subject would exceed the subject limits", () => {
+    const labels = (n: number) => Array(n).fill("a").join(".");
+    expect(errorsOf({ ...base, nodes: ["node1", labels(63)] })[0]).toMatchObject({ field: "nodes.1" });
+    expect(errorsOf({ ...base, nodes: ["n".repeat(254)] })[0]).toMatchObject({ field: "nodes.0" });
+    expect(errorsOf({ ...base, nodes: ["$a", "a..b", "a b"] }).map((e) => e.field)).toEqual([
+      "nodes.1",
+      "nodes.2",
+    ]);
+    const longest = parseRpcBody({
+      ...base,
+      collective: "c".repeat(128),
+      nodes: [labels(62), "n".repeat(253)],
+    });
+    expect(longest.ok).toBe(true);
+  });
+
   it("limits: N or N% up to 100, never zero; not in broadcast mode", () => {
     expect(errorsOf({ ...base, limit: 0 })[0]!.field).toBe("limit");
     expect(errorsOf({ ...base, limit: "0%" })[0]!.field).toBe("limit");

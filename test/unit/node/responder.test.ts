@@ -353,3 +353,63 @@ describe("NodeHost", () => {
     });
   });
 });
+
+// Issue 12: what a node takes from a request before it answers.
+describe("NodeHost and hostile requests", () => {
+  const nested = (levels: number) => `${"[".repeat(levels)}${"]".repeat(levels)}`;
+
+  it("drops a transport nested 5,000 levels deep as too_deep", async () => {
+    const body = (await rpc({ agent: "rpcutil", action: "ping" })).replace(/}}$/, `,"x":${nested(5000)}}}`);
+    const result = await host.handle(nodeSubject("mcollective", fleet[0]!.identity), body, URL_HERE);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.reason).toBe("too_deep");
+  });
+
+  it("answers a signed request whose RPC data nests 5,000 levels with invalid data, without throwing", async () => {
+    const agent = fleet.find((n) => n.agents.includes("demo"))!;
+    const signed = await signRpcRequest(client, {
+      collective: "mcollective",
+      agent: "demo",
+      action: "echo",
+      data: { placeholder: 1 },
+    });
+    // Re-signed with the deep value spliced into the RPC JSON, as a hostile signer could send it.
+    const request = signed.request;
+    const message = request.message.replace('{"placeholder":1}', `{"deep":${nested(5000)}}`);
+    const requestJson = encodeRequest({ ...request, message });
+    const secure = encodeSecureRequest(
+      requestJson,
+      await client.signer.sign(requestJson),
+      client.signer.pubcert,
+    );
+    const body = JSON.stringify({
+      protocol: "choria:transport:1",
+      data: transportData(secure),
+      headers: { "reply-to": REPLY_TO, mc_sender: "c" },
+    });
+    const answers = await replies(
+      await host.handle(nodeSubject("mcollective", agent.identity), body, URL_HERE),
+    );
+    expect(answers.map((a) => a.rpc?.statuscode)).toEqual([4]);
+  });
+
+  it.each([
+    ["5,000 characters long", `mcollective.reply.${"a".repeat(32)}.${"x".repeat(5000)}`],
+    ["more than 64 tokens", `mcollective.reply.h.${Array(70).fill("t").join(".")}`],
+    ["a wildcard", "mcollective.reply.>"],
+    ["whitespace", "mcollective.reply.a b"],
+    ["under $JS.", "$JS.API.STREAM.DELETE.X"],
+    ["empty tokens", "mcollective..reply"],
+  ])("drops a request whose reply-to is %s as bad_reply_to, publishing nothing", async (_name, replyTo) => {
+    const signed = await signRpcRequest(client, {
+      collective: "mcollective",
+      agent: "rpcutil",
+      action: "ping",
+    });
+    const body = encodeTransport(directPacket(signed, { replyTo, sender: client.senderid }));
+    const result = await host.handle(broadcastSubject("mcollective", "rpcutil"), body, URL_HERE);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.reason).toBe("bad_reply_to");
+    expect(!result.ok && result.detail.length).toBeLessThan(300);
+  });
+});

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { parseJson } from "../../../lib/protocol/json.ts";
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from "../../../lib/protocol/json-depth.ts";
+import { decodeTransport } from "../../../lib/protocol/transport.ts";
 
 const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
 
@@ -30,5 +32,27 @@ describe("jsonDepthExceeds", () => {
   it("scans 5,000 levels without recursion", () => {
     expect(jsonDepthExceeds(nested(5000))).toBe(true);
     expect(jsonDepthExceeds(nested(100_000), 200_000)).toBe(false);
+  });
+});
+
+describe("every NATS decode is held to the bound (issue 12)", () => {
+  it("parseJson refuses a document nested deeper than 64 levels as too_deep, before parsing it", () => {
+    const refused = parseJson("transport", new TextEncoder().encode(`{"h":${nested(5000)}}`));
+    expect(refused.ok).toBe(false);
+    expect(!refused.ok && refused.error.code).toBe("too_deep");
+    expect(parseJson("transport", `{"h":${nested(63)}}`).ok).toBe(true);
+    expect(decodeTransport(`{"data":"","headers":{"x":${nested(100)}}}`)).toMatchObject({
+      ok: false,
+      error: { code: "too_deep", layer: "transport" },
+    });
+  });
+
+  it("skips long strings whole and still finds what follows them", () => {
+    const data = "A".repeat(1_000_000);
+    expect(jsonDepthExceeds(`{"data":"${data}","h":${nested(10)}}`, 11)).toBe(false);
+    expect(jsonDepthExceeds(`{"data":"${data}\\\\","h":${nested(70)}}`)).toBe(true);
+    expect(jsonDepthExceeds(new TextEncoder().encode(`{"data":"${data}","h":${nested(70)}}`))).toBe(true);
+    // A string that never closes hides the rest, as it would from the parser, which then refuses it.
+    expect(jsonDepthExceeds(`{"data":"${nested(70)}`)).toBe(false);
   });
 });

@@ -16,6 +16,7 @@ import {
   SUBJECT_MAX_LENGTH,
   serviceSubject,
   statsSubject,
+  subjectProblem,
 } from "../../../lib/protocol/subjects.ts";
 
 function parsed(subject: string): ParsedSubject {
@@ -216,5 +217,30 @@ describe("subject predicates", () => {
     expect(isReplySubject("mcollective.reply.x.>")).toBe(false);
     expect(isReplySubject("choria.federation.C1.collective")).toBe(false);
     expect(isReplySubject("mcollective.node.reply.x.y")).toBe(false);
+  });
+});
+
+// Issue 12: subjects taken from packets are held to limits far inside nats-server's 4 KB control line.
+describe("subject limits", () => {
+  it("subjectProblem refuses over-long, many-token, wildcard, whitespace, empty-token and $ subjects", () => {
+    expect(subjectProblem("mcollective.reply.abc.123")).toBeUndefined();
+    expect(subjectProblem("choria.federation.C1.collective")).toBeUndefined();
+    expect(subjectProblem(`a.${"x".repeat(5000)}`)).toMatch(/512/);
+    expect(subjectProblem(Array(65).fill("t").join("."))).toMatch(/64 tokens/);
+    expect(subjectProblem(Array(64).fill("t").join("."))).toBeUndefined();
+    expect(subjectProblem("a.>")).toMatch(/wildcard/);
+    expect(subjectProblem("a.*.b")).toMatch(/wildcard/);
+    expect(subjectProblem("a.b c")).toMatch(/whitespace/);
+    expect(subjectProblem("a..b")).toMatch(/empty token/);
+    expect(subjectProblem("$JS.API.INFO")).toMatch(/reserved/);
+    expect(subjectProblem("")).toMatch(/empty/);
+  });
+
+  it("parseSubject refuses $ namespaces and more than 64 tokens; builders throw on them", () => {
+    expect(parseSubject(`$JS.reply.x.${"a".repeat(32)}`).ok).toBe(false);
+    expect(parseSubject(`mcollective.node.${Array(62).fill("a").join(".")}`).ok).toBe(true);
+    expect(parseSubject(`mcollective.node.${Array(63).fill("a").join(".")}`).ok).toBe(false);
+    expect(() => nodeSubject("mcollective", Array(63).fill("a").join("."))).toThrow(/64 tokens/);
+    expect(() => broadcastSubject("$SYS", "rpcutil")).toThrow(/reserved/);
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { openReply } from "../../../../lib/client/replies.ts";
+import { decodeBase64Text, encodeBase64Text } from "../../../../lib/protocol/base64.ts";
 import {
   type CallbackSender,
   callbackSender,
@@ -11,6 +12,7 @@ import { MemoryKvBucket } from "../../../../lib/results/jobs/memory-kv.ts";
 import { type JobRecord, resultOfReply } from "../../../../lib/results/jobs/model.ts";
 import { JobStore } from "../../../../lib/results/jobs/store.ts";
 import { jobReplySubject, newJobId } from "../../../../lib/results/jobs/subjects.ts";
+import { sealReply } from "../../../../lib/security/choria.ts";
 import type {
   CapturedReply,
   ReplyDisposition,
@@ -234,5 +236,55 @@ describe("the collector", () => {
     expect(applied).toEqual([job.id]);
     expect(collector.stats).toMatchObject({ effects_failures: 1, effects_applied: 1 });
     expect(await inIndex()).toBe(false);
+  });
+});
+
+// Issue 12: replies nested too deep, in the transport or in the RPC data a node (or anyone on the
+// collective) sends back, are refused on their bytes, counted and logged at most once a minute.
+describe("the collector and deeply nested replies", () => {
+  const nested = (levels: number) => `${"[".repeat(levels)}${"]".repeat(levels)}`;
+
+  /** The same reply with its RPC data replaced by `data` (JSON text), hashed again as a node would. */
+  async function withData(reply: string, data: string): Promise<string> {
+    const transport = JSON.parse(reply) as { data: string };
+    const secure = JSON.parse(decodeBase64Text(transport.data)!) as { message: string };
+    const inner = JSON.parse(secure.message) as { message: string };
+    const rpc = inner.message.replace(/"data":\{.*\}\}$/, `"data":${data}}`);
+    expect(rpc).not.toBe(inner.message);
+    const message = JSON.stringify({ ...inner, message: rpc });
+    transport.data = encodeBase64Text(await sealReply(message));
+    return JSON.stringify(transport);
+  }
+
+  it("refuses them as too_deep and logs once; the same reply nested shallowly is stored", async () => {
+    const nodes = await simulatedNodes(3);
+    const store = new JobStore(new MemoryKvBucket());
+    const source = new HandSource();
+    const logged: string[] = [];
+    const collector = new JobCollector({
+      store,
+      source,
+      callbacks: callbackSender({}),
+      retryPolicy: POLICY,
+      sweepIntervalMs: 20,
+      log: (_level, message, fields) => logged.push(`${message} ${JSON.stringify(fields)}`),
+    });
+    await collector.start();
+    running.push(collector);
+    const targets = nodes.fleet.map((n) => n.identity);
+    const { job, subject, replies } = await jobWithReplies(nodes, store, targets);
+
+    const deepHeader = replies[0]!.replace(/}}$/, `,"x":${nested(5000)}}}`);
+    const deepData = await withData(replies[1]!, `{"deep":${nested(5000)}}`);
+    // The same change at a harmless depth is stored: only the depth is refused.
+    const shallowData = await withData(replies[2]!, `{"deep":${nested(10)}}`);
+    expect(await source.deliver(subject, deepHeader)).toBe("done");
+    expect(await source.deliver(subject, deepData)).toBe("done");
+    expect(await source.deliver(subject, deepData)).toBe("done");
+    expect(await source.deliver(subject, shallowData)).toBe("done");
+    expect(collector.stats).toMatchObject({ too_deep: 3, invalid: 0, stored: 1, retried: 0 });
+    expect((await store.get(job.id))?.record.counts.ok).toBe(1);
+    expect(logged.filter((line) => line.includes('"too_deep"'))).toHaveLength(1);
+    expect(logged.join("\n")).not.toContain("Maximum call stack");
   });
 });
