@@ -6,6 +6,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { type KeepAlive, type Lock, LockLost, Locks } from "../lib/data/mod.ts";
 import type { Logger } from "../lib/log/log.ts";
+import { depthDetail, jsonDepthExceeds } from "../lib/protocol/json-depth.ts";
 import type { CallbackTarget, JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
 import type { CreateOptions } from "../lib/results/jobs/store.ts";
@@ -24,7 +25,6 @@ import {
   type PolicyIntent,
   type ReplayStore,
 } from "../lib/security/http/mod.ts";
-import { depthDetail, jsonDepthExceeds } from "../lib/security/json.ts";
 import type { WebhookRefusalReason } from "../lib/security/webhooks/mod.ts";
 import { verifyWebhook } from "../lib/security/webhooks/mod.ts";
 import { type Delivery, describeCondition, firstFailingCondition } from "../lib/triggers/conditions.ts";
