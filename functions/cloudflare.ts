@@ -54,6 +54,8 @@ export interface Env {
   CHORIA_EDGE_GATEWAY_SYNC_BUDGET?: string;
   /** Webhook triggers as YAML or JSON text; their secrets are further Worker secrets named in it. */
   CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT?: string;
+  /** A secret: seals callback secrets in job records; the collectors hold the same key. */
+  CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY?: string;
   CHORIA_EDGE_GATEWAY_DATA_BUCKET?: string;
   /** `durable-object` (default) or `per-request`. */
   CHORIA_EDGE_GATEWAY_NATS_CONNECTION?: string;
@@ -85,6 +87,7 @@ async function buildApp(
     discoveryIdleMs: number(env.CHORIA_EDGE_GATEWAY_DISCOVERY_IDLE),
     connectTimeoutMs: number(env.CHORIA_EDGE_GATEWAY_CONNECT_TIMEOUT),
     syncBudgetMs: number(env.CHORIA_EDGE_GATEWAY_SYNC_BUDGET),
+    callbackSealKey: env.CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY || undefined,
   });
   if (!config.ok) throw new Error(`gateway settings: ${config.error}`);
   const jobs = env.CHORIA_EDGE_GATEWAY_JOBS ?? "off";

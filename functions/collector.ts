@@ -6,6 +6,7 @@ import { JobCollector } from "../lib/results/jobs/collector.ts";
 import { type CollectorConfig, collectorUsage, parseCollectorConfig } from "../lib/results/jobs/config.ts";
 import { httpCallbackSender } from "../lib/results/jobs/http-callback.ts";
 import { lambdaCallbackSender } from "../lib/results/jobs/lambda.ts";
+import { importSealKey } from "../lib/results/jobs/sealed-secret.ts";
 import { JobStore } from "../lib/results/jobs/store.ts";
 import { COLLECTOR_QUEUE, JOB_REPLY_WILDCARD, REPLY_STREAM } from "../lib/results/jobs/subjects.ts";
 import type { NatsBus } from "../lib/transport/bus.ts";
@@ -65,8 +66,11 @@ export async function startCollector(
             log,
           })
         : queueReplySource(bus, { subject: JOB_REPLY_WILDCARD, queue: COLLECTOR_QUEUE, log });
+    const sealKey =
+      config.callbackSealKey === undefined ? undefined : await importSealKey(config.callbackSealKey);
     const callbacks = callbackSender({
       url: httpCallbackSender({
+        ...(sealKey === undefined ? {} : { sealKey }),
         ...(config.callbackSecret === undefined ? {} : { secret: config.callbackSecret }),
         timeoutMs: config.callbackTimeoutMs,
         allowHttp: config.allowHttpCallbacks,

@@ -9,6 +9,7 @@ import type { Logger } from "../lib/log/log.ts";
 import { depthDetail, jsonDepthExceeds } from "../lib/protocol/json-depth.ts";
 import type { CallbackTarget, JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
 import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
+import { importSealKey, sealSecret } from "../lib/results/jobs/sealed-secret.ts";
 import type { CreateOptions } from "../lib/results/jobs/store.ts";
 import { uniqueTargets } from "../lib/results/limit.ts";
 import { publishRpc, type RpcPlan, resolveTargets, sendRpc, type Targets } from "../lib/results/rpc.ts";
@@ -152,6 +153,30 @@ export function createGateway(deps: GatewayDeps): Hono {
   const senderid = config.identity ?? deps.signer.certname;
   const openapi = JSON.stringify(openApiDocument(GATEWAY_VERSION));
   const keyCallbacks = defaultCallbacks(deps.auth.keys);
+  // Callback secrets go into job records sealed (lib/results/jobs/sealed-secret.ts says why); a secret
+  // the operator configured that could not be sealed is a start-up error, not a request's.
+  const sealKey = config.callbackSealKey === undefined ? undefined : importSealKey(config.callbackSealKey);
+  if (sealKey === undefined) {
+    const configured = [
+      ...[...keyCallbacks].map(([id, callback]) => ({ where: `key ${id}`, callback })),
+      ...(deps.triggers?.set.names() ?? []).map((name) => ({
+        where: `trigger ${name}`,
+        callback: deps.triggers?.set.get(name)?.callback,
+      })),
+    ];
+    for (const { where, callback } of configured)
+      if (callback?.kind === "url" && callback.secret !== undefined)
+        throw new Error(
+          `${where}: a callback secret needs callbackSealKey (--callback-seal-key), so that job records do not hold it in clear`,
+        );
+  }
+  /** The callback as the job record keeps it: a URL callback's secret sealed. */
+  const sealed = async (callback: CallbackTarget | undefined): Promise<CallbackTarget | undefined> => {
+    if (callback?.kind !== "url" || callback.secret === undefined) return callback;
+    if (sealKey === undefined) throw new Error("a callback secret reached a gateway without callbackSealKey");
+    const { secret, ...rest } = callback;
+    return { ...rest, secret_sealed: await sealSecret(await sealKey, secret, callback.url) };
+  };
   const app = new Hono();
 
   /** Every refusal: one audit line, then its problem document. */
@@ -269,6 +294,15 @@ export function createGateway(deps: GatewayDeps): Hono {
         ...(intent.callback === undefined ? {} : { callback: callbackIntent(intent.callback) }),
       };
       authorizeOrRefuse(caller.policy, policyIntent);
+      if (intent.callback?.kind === "url" && intent.callback.secret !== undefined && sealKey === undefined)
+        throw new Refusal(
+          invalidBody([
+            fieldError(
+              ["callback", "secret"],
+              "this gateway cannot keep callback secrets (no callback seal key); leave it out to be signed with the collectors' secret",
+            ),
+          ]),
+        );
 
       const plan = planOf(intent, collective, config);
       const format = chooseFormat(request.headers.get("accept"));
@@ -371,7 +405,7 @@ export function createGateway(deps: GatewayDeps): Hono {
           },
           plan,
           targets,
-          callback: intent.callback ?? run.defaultCallback,
+          callback: await sealed(intent.callback ?? run.defaultCallback),
           idempotency: run.idempotency,
           callerid: client.callerid,
           send: async (route) => {

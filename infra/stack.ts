@@ -6,6 +6,7 @@ import { chmod, mkdir, open, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { newSealKey } from "../lib/results/jobs/sealed-secret.ts";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
 import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
@@ -141,6 +142,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       ]),
     );
     const gatewayPort = await preferredPort(options.ports.gateway);
+    // Gateway and collector share a fresh key to seal callback secrets in job records (environment, not
+    // flags: a command line is visible to every user of the machine).
+    const sealKey = newSealKey();
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const gatewayReady = join(options.stateDir, "gateway.ready");
     await rm(gatewayReady, { force: true });
@@ -169,19 +173,18 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
           "--ready-file",
           gatewayReady,
         ],
-        triggers.env,
+        { ...triggers.env, CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey },
       ),
     );
     // Stores the replies of async requests; it creates the jobs bucket and the reply stream when missing.
     children.push(
       // Callbacks of the local stack go to receivers on 127.0.0.1: plain http and private addresses allowed.
-      launch("collector", logsDir, [
+      launch(
         "collector",
-        "--servers",
-        federation.url,
-        "--allow-http-callbacks",
-        "--allow-private-callbacks",
-      ]),
+        logsDir,
+        ["collector", "--servers", federation.url, "--allow-http-callbacks", "--allow-private-callbacks"],
+        { CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey },
+      ),
     );
     for (const child of children) {
       void child.exited.then((code) => {

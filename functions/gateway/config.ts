@@ -45,6 +45,14 @@ export const gatewayConfigSchema = z.object({
    * budget is spent; webhook senders give up after about 10 s, hence the default.
    */
   syncBudgetMs: z.number().int().min(100).default(8000),
+  /**
+   * AES key (base64 of 32 bytes) that callback secrets are sealed with before they go into a job record;
+   * the collectors get the same key to open them. Without it, callbacks that carry a secret are refused.
+   */
+  callbackSealKey: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, "expected base64 of 32 bytes")
+    .optional(),
   /** Choria request TTL in seconds. */
   ttlSeconds: z.number().int().min(30).default(60),
 });

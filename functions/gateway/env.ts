@@ -78,6 +78,10 @@ const OPTIONS: OptionSpec[] = (
       flag: "data-bucket",
       help: "JetStream KV bucket of trigger data and locks (default choria_edge_data)",
     },
+    {
+      flag: "callback-seal-key",
+      help: "base64 AES key (32 bytes) that callback secrets are sealed with in job records; the collectors need the same (prefer the environment variable)",
+    },
     { flag: "ready-file", help: 'write "ready <url>" to this file once listening (for scripts)' },
   ] satisfies Omit<OptionSpec, "kind">[]
 ).map((o) => ({ ...o, kind: "string" }));
@@ -146,6 +150,7 @@ export async function gatewaySettings(
     discoveryIdleMs: int("discovery-idle"),
     connectTimeoutMs: int("connect-timeout"),
     syncBudgetMs: int("sync-budget"),
+    callbackSealKey: get("callback-seal-key"),
   });
   if (!config.ok) return { ok: false, error: config.error };
 

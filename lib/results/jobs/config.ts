@@ -63,6 +63,14 @@ export const collectorConfigSchema = z.object({
     .string()
     .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "expected whsec_<base64>")
     .optional(),
+  /**
+   * Opens the callback secrets gateways seal into job records (base64 of 32 bytes, the gateways' own
+   * `--callback-seal-key`); without it, callbacks with a sealed secret fail as invalid_target.
+   */
+  callbackSealKey: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, "expected base64 of 32 bytes")
+    .optional(),
   callbackTimeoutMs: duration(15_000),
   callbackAttempts: positiveInt(12, 100),
   callbackBackoffMs: duration(5000),
@@ -158,6 +166,12 @@ const OPTIONS: Option[] = [
     help: "deadline and callback checks (1s)",
   },
   { flag: "callback-secret", key: "callbackSecret", kind: "string", help: "whsec_ secret for URL callbacks" },
+  {
+    flag: "callback-seal-key",
+    key: "callbackSealKey",
+    kind: "string",
+    help: "base64 AES key the gateways seal callback secrets with (the same as theirs; prefer the environment variable)",
+  },
   { flag: "callback-timeout", key: "callbackTimeoutMs", kind: "string", help: "per callback attempt (15s)" },
   {
     flag: "callback-attempts",

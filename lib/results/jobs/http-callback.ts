@@ -4,6 +4,7 @@ import { request as httpsRequest } from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import { addressAllowed, classifyAddress } from "./address.ts";
 import { type CallbackOutcome, errorText, type UrlCallbackSender } from "./callbacks.ts";
+import { openSecret } from "./sealed-secret.ts";
 import { webhookHeaders } from "./webhook.ts";
 
 /*
@@ -27,11 +28,8 @@ export interface HttpCallbackOptions {
   resolve?: (host: string) => Promise<string[]>;
   /** CA certificates to trust instead of Node's bundle (tests, private CAs). */
   ca?: string;
-  /**
-   * The signing secret of a target that brings a sealed one (see sealed-secret.ts); undefined when it
-   * cannot be opened.
-   */
-  secretOf?: (target: Parameters<UrlCallbackSender>[0]) => Promise<string | undefined>;
+  /** Opens the secrets that gateways sealed into job records (sealed-secret.ts, `--callback-seal-key`). */
+  sealKey?: CryptoKey;
   now?: () => number;
 }
 
@@ -52,7 +50,14 @@ export function httpCallbackSender(options: HttpCallbackOptions = {}): UrlCallba
     }
     if (url.protocol !== "https:" && !(options.allowHttp && url.protocol === "http:"))
       return invalid("callback URLs must be https (--allow-http-callbacks for http)");
-    const secret = options.secretOf ? await options.secretOf(target) : (target.secret ?? options.secret);
+    let secret = target.secret ?? options.secret;
+    if (target.secret_sealed !== undefined) {
+      secret = options.sealKey && (await openSecret(options.sealKey, target.secret_sealed, target.url));
+      if (secret === undefined)
+        return invalid(
+          "the callback's sealed secret does not open with this collector's --callback-seal-key",
+        );
+    }
     if (secret === undefined) return invalid("no signing secret for this callback");
     const signal = AbortSignal.timeout(timeoutMs);
 

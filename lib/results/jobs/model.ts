@@ -23,25 +23,40 @@ export type ResultFilter = (typeof RESULT_FILTERS)[number];
 /** Per-node data above this many bytes of JSON is stored cut, flagged `truncated`, by default. */
 export const DEFAULT_MAX_DATA_BYTES = 16 * 1024;
 
-export const callbackTargetSchema = z.discriminatedUnion("kind", [
-  z.object({
-    kind: z.literal("url"),
-    url: z.url({ protocol: /^https?$/ }),
-    /** Standard Webhooks signing secret (`whsec_<base64>`); the collector's own secret when absent. */
-    secret: z
+const urlCallbackSchema = z.object({
+  kind: z.literal("url"),
+  url: z.url({ protocol: /^https?$/ }),
+  /** Standard Webhooks signing secret (`whsec_<base64>`); the collector's own secret when absent. */
+  secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/)
+    .optional(),
+});
+const lambdaCallbackSchema = z.object({
+  kind: z.literal("lambda"),
+  /** Name, ARN or partial ARN of the function. */
+  function_name: z.string().min(1).max(170),
+  qualifier: z.string().min(1).max(128).optional(),
+  region: z.string().min(1).max(32).optional(),
+});
+
+/** A callback as a request, a key or a trigger names it. */
+export const callbackTargetSchema = z.discriminatedUnion("kind", [urlCallbackSchema, lambdaCallbackSchema]);
+
+/**
+ * A callback as a job record keeps it: the gateway seals a URL callback's secret (sealed-secret.ts), so
+ * the record holds `secret_sealed` and no `secret`; records from before sealing may still hold `secret`.
+ */
+export const storedCallbackTargetSchema = z.discriminatedUnion("kind", [
+  urlCallbackSchema.extend({
+    secret_sealed: z
       .string()
-      .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/)
+      .regex(/^v1\.[A-Za-z0-9+/]+=*\.[A-Za-z0-9+/]+=*$/)
       .optional(),
   }),
-  z.object({
-    kind: z.literal("lambda"),
-    /** Name, ARN or partial ARN of the function. */
-    function_name: z.string().min(1).max(170),
-    qualifier: z.string().min(1).max(128).optional(),
-    region: z.string().min(1).max(32).optional(),
-  }),
+  lambdaCallbackSchema,
 ]);
-export type CallbackTarget = z.infer<typeof callbackTargetSchema>;
+export type CallbackTarget = z.infer<typeof storedCallbackTargetSchema>;
 
 const isoTime = z.string().min(1);
 const count = z.number().int().min(0);
@@ -103,7 +118,7 @@ function attemptView(attempt: CallbackAttempt): CallbackAttemptView {
 export const CALLBACK_STATUSES = ["waiting", "pending", "delivered", "failed"] as const;
 
 const callbackStateSchema = z.object({
-  target: callbackTargetSchema,
+  target: storedCallbackTargetSchema,
   /** `waiting` for the job to end, `pending` delivery, then `delivered` or `failed` (gave up). */
   status: z.enum(CALLBACK_STATUSES),
   attempts: z.array(callbackAttemptSchema),

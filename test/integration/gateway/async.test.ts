@@ -8,8 +8,9 @@ import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
 import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
 import { generateHttpKey, type SigningKey, signHttpRequest } from "../../../lib/security/http/mod.ts";
+import { verifyWebhook } from "../../../lib/security/webhooks/mod.ts";
 import { testPki } from "../../support/pki.ts";
-import { collectorConfig, memoryLog } from "../results/support.ts";
+import { collectorConfig, gatewaySide, memoryLog, TEST_SEAL_KEY } from "../results/support.ts";
 import {
   type CallbackReceiver,
   CLUSTER,
@@ -37,6 +38,8 @@ let hooked: SigningKey;
 let receiver: CallbackReceiver;
 const collectorLog = memoryLog();
 
+const NOTIFIED_SECRET = `whsec_${btoa("callback secret of this key")}`;
+
 // Short, so that a sync request can be seen to outlast it.
 const SYNC_BUDGET_MS = 1500;
 
@@ -46,6 +49,7 @@ async function settings(jobs: boolean): Promise<NodeGatewaySettings> {
     clusters: { [CLUSTER]: ["mcollective"] },
     publicUrl: PUBLIC,
     syncBudgetMs: SYNC_BUDGET_MS,
+    callbackSealKey: TEST_SEAL_KEY,
   });
   if (!config.ok) throw new Error(config.error);
   return {
@@ -99,7 +103,7 @@ beforeAll(async () => {
       mayCallBack.config,
       {
         ...withCallback.config,
-        callback: { kind: "url", url: receiver.url, secret: `whsec_${btoa("callback secret of this key")}` },
+        callback: { kind: "url", url: receiver.url, secret: NOTIFIED_SECRET },
       },
     ],
   });
@@ -369,6 +373,52 @@ describe("async requests through the Node gateway", () => {
     expect(response.status).toBe(202);
     const jobId = ((await response.json()) as { job_id: string }).job_id;
     expect(await receiver.deliveriesFor(jobId)).toHaveLength(1);
+  });
+
+  it("keeps callback secrets out of the job record in clear; deliveries are still signed with them", async () => {
+    const secret = `whsec_${btoa("the caller's secret, only for its receiver")}`;
+    const response = await post(
+      gateway,
+      { ...ping(), nodes: identities().slice(0, 1), callback: { kind: "url", url: receiver.url, secret } },
+      {},
+      hooked,
+    );
+    expect(response.status).toBe(202);
+    const jobId = ((await response.json()) as { job_id: string }).job_id;
+    const byDefault = await post(gateway, { ...ping(), nodes: identities().slice(0, 1) }, {}, notified);
+    const defaultJobId = ((await byDefault.json()) as { job_id: string }).job_id;
+
+    // What anyone who can read the bucket sees.
+    const side = await gatewaySide(federation.federation);
+    try {
+      for (const [id, clear] of [
+        [jobId, secret],
+        [defaultJobId, NOTIFIED_SECRET],
+      ] as const) {
+        const stored = JSON.stringify((await side.store.get(id))!.record);
+        expect(stored).not.toContain(clear);
+        expect(stored).not.toContain(clear.slice("whsec_".length));
+        expect(stored).toMatch(/"secret_sealed":"v1\./);
+      }
+    } finally {
+      await side.bus.close();
+    }
+    for (const [id, key] of [
+      [jobId, secret],
+      [defaultJobId, NOTIFIED_SECRET],
+    ] as const) {
+      const [delivery] = await receiver.deliveriesFor(id);
+      const verdict = await verifyWebhook(
+        "standard-webhooks",
+        { secrets: [key] },
+        {
+          headers: new Headers(delivery!.headers as Record<string, string>),
+          body: new TextEncoder().encode(delivery!.body),
+        },
+        { now: new Date() },
+      );
+      expect(verdict.ok).toBe(true);
+    }
   });
 
   it("is refused as async-unavailable by a gateway without --jobs", async () => {

@@ -17,7 +17,7 @@ import type { NatsBus } from "../../../lib/transport/bus.ts";
 import { NatsKvBucket } from "../../../lib/transport/kv-bucket.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
 import { testPki } from "../../support/pki.ts";
-import { collectorConfig, memoryLog } from "../results/support.ts";
+import { collectorConfig, memoryLog, TEST_SEAL_KEY } from "../results/support.ts";
 import {
   type CallbackReceiver,
   CLUSTER,
@@ -152,7 +152,11 @@ triggers:
 
 async function settings(): Promise<NodeGatewaySettings> {
   const pki = await testPki();
-  const config = gatewayConfigFrom({ clusters: { [CLUSTER]: ["mcollective"] }, publicUrl: PUBLIC });
+  const config = gatewayConfigFrom({
+    clusters: { [CLUSTER]: ["mcollective"] },
+    publicUrl: PUBLIC,
+    callbackSealKey: TEST_SEAL_KEY,
+  });
   if (!config.ok) throw new Error(config.error);
   const readerKey = await generateHttpKey({
     id: "reader",

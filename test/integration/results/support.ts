@@ -15,6 +15,8 @@ import type { NatsServer } from "../../support/nats-server.ts";
 import { CALLER, COLLECTIVE, type Nodes } from "../../unit/results/jobs/support.ts";
 
 export const RETENTION_MS = 3_600_000;
+/** The callback seal key the test gateways and collectors share (base64 of 32 bytes). */
+export const TEST_SEAL_KEY = "dGVzdCBzZWFsIGtleSBvZiB0aGlydHktdHdvIGJ5dGU=";
 
 /**
  * Collector settings for tests: quick sweeps and retries, http callbacks allowed, and private addresses
@@ -33,6 +35,7 @@ export function collectorConfig(
     callbackTimeoutMs: 2000,
     allowHttpCallbacks: true,
     allowPrivateCallbacks: true,
+    callbackSealKey: TEST_SEAL_KEY,
     ...overrides,
   });
   if (!parsed.ok) throw new Error(parsed.error);

@@ -480,3 +480,62 @@ describe("a failure inside the gateway", () => {
     ]);
   });
 });
+
+describe("callback secrets and the seal key", () => {
+  const CALLBACK = {
+    kind: "url",
+    url: "https://hooks.example.com/ci/done",
+    secret: `whsec_${btoa("k".repeat(24))}`,
+  };
+  const SEAL_KEY = btoa("0123456789abcdef0123456789abcdef");
+
+  async function gatewayWith(options: { sealKey?: string; keyCallback?: unknown }) {
+    const key = await generateHttpKey({
+      id: "hooked",
+      caller: "ci",
+      scheme: "bearer",
+      policy: { ...POLICY, callbackUrls: ["https://hooks.example.com/ci/"] },
+    });
+    const clusters = parseClusters("C1=mcollective");
+    if (!clusters.ok) throw new Error(clusters.error);
+    const config = gatewayConfigFrom({
+      clusters: clusters.clusters,
+      ...(options.sealKey === undefined ? {} : { callbackSealKey: options.sealKey }),
+    });
+    if (!config.ok) throw new Error(config.error);
+    const keys = {
+      keys: [{ ...key.config, ...(options.keyCallback ? { callback: options.keyCallback } : {}) }],
+    };
+    const gateway = createGateway({
+      config: config.config,
+      signer: await loadSigner((await testPki()).gateway),
+      nats: unreachable,
+      auth: await gatewayAuthFromKeys(JSON.stringify(keys)),
+      jobs: { store: () => Promise.reject(new Error("no job store in this test")) },
+    });
+    return { gateway, token: key.keyFile.secret! };
+  }
+
+  it("a gateway without a seal key refuses to start with a key whose callback carries a secret", async () => {
+    await expect(gatewayWith({ keyCallback: CALLBACK })).rejects.toThrow(/key hooked: .*callbackSealKey/);
+    await expect(gatewayWith({ keyCallback: CALLBACK, sealKey: SEAL_KEY })).resolves.toBeDefined();
+    const { secret: _secret, ...unsigned } = CALLBACK;
+    await expect(gatewayWith({ keyCallback: unsigned })).resolves.toBeDefined();
+  });
+
+  it("and refuses a request's callback secret as invalid-body (400) before anything is sent", async () => {
+    const { gateway, token } = await gatewayWith({});
+    const before = acquired;
+    const res = await gateway.request(URL_RPC, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ ...body, nodes: ["n1"], mode: "async", callback: CALLBACK }),
+    });
+    expect(res.status).toBe(400);
+    const doc = await problemOf(res);
+    expect(doc.kind).toBe("invalid-body");
+    expect(doc.errors?.map((e) => e.field)).toEqual(["callback.secret"]);
+    expect(JSON.stringify(doc)).not.toContain(CALLBACK.secret);
+    expect(acquired).toBe(before);
+  });
+});

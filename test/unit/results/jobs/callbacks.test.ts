@@ -19,6 +19,7 @@ import {
   jobView,
   newJobRecord,
 } from "../../../../lib/results/jobs/model.ts";
+import { importSealKey, newSealKey, sealSecret } from "../../../../lib/results/jobs/sealed-secret.ts";
 import { newJobId } from "../../../../lib/results/jobs/subjects.ts";
 import { newWebhookSecret } from "../../../../lib/results/jobs/webhook.ts";
 import { type LambdaApi, startLambdaApi } from "../../../support/lambda-api.ts";
@@ -165,6 +166,26 @@ describe("URL callbacks", () => {
     const send = httpCallbackSender({ ...local, secret: own });
     await send({ kind: "url", url: receiver.url, secret: SECRET }, { id: "job_a", body: "{}" });
     expect(receiver.deliveries.at(-1)?.verified).toBe(true);
+  });
+
+  it("open a secret the gateway sealed into the job, and sign with it; without the key, fail for good", async () => {
+    const key = await importSealKey(newSealKey());
+    const secret_sealed = await sealSecret(key, SECRET, receiver.url);
+    const target = { kind: "url" as const, url: receiver.url, secret_sealed };
+    const other = newWebhookSecret();
+    const send = httpCallbackSender({ ...local, secret: other, sealKey: key });
+    expect(await send(target, { id: "job_s", body: "{}" })).toMatchObject({ ok: true });
+    expect(receiver.deliveries.at(-1)).toMatchObject({ id: "job_s", verified: true });
+    // Without the key (or with another one) the collector's own secret is not used in its place.
+    for (const sender of [
+      httpCallbackSender({ ...local, secret: other }),
+      httpCallbackSender({ ...local, secret: other, sealKey: await importSealKey(newSealKey()) }),
+    ])
+      expect(await sender(target, { id: "job_s", body: "{}" })).toMatchObject({
+        ok: false,
+        outcome: "invalid_target",
+        final: true,
+      });
   });
 
   it("non-2xx answers are http_error with the status, and 410 Gone fails for good", async () => {
