@@ -40,6 +40,8 @@ export interface ValidityOptions {
 export interface IssueOptions extends ValidityOptions {
   /** DNS SANs besides the certname, which is always the first SAN. */
   extraDnsNames?: string[];
+  /** IP address SANs (a server reached as `tls://127.0.0.1:4222` is checked against these). */
+  ipAddresses?: string[];
 }
 
 export function generateRsaKeys(): Promise<CryptoKeyPair> {
@@ -119,7 +121,10 @@ export async function issueCertificate(
         x509.ExtendedKeyUsage.serverAuth,
         x509.ExtendedKeyUsage.clientAuth,
       ]),
-      new x509.SubjectAlternativeNameExtension(dnsNames.map((value) => ({ type: "dns" as const, value }))),
+      new x509.SubjectAlternativeNameExtension([
+        ...dnsNames.map((value) => ({ type: "dns" as const, value })),
+        ...(options.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
+      ]),
       await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],

@@ -12,6 +12,7 @@ import {
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { LogFn } from "./auth.ts";
 
 /** One stored value of a key-value bucket. Deleted keys appear as `DEL` (or `PURGE`) entries in scans. */
 export interface KvEntry {
@@ -62,6 +63,52 @@ export interface KvBucketOptions {
   replicas?: number;
   /** Upper bound of the whole bucket in bytes; unlimited by default. */
   maxBytes?: number;
+}
+
+/** How JetStream replicates a stream (a bucket is one), as the server reports it. */
+export interface Replication {
+  /** Copies the stream is configured to keep. */
+  replicas: number;
+  /** The server that leads the stream in a cluster; undefined on a server without clustering. */
+  leader: string | undefined;
+  /** Copies that are up to date now: the leader and the peers the server calls current. */
+  current: number;
+}
+
+/** Reads a stream's replication from its info. */
+export async function streamReplication(jsm: JetStreamManager, stream: string): Promise<Replication> {
+  const info = await jsm.streams.info(stream);
+  const peers = info.cluster?.replicas ?? [];
+  return {
+    replicas: info.config.num_replicas,
+    leader: info.cluster?.leader,
+    current: (info.cluster?.leader ? 1 : 0) + peers.filter((peer) => peer.current && !peer.offline).length,
+  };
+}
+
+/**
+ * Logs the replication a bucket got, as a warning when it has fewer copies than were asked for (an existing
+ * bucket keeps the settings it was made with). Never throws: a user without stream-info rights still works.
+ */
+export async function reportReplication(
+  bucket: NatsKvBucket,
+  requested: number,
+  log: LogFn,
+  fields: Record<string, unknown> = {},
+): Promise<void> {
+  try {
+    const got = await bucket.replication();
+    log(got.replicas < requested ? "warn" : "info", "kv bucket opened", {
+      ...fields,
+      bucket: bucket.name,
+      replicas: got.replicas,
+      replicas_requested: requested,
+      replicas_current: got.current,
+      ...(got.leader === undefined ? {} : { leader: got.leader }),
+    });
+  } catch (err) {
+    log("warn", "kv bucket replication unknown", { ...fields, bucket: bucket.name, error: String(err) });
+  }
 }
 
 /** A failed expected-last-sequence check (create on an existing key, a stale CAS); newer servers use the
@@ -115,6 +162,11 @@ export class NatsKvBucket implements KvBucket {
       kv = await kvm.open(options.name);
     }
     return new NatsKvBucket(options.name, kv, js, await js.jetstreamManager());
+  }
+
+  /** How the server replicates this bucket (start-up reports it, so an R1 bucket in an HA cluster shows). */
+  replication(): Promise<Replication> {
+    return streamReplication(this.jsm, this.#stream);
   }
 
   async get(key: string): Promise<KvEntry | undefined> {

@@ -24,6 +24,12 @@ export interface ConnectNatsOptions {
   waitForServer?: boolean;
   signal?: AbortSignal;
   log?: LogFn;
+  /**
+   * Prefix of the subjects request replies (JetStream API answers, consumer deliveries) come back on,
+   * instead of `_INBOX`: a server whose permissions give each user its own prefix keeps users from reading
+   * each other's answers.
+   */
+  inboxPrefix?: string;
 }
 
 /**
@@ -48,6 +54,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsBus>
     noAsyncTraces: true,
     reconnectDelayHandler: () => reconnectDelay(bus ? bus.disconnectedFor() : 0),
     ...(tls ? { tls } : {}),
+    ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     ...authOptions(options.auth, (path) => readFileSync(path)),
   };
   log("info", "nats connecting", { connection: options.name, servers: servers.map(redactUrl) });

@@ -1,11 +1,18 @@
+import { X509Certificate } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DemoPki, ensureDemoPki } from "../../../infra/pki.ts";
+import {
+  type DemoPki,
+  ensureDemoPki,
+  issueCertificate,
+  openCertificateAuthority,
+} from "../../../infra/pki.ts";
 import { decodeSecureRequest } from "../../../lib/protocol/secure.ts";
 import { TrustStore } from "../../../lib/security/certs.ts";
 import { loadSigner, signRequest, verifySecureRequest } from "../../../lib/security/choria.ts";
+import { x509 } from "../../../lib/security/x509.ts";
 
 let dir: string;
 let first: DemoPki;
@@ -66,5 +73,23 @@ describe("ensureDemoPki", () => {
     const trust = TrustStore.fromPem(second.ca.certPem);
     expect((await trust.verify(second.client.certPem)).ok).toBe(true);
     expect((await trust.verify(second.nodes[1]!.certPem)).ok).toBe(true);
+  });
+});
+
+describe("issueCertificate", () => {
+  it("adds IP address SANs after the DNS ones, so a server reached by address passes the hostname check", async () => {
+    const ca = await openCertificateAuthority({ certPem: first.ca.certPem, keyPem: first.ca.keyPem });
+    const issued = await issueCertificate(ca, "fed-1.nats.choria-edge", {
+      extraDnsNames: ["localhost"],
+      ipAddresses: ["127.0.0.1"],
+    });
+    const san = new x509.X509Certificate(issued.certPem).getExtension(x509.SubjectAlternativeNameExtension);
+    expect(san?.names.toJSON()).toEqual([
+      { type: "dns", value: "fed-1.nats.choria-edge" },
+      { type: "dns", value: "localhost" },
+      { type: "ip", value: "127.0.0.1" },
+    ]);
+    // Node's own parser agrees (its TLS client checks an address against exactly this).
+    expect(new X509Certificate(issued.certPem).checkIP("127.0.0.1")).toBe("127.0.0.1");
   });
 });
