@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // choria-edge command line: each command lives in its own module and is loaded only when asked for,
 // so `choria-edge observe` does not pay for the gateway's dependencies.
+import { readFileSync } from "node:fs";
 
 type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
 
@@ -54,7 +55,45 @@ const commands: Record<string, Command> = {
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: choria-edge <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun 'choria-edge <command> --help' for a command's options.`;
+  return `usage: choria-edge <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun 'choria-edge <command> --help' for a command's options, 'choria-edge --version' for the version.`;
+}
+
+/** The package's version, from the package.json beside these sources. */
+function packageVersion(): string {
+  const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) that turn a into b. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  return d[a.length]![b.length]!;
+}
+
+/** The command a mistyped name most likely meant: a prefix of one, or a few edits away. */
+function nearestCommand(name: string, known: readonly string[] = Object.keys(commands)): string | undefined {
+  const lower = name.toLowerCase();
+  const prefixed = known.filter((c) => c.startsWith(lower));
+  if (lower.length >= 2 && prefixed.length === 1) return prefixed[0];
+  let best: { command: string; edits: number } | undefined;
+  for (const command of known) {
+    const edits = distance(lower, command);
+    if (best === undefined || edits < best.edits) best = { command, edits };
+  }
+  // At most a third of the word wrong (and at least one edit allowed), else it is no suggestion.
+  return best !== undefined && best.edits <= Math.max(1, Math.floor(best.command.length / 3))
+    ? best.command
+    : undefined;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -63,9 +102,18 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
+  if (name === "--version" || name === "-V" || name === "version") {
+    console.log(packageVersion());
+    return 0;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (command === undefined) {
-    console.error(`choria-edge: unknown command '${name}'\n\n${usage()}`);
+    const near = nearestCommand(name);
+    console.error(
+      near === undefined
+        ? `choria-edge: unknown command '${name}'\n\n${usage()}`
+        : `choria-edge: unknown command '${name}'; did you mean '${near}'?\n\nRun 'choria-edge --help' for every command.`,
+    );
     return 2;
   }
   const run = await command.load();
