@@ -265,7 +265,10 @@ export function createGateway(deps: GatewayDeps): Hono {
         throw refuse("async-unavailable", "this gateway answers synchronously only; send mode sync");
       const collectives = config.clusters[intent.cluster];
       if (collectives === undefined)
-        throw refuse("unknown-cluster", `this gateway does not publish into cluster ${intent.cluster}`);
+        throw refuse(
+          "unknown-cluster",
+          `this gateway does not publish into cluster ${intent.cluster}; it knows ${Object.keys(config.clusters).sort().join(", ") || "no cluster"}`,
+        );
       const collective = intent.collective ?? collectives[0]!;
       Object.assign(context, {
         cluster: intent.cluster,
