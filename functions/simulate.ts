@@ -8,6 +8,7 @@ import { type NodeService, serveNodes } from "../lib/node/service.ts";
 import { TrustStore } from "../lib/security/certs.ts";
 import type { NatsBus } from "../lib/transport/bus.ts";
 import { connectNats } from "../lib/transport/node.ts";
+import { DEMO_PKI_MADE, readNamedFile } from "./files.ts";
 import { pkiDir } from "./paths.ts";
 
 const HELP = `usage: choria-edge simulate [options]
@@ -51,7 +52,12 @@ export async function runSimulate(argv: string[]): Promise<number> {
   const perConnection = positiveInt("--per-connection", values["per-connection"]);
   const offset = nonNegativeInt("--offset", values.offset);
   const log = jsonLineLogger((line) => process.stderr.write(line), { component: "simulate" });
-  const trust = TrustStore.fromPem(await readFile(values.ca, "utf8"));
+  const trust = TrustStore.fromPem(
+    await readNamedFile(values.ca, {
+      what: "CA certificate",
+      ...(values.ca === join(pkiDir(), "ca.pem") ? { made: DEMO_PKI_MADE, instead: "--ca" } : {}),
+    }),
+  );
   const fleet = values.fleet
     ? await readFleet(values.fleet)
     : generateFleet({

@@ -2,10 +2,10 @@
 // option is a flag and a CHORIA_EDGE_GATEWAY_* environment variable, flags winning, with defaults that
 // suit the local stack. Certificate and key material may be given as files or, where there is no file
 // system to speak of (Lambda), as PEM text.
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type OptionSpec, optionsUsage, readOptions } from "../../lib/config/options.ts";
 import type { NatsAuth } from "../../lib/transport/auth.ts";
+import { DEMO_PKI_MADE, readNamedFile } from "../files.ts";
 import { pkiDir, stateDir } from "../paths.ts";
 import {
   type GatewayConfig,
@@ -173,11 +173,33 @@ export async function gatewaySettings(
   const gatewayName = "gateway.privileged.mcollective";
   try {
     const triggersFile = get("triggers");
+    // A default file is the demo PKI's, which a command makes; a named one is the operator's to fix.
+    const demo = (flag: string) =>
+      get(flag) === undefined ? { made: DEMO_PKI_MADE, instead: `--${flag}` } : {};
     const [certPem, keyPem, keysJson, triggersText] = await Promise.all([
-      get("cert-pem") ?? readFile(get("cert") ?? join(pkiDir(), `${gatewayName}.pem`), "utf8"),
-      get("key-pem") ?? readFile(get("key") ?? join(pkiDir(), `${gatewayName}-key.pem`), "utf8"),
-      get("keys-json") ?? readFile(get("keys") ?? join(stateDir(), "gateway-keys.json"), "utf8"),
-      get("triggers-text") ?? (triggersFile === undefined ? undefined : readFile(triggersFile, "utf8")),
+      get("cert-pem") ??
+        readNamedFile(get("cert") ?? join(pkiDir(), `${gatewayName}.pem`), {
+          what: "gateway certificate",
+          ...demo("cert"),
+        }),
+      get("key-pem") ??
+        readNamedFile(get("key") ?? join(pkiDir(), `${gatewayName}-key.pem`), {
+          what: "gateway key",
+          ...demo("key"),
+        }),
+      get("keys-json") ??
+        readNamedFile(get("keys") ?? join(stateDir(), "gateway-keys.json"), {
+          what: "caller keys document",
+          made: "npm start writes the demo one; 'choria-edge req --generate-key' prints entries to put in it",
+          instead: "--keys",
+        }),
+      get("triggers-text") ??
+        (triggersFile === undefined
+          ? undefined
+          : readNamedFile(triggersFile, {
+              what: "trigger file (--triggers)",
+              made: "npm start writes a demo one",
+            })),
     ]);
     return {
       ok: true,
