@@ -6,6 +6,7 @@ import { NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/options.ts";
 import { DataStore, DEFAULT_DATA_BUCKET, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
 import { NatsKvBucket } from "../lib/transport/kv-bucket.ts";
 import { connectNats } from "../lib/transport/node.ts";
+import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge data <get|put|delete|lock> <key> [value] [options]
 
@@ -16,7 +17,8 @@ Reads and writes the trigger data store (JetStream KV bucket ${DEFAULT_DATA_BUCK
   delete <key>          remove the value
   lock <name>           who holds the lock and until when (exit 1 when nobody does)
 
-  --server <url>        federation NATS (env CHORIA_EDGE_GATEWAY_NATS_SERVERS, default nats://127.0.0.1:4222)
+  --server <url>        federation NATS (env CHORIA_EDGE_GATEWAY_NATS_SERVERS; default: the local stack's
+                        from $CHORIA_EDGE_HOME/stack.json while it runs, else nats://127.0.0.1:4222)
   --bucket <name>       KV bucket (default ${DEFAULT_DATA_BUCKET})
   --json                print JSON: { key, value, revision } or the lock's state
   --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
@@ -77,7 +79,12 @@ export async function runData(argv: string[], io: DataIo = processIo): Promise<n
     io.stderr.write(`choria-edge data: ${connection.error}\n`);
     return 2;
   }
-  const servers = (str("server") ?? process.env.CHORIA_EDGE_GATEWAY_NATS_SERVERS ?? "nats://127.0.0.1:4222")
+  const servers = (
+    str("server") ??
+    process.env.CHORIA_EDGE_GATEWAY_NATS_SERVERS ??
+    localStack(io.stderr)?.federation.url ??
+    "nats://127.0.0.1:4222"
+  )
     .split(",")
     .map((s) => s.trim());
   const bus = await connectNats({

@@ -1,10 +1,10 @@
 // `choria-edge hook send`: a webhook delivery signed the way its sender signs it (GitHub, Standard
 // Webhooks, Slack, Stripe), POSTed to a gateway's /v1/hooks/<trigger> or printed as a curl command. It
 // exists to try triggers without the SaaS side: the gateway cannot tell its deliveries from the real ones.
-import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { demoCallerKeyPath } from "../infra/demo-caller.ts";
 import { demoSecretPath, readSecretFile } from "../infra/demo-triggers.ts";
+import type { StackFile } from "../infra/stack-file.ts";
 import { signHttpRequest, signingKeyFromText } from "../lib/security/http/mod.ts";
 import {
   isWebhookScheme,
@@ -15,6 +15,8 @@ import {
   WEBHOOK_SCHEMES,
   type WebhookScheme,
 } from "../lib/security/webhooks/mod.ts";
+import { FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "./files.ts";
+import { localStack } from "./local-stack.ts";
 import { stateDir } from "./paths.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:8080";
@@ -27,7 +29,8 @@ Signs a webhook delivery exactly as its sender would (signature, delivery id and
 and POSTs it to <url>/v1/hooks/<trigger>. Prints the HTTP status and the gateway's answer; exits 0 on
 a 2xx answer (with --wait: when the job ends complete), 1 otherwise, 2 on a usage error.
 
-  --url <base>           gateway base URL (default ${DEFAULT_URL})
+  --url <base>           gateway base URL (env CHORIA_EDGE_HOOK_URL; default: the local stack's from
+                         $CHORIA_EDGE_HOME/stack.json while it runs, else ${DEFAULT_URL})
   --scheme <s>           ${WEBHOOK_SCHEMES.join(" | ")} (default github)
   --secret-env <NAME>    the signing secret is in this environment variable
   --secret-file <file>   the signing secret is this file's text (a final line break is dropped)
@@ -36,11 +39,12 @@ a 2xx answer (with --wait: when the job ends complete), 1 otherwise, 2 on a usag
   --content-type <t>     of --body (default application/json)
   --delivery <id>        delivery id, github and standard-webhooks (default: a new one each time);
                          send one twice to see the gateway answer with the first delivery's job
+                         (the made-up push is then the same too: its sha comes from the id)
   --event <name>         github: X-GitHub-Event (default push)
 
 Without --body, a github delivery carries a made-up push, shaped by:
   --ref <ref>            default refs/heads/main
-  --sha <40 hex>         the pushed commit, "after" (default: random)
+  --sha <40 hex>         the pushed commit, "after" (default: random, or derived from --delivery)
   --repo <owner/name>    repository.full_name (default acme/demo)
 
   --print-curl           print an equivalent curl command instead of sending (the signature is in it,
@@ -150,7 +154,7 @@ function parse(argv: string[]) {
     args: argv,
     allowPositionals: true,
     options: {
-      url: { type: "string", default: DEFAULT_URL },
+      url: { type: "string" },
       scheme: { type: "string", default: "github" },
       "secret-env": { type: "string" },
       "secret-file": { type: "string" },
@@ -196,6 +200,10 @@ export async function runHook(
       throw new UsageError("expected: hook send <trigger>");
     return await send(trigger, values, io);
   } catch (err) {
+    if (err instanceof FileProblem) {
+      io.stderr.write(`choria-edge hook: ${err.message}\n`);
+      return 1;
+    }
     if (!(err instanceof UsageError)) throw err;
     io.stderr.write(`choria-edge hook: ${err.message}\n`);
     return 2;
@@ -215,22 +223,27 @@ async function send(trigger: string, values: Values, io: HookIo): Promise<number
   if (values.sha !== undefined && !/^[0-9a-f]{40}$/.test(values.sha))
     throw new UsageError("--sha is 40 lowercase hex digits");
 
+  const stack = localStack(io.stderr);
+  // A delivery id names one delivery: sent again, it must be the same body, or the gateway refuses it
+  // (422) instead of answering with the first delivery's job. So its made-up sha comes from the id.
+  const sha = values.sha ?? (values.delivery === undefined ? randomSha() : await shaOf(values.delivery));
   const body =
     values.body === undefined
-      ? new TextEncoder().encode(
-          JSON.stringify(demoPush({ ref: values.ref, sha: values.sha ?? randomSha(), repo: values.repo })),
-        )
-      : new Uint8Array(await readFile(values.body));
+      ? new TextEncoder().encode(JSON.stringify(demoPush({ ref: values.ref, sha, repo: values.repo })))
+      : await readNamedBytes(values.body, { what: "body file (--body)" });
   const delivery = await signDelivery({
     scheme,
-    secret: await secretOf(values, scheme),
+    secret: await secretOf(values, scheme, stack),
     body,
     contentType: values["content-type"],
     ...(values.delivery === undefined ? {} : { deliveryId: values.delivery }),
     ...(values.event === undefined ? {} : { event: values.event }),
     now: new Date(),
   });
-  const base = values.url.replace(/\/+$/, "");
+  const base = (values.url ?? process.env.CHORIA_EDGE_HOOK_URL ?? stack?.gateway_url ?? DEFAULT_URL).replace(
+    /\/+$/,
+    "",
+  );
   const url = `${base}/v1/hooks/${encodeURIComponent(trigger)}`;
   if (values["print-curl"]) {
     io.stdout.write(`${curlCommand(url, delivery, values.body)}\n`);
@@ -252,21 +265,34 @@ async function send(trigger: string, values: Values, io: HookIo): Promise<number
     io.stderr.write("choria-edge hook: the answer names no job (skipped, or a custom respond body)\n");
     return 1;
   }
-  const job = await waitForJob(base, jobId, values.key ?? demoCallerKeyPath(stateDir()));
+  const keyPath = values.key ?? stack?.keys.caller ?? demoCallerKeyPath(stateDir());
+  const job = await waitForJob(base, jobId, keyPath, {
+    what: "caller key for --wait",
+    made: values.key === undefined ? "npm start makes the demo caller key" : undefined,
+    instead: "--key",
+  });
   io.stdout.write(`job ${jobId} ended ${String(job.state)}\n${JSON.stringify(job, null, 2)}\n`);
   return job.state === "complete" ? 0 : 1;
 }
 
-async function secretOf(values: Values, scheme: WebhookScheme): Promise<string> {
+async function secretOf(
+  values: Values,
+  scheme: WebhookScheme,
+  stack: StackFile | undefined,
+): Promise<string> {
   const fromEnv = values["secret-env"];
   if (fromEnv !== undefined) {
     const secret = process.env[fromEnv];
     if (!secret) throw new UsageError(`environment variable ${fromEnv} is not set`);
     return secret;
   }
-  if (values["secret-file"] !== undefined) return readSecretFile(values["secret-file"]);
+  const secretFile = values["secret-file"];
+  if (secretFile !== undefined) {
+    await readNamedFile(secretFile, { what: "secret file (--secret-file)" });
+    return readSecretFile(secretFile);
+  }
   if (scheme !== "github") throw new UsageError(`${scheme} needs --secret-env or --secret-file`);
-  const demo = demoSecretPath(stateDir());
+  const demo = stack?.keys.webhook_secret ?? demoSecretPath(stateDir());
   return readSecretFile(demo).catch(() => {
     throw new UsageError(
       `no --secret-env or --secret-file, and no demo secret at ${demo} (npm start makes one)`,
@@ -275,8 +301,13 @@ async function secretOf(values: Values, scheme: WebhookScheme): Promise<string> 
 }
 
 /** Polls the job with signed reads until it is no longer running. */
-async function waitForJob(base: string, jobId: string, keyPath: string): Promise<Record<string, unknown>> {
-  const key = await signingKeyFromText(await readFile(keyPath, "utf8"));
+async function waitForJob(
+  base: string,
+  jobId: string,
+  keyPath: string,
+  hint: MissingFileHint,
+): Promise<Record<string, unknown>> {
+  const key = await signingKeyFromText(await readNamedFile(keyPath, hint));
   if (!key.ok) throw new Error(`${keyPath}: ${key.error}`);
   const url = `${base}/v1/jobs/${encodeURIComponent(jobId)}?limit=1`;
   const deadline = Date.now() + WAIT_LIMIT_MS;
@@ -310,6 +341,15 @@ function pretty(text: string): string {
   } catch {
     return text;
   }
+}
+
+/** A commit-like sha (40 hex) that depends on the delivery id alone. */
+async function shaOf(delivery: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    new TextEncoder().encode(`choria-edge hook ${delivery}`),
+  );
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function randomSha(): string {

@@ -2,6 +2,7 @@ import { natsConnectionChoice } from "../lib/config/options.ts";
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/observe.ts";
 import { statsSubject } from "../lib/protocol/subjects.ts";
 import { connectNats } from "../lib/transport/node.ts";
+import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge observe [--cluster <name>] [--server <url>] [--json] [--count <n>]
 
@@ -9,13 +10,16 @@ Live view of a federation broker cluster from the stats every instance publishes
 choria.federation.<cluster>.stats: totals, each instance's share of the messages received and sent,
 rates, in-flight work and errors.
 
-  --cluster <name>       broker cluster (env CHORIA_EDGE_BROKER_CLUSTER, default mcollective)
-  --server <url>         federation-side NATS server (env CHORIA_EDGE_BROKER_FEDERATION_SERVERS,
-                         default nats://127.0.0.1:4222)
+  --cluster <name>       broker cluster (env CHORIA_EDGE_BROKER_CLUSTER; default: the local stack's,
+                         else mcollective)
+  --server <url>         federation-side NATS server (env CHORIA_EDGE_BROKER_FEDERATION_SERVERS;
+                         default: the local stack's, else nats://127.0.0.1:4222)
   --json                 one JSON line per stats update instead of the table
   --count <n>            exit after n updates
   --stale <ms>           forget instances silent for this long (default 30000)
-  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
+  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>
+
+The local stack's defaults come from $CHORIA_EDGE_HOME/stack.json while it runs.`;
 
 interface Output {
   write(text: string): unknown;
@@ -67,12 +71,17 @@ export async function runObserve(argv: string[], out: Output = process.stdout): 
     process.stderr.write(`choria-edge observe: ${flags}\n\n${USAGE}\n`);
     return 2;
   }
+  const stack = localStack(process.stderr);
   const cluster =
-    (flags.cluster as string | undefined) ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? "mcollective";
+    (flags.cluster as string | undefined) ??
+    process.env.CHORIA_EDGE_BROKER_CLUSTER ??
+    stack?.cluster ??
+    "mcollective";
   const server =
     (flags.server as string | undefined) ??
     process.env.CHORIA_EDGE_BROKER_FEDERATION_SERVERS ??
     process.env.CHORIA_EDGE_BROKER_SERVERS ??
+    stack?.federation.url ??
     "nats://127.0.0.1:4222";
   const count = flags.count === undefined ? Number.POSITIVE_INFINITY : Number(flags.count);
   const stale = flags.stale === undefined ? 30_000 : Number(flags.stale);

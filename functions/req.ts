@@ -1,6 +1,6 @@
 // `choria-edge req`: signs one RPC request for the edge gateway and shows the replies as they stream in.
 // `--generate-key` makes a caller key (a key file for this command, a config entry for the gateway).
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { parseFactFilterString } from "../lib/protocol/filter.ts";
 import {
@@ -10,6 +10,8 @@ import {
   signHttpRequest,
   signingKeyFromText,
 } from "../lib/security/http/mod.ts";
+import { FileProblem, readNamedFile } from "./files.ts";
+import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge req <agent> <action> [key=value | key:=json ...] [options]
        choria-edge req --generate-key --key-id <id> --key <file> [--scheme <scheme>] [--caller <name>]
@@ -17,11 +19,13 @@ const USAGE = `usage: choria-edge req <agent> <action> [key=value | key:=json ..
 Signs a request (RFC 9421 HTTP Message Signature, or a bearer token) and sends it to the edge
 gateway's POST /v1/rpc. Replies stream in with a progress line on a terminal, then a table.
 
-  --gateway <url>          gateway base URL (env CHORIA_EDGE_REQ_GATEWAY, default http://127.0.0.1:8080)
+  --gateway <url>          gateway base URL (env CHORIA_EDGE_REQ_GATEWAY; default: the local stack's,
+                           else http://127.0.0.1:8080)
   --key <file>             key file: JSON from --generate-key, a private JWK, or a PKCS#8 PEM
-                           (env CHORIA_EDGE_REQ_KEY)
+                           (env CHORIA_EDGE_REQ_KEY; default: the local stack's demo caller key)
   --key-id <id>            the key's id at the gateway (env CHORIA_EDGE_REQ_KEY_ID; default: the file's)
-  --cluster <name>         federation cluster (env CHORIA_EDGE_REQ_CLUSTER, default mcollective)
+  --cluster <name>         federation cluster (env CHORIA_EDGE_REQ_CLUSTER; default: the local stack's,
+                           else mcollective)
   --collective <name>      member collective (default: the cluster's first)
   --filter-fact <f>        fact filter, e.g. country=nl or memory>=4 (repeatable)
   --filter-class <c>       class filter (repeatable)
@@ -34,8 +38,12 @@ gateway's POST /v1/rpc. Replies stream in with a progress line on a terminal, th
   --expect <N>             replies that complete the request
   --timeout <s>            seconds to wait for replies
   --discovery-timeout <s>  longest discovery, in seconds
+  --fields <a,b,...>       reply data fields to show in the table (dotted paths reach inside:
+                           facts.role); default: the short scalar fields, and a size for the rest
   --json                   print the gateway's final JSON document
   --jsonl                  print the stream, one JSON event per line
+
+"The local stack's" defaults come from $CHORIA_EDGE_HOME/stack.json while a stack runs.
 
 Inputs: key=value sends a string, key:=json sends a JSON value (key:=3, key:=true, key:='["a"]').
 
@@ -76,29 +84,51 @@ export async function runReq(
     io.stderr.write(`choria-edge req: ${message}\n`);
     return 2;
   };
-  const keyPath = values.key ?? process.env.CHORIA_EDGE_REQ_KEY;
   const keyId = values["key-id"] ?? process.env.CHORIA_EDGE_REQ_KEY_ID;
-  if (keyPath === undefined) return usageError("--key <file> is required");
-  if (values["generate-key"]) return generateKey(values, keyPath, keyId, io);
+  if (values["generate-key"]) {
+    const keyPath = values.key ?? process.env.CHORIA_EDGE_REQ_KEY;
+    if (keyPath === undefined) return usageError("--generate-key needs --key <file> to write");
+    return generateKey(values, keyPath, keyId, io);
+  }
+  const stack = localStack(io.stderr);
+  const keyPath = values.key ?? process.env.CHORIA_EDGE_REQ_KEY ?? stack?.keys.caller;
+  if (keyPath === undefined)
+    return usageError(
+      "--key <file> is required (no local stack is running, whose demo caller key would be the default)",
+    );
 
   const [agent, action, ...inputs] = positionals;
   if (agent === undefined || action === undefined) return usageError("name an agent and an action");
-  const body = requestBody(agent, action, inputs, values);
+  const body = requestBody(agent, action, inputs, values, stack?.cluster);
   if (typeof body === "string") return usageError(body);
+  const fields = values.fields
+    ?.split(",")
+    .map((f) => f.trim())
+    .filter(Boolean);
 
   let keyText: string;
   try {
-    keyText = await readFile(keyPath, "utf8");
+    keyText = await readNamedFile(keyPath, {
+      what: "key file",
+      made:
+        keyPath === stack?.keys.caller
+          ? "npm start makes the demo caller key"
+          : `'choria-edge req --generate-key --key-id <id> --key ${keyPath}' makes one (then add the entry it prints to the gateway's keys)`,
+      instead: values.key === undefined ? "--key" : undefined,
+    });
   } catch (err) {
-    return usageError(`cannot read ${keyPath}: ${(err as Error).message}`);
+    if (err instanceof FileProblem) return usageError(err.message);
+    throw err;
   }
   const key = await signingKeyFromText(keyText, keyId);
   if (!key.ok) return usageError(`${keyPath}: ${key.error}`);
 
-  const gateway = (values.gateway ?? process.env.CHORIA_EDGE_REQ_GATEWAY ?? "http://127.0.0.1:8080").replace(
-    /\/+$/,
-    "",
-  );
+  const gateway = (
+    values.gateway ??
+    process.env.CHORIA_EDGE_REQ_GATEWAY ??
+    stack?.gateway_url ??
+    "http://127.0.0.1:8080"
+  ).replace(/\/+$/, "");
   const url = `${gateway}/v1/rpc`;
   const bytes = new TextEncoder().encode(JSON.stringify(body));
   const format = values.json ? "json" : "ndjson";
@@ -127,10 +157,10 @@ export async function runReq(
     const document = (await response.json()) as GatewayResult;
     if (format === "json") io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     else if (values.jsonl) io.stdout.write(`${JSON.stringify(document)}\n`);
-    else io.stdout.write(renderTable(document.replies ?? [], document));
+    else io.stdout.write(renderTable(document.replies ?? [], document, fields));
     return exitCode(document);
   }
-  return followStream(response, values.jsonl === true, io);
+  return followStream(response, values.jsonl === true, io, fields);
 }
 
 function parse(argv: string[]) {
@@ -156,6 +186,7 @@ function parse(argv: string[]) {
       "discovery-timeout": { type: "string" },
       json: { type: "boolean" },
       jsonl: { type: "boolean" },
+      fields: { type: "string" },
       "generate-key": { type: "boolean" },
       scheme: { type: "string" },
       caller: { type: "string" },
@@ -172,6 +203,7 @@ export function requestBody(
   action: string,
   inputs: readonly string[],
   values: Values,
+  stackCluster?: string,
 ): Record<string, unknown> | string {
   const data: Record<string, unknown> = {};
   for (const input of inputs) {
@@ -204,7 +236,7 @@ export function requestBody(
     agent,
     action,
     data,
-    cluster: values.cluster ?? process.env.CHORIA_EDGE_REQ_CLUSTER ?? "mcollective",
+    cluster: values.cluster ?? process.env.CHORIA_EDGE_REQ_CLUSTER ?? stackCluster ?? "mcollective",
   };
   if (values.collective !== undefined) body.collective = values.collective;
   if (Object.keys(filter).length > 0) body.filter = filter;
@@ -265,6 +297,7 @@ interface ReplyEvent {
   identity?: unknown;
   statuscode?: unknown;
   statusmsg?: unknown;
+  data?: unknown;
   ms?: unknown;
 }
 
@@ -275,7 +308,12 @@ interface GatewayResult {
 }
 
 /** Reads the ndjson stream, keeping a progress line on a terminal, then prints the table. */
-async function followStream(response: Response, echo: boolean, io: ReqIo): Promise<number> {
+async function followStream(
+  response: Response,
+  echo: boolean,
+  io: ReqIo,
+  fields: readonly string[] | undefined,
+): Promise<number> {
   const progress = io.stderr.isTTY === true && !echo;
   const replies: ReplyEvent[] = [];
   let expected: number | null = null;
@@ -319,7 +357,7 @@ async function followStream(response: Response, echo: boolean, io: ReqIo): Promi
     io.stderr.write("choria-edge req: the stream ended without a summary\n");
     return 1;
   }
-  if (!echo) io.stdout.write(renderTable(replies, final));
+  if (!echo) io.stdout.write(renderTable(replies, final, fields));
   return exitCode({ ...final, replies });
 }
 
@@ -345,17 +383,22 @@ async function* lines(response: Response): AsyncGenerator<string> {
 }
 
 /** The replies sorted by identity, then the silent nodes, then one summary line. */
-export function renderTable(replies: readonly ReplyEvent[], result: GatewayResult): string {
+export function renderTable(
+  replies: readonly ReplyEvent[],
+  result: GatewayResult,
+  fields?: readonly string[],
+): string {
   const rows: string[][] = replies
     .map((reply) => [
       String(reply.identity ?? "?"),
       statusName(reply.statuscode),
       String(reply.statusmsg ?? ""),
       typeof reply.ms === "number" ? String(Math.round(reply.ms)) : "",
+      dataCell(reply.data, fields),
     ])
     .sort((a, b) => a[0]!.localeCompare(b[0]!));
-  for (const identity of silentNodes(result)) rows.push([identity, "no reply", "", ""]);
-  const header = ["identity", "status", "statusmsg", "ms"];
+  for (const identity of silentNodes(result)) rows.push([identity, "no reply", "", "", ""]);
+  const header = ["identity", "status", "statusmsg", "ms", "data"];
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column]!.length)),
   );
@@ -377,6 +420,58 @@ export function renderTable(replies: readonly ReplyEvent[], result: GatewayResul
     `${replies.length} replies: ${facts.join(", ")}${done}${elapsed}`,
   ];
   return `${lines.join("\n")}\n`;
+}
+
+/** Longest value shown for one field (one the caller chose in --fields), and for the default data cell. */
+const VALUE_WIDTH = 40;
+const CHOSEN_WIDTH = 80;
+const CELL_WIDTH = 120;
+
+/**
+ * A reply's data on one line. By default its scalar fields as `name=value` and, for the rest, their size
+ * (`agents=[4]`, `facts={9}`) after them, so that `rpcutil inventory` shows something without a wall of JSON. With
+ * fields: those fields (dotted paths reach into objects and arrays), each value as compact JSON.
+ */
+export function dataCell(data: unknown, fields?: readonly string[]): string {
+  if (data === undefined || data === null) return "";
+  if (typeof data !== "object" || Array.isArray(data)) return clip(compact(data), CELL_WIDTH);
+  if (fields !== undefined && fields.length > 0)
+    return fields.map((path) => `${path}=${clip(compact(lookup(data, path)), CHOSEN_WIDTH)}`).join(" ");
+  const entries = Object.entries(data as Record<string, unknown>)
+    // Scalars first: they are what fits on a line; containers follow with their size only.
+    .sort(([, a], [, b]) => Number(isContainer(a)) - Number(isContainer(b)))
+    .map(([name, value]) => `${name}=${summary(value)}`);
+  return clip(entries.join(" "), CELL_WIDTH);
+}
+
+function isContainer(value: unknown): boolean {
+  return value !== null && typeof value === "object";
+}
+
+function summary(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.length}]`;
+  if (value !== null && typeof value === "object") return `{${Object.keys(value).length}}`;
+  return clip(compact(value), VALUE_WIDTH);
+}
+
+/** Strings bare unless they hold a space or are empty; everything else as JSON. */
+function compact(value: unknown): string {
+  if (value === undefined) return "-";
+  if (typeof value === "string") return value === "" || /[\s"]/.test(value) ? JSON.stringify(value) : value;
+  return JSON.stringify(value);
+}
+
+function lookup(data: unknown, path: string): unknown {
+  let value = data;
+  for (const part of path.split(".")) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+function clip(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }
 
 function statusName(code: unknown): string {

@@ -1,16 +1,37 @@
-import { relative } from "node:path";
+import { dirname, isAbsolute, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { signedCurl } from "../infra/demo-caller.ts";
 import { DEMO_TRIGGER } from "../infra/demo-triggers.ts";
-import { startStack } from "../infra/stack.ts";
+import { MissingPrerequisite } from "../infra/prerequisites.ts";
+import { type RunningStack, startStack } from "../infra/stack.ts";
 import { stateDir } from "./paths.ts";
 
-const HELP = `usage: choria-edge stack [--nodes N] [--brokers N] [--cluster NAME]
+const HELP = `usage: choria-edge stack [--nodes N] [--brokers N] [--cluster NAME] [--<service>-port P ...]
 
 Runs the whole local stack on 127.0.0.1 until Ctrl-C: a federation and a member-collective nats-server,
 federation broker workers, simulated member nodes, an async result collector and the gateway, which
 serves the demo webhook trigger file $CHORIA_EDGE_HOME/triggers.yaml. State and logs live in
-$CHORIA_EDGE_HOME (default ./.choria-edge).`;
+$CHORIA_EDGE_HOME (default ./.choria-edge).
+
+Each service prefers a port; a busy one is replaced by a free one. Where everything listens is written
+to $CHORIA_EDGE_HOME/stack.json while the stack runs, and the other commands (req, trace, observe,
+data, hook) take their defaults from it.
+
+  --federation-port P   federation NATS (default 4222)
+  --websocket-port P    federation NATS websocket (default 4223)
+  --collective-port P   member-collective NATS (default 4322)
+  --metrics-port P      the first broker's metrics; the next brokers take the ports after it (default 9101)
+  --gateway-port P      the gateway's HTTP (default 8080)
+
+Needs nats-server 2.9 or newer: on the PATH, in NATS_SERVER_BIN, or built by 'bash infra/peers.sh'.`;
+
+const PORTS = {
+  "federation-port": 4222,
+  "websocket-port": 4223,
+  "collective-port": 4322,
+  "metrics-port": 9101,
+  "gateway-port": 8080,
+} as const;
 
 export async function runStack(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -19,6 +40,11 @@ export async function runStack(argv: string[]): Promise<number> {
       nodes: { type: "string", default: "300" },
       brokers: { type: "string", default: "2" },
       cluster: { type: "string", default: "dc1" },
+      "federation-port": { type: "string" },
+      "websocket-port": { type: "string" },
+      "collective-port": { type: "string" },
+      "metrics-port": { type: "string" },
+      "gateway-port": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -26,43 +52,96 @@ export async function runStack(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  const port = (flag: keyof typeof PORTS): number => {
+    const text = values[flag];
+    if (text === undefined) return PORTS[flag];
+    const number = Number(text);
+    if (!Number.isInteger(number) || number < 1 || number > 65535)
+      throw new Error(`--${flag} takes a port number, not ${text}`);
+    return number;
+  };
+  const ports = {
+    federation: port("federation-port"),
+    federationWs: port("websocket-port"),
+    collective: port("collective-port"),
+    brokerMetrics: port("metrics-port"),
+    gateway: port("gateway-port"),
+  };
   // Listening before the stack starts, so that a Ctrl-C during start-up still stops it in order.
   const stopped = stopSignal();
-  const stack = await startStack({
-    stateDir: stateDir(),
-    nodes: Number(values.nodes),
-    brokers: Number(values.brokers),
-    cluster: values.cluster,
-    ports: { federation: 4222, federationWs: 4223, collective: 4322, brokerMetrics: 9101, gateway: 8080 },
-  });
+  let stack: RunningStack;
+  try {
+    stack = await startStack({
+      stateDir: stateDir(),
+      nodes: Number(values.nodes),
+      brokers: Number(values.brokers),
+      cluster: values.cluster,
+      ports,
+    });
+  } catch (err) {
+    if (!(err instanceof MissingPrerequisite)) throw err;
+    console.error(`\n${err.message}`);
+    return 1;
+  }
+  console.log(await banner(stack, Number(values.nodes)));
+  const reason = await Promise.race([stopped, stack.failed]);
+  console.log(`\nstopping (${reason})…`);
+  await stack.stop();
+  return reason === "interrupted" || reason === "terminated" ? 0 : 1;
+}
+
+/** A path as the reader types it: relative to here when it is below here, else absolute. */
+function shown(path: string): string {
+  const below = relative(process.cwd(), path);
+  return below === "" || below.startsWith("..") || isAbsolute(below) ? path : below;
+}
+
+/** Every command with this run's real ports and files, so that each works pasted into any terminal. */
+async function banner(stack: RunningStack, nodes: number): Promise<string> {
   const example = {
     agent: "rpcutil",
     action: "ping",
     cluster: stack.cluster,
     filter: { fact: [{ fact: "role", operator: "==", value: "web" }] },
   };
-  console.log(`
+  const width = Math.max(4, String(nodes - 1).length);
+  const node = `node${String(Math.min(42, nodes - 1)).padStart(width, "0")}.${stack.collectiveName}.example.net`;
+  const gateway = stack.gatewayUrl;
+  const fed = stack.federation.url;
+  const callerKey = shown(stack.caller.keyPath);
+  return `
 Ready. Ctrl-C stops everything.
 
-Call it from another terminal with the signing client:
+Where it listens is in ${shown(stack.stackFile)}. The commands below take their defaults from it, so
+their flags may be left out (from another folder, set CHORIA_EDGE_HOME=${dirname(stack.stackFile)}).
 
-  npx choria-edge req --gateway ${stack.gatewayUrl} --key ${relative(process.cwd(), stack.caller.keyPath)} \\
+Call it with the signing client:
+
+  npx choria-edge req --gateway ${gateway} --key ${callerKey} \\
     --cluster ${stack.cluster} --filter-fact role=web rpcutil ping
+  npx choria-edge req --gateway ${gateway} --key ${callerKey} \\
+    --cluster ${stack.cluster} --identity ${node} rpcutil inventory
 
 or with curl; this request is signed now, so it works once and within 5 minutes:
 
-${await signedCurl(stack.caller, stack.gatewayUrl, example)}
+${await signedCurl(stack.caller, gateway, example)}
 
-Webhooks: ${relative(process.cwd(), stack.triggers.triggersPath)} has a trigger "${DEMO_TRIGGER}": a GitHub push to main
-runs demo#echo on the web nodes under the lock "deploy". Send it a push signed with the demo secret
-(${relative(process.cwd(), stack.triggers.secretPath)}); --wait reads the job with the demo caller key until it ends:
+Follow one round trip hop by hop, and watch the brokers:
 
-  npx choria-edge hook send ${DEMO_TRIGGER} --url ${stack.gatewayUrl} --wait
-`);
-  const reason = await Promise.race([stopped, stack.failed]);
-  console.log(`\nstopping (${reason})…`);
-  await stack.stop();
-  return reason === "interrupted" || reason === "terminated" ? 0 : 1;
+  npx choria-edge trace ${node} --server ${fed} --cluster ${stack.cluster} \\
+    --cert ${shown(stack.pki.client.certPath)} --key ${shown(stack.pki.client.keyPath)}
+  npx choria-edge observe --server ${fed} --cluster ${stack.cluster}
+${stack.brokerMetrics.map((url) => `  curl -s ${url}/metrics`).join("\n")}
+
+Webhooks: ${shown(stack.triggers.triggersPath)} has a trigger "${DEMO_TRIGGER}": a GitHub push to main
+runs demo#echo on the web nodes under the lock "deploy". Send it a push signed with the demo secret;
+--wait reads the job with the demo caller key until it ends:
+
+  npx choria-edge hook send ${DEMO_TRIGGER} --url ${gateway} \\
+    --secret-file ${shown(stack.triggers.secretPath)} --key ${callerKey} --wait
+  npx choria-edge data get deploy/last-sha --server ${fed}
+  npx choria-edge data lock deploy --server ${fed}
+`;
 }
 
 /**

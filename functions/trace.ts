@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openReply } from "../lib/client/replies.ts";
@@ -10,6 +9,8 @@ import { federationSubject, nodeSubject, replySubject } from "../lib/protocol/su
 import { encodeTransport, type SeenByHop } from "../lib/protocol/transport.ts";
 import { loadSigner } from "../lib/security/choria.ts";
 import { connectNats } from "../lib/transport/node.ts";
+import { DEMO_PKI_MADE, FileProblem, readNamedFile } from "./files.ts";
+import { localStack } from "./local-stack.ts";
 import { pkiDir } from "./paths.ts";
 
 const USAGE = `usage: choria-edge trace <identity> [options]
@@ -17,13 +18,16 @@ const USAGE = `usage: choria-edge trace <identity> [options]
 Sends one rpcutil#ping to <identity> through a federation broker cluster with seen-by recording on,
 and prints the route hop by hop: client, NATS, broker, NATS, node, and back.
 
-  --cluster <name>      broker cluster (env CHORIA_EDGE_BROKER_CLUSTER, default mcollective)
-  --collective <name>   the node's collective (default mcollective)
-  --server <url>        federation-side NATS (env CHORIA_EDGE_BROKER_FEDERATION_SERVERS,
-                        default nats://127.0.0.1:4222)
+  --cluster <name>      broker cluster (env CHORIA_EDGE_BROKER_CLUSTER; default: the local stack's,
+                        else mcollective)
+  --collective <name>   the node's collective (default: the local stack's, else mcollective)
+  --server <url>        federation-side NATS (env CHORIA_EDGE_BROKER_FEDERATION_SERVERS; default: the
+                        local stack's, else nats://127.0.0.1:4222)
   --cert <file> --key <file>
                         client certificate and key (default the demo PKI's rip.mcollective in
-                        $CHORIA_EDGE_HOME/pki, made by 'choria-edge keys')
+                        $CHORIA_EDGE_HOME/pki, made by 'choria-edge keys' or npm start)
+
+Defaults named "the local stack's" come from $CHORIA_EDGE_HOME/stack.json while a stack runs.
   --timeout <ms>        how long to wait for the reply (default 5000)
   --json                print the trace as one JSON object
   --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
@@ -42,7 +46,7 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
       allowPositionals: true,
       options: {
         cluster: { type: "string" },
-        collective: { type: "string", default: "mcollective" },
+        collective: { type: "string" },
         server: { type: "string" },
         cert: { type: "string" },
         key: { type: "string" },
@@ -67,12 +71,14 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
     return 2;
   }
   const str = (name: string) => values[name] as string | undefined;
-  const cluster = str("cluster") ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? "mcollective";
-  const collective = str("collective")!;
+  const stack = localStack(process.stderr);
+  const cluster = str("cluster") ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? stack?.cluster ?? "mcollective";
+  const collective = str("collective") ?? stack?.collective ?? "mcollective";
   const server =
     str("server") ??
     process.env.CHORIA_EDGE_BROKER_FEDERATION_SERVERS ??
     process.env.CHORIA_EDGE_BROKER_SERVERS ??
+    stack?.federation.url ??
     "nats://127.0.0.1:4222";
   let target: string;
   let inbound: string;
@@ -84,18 +90,22 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
     return 2;
   }
 
-  const certPath = str("cert") ?? join(pkiDir(), "rip.mcollective.pem");
-  const keyPath = str("key") ?? join(pkiDir(), "rip.mcollective-key.pem");
+  const certPath = str("cert") ?? stack?.keys.client_cert ?? join(pkiDir(), "rip.mcollective.pem");
+  const keyPath = str("key") ?? stack?.keys.client_key ?? join(pkiDir(), "rip.mcollective-key.pem");
   let client: ClientIdentity;
   try {
-    const signer = await loadSigner({
-      certPem: await readFile(certPath, "utf8"),
-      keyPem: await readFile(keyPath, "utf8"),
-    });
+    // A default file is the demo PKI's, which a command makes; a named one is the caller's to fix.
+    const demo = (flag: string) =>
+      str(flag) === undefined ? { made: DEMO_PKI_MADE, instead: `--${flag}` } : {};
+    const certPem = await readNamedFile(certPath, { what: "client certificate", ...demo("cert") });
+    const keyPem = await readNamedFile(keyPath, { what: "client key", ...demo("key") });
+    const signer = await loadSigner({ certPem, keyPem });
     client = { signer, callerid: `choria=${signer.certname}`, senderid: signer.certname };
   } catch (err) {
     process.stderr.write(
-      `choria-edge trace: cannot load the client certificate (${(err as Error).message}); run 'choria-edge keys' or pass --cert and --key\n`,
+      err instanceof FileProblem
+        ? `choria-edge trace: ${err.message}\n`
+        : `choria-edge trace: cannot load the client certificate ${certPath} and key ${keyPath} (${(err as Error).message}); pass another with --cert and --key\n`,
     );
     return 2;
   }

@@ -75,7 +75,14 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    // A program that cannot be started (ENOENT, EACCES) is an error here, not an unhandled 'error' event.
+    child.once("error", (err) => {
+      stderr = `cannot run ${options.binary ?? NATS_BIN}: ${err.message}`;
+      resolve();
+    });
+  });
   killOnExit(child);
 
   try {
@@ -120,7 +127,9 @@ export function restartNatsServer(previous: NatsServer): Promise<NatsServer> {
 async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited early (${child.exitCode}): ${log()}`);
+    if (child.pid === undefined) await new Promise((r) => setTimeout(r, 0));
+    if (child.exitCode !== null || child.pid === undefined)
+      throw new Error(`nats-server exited early (${child.exitCode}): ${log()}`);
     if (await canConnect(port)) return;
     await new Promise((r) => setTimeout(r, 25));
   }

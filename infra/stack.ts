@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, fchmodSync, openSync, type WriteStream } from "node:fs";
 import { chmod, mkdir, open, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { newSealKey } from "../lib/results/jobs/sealed-secret.ts";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
@@ -12,6 +12,8 @@ import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
 import { type DemoPki, ensureDemoPki } from "./pki.ts";
 import { freePort } from "./ports.ts";
+import { checkNode, findNatsServer, type NatsServerProgram } from "./prerequisites.ts";
+import { readStackFile, removeStackFile, writeStackFile } from "./stack-file.ts";
 
 export interface StackOptions {
   stateDir: string;
@@ -43,6 +45,10 @@ export interface RunningStack {
   cluster: string;
   collectiveName: string;
   logsDir: string;
+  /** The nats-server program both servers run. */
+  natsServer: NatsServerProgram;
+  /** `stack.json` in the state folder: these endpoints, for the CLI commands' defaults. */
+  stackFile: string;
   stop(): Promise<void>;
   /** Resolves when a service stops unexpectedly, naming it. */
   failed: Promise<string>;
@@ -51,8 +57,18 @@ export interface RunningStack {
 const CLI = fileURLToPath(new URL("../functions/cli.ts", import.meta.url));
 const COLLECTIVE = "mcollective";
 
-export async function startStack(options: StackOptions): Promise<RunningStack> {
+export async function startStack(given: StackOptions): Promise<RunningStack> {
+  // Absolute, so that stack.json's paths hold from any working folder.
+  const options = { ...given, stateDir: resolve(given.stateDir) };
   const say = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  // Before anything is made or started: what is missing is told with what to install.
+  checkNode();
+  const natsServer = await findNatsServer();
+  const existing = readStackFile(options.stateDir);
+  if (existing.state === "running")
+    throw new Error(
+      `a stack from ${options.stateDir} is already running (pid ${existing.stack.pid}, gateway ${existing.stack.gateway_url}); stop it first, or set CHORIA_EDGE_HOME to another folder`,
+    );
   const logsDir = join(options.stateDir, "logs");
   // The logs hold audit lines and server logs: the owner's alone, however old the directory is.
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
@@ -66,6 +82,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   let stopping = false;
   const stop = async () => {
     stopping = true;
+    // First, so that no command takes its defaults from a stack on its way down.
+    await removeStackFile(options.stateDir).catch(() => {});
     // Reverse start order: clients first, so that nothing logs a flood of reconnect attempts.
     for (const child of children.reverse()) await child.stop();
     await Promise.all(servers.map((s) => s.dispose()));
@@ -85,6 +103,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       websocket: true,
       wsPort: await preferredPort(options.ports.federationWs),
       jetstream: true,
+      binary: natsServer.path,
       dir: await freshDir(join(options.stateDir, "nats-federation")),
       logFile: await privateLogFile(join(logsDir, "nats-federation.log")),
       ownProcessGroup: true,
@@ -93,11 +112,13 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const collective = await startNatsServer({
       name: "collective",
       port: await preferredPort(options.ports.collective),
+      binary: natsServer.path,
       dir: await freshDir(join(options.stateDir, "nats-collective")),
       logFile: await privateLogFile(join(logsDir, "nats-collective.log")),
       ownProcessGroup: true,
     });
     servers.push(collective);
+    say(`  nats-server       ${natsServer.version}  (${natsServer.path}, from ${natsServer.from})`);
     say(`  federation NATS   ${federation.url}  (websocket ${federation.wsUrl})`);
     say(`  collective NATS   ${collective.url}  (member collective "${COLLECTIVE}")`);
 
@@ -209,6 +230,29 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     say(`  gateway           ${gatewayUrl}  (caller key "${caller.keyId}": ${caller.keyPath})`);
     say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gatewayUrl}/v1/hooks/<name>)`);
     say(`  logs in ${logsDir}`);
+    const stackFile = await writeStackFile(options.stateDir, {
+      version: 1,
+      pid: process.pid,
+      started_at: new Date().toISOString(),
+      home: options.stateDir,
+      cluster: options.cluster,
+      collective: COLLECTIVE,
+      federation: { url: federation.url, websocket_url: federation.wsUrl! },
+      collective_url: collective.url,
+      gateway_url: gatewayUrl,
+      broker_metrics: brokerMetrics,
+      keys: {
+        caller: caller.keyPath,
+        caller_id: caller.keyId,
+        client_cert: pki.client.certPath,
+        client_key: pki.client.keyPath,
+        ca: pki.ca.certPath,
+        webhook_secret: triggers.secretPath,
+      },
+      triggers: triggers.triggersPath,
+      logs: logsDir,
+    });
+    say(`  endpoints in ${stackFile} (the CLI commands' defaults)`);
     return {
       pki,
       federation,
@@ -220,6 +264,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       cluster: options.cluster,
       collectiveName: COLLECTIVE,
       logsDir,
+      natsServer,
+      stackFile,
       stop,
       failed,
     };

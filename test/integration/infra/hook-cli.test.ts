@@ -201,6 +201,30 @@ describe("choria-edge hook send", () => {
     expect(c.stdout()).toContain('job J1 ended complete\n{\n  "id": "J1",\n  "state": "complete"\n}');
   });
 
+  it("a delivery id sent twice carries the same made-up push, so the gateway can answer with its first job", async () => {
+    const send = async (delivery: string) => {
+      expect(await runHook(["send", "github-push", "--url", url, "--delivery", delivery], capture().io)).toBe(
+        0,
+      );
+      return received.at(-1)!;
+    };
+    const [first, again, other] = [await send("d1"), await send("d1"), await send("d2")];
+    expect(first.headers.get("x-github-delivery")).toBe("d1");
+    expect(Buffer.from(again.body).equals(Buffer.from(first.body))).toBe(true);
+    expect(Buffer.from(other.body).equals(Buffer.from(first.body))).toBe(false);
+    const push = JSON.parse(new TextDecoder().decode(first.body)) as {
+      after: string;
+      head_commit: { id: string };
+    };
+    expect(push.after).toMatch(/^[0-9a-f]{40}$/);
+    expect(push.head_commit.id).toBe(push.after);
+    // Without a delivery id each push is new.
+    await runHook(["send", "github-push", "--url", url], capture().io);
+    await runHook(["send", "github-push", "--url", url], capture().io);
+    const [x, y] = received.slice(-2).map((r) => JSON.parse(new TextDecoder().decode(r.body)).after);
+    expect(x).not.toBe(y);
+  });
+
   it("refuses command lines it cannot sign honestly", async () => {
     for (const argv of [
       ["send"],

@@ -126,8 +126,12 @@ describe("choria-edge req against a verifying server", () => {
     return file;
   }
 
+  const previousHome = process.env.CHORIA_EDGE_HOME;
+
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "choria-edge-req-"));
+    // No local stack runs from here, so no default comes from a stack.json.
+    process.env.CHORIA_EDGE_HOME = dir;
     server = createServer((req, res) => {
       handle(req, res).catch((err: unknown) => {
         res.writeHead(500);
@@ -139,6 +143,8 @@ describe("choria-edge req against a verifying server", () => {
   });
 
   afterAll(async () => {
+    if (previousHome === undefined) delete process.env.CHORIA_EDGE_HOME;
+    else process.env.CHORIA_EDGE_HOME = previousHome;
     await new Promise((resolve) => server.close(resolve));
     await rm(dir, { recursive: true, force: true });
   });
@@ -173,9 +179,9 @@ describe("choria-edge req against a verifying server", () => {
       expect(received[0]!.accept).toBe("application/x-ndjson");
       expect(code).toBe(1);
       const lines = c.stdout().trimEnd().split("\n");
-      expect(lines[0]).toMatch(/^identity\s+status\s+statusmsg\s+ms$/);
+      expect(lines[0]).toMatch(/^identity\s+status\s+statusmsg\s+ms\s+data$/);
       expect(lines[1]).toMatch(/^node1\s+Aborted\s+boom\s+7$/);
-      expect(lines[2]).toMatch(/^node2\s+OK\s+OK\s+12$/);
+      expect(lines[2]).toMatch(/^node2\s+OK\s+OK\s+12\s+pong=1$/);
       expect(lines[3]).toMatch(/^node3\s+no reply$/);
       expect(lines.at(-1)).toBe(
         "2 replies: ok 1, failed 1, no reply 1, unexpected 0, done: timeout in 250 ms",

@@ -1,0 +1,14 @@
+// The running local stack as the CLI commands see it: their defaults come from its stack.json, after
+// their flags and environment variables and before the built-in defaults.
+import { readStackFile, type StackFile } from "../infra/stack-file.ts";
+import { stateDir } from "./paths.ts";
+
+/**
+ * The endpoints of the stack running from `$CHORIA_EDGE_HOME`, or undefined when none runs. A file left
+ * by a stack that is gone is ignored, and said so on `warn`, so that nobody wonders where a default came from.
+ */
+export function localStack(warn: { write(text: string): unknown }): StackFile | undefined {
+  const found = readStackFile(stateDir());
+  if (found.state === "stale") warn.write(`choria-edge: ignoring ${found.path}: ${found.reason}\n`);
+  return found.state === "running" ? found.stack : undefined;
+}
