@@ -203,6 +203,8 @@ async function spawnCollector(
       "--capture",
       capture,
       "--allow-http-callbacks",
+      // The receiver listens on 127.0.0.1, an address callbacks are refused by default.
+      "--allow-private-callbacks",
       "--callback-secret",
       secret,
     ],
