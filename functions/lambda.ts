@@ -34,15 +34,18 @@ async function build(): Promise<Handler> {
         servers: settings.natsServers,
         name: "choria-edge-gateway-lambda",
         auth: settings.natsAuth,
+        ...(settings.natsTls ? { tls: settings.natsTls } : {}),
+        ...(settings.natsInboxPrefix ? { inboxPrefix: settings.natsInboxPrefix } : {}),
         timeoutMs: settings.config.connectTimeoutMs,
         log,
       }),
     { connectTimeoutMs: settings.config.connectTimeoutMs },
   );
+  const buckets = { log, ...(settings.replicas === undefined ? {} : { replicas: settings.replicas }) };
   // Each warm container has its own memory: only the KV store refuses a replay across containers.
   const auth = await gatewayAuthFromKeys(
     settings.keysJson,
-    settings.replayStore === "kv" ? { replay: kvReplayStore(nats) } : {},
+    settings.replayStore === "kv" ? { replay: kvReplayStore(nats, buckets) } : {},
   );
   const app: Hono = createGateway({
     config: settings.config,
@@ -51,7 +54,7 @@ async function build(): Promise<Handler> {
     auth,
     audit: (event) => process.stdout.write(`${auditLine(event)}\n`),
     log,
-    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys }),
+    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys, log }),
   });
   return handle(app);
 }

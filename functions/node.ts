@@ -42,16 +42,22 @@ export async function startGateway(
         servers: settings.natsServers,
         name: `choria-edge-gateway-${process.pid}`,
         auth: settings.natsAuth,
+        ...(settings.natsTls ? { tls: settings.natsTls } : {}),
+        ...(settings.natsInboxPrefix ? { inboxPrefix: settings.natsInboxPrefix } : {}),
         timeoutMs: settings.config.connectTimeoutMs,
         log,
       }),
     { connectTimeoutMs: settings.config.connectTimeoutMs },
   );
+  const buckets = {
+    log,
+    ...(settings.replicas === undefined ? {} : { replicas: settings.replicas }),
+  };
   const auth =
     options.auth ??
     (await gatewayAuthFromKeys(
       settings.keysJson,
-      settings.replayStore === "kv" ? { replay: kvReplayStore(nats) } : {},
+      settings.replayStore === "kv" ? { replay: kvReplayStore(nats, buckets) } : {},
     ));
   const audit = options.audit ?? ((event: AuditEvent) => process.stdout.write(`${auditLine(event)}\n`));
   const app = createGateway({
@@ -61,7 +67,7 @@ export async function startGateway(
     auth,
     audit,
     log,
-    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys }),
+    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys, log }),
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const started = serve(

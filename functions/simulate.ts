@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { envName, NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/options.ts";
 import { jsonLineLogger } from "../lib/log/log.ts";
 import { generateFleet, type NodeIdentity, parseFleet } from "../lib/node/fleet.ts";
 import { NodeHost } from "../lib/node/responder.ts";
@@ -26,7 +27,16 @@ applies filters and replies on its own.
   --seed N             seed for the generated facts (default 1)
   --offset N           index of the first node, to split one fleet over processes (default 0)
   --per-connection N   nodes sharing one NATS connection (default 1000)
-  --ready-file FILE    write "ready" to FILE once every node is subscribed (for scripts)`;
+  --ready-file FILE    write "ready" to FILE once every node is subscribed (for scripts)
+
+NATS authentication and TLS (each also CHORIA_EDGE_SIMULATE_<FLAG>, e.g. CHORIA_EDGE_SIMULATE_NKEY_SEED;
+put secrets there rather than on the command line):
+
+  --user NAME, --password P, --token T, --nkey-seed SU…, --credentials FILE
+  --tls-ca FILE        CA bundle to verify the server (tls:// URLs)
+  --tls-cert FILE      client certificate, --tls-key FILE its key`;
+
+const ENV_PREFIX = "CHORIA_EDGE_SIMULATE_";
 
 export async function runSimulate(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -41,6 +51,10 @@ export async function runSimulate(argv: string[]): Promise<number> {
       offset: { type: "string", default: "0" },
       "per-connection": { type: "string", default: "1000" },
       "ready-file": { type: "string" },
+      ...NATS_AUTH_ARGS,
+      "tls-ca": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -48,6 +62,12 @@ export async function runSimulate(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  const given = values as Record<string, unknown>;
+  const nats = natsConnectionChoice((flag) => {
+    const value = given[flag] ?? process.env[envName(ENV_PREFIX, flag)];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  });
+  if (!nats.ok) throw new Error(nats.error);
   const count = positiveInt("--nodes", values.nodes);
   const perConnection = positiveInt("--per-connection", values["per-connection"]);
   const offset = nonNegativeInt("--offset", values.offset);
@@ -72,6 +92,8 @@ export async function runSimulate(argv: string[]): Promise<number> {
     const bus = await connectNats({
       servers: values.server,
       name: `choria-edge-simulate-${offset + start}`,
+      auth: nats.auth,
+      ...(nats.tls ? { tls: nats.tls } : {}),
       waitForServer: true,
       log,
     });

@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
-import { connect as tcpConnect } from "node:net";
+import { createServer, connect as tcpConnect } from "node:net";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { nkeys } from "@nats-io/nats-core";
@@ -158,13 +158,15 @@ function kvBucketApi(bucket: string): string[] {
  * Subscribe: the replies to its own caller ids, and its inbox.
  *
  * The rule for replies: the gateway signs each request with the caller id of the HTTP key (or trigger)
- * that asked, and listens on `<collective>.reply.<md5(caller id)>.<request id>` (four tokens; request
- * ids are 32 hex characters). So it may subscribe to `<collective>.reply.<md5>.*` for each caller id it
- * signs for and each collective it reaches: it cannot read the replies of anybody else on the federation
- * (a `choria req` user's, say), nor the five-token `…edgejob.<job>` replies meant for the collectors. The
- * price is that a new HTTP key or trigger means new permissions: regenerate and `nats-server --signal
- * reload`. A deployment that adds keys often could give `<collective>.reply.*.*` instead and lose only
- * the first guarantee.
+ * that asked, and listens on `<collective>.reply.<md5(caller id)>.<request id>`; for a sync request that
+ * runs as a job (longer than its wait budget) it also reads its own copy of the job's replies on
+ * `<collective>.reply.<md5(caller id)>.edgejob.<job id>` (a plain subscription beside the collectors'
+ * stream, which still stores every reply). So it may subscribe to `<collective>.reply.<md5>.>` for each
+ * caller id it signs for and each collective it reaches, and to nothing else in the reply space: it cannot
+ * read the replies of anybody else on the federation (a `choria req` user's, another gateway's callers').
+ * The price is that a new HTTP key or trigger means new permissions: regenerate and `nats-server --signal
+ * reload`. A deployment that adds keys often could give `<collective>.reply.>` instead and lose that
+ * guarantee.
  */
 export function gatewayPermissions(
   clusters: MemberSpec[],
@@ -180,7 +182,7 @@ export function gatewayPermissions(
       ...[buckets.jobs, buckets.data, buckets.replay].flatMap(kvBucketApi),
     ],
     subscribe: [
-      ...collectives.flatMap((c) => callerIds.map((id) => `${c}.reply.${callerHash(id)}.*`)),
+      ...collectives.flatMap((c) => callerIds.map((id) => `${c}.reply.${callerHash(id)}.>`)),
       `${inboxPrefix}.>`,
     ],
   };
@@ -260,23 +262,25 @@ export async function generateTopology(options: TopologyOptions): Promise<Topolo
   const caFile = join(tlsDir, "ca.pem");
   await writeFile(caFile, ca.certPem, { mode: 0o644 });
 
+  const ports = new Set<number>();
+  const port = () => listenPort(ports);
   const serverSpec = async (cluster: string, index: number, websocket: boolean): Promise<ServerSpec> => {
     const name = `${cluster}-${index}`;
     const serverDir = join(dir, "servers", name);
-    const port = await freePort();
-    const wsPort = websocket ? await freePort() : undefined;
+    const clientPort = await port();
+    const wsPort = websocket ? await port() : undefined;
     return {
       name,
       cluster,
-      port,
-      routePort: await freePort(),
-      monitorPort: await freePort(),
+      port: clientPort,
+      routePort: await port(),
+      monitorPort: await port(),
       wsPort,
       jetstream: websocket,
       dir: serverDir,
       configFile: join(serverDir, "nats.conf"),
       logFile: join(serverDir, "nats.log"),
-      url: `tls://127.0.0.1:${port}`,
+      url: `tls://127.0.0.1:${clientPort}`,
       wsUrl: wsPort === undefined ? undefined : `wss://127.0.0.1:${wsPort}`,
     };
   };
@@ -361,6 +365,34 @@ export async function generateTopology(options: TopologyOptions): Promise<Topolo
   );
   await writeFile(join(dir, "topology.json"), `${described}\n`, { mode: 0o600 });
   return topology;
+}
+
+/**
+ * A free port on 127.0.0.1 below the kernel's ephemeral range. The ports are chosen seconds before the
+ * servers bind them (certificates come in between); in the ephemeral range an outgoing connection (a
+ * route, any test's client) could take one meanwhile, below it only another listener can.
+ */
+async function listenPort(taken: Set<number>): Promise<number> {
+  const range = await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8").catch(() => "32768");
+  const ephemeralStart = Number.parseInt(range, 10) || 32768;
+  const low = 10_000;
+  for (let attempt = 0; attempt < 50 && ephemeralStart > low + 1000; attempt++) {
+    const candidate = low + Math.floor(Math.random() * (ephemeralStart - low));
+    if (taken.has(candidate) || !(await canListen(candidate))) continue;
+    taken.add(candidate);
+    return candidate;
+  }
+  const fallback = await freePort();
+  taken.add(fallback);
+  return fallback;
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+  });
 }
 
 async function writeCertificate(
@@ -595,10 +627,20 @@ async function waitReady(topology: Topology, servers: ServerProcess[], timeoutMs
           const routed = new Set((routez?.routes ?? []).map((r) => r.remote_id)).size;
           if (routed < peers) pending.push(`${spec.name}: ${routed} of ${peers} routes`);
           if (spec.jetstream) {
-            const jsz = await monitor<{ meta_cluster?: { leader?: string } }>(spec, "jsz");
-            const clustered = clusterOf(spec).length > 1;
-            if (clustered ? !jsz?.meta_cluster?.leader : jsz === undefined)
+            const jsz = await monitor<{
+              meta_cluster?: { leader?: string; replicas?: { name: string; current: boolean }[] };
+            }>(spec, "jsz");
+            const meta = jsz?.meta_cluster;
+            if (clusterOf(spec).length === 1) {
+              if (jsz === undefined) pending.push(`${spec.name}: no JetStream`);
+            } else if (!meta?.leader) {
               pending.push(`${spec.name}: no JetStream meta leader`);
+            } else if (meta.leader === spec.name) {
+              // The leader knows whether every running peer has caught up; an R3 stream needs them all.
+              const current = (meta.replicas ?? []).filter((r) => r.current).length;
+              if (current < peers)
+                pending.push(`${spec.name}: ${current} of ${peers} JetStream peers current`);
+            }
           }
         }),
     );

@@ -10,6 +10,7 @@ import {
 import { NatsBus } from "../../lib/transport/bus.ts";
 import { openReplayBucket } from "../../lib/transport/kv.ts";
 import type { GatewayAuth } from "../gateway.ts";
+import { bucketSettings, type GatewayBucketOptions } from "./buckets.ts";
 import type { NatsSource } from "./nats.ts";
 
 export interface GatewayAuthOptions {
@@ -45,14 +46,15 @@ export async function gatewayAuthFromKeys(
  */
 export function kvReplayStore(
   nats: NatsSource,
-  options: { maxAgeSeconds?: number; maxSkewSeconds?: number } = {},
+  options: { maxAgeSeconds?: number; maxSkewSeconds?: number } & GatewayBucketOptions = {},
 ): ReplayStore {
   const windowSeconds = replayWindowSeconds(options);
   let store: Promise<ReplayStore> | undefined;
   const open = async (): Promise<ReplayStore> => {
     const { bus } = await nats.acquire();
     if (!(bus instanceof NatsBus)) throw new Error("the KV replay store needs a NATS client connection");
-    return new KvReplayStore(await openReplayBucket(bus.connection, { windowSeconds }), { windowSeconds });
+    const bucket = await openReplayBucket(bus.connection, { ...bucketSettings(options), windowSeconds });
+    return new KvReplayStore(bucket, { windowSeconds });
   };
   return {
     async claim(key, ttlSeconds) {

@@ -3,8 +3,15 @@
 // suit the local stack. Certificate and key material may be given as files or, where there is no file
 // system to speak of (Lambda), as PEM text.
 import { join } from "node:path";
-import { type OptionSpec, optionsUsage, readOptions } from "../../lib/config/options.ts";
+import {
+  natsConnectionChoice,
+  natsOptionSpecs,
+  type OptionSpec,
+  optionsUsage,
+  readOptions,
+} from "../../lib/config/options.ts";
 import type { NatsAuth } from "../../lib/transport/auth.ts";
+import type { NatsTlsFiles } from "../../lib/transport/node.ts";
 import { DEMO_PKI_MADE, readNamedFile } from "../files.ts";
 import { pkiDir, stateDir } from "../paths.ts";
 import {
@@ -19,8 +26,14 @@ const OPTIONS: OptionSpec[] = (
   [
     { flag: "listen", help: "host:port to serve HTTP on (default 127.0.0.1:8080)" },
     { flag: "nats-servers", help: "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)" },
-    { flag: "nats-credentials", help: "a .creds file for NATS" },
-    { flag: "nats-token", help: "a NATS auth token" },
+    ...natsOptionSpecs("nats-", "the federation NATS servers").map((o) => ({
+      flag: o.flag,
+      help: `NATS ${o.help}`,
+    })),
+    {
+      flag: "nats-inbox-prefix",
+      help: "subject prefix for JetStream API answers instead of _INBOX, to match a server that gives each user its own (default _INBOX)",
+    },
     {
       flag: "clusters",
       help: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
@@ -79,6 +92,10 @@ const OPTIONS: OptionSpec[] = (
       help: "JetStream KV bucket of trigger data and locks (default choria_edge_data)",
     },
     {
+      flag: "replicas",
+      help: "JetStream replicas of the jobs, data and replay buckets when this gateway creates them (default 1; 3 on a 3-server cluster)",
+    },
+    {
       flag: "callback-seal-key",
       help: "base64 AES key (32 bytes) that callback secrets are sealed with in job records; the collectors need the same (prefer the environment variable)",
     },
@@ -97,6 +114,12 @@ export interface NodeGatewaySettings {
   listen: { host: string; port: number };
   natsServers: string[];
   natsAuth: NatsAuth;
+  /** CA to verify the NATS servers, and a client certificate for servers that ask for one. */
+  natsTls?: NatsTlsFiles;
+  /** Subject prefix of request replies instead of `_INBOX` (matching the server's permissions). */
+  natsInboxPrefix?: string;
+  /** JetStream replicas of the buckets this gateway creates (jobs, data, replay); 1 by default. */
+  replicas?: number;
   certPem: string;
   keyPem: string;
   /** The keys document as JSON text. */
@@ -154,14 +177,15 @@ export async function gatewaySettings(
   });
   if (!config.ok) return { ok: false, error: config.error };
 
-  const credentials = get("nats-credentials");
-  const token = get("nats-token");
-  if (credentials && token) return { ok: false, error: "choose one of --nats-credentials and --nats-token" };
-  const natsAuth: NatsAuth = credentials
-    ? { type: "credentials", file: credentials }
-    : token
-      ? { type: "token", token }
-      : { type: "none" };
+  const nats = natsConnectionChoice(get, "nats-");
+  if (!nats.ok) return { ok: false, error: `--nats-*: ${nats.error}` };
+  const replicasText = get("replicas");
+  const replicas = replicasText === undefined ? undefined : Number(replicasText);
+  if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5))
+    return { ok: false, error: `--replicas: a whole number from 1 to 5, not ${replicasText}` };
+  const inboxPrefix = get("nats-inbox-prefix");
+  if (inboxPrefix !== undefined && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(inboxPrefix))
+    return { ok: false, error: "--nats-inbox-prefix: subject tokens without wildcards" };
 
   const replayStore = get("replay-store") ?? "memory";
   if (replayStore !== "memory" && replayStore !== "kv")
@@ -207,7 +231,10 @@ export async function gatewaySettings(
         config: config.config,
         listen: { host: listen[1]!, port: Number(listen[2]) },
         natsServers: (get("nats-servers") ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim()),
-        natsAuth,
+        natsAuth: nats.auth,
+        ...(nats.tls ? { natsTls: nats.tls } : {}),
+        ...(inboxPrefix === undefined ? {} : { natsInboxPrefix: inboxPrefix }),
+        ...(replicas === undefined ? {} : { replicas }),
         certPem,
         keyPem,
         keysJson,

@@ -1,7 +1,7 @@
 // The async jobs' store for a gateway: the collectors' KV bucket on the gateway's NATS connection.
 import { DEFAULT_BUCKET } from "../../lib/results/jobs/keys.ts";
 import { JobStore } from "../../lib/results/jobs/store.ts";
-import { bucketOnConnection } from "./buckets.ts";
+import { bucketOnConnection, bucketSettings, type GatewayBucketOptions } from "./buckets.ts";
 import type { NatsSource } from "./nats.ts";
 
 export interface JobStoreSource {
@@ -13,11 +13,15 @@ export const DEFAULT_JOB_RETENTION_MS = 7 * 86_400_000;
 
 export function kvJobStore(
   nats: NatsSource,
-  options: { bucket?: string; retentionMs?: number } = {},
+  options: { bucket?: string; retentionMs?: number } & GatewayBucketOptions = {},
 ): JobStoreSource {
   const bucket = bucketOnConnection(
     nats,
-    { name: options.bucket ?? DEFAULT_BUCKET, ttlMs: options.retentionMs ?? DEFAULT_JOB_RETENTION_MS },
+    {
+      ...bucketSettings(options),
+      name: options.bucket ?? DEFAULT_BUCKET,
+      ttlMs: options.retentionMs ?? DEFAULT_JOB_RETENTION_MS,
+    },
     (opened) => new JobStore(opened),
   );
   return { store: () => bucket.open() };

@@ -7,8 +7,9 @@ import {
   type WebhookSecrets,
   webhookSecretsProblems,
 } from "../../lib/security/webhooks/mod.ts";
+import type { LogFn } from "../../lib/transport/auth.ts";
 import { parseTriggerFile, type Trigger, type TriggerSet, triggerSecrets } from "../../lib/triggers/mod.ts";
-import { type DataStoreSource, kvDataStore } from "./buckets.ts";
+import { bucketSettings, type DataStoreSource, kvDataStore } from "./buckets.ts";
 import type { NodeGatewaySettings } from "./env.ts";
 import { type JobStoreSource, kvJobStore } from "./job-store.ts";
 import type { NatsSource } from "./nats.ts";
@@ -81,9 +82,11 @@ function needsData(trigger: Trigger): boolean {
  */
 export function asyncParts(options: {
   nats: NatsSource;
-  settings: Pick<NodeGatewaySettings, "jobs" | "dataBucket" | "triggers">;
+  settings: Pick<NodeGatewaySettings, "jobs" | "dataBucket" | "triggers" | "replicas">;
   env: Record<string, string | undefined>;
   keys: KeyRegistry;
+  /** Told the replication each bucket got when it is opened. */
+  log?: LogFn;
 }): { jobs?: JobStoreSource; data?: DataStoreSource; triggers?: GatewayTriggers } {
   const { settings } = options;
   const jobs = settings.jobs === true;
@@ -100,9 +103,16 @@ export function asyncParts(options: {
     if (!loaded.ok) throw new Error(`triggers:\n${loaded.error}`);
     triggers = loaded.triggers;
   }
+  const buckets = bucketSettings({
+    ...(settings.replicas === undefined ? {} : { replicas: settings.replicas }),
+    ...(options.log === undefined ? {} : { log: options.log }),
+  });
   return {
-    jobs: kvJobStore(options.nats),
-    data: kvDataStore(options.nats, settings.dataBucket === undefined ? {} : { bucket: settings.dataBucket }),
+    jobs: kvJobStore(options.nats, buckets),
+    data: kvDataStore(options.nats, {
+      ...buckets,
+      ...(settings.dataBucket === undefined ? {} : { bucket: settings.dataBucket }),
+    }),
     ...(triggers === undefined ? {} : { triggers }),
   };
 }

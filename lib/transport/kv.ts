@@ -3,7 +3,8 @@
 // race for it.
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { KvPort } from "../security/http/replay.ts";
-import { type KvBucket, NatsKvBucket } from "./kv-bucket.ts";
+import type { LogFn } from "./auth.ts";
+import { type KvBucket, NatsKvBucket, reportReplication } from "./kv-bucket.ts";
 
 export interface ReplayBucketOptions {
   /** Bucket name; default "choria_edge_replay". */
@@ -14,6 +15,8 @@ export interface ReplayBucketOptions {
    */
   windowSeconds: number;
   replicas?: number;
+  /** Told the replication the bucket got once it is open. */
+  log?: LogFn;
 }
 
 /** Opens (creating if needed) the replay bucket. An existing bucket is used with its own settings. */
@@ -26,6 +29,7 @@ export async function openReplayBucket(
     ttlMs: options.windowSeconds * 1000,
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
   });
+  if (options.log) await reportReplication(bucket, options.replicas ?? 1, options.log);
   return replayPort(bucket);
 }
 

@@ -14,6 +14,7 @@ import {
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import type { LogFn } from "./auth.ts";
 import type { MessageBus } from "./bus.ts";
+import { streamReplication } from "./kv-bucket.ts";
 
 /** A reply as the async result collector receives it. */
 export interface CapturedReply {
@@ -140,6 +141,15 @@ export async function streamReplySource(
   const jsm = await jetstreamManager(connection);
   await ensureStream(jsm, options);
   await ensureConsumer(jsm, options);
+  // An existing stream keeps its replicas whatever we asked for: say what it has.
+  const replication = await streamReplication(jsm, options.stream);
+  log(replication.replicas < (options.replicas ?? 1) ? "warn" : "info", "reply stream ready", {
+    stream: options.stream,
+    replicas: replication.replicas,
+    replicas_requested: options.replicas ?? 1,
+    replicas_current: replication.current,
+    ...(replication.leader === undefined ? {} : { leader: replication.leader }),
+  });
   const js = jetstream(connection);
 
   const inFlight = new Set<Promise<void>>();
@@ -209,6 +219,9 @@ async function ensureStream(jsm: JetStreamManager, options: StreamReplySourceOpt
     discard: DiscardPolicy.Old,
     max_age: nanos(options.maxAgeMs),
     num_replicas: options.replicas ?? 1,
+    // Replies are plain publishes that ask for no ack; and nats-server 2.10+ refuses a stream whose
+    // subjects begin with a wildcard (`*.reply.…`, which could match `$JS.…`) unless it sends none.
+    no_ack: true,
   };
   try {
     await jsm.streams.add(config);

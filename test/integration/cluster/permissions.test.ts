@@ -145,7 +145,7 @@ describe("gateway (federation cluster)", () => {
     const gateway = await client(topo.topology.roles.gateway, "fed", 0);
     const broker = await client(topo.topology.roles.brokers.dc1!, "fed", 1);
     const own = `mcollective.reply.${callerHash(GATEWAY_CALLER)}`;
-    const replies = received(gateway, `${own}.*`);
+    const replies = received(gateway, `${own}.>`);
     await gateway.nc.flush();
     await eventually("reply routed to the gateway", async () => {
       broker.nc.publish(`${own}.0123456789abcdef0123456789abcdef`, encoder.encode("reply"));
