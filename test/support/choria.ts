@@ -5,19 +5,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify as yamlText } from "yaml";
 import type { DemoPki, PkiFiles } from "../../infra/pki.ts";
+import { PEERS_NATS_SERVER_VERSION, peersDir, peersNatsServer } from "../../infra/prerequisites.ts";
 
 export const GO_CHORIA_VERSION = "v0.30.2";
-export const NATS_SERVER_NEXT_VERSION = "v2.15.3";
-
-/** Where infra/peers.sh puts its builds: the same rule as the script. */
-export function peersDir(): string {
-  if (process.env.CHORIA_EDGE_PEERS) return process.env.CHORIA_EDGE_PEERS;
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "choria-edge", "peers");
-}
+export const NATS_SERVER_NEXT_VERSION = PEERS_NATS_SERVER_VERSION;
 
 export function choriaBinary(): string {
   const path = join(peersDir(), `go-choria-${GO_CHORIA_VERSION}`, "choria");
@@ -26,7 +21,7 @@ export function choriaBinary(): string {
 }
 
 export function natsServerNextBinary(): string {
-  const path = join(peersDir(), `nats-server-${NATS_SERVER_NEXT_VERSION}`, "nats-server");
+  const path = peersNatsServer();
   if (!existsSync(path)) throw new Error(`nats-server ${NATS_SERVER_NEXT_VERSION} is not built at ${path}`);
   return path;
 }
