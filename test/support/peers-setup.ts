@@ -6,5 +6,6 @@ import { join } from "node:path";
 export default function setup(): void {
   const script = join(import.meta.dirname, "..", "..", "infra", "peers.sh");
   const result = spawnSync("bash", [script], { stdio: ["ignore", "ignore", "inherit"] });
-  if (result.status !== 0) throw new Error(`bash infra/peers.sh failed (exit ${result.status ?? result.signal})`);
+  if (result.status !== 0)
+    throw new Error(`bash infra/peers.sh failed (exit ${result.status ?? result.signal})`);
 }
