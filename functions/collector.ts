@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { DataStore } from "../lib/data/mod.ts";
 import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
@@ -112,6 +113,7 @@ export async function startCollector(
         leaseMs: config.callbackTimeoutMs * 2,
       },
       sweepIntervalMs: config.sweepIntervalMs,
+      replyDigest: sha256Base64,
       log,
     });
     await collector.start();
@@ -139,6 +141,11 @@ export async function startCollector(
     await bus.close();
     throw err;
   }
+}
+
+/** The SHA-256 of a reply message, as its secure reply's `hash` holds it (the collector runs on Node only). */
+function sha256Base64(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("base64");
 }
 
 /** `choria-edge collector [options]`: runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */

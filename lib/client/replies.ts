@@ -1,9 +1,10 @@
 import { type Decoded, fail, ok } from "../protocol/errors.ts";
 import { decodeReply } from "../protocol/message.ts";
 import { decodeRpcReply, isPongPayload, type RpcReply } from "../protocol/rpc.ts";
-import { secureReplyOf } from "../protocol/secure.ts";
+import { type SecureReply, secureReplyOf } from "../protocol/secure.ts";
 import { decodeTransport, type TransportPacket } from "../protocol/transport.ts";
 import { verifyReplyHash } from "../security/choria.ts";
+import { constantTimeEqual } from "../security/compare.ts";
 
 /** One node's answer, with every layer opened and checked. */
 export interface NodeReply {
@@ -28,10 +29,35 @@ export async function openReply(body: Uint8Array | string, maxBytes?: number): P
   if (!transport.ok) return transport;
   const secure = secureReplyOf(transport.value);
   if (!secure.ok) return secure;
-  if (!(await verifyReplyHash(secure.value))) {
+  return openChecked(transport.value, secure.value, await verifyReplyHash(secure.value));
+}
+
+/**
+ * The SHA-256 of UTF-8 text, as standard base64 with padding: what a secure reply's `hash` holds. Given to
+ * openReplySync by a runtime that can hash without a round trip through WebCrypto's promises (Node's
+ * `createHash`), for a process that opens thousands of replies a second.
+ */
+export type ReplyDigest = (text: string) => string;
+
+/** openReply with a synchronous digest: the same checks, the same result, no await. */
+export function openReplySync(
+  body: Uint8Array | string,
+  digest: ReplyDigest,
+  maxBytes?: number,
+): Decoded<NodeReply> {
+  const transport = decodeTransport(body, maxBytes === undefined ? {} : { maxBytes });
+  if (!transport.ok) return transport;
+  const secure = secureReplyOf(transport.value);
+  if (!secure.ok) return secure;
+  const hashOk = constantTimeEqual(digest(secure.value.message), secure.value.hash);
+  return openChecked(transport.value, secure.value, hashOk);
+}
+
+function openChecked(transport: TransportPacket, secure: SecureReply, hashOk: boolean): Decoded<NodeReply> {
+  if (!hashOk) {
     return fail("secure_reply", "invalid_field", "hash", "does not match the SHA-256 of the message");
   }
-  const reply = decodeReply(secure.value.message);
+  const reply = decodeReply(secure.message);
   if (!reply.ok) return reply;
   const { senderid, requestid, agent, time } = reply.value.envelope;
   const base = {
@@ -40,7 +66,7 @@ export async function openReply(body: Uint8Array | string, maxBytes?: number): P
     agent,
     time,
     payload: reply.value.message,
-    transport: transport.value,
+    transport,
   };
   if (agent === "discovery") {
     if (!isPongPayload(reply.value.message))

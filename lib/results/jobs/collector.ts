@@ -1,4 +1,4 @@
-import { openReply } from "../../client/replies.ts";
+import { type NodeReply, openReply, openReplySync, type ReplyDigest } from "../../client/replies.ts";
 import { type Logger, ThrottledLog } from "../../log/log.ts";
 import type { CapturedReply, ReplyDisposition, ReplySource } from "../../transport/reply-source.ts";
 import {
@@ -19,6 +19,7 @@ import {
   type JobCounts,
   type JobRecord,
   resultOfReply,
+  type StoredResult,
 } from "./model.ts";
 import type { JobStore } from "./store.ts";
 import { jobIdOfSubject } from "./subjects.ts";
@@ -38,6 +39,11 @@ export interface JobCollectorOptions {
   jobCacheMs?: number;
   /** Largest reply accepted, in bytes. */
   maxReplyBytes?: number;
+  /**
+   * Checks reply hashes with this synchronous SHA-256 (Node's `createHash`) instead of WebCrypto, whose
+   * promise per reply costs more than the hash itself.
+   */
+  replyDigest?: ReplyDigest;
   /**
    * Carries out a settled job's effects (its trigger's locks released, `on_complete` writes): must be safe
    * to run more than once, as two collectors may both get there. Without it effects are left undone and
@@ -72,6 +78,18 @@ export interface CollectorStats {
 
 type Refusal = "invalid" | "too_deep" | "unknown_job" | "late";
 
+/** A reply waiting for its batch, and how to answer it. */
+interface Queued {
+  reply: CapturedReply;
+  resolve(disposition: ReplyDisposition): void;
+}
+
+/** Runs `task` on a later turn of the event loop, once what has arrived by now has been taken in. */
+function nextTurn(task: () => void): void {
+  if (typeof setImmediate === "function") setImmediate(task);
+  else setTimeout(task, 0);
+}
+
 /**
  * The async result collector: stores each reply under its job, keeps the job's counts, ends jobs (all
  * expected answered, deadline passed) and delivers their completion callbacks. Any number of instances
@@ -105,6 +123,8 @@ export class JobCollector {
   readonly #sweepIntervalMs: number;
   readonly #orphanAfterMs: number;
   readonly #maxReplyBytes: number;
+  readonly #digest: ReplyDigest | undefined;
+  #queued: Queued[] = [];
   readonly #applyEffects: ((record: JobRecord) => Promise<void>) | undefined;
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #ending = new Map<string, Promise<JobRecord | undefined>>();
@@ -133,6 +153,7 @@ export class JobCollector {
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 1000;
     this.#orphanAfterMs = options.orphanAfterMs ?? 60_000;
     this.#maxReplyBytes = options.maxReplyBytes ?? 1024 * 1024;
+    this.#digest = options.replyDigest;
     this.#applyEffects = options.applyEffects;
   }
 
@@ -202,60 +223,128 @@ export class JobCollector {
     this.#sweepTimer.unref?.();
   }
 
-  async #handle(reply: CapturedReply): Promise<ReplyDisposition> {
-    this.stats.received++;
-    const jobId = jobIdOfSubject(reply.subject);
-    if (jobId === undefined) return this.#refuse("invalid", "a subject that names no job", reply.subject);
-    const opened = await openReply(reply.data, this.#maxReplyBytes);
-    if (!opened.ok)
-      return this.#refuse(
-        opened.error.code === "too_deep" ? "too_deep" : "invalid",
-        opened.error.message,
-        reply.subject,
-      );
-    const node = opened.value;
-    let job: CachedJob | undefined;
-    try {
-      job = await this.#jobs.load(jobId);
-    } catch (err) {
-      return this.#retry("job record unreadable", jobId, err);
-    }
-    if (job === undefined) return this.#refuse("unknown_job", "no such job", reply.subject);
-    if (node.requestId !== job.record.request_id)
-      return this.#refuse("invalid", `a reply to request ${node.requestId}`, reply.subject);
-    if (job.record.state !== "running")
-      return this.#refuse("late", `the job is ${job.record.state}`, reply.subject);
-
-    const result = resultOfReply(node, {
-      maxDataBytes: job.record.max_data_bytes,
-      receivedAt: reply.receivedAt,
-      unexpected: job.targets !== undefined && !job.targets.has(node.sender),
+  /**
+   * Takes a reply into the next batch. Replies are handled in batches of what arrived together (one turn of
+   * the event loop), so that their KV writes leave in one socket write, a job's count moves once per
+   * batch, and their confirmations go out together; each reply still gets its own disposition.
+   */
+  #handle(reply: CapturedReply): Promise<ReplyDisposition> {
+    return new Promise((resolve) => {
+      this.#queued.push({ reply, resolve });
+      if (this.#queued.length === 1) nextTurn(() => this.#runBatch());
     });
-    let revision: number | undefined;
-    try {
-      revision = await this.#store.putResult(jobId, result);
-    } catch (err) {
-      return this.#retry("result not stored", jobId, err);
+  }
+
+  #runBatch(): void {
+    const batch = this.#queued;
+    this.#queued = [];
+    this.#handleBatch(batch).catch((err: unknown) => {
+      this.#log("error", "reply batch failed", { replies: batch.length, error: String(err) });
+      // Resolving again is a no-op for replies already answered; the rest are handed out again.
+      for (const item of batch) item.resolve("retry");
+    });
+  }
+
+  async #handleBatch(batch: readonly Queued[]): Promise<void> {
+    // Open every reply; group them by job.
+    const byJob = new Map<string, { item: Queued; node: NodeReply }[]>();
+    for (const item of batch) {
+      this.stats.received++;
+      const { reply } = item;
+      const jobId = jobIdOfSubject(reply.subject);
+      if (jobId === undefined) {
+        item.resolve(this.#refuse("invalid", "a subject that names no job", reply.subject));
+        continue;
+      }
+      const opened =
+        this.#digest === undefined
+          ? await openReply(reply.data, this.#maxReplyBytes)
+          : openReplySync(reply.data, this.#digest, this.#maxReplyBytes);
+      if (!opened.ok) {
+        const kind = opened.error.code === "too_deep" ? "too_deep" : "invalid";
+        item.resolve(this.#refuse(kind, opened.error.message, reply.subject));
+        continue;
+      }
+      const group = byJob.get(jobId);
+      if (group === undefined) byJob.set(jobId, [{ item, node: opened.value }]);
+      else group.push({ item, node: opened.value });
     }
-    if (revision === undefined) {
-      // Handed out again after an attempt that stored it but may not have counted it: let the stored
-      // results decide. Otherwise the node simply answered twice.
-      if (reply.redelivered) this.#end(jobId, "expected");
-      else this.stats.duplicates++;
-      return "done";
-    }
-    this.stats.stored++;
+    // The jobs, from the cache as a rule.
+    const jobIds = [...byJob.keys()];
+    const loaded = await Promise.allSettled(jobIds.map((id) => this.#jobs.load(id)));
+    // Every result's write, issued together so that they share socket writes.
+    const writes: {
+      jobId: string;
+      stored: { item: Queued; result: StoredResult; write: Promise<number | undefined> }[];
+    }[] = [];
+    jobIds.forEach((jobId, n) => {
+      const group = byJob.get(jobId)!;
+      const load = loaded[n]!;
+      if (load.status === "rejected") {
+        for (const { item } of group) item.resolve(this.#retry("job record unreadable", jobId, load.reason));
+        return;
+      }
+      const job = load.value;
+      const stored: (typeof writes)[number]["stored"] = [];
+      for (const { item, node } of group) {
+        const { reply } = item;
+        if (job === undefined) {
+          item.resolve(this.#refuse("unknown_job", "no such job", reply.subject));
+        } else if (node.requestId !== job.record.request_id) {
+          item.resolve(this.#refuse("invalid", `a reply to request ${node.requestId}`, reply.subject));
+        } else if (job.record.state !== "running") {
+          item.resolve(this.#refuse("late", `the job is ${job.record.state}`, reply.subject));
+        } else {
+          const result = resultOfReply(node, {
+            maxDataBytes: job.record.max_data_bytes,
+            receivedAt: reply.receivedAt,
+            unexpected: job.targets !== undefined && !job.targets.has(node.sender),
+          });
+          stored.push({ item, result, write: this.#store.putResult(jobId, result) });
+        }
+      }
+      if (stored.length > 0) writes.push({ jobId, stored });
+    });
+    await Promise.all(writes.map(({ jobId, stored }) => this.#count(jobId, stored)));
+  }
+
+  /** Counts a job's newly stored results of one batch, in one write of its record. */
+  async #count(
+    jobId: string,
+    stored: readonly { item: Queued; result: StoredResult; write: Promise<number | undefined> }[],
+  ): Promise<void> {
+    let delta = emptyCounts();
+    const counted: Queued[] = [];
+    const outcomes = await Promise.allSettled(stored.map((s) => s.write));
+    stored.forEach(({ item, result }, n) => {
+      const outcome = outcomes[n]!;
+      if (outcome.status === "rejected") {
+        item.resolve(this.#retry("result not stored", jobId, outcome.reason));
+      } else if (outcome.value === undefined) {
+        // Handed out again after an attempt that stored it but may not have counted it: let the stored
+        // results decide. Otherwise the node simply answered twice.
+        if (item.reply.redelivered) this.#end(jobId, "expected");
+        else this.stats.duplicates++;
+        item.resolve("done");
+      } else {
+        this.stats.stored++;
+        delta = addResult(delta, result);
+        counted.push(item);
+      }
+    });
+    if (counted.length === 0) return;
     let latest: JobRecord | undefined;
     try {
-      latest = await this.#counts.add(jobId, addResult(emptyCounts(), result));
+      latest = await this.#counts.add(jobId, delta);
     } catch (err) {
-      return this.#retry("counts not updated", jobId, err);
+      for (const item of counted) item.resolve(this.#retry("counts not updated", jobId, err));
+      return;
     }
     if (latest !== undefined) {
       this.#jobs.refresh(latest);
       if (latest.state === "running" && isComplete(latest)) this.#end(jobId, "expected");
     }
-    return "done";
+    for (const item of counted) item.resolve("done");
   }
 
   #refuse(kind: Refusal, detail: string, subject: string): ReplyDisposition {

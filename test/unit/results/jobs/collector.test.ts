@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { openReply } from "../../../../lib/client/replies.ts";
 import { decodeBase64Text, encodeBase64Text } from "../../../../lib/protocol/base64.ts";
@@ -102,6 +103,45 @@ describe("the collector", () => {
       state: "complete",
       counts: { ok: 3, no_reply: 0 },
     });
+  });
+
+  it("opens replies with a synchronous digest the same way, and counts a batch that arrives at once", async () => {
+    const nodes = await simulatedNodes(5);
+    const store = new JobStore(new MemoryKvBucket());
+    const source = new HandSource();
+    const writes: string[] = [];
+    const update = store.update.bind(store);
+    store.update = (id, change) => {
+      writes.push(id);
+      return update(id, change);
+    };
+    const collector = new JobCollector({
+      store,
+      source,
+      callbacks: callbackSender({}),
+      replyDigest: (text) => createHash("sha256").update(text, "utf8").digest("base64"),
+    });
+    await collector.start();
+    running.push(collector);
+    const targets = nodes.fleet.map((n) => n.identity);
+    const { job, subject, replies } = await jobWithReplies(nodes, store, targets);
+    // A reply whose message was changed after it was hashed.
+    const transport = JSON.parse(replies[0]!) as { data: string };
+    const secure = JSON.parse(decodeBase64Text(transport.data)!) as { message: string; hash: string };
+    transport.data = encodeBase64Text(JSON.stringify({ ...secure, message: `${secure.message} ` }));
+    const tampered = JSON.stringify(transport);
+    const handled = await Promise.all([
+      source.deliver(subject, tampered),
+      ...replies.slice(0, 4).map((r) => source.deliver(subject, r)),
+    ]);
+    expect(handled).toEqual(["done", "done", "done", "done", "done"]);
+    expect(collector.stats).toMatchObject({ received: 5, invalid: 1, stored: 4 });
+    // The four arrived together: one count write for them.
+    expect(writes).toHaveLength(1);
+    expect((await store.get(job.id))?.record.counts.ok).toBe(4);
+    await source.deliver(subject, replies[4]!);
+    await waitFor(async () => (await store.get(job.id))!.record.settled);
+    expect((await store.get(job.id))?.record).toMatchObject({ state: "complete", counts: { ok: 5 } });
   });
 
   it("refuses what is not a reply to the job's request, and replies to jobs that are gone or ended", async () => {
