@@ -13,7 +13,7 @@ export interface BrokerBus {
     subject: string,
     queue: string,
     handler: (msg: { subject: string; data: Uint8Array }) => void,
-  ): { drain(): Promise<void> };
+  ): BrokerSubscription;
   /** False when the client refused the publish. */
   publish(subject: string, payload: Uint8Array | string): boolean;
   flush(): Promise<void>;
@@ -22,6 +22,11 @@ export interface BrokerBus {
   isConnected(): boolean;
   connectedUrl(): string;
   onEvent(listener: (event: { type: string }) => void): () => void;
+}
+
+export interface BrokerSubscription {
+  drain(): Promise<void>;
+  unsubscribe(): void;
 }
 
 export interface FederationBrokerOptions {
@@ -36,9 +41,12 @@ export interface FederationBrokerOptions {
 
 const other = (side: BrokerSide): BrokerSide => (side === "federation" ? "collective" : "federation");
 const monotonic = () => performance.now();
+const SIDES = ["federation", "collective"] as const;
 /**
  * One broker instance: consumes both queue groups, routes every packet with `route()`, publishes the
  * result on the other side, and keeps the work bounded. It holds no state that another instance needs.
+ * It is in a side's queue group only while it can publish to the other side: a broker that lost one
+ * connection would otherwise take its share of the other side's messages and drop them all.
  */
 export class FederationBroker {
   readonly stats: FederationStats;
@@ -46,7 +54,7 @@ export class FederationBroker {
   private readonly buses: Record<BrokerSide, BrokerBus>;
   private readonly log: Logger;
   private readonly throttled: ThrottledLog;
-  private readonly subscriptions: { drain(): Promise<void> }[] = [];
+  private readonly subscriptions: Partial<Record<BrokerSide, BrokerSubscription>> = {};
   private readonly unlisten: (() => void)[] = [];
   private statsTimer: ReturnType<typeof setInterval> | undefined;
   private state: "idle" | "running" | "stopping" | "stopped" = "idle";
@@ -75,24 +83,18 @@ export class FederationBroker {
     if (this.state !== "idle") throw new Error(`broker already ${this.state}`);
     this.state = "running";
     const { cluster } = this.config;
-    for (const side of ["federation", "collective"] as const) {
+    for (const side of SIDES) {
       const bus = this.buses[side];
       this.unlisten.push(
         bus.onEvent((event) => {
           if (event.type === "slow_consumer") this.stats.slowConsumer(side);
           this.refreshConnection(side);
+          this.followConnections();
         }),
       );
       this.refreshConnection(side);
     }
-    this.subscriptions.push(
-      this.buses.federation.queueSubscribe(federationSubject(cluster), `${cluster}_federation`, (msg) =>
-        this.handle("federation", msg.data),
-      ),
-      this.buses.collective.queueSubscribe(collectiveSubject(cluster), `${cluster}_collective`, (msg) =>
-        this.handle("collective", msg.data),
-      ),
-    );
+    this.followConnections();
     this.statsTimer = setInterval(() => this.publishStats(), this.config.statsIntervalMs);
     this.log("info", "federation broker started", {
       cluster,
@@ -105,7 +107,11 @@ export class FederationBroker {
   /** Ready to take work: subscribed, not stopping, and connected on both sides. */
   isReady(): boolean {
     return (
-      this.state === "running" && this.buses.federation.isConnected() && this.buses.collective.isConnected()
+      this.state === "running" &&
+      this.buses.federation.isConnected() &&
+      this.buses.collective.isConnected() &&
+      this.subscriptions.federation !== undefined &&
+      this.subscriptions.collective !== undefined
     );
   }
 
@@ -135,7 +141,7 @@ export class FederationBroker {
     this.state = "stopping";
     clearInterval(this.statsTimer);
     this.log("info", "federation broker stopping", { in_flight: this.inFlightTotal() });
-    await Promise.allSettled(this.subscriptions.map((s) => s.drain()));
+    await Promise.allSettled(SIDES.map((side) => this.subscriptions[side]?.drain()));
     const finished = await this.waitIdle(graceMs);
     if (!finished) this.log("warn", "stopped with messages in flight", { in_flight: this.inFlightTotal() });
     this.publishStats();
@@ -144,6 +150,36 @@ export class FederationBroker {
     this.throttled.flush(true);
     this.state = "stopped";
     this.log("info", "federation broker stopped", { stats: this.stats.snapshot("CRITICAL") });
+  }
+
+  /**
+   * Joins a side's queue group when the other side can be published to and leaves it when it cannot, so
+   * that the healthy instances get that side's messages meanwhile. A subscription made while its own side is
+   * disconnected reaches the server when the client reconnects.
+   */
+  private followConnections(): void {
+    if (this.state !== "running") return;
+    const { cluster } = this.config;
+    for (const side of SIDES) {
+      const egest = other(side);
+      const canPublish = this.buses[egest].isConnected();
+      const held = this.subscriptions[side];
+      if (canPublish && held === undefined) {
+        const subject = side === "federation" ? federationSubject(cluster) : collectiveSubject(cluster);
+        this.subscriptions[side] = this.buses[side].queueSubscribe(subject, `${cluster}_${side}`, (msg) =>
+          this.handle(side, msg.data),
+        );
+        this.log("info", "joined queue group", { side, queue: `${cluster}_${side}` });
+      } else if (!canPublish && held !== undefined) {
+        delete this.subscriptions[side];
+        held.unsubscribe();
+        this.log("warn", "left queue group: the other side is disconnected", {
+          side,
+          queue: `${cluster}_${side}`,
+          disconnected: egest,
+        });
+      }
+    }
   }
 
   private handle(side: BrokerSide, body: Uint8Array): void {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { type AddressInfo, createServer, connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
 import { decodeTransport, type TransportPacket, type TransportV1 } from "../../../lib/protocol/transport.ts";
 import type { MessageBus } from "../../../lib/transport/bus.ts";
@@ -267,4 +268,55 @@ export async function eventually<T>(
 
 export function text(bytes: Uint8Array): string {
   return decoder.decode(bytes);
+}
+
+export interface TcpProxy {
+  /** Where clients connect instead of the target, e.g. nats://127.0.0.1:<port>. */
+  readonly url: string;
+  /** Drops every open connection and refuses new ones until `restore`: a network partition. */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP relay on 127.0.0.1 to `targetPort` that a test can cut and restore. */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  let isCut = false;
+  const server = createServer((downstream) => {
+    if (isCut) {
+      downstream.destroy();
+      return;
+    }
+    const upstream = netConnect({ host: "127.0.0.1", port: targetPort });
+    for (const socket of [downstream, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+    }
+    downstream.on("close", () => upstream.destroy());
+    upstream.on("close", () => downstream.destroy());
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    cut() {
+      isCut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      isCut = false;
+    },
+    close() {
+      isCut = true;
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
