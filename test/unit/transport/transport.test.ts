@@ -3,13 +3,28 @@ import { authOptions, redactUrl } from "../../../lib/transport/auth.ts";
 import { reconnectDelay } from "../../../lib/transport/backoff.ts";
 
 describe("reconnectDelay", () => {
-  it("starts fast, grows with the outage, caps at five seconds, jitters ±20%", () => {
-    expect(reconnectDelay(0, () => 0.5)).toBe(100);
-    expect(reconnectDelay(2000, () => 0.5)).toBe(1000);
-    expect(reconnectDelay(60_000, () => 0.5)).toBe(5000);
-    expect(reconnectDelay(60_000, () => 0)).toBe(4000);
-    expect(reconnectDelay(60_000, () => 0.999999)).toBe(6000);
-    expect(reconnectDelay(0, () => 0)).toBe(80);
+  it("starts fast, grows with the outage, caps at one second for the first minute, then at five", () => {
+    expect(reconnectDelay(0, () => 1)).toBe(100);
+    expect(reconnectDelay(600, () => 1)).toBe(300);
+    expect(reconnectDelay(2000, () => 1)).toBe(1000);
+    expect(reconnectDelay(59_000, () => 1)).toBe(1000);
+    expect(reconnectDelay(120_000, () => 1)).toBe(2000);
+    expect(reconnectDelay(300_000, () => 1)).toBe(5000);
+    expect(reconnectDelay(3_600_000, () => 1)).toBe(5000);
+  });
+
+  it("jitters downwards only, so that the cap holds", () => {
+    expect(reconnectDelay(0, () => 0)).toBe(60);
+    expect(reconnectDelay(3_600_000, () => 0)).toBe(3000);
+    expect(reconnectDelay(3_600_000, () => 0.5)).toBe(4000);
+  });
+
+  // Issue 12, finding 14: a server down for a few seconds was retried seconds apart, so a broker came back
+  // up to 5.7 s after the server did.
+  it("never waits more than a second between attempts while the outage is under a minute", () => {
+    for (let t = 0; t < 60_000; t += 250) {
+      for (const r of [0, 0.5, 0.999999]) expect(reconnectDelay(t, () => r)).toBeLessThanOrEqual(1000);
+    }
   });
 });
 
