@@ -11,7 +11,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import type { LogFn } from "./auth.ts";
 
 /** One stored value of a key-value bucket. Deleted keys appear as `DEL` (or `PURGE`) entries in scans. */
@@ -130,15 +130,18 @@ const SCAN_IDLE_MS = 250;
 export class NatsKvBucket implements KvBucket {
   readonly #prefix: string;
   readonly #stream: string;
+  readonly #publisher: Publisher;
 
   private constructor(
     readonly name: string,
     private readonly kv: KV,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
+    connection: NatsConnection,
   ) {
     this.#prefix = `$KV.${name}.`;
     this.#stream = `KV_${name}`;
+    this.#publisher = new Publisher(connection);
   }
 
   /**
@@ -161,7 +164,7 @@ export class NatsKvBucket implements KvBucket {
       if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw err;
       kv = await kvm.open(options.name);
     }
-    return new NatsKvBucket(options.name, kv, js, await js.jetstreamManager());
+    return new NatsKvBucket(options.name, kv, js, await js.jetstreamManager(), connection);
   }
 
   /** How the server replicates this bucket (start-up reports it, so an R1 bucket in an HA cluster shows). */
@@ -175,16 +178,23 @@ export class NatsKvBucket implements KvBucket {
     return { key, value: entry.value, revision: entry.revision, operation: "PUT" };
   }
 
-  create(key: string, value: Uint8Array | string): Promise<number | undefined> {
-    return unlessWrongSequence(this.kv.create(key, value));
+  async create(key: string, value: Uint8Array | string): Promise<number | undefined> {
+    if (!VALID_KEY.test(key)) return unlessWrongSequence(this.kv.create(key, value));
+    const written = await unlessWrongSequence(this.#publisher.publish(this.#prefix + key, value, 0));
+    // The key exists, or holds a delete marker (which create may write over): the client's create tells
+    // which, reading the key, so this costs a second round trip only for a key that was there.
+    return written ?? unlessWrongSequence(this.kv.create(key, value));
   }
 
   update(key: string, value: Uint8Array | string, revision: number): Promise<number | undefined> {
-    return unlessWrongSequence(this.kv.update(key, value, revision));
+    if (!VALID_KEY.test(key) || revision <= 0)
+      return unlessWrongSequence(this.kv.update(key, value, revision));
+    return unlessWrongSequence(this.#publisher.publish(this.#prefix + key, value, revision));
   }
 
   put(key: string, value: Uint8Array | string): Promise<number> {
-    return this.kv.put(key, value);
+    if (!VALID_KEY.test(key)) return this.kv.put(key, value);
+    return this.#publisher.publish(this.#prefix + key, value);
   }
 
   delete(key: string): Promise<void> {
@@ -267,6 +277,116 @@ export class NatsKvBucket implements KvBucket {
       revision: msg.seq,
       operation: operation === "DEL" || operation === "PURGE" ? operation : "PUT",
     };
+  }
+}
+
+// What the KV client accepts as a key; anything else goes through the client, which says what is wrong.
+const VALID_KEY = /^[-/=\w]+(\.[-/=\w]+)*$/;
+const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
+// The JetStream client's default for a publish's acknowledgement.
+const PUBLISH_TIMEOUT_MS = 5000;
+
+/**
+ * JetStream publishes whose acknowledgements come back on one wildcard subscription of ours, matched by a
+ * token in the reply subject. nats.js makes each `js.publish` a request of its own (a reply-map entry, a
+ * timer, and an Error object built on every success), which in the collector cost more CPU than the rest
+ * of storing a reply; here a publish is one message and one map entry, many may be under way at once, and
+ * those issued together leave in one socket write. A write that gets no acknowledgement within the
+ * timeout fails (it may still have been stored, as with any publish whose ack is lost).
+ */
+class Publisher {
+  readonly #pending = new Map<
+    number,
+    { resolve(seq: number): void; reject(err: Error): void; until: number }
+  >();
+  #inbox: string | undefined;
+  #subscription: Subscription | undefined;
+  #next = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly connection: NatsConnection,
+    private readonly timeoutMs = PUBLISH_TIMEOUT_MS,
+  ) {}
+
+  /** Stores `data` under `subject`; with `expectedLast`, only when the subject's last sequence is that one. */
+  publish(subject: string, data: Uint8Array | string, expectedLast?: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const inbox = this.#listen();
+      const token = ++this.#next;
+      const options: { reply: string; headers?: ReturnType<typeof headers> } = { reply: `${inbox}.${token}` };
+      if (expectedLast !== undefined) {
+        options.headers = headers();
+        options.headers.set(EXPECTED_LAST_SUBJECT_SEQUENCE, String(expectedLast));
+      }
+      this.#pending.set(token, { resolve, reject, until: Date.now() + this.timeoutMs });
+      try {
+        this.connection.publish(subject, data, options);
+      } catch (err) {
+        this.#pending.delete(token);
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      this.#watchTimeouts();
+    });
+  }
+
+  #listen(): string {
+    if (this.#inbox !== undefined && this.#subscription !== undefined && !this.#subscription.isClosed())
+      return this.#inbox;
+    // The connection's inbox prefix, which the server's permissions may require of reply subjects.
+    const prefix = (this.connection as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+    const inbox = createInbox(prefix);
+    this.#inbox = inbox;
+    this.#subscription = this.connection.subscribe(`${inbox}.*`, {
+      callback: (err, msg) => (err ? this.#failAll(err) : this.#answer(inbox, msg)),
+    });
+    return inbox;
+  }
+
+  #answer(inbox: string, msg: Msg): void {
+    const token = Number(msg.subject.slice(inbox.length + 1));
+    const waiter = this.#pending.get(token);
+    if (waiter === undefined) return;
+    this.#pending.delete(token);
+    if (msg.headers?.hasError) {
+      // A status instead of an acknowledgement: 503 when no stream takes the subject.
+      waiter.reject(new Error(`jetstream publish failed: ${msg.headers.code} ${msg.headers.description}`));
+      return;
+    }
+    let ack: { seq?: number; error?: { code: number; err_code: number; description: string } };
+    try {
+      ack = JSON.parse(msg.string());
+    } catch (err) {
+      waiter.reject(new Error(`jetstream publish: unreadable acknowledgement (${String(err)})`));
+      return;
+    }
+    if (ack.error !== undefined) waiter.reject(new JetStreamApiError(ack.error));
+    else if (typeof ack.seq !== "number")
+      waiter.reject(new Error("jetstream publish: acknowledgement without seq"));
+    else waiter.resolve(ack.seq);
+  }
+
+  #failAll(err: Error): void {
+    for (const waiter of this.#pending.values()) waiter.reject(err);
+    this.#pending.clear();
+    this.#subscription = undefined;
+  }
+
+  /** One timer for all the writes under way, checking every tenth of the timeout. */
+  #watchTimeouts(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const now = Date.now();
+      for (const [token, waiter] of this.#pending) {
+        if (waiter.until > now) continue;
+        this.#pending.delete(token);
+        waiter.reject(new Error("jetstream publish: no acknowledgement (timeout)"));
+      }
+      if (this.#pending.size > 0) this.#watchTimeouts();
+    }, this.timeoutMs / 10);
+    this.#timer.unref?.();
   }
 }
 
