@@ -10,7 +10,10 @@
 // Everything is real and on this machine: federation and collective nats-servers, a broker process, 1,000
 // simulated nodes in their own process, the gateway as `choria-edge gateway` in its own process.
 // Sizes: BENCH_GATEWAY_RUNS (60 for 1 node, a third of it for 100, a tenth for 1,000), BENCH_RPS_SECONDS (5),
-// BENCH_RPS_CONCURRENCY (16); BENCH_QUICK=1 divides runs and seconds by 5.
+// BENCH_RPS_CONCURRENCY (16); BENCH_QUICK=1 divides runs and seconds by 5. BENCH_GATEWAY_NODE_ARGS: Node
+// options for the gateway process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (the profile is written when
+// the bench stops it); BENCH_GATEWAY_NODES: the node counts of (a), "1,100,1000"; BENCH_WORKERS=0 leaves
+// out (c).
 import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,6 +32,7 @@ import { testPki } from "../support/pki.ts";
 import { freePort } from "../support/ports.ts";
 import { startWranglerDev } from "../workerd/wrangler-dev.ts";
 import { cpuMs, median, p90, spawnReady, stopChild } from "./support/processes.ts";
+import { recordSummary } from "./support/summary.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const quick = process.env.BENCH_QUICK === "1" ? 5 : 1;
@@ -88,22 +92,26 @@ async function main(): Promise<void> {
       writeFile(join(dir, "keys.json"), JSON.stringify({ keys: [key.config] })),
     ]);
     const port = await freePort();
-    const gatewayProcess = await spawnReady(join(dir, "gateway.ready"), [
-      import.meta.filename,
-      "--gateway",
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--nats-servers",
-      federation.url,
-      "--clusters",
-      `${CLUSTER}=mcollective`,
-      "--cert",
-      join(dir, "gateway.pem"),
-      "--key",
-      join(dir, "gateway-key.pem"),
-      "--keys",
-      join(dir, "keys.json"),
-    ]);
+    const gatewayProcess = await spawnReady(
+      join(dir, "gateway.ready"),
+      [
+        import.meta.filename,
+        "--gateway",
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--nats-servers",
+        federation.url,
+        "--clusters",
+        `${CLUSTER}=mcollective`,
+        "--cert",
+        join(dir, "gateway.pem"),
+        "--key",
+        join(dir, "gateway-key.pem"),
+        "--keys",
+        join(dir, "keys.json"),
+      ],
+      (process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(/\s+/).filter(Boolean),
+    );
     children.push(gatewayProcess);
     const gatewayUrl = `http://127.0.0.1:${port}/v1/rpc`;
 
@@ -165,11 +173,12 @@ async function main(): Promise<void> {
     console.log(
       `${FLEET} simulated nodes, 1 broker process, gateway process on Node ${process.version}; 2 cores shared by all`,
     );
+    let oneNode: { gateway: number; direct: number } | undefined;
     console.log("\n(a) one request at a time, all named nodes answer      median ms      p90 ms");
     console.log(
       `${"nodes".padEnd(8)}${"runs".padStart(6)}   ${"gateway".padStart(9)}${"direct".padStart(9)}  ${"gateway".padStart(9)}${"direct".padStart(9)}   ratio  added ms`,
     );
-    for (const count of [1, 100, 1000]) {
+    for (const count of (process.env.BENCH_GATEWAY_NODES ?? "1,100,1000").split(",").map(Number)) {
       const n = Math.max(3, Math.round(runs / (count === 1 ? 1 : count === 100 ? 3 : 10)));
       const gateway: number[] = [];
       const nats: number[] = [];
@@ -178,12 +187,15 @@ async function main(): Promise<void> {
         nats.push((await viaNats(count)).ms);
       }
       const [gm, dm] = [median(gateway), median(nats)];
+      if (count === 1) oneNode = { gateway: gm, direct: dm };
       console.log(
         `${String(count).padEnd(8)}${String(n).padStart(6)}   ${gm.toFixed(1).padStart(9)}${dm.toFixed(1).padStart(9)}  ${p90(gateway).toFixed(1).padStart(9)}${p90(nats).toFixed(1).padStart(9)}   ${(gm / dm).toFixed(2).padStart(5)}  ${(gm - dm).toFixed(1).padStart(8)}`,
       );
     }
 
     console.log(`\n(b) throughput, 1-node requests, ${concurrency} concurrent callers for ${rpsSeconds} s`);
+    const sustainedRate: Record<string, number> = {};
+    let gatewayCpuMs = Number.NaN;
     for (const [name, call] of [
       ["Node gateway (HTTP)", () => viaGateway(1)],
       ["direct NATS client", () => viaNats(1)],
@@ -191,6 +203,8 @@ async function main(): Promise<void> {
       const cpuBefore = cpuMs(gatewayProcess.pid);
       const { rate, latencies } = await sustained(call, concurrency, rpsSeconds * 1000);
       const gatewayCpu = (cpuMs(gatewayProcess.pid) - cpuBefore) / latencies.length;
+      sustainedRate[name] = rate;
+      if (name.startsWith("Node")) gatewayCpuMs = gatewayCpu;
       console.log(
         `${name.padEnd(22)} ${rate.toFixed(0).padStart(6)} req/s   median ${median(latencies).toFixed(1)} ms${
           name.startsWith("Node") ? `   gateway CPU ${gatewayCpu.toFixed(2)} ms/request` : ""
@@ -198,6 +212,36 @@ async function main(): Promise<void> {
       );
     }
 
+    // What the gateway's request path cannot go below: the RSA-2048 Choria signature, timed here on the
+    // same machine in the same run (CPU of this process, one signature at a time).
+    const signCpuBefore = process.cpuUsage();
+    for (let i = 0; i < 100; i++)
+      await client.signer.sign(`{"requestid":"${i}","message":"${"x".repeat(400)}"}`);
+    const signCpu = process.cpuUsage(signCpuBefore);
+    const signMs = (signCpu.user + signCpu.system) / 1000 / 100;
+    if (oneNode !== undefined)
+      recordSummary([
+        {
+          measure: "gateway, 1-node RPC, added to a direct client's time (p50)",
+          figure: `+${(oneNode.gateway - oneNode.direct).toFixed(1)} ms`,
+          goal: "≤ 1 ms",
+          reference: `gateway ${oneNode.gateway.toFixed(1)} ms vs direct client ${oneNode.direct.toFixed(1)} ms`,
+        },
+        {
+          measure: "gateway CPU per 1-node request",
+          figure: `${gatewayCpuMs.toFixed(2)} ms`,
+          goal: "≤ 0.6 ms",
+          reference: `one RSA-2048 Choria signature ${signMs.toFixed(2)} ms`,
+        },
+        {
+          measure: `gateway 1-node requests/s, ${concurrency} concurrent`,
+          figure: `${(sustainedRate["Node gateway (HTTP)"] ?? 0).toFixed(0)}`,
+          goal: "≥ the direct client",
+          reference: `direct client ${(sustainedRate["direct NATS client"] ?? 0).toFixed(0)}`,
+        },
+      ]);
+
+    if (process.env.BENCH_WORKERS === "0") return;
     console.log("\n(c) bundles and Workers");
     const [workers, lambda] = [await buildWorkers(join(dir, "dist")), await buildLambda(join(dir, "dist"))];
     console.log(

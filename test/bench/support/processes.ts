@@ -17,12 +17,23 @@ export function cpuMs(pid: number | undefined): number {
   }
 }
 
-/** Spawns `node --import tsx <args> --ready-file <file>` and waits for the file to say ready. */
-export async function spawnReady(readyFile: string, args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args, "--ready-file", readyFile], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, NODE_NO_WARNINGS: "1" },
-  });
+/**
+ * Spawns `node <nodeArgs> --import tsx <args> --ready-file <file>` and waits for the file to say ready.
+ * `nodeArgs` are Node's own options (`--cpu-prof`, say).
+ */
+export async function spawnReady(
+  readyFile: string,
+  args: string[],
+  nodeArgs: readonly string[] = [],
+): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, "--import", "tsx", ...args, "--ready-file", readyFile],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, NODE_NO_WARNINGS: "1" },
+    },
+  );
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
