@@ -147,14 +147,41 @@ async function readBodyWithin(request: Request, max: number): Promise<Uint8Array
   return body;
 }
 
-/** Resolves true once the server answered a PING, false if it did not within `ms`. Never rejects. */
+// The PING out on each connection, if any, and when it went. A request that starts while a young one is
+// out waits for its PONG rather than send its own: the server answers a connection's PINGs in order, so a
+// newer one could not be answered sooner, and under load one round trip serves the requests in flight
+// instead of one each. An older one is not joined: it may have gone out before the process was frozen (a
+// Lambda between invocations), and its PONG, already in a socket buffer, would prove nothing about now.
+const PING_JOIN_MS = 50;
+const pingsOut = new WeakMap<MessageBus, { at: number; answered: Promise<boolean> }>();
+
+function ping(bus: MessageBus): Promise<boolean> {
+  const now = Date.now();
+  const young = pingsOut.get(bus);
+  if (young !== undefined && now - young.at <= PING_JOIN_MS) return young.answered;
+  const out = {
+    at: now,
+    answered: bus.flush().then(
+      () => settled(true),
+      () => settled(false),
+    ),
+  };
+  const settled = (ok: boolean) => {
+    if (pingsOut.get(bus) === out) pingsOut.delete(bus);
+    return ok;
+  };
+  pingsOut.set(bus, out);
+  return out.answered;
+}
+
+/**
+ * Resolves true once the server answered a PING (this request's, or one out for at most PING_JOIN_MS),
+ * false if no answer came within `ms`. Never rejects.
+ */
 export function confirm(bus: MessageBus, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
-    bus.flush().then(
-      () => true,
-      () => false,
-    ),
+    ping(bus),
     new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), ms);
     }),

@@ -79,7 +79,7 @@ export class ReplyTally {
 /**
  * Collects replies to `requestId` arriving on `subject` until the expected count is reached, no reply has
  * come for `idleMs`, or `timeoutMs` passes. Subscribe before publishing the request: `ready` resolves
- * once the server has registered the subscription.
+ * once the server has registered the subscription (read it only when publishing on another connection).
  */
 export function collectReplies(
   bus: MessageBus,
@@ -135,5 +135,14 @@ export function collectReplies(
     if (options.signal?.aborted) cancel();
     else options.signal?.addEventListener("abort", cancel, { once: true });
   });
-  return { ready: bus.flush(), result };
+  // `ready` costs a PING round trip, so it is sent only for a caller that asks: a publisher on the same
+  // connection needs none, since the server handles its SUB before the PUBs that follow.
+  let ready: Promise<void> | undefined;
+  return {
+    get ready() {
+      ready ??= bus.flush();
+      return ready;
+    },
+    result,
+  };
 }

@@ -255,7 +255,6 @@ async function publishAndCollect(
   const { onPublished, ...collect } = options;
   const stop = linkedAbort(options.signal);
   const collection = collectReplies(bus, inbox, requestid, { ...collect, signal: stop.signal });
-  collection.ready.catch(() => {});
   const collected = collection.result.finally(stop.unlink);
   try {
     onPublished?.();
