@@ -15,6 +15,7 @@ import {
 } from "./certs.ts";
 import { constantTimeEqual } from "./compare.ts";
 import { pkcs8FromPem } from "./pem.ts";
+import { sha256Digest } from "./sha256.ts";
 
 // Choria v1 signs with RSASSA-PKCS1-v1_5 over SHA-256 (Go: rsa.SignPKCS1v15 with crypto.SHA256).
 const RSA_PKCS1_SHA256: RsaHashedImportParams = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
@@ -185,7 +186,7 @@ async function importRsaPublicKey(cert: ParsedCertificate): Promise<KeyImport> {
 
 /** Standard padded base64 of the raw SHA-256 digest of the reply text: the `hash` of a secure reply. */
 export async function replyHash(replyJson: string): Promise<string> {
-  return encodeBase64(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8Bytes(replyJson))));
+  return encodeBase64(await sha256Digest(utf8Bytes(replyJson)));
 }
 
 /** Wraps the exact text of a `choria:reply:1` in a `choria:secure:reply:1` (JSON text). */

@@ -3,6 +3,7 @@
 import { encodeBase64 } from "../../protocol/base64.ts";
 import type { Bytes } from "../bytes.ts";
 import { constantTimeEqual } from "../compare.ts";
+import { sha256Digest } from "../sha256.ts";
 import { isBytes, isInnerList, parseDictionary } from "./structured.ts";
 
 export const DIGEST_ALGORITHMS = { "sha-256": "SHA-256", "sha-512": "SHA-512" } as const;
@@ -14,6 +15,7 @@ export function plainBytes(bytes: Uint8Array): Bytes {
 }
 
 export async function digestBytes(algorithm: DigestAlgorithm, body: Uint8Array): Promise<Bytes> {
+  if (algorithm === "sha-256") return sha256Digest(body);
   return new Uint8Array(await crypto.subtle.digest(DIGEST_ALGORITHMS[algorithm], plainBytes(body)));
 }
 
