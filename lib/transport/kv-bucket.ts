@@ -252,16 +252,15 @@ export class NatsKvBucket implements KvBucket {
     signal?.addEventListener("abort", stop, { once: true });
     const idle = follow ? undefined : new IdleCheck(consumer, messages, end);
     try {
-      idle?.arm();
+      idle?.start();
       for await (const msg of messages) {
-        idle?.disarm();
+        idle?.progress();
         if (msg.seq > end) break;
         yield this.#entryOf(msg);
         if (!follow && (msg.seq === end || msg.info.pending === 0)) break;
-        idle?.arm();
       }
     } finally {
-      idle?.disarm();
+      idle?.stop();
       signal?.removeEventListener("abort", stop);
       messages.stop();
       // The server would drop the ephemeral consumer after a while anyway; a paging client makes many.
@@ -390,9 +389,16 @@ class Publisher {
   }
 }
 
-/** Ends a bounded scan that waits for a message the server counted as pending but no longer has. */
+/**
+ * Ends a bounded scan that waits for a message the server counted as pending but no longer has. One timer
+ * for the whole scan, not one per message: a check that finds messages arrived since the last one waits
+ * again, so the scan is judged idle after between one and two periods without a message.
+ */
 class IdleCheck {
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #received = 0;
+  #seen = 0;
+  #stopped = false;
 
   constructor(
     private readonly consumer: Consumer,
@@ -400,21 +406,32 @@ class IdleCheck {
     private readonly end: number,
   ) {}
 
-  arm(): void {
+  start(): void {
+    if (this.#stopped) return;
     this.#timer = setTimeout(() => void this.#check(), SCAN_IDLE_MS);
   }
 
-  disarm(): void {
+  progress(): void {
+    this.#received++;
+  }
+
+  stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#timer);
-    this.#timer = undefined;
   }
 
   async #check(): Promise<void> {
+    if (this.#received !== this.#seen) {
+      this.#seen = this.#received;
+      return this.start();
+    }
     const info = await this.consumer.info().catch(() => undefined);
-    if (this.#timer === undefined) return;
+    if (this.#stopped) return;
+    // A message came while the server was asked: the scan is moving.
+    if (this.#received !== this.#seen) return this.start();
     if (info === undefined || info.num_pending === 0 || info.delivered.stream_seq >= this.end)
       this.messages.stop();
-    else this.arm();
+    else this.start();
   }
 }
 

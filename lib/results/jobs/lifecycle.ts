@@ -26,7 +26,7 @@ export async function tally(store: JobStore, record: JobRecord): Promise<Tally> 
   let counts = emptyCounts();
   const identities = new Set<string>();
   let lastSeq = record.first_seq;
-  for await (const result of store.results(record)) {
+  for await (const result of store.resultTallies(record)) {
     counts = addResult(counts, result);
     identities.add(result.identity);
     lastSeq = result.seq;

@@ -17,8 +17,10 @@ import {
   type NewJob,
   newJobRecord,
   type ResultFilter,
+  type ResultTally,
   readJobRecord,
   readResult,
+  readResultTally,
   type StoredResult,
   withSeq,
 } from "./model.ts";
@@ -221,6 +223,23 @@ export class JobStore {
       if (entry.revision > end) return;
       if (entry.operation !== "PUT") continue;
       yield readStoredResult(record.id, entry.value, entry.revision);
+    }
+  }
+
+  /**
+   * What `results` reads, only as much of each as counting needs (identity, status, unexpected) and its
+   * revision: for ending a job, which reads every result.
+   */
+  async *resultTallies(record: JobRecord): AsyncIterable<ResultTally & { seq: number }> {
+    const end = record.settled_seq ?? Number.POSITIVE_INFINITY;
+    for await (const entry of this.bucket.history(resultsFilter(record.id), {
+      fromRevision: record.first_seq + 1,
+    })) {
+      if (entry.revision > end) return;
+      if (entry.operation !== "PUT") continue;
+      const read = readResultTally(entry.value);
+      if (!read.ok) throw new CorruptEntry(`job ${record.id}, result at ${entry.revision}: ${read.error}`);
+      yield { ...read.value, seq: entry.revision };
     }
   }
 

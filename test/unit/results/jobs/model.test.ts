@@ -19,6 +19,7 @@ import {
   noReplyResult,
   readJobRecord,
   readResult,
+  readResultTally,
   resultOfReply,
   settle,
 } from "../../../../lib/results/jobs/model.ts";
@@ -163,6 +164,31 @@ describe("per-node data limit", () => {
 });
 
 describe("results and counts", () => {
+  it("the tally reader takes what counting needs from what readResult takes, and refuses the same bad fields", () => {
+    const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    const stored = { ...noReplyResult("n1"), status: "ok", statuscode: 0, statusmsg: "OK", unexpected: true };
+    expect(readResult(bytes(stored)).ok).toBe(true);
+    expect(readResultTally(bytes(stored))).toEqual({
+      ok: true,
+      value: { identity: "n1", status: "ok", unexpected: true },
+    });
+    expect(readResultTally(bytes(noReplyResult("n2")))).toEqual({
+      ok: true,
+      value: { identity: "n2", status: "no_reply" },
+    });
+    for (const bad of [
+      { ...stored, status: "maybe" },
+      { ...stored, identity: 7 },
+      { ...stored, unexpected: false },
+      [],
+      null,
+    ]) {
+      expect(readResult(bytes(bad)).ok).toBe(false);
+      expect(readResultTally(bytes(bad)).ok).toBe(false);
+    }
+    expect(readResultTally(new TextEncoder().encode("{"))).toMatchObject({ ok: false });
+  });
+
   it("a reply becomes a stored result with its status, data and arrival time", async () => {
     const nodes = await simulatedNodes(2);
     const [a, b] = nodes.fleet.map((n) => n.identity) as [string, string];
