@@ -5,9 +5,14 @@
 //  (b) time from the last reply to the completion callback being delivered, for a 10-node job (median
 //      of several) and for the big job (where the end includes reading all its results back once);
 //  (c) KV space taken by one settled job of BENCH_JOB_NODES nodes.
+// The summary rows (recordSummary) are (a) per instance and (b) for the big job, against the rate at which
+// the same machine's nats-server takes raw JetStream publishes from one client, measured first.
 // Sizes: BENCH_JOB_NODES (10000), BENCH_SMALL_RUNS (7); BENCH_QUICK=1 divides the node count by 10.
+// BENCH_COLLECTOR_PROF=<dir> runs every collector under `node --cpu-prof`, writing its profile into <dir>
+// when it stops (test/bench/support/profile.ts summarises one by self time).
 // Collectors run as child processes of this file (`--collector <options>`), like deployed ones.
 import { type ChildProcess, spawn } from "node:child_process";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { runCollector } from "../../functions/collector.ts";
 import { broadcastSubject } from "../../lib/protocol/subjects.ts";
 import { DEFAULT_BUCKET } from "../../lib/results/jobs/keys.ts";
@@ -15,6 +20,7 @@ import type { JobStore } from "../../lib/results/jobs/store.ts";
 import { jobReplySubject } from "../../lib/results/jobs/subjects.ts";
 import { newWebhookSecret } from "../../lib/results/jobs/webhook.ts";
 import type { NatsBus } from "../../lib/transport/bus.ts";
+import { connectNats } from "../../lib/transport/node.ts";
 import { gatewaySide, RETENTION_MS } from "../integration/results/support.ts";
 import { type NatsServer, startNatsServer } from "../support/nats-server.ts";
 import {
@@ -26,6 +32,8 @@ import {
   simulatedNodes,
   startReceiver,
 } from "../unit/results/jobs/support.ts";
+import { cpuMs } from "./support/processes.ts";
+import { recordSummary } from "./support/summary.ts";
 
 if (process.argv[2] === "--collector") {
   process.exitCode = await runCollector(process.argv.slice(3));
@@ -57,6 +65,17 @@ async function main(): Promise<void> {
     `${nodeCount} replies of ${Math.round(replyBytes)} bytes made in ${ms(performance.now() - started)}; node ${process.version}, 2 cores shared with nats-server`,
   );
 
+  // Same-run reference: what nats-server takes from one client publishing to a file stream with every
+  // publish in flight at once (nats.js), with payloads the size of a stored result: the ceiling of any
+  // collector's writes on this machine (a collector also reads and acknowledges each reply).
+  const raw = await rawPublishRate(nodeCount, 380);
+  console.log(
+    `reference: ${nodeCount} raw JetStream publishes of 380 bytes in ${ms(raw.ms)} = ${Math.round(raw.perSecond)}/s`,
+  );
+
+  const rates = new Map<string, number>();
+  let bigJob = 0;
+  let smallMedian = 0;
   const receiver = await startReceiver(secret);
   try {
     for (const capture of ["stream", "queue"] as const) {
@@ -67,20 +86,26 @@ async function main(): Promise<void> {
         );
         const gateway = await gatewaySide(server);
         try {
+          const cpuBefore = collectors.map((c) => cpuMs(c.pid));
           const run = await burst(gateway, nodes, request.requestId, identities, replies, receiver);
+          const cpu = collectors.reduce((sum, c, i) => sum + cpuMs(c.pid) - cpuBefore[i]!, 0);
+          const perSecond = nodeCount / (run.countedMs / 1000);
+          rates.set(`${capture}/${instances}`, perSecond / instances);
           console.log(
-            `(a) capture=${capture} collectors=${instances}: ${nodeCount} replies stored and counted in ${ms(run.countedMs)} = ${Math.round(nodeCount / (run.countedMs / 1000))} replies/s (publishing took ${ms(run.publishedMs)})`,
+            `(a) capture=${capture} collectors=${instances}: ${nodeCount} replies stored and counted in ${ms(run.countedMs)} = ${Math.round(perSecond)} replies/s (publishing took ${ms(run.publishedMs)}); collector CPU ${Math.round((cpu * 1000) / nodeCount)} µs per reply (to the callback)`,
           );
           if (capture === "stream" && instances === 1) {
+            bigJob = run.callbackMs - run.publishedMs;
             console.log(
-              `(b) ${nodeCount}-node job: last reply published -> callback delivered ${ms(run.callbackMs - run.publishedMs)}; all counted -> callback ${ms(run.callbackMs - run.countedMs)}`,
+              `(b) ${nodeCount}-node job: last reply published -> callback delivered ${ms(bigJob)}; all counted -> callback ${ms(run.callbackMs - run.countedMs)}`,
             );
             const small: number[] = [];
             for (let i = 0; i < smallRuns; i++)
               small.push(await smallJob(gateway, nodes, request.requestId, identities, replies, receiver));
             small.sort((a, b) => a - b);
+            smallMedian = small[small.length >> 1]!;
             console.log(
-              `(b) 10-node job: last reply published -> callback delivered, median ${ms(small[small.length >> 1]!)} (min ${ms(small[0]!)}, max ${ms(small.at(-1)!)}, ${smallRuns} runs)`,
+              `(b) 10-node job: last reply published -> callback delivered, median ${ms(smallMedian)} (min ${ms(small[0]!)}, max ${ms(small.at(-1)!)}, ${smallRuns} runs)`,
             );
             console.log(
               `(c) KV space for one settled ${nodeCount}-node job: ${kib(run.kvBytes)} (${Math.round(run.kvBytes / nodeCount)} bytes per node, ${run.kvEntries} entries)`,
@@ -95,6 +120,50 @@ async function main(): Promise<void> {
     }
   } finally {
     await receiver.close();
+  }
+
+  const rate = (key: string) => thousands(rates.get(key)!);
+  const reference = `raw JetStream publish ${thousands(raw.perSecond)}/s`;
+  recordSummary([
+    {
+      measure: "collector, replies stored and counted/s, 1 instance (stream | queue capture)",
+      figure: `${rate("stream/1")} | ${rate("queue/1")}`,
+      goal: "≥ 20k per instance",
+      reference,
+    },
+    {
+      measure: "collector, replies/s per instance, 2 instances (stream | queue capture)",
+      figure: `${rate("stream/2")} | ${rate("queue/2")}`,
+      goal: "≥ 20k per instance",
+      reference,
+    },
+    {
+      measure: `${nodeCount}-node job: last reply -> callback`,
+      figure: ms(bigJob),
+      goal: "≤ 0.5 s",
+      reference: `${nodeCount} raw JetStream publishes ${ms(raw.ms)}; 10-node job ${ms(smallMedian)}`,
+    },
+  ]);
+}
+
+/** Publishes `count` messages of `bytes` to a file stream of a fresh server, all in flight at once. */
+async function rawPublishRate(count: number, bytes: number): Promise<{ ms: number; perSecond: number }> {
+  const server = await startNatsServer({ jetstream: true });
+  const bus = await connectNats({ servers: server.url, name: "bench-raw" });
+  try {
+    const jsm = await jetstreamManager(bus.connection);
+    await jsm.streams.add({ name: "RAW", subjects: ["raw.>"], storage: StorageType.File });
+    const js = jetstream(bus.connection);
+    const payload = new TextEncoder().encode("x".repeat(bytes));
+    const t0 = performance.now();
+    const acks: Promise<unknown>[] = [];
+    for (let i = 0; i < count; i++) acks.push(js.publish(`raw.n${i}`, payload));
+    await Promise.all(acks);
+    const elapsed = performance.now() - t0;
+    return { ms: elapsed, perSecond: count / (elapsed / 1000) };
+  } finally {
+    await bus.close();
+    await server.dispose();
   }
 }
 
@@ -185,9 +254,20 @@ async function spawnCollector(
   secret: string,
   name: string,
 ): Promise<ChildProcess> {
+  const profileDir = process.env.BENCH_COLLECTOR_PROF;
+  const profile = profileDir
+    ? [
+        "--cpu-prof",
+        "--cpu-prof-dir",
+        profileDir,
+        "--cpu-prof-name",
+        `${name}-${capture}-${Date.now()}.cpuprofile`,
+      ]
+    : [];
   const child = spawn(
     process.execPath,
     [
+      ...profile,
       "--import",
       "tsx",
       import.meta.filename,
@@ -251,6 +331,10 @@ function sleep(msDelay: number): Promise<void> {
 
 function ms(value: number): string {
   return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`;
+}
+
+function thousands(perSecond: number): string {
+  return `${(perSecond / 1000).toFixed(1)}k`;
 }
 
 function kib(bytes: number): string {
