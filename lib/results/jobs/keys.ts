@@ -60,20 +60,43 @@ export async function idempotencyKey(caller: string, key: string): Promise<strin
 }
 
 const encoder = new TextEncoder();
-const SAFE = /^[A-Za-z0-9_-]$/;
+
+/** `=XX` for each ASCII code, so that the common case (identities of ASCII host names) encodes nothing. */
+const ASCII_ESCAPES = Array.from(
+  { length: 0x80 },
+  (_, c) => `=${c.toString(16).toUpperCase().padStart(2, "0")}`,
+);
+
+function isSafe(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) || // a-z
+    (c >= 0x41 && c <= 0x5a) || // A-Z
+    (c >= 0x30 && c <= 0x39) || // 0-9
+    c === 0x5f || // _
+    c === 0x2d // -
+  );
+}
 
 /**
  * One KV key token for any text: letters, digits, `_` and `-` stay, every other byte of the UTF-8 becomes
  * `=XX` (upper-case hex). Injective, so two identities never share a key; dots cannot split the token.
+ * Called for every reply the collectors store, so ASCII is done by table, not by encoding.
  */
 export function escapeKeyToken(text: string): string {
   let out = "";
-  for (const char of text) {
-    if (SAFE.test(char)) {
-      out += char;
-      continue;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isSafe(c)) {
+      out += text[i];
+    } else if (c < 0x80) {
+      out += ASCII_ESCAPES[c];
+    } else {
+      // One code point (a surrogate pair, or a lone surrogate, which encodes as U+FFFD) as its UTF-8 bytes.
+      const point = text.codePointAt(i)!;
+      if (point > 0xffff) i++;
+      for (const byte of encoder.encode(String.fromCodePoint(point)))
+        out += `=${byte.toString(16).toUpperCase().padStart(2, "0")}`;
     }
-    for (const byte of encoder.encode(char)) out += `=${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out === "" ? "=" : out;
 }

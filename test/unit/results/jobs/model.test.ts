@@ -117,6 +117,26 @@ describe("KV keys", () => {
     expect(resultKey("J", "node1.example.net")).toBe("job.J.r.node1=2Eexample=2Enet");
   });
 
+  it("escaping by code is the same as escaping each code point's UTF-8, lone surrogates included", () => {
+    const byBytes = (text: string) => {
+      let out = "";
+      for (const char of text) {
+        if (/^[A-Za-z0-9_-]$/.test(char)) out += char;
+        else
+          for (const byte of new TextEncoder().encode(char))
+            out += `=${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+      }
+      return out === "" ? "=" : out;
+    };
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 40 }), (text) => {
+        expect(escapeKeyToken(text)).toBe(byBytes(text));
+      }),
+    );
+    for (const text of ["", "\ud800", "a\udc00b", "😀.x", "ü", "\u007f"])
+      expect(escapeKeyToken(text)).toBe(byBytes(text));
+  });
+
   it("idempotency keys hash the caller's key, so any text maps to a bounded key of that caller", async () => {
     const a = await idempotencyKey("key.ci", "delivery 1");
     expect(a).toMatch(/^idem\.key=2Eci\.[A-Za-z0-9_-]{43}$/);
