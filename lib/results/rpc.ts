@@ -122,7 +122,9 @@ export async function resolveTargets(
       ...(options.signal ? { signal: options.signal } : {}),
     },
   );
-  const discovered = found.replies.map((r) => r.sender);
+  // Each sender becomes a node subject; one that cannot be (a broken or hostile node's id) is left out
+  // rather than failing the request for every node that answered properly.
+  const discovered = found.replies.map((r) => r.sender).filter((id) => addressable(plan.collective, id));
   return {
     discovered: discovered.length,
     identities: limitTargets(discovered, plan.limit, plan.limitMethod),
@@ -130,6 +132,15 @@ export async function resolveTargets(
     filter,
     cancelled: found.done === "cancelled",
   };
+}
+
+function addressable(collective: string, identity: string): boolean {
+  try {
+    nodeSubject(collective, identity);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,0 +1,81 @@
+// A node on a member network answers discovery with a sender id no node subject can carry (a space, a
+// wildcard): the gateway leaves that sender out and asks the nodes that answered properly, instead of
+// failing the whole request.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
+import { type RunningGateway, startGateway } from "../../../functions/node.ts";
+import { decodeRequest, encodeReply, newReply } from "../../../lib/protocol/message.ts";
+import { PONG_PAYLOAD } from "../../../lib/protocol/rpc.ts";
+import { encodeSecureReply, secureRequestOf, transportData } from "../../../lib/protocol/secure.ts";
+import { decodeTransport } from "../../../lib/protocol/transport.ts";
+import { replyHash } from "../../../lib/security/choria.ts";
+import type { MessageBus } from "../../../lib/transport/bus.ts";
+import { connectNats } from "../../../lib/transport/node.ts";
+import { testPki } from "../../support/pki.ts";
+import { CLUSTER, type Federation, signedInit, startFederation, type TestKeys, testKeys } from "./support.ts";
+
+let federation: Federation;
+let keys: TestKeys;
+let gateway: RunningGateway;
+let rogue: MessageBus;
+const ROGUE_IDS = ["evil node.example.net", "evil.*.example.net"];
+
+beforeAll(async () => {
+  [federation, keys] = await Promise.all([startFederation(5), testKeys()]);
+  const pki = await testPki();
+  const config = gatewayConfigFrom({ clusters: { [CLUSTER]: ["mcollective"] } });
+  if (!config.ok) throw new Error(config.error);
+  gateway = await startGateway(
+    {
+      config: config.config,
+      listen: { host: "127.0.0.1", port: 0 },
+      natsServers: [federation.federation.url],
+      natsAuth: { type: "none" },
+      certPem: pki.gateway.certPem,
+      keyPem: pki.gateway.keyPem,
+      keysJson: keys.json,
+      readyFile: undefined,
+    },
+    { log: () => {}, audit: () => {} },
+  );
+  rogue = await connectNats({ servers: federation.collective.url, name: "rogue", timeoutMs: 2000 });
+  rogue.subscribe("mcollective.broadcast.agent.discovery", async (msg) => {
+    const packet = decodeTransport(msg.data);
+    if (!packet.ok) return;
+    const secure = secureRequestOf(packet.value);
+    if (!secure.ok) return;
+    const request = decodeRequest(secure.value.message);
+    const replyTo = packet.value.headers["reply-to"];
+    if (!request.ok || replyTo === undefined) return;
+    for (const id of ROGUE_IDS) {
+      const answer = encodeReply(newReply(request.value, id, PONG_PAYLOAD));
+      const sealed = encodeSecureReply(answer, await replyHash(answer));
+      const headers = { ...packet.value.headers, mc_sender: id };
+      rogue.publish(replyTo, JSON.stringify({ ...packet.value, data: transportData(sealed), headers }));
+    }
+  });
+  await rogue.flush();
+});
+
+afterAll(async () => {
+  await rogue?.close();
+  await gateway?.close();
+  await federation?.stop();
+});
+
+it("leaves out discovery replies whose sender cannot be addressed and asks the rest", async () => {
+  const url = `${gateway.url}/v1/rpc`;
+  const res = await fetch(
+    url,
+    await signedInit(
+      url,
+      { cluster: CLUSTER, agent: "rpcutil", action: "ping", discovery_timeout: 1 },
+      keys.admin,
+    ),
+  );
+  expect(res.status).toBe(200);
+  const answer = (await res.json()) as { summary: Record<string, unknown>; replies: { identity: string }[] };
+  const expected = federation.fleet.map((n) => n.identity).sort();
+  expect(answer.replies.map((r) => r.identity).sort()).toEqual(expected);
+  expect(answer.summary).toMatchObject({ discovered: expected.length, ok: expected.length, no_reply: 0 });
+});
