@@ -107,10 +107,14 @@ describe("one go-choria broker and one of ours in the same cluster", () => {
       "choria_federation_received_msgs",
       'name="choria_reply_transformer"',
     );
-    // go-choria runs ten queue subscribers a side to our one, so ours sees about one packet in eleven.
-    for (let i = 0; i < 30; i++) {
+    // go-choria runs ten queue subscribers a side to our one, so ours sees about one packet in eleven:
+    // 30 requests leave ours none about one time in eighteen. Keep asking (up to 300) until ours has
+    // taken some, so the check is about sharing, not luck.
+    let sent = 0;
+    while (sent < 30 || (ours.broker.stats.snapshot("OK").federation.received === 0 && sent < 300)) {
       const answer = await rpc({ agent: "rpcutil", action: "ping", nodes: ALL, timeout: 3 });
       expect(answer.summary).toMatchObject({ ok: ALL.length, no_reply: 0 });
+      sent++;
     }
     const stats = ours.broker.stats.snapshot("OK");
     const goRequests =
@@ -121,9 +125,9 @@ describe("one go-choria broker and one of ours in the same cluster", () => {
       goRepliesBefore;
     expect(stats.federation.received).toBeGreaterThan(0);
     expect(goRequests).toBeGreaterThan(0);
-    expect(stats.federation.received + goRequests).toBe(30);
+    expect(stats.federation.received + goRequests).toBe(sent);
     expect(stats.replies_routed).toBeGreaterThan(0);
     expect(goReplies).toBeGreaterThan(0);
-    expect(stats.replies_routed + goReplies).toBe(30 * ALL.length);
+    expect(stats.replies_routed + goReplies).toBe(sent * ALL.length);
   });
 });
