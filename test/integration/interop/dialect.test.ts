@@ -6,12 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeTransport, dialectOf } from "../../../lib/protocol/transport.ts";
 import type { MessageBus } from "../../../lib/transport/bus.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
-import { signedInit } from "../gateway/support.ts";
 import {
-  CLUSTER,
   COLLECTIVE,
   type InteropGateway,
   REAL,
+  rpc,
   SIMULATED,
   type Stack,
   startInteropGateway,
@@ -46,21 +45,8 @@ afterAll(async () => {
 
 describe("a cluster on the 2017 dialect", () => {
   it("discovery and the RPC go out as seed packets; simulated nodes answer in kind; go-choria servers stay silent", async () => {
-    const url = `${seed.gateway.url}/v1/rpc`;
     const everyone = [...REAL.map((s) => s.identity), ...SIMULATED.map((n) => n.identity)];
-    const res = await fetch(
-      url,
-      await signedInit(
-        url,
-        { cluster: CLUSTER, agent: "rpcutil", action: "ping", nodes: everyone, timeout: 2 },
-        seed.keys.admin,
-      ),
-    );
-    expect(res.status).toBe(200);
-    const answer = (await res.json()) as {
-      replies: { identity: string; statuscode: number }[];
-      no_reply: string[];
-    };
+    const answer = await rpc(seed, { agent: "rpcutil", action: "ping", nodes: everyone, timeout: 2 });
     expect(answer.replies.map((r) => [r.identity, r.statuscode]).sort()).toEqual(
       SIMULATED.map((n) => [n.identity, 0]).sort(),
     );
@@ -73,22 +59,7 @@ describe("a cluster on the 2017 dialect", () => {
   });
 
   it("discovery in the seed dialect finds the simulated nodes", async () => {
-    const url = `${seed.gateway.url}/v1/rpc`;
-    const res = await fetch(
-      url,
-      await signedInit(
-        url,
-        {
-          cluster: CLUSTER,
-          agent: "rpcutil",
-          action: "ping",
-          filter: { fact: ["role=web"] },
-          discovery_timeout: 1,
-        },
-        seed.keys.admin,
-      ),
-    );
-    const answer = (await res.json()) as { replies: { identity: string }[] };
+    const answer = await rpc(seed, { agent: "rpcutil", action: "ping", filter: { fact: ["role=web"] } });
     expect(answer.replies.map((r) => r.identity).sort()).toEqual(["sim1.example.net", "sim3.example.net"]);
   });
 });

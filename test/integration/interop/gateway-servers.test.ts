@@ -3,12 +3,12 @@
 // and filter with go-choria's own code, so each case below is an answer from the real thing.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { choriaBinary } from "../../support/choria.ts";
-import { signedInit } from "../gateway/support.ts";
 import {
   ALL,
-  CLUSTER,
   type InteropGateway,
   REAL,
+  type RpcAnswer,
+  rpc as rpcThrough,
   type Stack,
   startInteropGateway,
   startStack,
@@ -28,23 +28,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-interface RpcAnswer {
-  summary: Record<string, unknown>;
-  replies: { identity: string; statuscode: number; statusmsg: string; data: Record<string, unknown> }[];
-  no_reply: string[];
-  unexpected: string[];
-}
-
-async function rpc(body: Record<string, unknown>): Promise<RpcAnswer> {
-  const url = `${edge.gateway.url}/v1/rpc`;
-  const res = await fetch(
-    url,
-    await signedInit(url, { cluster: CLUSTER, discovery_timeout: 1, timeout: 5, ...body }, edge.keys.admin),
-  );
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`${res.status}: ${text}`);
-  return JSON.parse(text) as RpcAnswer;
-}
+const rpc = (body: Record<string, unknown>) => rpcThrough(edge, body);
 
 const who = (answer: RpcAnswer) => answer.replies.map((r) => r.identity).sort();
 

@@ -2,17 +2,15 @@
 // one of ours joining the same cluster beside it: both take a share of the requests, and a reply may come
 // back through either.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningBroker, startBroker } from "../../../functions/broker.ts";
-import { brokerConfigFrom } from "../../../lib/federation/config.ts";
+import type { RunningBroker } from "../../../functions/broker.ts";
 import { choriaBinary } from "../../support/choria.ts";
-import { signedInit } from "../gateway/support.ts";
 import {
   ALL,
-  CLUSTER,
-  COLLECTIVE,
   type InteropGateway,
+  rpc as rpcThrough,
   type Stack,
   startInteropGateway,
+  startOurBroker,
   startStack,
 } from "./support.ts";
 
@@ -30,19 +28,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function rpc(body: Record<string, unknown>) {
-  const url = `${edge.gateway.url}/v1/rpc`;
-  const res = await fetch(
-    url,
-    await signedInit(url, { cluster: CLUSTER, discovery_timeout: 1, timeout: 5, ...body }, edge.keys.admin),
-  );
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`${res.status}: ${text}`);
-  return JSON.parse(text) as {
-    summary: Record<string, unknown>;
-    replies: { identity: string; statuscode: number }[];
-  };
-}
+const rpc = (body: Record<string, unknown>) => rpcThrough(edge, body);
 
 /** Sum of one go-choria federation metric over its workers, from the broker's Prometheus listener. */
 async function goMetric(name: string, labelFilter: string): Promise<number> {
@@ -81,17 +67,7 @@ describe("one go-choria broker and one of ours in the same cluster", () => {
   let ours: RunningBroker;
 
   beforeAll(async () => {
-    const parsed = brokerConfigFrom({
-      cluster: CLUSTER,
-      instance: "ours-mixed",
-      identity: "ours-mixed.example.net",
-      collectives: [COLLECTIVE],
-      metricsListen: "off",
-      federation: { servers: [stack.federation.url] },
-      collective: { servers: [stack.collective.url] },
-    });
-    if (!parsed.ok) throw new Error(parsed.error);
-    ours = await startBroker(parsed.config, { log: () => {} });
+    ours = await startOurBroker(stack, "ours-mixed");
   });
 
   afterAll(async () => {

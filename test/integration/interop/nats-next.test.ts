@@ -7,8 +7,15 @@ import {
   natsServerNextBinary,
   writeClientConfig,
 } from "../../support/choria.ts";
-import { signedInit } from "../gateway/support.ts";
-import { ALL, CLUSTER, type InteropGateway, type Stack, startInteropGateway, startStack } from "./support.ts";
+import {
+  ALL,
+  CLUSTER,
+  type InteropGateway,
+  rpc,
+  type Stack,
+  startInteropGateway,
+  startStack,
+} from "./support.ts";
 
 let stack: Stack;
 let edge: InteropGateway;
@@ -29,22 +36,7 @@ describe(`on nats-server ${NATS_SERVER_NEXT_VERSION}`, () => {
   });
 
   it("gateway discovery with a filter reaches real and simulated nodes through our brokers", async () => {
-    const url = `${edge.gateway.url}/v1/rpc`;
-    const res = await fetch(
-      url,
-      await signedInit(
-        url,
-        {
-          cluster: CLUSTER,
-          agent: "rpcutil",
-          action: "ping",
-          filter: { fact: ["role=web"] },
-          discovery_timeout: 1,
-        },
-        edge.keys.admin,
-      ),
-    );
-    const answer = (await res.json()) as { replies: { identity: string; statuscode: number }[] };
+    const answer = await rpc(edge, { agent: "rpcutil", action: "ping", filter: { fact: ["role=web"] } });
     expect(answer.replies.map((r) => r.identity).sort()).toEqual([
       "go1.example.net",
       "go3.example.net",

@@ -2,11 +2,10 @@
 // to ours (cluster C2) on the same servers: where go-choria routes a packet, ours must too, unless the
 // README's Compatibility table says why not.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningBroker, startBroker } from "../../../functions/broker.ts";
-import { brokerConfigFrom } from "../../../lib/federation/config.ts";
+import type { RunningBroker } from "../../../functions/broker.ts";
 import type { MessageBus } from "../../../lib/transport/bus.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
-import { COLLECTIVE, type Stack, startStack } from "./support.ts";
+import { COLLECTIVE, type Stack, startOurBroker, startStack } from "./support.ts";
 
 let stack: Stack;
 let ours: RunningBroker;
@@ -15,17 +14,7 @@ const arrived: { subject: string; body: Record<string, unknown> }[] = [];
 
 beforeAll(async () => {
   stack = await startStack({ goBrokers: 1 });
-  const parsed = brokerConfigFrom({
-    cluster: "C2",
-    instance: "ours",
-    identity: "ours.example.net",
-    collectives: [COLLECTIVE],
-    metricsListen: "off",
-    federation: { servers: [stack.federation.url] },
-    collective: { servers: [stack.collective.url] },
-  });
-  if (!parsed.ok) throw new Error(parsed.error);
-  ours = await startBroker(parsed.config, { log: () => {} });
+  ours = await startOurBroker(stack, "ours", "C2");
   collective = await connectNats({ servers: stack.collective.url, name: "edge-probe", timeoutMs: 2000 });
   collective.subscribe(`${COLLECTIVE}.node.>`, (msg) => {
     arrived.push({ subject: msg.subject, body: JSON.parse(new TextDecoder().decode(msg.data)) });

@@ -28,7 +28,7 @@ import {
 } from "../../support/choria.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
 import { freePort } from "../../support/ports.ts";
-import { testKeys } from "../gateway/support.ts";
+import { signedInit, testKeys } from "../gateway/support.ts";
 
 export const CLUSTER = "C1";
 export const COLLECTIVE = "mcollective";
@@ -143,17 +143,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const brokers: RunningBroker[] = [];
     for (let i = 1; i <= (options.ourBrokers ?? 0); i++) {
-      const parsed = brokerConfigFrom({
-        cluster: CLUSTER,
-        instance: `ours${i}`,
-        identity: `ours${i}.example.net`,
-        collectives: [COLLECTIVE],
-        metricsListen: "off",
-        federation: { servers: [federation.url] },
-        collective: { servers: [collective.url] },
-      });
-      if (!parsed.ok) throw new Error(parsed.error);
-      const broker = await startBroker(parsed.config, { log: () => {} });
+      const broker = await startOurBroker({ federation, collective }, `ours${i}`);
       brokers.push(broker);
       stoppers.push(() => broker.stop());
     }
@@ -278,4 +268,42 @@ export async function startInteropGateway(
     { log: () => {}, audit: () => {} },
   );
   return { gateway, keys };
+}
+
+/** One of our broker workers, in this process, between the stack's two servers. */
+export async function startOurBroker(
+  stack: Pick<Stack, "federation" | "collective">,
+  instance: string,
+  cluster = CLUSTER,
+): Promise<RunningBroker> {
+  const parsed = brokerConfigFrom({
+    cluster,
+    instance,
+    identity: `${instance}.example.net`,
+    collectives: [COLLECTIVE],
+    metricsListen: "off",
+    federation: { servers: [stack.federation.url] },
+    collective: { servers: [stack.collective.url] },
+  });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return startBroker(parsed.config, { log: () => {} });
+}
+
+export interface RpcAnswer {
+  summary: Record<string, unknown>;
+  replies: { identity: string; statuscode: number; statusmsg: string; data: Record<string, unknown> }[];
+  no_reply: string[];
+  unexpected: string[];
+}
+
+/** A signed POST /v1/rpc into cluster C1 with short timeouts; anything but 200 throws with the problem. */
+export async function rpc(edge: InteropGateway, body: Record<string, unknown>): Promise<RpcAnswer> {
+  const url = `${edge.gateway.url}/v1/rpc`;
+  const res = await fetch(
+    url,
+    await signedInit(url, { cluster: CLUSTER, discovery_timeout: 1, timeout: 5, ...body }, edge.keys.admin),
+  );
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${res.status}: ${text}`);
+  return JSON.parse(text) as RpcAnswer;
 }
