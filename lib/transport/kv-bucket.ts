@@ -54,6 +54,11 @@ export interface KvBucket {
   watch(filter: string, options: KvScanOptions & { signal: AbortSignal }): AsyncIterable<KvEntry>;
   /** What the bucket holds now: live and deleted entries, and the bytes they take in the store. */
   status(): Promise<{ entries: number; bytes: number }>;
+  /**
+   * How many stored entries (deletes included) match the filter now, counted by the store without
+   * reading them. Optional: without it callers read what they need to count.
+   */
+  count?(filter: string): Promise<number>;
 }
 
 export interface KvBucketOptions {
@@ -221,6 +226,19 @@ export class NatsKvBucket implements KvBucket {
   async status(): Promise<{ entries: number; bytes: number }> {
     const status = await this.kv.status();
     return { entries: status.values, bytes: status.size };
+  }
+
+  /** The server's count of the filter's messages, from a consumer made for the question and dropped. */
+  async count(filter: string): Promise<number> {
+    const consumer = await this.js.consumers.get(this.#stream, {
+      filter_subjects: `${this.#prefix}${filter}`,
+      deliver_policy: DeliverPolicy.All,
+    });
+    try {
+      return (await consumer.info(true)).num_pending;
+    } finally {
+      consumer.delete().catch(() => {});
+    }
   }
 
   /**

@@ -9,7 +9,7 @@ import {
   type RetryPolicy,
   recordAttempt,
 } from "./callbacks.ts";
-import { endJob } from "./lifecycle.ts";
+import { endJob, type Tally } from "./lifecycle.ts";
 import {
   addCounts,
   addResult,
@@ -120,6 +120,7 @@ export class JobCollector {
   readonly #throttled: ThrottledLog;
   readonly #jobs: JobCache;
   readonly #counts: CountBatcher;
+  readonly #own: OwnTallies;
   readonly #sweepIntervalMs: number;
   readonly #orphanAfterMs: number;
   readonly #maxReplyBytes: number;
@@ -150,6 +151,7 @@ export class JobCollector {
       this.#now,
     );
     this.#counts = new CountBatcher(options.store);
+    this.#own = new OwnTallies(options.jobCacheSize ?? 200_000);
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 1000;
     this.#orphanAfterMs = options.orphanAfterMs ?? 60_000;
     this.#maxReplyBytes = options.maxReplyBytes ?? 1024 * 1024;
@@ -293,6 +295,7 @@ export class JobCollector {
         } else if (node.requestId !== job.record.request_id) {
           item.resolve(this.#refuse("invalid", `a reply to request ${node.requestId}`, reply.subject));
         } else if (job.record.state !== "running") {
+          this.#own.forget(jobId);
           item.resolve(this.#refuse("late", `the job is ${job.record.state}`, reply.subject));
         } else {
           const result = resultOfReply(node, {
@@ -315,6 +318,7 @@ export class JobCollector {
   ): Promise<void> {
     let delta = emptyCounts();
     const counted: Queued[] = [];
+    const fresh: { result: StoredResult; seq: number }[] = [];
     const outcomes = await Promise.allSettled(stored.map((s) => s.write));
     stored.forEach(({ item, result }, n) => {
       const outcome = outcomes[n]!;
@@ -330,16 +334,19 @@ export class JobCollector {
         this.stats.stored++;
         delta = addResult(delta, result);
         counted.push(item);
+        fresh.push({ result, seq: outcome.value });
       }
     });
     if (counted.length === 0) return;
-    let latest: JobRecord | undefined;
+    let outcome: Counted | undefined;
     try {
-      latest = await this.#counts.add(jobId, delta);
+      outcome = await this.#counts.add(jobId, delta);
     } catch (err) {
       for (const item of counted) item.resolve(this.#retry("counts not updated", jobId, err));
       return;
     }
+    if (outcome?.counted) this.#own.add(jobId, fresh);
+    const latest = outcome?.record;
     if (latest !== undefined) {
       this.#jobs.refresh(latest);
       if (latest.state === "running" && isComplete(latest)) this.#end(jobId, "expected");
@@ -363,9 +370,10 @@ export class JobCollector {
   #end(id: string, reason: EndReason): Promise<JobRecord | undefined> {
     const running = this.#ending.get(id);
     if (running !== undefined) return running;
-    const task = endJob(this.#store, id, reason, { now: this.#now })
+    const task = endJob(this.#store, id, reason, { now: this.#now, known: () => this.#own.snapshot(id) })
       .then(async (record) => {
         if (record?.settled) {
+          this.#own.forget(id);
           this.#jobs.refresh(record);
           await this.#afterEnd(record);
         }
@@ -550,6 +558,56 @@ class JobCache {
   }
 }
 
+interface Counted {
+  record: JobRecord;
+  /** The delta is in the record's counts (false: the job had ended). */
+  counted: boolean;
+}
+
+/**
+ * What this collector stored and counted of running jobs, so that ending a job it handled alone needs no
+ * read of its results (see EndOptions.known; the end checks that it is the whole). Bounded by identities
+ * kept: a job dropped here is read in full when it ends, as is any job another collector also stored for.
+ */
+class OwnTallies {
+  readonly #jobs = new Map<string, Tally>();
+  #size = 0;
+
+  constructor(private readonly maxIdentities: number) {}
+
+  add(jobId: string, results: readonly { result: StoredResult; seq: number }[]): void {
+    let own = this.#jobs.get(jobId);
+    if (own === undefined) {
+      own = { counts: emptyCounts(), identities: new Set(), lastSeq: 0 };
+      this.#jobs.set(jobId, own);
+    }
+    for (const { result, seq } of results) {
+      own.counts = addResult(own.counts, result);
+      own.identities.add(result.identity);
+      own.lastSeq = Math.max(own.lastSeq, seq);
+    }
+    this.#size += results.length;
+    for (const oldest of this.#jobs.keys()) {
+      if (this.#size <= this.maxIdentities || oldest === jobId) break;
+      this.forget(oldest);
+    }
+  }
+
+  /** A copy: the end works on what was known when it began, while later replies go on being added. */
+  snapshot(jobId: string): Tally | undefined {
+    const own = this.#jobs.get(jobId);
+    if (own === undefined) return undefined;
+    return { counts: own.counts, identities: new Set(own.identities), lastSeq: own.lastSeq };
+  }
+
+  forget(jobId: string): void {
+    const own = this.#jobs.get(jobId);
+    if (own === undefined) return;
+    this.#size -= own.identities.size;
+    this.#jobs.delete(jobId);
+  }
+}
+
 /**
  * Adds reply counts to job records with one compare-and-set per job at a time: what arrives while a write
  * is under way goes into the next one, so a burst of replies costs a few writes, not one each.
@@ -559,15 +617,18 @@ class CountBatcher {
     string,
     {
       delta: JobCounts;
-      waiters: { resolve(record: JobRecord | undefined): void; reject(err: unknown): void }[];
+      waiters: { resolve(outcome: Counted | undefined): void; reject(err: unknown): void }[];
     }
   >();
   readonly #writing = new Set<string>();
 
   constructor(private readonly store: JobStore) {}
 
-  /** Resolves with the record that includes the delta (or as it stands, once the job has ended). */
-  add(jobId: string, delta: JobCounts): Promise<JobRecord | undefined> {
+  /**
+   * Resolves with the record that includes the delta (`counted`), or as it stands once the job has ended
+   * (the delta is then left out: an ended job's counts come from its results).
+   */
+  add(jobId: string, delta: JobCounts): Promise<Counted | undefined> {
     return new Promise((resolve, reject) => {
       const batch = this.#pending.get(jobId);
       if (batch === undefined) this.#pending.set(jobId, { delta, waiters: [{ resolve, reject }] });
@@ -590,7 +651,8 @@ class CountBatcher {
           const written = await this.store.update(jobId, (r) =>
             r.state === "running" ? { ...r, counts: addCounts(r.counts, delta) } : undefined,
           );
-          for (const waiter of waiters) waiter.resolve(written?.record);
+          const outcome = written && { record: written.record, counted: written.changed };
+          for (const waiter of waiters) waiter.resolve(outcome);
         } catch (err) {
           for (const waiter of waiters) waiter.reject(err);
         }

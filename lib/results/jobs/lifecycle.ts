@@ -38,6 +38,26 @@ export interface EndOptions {
   now?: () => number;
   /** Results written at once while marking the silent nodes. */
   concurrency?: number;
+  /**
+   * The results the caller itself stored for this job and counted in its record (a collector's own
+   * writes). Taken instead of reading every result when it provably is all of them: the record's counts
+   * are its counts (nobody else counted anything) and the bucket holds as many results as it has (nobody
+   * else stored anything, counted or not); as each of its results is one of the stored ones, the two sets
+   * are then the same. Otherwise, or when the bucket cannot count, the results are read.
+   */
+  known?: () => Tally | undefined;
+}
+
+/** `known` when it is every stored result of the job as `record` counts them, else undefined. */
+async function wholeKnown(
+  store: JobStore,
+  record: JobRecord,
+  known: EndOptions["known"],
+): Promise<Tally | undefined> {
+  const own = known?.();
+  if (own === undefined || !sameCounts(own.counts, record.counts)) return undefined;
+  const stored = await store.countResults(record);
+  return stored === own.identities.size ? own : undefined;
 }
 
 /**
@@ -66,7 +86,7 @@ export async function endJob(
   let record = found.record;
   let known: Tally | undefined;
   for (let attempt = 1; record.state === "running"; attempt++) {
-    const read = await tally(store, record);
+    const read = (await wholeKnown(store, record, options.known)) ?? (await tally(store, record));
     // A reply counted while the results were read may be missing from the read, and a record write after
     // a result promises that result is in the final cut (see JobStore.events): decide from a read that
     // is still current, reading again a few times before deciding without settling.

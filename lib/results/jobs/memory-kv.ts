@@ -103,6 +103,12 @@ export class MemoryKvBucket implements KvBucket {
     return { entries: this.#log.size, bytes };
   }
 
+  async count(filter: string): Promise<number> {
+    let n = 0;
+    for (const _ of this.#matching(filter, 1)) n++;
+    return n;
+  }
+
   *#matching(filter: string, fromRevision: number): Iterable<KvEntry> {
     const tokens = filter.split(".");
     // Copied first: a consumer may write while it iterates, and new entries belong to a watch, not a scan.

@@ -243,6 +243,14 @@ export class JobStore {
     }
   }
 
+  /**
+   * How many results the job has stored, counted by the bucket without reading them; undefined when the
+   * bucket cannot count. Results are written once and never deleted, so this is the number of results.
+   */
+  async countResults(record: JobRecord): Promise<number | undefined> {
+    return this.bucket.count?.(resultsFilter(record.id));
+  }
+
   /** One page of results after the cursor, optionally only those matching the filters. */
   async page(
     record: JobRecord,

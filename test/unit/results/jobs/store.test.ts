@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { endJob } from "../../../../lib/results/jobs/lifecycle.ts";
+import { endJob, type Tally } from "../../../../lib/results/jobs/lifecycle.ts";
 import { MemoryKvBucket } from "../../../../lib/results/jobs/memory-kv.ts";
 import {
   addResult,
@@ -231,6 +231,53 @@ describe("ending jobs", () => {
     await store.putResult(job.id, ok("b"));
     const ended = await endJob(store, job.id, "expected");
     expect(ended).toMatchObject({ state: "complete", settled: true, counts: { ok: 2, no_reply: 0 } });
+  });
+
+  it("a writer's own tally stands in for reading the results only when it is all of them", async () => {
+    /** Counts full reads of results. */
+    class Reads extends MemoryKvBucket {
+      reads = 0;
+      override history(filter: string, options: KvScanOptions = {}): AsyncIterable<KvEntry> {
+        if (filter.endsWith(".r.*")) this.reads++;
+        return super.history(filter, options);
+      }
+    }
+    /** Stores and counts results as a collector does, keeping what it wrote (the collector's tally). */
+    async function writer(store: JobStore, jobId: string, results: StoredResult[]): Promise<Tally> {
+      const own: Tally = { counts: emptyCounts(), identities: new Set(), lastSeq: 0 };
+      for (const result of results) {
+        const seq = (await store.putResult(jobId, result))!;
+        await store.update(jobId, (r) => ({ ...r, counts: addResult(r.counts, result) }));
+        own.counts = addResult(own.counts, result);
+        own.identities.add(result.identity);
+        own.lastSeq = seq;
+      }
+      return own;
+    }
+
+    // Alone: no read, and the same settled job as a read would give.
+    const alone = new Reads();
+    const store = new JobStore(alone);
+    const job = await created(store, { request_id: "r1", targets: ["a", "b", "c"] });
+    const own = await writer(store, job.id, [ok("a"), failed("b"), ok("c", { unexpected: true })]);
+    const ended = await endJob(store, job.id, "deadline", { known: () => own });
+    expect(alone.reads).toBe(0);
+    const reference = new JobStore(new MemoryKvBucket());
+    const again = await created(reference, { request_id: "r1", targets: ["a", "b", "c"] });
+    await writer(reference, again.id, [ok("a"), failed("b"), ok("c", { unexpected: true })]);
+    const read = await endJob(reference, again.id, "deadline");
+    expect(ended).toMatchObject({ state: read!.state, counts: read!.counts, settled: true });
+    expect(ended!.settled_seq! - ended!.first_seq).toBe(read!.settled_seq! - read!.first_seq);
+
+    // Another writer stored a result it never counted: the tally is not the whole, so the results are read.
+    const shared = new Reads();
+    const both = new JobStore(shared);
+    const second = await created(both, { request_id: "r1", targets: ["a", "b"] });
+    const mine = await writer(both, second.id, [ok("a")]);
+    await both.putResult(second.id, ok("b"));
+    const settled = await endJob(both, second.id, "deadline", { known: () => mine });
+    expect(shared.reads).toBeGreaterThan(0);
+    expect(settled).toMatchObject({ state: "complete", counts: { ok: 2, no_reply: 0 } });
   });
 
   it("`expected` with counts that ran ahead of the stored results sets the counts right and keeps running", async () => {
