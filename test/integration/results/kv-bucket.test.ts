@@ -47,6 +47,15 @@ describe("NatsKvBucket writes", () => {
     expect(again).toEqual(Array(10).fill(undefined));
   });
 
+  it("count says how many messages match a filter, without reading them", async () => {
+    await Promise.all(["c.r.a", "c.r.b", "c.r.c", "c.t.0"].map((key) => bucket.put(key, "x")));
+    expect(await bucket.count("c.r.*")).toBe(3);
+    await bucket.delete("c.r.a");
+    // A delete marker replaces the key's value and is a message of its own.
+    expect(await bucket.count("c.r.*")).toBe(3);
+    expect(await bucket.count("c.none.*")).toBe(0);
+  });
+
   it("a write with no stream to take it fails at once instead of waiting for an acknowledgement", async () => {
     const other = await NatsKvBucket.open(bus.connection, { name: "kv_dropped", ttlMs: 60_000 });
     await (await jetstreamManager(bus.connection)).streams.delete("KV_kv_dropped");
