@@ -51,8 +51,26 @@ const PROBLEMS = {
   forbidden: { status: 403, title: "Forbidden by policy" },
   "not-found": { status: 404, title: "Not found" },
   "invalid-query": { status: 400, title: "Invalid query parameters" },
+  "upstream-unavailable": { status: 503, title: "Jobs store unavailable" },
   internal: { status: 500, title: "Internal error" },
 } as const;
+
+/**
+ * Errors that mean the jobs bucket could not answer just now (no connection, a timeout, no responder, or
+ * JetStream itself, e.g. while a bucket's stream elects a new leader after a server died): worth a retry,
+ * unlike a fault of ours.
+ */
+const UNAVAILABLE = new Set([
+  "TimeoutError",
+  "NoRespondersError",
+  "RequestError",
+  "ClosedConnectionError",
+  "DrainingConnectionError",
+  "ConnectionError",
+  "JetStreamError",
+  "JetStreamStatusError",
+  "JetStreamApiError",
+]);
 
 type ProblemKind = keyof typeof PROBLEMS;
 
@@ -163,6 +181,10 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
 
   app.onError((err, c) => {
     deps.log?.("error", "job request failed", { error: err instanceof Error ? err.message : String(err) });
+    if (err instanceof Error && UNAVAILABLE.has(err.name)) {
+      c.header("retry-after", "1");
+      return problem(c, "upstream-unavailable", "the jobs store cannot answer just now; try again shortly");
+    }
     return problem(c, "internal", "the request failed; the gateway's log has the error");
   });
 

@@ -183,7 +183,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
           responses: {
             "200": { description: "`{ job, results, next_cursor }`", content: { "application/json": {} } },
-            ...problemResponses(["missing-credentials", "forbidden", "not-found"]),
+            ...problemResponses(["missing-credentials", "forbidden", "not-found", "upstream-unavailable"]),
           },
         },
         delete: {
@@ -193,7 +193,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
           responses: {
             "200": { description: "`{ job }`", content: { "application/json": {} } },
-            ...problemResponses(["missing-credentials", "forbidden", "not-found"]),
+            ...problemResponses(["missing-credentials", "forbidden", "not-found", "upstream-unavailable"]),
           },
         },
       },
@@ -207,7 +207,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: {
             "200": { description: "An event stream", content: { "text/event-stream": {} } },
             "204": { description: "The job has ended and the stream was read to its end before" },
-            ...problemResponses(["missing-credentials", "forbidden", "not-found"]),
+            ...problemResponses(["missing-credentials", "forbidden", "not-found", "upstream-unavailable"]),
           },
         },
       },

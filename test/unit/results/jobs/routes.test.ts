@@ -131,6 +131,28 @@ describe("GET /v1/jobs/:id", () => {
     expect((await http.request(`/v1/jobs/${job.id}`, as("key-auditor"))).status).toBe(200);
   });
 
+  it("answers 503 with Retry-After when the jobs bucket cannot answer, and 500 for anything else", async () => {
+    const { job } = await setup();
+    const failing = (name: string) =>
+      new (class extends MemoryKvBucket {
+        override async get(): Promise<never> {
+          const err = new Error("the bucket's stream has no leader");
+          err.name = name;
+          throw err;
+        }
+      })();
+    const unavailable = await app(new JobStore(failing("TimeoutError"))).request(
+      `/v1/jobs/${job.id}`,
+      as(CALLER),
+    );
+    expect(unavailable.status).toBe(503);
+    expect(unavailable.headers.get("retry-after")).toBe("1");
+    expect(await unavailable.json()).toMatchObject({ type: `${PROBLEM_BASE}upstream-unavailable` });
+    const broken = await app(new JobStore(failing("TypeError"))).request(`/v1/jobs/${job.id}`, as(CALLER));
+    expect(broken.status).toBe(500);
+    expect(broken.headers.get("retry-after")).toBeNull();
+  });
+
   it("pages with a cursor and a Link header, filtered by status", async () => {
     const identities = Array.from({ length: 25 }, (_, i) => `n${i}`);
     const { store, job, http } = await setup(identities);
