@@ -134,18 +134,11 @@ export interface NewTransportOptions {
 
 /** Builds a `choria:transport:1` packet with keys in go-choria's order, omitting empty ones as Go does. */
 export function newTransportV1(options: NewTransportOptions): TransportV1 {
-  const headers: TransportV1["headers"] = {};
-  if (options.replyTo) headers["reply-to"] = options.replyTo;
-  headers.mc_sender = options.sender;
-  if (options.seenBy && options.seenBy.length > 0) headers["seen-by"] = options.seenBy;
-  if (options.federation) {
-    const fed: FederationHeader = { req: options.federation.req };
-    if (options.federation.replyTo) fed["reply-to"] = options.federation.replyTo;
-    if (options.federation.target && options.federation.target.length > 0)
-      fed.target = options.federation.target;
-    headers.federation = fed as TransportV1["headers"]["federation"];
-  }
-  return { protocol: TRANSPORT_V1, data: options.data, headers };
+  return {
+    protocol: TRANSPORT_V1,
+    data: options.data,
+    headers: newHeaders(options) as TransportV1["headers"],
+  };
 }
 
 /**
@@ -155,16 +148,27 @@ export function newTransportV1(options: NewTransportOptions): TransportV1 {
 export function newSeedTransport(
   options: Omit<NewTransportOptions, "seenBy"> & { seenBy?: string[] },
 ): SeedTransport {
-  const headers: SeedTransport["headers"] = {};
+  return { data: options.data, headers: newHeaders(options) };
+}
+
+/** The headers both dialects share, in Go's field order; only the shape of a seen-by hop differs. */
+function newHeaders<Hop>(options: Omit<NewTransportOptions, "seenBy"> & { seenBy?: Hop[] }): {
+  "reply-to"?: string;
+  mc_sender: string;
+  "seen-by"?: Hop[];
+  federation?: FederationHeader;
+} {
+  // Built field by field so the JSON keeps Go's order: reply-to, mc_sender, seen-by, federation.
+  const headers = {} as ReturnType<typeof newHeaders<Hop>>;
   if (options.replyTo) headers["reply-to"] = options.replyTo;
   headers.mc_sender = options.sender;
   if (options.seenBy && options.seenBy.length > 0) headers["seen-by"] = options.seenBy;
   if (options.federation) {
-    const fed: NonNullable<SeedTransport["headers"]["federation"]> = { req: options.federation.req };
+    const fed: FederationHeader = { req: options.federation.req };
     if (options.federation.replyTo) fed["reply-to"] = options.federation.replyTo;
     if (options.federation.target && options.federation.target.length > 0)
       fed.target = options.federation.target;
     headers.federation = fed;
   }
-  return { data: options.data, headers };
+  return headers;
 }
