@@ -4,14 +4,20 @@
 // keeps a quorum), before and after the server comes back.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ServerSpec } from "../../../infra/topology.ts";
+import { natsServerNextBinary } from "../../support/choria.ts";
 import { type Pipeline, startPipeline } from "./pipeline.ts";
 import { eventually } from "./support.ts";
 
 const NODES = 10;
 let pipeline: Pipeline;
 
+// On 2.9.10 a bucket's stream took from 16 s to over 20 s to elect a new leader after the kill; a current
+// server takes about 5. The test is about our parts moving, so it runs on the newest server we build.
 beforeAll(async () => {
-  pipeline = await startPipeline({ nodes: NODES });
+  pipeline = await startPipeline({
+    nodes: NODES,
+    binary: process.env.CHORIA_EDGE_CLUSTER_NATS_SERVER || natsServerNextBinary(),
+  });
 }, 60_000);
 
 afterAll(async () => {
