@@ -2,7 +2,6 @@
 // wildcard): the gateway leaves that sender out and asks the nodes that answered properly, instead of
 // failing the whole request.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
 import { decodeRequest, encodeReply, newReply } from "../../../lib/protocol/message.ts";
 import { PONG_PAYLOAD } from "../../../lib/protocol/rpc.ts";
@@ -11,8 +10,15 @@ import { decodeTransport } from "../../../lib/protocol/transport.ts";
 import { replyHash } from "../../../lib/security/choria.ts";
 import type { MessageBus } from "../../../lib/transport/bus.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
-import { testPki } from "../../support/pki.ts";
-import { CLUSTER, type Federation, signedInit, startFederation, type TestKeys, testKeys } from "./support.ts";
+import {
+  CLUSTER,
+  type Federation,
+  gatewaySettings,
+  signedInit,
+  startFederation,
+  type TestKeys,
+  testKeys,
+} from "./support.ts";
 
 let federation: Federation;
 let keys: TestKeys;
@@ -22,22 +28,10 @@ const ROGUE_IDS = ["evil node.example.net", "evil.*.example.net"];
 
 beforeAll(async () => {
   [federation, keys] = await Promise.all([startFederation(5), testKeys()]);
-  const pki = await testPki();
-  const config = gatewayConfigFrom({ clusters: { [CLUSTER]: ["mcollective"] } });
-  if (!config.ok) throw new Error(config.error);
-  gateway = await startGateway(
-    {
-      config: config.config,
-      listen: { host: "127.0.0.1", port: 0 },
-      natsServers: [federation.federation.url],
-      natsAuth: { type: "none" },
-      certPem: pki.gateway.certPem,
-      keyPem: pki.gateway.keyPem,
-      keysJson: keys.json,
-      readyFile: undefined,
-    },
-    { log: () => {}, audit: () => {} },
-  );
+  gateway = await startGateway(await gatewaySettings(federation.federation.url, keys.json), {
+    log: () => {},
+    audit: () => {},
+  });
   rogue = await connectNats({ servers: federation.collective.url, name: "rogue", timeoutMs: 2000 });
   rogue.subscribe("mcollective.broadcast.agent.discovery", async (msg) => {
     const packet = decodeTransport(msg.data);

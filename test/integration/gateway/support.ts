@@ -4,6 +4,8 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type RunningBroker, startBroker } from "../../../functions/broker.ts";
+import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
+import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
 import { brokerConfigFrom } from "../../../lib/federation/config.ts";
 import { generateFleet, type NodeIdentity } from "../../../lib/node/fleet.ts";
 import { NodeHost } from "../../../lib/node/responder.ts";
@@ -201,5 +203,29 @@ export async function startCallbackReceiver(): Promise<CallbackReceiver> {
       return forJob(jobId);
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * Settings for a Node gateway on 127.0.0.1 (a free port) publishing into cluster C1 with the given keys,
+ * signing with `cert` (default: the test PKI's privileged gateway certificate).
+ */
+export async function gatewaySettings(
+  natsUrl: string,
+  keysJson: string,
+  cert?: { certPem: string; keyPem: string },
+): Promise<NodeGatewaySettings> {
+  const config = gatewayConfigFrom({ clusters: { [CLUSTER]: [COLLECTIVE] } });
+  if (!config.ok) throw new Error(config.error);
+  const { certPem, keyPem } = cert ?? (await testPki()).gateway;
+  return {
+    config: config.config,
+    listen: { host: "127.0.0.1", port: 0 },
+    natsServers: [natsUrl],
+    natsAuth: { type: "none" },
+    certPem,
+    keyPem,
+    keysJson,
+    readyFile: undefined,
   };
 }

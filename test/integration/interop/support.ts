@@ -28,7 +28,7 @@ import {
 } from "../../support/choria.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
 import { freePort } from "../../support/ports.ts";
-import { signedInit, testKeys } from "../gateway/support.ts";
+import { gatewaySettings, signedInit, testKeys } from "../gateway/support.ts";
 
 export const CLUSTER = "C1";
 export const COLLECTIVE = "mcollective";
@@ -254,14 +254,8 @@ export async function startInteropGateway(
   if (!config.ok) throw new Error(config.error);
   const gateway = await startGateway(
     {
+      ...(await gatewaySettings(stack.federation.url, keys.json, stack.pki.gateway)),
       config: config.config,
-      listen: { host: "127.0.0.1", port: 0 },
-      natsServers: [stack.federation.url],
-      natsAuth: { type: "none" },
-      certPem: stack.pki.gateway.certPem,
-      keyPem: stack.pki.gateway.keyPem,
-      keysJson: keys.json,
-      readyFile: undefined,
       jobs: options.jobs ?? false,
       ...(options.triggers ? { triggers: { text: options.triggers, filename: "interop.yaml" } } : {}),
     },

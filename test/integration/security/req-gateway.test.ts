@@ -4,12 +4,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
 import { runReq } from "../../../functions/req.ts";
 import { generateHttpKey, type Policy } from "../../../lib/security/http/mod.ts";
-import { testPki } from "../../support/pki.ts";
-import { CLUSTER, type Federation, startFederation } from "../gateway/support.ts";
+import { CLUSTER, type Federation, gatewaySettings, startFederation } from "../gateway/support.ts";
 
 const NODES = 8;
 let federation: Federation;
@@ -48,20 +46,8 @@ beforeAll(async () => {
   await writeFile(adminKey, JSON.stringify(admin.keyFile), { mode: 0o600 });
   await writeFile(narrowKey, JSON.stringify(narrow.keyFile), { mode: 0o600 });
   federation = await startFederation(NODES);
-  const pki = await testPki();
-  const config = gatewayConfigFrom({ clusters: { [CLUSTER]: ["mcollective"] } });
-  if (!config.ok) throw new Error(config.error);
   gateway = await startGateway(
-    {
-      config: config.config,
-      listen: { host: "127.0.0.1", port: 0 },
-      natsServers: [federation.federation.url],
-      natsAuth: { type: "none" },
-      certPem: pki.gateway.certPem,
-      keyPem: pki.gateway.keyPem,
-      keysJson: JSON.stringify({ keys: [admin.config, narrow.config] }),
-      readyFile: undefined,
-    },
+    await gatewaySettings(federation.federation.url, JSON.stringify({ keys: [admin.config, narrow.config] })),
     { log: () => {}, audit: () => {} },
   );
 });
