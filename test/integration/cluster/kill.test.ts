@@ -5,8 +5,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ServerSpec } from "../../../infra/topology.ts";
 import { natsServerNextBinary } from "../../support/choria.ts";
-import { type Pipeline, startPipeline } from "./pipeline.ts";
-import { eventually } from "./support.ts";
+import { type Pipeline, settledAsyncPing, startPipeline } from "./pipeline.ts";
 
 const NODES = 10;
 let pipeline: Pipeline;
@@ -24,23 +23,11 @@ afterAll(async () => {
   await pipeline?.stop();
 });
 
-/** An async ping of every node, followed to its end; the job id. */
+/** An async ping of every node that completed; its id. */
 async function completedJob(): Promise<string> {
-  const response = await pipeline.post({
-    agent: "rpcutil",
-    action: "ping",
-    nodes: pipeline.identities,
-    mode: "async",
-    timeout: 10,
-  });
-  expect(response.status).toBe(202);
-  const { job_id } = (await response.json()) as { job_id: string };
-  await eventually(
-    `job ${job_id} complete`,
-    async () => (await pipeline.getJob(job_id)).body.job?.state === "complete",
-    20_000,
-  );
-  return job_id;
+  const { id, answer } = await settledAsyncPing(pipeline);
+  expect(answer.job.state).toBe("complete");
+  return id;
 }
 
 /**

@@ -12,7 +12,7 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCertificateAuthority, issueCertificate } from "../../../infra/pki.ts";
 import { streamReplication } from "../../../lib/transport/kv-bucket.ts";
-import { logged, type Pipeline, startPipeline } from "./pipeline.ts";
+import { logged, type Pipeline, settledAsyncPing, startPipeline } from "./pipeline.ts";
 import { clusterLog, eventually, rawConnection } from "./support.ts";
 
 const NODES = 20;
@@ -39,24 +39,7 @@ describe("the pipeline on three-server clusters over TLS", () => {
   });
 
   it("stores an async job in the R3 jobs bucket, and both processes log the replication they got", async () => {
-    const response = await pipeline.post({
-      agent: "rpcutil",
-      action: "ping",
-      nodes: pipeline.identities,
-      mode: "async",
-      timeout: 10,
-    });
-    expect(response.status).toBe(202);
-    const { job_id } = (await response.json()) as { job_id: string };
-    let job = (await pipeline.getJob(job_id)).body;
-    await eventually(
-      "job complete",
-      async () => {
-        job = (await pipeline.getJob(job_id)).body;
-        return job.job.state !== "running";
-      },
-      15_000,
-    );
+    const { answer: job } = await settledAsyncPing(pipeline, 15_000);
     expect(job.job.state).toBe("complete");
     expect(job.job.counts).toMatchObject({ ok: NODES, failed: 0, no_reply: 0 });
     const { topology } = pipeline.topo;

@@ -19,7 +19,7 @@ import {
 } from "../../../lib/security/http/mod.ts";
 import type { NatsBus } from "../../../lib/transport/bus.ts";
 import { memoryLog } from "../results/support.ts";
-import { roleAuth, roleBus, roleTls, startTestTopology, type TestTopology } from "./support.ts";
+import { eventually, roleAuth, roleBus, roleTls, startTestTopology, type TestTopology } from "./support.ts";
 
 const PUBLIC = "https://gateway.example.com";
 
@@ -44,6 +44,32 @@ export interface Pipeline {
 export interface JobAnswer {
   job: { state: string; counts: Record<string, number> };
   results: { identity: string; status: string }[];
+}
+
+/** An async rpcutil ping of every node, followed until it is no longer running: its id and last view. */
+export async function settledAsyncPing(
+  pipeline: Pipeline,
+  timeoutMs = 20_000,
+): Promise<{ id: string; answer: JobAnswer }> {
+  const response = await pipeline.post({
+    agent: "rpcutil",
+    action: "ping",
+    nodes: pipeline.identities,
+    mode: "async",
+    timeout: 10,
+  });
+  if (response.status !== 202) throw new Error(`async ping: ${response.status} ${await response.text()}`);
+  const { job_id: id } = (await response.json()) as { job_id: string };
+  let answer: JobAnswer | undefined;
+  await eventually(
+    `job ${id} settled`,
+    async () => {
+      answer = (await pipeline.getJob(id)).body;
+      return answer.job !== undefined && answer.job.state !== "running";
+    },
+    timeoutMs,
+  );
+  return { id, answer: answer! };
 }
 
 export async function startPipeline(options: { nodes: number; binary?: string }): Promise<Pipeline> {
