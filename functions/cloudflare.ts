@@ -6,21 +6,26 @@
 // - `per-request`: the Worker connects for each request and closes afterwards.
 // The README's gateway section has the measurements behind the default.
 import type { Hono } from "hono";
-import { jsonLineLogger } from "../lib/log/log.ts";
-import { loadSigner } from "../lib/security/choria.ts";
-import { auditLine } from "../lib/security/http/mod.ts";
-import { connectWebSocket } from "../lib/transport/websocket.ts";
-import { gatewayAuthFromKeys } from "./gateway/auth.ts";
+import { createGateway } from "../lib/gateway/app.ts";
+import { gatewayAuthFromKeys } from "../lib/gateway/auth.ts";
 import {
   type GatewayConfigInput,
   gatewayConfigFrom,
   parseClusters,
   parseDialects,
-} from "./gateway/config.ts";
-import { type Connect, connectionPerRequest, type NatsSource, sharedConnection } from "./gateway/nats.ts";
-import { problem, problemResponse } from "./gateway/problems.ts";
-import { asyncParts } from "./gateway/triggers.ts";
-import { createGateway } from "./gateway.ts";
+} from "../lib/gateway/config.ts";
+import {
+  type Connect,
+  connectionPerRequest,
+  type NatsSource,
+  sharedConnection,
+} from "../lib/gateway/nats.ts";
+import { problem, problemResponse } from "../lib/gateway/problems.ts";
+import { asyncParts } from "../lib/gateway/triggers.ts";
+import { jsonLineLogger } from "../lib/log/log.ts";
+import { loadSigner } from "../lib/security/choria.ts";
+import { auditLine } from "../lib/security/http/mod.ts";
+import { connectWebSocket } from "../lib/transport/websocket.ts";
 
 const log = jsonLineLogger((line) => console.error(line.trimEnd()), {
   component: "gateway",

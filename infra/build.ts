@@ -14,7 +14,7 @@ const ROOT = resolve(import.meta.dirname, "..");
 
 export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
   await build({
-    entryPoints: { "choria-edge": join(ROOT, "functions/cli.ts") },
+    entryPoints: { "choria-edge": join(ROOT, "cli/main.ts") },
     outdir,
     outExtension: { ".js": ".mjs" },
     bundle: true,

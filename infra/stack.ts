@@ -54,7 +54,7 @@ export interface RunningStack {
   failed: Promise<string>;
 }
 
-const CLI = fileURLToPath(new URL("../functions/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const COLLECTIVE = "mcollective";
 
 export async function startStack(given: StackOptions): Promise<RunningStack> {

@@ -10,7 +10,7 @@ import { newRequestId } from "../protocol/ids.ts";
 import { broadcastSubject, federationSubject, nodeSubject, replySubject } from "../protocol/subjects.ts";
 import { encodeTransport, type TransportDialect } from "../protocol/transport.ts";
 import type { MessageBus } from "../transport/bus.ts";
-import { type Collection, collectReplies, type DoneReason } from "./collector.ts";
+import { type Collection, collectReplies, type DoneReason } from "./collect-replies.ts";
 import { type Limit, type LimitMethod, limitTargets, uniqueTargets } from "./limit.ts";
 import { type ReplyEntry, type RpcResult, replyEntry, summarise } from "./summary.ts";
 

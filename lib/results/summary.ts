@@ -1,5 +1,5 @@
 import type { NodeReply } from "../client/replies.ts";
-import type { DoneReason } from "./collector.ts";
+import type { DoneReason } from "./collect-replies.ts";
 
 /** One node's answer as the gateway reports it. */
 export interface ReplyEntry {

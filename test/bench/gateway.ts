@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     await writeFile(caFile, pki.caPem);
     children.push(
       await spawnReady(join(dir, "nodes.ready"), [
-        join(ROOT, "functions/cli.ts"),
+        join(ROOT, "cli/main.ts"),
         "simulate",
         "--nodes",
         String(FLEET),

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     }));
     await writeFile(join(dir, "fleet.json"), JSON.stringify(fleet));
     simulator = await spawnReady(join(dir, "nodes.ready"), [
-      join(ROOT, "functions/cli.ts"),
+      join(ROOT, "cli/main.ts"),
       "simulate",
       "--fleet",
       join(dir, "fleet.json"),

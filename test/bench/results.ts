@@ -13,7 +13,7 @@
 // Collectors run as child processes of this file (`--collector <options>`), like deployed ones.
 import { type ChildProcess, spawn } from "node:child_process";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
-import { runCollector } from "../../functions/collector.ts";
+import { runCollector } from "../../functions/result-collector.ts";
 import { broadcastSubject } from "../../lib/protocol/subjects.ts";
 import { DEFAULT_BUCKET } from "../../lib/results/jobs/keys.ts";
 import type { JobStore } from "../../lib/results/jobs/store.ts";

@@ -2,10 +2,10 @@
 // role: simulated nodes on dc1's member cluster, two dc1 brokers, a collector (R3), and the Node gateway
 // (jobs on, R3 buckets), with one HTTP key whose caller id the topology's permissions were made for.
 import { type RunningBroker, startBroker } from "../../../functions/broker.ts";
-import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
-import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
+import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
 import { brokerConfigFrom } from "../../../lib/federation/config.ts";
+import { gatewayConfigFrom } from "../../../lib/gateway/config.ts";
 import { generateFleet } from "../../../lib/node/fleet.ts";
 import { NodeHost } from "../../../lib/node/responder.ts";
 import { type NodeService, serveNodes } from "../../../lib/node/service.ts";

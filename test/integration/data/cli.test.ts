@@ -1,7 +1,7 @@
 // `choria-edge data` against a real nats-server with JetStream: what an operator sets is what a trigger
 // reads (the same bucket and keys), and a lock a gateway holds shows with its holder.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runData } from "../../../functions/data.ts";
+import { runData } from "../../../cli/data.ts";
 import { DataStore, DEFAULT_DATA_BUCKET, Locks } from "../../../lib/data/mod.ts";
 import type { NatsBus } from "../../../lib/transport/bus.ts";
 import { NatsKvBucket } from "../../../lib/transport/kv-bucket.ts";

@@ -10,7 +10,7 @@ import { NodeHost } from "../../../lib/node/responder.ts";
 import { type NodeService, serveNodes } from "../../../lib/node/service.ts";
 import { federationSubject, nodeSubject, replySubject } from "../../../lib/protocol/subjects.ts";
 import { encodeTransport } from "../../../lib/protocol/transport.ts";
-import { type Collection, collectReplies } from "../../../lib/results/collector.ts";
+import { type Collection, collectReplies } from "../../../lib/results/collect-replies.ts";
 import { TrustStore } from "../../../lib/security/certs.ts";
 import { loadSigner } from "../../../lib/security/choria.ts";
 import type { MessageBus } from "../../../lib/transport/bus.ts";

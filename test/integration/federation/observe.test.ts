@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { runObserve } from "../../../cli/observe.ts";
 import { startBroker } from "../../../functions/broker.ts";
-import { runObserve } from "../../../functions/observe.ts";
 import { brokerConfigFrom } from "../../../lib/federation/config.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
 import { bus, CLUSTER, COLLECTIVE, federatedRequest, publishRequest, requestId } from "./support.ts";

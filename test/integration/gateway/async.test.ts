@@ -2,11 +2,11 @@
 // collectors' reply subject → replies come back through the federation into the collector (JetStream,
 // in this process) → signed GETs read the job from the same KV bucket.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
-import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
-import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
-import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import type { NodeGatewaySettings } from "../../../functions/gateway-env.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
+import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
+import { gatewayConfigFrom } from "../../../lib/gateway/config.ts";
+import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { generateHttpKey, type SigningKey, signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { verifyWebhook } from "../../../lib/security/webhooks/mod.ts";
 import { testPki } from "../../support/pki.ts";

@@ -15,7 +15,7 @@ import { testPki } from "../../support/pki.ts";
 import { freePort } from "../../support/ports.ts";
 import { CLUSTER, type Federation, startFederation, testKeys } from "./support.ts";
 
-const CLI = join(import.meta.dirname, "../../../functions/cli.ts");
+const CLI = join(import.meta.dirname, "../../../cli/main.ts");
 const SECRET = "crash test webhook secret";
 // What the gateway gives itself while it works; the README promises a dead gateway's locks free this soon.
 const HOLD_TTL_MS = 15_000;

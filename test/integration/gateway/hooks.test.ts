@@ -4,12 +4,12 @@
 // share one federation, so that they race for the same locks.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
-import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
-import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
-import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import type { NodeGatewaySettings } from "../../../functions/gateway-env.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
+import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
 import { DataStore, DEFAULT_DATA_BUCKET, Locks } from "../../../lib/data/mod.ts";
+import { gatewayConfigFrom } from "../../../lib/gateway/config.ts";
+import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import type { AuditEvent } from "../../../lib/security/http/audit.ts";
 import { generateHttpKey, type SigningKey, signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { signGithub, signSlack, signStandardV1, signStripe } from "../../../lib/security/webhooks/mod.ts";

@@ -3,10 +3,10 @@
 // back the same way → the HTTP response.
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
-import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
-import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import type { NodeGatewaySettings } from "../../../functions/gateway-env.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
+import { gatewayConfigFrom } from "../../../lib/gateway/config.ts";
+import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { matchFilter, normaliseFilter } from "../../../lib/protocol/filter.ts";
 import type { AuditEvent } from "../../../lib/security/http/mod.ts";
 import { type NatsServer, restartNatsServer, startNatsServer } from "../../support/nats-server.ts";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
-import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
-import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import type { NodeGatewaySettings } from "../../../functions/gateway-env.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
+import { gatewayConfigFrom } from "../../../lib/gateway/config.ts";
+import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
 import { testPki } from "../../support/pki.ts";
 import { signedInit, type TestKeys, testKeys } from "./support.ts";

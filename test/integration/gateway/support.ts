@@ -4,9 +4,9 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type RunningBroker, startBroker } from "../../../functions/broker.ts";
-import { gatewayConfigFrom } from "../../../functions/gateway/config.ts";
-import type { NodeGatewaySettings } from "../../../functions/gateway/env.ts";
+import type { NodeGatewaySettings } from "../../../functions/gateway-env.ts";
 import { brokerConfigFrom } from "../../../lib/federation/config.ts";
+import { gatewayConfigFrom } from "../../../lib/gateway/config.ts";
 import { generateFleet, type NodeIdentity } from "../../../lib/node/fleet.ts";
 import { NodeHost } from "../../../lib/node/responder.ts";
 import { type NodeService, serveNodes } from "../../../lib/node/service.ts";

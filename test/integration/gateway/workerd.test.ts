@@ -2,8 +2,8 @@
 // over WebSocket to the federation nats-server's websocket listener, end to end to simulated nodes. Both
 // connection modes: the default Durable Object holding one connection, and a connection per request.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
-import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
+import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
+import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { signGithub } from "../../../lib/security/webhooks/mod.ts";
 import { testPki } from "../../support/pki.ts";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { runHook } from "../../../functions/hook.ts";
+import { runHook } from "../../../cli/hook.ts";
 import { ensureDemoCaller } from "../../../infra/demo-caller.ts";
 import { DEMO_SECRET_ENV, ensureDemoTriggers } from "../../../infra/demo-triggers.ts";
 import { authenticate, KeyRegistry, MemoryReplayStore } from "../../../lib/security/http/mod.ts";

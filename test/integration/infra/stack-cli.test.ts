@@ -11,11 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runData } from "../../../functions/data.ts";
-import { runHook } from "../../../functions/hook.ts";
-import { runObserve } from "../../../functions/observe.ts";
-import { runReq } from "../../../functions/req.ts";
-import { runTrace } from "../../../functions/trace.ts";
+import { runData } from "../../../cli/data.ts";
+import { runHook } from "../../../cli/hook.ts";
+import { runObserve } from "../../../cli/observe.ts";
+import { runReq } from "../../../cli/req.ts";
+import { runTrace } from "../../../cli/trace.ts";
 import { findNatsServer, PEERS_NATS_SERVER_VERSION } from "../../../infra/prerequisites.ts";
 import type { StackFile } from "../../../infra/stack-file.ts";
 

@@ -2,7 +2,7 @@
 // simulated node beside them), stored by our collector and read back through the gateway.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
+import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
 import { DataStore, DEFAULT_DATA_BUCKET } from "../../../lib/data/mod.ts";
 import { signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { signGithub } from "../../../lib/security/webhooks/mod.ts";

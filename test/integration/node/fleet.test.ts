@@ -9,7 +9,7 @@ import { NodeHost } from "../../../lib/node/responder.ts";
 import { type NodeService, serveNodes } from "../../../lib/node/service.ts";
 import { replySubject } from "../../../lib/protocol/subjects.ts";
 import { encodeTransport } from "../../../lib/protocol/transport.ts";
-import { collectReplies } from "../../../lib/results/collector.ts";
+import { collectReplies } from "../../../lib/results/collect-replies.ts";
 import { TrustStore } from "../../../lib/security/certs.ts";
 import { loadSigner } from "../../../lib/security/choria.ts";
 import type { MessageBus } from "../../../lib/transport/bus.ts";
@@ -177,7 +177,7 @@ describe("choria-edge simulate (a real process)", () => {
       [
         "--import",
         "tsx",
-        "functions/cli.ts",
+        "cli/main.ts",
         "simulate",
         "--nodes",
         "250",

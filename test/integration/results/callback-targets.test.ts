@@ -3,7 +3,7 @@
 // refused after resolution unless the operator allows private addresses, and a job only ever records an
 // outcome class, never what the far end answered.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
+import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
 import { jobView } from "../../../lib/results/jobs/model.ts";
 import type { JobStore } from "../../../lib/results/jobs/store.ts";
 import { newWebhookSecret } from "../../../lib/results/jobs/webhook.ts";

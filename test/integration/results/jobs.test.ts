@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
-import { creatorOnly, jobRoutes } from "../../../functions/jobs.ts";
+import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
+import { creatorOnly, jobRoutes } from "../../../lib/gateway/jobs.ts";
 import type { NodeService } from "../../../lib/node/service.ts";
 import { DEFAULT_BUCKET, resultKey } from "../../../lib/results/jobs/keys.ts";
 import { endJob } from "../../../lib/results/jobs/lifecycle.ts";

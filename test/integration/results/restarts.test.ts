@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type RunningCollector, startCollector } from "../../../functions/collector.ts";
+import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
 import type { NodeService } from "../../../lib/node/service.ts";
 import type { JobStore } from "../../../lib/results/jobs/store.ts";
 import type { NatsBus } from "../../../lib/transport/bus.ts";

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { runReq } from "../../../functions/req.ts";
+import { runReq } from "../../../cli/req.ts";
 import {
   type AuthResult,
   authenticate,

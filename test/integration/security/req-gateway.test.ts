@@ -4,8 +4,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runReq } from "../../../cli/req.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
-import { runReq } from "../../../functions/req.ts";
 import { generateHttpKey, type Policy } from "../../../lib/security/http/mod.ts";
 import { CLUSTER, type Federation, gatewaySettings, startFederation } from "../gateway/support.ts";
 

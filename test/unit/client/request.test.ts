@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { gatewayConfigFrom, parseDialects } from "../../../functions/gateway/config.ts";
 import { directPacket, federatedPackets, type SignedRequest } from "../../../lib/client/request.ts";
+import { gatewayConfigFrom, parseDialects } from "../../../lib/gateway/config.ts";
 import { newRequest } from "../../../lib/protocol/message.ts";
 import { decodeTransport, dialectOf, encodeTransport } from "../../../lib/protocol/transport.ts";
 

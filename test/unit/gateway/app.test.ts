@@ -3,11 +3,11 @@
 // a test that reached it would see a 503 rather than pass by accident.
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { beforeAll, describe, expect, it } from "vitest";
-import { gatewayAuthFromKeys } from "../../../functions/gateway/auth.ts";
-import { gatewayConfigFrom, parseClusters } from "../../../functions/gateway/config.ts";
-import { type NatsSource, UpstreamUnavailable } from "../../../functions/gateway/nats.ts";
-import { PROBLEM_BASE } from "../../../functions/gateway/problems.ts";
-import { createGateway } from "../../../functions/gateway.ts";
+import { createGateway } from "../../../lib/gateway/app.ts";
+import { gatewayAuthFromKeys } from "../../../lib/gateway/auth.ts";
+import { gatewayConfigFrom, parseClusters } from "../../../lib/gateway/config.ts";
+import { type NatsSource, UpstreamUnavailable } from "../../../lib/gateway/nats.ts";
+import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { loadSigner } from "../../../lib/security/choria.ts";
 import {
   type AuditEvent,

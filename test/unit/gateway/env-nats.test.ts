@@ -1,7 +1,7 @@
 // The gateway's NATS options for a production cluster: nkey or user auth, TLS files, its own inbox
 // prefix, and the replicas of the buckets it creates.
 import { describe, expect, it } from "vitest";
-import { gatewaySettings } from "../../../functions/gateway/env.ts";
+import { gatewaySettings } from "../../../functions/gateway-env.ts";
 
 const material = ["--cert-pem", "CERT", "--key-pem", "KEY", "--keys-json", '{"keys":[]}'];
 

@@ -6,7 +6,7 @@ import {
   PROBLEMS,
   problem,
   problemResponse,
-} from "../../../functions/gateway/problems.ts";
+} from "../../../lib/gateway/problems.ts";
 
 describe("problem documents", () => {
   it("every kind has a stable type URI under one base, a title and an HTTP error status", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseRpcBody } from "../../../functions/gateway/schema.ts";
+import { parseRpcBody } from "../../../lib/gateway/schema.ts";
 
 const base = { agent: "rpcutil", action: "ping", cluster: "C1" };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadTriggers } from "../../../functions/gateway/triggers.ts";
+import { loadTriggers } from "../../../lib/gateway/triggers.ts";
 import { generateHttpKey, KeyRegistry } from "../../../lib/security/http/mod.ts";
 
 const POLICY = "{ clusters: [C1], collectives: ['*'], agents: [demo], actions: ['demo#*'] }";

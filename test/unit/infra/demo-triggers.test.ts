@@ -2,7 +2,6 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { loadTriggers } from "../../../functions/gateway/triggers.ts";
 import { ensureDemoCaller } from "../../../infra/demo-caller.ts";
 import {
   DEMO_SECRET_ENV,
@@ -11,6 +10,7 @@ import {
   ensureDemoTriggers,
   randomSecret,
 } from "../../../infra/demo-triggers.ts";
+import { loadTriggers } from "../../../lib/gateway/triggers.ts";
 import { KeyRegistry } from "../../../lib/security/http/mod.ts";
 import { evaluateTrigger, parseTriggerFile, type Trigger } from "../../../lib/triggers/mod.ts";
 

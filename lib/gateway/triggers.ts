@@ -1,16 +1,11 @@
 // Webhook triggers as a gateway runs them: the trigger file (lib/triggers) plus each trigger's secrets from
 // the environment, checked once at start-up so that a missing secret or an unknown key stops the gateway
 // instead of failing the first delivery.
-import type { KeyRegistry } from "../../lib/security/http/mod.ts";
-import {
-  isWebhookScheme,
-  type WebhookSecrets,
-  webhookSecretsProblems,
-} from "../../lib/security/webhooks/mod.ts";
-import type { LogFn } from "../../lib/transport/auth.ts";
-import { parseTriggerFile, type Trigger, type TriggerSet, triggerSecrets } from "../../lib/triggers/mod.ts";
+import type { KeyRegistry } from "../security/http/mod.ts";
+import { isWebhookScheme, type WebhookSecrets, webhookSecretsProblems } from "../security/webhooks/mod.ts";
+import type { LogFn } from "../transport/auth.ts";
+import { parseTriggerFile, type Trigger, type TriggerSet, triggerSecrets } from "../triggers/mod.ts";
 import { bucketSettings, type DataStoreSource, kvDataStore } from "./buckets.ts";
-import type { NodeGatewaySettings } from "./env.ts";
 import { type JobStoreSource, kvJobStore } from "./job-store.ts";
 import type { NatsSource } from "./nats.ts";
 
@@ -80,9 +75,20 @@ function needsData(trigger: Trigger): boolean {
  * The parts of a gateway that live in JetStream KV, as every runtime wires them: the jobs store, the data
  * store beside it, and the triggers that need both. Throws naming what is wrong with the trigger file.
  */
+/** What a runtime's settings say about the KV-backed parts. */
+export interface AsyncSettings {
+  /** Async requests and /v1/jobs, stored in the collectors' KV bucket. */
+  jobs?: boolean;
+  /** The trigger file's text, and its name for error messages. */
+  triggers?: { text: string; filename: string };
+  dataBucket?: string;
+  /** JetStream replicas of the buckets this gateway creates. */
+  replicas?: number;
+}
+
 export function asyncParts(options: {
   nats: NatsSource;
-  settings: Pick<NodeGatewaySettings, "jobs" | "dataBucket" | "triggers" | "replicas">;
+  settings: AsyncSettings;
   env: Record<string, string | undefined>;
   keys: KeyRegistry;
   /** Told the replication each bucket got when it is opened. */

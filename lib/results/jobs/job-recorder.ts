@@ -24,7 +24,7 @@ import {
 import type { JobStore } from "./store.ts";
 import { jobIdOfSubject } from "./subjects.ts";
 
-export interface JobCollectorOptions {
+export interface JobRecorderOptions {
   store: JobStore;
   source: ReplySource;
   callbacks: CallbackSender;
@@ -96,7 +96,7 @@ function nextTurn(task: () => void): void {
  * share the work: replies through the source's queue or consumer, everything else through compare-and-set
  * on the job record, so it does not matter which instance does what, or whether one restarts.
  */
-export class JobCollector {
+export class JobRecorder {
   readonly stats: CollectorStats = {
     received: 0,
     stored: 0,
@@ -136,7 +136,7 @@ export class JobCollector {
   #sweeping: Promise<void> | undefined;
   #stopped = false;
 
-  constructor(options: JobCollectorOptions) {
+  constructor(options: JobRecorderOptions) {
     this.#store = options.store;
     this.#source = options.source;
     this.#callbacks = options.callbacks;

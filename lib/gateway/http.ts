@@ -1,15 +1,15 @@
 // The HTTP side of a gateway request: the body read within its limit, authentication, the URL callers
 // signed, Prefer and Idempotency-Key, Server-Timing, and streamed answers.
-import type { Logger } from "../../lib/log/log.ts";
-import { encodeEvent, MEDIA_TYPES, type StreamEvent } from "../../lib/results/stream.ts";
+import type { Logger } from "../log/log.ts";
+import { encodeEvent, MEDIA_TYPES, type StreamEvent } from "../results/stream.ts";
 import {
   type AuthProblem,
   type AuthResult,
   authenticate,
   type HttpRequestParts,
-} from "../../lib/security/http/mod.ts";
-import type { MessageBus } from "../../lib/transport/bus.ts";
-import type { GatewayAuth } from "../gateway.ts";
+} from "../security/http/mod.ts";
+import type { MessageBus } from "../transport/bus.ts";
+import type { GatewayAuth } from "./app.ts";
 import type { GatewayConfig } from "./config.ts";
 import { isProblemKind, type ProblemKind, problem } from "./problems.ts";
 import { asRefusal, errorText, Refusal, refuse } from "./refusal.ts";

@@ -1,7 +1,9 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { DEMO_PKI_MADE, readNamedFile } from "../lib/config/files.ts";
 import { envName, NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/options.ts";
+import { pkiDir } from "../lib/config/paths.ts";
 import { jsonLineLogger } from "../lib/log/log.ts";
 import { generateFleet, type NodeIdentity, parseFleet } from "../lib/node/fleet.ts";
 import { NodeHost } from "../lib/node/responder.ts";
@@ -9,8 +11,6 @@ import { type NodeService, serveNodes } from "../lib/node/service.ts";
 import { TrustStore } from "../lib/security/certs.ts";
 import type { NatsBus } from "../lib/transport/bus.ts";
 import { connectNats } from "../lib/transport/node.ts";
-import { DEMO_PKI_MADE, readNamedFile } from "./files.ts";
-import { pkiDir } from "./paths.ts";
 
 const HELP = `usage: choria-edge simulate [options]
 

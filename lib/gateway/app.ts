@@ -3,19 +3,19 @@
 // registry) its own way and hands them to createGateway.
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ClientIdentity } from "../lib/client/request.ts";
-import { type KeepAlive, type Lock, LockLost, Locks } from "../lib/data/mod.ts";
-import type { Logger } from "../lib/log/log.ts";
-import { depthDetail, jsonDepthExceeds } from "../lib/protocol/json-depth.ts";
-import type { CallbackTarget, JobDataAction, JobRecord } from "../lib/results/jobs/model.ts";
-import { jobAsRpcResult } from "../lib/results/jobs/rpc-result.ts";
-import { importSealKey, sealSecret } from "../lib/results/jobs/sealed-secret.ts";
-import type { CreateOptions } from "../lib/results/jobs/store.ts";
-import { uniqueTargets } from "../lib/results/limit.ts";
-import { publishRpc, type RpcPlan, resolveTargets, sendRpc, type Targets } from "../lib/results/rpc.ts";
-import { chooseFormat, summaryEvent } from "../lib/results/stream.ts";
-import type { RpcResult } from "../lib/results/summary.ts";
-import type { RequestSigner } from "../lib/security/choria.ts";
+import type { ClientIdentity } from "../client/request.ts";
+import { type KeepAlive, type Lock, LockLost, Locks } from "../data/mod.ts";
+import type { Logger } from "../log/log.ts";
+import { depthDetail, jsonDepthExceeds } from "../protocol/json-depth.ts";
+import type { CallbackTarget, JobDataAction, JobRecord } from "../results/jobs/model.ts";
+import { jobAsRpcResult } from "../results/jobs/rpc-result.ts";
+import { importSealKey, sealSecret } from "../results/jobs/sealed-secret.ts";
+import type { CreateOptions } from "../results/jobs/store.ts";
+import { uniqueTargets } from "../results/limit.ts";
+import { publishRpc, type RpcPlan, resolveTargets, sendRpc, type Targets } from "../results/rpc.ts";
+import { chooseFormat, summaryEvent } from "../results/stream.ts";
+import type { RpcResult } from "../results/summary.ts";
+import type { RequestSigner } from "../security/choria.ts";
 import {
   type AuditEvent,
   authorize,
@@ -25,14 +25,14 @@ import {
   type Policy,
   type PolicyIntent,
   type ReplayStore,
-} from "../lib/security/http/mod.ts";
-import type { WebhookRefusalReason } from "../lib/security/webhooks/mod.ts";
-import { verifyWebhook } from "../lib/security/webhooks/mod.ts";
-import { type Delivery, describeCondition, firstFailingCondition } from "../lib/triggers/conditions.ts";
-import { jobDataActions } from "../lib/triggers/effects.ts";
-import { evaluateTrigger, parsePayload, type Trigger } from "../lib/triggers/mod.ts";
-import type { DataStoreSource } from "./gateway/buckets.ts";
-import type { GatewayConfig } from "./gateway/config.ts";
+} from "../security/http/mod.ts";
+import type { WebhookRefusalReason } from "../security/webhooks/mod.ts";
+import { verifyWebhook } from "../security/webhooks/mod.ts";
+import { type Delivery, describeCondition, firstFailingCondition } from "../triggers/conditions.ts";
+import { jobDataActions } from "../triggers/effects.ts";
+import { evaluateTrigger, parsePayload, type Trigger } from "../triggers/mod.ts";
+import type { DataStoreSource } from "./buckets.ts";
+import type { GatewayConfig } from "./config.ts";
 import {
   authenticateOrFail,
   confirm,
@@ -44,7 +44,7 @@ import {
   sha256Hex,
   streamResponse,
   valueWithin,
-} from "./gateway/http.ts";
+} from "./http.ts";
 import {
   dataStoreUnavailable,
   defaultCallbacks,
@@ -56,10 +56,11 @@ import {
   startedOf,
   startJob,
   worstCaseMs,
-} from "./gateway/job-run.ts";
-import type { JobStoreSource } from "./gateway/job-store.ts";
-import type { NatsLease, NatsSource } from "./gateway/nats.ts";
-import { openApiDocument } from "./gateway/openapi.ts";
+} from "./job-run.ts";
+import type { JobStoreSource } from "./job-store.ts";
+import { creatorOnly, jobRoutes } from "./jobs.ts";
+import type { NatsLease, NatsSource } from "./nats.ts";
+import { openApiDocument } from "./openapi.ts";
 import {
   type FieldError,
   fieldError,
@@ -67,11 +68,10 @@ import {
   type ProblemKind,
   problem,
   problemResponse,
-} from "./gateway/problems.ts";
-import { asRefusal, internalFailure, kindOf, Refusal, refuse } from "./gateway/refusal.ts";
-import { parseRpcBody, type RpcIntent } from "./gateway/schema.ts";
-import type { GatewayTriggers } from "./gateway/triggers.ts";
-import { creatorOnly, jobRoutes } from "./jobs.ts";
+} from "./problems.ts";
+import { asRefusal, internalFailure, kindOf, Refusal, refuse } from "./refusal.ts";
+import { parseRpcBody, type RpcIntent } from "./schema.ts";
+import type { GatewayTriggers } from "./triggers.ts";
 
 export const GATEWAY_VERSION = "0.1.0";
 

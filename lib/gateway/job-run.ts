@@ -1,19 +1,19 @@
 // Requests that run as async jobs: creating the job, sending the request with the collectors' reply
 // subject, waiting for its end within a budget; and the trigger data store and locks beside it.
-import type { Lock } from "../../lib/data/mod.ts";
-import { newRequestId } from "../../lib/protocol/ids.ts";
-import { idempotencyKey } from "../../lib/results/jobs/keys.ts";
-import { endJob } from "../../lib/results/jobs/lifecycle.ts";
+import type { Lock } from "../data/mod.ts";
+import { newRequestId } from "../protocol/ids.ts";
+import { idempotencyKey } from "../results/jobs/keys.ts";
+import { endJob } from "../results/jobs/lifecycle.ts";
 import {
   type CallbackTarget,
   callbackTargetSchema,
   type JobRecord,
   type NewJob,
-} from "../../lib/results/jobs/model.ts";
-import type { CreateOptions, CreateOutcome, JobStore } from "../../lib/results/jobs/store.ts";
-import { jobReplySubject } from "../../lib/results/jobs/subjects.ts";
-import { PublishRefused, type RpcPlan, type Targets } from "../../lib/results/rpc.ts";
-import type { KeyRegistry } from "../../lib/security/http/mod.ts";
+} from "../results/jobs/model.ts";
+import type { CreateOptions, CreateOutcome, JobStore } from "../results/jobs/store.ts";
+import { jobReplySubject } from "../results/jobs/subjects.ts";
+import { PublishRefused, type RpcPlan, type Targets } from "../results/rpc.ts";
+import type { KeyRegistry } from "../security/http/mod.ts";
 import type { DataStoreSource } from "./buckets.ts";
 import type { JobStoreSource } from "./job-store.ts";
 import { problem } from "./problems.ts";

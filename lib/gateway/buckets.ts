@@ -2,10 +2,10 @@
 // connection on the first request that needs one, and again after a failure or on a new connection, so
 // that a NATS outage is a 503 for that request rather than a gateway that never recovers. They need a
 // connection that outlives requests (sharedConnection): a connection per request would be left open.
-import { DataStore, DEFAULT_DATA_BUCKET } from "../../lib/data/mod.ts";
-import type { LogFn } from "../../lib/transport/auth.ts";
-import { NatsBus } from "../../lib/transport/bus.ts";
-import { type KvBucketOptions, NatsKvBucket, reportReplication } from "../../lib/transport/kv-bucket.ts";
+import { DataStore, DEFAULT_DATA_BUCKET } from "../data/mod.ts";
+import type { LogFn } from "../transport/auth.ts";
+import { NatsBus } from "../transport/bus.ts";
+import { type KvBucketOptions, NatsKvBucket, reportReplication } from "../transport/kv-bucket.ts";
 import type { NatsSource } from "./nats.ts";
 
 export interface BucketOnConnection<T> {

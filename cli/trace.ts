@@ -3,15 +3,15 @@ import { parseArgs } from "node:util";
 import { openReply } from "../lib/client/replies.ts";
 import type { ClientIdentity } from "../lib/client/request.ts";
 import { federatedPackets, signRpcRequest } from "../lib/client/request.ts";
+import { DEMO_PKI_MADE, FileProblem, readNamedFile } from "../lib/config/files.ts";
 import { NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/options.ts";
+import { pkiDir } from "../lib/config/paths.ts";
 import { describeHops, renderTrace, type TraceReport } from "../lib/federation/trace.ts";
 import { federationSubject, nodeSubject, replySubject } from "../lib/protocol/subjects.ts";
 import { encodeTransport, type SeenByHop } from "../lib/protocol/transport.ts";
 import { loadSigner } from "../lib/security/choria.ts";
 import { connectNats } from "../lib/transport/node.ts";
-import { DEMO_PKI_MADE, FileProblem, readNamedFile } from "./files.ts";
 import { localStack } from "./local-stack.ts";
-import { pkiDir } from "./paths.ts";
 
 const USAGE = `usage: choria-edge trace <identity> [options]
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { NodeReply } from "../../../lib/client/replies.ts";
-import { ReplyTally } from "../../../lib/results/collector.ts";
+import { ReplyTally } from "../../../lib/results/collect-replies.ts";
 
 const REQUEST = "0123456789abcdef0123456789abcdef";
 

@@ -5,6 +5,8 @@ import { parseArgs } from "node:util";
 import { demoCallerKeyPath } from "../infra/demo-caller.ts";
 import { demoSecretPath, readSecretFile } from "../infra/demo-triggers.ts";
 import type { StackFile } from "../infra/stack-file.ts";
+import { FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "../lib/config/files.ts";
+import { stateDir } from "../lib/config/paths.ts";
 import { signHttpRequest, signingKeyFromText } from "../lib/security/http/mod.ts";
 import {
   isWebhookScheme,
@@ -15,9 +17,7 @@ import {
   WEBHOOK_SCHEMES,
   type WebhookScheme,
 } from "../lib/security/webhooks/mod.ts";
-import { FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "./files.ts";
 import { localStack } from "./local-stack.ts";
-import { stateDir } from "./paths.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:8080";
 const WAIT_LIMIT_MS = 120_000;

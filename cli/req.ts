@@ -2,6 +2,7 @@
 // `--generate-key` makes a caller key (a key file for this command, a config entry for the gateway).
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { FileProblem, readNamedFile } from "../lib/config/files.ts";
 import { parseFactFilterString } from "../lib/protocol/filter.ts";
 import {
   generateHttpKey,
@@ -10,7 +11,6 @@ import {
   signHttpRequest,
   signingKeyFromText,
 } from "../lib/security/http/mod.ts";
-import { FileProblem, readNamedFile } from "./files.ts";
 import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge req <agent> <action> [key=value | key:=json ...] [options]

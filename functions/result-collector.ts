@@ -3,9 +3,9 @@ import { hostname } from "node:os";
 import { DataStore } from "../lib/data/mod.ts";
 import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
 import { callbackSender } from "../lib/results/jobs/callbacks.ts";
-import { JobCollector } from "../lib/results/jobs/collector.ts";
 import { type CollectorConfig, collectorUsage, parseCollectorConfig } from "../lib/results/jobs/config.ts";
 import { httpCallbackSender } from "../lib/results/jobs/http-callback.ts";
+import { JobRecorder } from "../lib/results/jobs/job-recorder.ts";
 import { lambdaCallbackSender } from "../lib/results/jobs/lambda.ts";
 import { importSealKey } from "../lib/results/jobs/sealed-secret.ts";
 import { JobStore } from "../lib/results/jobs/store.ts";
@@ -17,7 +17,7 @@ import { queueReplySource, type ReplySource, streamReplySource } from "../lib/tr
 import { applyJobEffects } from "../lib/triggers/effects.ts";
 
 export interface RunningCollector {
-  readonly collector: JobCollector;
+  readonly collector: JobRecorder;
   readonly store: JobStore;
   readonly bus: NatsBus;
   /** Graceful stop: no new replies, finish those in hand, close the connection. */
@@ -98,7 +98,7 @@ export async function startCollector(
       );
       return data;
     };
-    const collector = new JobCollector({
+    const collector = new JobRecorder({
       store,
       source,
       callbacks,

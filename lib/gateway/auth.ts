@@ -6,10 +6,10 @@ import {
   MemoryReplayStore,
   type ReplayStore,
   replayWindowSeconds,
-} from "../../lib/security/http/mod.ts";
-import { NatsBus } from "../../lib/transport/bus.ts";
-import { openReplayBucket } from "../../lib/transport/kv.ts";
-import type { GatewayAuth } from "../gateway.ts";
+} from "../security/http/mod.ts";
+import { NatsBus } from "../transport/bus.ts";
+import { openReplayBucket } from "../transport/kv.ts";
+import type { GatewayAuth } from "./app.ts";
 import { bucketSettings, type GatewayBucketOptions } from "./buckets.ts";
 import type { NatsSource } from "./nats.ts";
 

@@ -3,24 +3,24 @@
 // suit the local stack. Certificate and key material may be given as files or, where there is no file
 // system to speak of (Lambda), as PEM text.
 import { join } from "node:path";
+import { DEMO_PKI_MADE, readNamedFile } from "../lib/config/files.ts";
 import {
   natsConnectionChoice,
   natsOptionSpecs,
   type OptionSpec,
   optionsUsage,
   readOptions,
-} from "../../lib/config/options.ts";
-import type { NatsAuth } from "../../lib/transport/auth.ts";
-import type { NatsTlsFiles } from "../../lib/transport/node.ts";
-import { DEMO_PKI_MADE, readNamedFile } from "../files.ts";
-import { pkiDir, stateDir } from "../paths.ts";
+} from "../lib/config/options.ts";
+import { pkiDir, stateDir } from "../lib/config/paths.ts";
 import {
   type GatewayConfig,
   type GatewayConfigInput,
   gatewayConfigFrom,
   parseClusters,
   parseDialects,
-} from "./config.ts";
+} from "../lib/gateway/config.ts";
+import type { NatsAuth } from "../lib/transport/auth.ts";
+import type { NatsTlsFiles } from "../lib/transport/node.ts";
 
 const OPTIONS: OptionSpec[] = (
   [

@@ -7,7 +7,7 @@ import {
   callbackSender,
   type RetryPolicy,
 } from "../../../../lib/results/jobs/callbacks.ts";
-import { JobCollector } from "../../../../lib/results/jobs/collector.ts";
+import { JobRecorder } from "../../../../lib/results/jobs/job-recorder.ts";
 import { endJob } from "../../../../lib/results/jobs/lifecycle.ts";
 import { MemoryKvBucket } from "../../../../lib/results/jobs/memory-kv.ts";
 import { type JobRecord, resultOfReply } from "../../../../lib/results/jobs/model.ts";
@@ -47,7 +47,7 @@ class HandSource implements ReplySource {
 }
 
 const POLICY: RetryPolicy = { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 3, jitter: 0, leaseMs: 5000 };
-let running: JobCollector[] = [];
+let running: JobRecorder[] = [];
 afterEach(async () => {
   await Promise.all(running.map((c) => c.stop()));
   running = [];
@@ -58,7 +58,7 @@ async function setup(
   store = new JobStore(new MemoryKvBucket()),
 ) {
   const source = new HandSource();
-  const collector = new JobCollector({ store, source, callbacks, retryPolicy: POLICY, sweepIntervalMs: 20 });
+  const collector = new JobRecorder({ store, source, callbacks, retryPolicy: POLICY, sweepIntervalMs: 20 });
   await collector.start();
   running.push(collector);
   return { store, source, collector };
@@ -115,7 +115,7 @@ describe("the collector", () => {
       writes.push(id);
       return update(id, change);
     };
-    const collector = new JobCollector({
+    const collector = new JobRecorder({
       store,
       source,
       callbacks: callbackSender({}),
@@ -249,7 +249,7 @@ describe("the collector", () => {
     const source = new HandSource();
     const applied: string[] = [];
     let failures = 1;
-    const collector = new JobCollector({
+    const collector = new JobRecorder({
       store,
       source,
       callbacks: callbackSender({}),
@@ -301,7 +301,7 @@ describe("the collector and deeply nested replies", () => {
     const store = new JobStore(new MemoryKvBucket());
     const source = new HandSource();
     const logged: string[] = [];
-    const collector = new JobCollector({
+    const collector = new JobRecorder({
       store,
       source,
       callbacks: callbackSender({}),
