@@ -5,8 +5,13 @@ import { parseArgs } from "node:util";
 import { demoCallerKeyPath } from "../infra/demo-caller.ts";
 import { demoSecretPath, readSecretFile } from "../infra/demo-triggers.ts";
 import type { StackFile } from "../infra/stack-file.ts";
-import { FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "../lib/config/files.ts";
-import { stateDir } from "../lib/config/paths.ts";
+import {
+  FileProblem,
+  type MissingFileHint,
+  readNamedBytes,
+  readNamedFile,
+  stateDir,
+} from "../lib/config/mod.ts";
 import { signHttpRequest, signingKeyFromText } from "../lib/security/http/mod.ts";
 import {
   isWebhookScheme,

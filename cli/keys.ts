@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { ensureDemoPki } from "../infra/pki.ts";
-import { pkiDir } from "../lib/config/paths.ts";
+import { pkiDir } from "../lib/config/mod.ts";
 
 const HELP = `usage: choria-edge keys [--dir DIR] [--node NAME ...] [--client NAME] [--gateway NAME]
 

@@ -1,7 +1,7 @@
 // The running local stack as the CLI commands see it: their defaults come from its stack.json, after
 // their flags and environment variables and before the built-in defaults.
 import { readStackFile, type StackFile } from "../infra/stack-file.ts";
-import { stateDir } from "../lib/config/paths.ts";
+import { stateDir } from "../lib/config/mod.ts";
 
 /**
  * The endpoints of the stack running from `$CHORIA_EDGE_HOME`, or undefined when none runs. A file left

@@ -2,8 +2,8 @@
 // `--generate-key` makes a caller key (a key file for this command, a config entry for the gateway).
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { FileProblem, readNamedFile } from "../lib/config/files.ts";
-import { parseFactFilterString } from "../lib/protocol/filter.ts";
+import { FileProblem, readNamedFile } from "../lib/config/mod.ts";
+import { parseFactFilterString } from "../lib/protocol/mod.ts";
 import {
   generateHttpKey,
   KEY_SCHEMES,

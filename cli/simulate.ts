@@ -1,16 +1,26 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DEMO_PKI_MADE, readNamedFile } from "../lib/config/files.ts";
-import { envName, NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/options.ts";
-import { pkiDir } from "../lib/config/paths.ts";
-import { jsonLineLogger } from "../lib/log/log.ts";
-import { generateFleet, type NodeIdentity, parseFleet } from "../lib/node/fleet.ts";
-import { NodeHost } from "../lib/node/responder.ts";
-import { type NodeService, serveNodes } from "../lib/node/service.ts";
-import { TrustStore } from "../lib/security/certs.ts";
-import type { NatsBus } from "../lib/transport/bus.ts";
-import { connectNats } from "../lib/transport/node.ts";
+import {
+  DEMO_PKI_MADE,
+  envName,
+  NATS_AUTH_ARGS,
+  natsConnectionChoice,
+  pkiDir,
+  readNamedFile,
+} from "../lib/config/mod.ts";
+import { jsonLineLogger } from "../lib/log/mod.ts";
+import {
+  generateFleet,
+  NodeHost,
+  type NodeIdentity,
+  type NodeService,
+  parseFleet,
+  serveNodes,
+} from "../lib/node/mod.ts";
+import { TrustStore } from "../lib/security/mod.ts";
+import type { NatsBus } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/mod.ts";
 
 const HELP = `usage: choria-edge simulate [options]
 

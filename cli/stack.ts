@@ -4,7 +4,7 @@ import { signedCurl } from "../infra/demo-caller.ts";
 import { DEMO_TRIGGER } from "../infra/demo-triggers.ts";
 import { MissingPrerequisite } from "../infra/prerequisites.ts";
 import { type RunningStack, startStack } from "../infra/stack.ts";
-import { stateDir } from "../lib/config/paths.ts";
+import { stateDir } from "../lib/config/mod.ts";
 
 const HELP = `usage: choria-edge stack [--nodes N] [--brokers N] [--cluster NAME] [--<service>-port P ...]
 

@@ -1,16 +1,25 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { openReply } from "../lib/client/replies.ts";
-import type { ClientIdentity } from "../lib/client/request.ts";
-import { federatedPackets, signRpcRequest } from "../lib/client/request.ts";
-import { DEMO_PKI_MADE, FileProblem, readNamedFile } from "../lib/config/files.ts";
-import { NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/options.ts";
-import { pkiDir } from "../lib/config/paths.ts";
-import { describeHops, renderTrace, type TraceReport } from "../lib/federation/trace.ts";
-import { federationSubject, nodeSubject, replySubject } from "../lib/protocol/subjects.ts";
-import { encodeTransport, type SeenByHop } from "../lib/protocol/transport.ts";
-import { loadSigner } from "../lib/security/choria.ts";
-import { connectNats } from "../lib/transport/node.ts";
+import type { ClientIdentity } from "../lib/client/mod.ts";
+import { federatedPackets, openReply, signRpcRequest } from "../lib/client/mod.ts";
+import {
+  DEMO_PKI_MADE,
+  FileProblem,
+  NATS_AUTH_ARGS,
+  natsConnectionChoice,
+  pkiDir,
+  readNamedFile,
+} from "../lib/config/mod.ts";
+import { describeHops, renderTrace, type TraceReport } from "../lib/federation/mod.ts";
+import {
+  encodeTransport,
+  federationSubject,
+  nodeSubject,
+  replySubject,
+  type SeenByHop,
+} from "../lib/protocol/mod.ts";
+import { loadSigner } from "../lib/security/mod.ts";
+import { connectNats } from "../lib/transport/mod.ts";
 import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge trace <identity> [options]

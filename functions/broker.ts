@@ -5,13 +5,13 @@ import {
   type BrokerConfig,
   type BrokerSide,
   brokerUsage,
+  FederationBroker,
   metricsAddress,
   parseBrokerConfig,
-} from "../lib/federation/config.ts";
-import { FederationBroker } from "../lib/federation/service.ts";
-import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
-import type { NatsBus } from "../lib/transport/bus.ts";
-import { connectNats } from "../lib/transport/node.ts";
+} from "../lib/federation/mod.ts";
+import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
+import type { NatsBus } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/mod.ts";
 
 export const BROKER_VERSION = `choria-edge-broker ${packageVersion()}`;
 

@@ -6,26 +6,25 @@
 // - `per-request`: the Worker connects for each request and closes afterwards.
 // The README's gateway section has the measurements behind the default.
 import type { Hono } from "hono";
-import { createGateway } from "../lib/gateway/app.ts";
-import { gatewayAuthFromKeys } from "../lib/gateway/auth.ts";
 import {
-  type GatewayConfigInput,
-  gatewayConfigFrom,
-  parseClusters,
-  parseDialects,
-} from "../lib/gateway/config.ts";
-import {
+  asyncParts,
   type Connect,
   connectionPerRequest,
+  createGateway,
+  type GatewayConfigInput,
+  gatewayAuthFromKeys,
+  gatewayConfigFrom,
   type NatsSource,
+  parseClusters,
+  parseDialects,
+  problem,
+  problemResponse,
   sharedConnection,
-} from "../lib/gateway/nats.ts";
-import { problem, problemResponse } from "../lib/gateway/problems.ts";
-import { asyncParts } from "../lib/gateway/triggers.ts";
-import { jsonLineLogger } from "../lib/log/log.ts";
-import { loadSigner } from "../lib/security/choria.ts";
+} from "../lib/gateway/mod.ts";
+import { jsonLineLogger } from "../lib/log/mod.ts";
 import { auditLine } from "../lib/security/http/mod.ts";
-import { connectWebSocket } from "../lib/transport/websocket.ts";
+import { loadSigner } from "../lib/security/mod.ts";
+import { connectWebSocket } from "../lib/transport/mod.ts";
 
 const log = jsonLineLogger((line) => console.error(line.trimEnd()), {
   component: "gateway",

@@ -3,24 +3,25 @@
 // suit the local stack. Certificate and key material may be given as files or, where there is no file
 // system to speak of (Lambda), as PEM text.
 import { join } from "node:path";
-import { DEMO_PKI_MADE, readNamedFile } from "../lib/config/files.ts";
 import {
+  DEMO_PKI_MADE,
   natsConnectionChoice,
   natsOptionSpecs,
   type OptionSpec,
   optionsUsage,
+  pkiDir,
+  readNamedFile,
   readOptions,
-} from "../lib/config/options.ts";
-import { pkiDir, stateDir } from "../lib/config/paths.ts";
+  stateDir,
+} from "../lib/config/mod.ts";
 import {
   type GatewayConfig,
   type GatewayConfigInput,
   gatewayConfigFrom,
   parseClusters,
   parseDialects,
-} from "../lib/gateway/config.ts";
-import type { NatsAuth } from "../lib/transport/auth.ts";
-import type { NatsTlsFiles } from "../lib/transport/node.ts";
+} from "../lib/gateway/mod.ts";
+import type { NatsAuth, NatsTlsFiles } from "../lib/transport/mod.ts";
 
 const OPTIONS: OptionSpec[] = (
   [

@@ -5,14 +5,17 @@
 // connection included, lives at module scope, so warm invocations reuse it.
 import type { Hono } from "hono";
 import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
-import { createGateway } from "../lib/gateway/app.ts";
-import { gatewayAuthFromKeys, kvReplayStore } from "../lib/gateway/auth.ts";
-import { sharedConnection } from "../lib/gateway/nats.ts";
-import { asyncParts } from "../lib/gateway/triggers.ts";
-import { jsonLineLogger } from "../lib/log/log.ts";
-import { loadSigner } from "../lib/security/choria.ts";
+import {
+  asyncParts,
+  createGateway,
+  gatewayAuthFromKeys,
+  kvReplayStore,
+  sharedConnection,
+} from "../lib/gateway/mod.ts";
+import { jsonLineLogger } from "../lib/log/mod.ts";
 import { auditLine } from "../lib/security/http/mod.ts";
-import { connectNats } from "../lib/transport/node.ts";
+import { loadSigner } from "../lib/security/mod.ts";
+import { connectNats } from "../lib/transport/mod.ts";
 import { gatewaySettings } from "./gateway-env.ts";
 
 type Handler = ReturnType<typeof handle>;

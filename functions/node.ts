@@ -4,14 +4,19 @@ import { writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
-import { createGateway, type GatewayAuth } from "../lib/gateway/app.ts";
-import { gatewayAuthFromKeys, kvReplayStore } from "../lib/gateway/auth.ts";
-import { type NatsSource, sharedConnection } from "../lib/gateway/nats.ts";
-import { asyncParts } from "../lib/gateway/triggers.ts";
-import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
-import { loadSigner } from "../lib/security/choria.ts";
+import {
+  asyncParts,
+  createGateway,
+  type GatewayAuth,
+  gatewayAuthFromKeys,
+  kvReplayStore,
+  type NatsSource,
+  sharedConnection,
+} from "../lib/gateway/mod.ts";
+import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
-import { connectNats } from "../lib/transport/node.ts";
+import { loadSigner } from "../lib/security/mod.ts";
+import { connectNats } from "../lib/transport/mod.ts";
 import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway-env.ts";
 
 export interface RunningGateway {

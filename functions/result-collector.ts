@@ -1,20 +1,30 @@
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { DataStore } from "../lib/data/mod.ts";
-import { jsonLineLogger, type Logger } from "../lib/log/log.ts";
-import { callbackSender } from "../lib/results/jobs/callbacks.ts";
-import { type CollectorConfig, collectorUsage, parseCollectorConfig } from "../lib/results/jobs/config.ts";
-import { httpCallbackSender } from "../lib/results/jobs/http-callback.ts";
-import { JobRecorder } from "../lib/results/jobs/job-recorder.ts";
-import { lambdaCallbackSender } from "../lib/results/jobs/lambda.ts";
-import { importSealKey } from "../lib/results/jobs/sealed-secret.ts";
-import { JobStore } from "../lib/results/jobs/store.ts";
-import { COLLECTOR_QUEUE, JOB_REPLY_WILDCARD, REPLY_STREAM } from "../lib/results/jobs/subjects.ts";
-import type { NatsBus } from "../lib/transport/bus.ts";
-import { NatsKvBucket } from "../lib/transport/kv-bucket.ts";
-import { connectNats } from "../lib/transport/node.ts";
-import { queueReplySource, type ReplySource, streamReplySource } from "../lib/transport/reply-source.ts";
-import { applyJobEffects } from "../lib/triggers/effects.ts";
+import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
+import {
+  COLLECTOR_QUEUE,
+  type CollectorConfig,
+  callbackSender,
+  collectorUsage,
+  httpCallbackSender,
+  importSealKey,
+  JOB_REPLY_WILDCARD,
+  JobRecorder,
+  JobStore,
+  lambdaCallbackSender,
+  parseCollectorConfig,
+  REPLY_STREAM,
+} from "../lib/results/jobs/mod.ts";
+import type { NatsBus } from "../lib/transport/mod.ts";
+import {
+  connectNats,
+  NatsKvBucket,
+  queueReplySource,
+  type ReplySource,
+  streamReplySource,
+} from "../lib/transport/mod.ts";
+import { applyJobEffects } from "../lib/triggers/mod.ts";
 
 export interface RunningCollector {
   readonly collector: JobRecorder;

@@ -4,9 +4,7 @@
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseCertificate, validityAt } from "../lib/security/certs.ts";
-import { encodePem, pkcs8FromPem } from "../lib/security/pem.ts";
-import { x509 } from "../lib/security/x509.ts";
+import { encodePem, parseCertificate, pkcs8FromPem, validityAt, x509 } from "../lib/security/mod.ts";
 
 const RSA_SHA256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 const RSA_KEYGEN: RsaHashedKeyGenParams = {

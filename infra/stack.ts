@@ -6,7 +6,7 @@ import { chmod, mkdir, open, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { newSealKey } from "../lib/results/jobs/sealed-secret.ts";
+import { newSealKey } from "../lib/results/jobs/mod.ts";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
 import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";

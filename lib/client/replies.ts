@@ -1,10 +1,17 @@
-import { type Decoded, fail, ok } from "../protocol/errors.ts";
-import { decodeReply } from "../protocol/message.ts";
-import { decodeRpcReply, isPongPayload, type RpcReply } from "../protocol/rpc.ts";
-import { type SecureReply, secureReplyOf } from "../protocol/secure.ts";
-import { decodeTransport, type TransportPacket } from "../protocol/transport.ts";
-import { verifyReplyHash } from "../security/choria.ts";
-import { constantTimeEqual } from "../security/compare.ts";
+import {
+  type Decoded,
+  decodeReply,
+  decodeRpcReply,
+  decodeTransport,
+  fail,
+  isPongPayload,
+  ok,
+  type RpcReply,
+  type SecureReply,
+  secureReplyOf,
+  type TransportPacket,
+} from "../protocol/mod.ts";
+import { constantTimeEqual, verifyReplyHash } from "../security/mod.ts";
 
 /** One node's answer, with every layer opened and checked. */
 export interface NodeReply {

@@ -1,18 +1,22 @@
-import { encodeBase64Text } from "../protocol/base64.ts";
-import type { Filter } from "../protocol/filter.ts";
-import { encodeRequest, newRequest, type Request } from "../protocol/message.ts";
-import { encodeRpcRequest, newRpcRequest } from "../protocol/rpc.ts";
-import { transportData } from "../protocol/secure.ts";
-import { broadcastSubject, nodeSubject } from "../protocol/subjects.ts";
+import type { Filter } from "../protocol/mod.ts";
 import {
+  broadcastSubject,
+  encodeBase64Text,
+  encodeRequest,
+  encodeRpcRequest,
   type NewTransportOptions,
+  newRequest,
+  newRpcRequest,
   newSeedTransport,
   newTransportV1,
+  nodeSubject,
+  type Request,
   type SeenByHop,
   type TransportDialect,
   type TransportPacket,
-} from "../protocol/transport.ts";
-import { type RequestSigner, signRequest } from "../security/choria.ts";
+  transportData,
+} from "../protocol/mod.ts";
+import { type RequestSigner, signRequest } from "../security/mod.ts";
 
 /** Who a request comes from: the signing certificate and the ids Choria puts in the envelope. */
 export interface ClientIdentity {

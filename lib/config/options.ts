@@ -1,7 +1,7 @@
 // Command-line options that can also come from the environment, as every long-lived choria-edge process
 // takes them: `--flag value`, `--flag=value`, bare booleans, comma lists; `<PREFIX>FLAG_NAME` variables;
 // flags win. Pure, so each command's parsing is testable without a process.
-import type { NatsAuth } from "../transport/auth.ts";
+import type { NatsAuth } from "../transport/mod.ts";
 
 export type OptionKind = "string" | "int" | "list" | "bool";
 

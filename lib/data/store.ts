@@ -1,5 +1,5 @@
-import { MemoryKvBucket } from "../results/jobs/memory-kv.ts";
-import type { KvBucket } from "../transport/kv-bucket.ts";
+import type { KvBucket } from "../kv/mod.ts";
+import { MemoryKvBucket } from "../kv/mod.ts";
 import { dataKey } from "./keys.ts";
 
 /** 64 KiB: room for a document or a list of hosts, far below the default 1 MiB max_payload of nats-server. */

@@ -7,8 +7,8 @@ import {
   envName as optionEnvName,
   optionsUsage,
   readOptions,
-} from "../config/options.ts";
-import { NAME_MAX_LENGTH } from "../protocol/subjects.ts";
+} from "../config/mod.ts";
+import { NAME_MAX_LENGTH } from "../protocol/mod.ts";
 
 // A single NATS subject token as Choria builds them: printable ASCII without `*`, `>` or `.`.
 const TOKEN = /^[\x21-\x29\x2b-\x2d\x2f-\x3d\x3f-\x7e]+$/;

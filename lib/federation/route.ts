@@ -1,14 +1,17 @@
-import type { ProtocolError } from "../protocol/errors.ts";
-import { parseJson } from "../protocol/json.ts";
-import { depthDetail, jsonDepthExceeds, MAX_JSON_DEPTH } from "../protocol/json-depth.ts";
-import { collectiveSubject, parseSubject } from "../protocol/subjects.ts";
+import type { ProtocolError } from "../protocol/mod.ts";
 import {
+  collectiveSubject,
+  depthDetail,
   dialectOf,
+  jsonDepthExceeds,
+  MAX_JSON_DEPTH,
+  parseJson,
+  parseSubject,
   type SeenByHop,
   type TransportDialect,
   type TransportPacket,
   validateTransport,
-} from "../protocol/transport.ts";
+} from "../protocol/mod.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
 import { type StringSpan, topLevelStringSpan } from "./packet-bytes.ts";
 import type { RefusalReason } from "./refusals.ts";

@@ -1,5 +1,5 @@
-import { type Logger, ThrottledLog } from "../log/log.ts";
-import { collectiveSubject, federationSubject, statsSubject } from "../protocol/subjects.ts";
+import { type Logger, ThrottledLog } from "../log/mod.ts";
+import { collectiveSubject, federationSubject, statsSubject } from "../protocol/mod.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
 import { type Routed, type RouteResult, route } from "./route.ts";
 import { FederationStats, type StatsDocument } from "./stats.ts";

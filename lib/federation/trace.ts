@@ -1,4 +1,4 @@
-import type { SeenByHop } from "../protocol/transport.ts";
+import type { SeenByHop } from "../protocol/mod.ts";
 
 export type HopRole = "client" | "broker (request)" | "broker (reply)" | "node" | "other";
 

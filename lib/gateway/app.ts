@@ -3,19 +3,23 @@
 // registry) its own way and hands them to createGateway.
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ClientIdentity } from "../client/request.ts";
+import type { ClientIdentity } from "../client/mod.ts";
 import { type KeepAlive, type Lock, LockLost, Locks } from "../data/mod.ts";
-import type { Logger } from "../log/log.ts";
-import { depthDetail, jsonDepthExceeds } from "../protocol/json-depth.ts";
-import type { CallbackTarget, JobDataAction, JobRecord } from "../results/jobs/model.ts";
-import { jobAsRpcResult } from "../results/jobs/rpc-result.ts";
-import { importSealKey, sealSecret } from "../results/jobs/sealed-secret.ts";
-import type { CreateOptions } from "../results/jobs/store.ts";
-import { uniqueTargets } from "../results/limit.ts";
-import { publishRpc, type RpcPlan, resolveTargets, sendRpc, type Targets } from "../results/rpc.ts";
-import { chooseFormat, summaryEvent } from "../results/stream.ts";
-import type { RpcResult } from "../results/summary.ts";
-import type { RequestSigner } from "../security/choria.ts";
+import type { Logger } from "../log/mod.ts";
+import { depthDetail, jsonDepthExceeds } from "../protocol/mod.ts";
+import type { CallbackTarget, CreateOptions, JobDataAction, JobRecord } from "../results/jobs/mod.ts";
+import { importSealKey, jobAsRpcResult, sealSecret } from "../results/jobs/mod.ts";
+import type { RpcResult } from "../results/mod.ts";
+import {
+  chooseFormat,
+  publishRpc,
+  type RpcPlan,
+  resolveTargets,
+  sendRpc,
+  summaryEvent,
+  type Targets,
+  uniqueTargets,
+} from "../results/mod.ts";
 import {
   type AuditEvent,
   authorize,
@@ -26,11 +30,18 @@ import {
   type PolicyIntent,
   type ReplayStore,
 } from "../security/http/mod.ts";
+import type { RequestSigner } from "../security/mod.ts";
 import type { WebhookRefusalReason } from "../security/webhooks/mod.ts";
 import { verifyWebhook } from "../security/webhooks/mod.ts";
-import { type Delivery, describeCondition, firstFailingCondition } from "../triggers/conditions.ts";
-import { jobDataActions } from "../triggers/effects.ts";
-import { evaluateTrigger, parsePayload, type Trigger } from "../triggers/mod.ts";
+import {
+  type Delivery,
+  describeCondition,
+  evaluateTrigger,
+  firstFailingCondition,
+  jobDataActions,
+  parsePayload,
+  type Trigger,
+} from "../triggers/mod.ts";
 import type { DataStoreSource } from "./buckets.ts";
 import type { GatewayConfig } from "./config.ts";
 import {

@@ -7,8 +7,7 @@ import {
   type ReplayStore,
   replayWindowSeconds,
 } from "../security/http/mod.ts";
-import { NatsBus } from "../transport/bus.ts";
-import { openReplayBucket } from "../transport/kv.ts";
+import { NatsBus, openReplayBucket } from "../transport/mod.ts";
 import type { GatewayAuth } from "./app.ts";
 import { bucketSettings, type GatewayBucketOptions } from "./buckets.ts";
 import type { NatsSource } from "./nats.ts";

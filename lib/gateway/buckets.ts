@@ -3,9 +3,8 @@
 // that a NATS outage is a 503 for that request rather than a gateway that never recovers. They need a
 // connection that outlives requests (sharedConnection): a connection per request would be left open.
 import { DataStore, DEFAULT_DATA_BUCKET } from "../data/mod.ts";
-import type { LogFn } from "../transport/auth.ts";
-import { NatsBus } from "../transport/bus.ts";
-import { type KvBucketOptions, NatsKvBucket, reportReplication } from "../transport/kv-bucket.ts";
+import type { LogFn } from "../transport/mod.ts";
+import { type KvBucketOptions, NatsBus, NatsKvBucket, reportReplication } from "../transport/mod.ts";
 import type { NatsSource } from "./nats.ts";
 
 export interface BucketOnConnection<T> {

@@ -1,14 +1,14 @@
 // The HTTP side of a gateway request: the body read within its limit, authentication, the URL callers
 // signed, Prefer and Idempotency-Key, Server-Timing, and streamed answers.
-import type { Logger } from "../log/log.ts";
-import { encodeEvent, MEDIA_TYPES, type StreamEvent } from "../results/stream.ts";
+import type { Logger } from "../log/mod.ts";
+import { encodeEvent, MEDIA_TYPES, type StreamEvent } from "../results/mod.ts";
 import {
   type AuthProblem,
   type AuthResult,
   authenticate,
   type HttpRequestParts,
 } from "../security/http/mod.ts";
-import type { MessageBus } from "../transport/bus.ts";
+import type { MessageBus } from "../transport/mod.ts";
 import type { GatewayAuth } from "./app.ts";
 import type { GatewayConfig } from "./config.ts";
 import { isProblemKind, type ProblemKind, problem } from "./problems.ts";

@@ -1,18 +1,18 @@
 // Requests that run as async jobs: creating the job, sending the request with the collectors' reply
 // subject, waiting for its end within a budget; and the trigger data store and locks beside it.
 import type { Lock } from "../data/mod.ts";
-import { newRequestId } from "../protocol/ids.ts";
-import { idempotencyKey } from "../results/jobs/keys.ts";
-import { endJob } from "../results/jobs/lifecycle.ts";
+import { newRequestId } from "../protocol/mod.ts";
+import type { CreateOptions, CreateOutcome, JobStore } from "../results/jobs/mod.ts";
 import {
   type CallbackTarget,
   callbackTargetSchema,
+  endJob,
+  idempotencyKey,
   type JobRecord,
+  jobReplySubject,
   type NewJob,
-} from "../results/jobs/model.ts";
-import type { CreateOptions, CreateOutcome, JobStore } from "../results/jobs/store.ts";
-import { jobReplySubject } from "../results/jobs/subjects.ts";
-import { PublishRefused, type RpcPlan, type Targets } from "../results/rpc.ts";
+} from "../results/jobs/mod.ts";
+import { PublishRefused, type RpcPlan, type Targets } from "../results/mod.ts";
 import type { KeyRegistry } from "../security/http/mod.ts";
 import type { DataStoreSource } from "./buckets.ts";
 import type { JobStoreSource } from "./job-store.ts";

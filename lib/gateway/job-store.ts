@@ -1,6 +1,5 @@
 // The async jobs' store for a gateway: the collectors' KV bucket on the gateway's NATS connection.
-import { DEFAULT_BUCKET } from "../results/jobs/keys.ts";
-import { JobStore } from "../results/jobs/store.ts";
+import { DEFAULT_BUCKET, JobStore } from "../results/jobs/mod.ts";
 import { bucketOnConnection, bucketSettings, type GatewayBucketOptions } from "./buckets.ts";
 import type { NatsSource } from "./nats.ts";
 

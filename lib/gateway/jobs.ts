@@ -1,9 +1,14 @@
 import { type Context, Hono } from "hono";
-import type { Logger } from "../log/log.ts";
-import { endJob } from "../results/jobs/lifecycle.ts";
-import { type JobView, jobView, RESULT_FILTERS, type ResultFilter } from "../results/jobs/model.ts";
-import type { JobEvent, JobStore } from "../results/jobs/store.ts";
-import { isJobId } from "../results/jobs/subjects.ts";
+import type { Logger } from "../log/mod.ts";
+import type { JobEvent, JobStore } from "../results/jobs/mod.ts";
+import {
+  endJob,
+  isJobId,
+  type JobView,
+  jobView,
+  RESULT_FILTERS,
+  type ResultFilter,
+} from "../results/jobs/mod.ts";
 
 /*
  * The async job API, a Hono sub-app with absolute paths (mount with `app.route("/", jobRoutes(deps))`

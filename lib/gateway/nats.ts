@@ -2,7 +2,7 @@
 // cannot share I/O objects between requests, so there the connection lives in a Durable Object or is
 // made per request. Either way a connection that cannot be had in time becomes UpstreamUnavailable,
 // which the gateway answers with a 503 problem.
-import type { MessageBus } from "../transport/bus.ts";
+import type { MessageBus } from "../transport/mod.ts";
 
 export class UpstreamUnavailable extends Error {
   override readonly name = "UpstreamUnavailable";

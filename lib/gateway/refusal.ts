@@ -1,6 +1,6 @@
 // The way every step of a request ends it with a problem document: throw a Refusal, answer with its doc.
-import type { Logger } from "../log/log.ts";
-import { PublishRefused } from "../results/rpc.ts";
+import type { Logger } from "../log/mod.ts";
+import { PublishRefused } from "../results/mod.ts";
 import type { AuditEvent } from "../security/http/mod.ts";
 import { UpstreamUnavailable } from "./nats.ts";
 import { type ProblemDocument, type ProblemKind, problem } from "./problems.ts";

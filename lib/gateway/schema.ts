@@ -1,10 +1,17 @@
 // The HTTP API's documents as zod schemas: request validation and the OpenAPI description both come
 // from here, so the two cannot drift apart.
 import { z } from "zod";
-import { FACT_OPERATORS, type Filter, parseFactFilterString, validateFilter } from "../protocol/filter.ts";
-import { IDENTITY_MAX_LENGTH, IDENTITY_MAX_TOKENS, NAME_MAX_LENGTH } from "../protocol/subjects.ts";
-import { type CallbackTarget, callbackTargetSchema } from "../results/jobs/model.ts";
-import { type Limit, type LimitMethod, parseLimit } from "../results/limit.ts";
+import {
+  FACT_OPERATORS,
+  type Filter,
+  IDENTITY_MAX_LENGTH,
+  IDENTITY_MAX_TOKENS,
+  NAME_MAX_LENGTH,
+  parseFactFilterString,
+  validateFilter,
+} from "../protocol/mod.ts";
+import { type CallbackTarget, callbackTargetSchema } from "../results/jobs/mod.ts";
+import { type Limit, type LimitMethod, parseLimit } from "../results/mod.ts";
 import { type FieldError, fieldError } from "./problems.ts";
 
 // Names that become NATS subject tokens: no dots, wildcards, spaces or control characters.

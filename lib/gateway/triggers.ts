@@ -3,7 +3,7 @@
 // instead of failing the first delivery.
 import type { KeyRegistry } from "../security/http/mod.ts";
 import { isWebhookScheme, type WebhookSecrets, webhookSecretsProblems } from "../security/webhooks/mod.ts";
-import type { LogFn } from "../transport/auth.ts";
+import type { LogFn } from "../transport/mod.ts";
 import { parseTriggerFile, type Trigger, type TriggerSet, triggerSecrets } from "../triggers/mod.ts";
 import { bucketSettings, type DataStoreSource, kvDataStore } from "./buckets.ts";
 import { type JobStoreSource, kvJobStore } from "./job-store.ts";

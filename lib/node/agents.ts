@@ -1,5 +1,4 @@
-import { lookupFact } from "../protocol/filter.ts";
-import { isStatusCode, StatusCode } from "../protocol/rpc.ts";
+import { isStatusCode, lookupFact, StatusCode } from "../protocol/mod.ts";
 import type { NodeIdentity } from "./fleet.ts";
 
 export interface ActionOutcome {

@@ -1,32 +1,32 @@
-import type { Decoded } from "../protocol/errors.ts";
-import { matchFilter } from "../protocol/filter.ts";
+import type { Decoded } from "../protocol/mod.ts";
 import {
+  broadcastSubject,
   checkRequestTime,
   decodeRequest,
+  decodeRpcRequest,
+  decodeTransport,
   encodeReply,
+  encodeRpcReply,
+  encodeSecureReply,
+  encodeTransport,
+  isPingPayload,
+  isV1,
+  matchFilter,
   newReply,
+  nodeSubject,
+  PONG_PAYLOAD,
   type Request,
   requestPayloadText,
-} from "../protocol/message.ts";
-import {
-  decodeRpcRequest,
-  encodeRpcReply,
-  isPingPayload,
-  PONG_PAYLOAD,
-  StatusCode,
-} from "../protocol/rpc.ts";
-import { encodeSecureReply, secureRequestOf, transportData } from "../protocol/secure.ts";
-import { broadcastSubject, nodeSubject, subjectProblem } from "../protocol/subjects.ts";
-import {
-  decodeTransport,
-  encodeTransport,
-  isV1,
   type SeedTransport,
+  StatusCode,
+  secureRequestOf,
+  subjectProblem,
   type TransportPacket,
   type TransportV1,
-} from "../protocol/transport.ts";
-import type { TrustStore } from "../security/certs.ts";
-import { replyHash, verifySecureRequest } from "../security/choria.ts";
+  transportData,
+} from "../protocol/mod.ts";
+import type { TrustStore } from "../security/mod.ts";
+import { replyHash, verifySecureRequest } from "../security/mod.ts";
 import { type ActionContext, type Agent, builtinAgents, dispatch } from "./agents.ts";
 import type { NodeIdentity } from "./fleet.ts";
 

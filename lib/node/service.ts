@@ -1,5 +1,5 @@
-import { type Logger, ThrottledLog } from "../log/log.ts";
-import type { MessageBus } from "../transport/bus.ts";
+import { type Logger, ThrottledLog } from "../log/mod.ts";
+import type { MessageBus } from "../transport/mod.ts";
 import type { DropReason, NodeHost } from "./responder.ts";
 
 export interface NodeServiceStats {

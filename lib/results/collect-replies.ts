@@ -1,5 +1,5 @@
-import { type NodeReply, openReply } from "../client/replies.ts";
-import type { MessageBus } from "../transport/bus.ts";
+import { type NodeReply, openReply } from "../client/mod.ts";
+import type { MessageBus } from "../transport/mod.ts";
 
 /**
  * Which rule ended a collection; reported in summaries so that callers know what "done" meant.

@@ -4,12 +4,18 @@ import {
   type SignedRequest,
   signDiscoveryRequest,
   signRpcRequest,
-} from "../client/request.ts";
-import type { Filter } from "../protocol/filter.ts";
-import { newRequestId } from "../protocol/ids.ts";
-import { broadcastSubject, federationSubject, nodeSubject, replySubject } from "../protocol/subjects.ts";
-import { encodeTransport, type TransportDialect } from "../protocol/transport.ts";
-import type { MessageBus } from "../transport/bus.ts";
+} from "../client/mod.ts";
+import type { Filter } from "../protocol/mod.ts";
+import {
+  broadcastSubject,
+  encodeTransport,
+  federationSubject,
+  newRequestId,
+  nodeSubject,
+  replySubject,
+  type TransportDialect,
+} from "../protocol/mod.ts";
+import type { MessageBus } from "../transport/mod.ts";
 import { type Collection, collectReplies, type DoneReason } from "./collect-replies.ts";
 import { type Limit, type LimitMethod, limitTargets, uniqueTargets } from "./limit.ts";
 import { type ReplyEntry, type RpcResult, replyEntry, summarise } from "./summary.ts";

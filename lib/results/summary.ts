@@ -1,4 +1,4 @@
-import type { NodeReply } from "../client/replies.ts";
+import type { NodeReply } from "../client/mod.ts";
 import type { DoneReason } from "./collect-replies.ts";
 
 /** One node's answer as the gateway reports it. */

@@ -1,4 +1,4 @@
-import { decodeBase64 } from "../protocol/base64.ts";
+import { decodeBase64 } from "../protocol/mod.ts";
 
 /** Bytes backed by a plain ArrayBuffer, which is what WebCrypto's BufferSource takes since TS 5.7. */
 export type Bytes = Uint8Array<ArrayBuffer>;

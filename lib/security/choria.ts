@@ -1,11 +1,11 @@
-import { encodeBase64 } from "../protocol/base64.ts";
-import { certnameFromCallerId } from "../protocol/ids.ts";
 import {
+  certnameFromCallerId,
+  encodeBase64,
   encodeSecureReply,
   encodeSecureRequest,
   type SecureReply,
   type SecureRequest,
-} from "../protocol/secure.ts";
+} from "../protocol/mod.ts";
 import { base64Bytes, utf8Bytes } from "./bytes.ts";
 import {
   type CertificateFailureReason,

@@ -1,4 +1,6 @@
 // The public surface of lib/security for Choria message security. Import from here, not from the files.
+
+export { type Bytes, base64Bytes, utf8Bytes } from "./bytes.ts";
 export {
   type CertificateFailureReason,
   type CertificateResult,
@@ -37,3 +39,5 @@ export {
   splitCertificateBundle,
   wrapPkcs1RsaKey,
 } from "./pem.ts";
+export { sha256Digest } from "./sha256.ts";
+export { x509 } from "./x509.ts";

@@ -1,4 +1,4 @@
-import { encodeBase64 } from "../protocol/base64.ts";
+import { encodeBase64 } from "../protocol/mod.ts";
 import { type Bytes, base64Bytes } from "./bytes.ts";
 
 /** Parsing outcome; PEM comes from configuration and from the wire, so bad input is a value, not a throw. */

@@ -1,5 +1,5 @@
 import type { NatsConnection, Status } from "@nats-io/nats-core";
-import { SUBJECT_MAX_LENGTH } from "../protocol/subjects.ts";
+import { SUBJECT_MAX_LENGTH } from "../protocol/mod.ts";
 import type { LogFn } from "./auth.ts";
 
 export interface BusMessage {

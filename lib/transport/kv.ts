@@ -1,10 +1,10 @@
-// The replay store's KvPort on NATS JetStream KV, through the same bucket code as jobs and trigger data.
+// The replay store's bucket on NATS JetStream KV, the same bucket code as jobs and trigger data.
 // `create` is the atomic claim: JetStream refuses it when the key holds a value, however many gateways
 // race for it.
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { KvPort } from "../security/http/replay.ts";
+import type { KvBucket } from "../kv/mod.ts";
 import type { LogFn } from "./auth.ts";
-import { type KvBucket, NatsKvBucket, reportReplication } from "./kv-bucket.ts";
+import { NatsKvBucket, reportReplication } from "./kv-bucket.ts";
 
 export interface ReplayBucketOptions {
   /** Bucket name; default "choria_edge_replay". */
@@ -23,23 +23,12 @@ export interface ReplayBucketOptions {
 export async function openReplayBucket(
   connection: NatsConnection,
   options: ReplayBucketOptions,
-): Promise<KvPort> {
+): Promise<KvBucket> {
   const bucket = await NatsKvBucket.open(connection, {
     name: options.name ?? "choria_edge_replay",
     ttlMs: options.windowSeconds * 1000,
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
   });
   if (options.log) await reportReplication(bucket, options.replicas ?? 1, options.log);
-  return replayPort(bucket);
-}
-
-export function replayPort(bucket: KvBucket): KvPort {
-  return {
-    create: async (key, value) => (await bucket.create(key, value)) !== undefined,
-    async get(key) {
-      const entry = await bucket.get(key);
-      return entry === undefined ? undefined : { value: entry.value, revision: entry.revision };
-    },
-    update: async (key, value, revision) => (await bucket.update(key, value, revision)) !== undefined,
-  };
+  return bucket;
 }

@@ -1,6 +1,6 @@
 // The `when` list: plain comparisons on headers and payload fields. Nothing is evaluated as code; the
 // only computation is a regular expression compiled when the file was loaded.
-import { type Re2Regex, regexLiteral } from "../protocol/re2.ts";
+import { type Re2Regex, regexLiteral } from "../protocol/mod.ts";
 import { shown } from "./inputs.ts";
 import { lookupPath, type PathSegment } from "./paths.ts";
 

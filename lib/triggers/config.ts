@@ -3,9 +3,9 @@
 // field path, because a file that fails at start-up must be easy to fix.
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { compileRe2, MAX_REGEX_LENGTH, type Re2Regex } from "../protocol/re2.ts";
-import { type CallbackTarget, callbackTargetSchema, JOB_STATES } from "../results/jobs/model.ts";
-import { type Policy, policySchema } from "../security/http/policy.ts";
+import { compileRe2, MAX_REGEX_LENGTH, type Re2Regex } from "../protocol/mod.ts";
+import { type CallbackTarget, callbackTargetSchema, JOB_STATES } from "../results/jobs/mod.ts";
+import { type Policy, policySchema } from "../security/http/mod.ts";
 import type { Condition, ConditionScalar } from "./conditions.ts";
 import { checkInputValue, INPUT_TYPES, type InputSource, type InputSpec, type InputValue } from "./inputs.ts";
 import { type DataPath, findNode, formatPath, locate, nodeLocation } from "./locate.ts";

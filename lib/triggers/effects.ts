@@ -2,7 +2,7 @@
 // job has settled. Run by the result collectors (the gateway is long gone by then); every step is safe to
 // repeat, since two collectors may both get to the same job.
 import { type DataStore, releaseLock } from "../data/mod.ts";
-import type { JobDataAction, JobEffects, JobState } from "../results/jobs/model.ts";
+import type { JobDataAction, JobEffects, JobState } from "../results/jobs/mod.ts";
 
 export async function applyJobEffects(
   data: DataStore,

@@ -1,6 +1,6 @@
 // A trigger's inputs: where each value comes from, its type, and the checks it must pass. The same check
 // runs on a configured default at load time and on every delivered value.
-import { type Re2Regex, regexLiteral } from "../protocol/re2.ts";
+import { type Re2Regex, regexLiteral } from "../protocol/mod.ts";
 import type { PathSegment } from "./paths.ts";
 import { shellUnsafeFragment } from "./shellsafe.ts";
 

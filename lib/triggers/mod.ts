@@ -1,5 +1,6 @@
 // The public surface of lib/triggers: webhook triggers from a YAML or JSON file, evaluated per delivery.
 export type { Condition, ConditionScalar, ConditionSubject, ConditionTest, Delivery } from "./conditions.ts";
+export { describeCondition, firstFailingCondition } from "./conditions.ts";
 export {
   type DataAction,
   FINAL_JOB_STATES,
@@ -13,6 +14,7 @@ export {
   VERIFY_SCHEMES,
   type VerifyScheme,
 } from "./config.ts";
+export { applyJobEffects, jobDataActions } from "./effects.ts";
 export {
   evaluateTrigger,
   type InputError,

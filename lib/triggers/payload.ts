@@ -1,7 +1,7 @@
 // A delivery's body as data. Senders post JSON, or a form: Slack slash commands are plain fields, while
 // Slack interactivity (and GitHub's form content type) wraps the JSON document in one `payload` field.
 
-import { depthDetail, jsonDepthExceeds } from "../protocol/json-depth.ts";
+import { depthDetail, jsonDepthExceeds } from "../protocol/mod.ts";
 
 /** `tooDeep`: JSON nested deeper than MAX_JSON_DEPTH, refused before it is parsed (a bad body, not a bad type). */
 export type ParsedPayload = { ok: true; payload: unknown } | { ok: false; detail: string; tooDeep?: true };

@@ -5,8 +5,8 @@ import {
   type OptionSpec,
   optionsUsage,
   readOptions,
-} from "../../config/options.ts";
-import { natsAuthSchema, natsTlsSchema } from "../../federation/config.ts";
+} from "../../config/mod.ts";
+import { natsAuthSchema, natsTlsSchema } from "../../federation/mod.ts";
 import { DEFAULT_BUCKET } from "./keys.ts";
 
 const DAY_MS = 86_400_000;

@@ -1,6 +1,6 @@
-import { type NodeReply, openReply, openReplySync, type ReplyDigest } from "../../client/replies.ts";
-import { type Logger, ThrottledLog } from "../../log/log.ts";
-import type { CapturedReply, ReplyDisposition, ReplySource } from "../../transport/reply-source.ts";
+import { type NodeReply, openReply, openReplySync, type ReplyDigest } from "../../client/mod.ts";
+import { type Logger, ThrottledLog } from "../../log/mod.ts";
+import type { CapturedReply, ReplyDisposition, ReplySource } from "../../transport/mod.ts";
 import {
   type CallbackSender,
   callbackMessage,

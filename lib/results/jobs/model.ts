@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { NodeReply } from "../../client/replies.ts";
+import type { NodeReply } from "../../client/mod.ts";
 
 /*
  * The async job model, pure: what is stored for a job and for each node, how the counts are kept, and the

@@ -1,7 +1,6 @@
 // A settled job as the answer a synchronous request gives: a sync request that ran through the job store
 // (because its wait budget might run out) still answers in the shape callers of /v1/rpc know.
-import type { DoneReason } from "../collect-replies.ts";
-import type { ReplyEntry, RpcResult } from "../summary.ts";
+import type { DoneReason, ReplyEntry, RpcResult } from "../mod.ts";
 import { isComplete, type JobRecord, type StoredResult } from "./model.ts";
 
 export interface SyncView {

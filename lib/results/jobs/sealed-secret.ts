@@ -1,4 +1,4 @@
-import { decodeBase64, encodeBase64, fromUtf8, utf8 } from "../../protocol/base64.ts";
+import { decodeBase64, encodeBase64, fromUtf8, utf8 } from "../../protocol/mod.ts";
 
 /*
  * Callback signing secrets in job records are sealed: AES-256-GCM under a key that only the gateways

@@ -1,4 +1,4 @@
-import type { KvBucket } from "../../transport/kv-bucket.ts";
+import type { KvBucket } from "../../kv/mod.ts";
 import {
   idempotencyKey,
   isResultKey,

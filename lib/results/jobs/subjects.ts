@@ -1,4 +1,4 @@
-import { replySubject } from "../../protocol/subjects.ts";
+import { replySubject } from "../../protocol/mod.ts";
 
 /*
  * Where the replies of an async request go.

@@ -1,4 +1,4 @@
-import { encodeBase64 } from "../../protocol/base64.ts";
+import { encodeBase64 } from "../../protocol/mod.ts";
 import { signStandardV1 } from "../../security/webhooks/mod.ts";
 
 /*

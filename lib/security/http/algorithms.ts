@@ -1,7 +1,7 @@
 // The RFC 9421 algorithms this gateway accepts, on WebCrypto alone. ECDSA signatures are the raw r||s
 // form (§3.3.4), which is exactly what WebCrypto produces and expects, so no DER conversion is needed.
-import type { Bytes } from "../bytes.ts";
-import { constantTimeEqual } from "../compare.ts";
+import type { Bytes } from "../mod.ts";
+import { constantTimeEqual } from "../mod.ts";
 import { plainBytes } from "./digest.ts";
 
 export const SIGNATURE_SCHEMES = ["ed25519", "ecdsa-p256-sha256", "hmac-sha256"] as const;

@@ -7,8 +7,7 @@
 // knows it. Nothing binds it to the body, the URL or a moment in time, so a captured request can be
 // replayed, or its body changed, until the token is rotated; a nonce header would not help, since nothing
 // signs it. Use them only over TLS, between parties that already trust the path, with a narrow policy.
-import { utf8Bytes } from "../bytes.ts";
-import { constantTimeEqual } from "../compare.ts";
+import { constantTimeEqual, utf8Bytes } from "../mod.ts";
 import { isSignatureScheme, type SignatureScheme, verifyBase } from "./algorithms.ts";
 import { type HttpRequestParts, signatureBase } from "./base.ts";
 import { checkContentDigest, digestBytes } from "./digest.ts";

@@ -1,9 +1,8 @@
 // RFC 9530 Content-Digest over the raw body bytes, exactly as received: parsing the JSON first and
 // hashing a re-serialisation would accept bodies that differ from what was signed.
-import { encodeBase64 } from "../../protocol/base64.ts";
-import type { Bytes } from "../bytes.ts";
-import { constantTimeEqual } from "../compare.ts";
-import { sha256Digest } from "../sha256.ts";
+import { encodeBase64 } from "../../protocol/mod.ts";
+import type { Bytes } from "../mod.ts";
+import { constantTimeEqual, sha256Digest } from "../mod.ts";
 import { isBytes, isInnerList, parseDictionary } from "./structured.ts";
 
 export const DIGEST_ALGORITHMS = { "sha-256": "SHA-256", "sha-512": "SHA-512" } as const;

@@ -1,7 +1,7 @@
 // Caller-side key files and key generation. A key file is what a caller keeps (a private JWK or a secret);
 // the matching config entry is what the gateway's keys document holds (a public key or a token hash).
-import { encodeBase64 } from "../../protocol/base64.ts";
-import { pkcs8FromPem } from "../pem.ts";
+import { encodeBase64 } from "../../protocol/mod.ts";
+import { pkcs8FromPem } from "../mod.ts";
 import {
   type AsymmetricScheme,
   generateKeyPair,

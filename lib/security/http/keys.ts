@@ -2,9 +2,14 @@
 // is built; a request only looks its key up. Rotation is several entries with the same `caller`, each
 // with its own id and validity window.
 import { z } from "zod";
-import { type Bytes, base64Bytes, utf8Bytes } from "../bytes.ts";
-import { type CallerIdMapping, callerIdForKey } from "../choria.ts";
-import { parsePem } from "../pem.ts";
+import {
+  type Bytes,
+  base64Bytes,
+  type CallerIdMapping,
+  callerIdForKey,
+  parsePem,
+  utf8Bytes,
+} from "../mod.ts";
 import {
   type AsymmetricScheme,
   importHmacKey,

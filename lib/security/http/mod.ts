@@ -41,9 +41,9 @@ export {
   policySchema,
 } from "./policy.ts";
 export {
-  type KvPort,
   KvReplayStore,
   MemoryReplayStore,
+  type ReplayBucket,
   type ReplayStore,
   ReplayStoreFull,
 } from "./replay.ts";

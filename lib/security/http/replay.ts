@@ -1,7 +1,8 @@
 // Replay protection: a signed request may be accepted once. The store remembers what it has seen for as
 // long as the request could still pass the freshness check, and claiming must be atomic across every
 // gateway instance that shares the store, or two instances could each accept the same request once.
-import { utf8Bytes } from "../bytes.ts";
+import type { KvBucket } from "../../kv/mod.ts";
+import { utf8Bytes } from "../mod.ts";
 import { digestBytes } from "./digest.ts";
 import { toHex } from "./keys.ts";
 
@@ -68,19 +69,13 @@ export class MemoryReplayStore implements ReplayStore {
 }
 
 /**
- * The key-value operations the shared replay store needs: an atomic create (the claim), and a read plus
+ * What the shared replay store needs of a key-value bucket: an atomic create (the claim), and a read plus
  * compare-and-set to take over a claim that has expired but is still stored.
  */
-export interface KvPort {
-  /** Writes only when the key does not exist; false when it does. */
-  create(key: string, value: Uint8Array): Promise<boolean>;
-  get(key: string): Promise<{ value: Uint8Array; revision: number } | undefined>;
-  /** Writes only when the key is still at `revision`; false when another writer got there first. */
-  update(key: string, value: Uint8Array, revision: number): Promise<boolean>;
-}
+export type ReplayBucket = Pick<KvBucket, "create" | "get" | "update">;
 
 /**
- * Claims in a shared key-value bucket (NATS JetStream KV through lib/transport/kv.ts), for several gateway
+ * Claims in a shared key-value bucket (NATS JetStream KV, see lib/transport/kv.ts), for several gateway
  * instances. The bucket's own expiry (max_age) must be at least `windowSeconds`; each value also carries
  * its claim's expiry, so a claim shorter than the bucket's age can be taken over once it lapses.
  */
@@ -88,7 +83,7 @@ export class KvReplayStore implements ReplayStore {
   readonly #now: () => number;
 
   constructor(
-    private readonly kv: KvPort,
+    private readonly kv: ReplayBucket,
     private readonly options: { windowSeconds: number; prefix?: string; now?: () => number },
   ) {
     this.#now = options.now ?? Date.now;
@@ -104,12 +99,12 @@ export class KvReplayStore implements ReplayStore {
     const kvKey = `${this.options.prefix ?? "replay"}.${toHex(await digestBytes("sha-256", utf8Bytes(key)))}`;
     const now = this.#now();
     const value = utf8Bytes(String(now + ttlSeconds * 1000));
-    if (await this.kv.create(kvKey, value)) return true;
+    if ((await this.kv.create(kvKey, value)) !== undefined) return true;
     const existing = await this.kv.get(kvKey);
     // Gone between create and get: the bucket expired it, so a fresh create decides.
-    if (existing === undefined) return this.kv.create(kvKey, value);
+    if (existing === undefined) return (await this.kv.create(kvKey, value)) !== undefined;
     const expiry = Number(new TextDecoder().decode(existing.value));
     if (Number.isFinite(expiry) && expiry > now) return false;
-    return this.kv.update(kvKey, value, existing.revision);
+    return (await this.kv.update(kvKey, value, existing.revision)) !== undefined;
   }
 }

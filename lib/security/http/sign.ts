@@ -1,7 +1,6 @@
 // The client side: signs a request the way `authenticate` wants it, for `choria-edge req` and the tests.
-import { encodeBase64 } from "../../protocol/base64.ts";
-import { type Bytes, base64Bytes } from "../bytes.ts";
-import { pkcs8FromPem } from "../pem.ts";
+import { encodeBase64 } from "../../protocol/mod.ts";
+import { type Bytes, base64Bytes, pkcs8FromPem } from "../mod.ts";
 import { type AsymmetricScheme, importHmacKey, importPrivateKey, signBase } from "./algorithms.ts";
 import { signatureBase } from "./base.ts";
 import { contentDigest, type DigestAlgorithm } from "./digest.ts";

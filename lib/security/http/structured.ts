@@ -2,8 +2,8 @@
 // (RFC 9530) need: dictionaries, inner lists, parameters, integers, decimals, strings, tokens, byte
 // sequences and booleans. Stricter than the RFC in one way: a repeated dictionary key or parameter is an
 // error instead of "last one wins", because two readers of one header must never disagree on its meaning.
-import { encodeBase64 } from "../../protocol/base64.ts";
-import { type Bytes, base64Bytes } from "../bytes.ts";
+import { encodeBase64 } from "../../protocol/mod.ts";
+import { type Bytes, base64Bytes } from "../mod.ts";
 
 /** An sf-token, kept apart from sf-string because the two serialise differently. */
 export class Token {

@@ -1,4 +1,4 @@
-import { constantTimeEqual } from "../compare.ts";
+import { constantTimeEqual } from "../mod.ts";
 import type { VerifyContext } from "./support.ts";
 import {
   asBytes,

@@ -1,7 +1,6 @@
 import { Webhook } from "standardwebhooks";
-import { encodeBase64 } from "../../protocol/base64.ts";
-import { type Bytes, base64Bytes } from "../bytes.ts";
-import { constantTimeEqual } from "../compare.ts";
+import { encodeBase64 } from "../../protocol/mod.ts";
+import { type Bytes, base64Bytes, constantTimeEqual } from "../mod.ts";
 import type { VerifyContext } from "./support.ts";
 import {
   asBytes,

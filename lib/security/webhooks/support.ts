@@ -1,4 +1,4 @@
-import type { Bytes } from "../bytes.ts";
+import type { Bytes } from "../mod.ts";
 import type { WebhookRefusal, WebhookRefusalReason } from "./types.ts";
 
 const utf8Encoder = new TextEncoder();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DataStore, InvalidKey, type Lock, LockLost, Locks, releaseLock } from "../../../lib/data/mod.ts";
-import { MemoryKvBucket } from "../../../lib/results/jobs/memory-kv.ts";
+import { MemoryKvBucket } from "../../../lib/kv/memory.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -19,6 +19,7 @@ it("lib/data bundles for any runtime with no package and no node: module (the ga
     "lib/data/locks.ts",
     "lib/data/mod.ts",
     "lib/data/store.ts",
-    "lib/results/jobs/memory-kv.ts",
+    "lib/kv/memory.ts",
+    "lib/kv/mod.ts",
   ]);
 });

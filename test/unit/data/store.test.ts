@@ -6,7 +6,7 @@ import {
   MAX_KEY_LENGTH,
   ValueTooLarge,
 } from "../../../lib/data/mod.ts";
-import { MemoryKvBucket } from "../../../lib/results/jobs/memory-kv.ts";
+import { MemoryKvBucket } from "../../../lib/kv/memory.ts";
 
 describe("DataStore", () => {
   it("reads back what it wrote, with a revision that grows, and forgets deleted keys", async () => {

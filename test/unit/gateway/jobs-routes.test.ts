@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { creatorOnly, type JobRoutesDeps, jobRoutes, PROBLEM_BASE } from "../../../lib/gateway/jobs.ts";
+import { MemoryKvBucket } from "../../../lib/kv/memory.ts";
 import { endJob } from "../../../lib/results/jobs/lifecycle.ts";
-import { MemoryKvBucket } from "../../../lib/results/jobs/memory-kv.ts";
 import type { JobRecord, StoredResult } from "../../../lib/results/jobs/model.ts";
 import { JobStore } from "../../../lib/results/jobs/store.ts";
 import { newJobId } from "../../../lib/results/jobs/subjects.ts";

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { openReply } from "../../../../lib/client/replies.ts";
+import { MemoryKvBucket } from "../../../../lib/kv/memory.ts";
 import { decodeBase64Text, encodeBase64Text } from "../../../../lib/protocol/base64.ts";
 import {
   type CallbackSender,
@@ -9,7 +10,6 @@ import {
 } from "../../../../lib/results/jobs/callbacks.ts";
 import { JobRecorder } from "../../../../lib/results/jobs/job-recorder.ts";
 import { endJob } from "../../../../lib/results/jobs/lifecycle.ts";
-import { MemoryKvBucket } from "../../../../lib/results/jobs/memory-kv.ts";
 import { type JobRecord, resultOfReply } from "../../../../lib/results/jobs/model.ts";
 import { JobStore } from "../../../../lib/results/jobs/store.ts";
 import { jobReplySubject, newJobId } from "../../../../lib/results/jobs/subjects.ts";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { MemoryKvBucket } from "../../../../lib/kv/memory.ts";
+import type { KvEntry, KvScanOptions } from "../../../../lib/kv/mod.ts";
 import { endJob, type Tally } from "../../../../lib/results/jobs/lifecycle.ts";
-import { MemoryKvBucket } from "../../../../lib/results/jobs/memory-kv.ts";
 import {
   addResult,
   emptyCounts,
@@ -9,7 +10,6 @@ import {
   type StoredResult,
 } from "../../../../lib/results/jobs/model.ts";
 import { type JobEvent, JobStore } from "../../../../lib/results/jobs/store.ts";
-import type { KvEntry, KvScanOptions } from "../../../../lib/transport/kv-bucket.ts";
 import { newJob } from "./support.ts";
 
 function ok(identity: string, extra: Partial<StoredResult> = {}): StoredResult {

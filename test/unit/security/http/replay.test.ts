@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { MemoryKvBucket } from "../../../../lib/kv/mod.ts";
 import {
-  type KvPort,
   KvReplayStore,
   MemoryReplayStore,
+  type ReplayBucket,
   ReplayStoreFull,
 } from "../../../../lib/security/http/mod.ts";
 
@@ -42,40 +43,20 @@ describe("MemoryReplayStore", () => {
   });
 });
 
-/** The KvPort contract as JetStream KV keeps it (atomic create, compare-and-set update), in memory. */
-function memoryKv(): KvPort & { entries: Map<string, { value: Uint8Array; revision: number }> } {
-  const entries = new Map<string, { value: Uint8Array; revision: number }>();
-  let revision = 0;
-  return {
-    entries,
-    async create(key, value) {
-      if (entries.has(key)) return false;
-      entries.set(key, { value, revision: ++revision });
-      return true;
-    },
-    async get(key) {
-      return entries.get(key);
-    },
-    async update(key, value, expected) {
-      if (entries.get(key)?.revision !== expected) return false;
-      entries.set(key, { value, revision: ++revision });
-      return true;
-    },
-  };
-}
-
 describe("KvReplayStore", () => {
   it("claims through create, with a key safe for any bucket", async () => {
-    const kv = memoryKv();
+    const kv = new MemoryKvBucket("replay");
     const store = new KvReplayStore(kv, { windowSeconds: 360 });
     expect(await store.claim("key-1\nnonce:a b*>.", 300)).toBe(true);
     expect(await store.claim("key-1\nnonce:a b*>.", 300)).toBe(false);
-    expect([...kv.entries.keys()]).toEqual([expect.stringMatching(/^replay\.[0-9a-f]{64}$/)]);
+    const keys: string[] = [];
+    for await (const entry of kv.latest(">")) keys.push(entry.key);
+    expect(keys).toEqual([expect.stringMatching(/^replay\.[0-9a-f]{64}$/)]);
   });
 
   it("takes over a claim that lapsed while the bucket still holds it, once", async () => {
     let clock = 0;
-    const kv = memoryKv();
+    const kv = new MemoryKvBucket("replay");
     const a = new KvReplayStore(kv, { windowSeconds: 360, now: () => clock });
     const b = new KvReplayStore(kv, { windowSeconds: 360, now: () => clock });
     expect(await a.claim("k", 5)).toBe(true);
@@ -88,8 +69,8 @@ describe("KvReplayStore", () => {
 
   it("creates again when the bucket expired the key between create and get", async () => {
     let creates = 0;
-    const racing: KvPort = {
-      create: async () => ++creates > 1,
+    const racing: ReplayBucket = {
+      create: async () => (++creates > 1 ? 1 : undefined),
       get: async () => undefined,
       update: () => Promise.reject(new Error("nothing to update")),
     };
@@ -98,7 +79,7 @@ describe("KvReplayStore", () => {
   });
 
   it("refuses claims longer than the bucket keeps them", async () => {
-    const store = new KvReplayStore(memoryKv(), { windowSeconds: 60 });
+    const store = new KvReplayStore(new MemoryKvBucket("replay"), { windowSeconds: 60 });
     await expect(store.claim("k", 61)).rejects.toBeInstanceOf(RangeError);
   });
 });

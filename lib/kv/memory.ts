@@ -1,4 +1,4 @@
-import type { KvBucket, KvEntry, KvScanOptions } from "../../transport/kv-bucket.ts";
+import type { KvBucket, KvEntry, KvScanOptions } from "./bucket.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,0 +1,13 @@
+// The public surface of lib/config: import from here, not from the files behind it.
+export { DEMO_PKI_MADE, FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "./files.ts";
+export {
+  envName,
+  NATS_AUTH_ARGS,
+  natsConnectionChoice,
+  natsOptionSpecs,
+  type OptionSpec,
+  type OptionValue,
+  optionsUsage,
+  readOptions,
+} from "./options.ts";
+export { pkiDir, stateDir } from "./paths.ts";

@@ -1,0 +1,13 @@
+// The public surface of lib/gateway: import from here, not from the files behind it.
+export { createGateway, type GatewayAuth } from "./app.ts";
+export { gatewayAuthFromKeys, kvReplayStore } from "./auth.ts";
+export {
+  type GatewayConfig,
+  type GatewayConfigInput,
+  gatewayConfigFrom,
+  parseClusters,
+  parseDialects,
+} from "./config.ts";
+export { type Connect, connectionPerRequest, type NatsSource, sharedConnection } from "./nats.ts";
+export { problem, problemResponse } from "./problems.ts";
+export { asyncParts } from "./triggers.ts";

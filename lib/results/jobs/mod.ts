@@ -1,0 +1,26 @@
+// The public surface of lib/results/jobs: import from here, not from the files behind it.
+export { callbackSender } from "./callbacks.ts";
+export { type CollectorConfig, collectorUsage, parseCollectorConfig } from "./config.ts";
+export { httpCallbackSender } from "./http-callback.ts";
+export { JobRecorder } from "./job-recorder.ts";
+export { DEFAULT_BUCKET, idempotencyKey } from "./keys.ts";
+export { lambdaCallbackSender } from "./lambda.ts";
+export { endJob } from "./lifecycle.ts";
+export {
+  type CallbackTarget,
+  callbackTargetSchema,
+  JOB_STATES,
+  type JobDataAction,
+  type JobEffects,
+  type JobRecord,
+  type JobState,
+  type JobView,
+  jobView,
+  type NewJob,
+  RESULT_FILTERS,
+  type ResultFilter,
+} from "./model.ts";
+export { jobAsRpcResult } from "./rpc-result.ts";
+export { importSealKey, newSealKey, sealSecret } from "./sealed-secret.ts";
+export { type CreateOptions, type CreateOutcome, type JobEvent, JobStore } from "./store.ts";
+export { COLLECTOR_QUEUE, isJobId, JOB_REPLY_WILDCARD, jobReplySubject, REPLY_STREAM } from "./subjects.ts";
