@@ -131,7 +131,22 @@ export class NatsKvBucket implements KvBucket {
     return streamReplication(this.jsm, this.#stream);
   }
 
+  /**
+   * Asks the stream's leader, not the nearest replica: a KV bucket allows direct gets, which any replica
+   * of an R3 bucket answers, and a replica that has not yet applied a write answers as if it never
+   * happened, so a job written a moment ago could read as missing. The leader has every write it acked.
+   */
   async get(key: string): Promise<KvEntry | undefined> {
+    if (!VALID_KEY.test(key)) return this.#clientGet(key);
+    const stored = await this.jsm.streams.getMessage(this.#stream, { last_by_subj: this.#prefix + key });
+    if (stored === null) return undefined;
+    const operation = stored.header.get(OPERATION_HEADER);
+    if (operation === "DEL" || operation === "PURGE") return undefined;
+    return { key, value: stored.data, revision: stored.seq, operation: "PUT" };
+  }
+
+  /** Keys outside the plain alphabet take the client's own path, which validates them as it always did. */
+  async #clientGet(key: string): Promise<KvEntry | undefined> {
     const entry = await this.kv.get(key);
     if (entry === null || entry.operation !== "PUT") return undefined;
     return { key, value: entry.value, revision: entry.revision, operation: "PUT" };

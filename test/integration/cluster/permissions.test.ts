@@ -180,6 +180,28 @@ describe("gateway (federation cluster)", () => {
   });
 });
 
+describe("KV on an R3 bucket (federation cluster)", () => {
+  it("reads every write back at once, from whichever server the reader is connected to", async () => {
+    const stale: string[] = [];
+    for (const server of [0, 1, 2]) {
+      const gateway = await client(topo.topology.roles.gateway, "fed", server);
+      const bucket = await NatsKvBucket.open(gateway.nc, {
+        name: topo.topology.buckets.jobs,
+        ttlMs: 60_000,
+        replicas: 3,
+      });
+      for (let i = 0; i < 150; i++) {
+        const key = `read-your-write.${server}`;
+        await bucket.put(key, String(i));
+        const read = await bucket.get(key);
+        const value = read === undefined ? "missing" : new TextDecoder().decode(read.value);
+        if (value !== String(i)) stale.push(`server ${server} write ${i}: read ${value}`);
+      }
+    }
+    expect(stale).toEqual([]);
+  });
+});
+
 describe("collector (federation cluster)", () => {
   it("receives job replies the brokers route", async () => {
     const collector = await client(topo.topology.roles.collector, "fed", 0);
