@@ -7,12 +7,37 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { createZip } from "./zip.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
+/** CommonJS dependencies inside an ES module bundle still call `require` for Node built-ins. */
+const REQUIRE_BANNER =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+/**
+ * Packages stay in node_modules, except @peculiar/x509 and what it imports: esbuild hoists every
+ * external import above the bundled code, so an external x509 would load (and its tsyringe would throw)
+ * before lib/security's reflect-metadata shim had run.
+ */
+const keepInBundle = new Set(["@peculiar/x509"]);
+
+const externalPackages: Plugin = {
+  name: "external-packages",
+  setup(on) {
+    on.onResolve({ filter: /^[^./]/ }, (args) => {
+      const fromOurSources = !args.importer.includes("/node_modules/");
+      const pkg = args.path.startsWith("@")
+        ? args.path.split("/").slice(0, 2).join("/")
+        : args.path.split("/")[0];
+      return fromOurSources && !keepInBundle.has(pkg ?? "") ? { path: args.path, external: true } : undefined;
+    });
+  },
+};
+
 export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
+  await rm(join(outdir, "chunks"), { recursive: true, force: true });
   await build({
     entryPoints: { "choria-edge": join(ROOT, "cli/main.ts") },
     outdir,
@@ -21,7 +46,11 @@ export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
     platform: "node",
     target: "node20",
     format: "esm",
-    packages: "external",
+    // One chunk per command (they are loaded by dynamic import): `req --help` parses only what req needs.
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    plugins: [externalPackages],
+    banner: { js: REQUIRE_BANNER },
     sourcemap: true,
     logLevel: "warning",
   });
@@ -36,8 +65,7 @@ export interface LambdaBuild {
 
 /**
  * One ES module with every dependency inside (Lambda's Node runtime loads `index.mjs` and calls the
- * exported `handler`), zipped for upload. CommonJS dependencies inside an ES module bundle still call
- * `require` for Node built-ins, so the banner provides one.
+ * exported `handler`), zipped for upload.
  */
 export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBuild> {
   const dir = join(outdir, "lambda");
@@ -53,9 +81,7 @@ export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBu
     minify: true,
     sourcemap: "linked",
     legalComments: "linked",
-    banner: {
-      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-    },
+    banner: { js: REQUIRE_BANNER },
     logLevel: "warning",
   });
   const files = (await readdir(dir)).sort();

@@ -3,7 +3,6 @@
 // ensureDemoPki touches the disk.
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { encodePem, parseCertificate, pkcs8FromPem, validityAt, x509 } from "../lib/security/mod.ts";
 
 const RSA_SHA256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
@@ -242,12 +241,4 @@ async function writeAtomically(path: string, text: string, mode: number): Promis
   // writeFile's mode is filtered by the umask and ignored for an existing file; chmod states it outright.
   await chmod(temporary, mode);
   await rename(temporary, path);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const dir = process.argv[2] ?? ".choria-edge/pki";
-  const pki = await ensureDemoPki(dir);
-  for (const files of [pki.ca, pki.gateway, pki.client, ...pki.nodes]) {
-    console.log(`${files.certname.padEnd(32)} ${files.certPath}  ${files.keyPath}`);
-  }
 }

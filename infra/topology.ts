@@ -12,7 +12,6 @@ import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, connect as tcpConnect } from "node:net";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { nkeys } from "@nats-io/nats-core";
 import {
   type CertificateAuthority,
@@ -675,16 +674,4 @@ function canConnect(port: number): Promise<boolean> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const dir = process.argv[2] ?? ".choria-edge/topology";
-  const topology = await generateTopology({
-    dir,
-    gatewayCallerIds: process.argv.slice(3).length > 0 ? process.argv.slice(3) : ["choria=demo.mcollective"],
-  });
-  for (const server of topology.servers)
-    console.log(
-      `${server.name.padEnd(8)} ${server.url}${server.wsUrl ? `  ${server.wsUrl}` : ""}  ${server.configFile}`,
-    );
 }

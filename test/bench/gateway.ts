@@ -4,9 +4,8 @@
 //      median and p90 of each, their ratio and the milliseconds the gateway adds;
 //  (b) requests per second the Node gateway sustains (1-node requests, several concurrent callers), and
 //      the direct client at the same concurrency for reference;
-//  (c) Workers: bundle size as `wrangler deploy --dry-run` builds it (gzip), the Lambda zip, and the two
-//      Workers connection modes in workerd (wrangler dev): latency and the time spent getting a NATS
-//      connection, from the Server-Timing header.
+//  (c) Workers: the two connection modes in workerd (wrangler dev): latency and the time spent getting a
+//      NATS connection, from the Server-Timing header (bundle sizes are startup.ts's).
 // Everything is real and on this machine: federation and collective nats-servers, a broker process, 1,000
 // simulated nodes in their own process, the gateway as `choria-edge gateway` in its own process.
 // Sizes: BENCH_GATEWAY_RUNS (60 for 1 node, a third of it for 100, a tenth for 1,000), BENCH_RPS_SECONDS (5),
@@ -19,7 +18,6 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { runGateway } from "../../functions/node.ts";
-import { buildLambda, buildWorkers } from "../../infra/build.ts";
 import { generateFleet } from "../../lib/node/fleet.ts";
 import { type RpcPlan, resolveTargets, sendRpc } from "../../lib/results/rpc.ts";
 import { loadSigner } from "../../lib/security/choria.ts";
@@ -242,14 +240,7 @@ async function main(): Promise<void> {
       ]);
 
     if (process.env.BENCH_WORKERS === "0") return;
-    console.log("\n(c) bundles and Workers");
-    const [workers, lambda] = [await buildWorkers(join(dir, "dist")), await buildLambda(join(dir, "dist"))];
-    console.log(
-      `Workers bundle (wrangler --dry-run, minified)  ${kib(workers.bytes)}, gzip ${kib(workers.gzipBytes)}`,
-    );
-    console.log(
-      `Lambda zip (index.mjs + source map)            ${kib(lambda.zipBytes)}, index.mjs ${kib(lambda.bytes)}`,
-    );
+    console.log("\n(c) Workers (bundle sizes: startup.ts)");
     const workerRuns = Math.max(5, Math.floor(30 / quick));
     console.log(
       `workerd via wrangler dev, 1-node requests, ${workerRuns} sequential      median ms   NATS connection ms`,
@@ -311,10 +302,6 @@ async function sustained(
 function serverTiming(header: string | null, name: string): number | undefined {
   const match = header && new RegExp(`(?:^|,\\s*)${name};dur=([\\d.]+)`).exec(header);
   return match ? Number(match[1]) : undefined;
-}
-
-function kib(bytes: number): string {
-  return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 // Last, so that the constants above exist when main runs.
