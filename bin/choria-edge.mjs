@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The sources are TypeScript; tsx's loader runs them directly so that there is no build step to forget.
-import { register } from "tsx/esm/api";
+// In a checkout (cli/ beside bin/) the TypeScript sources run through tsx's loader, so an edit never
+// waits for a build and a stale dist/ is never what runs; an installed package ships only dist/.
+import { existsSync } from "node:fs";
 
-register();
-await import("../cli/main.ts");
+const sources = new URL("../cli/main.ts", import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import(sources.href);
+} else {
+  await import("../dist/choria-edge.mjs");
+}

@@ -123,11 +123,16 @@ export async function buildWorkers(outdir = join(ROOT, "dist")): Promise<Workers
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // `tsx infra/build.ts [cli] [lambda] [workers]`: all three unless named (npm pack needs only the CLI).
+  const named = process.argv.slice(2);
+  const wanted = (target: string) => named.length === 0 || named.includes(target);
   const started = performance.now();
-  await buildCli();
-  const lambda = await buildLambda();
-  const workers = await buildWorkers();
+  if (wanted("cli")) await buildCli();
+  const lambda = wanted("lambda") ? await buildLambda() : undefined;
+  const workers = wanted("workers") ? await buildWorkers() : undefined;
   console.log(`built dist/ in ${Math.round(performance.now() - started)} ms`);
-  console.log(`  lambda   ${lambda.zip}  ${kib(lambda.zipBytes)} (index.mjs ${kib(lambda.bytes)})`);
-  console.log(`  workers  ${workers.script}  ${kib(workers.bytes)}, gzip ${kib(workers.gzipBytes)}`);
+  if (lambda)
+    console.log(`  lambda   ${lambda.zip}  ${kib(lambda.zipBytes)} (index.mjs ${kib(lambda.bytes)})`);
+  if (workers)
+    console.log(`  workers  ${workers.script}  ${kib(workers.bytes)}, gzip ${kib(workers.gzipBytes)}`);
 }
