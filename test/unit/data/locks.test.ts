@@ -16,6 +16,20 @@ async function mustAcquire(locks: Locks, name: string, holder: string, ttlMs: nu
   return lock;
 }
 
+/** What `pending` comes to, checked to come exactly `ms` from now on `clock` and not a millisecond sooner. */
+async function answeredAfter<T>(clock: ManualClock, pending: Promise<T>, ms: number): Promise<T> {
+  let answered = false;
+  const settle = () => {
+    answered = true;
+  };
+  pending.then(settle, settle);
+  await clock.advance(ms - 1);
+  expect(answered).toBe(false);
+  await clock.advance(1);
+  expect(answered).toBe(true);
+  return pending;
+}
+
 /** A memory bucket whose lock updates can be made to fail, as a connection to a stopped server would. */
 class FlakyBucket extends MemoryKvBucket {
   failing = false;
@@ -67,15 +81,8 @@ describe("Locks", () => {
     const first = await mustAcquire(locks, "job", "a", 5000);
     expect(await locks.acquire("job", { holder: "b", ttlMs: 5000, timeoutMs: 0 })).toBeUndefined();
 
-    let answered = false;
-    const timingOut = locks.acquire("job", { holder: "b", ttlMs: 5000, timeoutMs: 150 }).finally(() => {
-      answered = true;
-    });
-    await clock.advance(149);
-    expect(answered).toBe(false);
-    await clock.advance(1);
-    expect(answered).toBe(true);
-    expect(await timingOut).toBeUndefined();
+    const timingOut = locks.acquire("job", { holder: "b", ttlMs: 5000, timeoutMs: 150 });
+    expect(await answeredAfter(clock, timingOut, 150)).toBeUndefined();
 
     const waiting = locks.acquire("job", { holder: "b", ttlMs: 5000, timeoutMs: 5000 });
     await clock.advance(50);
@@ -106,14 +113,8 @@ describe("Locks", () => {
   it("takes over an expired lock only after its expiry; the old holder then can neither renew nor release", async () => {
     const { clock, locks } = setup();
     const old = await mustAcquire(locks, "job", "old", 300);
-    let taken = false;
-    const taking = locks.acquire("job", { holder: "next", ttlMs: 5000, timeoutMs: 3000 }).finally(() => {
-      taken = true;
-    });
-    await clock.advance(299);
-    expect(taken).toBe(false);
-    await clock.advance(1);
-    const next = await taking;
+    const taking = locks.acquire("job", { holder: "next", ttlMs: 5000, timeoutMs: 3000 });
+    const next = await answeredAfter(clock, taking, 300);
     expect(next?.holder).toBe("next");
     expect(next!.acquiredAt).toBe(old.expiresAt);
 
