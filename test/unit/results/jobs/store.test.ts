@@ -323,7 +323,10 @@ describe("ending jobs", () => {
   });
 });
 
-/** The memory bucket's watch runs on promises alone: one turn of the event loop lets a reader take in every write so far. */
+/**
+ * The memory bucket's watch runs on promises alone: one turn of the event loop lets a reader take in
+ * every write so far.
+ */
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("events", () => {
