@@ -1,3 +1,4 @@
+import { type Clock, realClock, sleep } from "../clock/mod.ts";
 import type { KvBucket } from "../kv/mod.ts";
 import { lockKey } from "./keys.ts";
 import type { DataStore } from "./store.ts";
@@ -19,8 +20,8 @@ interface LockRecord {
 }
 
 export interface LocksOptions {
-  /** The wall clock that expiries are written and compared with; Date.now by default. */
-  now?: () => number;
+  /** The wall clock that expiries are written and compared with, and that waits and renewals are timed by. */
+  clock?: Clock;
 }
 
 export interface AcquireOptions {
@@ -119,11 +120,11 @@ const MAX_OWN_WRITES = 8;
 /** Locks with an expiry, in the bucket of a DataStore; any number of processes may share the bucket. */
 export class Locks {
   readonly #bucket: KvBucket;
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
   constructor(store: DataStore, options: LocksOptions = {}) {
     this.#bucket = store.bucket;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? realClock;
   }
 
   /**
@@ -138,7 +139,7 @@ export class Locks {
       throw new RangeError(`lock timeoutMs must be >= 0, not ${options.timeoutMs}`);
     if (options.holder === "") throw new RangeError("lock holder must not be empty");
     const token = crypto.randomUUID();
-    const deadline = this.#now() + options.timeoutMs;
+    const deadline = this.#clock.now() + options.timeoutMs;
     for (let attempt = 0; ; attempt++) {
       options.signal?.throwIfAborted();
       const outcome = await this.#tryTake(key, options.holder, token, options.ttlMs);
@@ -148,14 +149,14 @@ export class Locks {
           key,
           options.ttlMs,
           this.#bucket,
-          this.#now,
+          this.#clock,
           outcome.record,
           outcome.revision,
         );
-      const remaining = deadline - this.#now();
+      const remaining = deadline - this.#clock.now();
       if (remaining <= 0) return undefined;
       const backoff = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
-      await sleep(Math.max(1, Math.min(remaining, backoff, outcome.freeInMs)), options.signal);
+      await sleep(this.#clock, Math.max(1, Math.min(remaining, backoff, outcome.freeInMs)), options.signal);
     }
   }
 
@@ -170,7 +171,7 @@ export class Locks {
       acquiredAt: record.acquired_at,
       expiresAt: record.expires_at,
       renewals: record.renewals,
-      expired: record.expires_at <= this.#now(),
+      expired: record.expires_at <= this.#clock.now(),
       revision: entry.revision,
     };
   }
@@ -183,7 +184,7 @@ export class Locks {
   ): Promise<{ record: LockRecord; revision: number } | { freeInMs: number }> {
     const entry = await this.#bucket.get(key);
     const current = entry && decodeLock(entry.value);
-    const now = this.#now();
+    const now = this.#clock.now();
     if (current !== undefined && current.released_at === undefined && current.expires_at > now)
       return { freeInMs: current.expires_at - now };
     const record: LockRecord = { holder, token, expires_at: now + ttlMs, acquired_at: now, renewals: 0 };
@@ -205,10 +206,10 @@ export async function releaseLock(
   token: string,
   options: LocksOptions = {},
 ): Promise<boolean> {
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? realClock;
   const outcome = await rewriteOwn(store.bucket, lockKey(name), token, undefined, (record) => ({
     ...record,
-    released_at: now(),
+    released_at: clock.now(),
   }));
   return typeof outcome !== "string";
 }
@@ -224,7 +225,7 @@ class HeldLock implements Lock {
     private readonly key: string,
     readonly ttlMs: number,
     private readonly bucket: KvBucket,
-    private readonly now: () => number,
+    private readonly clock: Clock,
     record: LockRecord,
     revision: number,
   ) {
@@ -259,7 +260,7 @@ class HeldLock implements Lock {
       this.key,
       this.token,
       { record: this.#record, revision: this.#revision },
-      (record) => ({ ...record, expires_at: this.now() + ttlMs, renewals: record.renewals + 1 }),
+      (record) => ({ ...record, expires_at: this.clock.now() + ttlMs, renewals: record.renewals + 1 }),
     );
     // keepAlive may have given the lock up while this write was on its way.
     if (this.#lost) throw this.#lost;
@@ -276,7 +277,7 @@ class HeldLock implements Lock {
       this.key,
       this.token,
       { record: this.#record, revision: this.#revision },
-      (record) => ({ ...record, released_at: this.now() }),
+      (record) => ({ ...record, released_at: this.clock.now() }),
     );
     this.#lose(new LockLost(this.name, typeof outcome === "string" ? outcome : "released"));
     return typeof outcome !== "string";
@@ -288,13 +289,13 @@ class HeldLock implements Lock {
       throw new RangeError(`keepAlive everyMs must be between 0 and the TTL (${this.ttlMs}), not ${everyMs}`);
     this.#keepAlive?.stop();
     const lost = new AbortController();
-    let renewal: ReturnType<typeof setTimeout> | undefined;
-    let expiry: ReturnType<typeof setTimeout> | undefined;
+    let cancelRenewal = () => {};
+    let cancelExpiry = () => {};
     let stopped = false;
     const stop = () => {
       stopped = true;
-      clearTimeout(renewal);
-      clearTimeout(expiry);
+      cancelRenewal();
+      cancelExpiry();
       options.signal?.removeEventListener("abort", stop);
       if (this.#keepAlive === handle) this.#keepAlive = undefined;
     };
@@ -306,24 +307,21 @@ class HeldLock implements Lock {
       options.onLost?.(error);
     };
     const watchExpiry = () => {
-      clearTimeout(expiry);
-      expiry = setTimeout(
-        () => {
-          if (stopped) return;
-          // Timers may fire a little early by the wall clock, and `now` may be another clock.
-          if (this.now() < this.expiresAt) return watchExpiry();
-          lose(this.#lose(new LockLost(this.name, "expired")));
-          // Let the next contender in now rather than at the expiry of a renewal still on its way.
-          void rewriteOwn(this.bucket, this.key, this.token, undefined, (record) => ({
-            ...record,
-            released_at: this.now(),
-          })).catch(() => {});
-        },
-        Math.max(0, this.expiresAt - this.now()),
-      );
+      cancelExpiry();
+      cancelExpiry = this.clock.after(Math.max(0, this.expiresAt - this.clock.now()), () => {
+        if (stopped) return;
+        // Node's timers may fire a millisecond early by Date.now.
+        if (this.clock.now() < this.expiresAt) return watchExpiry();
+        lose(this.#lose(new LockLost(this.name, "expired")));
+        // Let the next contender in now rather than at the expiry of a renewal still on its way.
+        void rewriteOwn(this.bucket, this.key, this.token, undefined, (record) => ({
+          ...record,
+          released_at: this.clock.now(),
+        })).catch(() => {});
+      });
     };
     const renewSoon = (delayMs: number) => {
-      renewal = setTimeout(async () => {
+      cancelRenewal = this.clock.after(delayMs, async () => {
         if (stopped) return;
         try {
           await this.renew();
@@ -336,7 +334,7 @@ class HeldLock implements Lock {
           // The write did not reach the server: try again; the expiry watch ends it if that lasts.
           else renewSoon(Math.min(everyMs, RETRY_AFTER_ERROR_MS));
         }
-      }, delayMs);
+      });
     };
     this.#keepAlive = handle;
     if (options.signal?.aborted) stop();
@@ -416,19 +414,4 @@ function decodeLock(bytes: Uint8Array): LockRecord | undefined {
     renewals: r.renewals,
     ...(r.released_at === undefined ? {} : { released_at: r.released_at }),
   };
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      signal?.removeEventListener("abort", abort);
-      resolve();
-    };
-    const abort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", abort, { once: true });
-  });
 }

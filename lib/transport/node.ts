@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { realClock, sleep } from "../clock/mod.ts";
 import { authOptions, type LogFn, type NatsAuth, redactUrl } from "./auth.ts";
 import { reconnectDelay } from "./backoff.ts";
 import { NatsBus } from "./bus.ts";
@@ -72,7 +73,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsBus>
         error: err instanceof Error ? err.message : String(err),
         retry_in_ms: wait,
       });
-      await sleep(wait, options.signal);
+      await sleep(realClock, wait, options.signal);
     }
   }
   bus = new NatsBus(nc, {
@@ -82,19 +83,4 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsBus>
   });
   log("info", "nats connected", { connection: options.name, server: bus.connectedUrl() });
   return bus;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", abort);
-      resolve();
-    }
-    function abort() {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    }
-    signal?.addEventListener("abort", abort, { once: true });
-  });
 }

@@ -1,4 +1,5 @@
 import { type NodeReply, openReply, openReplySync, type ReplyDigest } from "../../client/mod.ts";
+import { type Clock, realClock } from "../../clock/mod.ts";
 import { type Logger, ThrottledLog } from "../../log/mod.ts";
 import type { CapturedReply, ReplyDisposition, ReplySource } from "../../transport/mod.ts";
 import {
@@ -51,7 +52,8 @@ export interface JobRecorderOptions {
    */
   applyEffects?: (record: JobRecord) => Promise<void>;
   log?: Logger;
-  now?: () => number;
+  /** Times sweeps, callback retries and deadlines; the real clock by default. */
+  clock?: Clock;
 }
 
 export interface CollectorStats {
@@ -115,6 +117,7 @@ export class JobRecorder {
   readonly #source: ReplySource;
   readonly #callbacks: CallbackSender;
   readonly #policy: RetryPolicy;
+  readonly #clock: Clock;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #throttled: ThrottledLog;
@@ -131,8 +134,8 @@ export class JobRecorder {
   readonly #ending = new Map<string, Promise<JobRecord | undefined>>();
   readonly #delivering = new Set<string>();
   readonly #applying = new Set<string>();
-  readonly #retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #retryTimers = new Map<string, () => void>();
+  #cancelSweep = () => {};
   #sweeping: Promise<void> | undefined;
   #stopped = false;
 
@@ -141,7 +144,8 @@ export class JobRecorder {
     this.#source = options.source;
     this.#callbacks = options.callbacks;
     this.#policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? realClock;
+    this.#now = () => this.#clock.now();
     this.#log = options.log ?? (() => {});
     this.#throttled = new ThrottledLog(this.#log, 60_000, this.#now);
     this.#jobs = new JobCache(
@@ -167,16 +171,19 @@ export class JobRecorder {
   /** Stops taking replies, finishes what is in hand (stores, ends, attempts under way). */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#sweepTimer);
-    for (const timer of this.#retryTimers.values()) clearTimeout(timer);
+    this.#cancelSweep();
+    for (const cancel of this.#retryTimers.values()) cancel();
     this.#retryTimers.clear();
     await this.#source.stop();
     // A sweep holds nothing another sweep would not redo; one waiting on a request lost in a NATS outage
     // (up to the request timeout) need not hold the stop up.
     if (this.#sweeping !== undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([this.#sweeping, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
-      clearTimeout(timer);
+      let cancel = () => {};
+      await Promise.race([
+        this.#sweeping,
+        new Promise<void>((resolve) => (cancel = this.#clock.after(1000, resolve))),
+      ]);
+      cancel();
     }
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
   }
@@ -221,8 +228,9 @@ export class JobRecorder {
   #scheduleSweep(): void {
     if (this.#stopped) return;
     const delay = this.#sweepIntervalMs * (0.75 + Math.random() / 2);
-    this.#sweepTimer = setTimeout(() => void this.sweep().then(() => this.#scheduleSweep()), delay);
-    this.#sweepTimer.unref?.();
+    this.#cancelSweep = this.#clock.after(delay, () => void this.sweep().then(() => this.#scheduleSweep()), {
+      unref: true,
+    });
   }
 
   /**
@@ -463,16 +471,16 @@ export class JobRecorder {
 
   #retryAt(id: string, at: number): void {
     if (this.#stopped) return;
-    clearTimeout(this.#retryTimers.get(id));
-    const timer = setTimeout(
+    this.#retryTimers.get(id)?.();
+    const cancel = this.#clock.after(
+      Math.max(0, at - this.#now()),
       () => {
         this.#retryTimers.delete(id);
         this.#track(this.#deliver(id));
       },
-      Math.max(0, at - this.#now()),
+      { unref: true },
     );
-    timer.unref?.();
-    this.#retryTimers.set(id, timer);
+    this.#retryTimers.set(id, cancel);
   }
 
   #track(task: Promise<unknown>): void {

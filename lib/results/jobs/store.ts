@@ -1,3 +1,4 @@
+import { type Clock, realClock, sleep } from "../../clock/mod.ts";
 import type { KvBucket } from "../../kv/mod.ts";
 import {
   idempotencyKey,
@@ -57,7 +58,8 @@ export interface RunEntry {
 }
 
 export interface JobStoreOptions {
-  now?: () => number;
+  /** Stamps jobs and times the wait for a concurrent create; the real clock by default. */
+  clock?: Clock;
   /** Target identities per KV value. */
   targetsPerChunk?: number;
   /** Compare-and-set attempts before an update gives up. */
@@ -85,7 +87,7 @@ const decoder = new TextDecoder();
  * only by compare-and-set on its revision.
  */
 export class JobStore {
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #chunk: number;
   readonly #maxAttempts: number;
   readonly #claimWaitMs: number;
@@ -94,7 +96,7 @@ export class JobStore {
     readonly bucket: KvBucket,
     options: JobStoreOptions = {},
   ) {
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? realClock;
     this.#chunk = options.targetsPerChunk ?? 2000;
     this.#maxAttempts = options.maxUpdateAttempts ?? 100;
     this.#claimWaitMs = options.claimWaitMs ?? 2000;
@@ -113,7 +115,7 @@ export class JobStore {
       if ((await this.bucket.create(claim, value)) === undefined) return this.#claimed(claim, options);
     }
     try {
-      const now = this.#now();
+      const now = this.#clock.now();
       const firstSeq = await this.bucket.create(runKey(id), JSON.stringify({ since: now }));
       if (firstSeq === undefined) throw new Error(`job id ${id} is taken`);
       const targets = job.targets ?? [];
@@ -157,12 +159,12 @@ export class JobStore {
       held.fingerprint !== options.fingerprint
     )
       return { outcome: "conflict", jobId: held.job_id };
-    const deadline = this.#now() + this.#claimWaitMs;
+    const deadline = this.#clock.now() + this.#claimWaitMs;
     for (;;) {
       const existing = await this.get(held.job_id);
       if (existing !== undefined) return { outcome: "existing", job: existing.record };
-      if (this.#now() >= deadline) return { outcome: "in_progress", jobId: held.job_id };
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (this.#clock.now() >= deadline) return { outcome: "in_progress", jobId: held.job_id };
+      await sleep(this.#clock, 50);
     }
   }
 

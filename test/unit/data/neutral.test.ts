@@ -15,6 +15,9 @@ it("lib/data bundles for any runtime with no package and no node: module (the ga
   const imports = Object.values(result.metafile.outputs).flatMap((output) => output.imports);
   expect(imports.filter((i) => i.external).map((i) => i.path)).toEqual([]);
   expect(Object.keys(result.metafile.inputs).sort()).toEqual([
+    "lib/clock/clock.ts",
+    "lib/clock/manual.ts",
+    "lib/clock/mod.ts",
     "lib/data/keys.ts",
     "lib/data/locks.ts",
     "lib/data/mod.ts",

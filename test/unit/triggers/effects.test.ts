@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../../lib/clock/mod.ts";
 import { DataStore, Locks } from "../../../lib/data/mod.ts";
 import { applyJobEffects, jobDataActions } from "../../../lib/triggers/effects.ts";
 
@@ -30,9 +31,10 @@ describe("applyJobEffects", () => {
 
   it("leaves alone a lock that another holder took after the job's ran out, and can run twice", async () => {
     const data = DataStore.inMemory();
-    const locks = new Locks(data);
+    const clock = new ManualClock();
+    const locks = new Locks(data, { clock });
     const mine = (await locks.acquire("deploy", { holder: "old", ttlMs: 50, timeoutMs: 0 }))!;
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await clock.advance(50);
     const theirs = (await locks.acquire("deploy", { holder: "new", ttlMs: 60_000, timeoutMs: 0 }))!;
     const effects = { locks: [{ name: "deploy", token: mine.token }], data: [] };
     await applyJobEffects(data, effects, "timed_out");

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { openReply } from "../../../../lib/client/replies.ts";
+import { ManualClock } from "../../../../lib/clock/mod.ts";
 import { MemoryKvBucket } from "../../../../lib/kv/memory.ts";
 import { decodeBase64Text, encodeBase64Text } from "../../../../lib/protocol/base64.ts";
 import {
@@ -53,15 +54,21 @@ afterEach(async () => {
   running = [];
 });
 
-async function setup(
-  callbacks: CallbackSender = callbackSender({}),
-  store = new JobStore(new MemoryKvBucket()),
-) {
+async function setup(callbacks: CallbackSender = callbackSender({}), shared?: JobStore) {
+  const clock = new ManualClock();
+  const store = shared ?? new JobStore(new MemoryKvBucket(), { clock });
   const source = new HandSource();
-  const collector = new JobRecorder({ store, source, callbacks, retryPolicy: POLICY, sweepIntervalMs: 20 });
+  const collector = new JobRecorder({
+    store,
+    source,
+    callbacks,
+    retryPolicy: POLICY,
+    sweepIntervalMs: 20,
+    clock,
+  });
   await collector.start();
   running.push(collector);
-  return { store, source, collector };
+  return { clock, store, source, collector };
 }
 
 /** A job for `targets` and the replies the nodes give to its request. */
@@ -82,15 +89,15 @@ async function jobWithReplies(
   return { job: outcome.job, subject: jobSubject, replies };
 }
 
-async function waitFor(condition: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 400 && !(await condition()); i++)
-    await new Promise((resolve) => setTimeout(resolve, 5));
+/** Moves the clock on in small steps until `condition` holds, or two seconds have passed on it. */
+async function waitFor(clock: ManualClock, condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400 && !(await condition()); i++) await clock.advance(5);
 }
 
 describe("the collector", () => {
   it("stores each reply once, counts it, and completes the job when every target answered", async () => {
     const nodes = await simulatedNodes(3);
-    const { store, source, collector } = await setup();
+    const { clock, store, source, collector } = await setup();
     const targets = nodes.fleet.map((n) => n.identity);
     const { job, subject, replies } = await jobWithReplies(nodes, store, targets);
     expect(await source.deliver(subject, replies[0]!)).toBe("done");
@@ -98,7 +105,7 @@ describe("the collector", () => {
     expect(collector.stats).toMatchObject({ stored: 1, duplicates: 1 });
     expect((await store.get(job.id))?.record.counts.ok).toBe(1);
     await Promise.all(replies.slice(1).map((r) => source.deliver(subject, r)));
-    await waitFor(async () => (await store.get(job.id))!.record.settled);
+    await waitFor(clock, async () => (await store.get(job.id))!.record.settled);
     expect((await store.get(job.id))?.record).toMatchObject({
       state: "complete",
       counts: { ok: 3, no_reply: 0 },
@@ -107,7 +114,8 @@ describe("the collector", () => {
 
   it("opens replies with a synchronous digest the same way, and counts a batch that arrives at once", async () => {
     const nodes = await simulatedNodes(5);
-    const store = new JobStore(new MemoryKvBucket());
+    const clock = new ManualClock();
+    const store = new JobStore(new MemoryKvBucket(), { clock });
     const source = new HandSource();
     const writes: string[] = [];
     const update = store.update.bind(store);
@@ -120,6 +128,7 @@ describe("the collector", () => {
       source,
       callbacks: callbackSender({}),
       replyDigest: (text) => createHash("sha256").update(text, "utf8").digest("base64"),
+      clock,
     });
     await collector.start();
     running.push(collector);
@@ -140,7 +149,7 @@ describe("the collector", () => {
     expect(writes).toHaveLength(1);
     expect((await store.get(job.id))?.record.counts.ok).toBe(4);
     await source.deliver(subject, replies[4]!);
-    await waitFor(async () => (await store.get(job.id))!.record.settled);
+    await waitFor(clock, async () => (await store.get(job.id))!.record.settled);
     expect((await store.get(job.id))?.record).toMatchObject({ state: "complete", counts: { ok: 5 } });
   });
 
@@ -183,7 +192,7 @@ describe("the collector", () => {
 
   it("a reply handed out again after it was stored sets the counts right from the stored results", async () => {
     const nodes = await simulatedNodes(2);
-    const { store, source } = await setup();
+    const { clock, store, source } = await setup();
     const targets = nodes.fleet.map((n) => n.identity);
     const { job, subject, replies } = await jobWithReplies(nodes, store, targets);
     // As if a collector stored both replies, then died before counting the second.
@@ -196,20 +205,21 @@ describe("the collector", () => {
     );
     expect((await store.get(job.id))?.record.counts.ok).toBe(1);
     await source.deliver(subject, replies[1]!, true);
-    await waitFor(async () => (await store.get(job.id))!.record.settled);
+    await waitFor(clock, async () => (await store.get(job.id))!.record.settled);
     expect((await store.get(job.id))?.record).toMatchObject({ state: "complete", counts: { ok: 2 } });
   });
 
   it("ends a job at its deadline only once every reply from before the deadline has been handled", async () => {
     const nodes = await simulatedNodes(2);
-    const { store, source } = await setup();
+    const { clock, store, source } = await setup();
     source.settled = 0;
     const targets = nodes.fleet.map((n) => n.identity);
     const { job } = await jobWithReplies(nodes, store, targets, { timeout_ms: 10 });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Several sweeps, all past the deadline.
+    await clock.advance(100);
     expect((await store.get(job.id))?.record.state).toBe("running");
     source.settled = Number.POSITIVE_INFINITY;
-    await waitFor(async () => (await store.get(job.id))!.record.settled);
+    await waitFor(clock, async () => (await store.get(job.id))!.record.settled);
     expect((await store.get(job.id))?.record).toMatchObject({ state: "timed_out", counts: { no_reply: 2 } });
   });
 
@@ -221,9 +231,9 @@ describe("the collector", () => {
       { ok: true, outcome: "delivered" as const, status: 200 },
     ];
     const sent: number[] = [];
-    const { store, source } = await setup({
+    const { clock, store, source } = await setup({
       send: async () => {
-        sent.push(Date.now());
+        sent.push(clock.now());
         return outcomes.shift() ?? { ok: true, outcome: "delivered" as const, status: 200 };
       },
     });
@@ -232,11 +242,12 @@ describe("the collector", () => {
       callback: { kind: "url", url: "https://hooks.example/done" },
     });
     await source.deliver(subject, replies[0]!);
-    await waitFor(async () => (await store.get(job.id))!.record.callback?.status === "delivered");
+    await waitFor(clock, async () => (await store.get(job.id))!.record.callback?.status === "delivered");
     const callback = (await store.get(job.id))!.record.callback!;
     expect(callback.attempts.map((a) => a.ok)).toEqual([false, false, true]);
-    expect(sent[2]! - sent[1]!).toBeGreaterThanOrEqual(sent[1]! - sent[0]!);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // POLICY's base delay, doubled after the second failure.
+    expect([sent[1]! - sent[0]!, sent[2]! - sent[1]!]).toEqual([20, 40]);
+    await clock.advance(100);
     expect(sent).toHaveLength(3);
     const run: string[] = [];
     for await (const entry of store.runIndex()) run.push(entry.id);
@@ -245,7 +256,8 @@ describe("the collector", () => {
 
   it("carries out a settled job's effects once they succeed, and keeps the job in its index until then", async () => {
     const nodes = await simulatedNodes(2);
-    const store = new JobStore(new MemoryKvBucket());
+    const clock = new ManualClock();
+    const store = new JobStore(new MemoryKvBucket(), { clock });
     const source = new HandSource();
     const applied: string[] = [];
     let failures = 1;
@@ -255,6 +267,7 @@ describe("the collector", () => {
       callbacks: callbackSender({}),
       retryPolicy: POLICY,
       sweepIntervalMs: 20,
+      clock,
       applyEffects: async (record) => {
         if (failures-- > 0) throw new Error("data store down");
         applied.push(record.id);
@@ -271,7 +284,10 @@ describe("the collector", () => {
       for await (const run of store.runIndex()) if (run.id === job.id) return true;
       return false;
     };
-    await waitFor(async () => (await store.get(job.id))!.record.effects?.done === true && !(await inIndex()));
+    await waitFor(
+      clock,
+      async () => (await store.get(job.id))!.record.effects?.done === true && !(await inIndex()),
+    );
     expect((await store.get(job.id))?.record.effects).toMatchObject({ done: true });
     expect(applied).toEqual([job.id]);
     expect(collector.stats).toMatchObject({ effects_failures: 1, effects_applied: 1 });

@@ -323,6 +323,12 @@ describe("ending jobs", () => {
   });
 });
 
+/**
+ * The memory bucket's watch runs on promises alone: one turn of the event loop lets a reader take in
+ * every write so far.
+ */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
 describe("events", () => {
   it("streams results as they are stored, then the end; a resume starts after the last event seen", async () => {
     const store = new JobStore(new MemoryKvBucket());
@@ -336,7 +342,7 @@ describe("events", () => {
         if (event.type === "result" && event.result.identity === "b") void endJob(store, job.id, "deadline");
       }
     })();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await turn();
     await storeAndCount(store, job.id, failed("b"));
     await reading;
     expect(
@@ -379,10 +385,10 @@ describe("events", () => {
         if (event.type === "result") seen.push(event.result.identity);
     })();
     await store.putResult(job.id, ok("a"));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await turn();
     expect(seen).toEqual([]);
     await store.update(job.id, (r) => ({ ...r, counts: addResult(r.counts, ok("a")) }));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await turn();
     expect(seen).toEqual(["a"]);
     stop.abort();
     await reading;
@@ -393,7 +399,8 @@ describe("events", () => {
     const job = await created(store, { request_id: "r1", targets: ["a"] });
     const stop = new AbortController();
     const reading = collect(store.events(job, { signal: stop.signal }));
-    setTimeout(() => stop.abort(), 20);
+    await turn();
+    stop.abort();
     expect(await reading).toEqual([]);
   });
 });
