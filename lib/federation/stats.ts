@@ -41,7 +41,7 @@ interface SideCounters {
   egest: Timing;
 }
 
-export interface SideStats {
+interface SideStats {
   source: string;
   connected_server: string;
   received: number;
