@@ -12,6 +12,7 @@ import {
 import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
 import { connectNats } from "../lib/transport/mod.ts";
+import { brokerMetrics, METRICS_CONTENT_TYPE } from "./broker-metrics.ts";
 
 export const BROKER_VERSION = `choria-edge-broker ${packageVersion()}`;
 
@@ -46,8 +47,8 @@ export async function startBroker(
       cluster: config.cluster,
       instance: config.instance,
     });
-  let broker: FederationBroker | undefined;
-  const http = await listenHttp(config, () => broker, log);
+  let serving: Serving | undefined;
+  const http = await listenHttp(config, () => serving, log);
   const connect = (side: BrokerSide) =>
     connectNats({
       servers: config[side].servers,
@@ -68,9 +69,9 @@ export async function startBroker(
     await closeHttp(http.server);
     throw err;
   }
-  broker = new FederationBroker({ config, federation, collective, log, version: BROKER_VERSION });
-  broker.start();
-  const running = broker;
+  const running = new FederationBroker({ config, federation, collective, log, version: BROKER_VERSION });
+  running.start();
+  serving = { broker: running, metrics: brokerMetrics(() => running.metricFamilies()) };
   const buses = [federation, collective] as const;
   let stopping: Promise<void> | undefined;
   return {
@@ -137,6 +138,12 @@ export async function runBroker(argv: string[]): Promise<number> {
   return 0;
 }
 
+interface Serving {
+  broker: FederationBroker;
+  /** The /metrics body. */
+  metrics: () => Promise<string>;
+}
+
 interface HttpListener {
   server: Server | undefined;
   url: string | undefined;
@@ -144,13 +151,13 @@ interface HttpListener {
 
 async function listenHttp(
   config: BrokerConfig,
-  broker: () => FederationBroker | undefined,
+  serving: () => Serving | undefined,
   log: Logger,
 ): Promise<HttpListener> {
   const address = metricsAddress(config);
   if (address === undefined) return { server: undefined, url: undefined };
   const server = createServer((req, res) => {
-    const current = broker();
+    const current = serving()?.broker;
     const path = (req.url ?? "/").split("?")[0];
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
@@ -158,10 +165,14 @@ async function listenHttp(
     };
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed\n");
     switch (path) {
-      case "/metrics":
-        return current
-          ? send(200, "text/plain; version=0.0.4; charset=utf-8", current.metrics())
-          : send(503, "text/plain", "starting\n");
+      case "/metrics": {
+        const metrics = serving()?.metrics;
+        if (metrics === undefined) return send(503, "text/plain", "starting\n");
+        return void metrics().then(
+          (body) => send(200, METRICS_CONTENT_TYPE, body),
+          (err: unknown) => send(500, "text/plain", `${String(err)}\n`),
+        );
+      }
       case "/healthz":
         // Alive as long as this process answers and has not finished stopping.
         return current?.isStopped() ? send(503, "text/plain", "stopped\n") : send(200, "text/plain", "ok\n");

@@ -3,12 +3,14 @@
 //  - dist/lambda/index.mjs     the Lambda gateway as one self-contained file, and dist/lambda.zip;
 //  - dist/workers/             the Workers bundle exactly as `wrangler deploy --dry-run` makes it.
 import { spawnSync } from "node:child_process";
-import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
-import { createZip } from "./zip.ts";
+import { ZipFile } from "yazl";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -56,6 +58,9 @@ export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
   });
 }
 
+// 1980-01-01 in local time, as the DOS field stores it: the earliest date it holds.
+const EPOCH_1980 = new Date(1980, 0, 1);
+
 export interface LambdaBuild {
   bundle: string;
   zip: string;
@@ -86,14 +91,19 @@ export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBu
   });
   const files = (await readdir(dir)).sort();
   const zip = join(outdir, "lambda.zip");
-  await writeFile(
-    zip,
-    createZip(
-      await Promise.all(
-        files.map(async (name) => ({ name, data: await readFile(join(dir, name)), mode: 0o644 })),
-      ),
-    ),
-  );
+  const archive = new ZipFile();
+  for (const name of files) {
+    // A fixed time makes the archive reproducible, and only the DOS field (local time) keeps it so in every
+    // time zone; Lambda needs the files readable by others.
+    archive.addBuffer(await readFile(join(dir, name)), name, {
+      mtime: EPOCH_1980,
+      forceDosTimestamp: true,
+      mode: 0o100644,
+      compressionLevel: 9,
+    });
+  }
+  archive.end();
+  await pipeline(archive.outputStream, createWriteStream(zip));
   const bundle = join(dir, "index.mjs");
   return { bundle, zip, bytes: (await stat(bundle)).size, zipBytes: (await stat(zip)).size };
 }

@@ -6,8 +6,8 @@ import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
 
-export const MIN_NODE = "20.19.0";
-export const MIN_NATS_SERVER = "2.9.0";
+const MIN_NODE = "20.19.0";
+const MIN_NATS_SERVER = "2.9.0";
 /** The nats-server version infra/peers.sh builds (keep in step with the script). */
 export const PEERS_NATS_SERVER_VERSION = "v2.15.3";
 
@@ -111,7 +111,7 @@ async function checked(path: string, from: NatsServerProgram["from"], env: Env):
 }
 
 /** What to run to get a nats-server, on the systems we know. */
-export function installHelp(env: Env = process.env): string {
+function installHelp(env: Env = process.env): string {
   const lines = [
     "Install nats-server, then run npm start again:",
     "  Debian/Ubuntu:  sudo apt-get install nats-server",

@@ -36,7 +36,7 @@ const StackFileSchema = z.object({
 
 export type StackFile = z.infer<typeof StackFileSchema>;
 
-export function stackFilePath(stateDir: string): string {
+function stackFilePath(stateDir: string): string {
   return join(stateDir, "stack.json");
 }
 

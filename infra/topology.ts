@@ -24,7 +24,7 @@ import {
 import { freePort } from "./ports.ts";
 
 /** A member collective and the federation broker cluster that serves it. */
-export interface MemberSpec {
+interface MemberSpec {
   /** Federation broker cluster name (`choria.federation.<cluster>.…`). */
   cluster: string;
   /** The Choria collective its nodes live in. */
@@ -86,7 +86,7 @@ export interface RoleCredentials {
   inboxPrefix: string | undefined;
 }
 
-export interface NatsCluster {
+interface NatsCluster {
   name: string;
   servers: ServerSpec[];
   /** Client URLs of every server, for a client's server list. */
@@ -115,7 +115,7 @@ export interface Topology {
   choria: DemoPki;
 }
 
-export const DEFAULT_MEMBERS: MemberSpec[] = [
+const DEFAULT_MEMBERS: MemberSpec[] = [
   { cluster: "dc1", collective: "mcollective" },
   { cluster: "dc2", collective: "dc2" },
 ];
@@ -167,7 +167,7 @@ function kvBucketApi(bucket: string): string[] {
  * reload`. A deployment that adds keys often could give `<collective>.reply.>` instead and lose that
  * guarantee.
  */
-export function gatewayPermissions(
+function gatewayPermissions(
   clusters: MemberSpec[],
   callerIds: string[],
   buckets: Topology["buckets"],
@@ -192,7 +192,7 @@ export function gatewayPermissions(
  * by their stream or, with `--capture queue`, a subscription), the reply stream and its consumer, and
  * the jobs and data buckets. The collector has no inbox option yet, so it keeps nats.js's `_INBOX`.
  */
-export function collectorPermissions(members: MemberSpec[], buckets: Topology["buckets"]): Permissions {
+function collectorPermissions(members: MemberSpec[], buckets: Topology["buckets"]): Permissions {
   const collectives = [...new Set(members.map((m) => m.collective))];
   return {
     publish: [
@@ -215,7 +215,7 @@ export function collectorPermissions(members: MemberSpec[], buckets: Topology["b
 }
 
 /** A broker cluster on the federation side: its requests in; replies out to its collective's reply space. */
-export function brokerFederationPermissions(member: MemberSpec): Permissions {
+function brokerFederationPermissions(member: MemberSpec): Permissions {
   return {
     publish: [`${member.collective}.reply.>`, `choria.federation.${member.cluster}.stats`],
     subscribe: [`choria.federation.${member.cluster}.federation`],
@@ -223,7 +223,7 @@ export function brokerFederationPermissions(member: MemberSpec): Permissions {
 }
 
 /** A broker cluster on its member cluster: replies in; requests out to its collective's agents and nodes. */
-export function brokerCollectivePermissions(member: MemberSpec): Permissions {
+function brokerCollectivePermissions(member: MemberSpec): Permissions {
   return {
     publish: [`${member.collective}.broadcast.agent.>`, `${member.collective}.node.>`],
     subscribe: [`choria.federation.${member.cluster}.collective`],
@@ -231,7 +231,7 @@ export function brokerCollectivePermissions(member: MemberSpec): Permissions {
 }
 
 /** Member nodes: requests of their collective in; replies to its reply space and to their brokers. */
-export function nodePermissions(member: MemberSpec): Permissions {
+function nodePermissions(member: MemberSpec): Permissions {
   return {
     publish: [`${member.collective}.reply.>`, `choria.federation.${member.cluster}.collective`],
     subscribe: [`${member.collective}.broadcast.agent.>`, `${member.collective}.node.>`],
@@ -461,30 +461,10 @@ async function writeServerConfig(
   await writeFile(server.configFile, `${lines.join("\n")}\n`, { mode: 0o600 });
 }
 
-/** Reads a topology.json written by generateTopology, seeds included (from their files). */
-export async function readTopology(dir: string): Promise<Topology> {
-  const topology = JSON.parse(await readFile(join(dir, "topology.json"), "utf8")) as Topology;
-  const roles = [
-    topology.roles.gateway,
-    topology.roles.collector,
-    ...Object.values(topology.roles.brokers),
-    ...Object.values(topology.roles.nodes),
-  ];
-  for (const credentials of roles) credentials.seed = (await readFile(credentials.seedFile, "utf8")).trim();
-  for (const files of [
-    topology.choria.ca,
-    topology.choria.gateway,
-    topology.choria.client,
-    ...topology.choria.nodes,
-  ])
-    files.keyPem = await readFile(files.keyPath, "utf8");
-  return topology;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Running it
 
-export interface ServerProcess {
+interface ServerProcess {
   readonly spec: ServerSpec;
   running(): boolean;
   /** Starts the server (again): the same config, ports and JetStream store. */

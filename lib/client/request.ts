@@ -1,6 +1,5 @@
 import type { Filter } from "../protocol/mod.ts";
 import {
-  broadcastSubject,
   encodeBase64Text,
   encodeRequest,
   encodeRpcRequest,
@@ -9,7 +8,6 @@ import {
   newRpcRequest,
   newSeedTransport,
   newTransportV1,
-  nodeSubject,
   type Request,
   type SeenByHop,
   type TransportDialect,
@@ -44,7 +42,7 @@ export interface SignedRequest {
 }
 
 // Choria clients chunk directed requests so that no transport lists more than this many targets (spec §6.1).
-export const DIRECTED_CHUNK_SIZE = 200;
+const DIRECTED_CHUNK_SIZE = 200;
 
 /** Builds and signs an mcorpc request; the RPC JSON goes into `message` as-is, as Go clients send it. */
 export function signRpcRequest(client: ClientIdentity, call: RpcCall): Promise<SignedRequest> {
@@ -76,15 +74,6 @@ async function sign(
   });
   const secure = await signRequest(client.signer, encodeRequest(request));
   return { request, data: transportData(secure) };
-}
-
-/** How a request reaches nodes: one broadcast subject, or the node subjects of named identities. */
-export type Addressing = { kind: "broadcast" } | { kind: "directed"; identities: readonly string[] };
-
-export function targetSubjects(request: Request, addressing: Addressing): string[] {
-  const { collective, agent } = request.envelope;
-  if (addressing.kind === "broadcast") return [broadcastSubject(collective, agent)];
-  return addressing.identities.map((identity) => nodeSubject(collective, identity));
 }
 
 export interface PacketOptions {

@@ -50,7 +50,7 @@ const natsSideSchema = z.object({
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
 
-export const brokerConfigSchema = z.object({
+const brokerConfigSchema = z.object({
   /** The federation broker cluster this instance serves (`plugin.choria.federation.cluster` in Go). */
   cluster: token("cluster").default("mcollective"),
   /** This process's name within the cluster; instances of one cluster should differ. */
@@ -94,8 +94,6 @@ export const brokerConfigSchema = z.object({
 
 export type BrokerConfig = z.infer<typeof brokerConfigSchema>;
 export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;
-export type NatsAuth = z.infer<typeof natsAuthSchema>;
-export type NatsTls = z.infer<typeof natsTlsSchema>;
 export type BrokerSide = "federation" | "collective";
 
 export interface HostFacts {

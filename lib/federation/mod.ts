@@ -10,4 +10,5 @@ export {
 } from "./config.ts";
 export { ClusterView, parseStatsDocument, renderClusterSnapshot } from "./observe.ts";
 export { FederationBroker } from "./service.ts";
+export type { MetricFamily, MetricSample } from "./stats.ts";
 export { describeHops, renderTrace, type TraceReport } from "./trace.ts";

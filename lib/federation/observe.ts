@@ -33,7 +33,7 @@ export function parseStatsDocument(text: string): StatsDocument | undefined {
   }
 }
 
-export interface InstanceView {
+interface InstanceView {
   instance: string;
   identity: string;
   status: string;

@@ -43,7 +43,7 @@ export type Routed = {
   dialect: TransportDialect;
 };
 
-export type Refused = {
+type Refused = {
   ok: false;
   side: BrokerSide;
   reason: RefusalReason;

@@ -2,7 +2,7 @@ import { type Logger, ThrottledLog } from "../log/mod.ts";
 import { collectiveSubject, federationSubject, statsSubject } from "../protocol/mod.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
 import { type Routed, type RouteResult, route } from "./route.ts";
-import { FederationStats, type StatsDocument } from "./stats.ts";
+import { FederationStats, type MetricFamily, type StatsDocument } from "./stats.ts";
 
 /**
  * What the broker needs from a NATS connection. lib/transport's MessageBus satisfies it; the broker takes
@@ -125,10 +125,10 @@ export class FederationBroker {
     return this.stats.snapshot(this.isReady() ? "OK" : "CRITICAL");
   }
 
-  metrics(): string {
+  metricFamilies(): MetricFamily[] {
     this.refreshConnection("federation");
     this.refreshConnection("collective");
-    return this.stats.renderPrometheus();
+    return this.stats.metricFamilies();
   }
 
   /**

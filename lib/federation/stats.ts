@@ -41,7 +41,7 @@ interface SideCounters {
   egest: Timing;
 }
 
-export interface SideStats {
+interface SideStats {
   source: string;
   connected_server: string;
   received: number;
@@ -83,6 +83,22 @@ export interface StatsIdentity {
   startTime: number;
 }
 
+/** One Prometheus metric family and its current samples, for the process that serves /metrics. */
+export interface MetricFamily {
+  name: string;
+  type: "counter" | "gauge" | "summary";
+  help: string;
+  samples: MetricSample[];
+}
+
+export interface MetricSample {
+  labels: Record<string, string>;
+  value: number;
+  /** A summary's samples are its `_sum` and `_count` series. */
+  suffix?: "_sum" | "_count";
+}
+
+const SIDES = ["federation", "collective"] as const;
 const other = (side: BrokerSide): BrokerSide => (side === "federation" ? "collective" : "federation");
 
 function newSide(): SideCounters {
@@ -226,139 +242,133 @@ export class FederationStats {
   }
 
   /**
-   * Prometheus text exposition. The `choria_federation_*` families carry go-choria's names and labels
-   * (one worker, index 0, per stage) so existing Choria dashboards work; `choria_edge_federation_*`
-   * adds what go-choria does not count.
+   * The counters as Prometheus metric families. The `choria_federation_*` families carry go-choria's
+   * names and labels (one worker, index 0, per stage) so existing Choria dashboards work;
+   * `choria_edge_federation_*` adds what go-choria does not count.
    */
-  renderPrometheus(): string {
+  metricFamilies(): MetricFamily[] {
     const { cluster, identity, instance } = this.id;
-    const out: string[] = [];
-    const choria = (name: string, worker: string, connectedTo: string) =>
-      `{name=${q(name)},worker=${q(worker)},connected_to=${q(connectedTo)},cluster=${q(cluster)},identity=${q(identity)}}`;
-    const edge = (extra: Record<string, string>) =>
-      `{${Object.entries({ ...extra, cluster, identity, instance })
-        .map(([k, v]) => `${k}=${q(v)}`)
-        .join(",")}}`;
-    const family = (name: string, type: string, help: string) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    };
+    const choria = (name: string, connectedTo: string) => ({
+      name,
+      worker: "0",
+      connected_to: connectedTo,
+      cluster,
+      identity,
+    });
+    const edge = (extra: Record<string, string> = {}) => ({ ...extra, cluster, identity, instance });
     const stages = (ingest: BrokerSide) => {
       const egest = other(ingest);
       const transformer = ingest === "federation" ? "choria_request_transformer" : "choria_reply_transformer";
-      return { ingest, egest, transformer };
+      return { ingest, egest, s: this.sides[ingest], transformer };
     };
     const paths = [stages("federation"), stages("collective")];
-
-    family("choria_federation_received_msgs", "counter", "How many messages were received by a stage");
-    for (const { ingest, egest, transformer } of paths) {
-      const s = this.sides[ingest];
-      let ingestRefused = 0;
-      for (const [reason, n] of s.refused) if (INGEST_REFUSALS.has(reason)) ingestRefused += n;
-      const overloaded = s.dropped.get("overloaded") ?? 0;
-      out.push(`choria_federation_received_msgs${choria("nats_ingest", "0", ingest)} ${s.received}`);
-      out.push(
-        `choria_federation_received_msgs${choria(transformer, "0", "unconnected")} ${s.received - ingestRefused - overloaded}`,
+    const ingestRefused = (s: SideCounters) => {
+      let n = 0;
+      for (const [reason, count] of s.refused) if (INGEST_REFUSALS.has(reason)) n += count;
+      return n;
+    };
+    const bySide = (value: (s: SideCounters) => number): MetricSample[] =>
+      SIDES.map((side) => ({ labels: edge({ side }), value: value(this.sides[side]) }));
+    const byReason = <R extends string>(reasons: readonly R[], counts: (s: SideCounters) => Map<R, number>) =>
+      SIDES.flatMap((side) =>
+        reasons.map((reason) => ({
+          labels: edge({ side, reason }),
+          value: counts(this.sides[side]).get(reason) ?? 0,
+        })),
       );
-      out.push(`choria_federation_received_msgs${choria("nats_egest", "0", egest)} ${s.routed}`);
-    }
 
-    family(
-      "choria_federation_published_msgs",
-      "counter",
-      "How many messages were published by an egest stage",
-    );
-    for (const { egest } of paths) {
-      out.push(
-        `choria_federation_published_msgs${choria("nats_egest", "0", egest)} ${this.sides[egest].sent}`,
-      );
-    }
-
-    family("choria_federation_errors", "counter", "How many messages a stage failed to handle");
-    for (const { ingest, egest, transformer } of paths) {
-      const s = this.sides[ingest];
-      let ingestErrors = 0;
-      let transformErrors = 0;
-      for (const [reason, n] of s.refused) {
-        if (INGEST_REFUSALS.has(reason)) ingestErrors += n;
-        else transformErrors += n;
-      }
-      ingestErrors += s.dropped.get("overloaded") ?? 0;
-      out.push(`choria_federation_errors${choria("nats_ingest", "0", ingest)} ${ingestErrors}`);
-      out.push(`choria_federation_errors${choria(transformer, "0", "unconnected")} ${transformErrors}`);
-      out.push(
-        `choria_federation_errors${choria("nats_egest", "0", egest)} ${s.dropped.get("publish_failed") ?? 0}`,
-      );
-    }
-
-    family("choria_federation_time", "summary", "Time spent handling a message in a stage, in seconds");
-    for (const { ingest, egest, transformer } of paths) {
-      const t = this.sides[ingest].transform;
-      const e = this.sides[egest].egest;
-      out.push(`choria_federation_time_sum${choria(transformer, "0", "unconnected")} ${t.sumSeconds}`);
-      out.push(`choria_federation_time_count${choria(transformer, "0", "unconnected")} ${t.count}`);
-      out.push(`choria_federation_time_sum${choria("nats_egest", "0", egest)} ${e.sumSeconds}`);
-      out.push(`choria_federation_time_count${choria("nats_egest", "0", egest)} ${e.count}`);
-    }
-
-    family(
-      "choria_edge_federation_refused_msgs",
-      "counter",
-      "Packets refused, by the side they came from and why",
-    );
-    for (const side of ["federation", "collective"] as const) {
-      for (const reason of REFUSAL_REASONS) {
-        out.push(
-          `choria_edge_federation_refused_msgs${edge({ side, reason })} ${this.sides[side].refused.get(reason) ?? 0}`,
-        );
-      }
-    }
-    family("choria_edge_federation_dropped_msgs", "counter", "Accepted messages that could not be delivered");
-    for (const side of ["federation", "collective"] as const) {
-      for (const reason of DROP_REASONS) {
-        out.push(
-          `choria_edge_federation_dropped_msgs${edge({ side, reason })} ${this.sides[side].dropped.get(reason) ?? 0}`,
-        );
-      }
-    }
-    family("choria_edge_federation_replies_routed", "counter", "Replies routed back into the federation");
-    out.push(`choria_edge_federation_replies_routed${edge({})} ${this.sides.collective.routed}`);
-    const gauges: [string, string, string, (s: SideCounters) => number][] = [
-      [
-        "choria_edge_federation_in_flight",
-        "gauge",
-        "Fan-outs from this side still being published",
-        (s) => s.inFlight,
-      ],
-      [
-        "choria_edge_federation_pending_bytes",
-        "gauge",
-        "Bytes the side's NATS client holds unsent",
-        (s) => s.pendingBytes,
-      ],
-      [
-        "choria_edge_federation_connected",
-        "gauge",
-        "1 while the side's NATS connection is up",
-        (s) => (s.connected ? 1 : 0),
-      ],
-      [
-        "choria_edge_federation_slow_consumer_events",
-        "counter",
-        "Slow consumer events from the NATS client",
-        (s) => s.slowConsumer,
-      ],
+    return [
+      {
+        name: "choria_federation_received_msgs",
+        type: "counter",
+        help: "How many messages were received by a stage",
+        samples: paths.flatMap(({ ingest, egest, s, transformer }) => [
+          { labels: choria("nats_ingest", ingest), value: s.received },
+          {
+            labels: choria(transformer, "unconnected"),
+            value: s.received - ingestRefused(s) - (s.dropped.get("overloaded") ?? 0),
+          },
+          { labels: choria("nats_egest", egest), value: s.routed },
+        ]),
+      },
+      {
+        name: "choria_federation_published_msgs",
+        type: "counter",
+        help: "How many messages were published by an egest stage",
+        samples: paths.map(({ egest }) => ({
+          labels: choria("nats_egest", egest),
+          value: this.sides[egest].sent,
+        })),
+      },
+      {
+        name: "choria_federation_errors",
+        type: "counter",
+        help: "How many messages a stage failed to handle",
+        samples: paths.flatMap(({ ingest, egest, s, transformer }) => [
+          {
+            labels: choria("nats_ingest", ingest),
+            value: ingestRefused(s) + (s.dropped.get("overloaded") ?? 0),
+          },
+          { labels: choria(transformer, "unconnected"), value: this.refusedTotal(ingest) - ingestRefused(s) },
+          { labels: choria("nats_egest", egest), value: s.dropped.get("publish_failed") ?? 0 },
+        ]),
+      },
+      {
+        name: "choria_federation_time",
+        type: "summary",
+        help: "Time spent handling a message in a stage, in seconds",
+        samples: paths.flatMap(({ egest, s, transformer }) => {
+          const e = this.sides[egest].egest;
+          return [
+            { labels: choria(transformer, "unconnected"), suffix: "_sum", value: s.transform.sumSeconds },
+            { labels: choria(transformer, "unconnected"), suffix: "_count", value: s.transform.count },
+            { labels: choria("nats_egest", egest), suffix: "_sum", value: e.sumSeconds },
+            { labels: choria("nats_egest", egest), suffix: "_count", value: e.count },
+          ];
+        }),
+      },
+      {
+        name: "choria_edge_federation_refused_msgs",
+        type: "counter",
+        help: "Packets refused, by the side they came from and why",
+        samples: byReason(REFUSAL_REASONS, (s) => s.refused),
+      },
+      {
+        name: "choria_edge_federation_dropped_msgs",
+        type: "counter",
+        help: "Accepted messages that could not be delivered",
+        samples: byReason(DROP_REASONS, (s) => s.dropped),
+      },
+      {
+        name: "choria_edge_federation_replies_routed",
+        type: "counter",
+        help: "Replies routed back into the federation",
+        samples: [{ labels: edge(), value: this.sides.collective.routed }],
+      },
+      {
+        name: "choria_edge_federation_in_flight",
+        type: "gauge",
+        help: "Fan-outs from this side still being published",
+        samples: bySide((s) => s.inFlight),
+      },
+      {
+        name: "choria_edge_federation_pending_bytes",
+        type: "gauge",
+        help: "Bytes the side's NATS client holds unsent",
+        samples: bySide((s) => s.pendingBytes),
+      },
+      {
+        name: "choria_edge_federation_connected",
+        type: "gauge",
+        help: "1 while the side's NATS connection is up",
+        samples: bySide((s) => (s.connected ? 1 : 0)),
+      },
+      {
+        name: "choria_edge_federation_slow_consumer_events",
+        type: "counter",
+        help: "Slow consumer events from the NATS client",
+        samples: bySide((s) => s.slowConsumer),
+      },
     ];
-    for (const [name, type, help, value] of gauges) {
-      family(name, type, help);
-      for (const side of ["federation", "collective"] as const) {
-        out.push(`${name}${edge({ side })} ${value(this.sides[side])}`);
-      }
-    }
-    return `${out.join("\n")}\n`;
   }
-}
-
-// Label values are escaped as the exposition format requires: backslash, quote and newline.
-function q(value: string): string {
-  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
 }

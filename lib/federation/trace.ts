@@ -1,6 +1,6 @@
 import type { SeenByHop } from "../protocol/mod.ts";
 
-export type HopRole = "client" | "broker (request)" | "broker (reply)" | "node" | "other";
+type HopRole = "client" | "broker (request)" | "broker (reply)" | "node" | "other";
 
 export interface TracedHop {
   role: HopRole;

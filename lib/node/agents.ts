@@ -15,17 +15,14 @@ export interface ActionContext {
   now: number;
 }
 
-export type Action = (
-  data: Record<string, unknown>,
-  ctx: ActionContext,
-) => ActionOutcome | Promise<ActionOutcome>;
+type Action = (data: Record<string, unknown>, ctx: ActionContext) => ActionOutcome | Promise<ActionOutcome>;
 
 export interface Agent {
   name: string;
   actions: Record<string, Action>;
 }
 
-export const VERSION = "choria-edge-node 0.1.0";
+const VERSION = "choria-edge-node 0.1.0";
 
 const ok = (data: unknown): ActionOutcome => ({ statuscode: StatusCode.OK, statusmsg: "OK", data });
 const failure = (statuscode: StatusCode, statusmsg: string): ActionOutcome => ({
@@ -34,7 +31,7 @@ const failure = (statuscode: StatusCode, statusmsg: string): ActionOutcome => ({
   data: {},
 });
 
-export const rpcutil: Agent = {
+const rpcutil: Agent = {
   name: "rpcutil",
   actions: {
     ping: (_data, ctx) => ok({ pong: ctx.now }),
@@ -63,7 +60,7 @@ export const rpcutil: Agent = {
 const MAX_SLEEP_SECONDS = 30;
 
 /** A demo agent whose actions take data and can fail, for showing per-node status end to end. */
-export const demo: Agent = {
+const demo: Agent = {
   name: "demo",
   actions: {
     echo: (data, { node }) => ok({ ...data, identity: node.identity }),

@@ -30,7 +30,7 @@ function agentsFor(role: string): string[] {
 }
 
 /** Small, fast, seedable PRNG (mulberry32); deterministic across runtimes. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -88,7 +88,7 @@ const nodeIdentitySchema = z.object({
   agents: z.array(z.string()).default(["rpcutil", "discovery"]),
 });
 
-export const fleetFileSchema = z.array(nodeIdentitySchema).min(1);
+const fleetFileSchema = z.array(nodeIdentitySchema).min(1);
 
 /**
  * Reads a fleet description (a JSON array of {identity, collective?, facts?, classes?, agents?}), so that

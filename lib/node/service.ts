@@ -2,7 +2,7 @@ import { type Logger, ThrottledLog } from "../log/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
 import type { DropReason, NodeHost } from "./responder.ts";
 
-export interface NodeServiceStats {
+interface NodeServiceStats {
   received: number;
   replies: number;
   dropped: Partial<Record<DropReason, number>>;

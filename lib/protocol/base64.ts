@@ -6,11 +6,6 @@ const LINE_BREAKS = /[\r\n]/g;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** True when `text` (line breaks aside) is padded standard base64. */
-export function isStdBase64(text: string): boolean {
-  return STD_BASE64.test(text.replace(LINE_BREAKS, ""));
-}
-
 /** Decodes padded standard base64, or returns undefined when the text is not exactly that. */
 export function decodeBase64(text: string): Uint8Array | undefined {
   const clean = text.replace(LINE_BREAKS, "");

@@ -6,7 +6,7 @@ import { compileRe2, re2OrUndefined } from "./re2.ts";
 export const FACT_OPERATORS = [">=", "<=", "<", ">", "!=", "==", "=~"] as const;
 export type FactOperator = (typeof FACT_OPERATORS)[number];
 
-export const factFilterSchema = z.looseObject({
+const factFilterSchema = z.looseObject({
   fact: z.string().min(1),
   operator: z.enum(FACT_OPERATORS),
   value: z.string().min(1),

@@ -5,12 +5,12 @@ import { emptyFilter, type Filter, filterSchema, normaliseFilter } from "./filte
 import { newRequestId } from "./ids.ts";
 import { decodeVersioned, validateWith } from "./json.ts";
 
-export const REQUEST_V1 = "choria:request:1";
-export const REPLY_V1 = "choria:reply:1";
+const REQUEST_V1 = "choria:request:1";
+const REPLY_V1 = "choria:reply:1";
 
 /** The smallest TTL Choria's schema allows, and the default go-choria clients use. */
-export const MIN_TTL_SECONDS = 30;
-export const DEFAULT_TTL_SECONDS = 60;
+const MIN_TTL_SECONDS = 30;
+const DEFAULT_TTL_SECONDS = 60;
 
 const OTHER_REQUEST_VERSION = /^(?:choria:request:\d+|io\.choria\.protocol\.v\d+\.request)$/;
 const OTHER_REPLY_VERSION = /^(?:choria:reply:\d+|io\.choria\.protocol\.v\d+\.reply)$/;
@@ -18,7 +18,7 @@ const OTHER_REPLY_VERSION = /^(?:choria:reply:\d+|io\.choria\.protocol\.v\d+\.re
 const requestId = z.string().length(32);
 const unixSeconds = z.number().int();
 
-export const envelopeSchema = z.looseObject({
+const envelopeSchema = z.looseObject({
   requestid: requestId,
   senderid: z.string(),
   callerid: z.string().min(1),
@@ -30,7 +30,7 @@ export const envelopeSchema = z.looseObject({
   filter: filterSchema.nullish().transform((filter): Filter => filter ?? emptyFilter()),
 });
 
-export const replyEnvelopeSchema = z.looseObject({
+const replyEnvelopeSchema = z.looseObject({
   requestid: requestId,
   senderid: z.string(),
   agent: z.string().min(1),
@@ -38,20 +38,18 @@ export const replyEnvelopeSchema = z.looseObject({
 });
 
 // `message` is the application payload as text: RPC JSON as-is, or base64 for legacy discovery (§3.1).
-export const requestSchema = z.looseObject({
+const requestSchema = z.looseObject({
   protocol: z.literal(REQUEST_V1),
   message: z.string().min(1),
   envelope: envelopeSchema,
 });
 
-export const replySchema = z.looseObject({
+const replySchema = z.looseObject({
   protocol: z.literal(REPLY_V1),
   message: z.string().min(1),
   envelope: replyEnvelopeSchema,
 });
 
-export type Envelope = z.infer<typeof envelopeSchema>;
-export type ReplyEnvelope = z.infer<typeof replyEnvelopeSchema>;
 export type Request = z.infer<typeof requestSchema>;
 export type Reply = z.infer<typeof replySchema>;
 
@@ -129,7 +127,7 @@ export interface NewRequestOptions {
   requestId?: string;
 }
 
-export function nowSeconds(): number {
+function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 

@@ -7,7 +7,7 @@ import { RE2JS } from "re2js";
 /** Longest pattern accepted, in UTF-16 code units. */
 export const MAX_REGEX_LENGTH = 1024;
 /** Largest compiled program accepted (RE2's rough cost measure: instructions). */
-export const MAX_REGEX_PROGRAM_SIZE = 5000;
+const MAX_REGEX_PROGRAM_SIZE = 5000;
 
 /** A compiled RE2 pattern: `test` looks for a match anywhere in the text, as Go's MatchString does. */
 export interface Re2Regex {

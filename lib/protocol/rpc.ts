@@ -52,13 +52,13 @@ const replyData = z
   .optional()
   .transform((value) => (NO_DATA.has(value) ? {} : value));
 
-export const rpcRequestSchema = z.looseObject({
+const rpcRequestSchema = z.looseObject({
   agent: z.string().min(1),
   action: z.string().min(1),
   data: requestData,
 });
 
-export const rpcReplySchema = z.looseObject({
+const rpcReplySchema = z.looseObject({
   action: z.string(),
   statuscode: z.literal([0, 1, 2, 3, 4, 5]),
   statusmsg: z.string(),

@@ -4,20 +4,20 @@ import { type Decoded, fail } from "./errors.ts";
 import { decodeVersioned } from "./json.ts";
 import type { TransportPacket } from "./transport.ts";
 
-export const SECURE_REQUEST_V1 = "choria:secure:request:1";
-export const SECURE_REPLY_V1 = "choria:secure:reply:1";
+const SECURE_REQUEST_V1 = "choria:secure:request:1";
+const SECURE_REPLY_V1 = "choria:secure:reply:1";
 
 // `message` is the exact JSON text of the inner request or reply, carried as a JSON string (not base64,
 // whatever the schema's description says). Signatures and hashes cover these bytes, so they are kept
 // as received and never re-serialised.
-export const secureRequestSchema = z.looseObject({
+const secureRequestSchema = z.looseObject({
   protocol: z.literal(SECURE_REQUEST_V1),
   message: z.string().min(1),
   signature: z.string().min(1),
   pubcert: z.string().min(1),
 });
 
-export const secureReplySchema = z.looseObject({
+const secureReplySchema = z.looseObject({
   protocol: z.literal(SECURE_REPLY_V1),
   message: z.string().min(1),
   hash: z.string().min(1),

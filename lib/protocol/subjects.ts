@@ -27,7 +27,7 @@ import { callerIdHash } from "./ids.ts";
 export const SUBJECT_MAX_LENGTH = 512;
 export const IDENTITY_MAX_LENGTH = 253;
 export const NAME_MAX_LENGTH = 128;
-export const SUBJECT_MAX_TOKENS = 64;
+const SUBJECT_MAX_TOKENS = 64;
 /** Labels an identity may have: its node subject (`<collective>.node.<identity>`) stays within the tokens. */
 export const IDENTITY_MAX_TOKENS = SUBJECT_MAX_TOKENS - 2;
 
@@ -42,8 +42,6 @@ export type ParsedSubject =
   | { kind: "federation"; cluster: string }
   | { kind: "collective"; cluster: string }
   | { kind: "stats"; cluster: string };
-
-export type SubjectKind = ParsedSubject["kind"];
 
 const FEDERATION_KINDS: ReadonlySet<string> = new Set(["federation", "collective", "stats"]);
 

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { type Decoded, fail, ok } from "./errors.ts";
 import { fieldPath, parseJson } from "./json.ts";
 
-export const TRANSPORT_V1 = "choria:transport:1";
+const TRANSPORT_V1 = "choria:transport:1";
 
 /**
  * The two transport dialects on the wire:
@@ -33,11 +33,11 @@ const federationSeed = z.looseObject({
  * One hop: [in, processor, out]. Go decodes a hop into a fixed three-element array, so a two-element hop
  * from an older or hand-written client is read with an empty third element; so it is here.
  */
-export const seenByHopSchema = z
+const seenByHopSchema = z
   .union([z.tuple([z.string(), z.string(), z.string()]), z.tuple([z.string(), z.string()])])
   .transform((hop): [string, string, string] => (hop.length === 3 ? hop : [hop[0], hop[1], ""]));
 
-export const transportV1Schema = z.looseObject({
+const transportV1Schema = z.looseObject({
   protocol: z.literal(TRANSPORT_V1),
   data: z.string(),
   headers: z.looseObject({
@@ -49,7 +49,7 @@ export const transportV1Schema = z.looseObject({
   }),
 });
 
-export const seedTransportSchema = z.looseObject({
+const seedTransportSchema = z.looseObject({
   data: z.string(),
   headers: z.looseObject({
     "reply-to": subjectText.optional(),
@@ -63,7 +63,7 @@ export type SeenByHop = z.infer<typeof seenByHopSchema>;
 export type TransportV1 = z.infer<typeof transportV1Schema>;
 export type SeedTransport = z.infer<typeof seedTransportSchema>;
 export type TransportPacket = TransportV1 | SeedTransport;
-export type FederationHeader = NonNullable<TransportPacket["headers"]["federation"]>;
+type FederationHeader = NonNullable<TransportPacket["headers"]["federation"]>;
 
 // Later Choria protocol versions (v2 names its ids "io.choria.protocol.v2.transport"); we must
 // refuse them by name rather than misread their renamed headers as an empty v1 packet.

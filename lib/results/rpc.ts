@@ -27,7 +27,7 @@ import { type ReplyEntry, type RpcResult, replyEntry, summarise } from "./summar
  *   stall for `idleMs`, then directed requests to whoever answered (what Choria clients do);
  * - `broadcast`: one broadcast request and no discovery; who should have answered is unknown.
  */
-export type Addressing =
+type Addressing =
   | { kind: "nodes"; nodes: readonly string[] }
   | { kind: "discover"; timeoutMs: number; idleMs: number }
   | { kind: "broadcast" };

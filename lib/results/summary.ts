@@ -16,7 +16,7 @@ export interface ReplyEntry {
  * node list (broadcast mode) nobody knows who should have answered, so `discovered` is null and
  * `expected` / `no_reply` are null unless the caller said how many to expect.
  */
-export interface RpcSummary {
+interface RpcSummary {
   /** Nodes found by discovery, or named in `nodes`; null in broadcast mode. */
   discovered: number | null;
   /** Replies that make the request complete: the targets after `limit`, or `expect` when given. */

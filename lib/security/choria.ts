@@ -71,7 +71,7 @@ export async function signRequest(signer: RequestSigner, requestJson: string): P
   return encodeSecureRequest(requestJson, await signer.sign(requestJson), signer.pubcert);
 }
 
-export type VerifyFailureReason =
+type VerifyFailureReason =
   | "insecure"
   | "bad_callerid"
   | CertificateFailureReason
@@ -92,11 +92,11 @@ export interface VerifyPolicy {
   now?: Date;
 }
 
-export const DEFAULT_PRIVILEGED_PATTERNS: readonly RegExp[] = [
+const DEFAULT_PRIVILEGED_PATTERNS: readonly RegExp[] = [
   /\.privileged\.mcollective$/,
   /\.privileged\.choria$/,
 ];
-export const DEFAULT_ALLOWED_PATTERNS: readonly RegExp[] = [/\.mcollective$/, /\.choria$/];
+const DEFAULT_ALLOWED_PATTERNS: readonly RegExp[] = [/\.mcollective$/, /\.choria$/];
 
 /**
  * Decides whether a secure request may be acted on for `callerid` (the inner request's

@@ -2,7 +2,7 @@ import type { NatsConnection, Status } from "@nats-io/nats-core";
 import { SUBJECT_MAX_LENGTH } from "../protocol/mod.ts";
 import type { LogFn } from "./auth.ts";
 
-export interface BusMessage {
+interface BusMessage {
   readonly subject: string;
   readonly data: Uint8Array;
 }

@@ -6,11 +6,11 @@ import { lookupPath, type PathSegment } from "./paths.ts";
 
 export type ConditionScalar = string | number | boolean | null;
 
-export type ConditionSubject =
+type ConditionSubject =
   | { kind: "header"; name: string }
   | { kind: "path"; path: string; segments: PathSegment[] };
 
-export type ConditionTest =
+type ConditionTest =
   | { op: "equals"; value: ConditionScalar }
   | { op: "matches"; regex: Re2Regex }
   | { op: "in"; values: ConditionScalar[] }

@@ -12,10 +12,10 @@ import { type DataPath, findNode, formatPath, locate, nodeLocation } from "./loc
 import { parsePath } from "./paths.ts";
 import { parseTemplate, stringsIn, templateInputs } from "./template.ts";
 
-export const VERIFY_SCHEMES = ["github", "standard-webhooks", "slack", "stripe", "rfc9421"] as const;
-export type VerifyScheme = (typeof VERIFY_SCHEMES)[number];
+const VERIFY_SCHEMES = ["github", "standard-webhooks", "slack", "stripe", "rfc9421"] as const;
+type VerifyScheme = (typeof VERIFY_SCHEMES)[number];
 
-export const FINAL_JOB_STATES = JOB_STATES.filter((state) => state !== "running");
+const FINAL_JOB_STATES = JOB_STATES.filter((state) => state !== "running");
 
 const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const INPUT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -297,7 +297,7 @@ const triggerSchema = z
     });
   });
 
-export const triggerFileSchema = z.strictObject({ triggers: z.array(triggerSchema) });
+const triggerFileSchema = z.strictObject({ triggers: z.array(triggerSchema) });
 
 type TriggerConfig = z.output<typeof triggerSchema>;
 

@@ -7,7 +7,7 @@ import { lookupPath } from "./paths.ts";
 import { parseTemplate, renderText, renderValue } from "./template.ts";
 
 /** One input that failed, in the gateway's field-error shape: `inputs.<name>`, `/inputs/<name>`. */
-export interface InputError {
+interface InputError {
   field: string;
   pointer: string;
   detail: string;

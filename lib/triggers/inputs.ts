@@ -5,7 +5,7 @@ import type { PathSegment } from "./paths.ts";
 import { shellUnsafeFragment } from "./shellsafe.ts";
 
 export const INPUT_TYPES = ["string", "integer", "number", "boolean"] as const;
-export type InputType = (typeof INPUT_TYPES)[number];
+type InputType = (typeof INPUT_TYPES)[number];
 export type InputValue = string | number | boolean;
 
 export type InputSource =

@@ -27,10 +27,7 @@ export function templateInputs(parts: readonly TemplatePart[]): string[] {
   return parts.flatMap((part) => (typeof part === "string" ? [] : [part.input]));
 }
 
-export function renderTemplate(
-  parts: readonly TemplatePart[],
-  inputs: Readonly<Record<string, unknown>>,
-): unknown {
+function renderTemplate(parts: readonly TemplatePart[], inputs: Readonly<Record<string, unknown>>): unknown {
   const [only] = parts;
   if (parts.length === 1 && only !== undefined && typeof only !== "string") return inputs[only.input];
   return parts.map((part) => (typeof part === "string" ? part : String(inputs[part.input]))).join("");

@@ -35,7 +35,7 @@ const duration = (fallback: number) =>
 const positiveInt = (fallback: number, max: number) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
 
-export const collectorConfigSchema = z.object({
+const collectorConfigSchema = z.object({
   servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
   auth: natsAuthSchema.default({ type: "none" }),
   tls: natsTlsSchema.optional(),

@@ -22,7 +22,7 @@ export interface Tally {
   lastSeq: number;
 }
 
-export async function tally(store: JobStore, record: JobRecord): Promise<Tally> {
+async function tally(store: JobStore, record: JobRecord): Promise<Tally> {
   let counts = emptyCounts();
   const identities = new Set<string>();
   let lastSeq = record.first_seq;

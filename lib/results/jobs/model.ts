@@ -13,15 +13,15 @@ export const JOB_STATES = ["running", "complete", "timed_out", "cancelled"] as c
 export type JobState = (typeof JOB_STATES)[number];
 export type FinalState = Exclude<JobState, "running">;
 
-export const RESULT_STATUSES = ["ok", "failed", "no_reply"] as const;
-export type ResultStatus = (typeof RESULT_STATUSES)[number];
+const RESULT_STATUSES = ["ok", "failed", "no_reply"] as const;
+type ResultStatus = (typeof RESULT_STATUSES)[number];
 
 /** What results can be filtered by: a status, or `unexpected` for repliers that were not targets. */
 export const RESULT_FILTERS = [...RESULT_STATUSES, "unexpected"] as const;
 export type ResultFilter = (typeof RESULT_FILTERS)[number];
 
 /** Per-node data above this many bytes of JSON is stored cut, flagged `truncated`, by default. */
-export const DEFAULT_MAX_DATA_BYTES = 16 * 1024;
+const DEFAULT_MAX_DATA_BYTES = 16 * 1024;
 
 const urlCallbackSchema = z.object({
   kind: z.literal("url"),
@@ -47,7 +47,7 @@ export const callbackTargetSchema = z.discriminatedUnion("kind", [urlCallbackSch
  * A callback as a job record keeps it: the gateway seals a URL callback's secret (sealed-secret.ts), so
  * the record holds `secret_sealed` and no `secret`; records from before sealing may still hold `secret`.
  */
-export const storedCallbackTargetSchema = z.discriminatedUnion("kind", [
+const storedCallbackTargetSchema = z.discriminatedUnion("kind", [
   urlCallbackSchema.extend({
     secret_sealed: z
       .string()
@@ -66,7 +66,7 @@ const count = z.number().int().min(0);
  * message quoting it), since whoever named the callback reads the job. `http_error` and `lambda_error`
  * come with the status; the collector's log has the details.
  */
-export const CALLBACK_OUTCOMES = [
+const CALLBACK_OUTCOMES = [
   "delivered",
   "http_error",
   "lambda_error",
@@ -92,7 +92,7 @@ const callbackAttemptSchema = z.object({
 export type CallbackAttempt = z.infer<typeof callbackAttemptSchema>;
 
 /** An attempt as the job API shows it. */
-export interface CallbackAttemptView {
+interface CallbackAttemptView {
   attempt: number;
   at: string;
   duration_ms: number;
@@ -115,7 +115,7 @@ function attemptView(attempt: CallbackAttempt): CallbackAttemptView {
   };
 }
 
-export const CALLBACK_STATUSES = ["waiting", "pending", "delivered", "failed"] as const;
+const CALLBACK_STATUSES = ["waiting", "pending", "delivered", "failed"] as const;
 
 const callbackStateSchema = z.object({
   target: storedCallbackTargetSchema,
@@ -127,10 +127,10 @@ const callbackStateSchema = z.object({
   lease_until: isoTime.nullable(),
   delivered_at: isoTime.nullable(),
 });
-export type CallbackState = z.infer<typeof callbackStateSchema>;
+type CallbackState = z.infer<typeof callbackStateSchema>;
 
 /** A data-store write made when a job ends; `when_state` limits it to some end states. */
-export const dataActionSchema = z.discriminatedUnion("op", [
+const dataActionSchema = z.discriminatedUnion("op", [
   z.object({
     op: z.literal("put"),
     key: z.string().min(1),
@@ -164,7 +164,7 @@ const countsSchema = z.object({ ok: count, failed: count, no_reply: count, unexp
  */
 export type JobCounts = z.infer<typeof countsSchema>;
 
-export const jobRecordSchema = z.object({
+const jobRecordSchema = z.object({
   id: z.string(),
   request_id: z.string(),
   /** Key id of the caller that created the job. */
@@ -197,7 +197,7 @@ export const jobRecordSchema = z.object({
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 
-export const storedResultSchema = z.object({
+const storedResultSchema = z.object({
   identity: z.string(),
   status: z.enum(RESULT_STATUSES),
   statuscode: z.number().int().nullable(),
@@ -402,7 +402,7 @@ export function isComplete(record: JobRecord, counts: JobCounts = record.counts)
 }
 
 /** Expected nodes not heard from; null when nobody knows how many to expect. */
-export function outstanding(record: JobRecord): number | null {
+function outstanding(record: JobRecord): number | null {
   if (record.expected === null) return null;
   if (record.settled) return 0;
   return Math.max(0, record.expected - expectedAnswers(record.counts));

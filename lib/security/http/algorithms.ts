@@ -4,7 +4,7 @@ import type { Bytes } from "../mod.ts";
 import { constantTimeEqual } from "../mod.ts";
 import { plainBytes } from "./digest.ts";
 
-export const SIGNATURE_SCHEMES = ["ed25519", "ecdsa-p256-sha256", "hmac-sha256"] as const;
+const SIGNATURE_SCHEMES = ["ed25519", "ecdsa-p256-sha256", "hmac-sha256"] as const;
 export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
 export const KEY_SCHEMES = [...SIGNATURE_SCHEMES, "bearer"] as const;
 export type KeyScheme = (typeof KEY_SCHEMES)[number];

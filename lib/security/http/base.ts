@@ -12,7 +12,7 @@ export interface HttpRequestParts {
 }
 
 /** Derived components this side computes (§2.2); `@query-param` and the response ones are not supported. */
-export const DERIVED_COMPONENTS = [
+const DERIVED_COMPONENTS = [
   "@method",
   "@target-uri",
   "@authority",
@@ -26,7 +26,7 @@ type DerivedComponent = (typeof DERIVED_COMPONENTS)[number];
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 /** The value of one covered component, or why it has none. */
-export function componentValue(request: HttpRequestParts, url: URL, component: Item): Parsed<string> {
+function componentValue(request: HttpRequestParts, url: URL, component: Item): Parsed<string> {
   const name = component.value;
   if (typeof name !== "string") return { ok: false, error: "a covered component is not a string" };
   if (component.params.size > 0)

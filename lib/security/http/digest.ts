@@ -5,7 +5,7 @@ import type { Bytes } from "../mod.ts";
 import { constantTimeEqual, sha256Digest } from "../mod.ts";
 import { isBytes, isInnerList, parseDictionary } from "./structured.ts";
 
-export const DIGEST_ALGORITHMS = { "sha-256": "SHA-256", "sha-512": "SHA-512" } as const;
+const DIGEST_ALGORITHMS = { "sha-256": "SHA-256", "sha-512": "SHA-512" } as const;
 export type DigestAlgorithm = keyof typeof DIGEST_ALGORITHMS;
 
 /** WebCrypto takes only ArrayBuffer-backed views; a view over a SharedArrayBuffer is copied. */

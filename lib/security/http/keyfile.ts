@@ -30,7 +30,7 @@ export interface GeneratedKey {
 }
 
 /** An empty policy: the key can do nothing until its clusters, collectives, agents and actions are listed. */
-export const DENY_ALL: Policy = { clusters: [], collectives: [], agents: [], actions: [] };
+const DENY_ALL: Policy = { clusters: [], collectives: [], agents: [], actions: [] };
 
 export async function generateHttpKey(options: {
   id: string;

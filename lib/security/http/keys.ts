@@ -23,7 +23,7 @@ import { digestBytes } from "./digest.ts";
 import { type Policy, policySchema } from "./policy.ts";
 
 /** Bearer tokens shorter than this are guessable; `choria-edge req --generate-key` makes 43 characters. */
-export const MIN_BEARER_TOKEN_LENGTH = 32;
+const MIN_BEARER_TOKEN_LENGTH = 32;
 const HASHED_TOKEN = /^sha256:([0-9a-f]{64})$/;
 // Key ids travel in the `keyid` signature parameter and become the default Choria caller id.
 const KEY_ID = /^[A-Za-z0-9_.-]{1,128}$/;
@@ -31,7 +31,7 @@ const CALLER_ID = /^[a-z]+=[\w.-]+$/;
 
 const jwkSchema = z.looseObject({ kty: z.string() });
 
-export const gatewayKeySchema = z
+const gatewayKeySchema = z
   .strictObject({
     id: z.string().regex(KEY_ID, "a key id is 1-128 letters, digits, '_', '.' or '-'"),
     caller: z.string().min(1).max(128).describe("who owns the key, e.g. ci-bot; stable across rotation"),
@@ -74,23 +74,20 @@ export const gatewayKeySchema = z
       ctx.addIssue({ code: "custom", path: ["notAfter"], message: "notAfter must be after notBefore" });
   });
 
-export const gatewayKeysSchema = z
-  .strictObject({ keys: z.array(gatewayKeySchema) })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.keys.forEach((key, index) => {
-      if (seen.has(key.id))
-        ctx.addIssue({
-          code: "custom",
-          path: ["keys", index, "id"],
-          message: `key id ${key.id} is used twice`,
-        });
-      seen.add(key.id);
-    });
+const gatewayKeysSchema = z.strictObject({ keys: z.array(gatewayKeySchema) }).superRefine((config, ctx) => {
+  const seen = new Set<string>();
+  config.keys.forEach((key, index) => {
+    if (seen.has(key.id))
+      ctx.addIssue({
+        code: "custom",
+        path: ["keys", index, "id"],
+        message: `key id ${key.id} is used twice`,
+      });
+    seen.add(key.id);
   });
+});
 
 export type GatewayKeyConfig = z.input<typeof gatewayKeySchema>;
-export type GatewayKeysConfig = z.input<typeof gatewayKeysSchema>;
 
 /** An authenticated key as the rest of the gateway sees it: no key material. */
 export interface ResolvedKey {

@@ -3,8 +3,8 @@
 import { z } from "zod";
 import type { Filter } from "../../protocol/mod.ts";
 
-export const FILTER_KINDS = ["identity", "fact", "class", "agent", "compound"] as const;
-export type FilterKind = (typeof FILTER_KINDS)[number];
+const FILTER_KINDS = ["identity", "fact", "class", "agent", "compound"] as const;
+type FilterKind = (typeof FILTER_KINDS)[number];
 
 const pattern = z.string().min(1).max(256);
 const actionPattern = pattern.regex(/^[^#]+#[^#]+$/, 'an action pattern is "agent#action", e.g. "rpcutil#*"');

@@ -239,7 +239,7 @@ function parseBoolean(reader: Reader): boolean {
 // --- serialisation (RFC 8941 §4.1) ----------------------------------------------------------------------
 
 /** Serialises a bare item; throws on values no header could carry (a bug in the caller, not bad input). */
-export function serializeBareItem(value: BareItem): string {
+function serializeBareItem(value: BareItem): string {
   if (typeof value === "boolean") return value ? "?1" : "?0";
   if (typeof value === "number") {
     if (!Number.isInteger(value) || Math.abs(value) > 999_999_999_999_999)
@@ -254,7 +254,7 @@ export function serializeBareItem(value: BareItem): string {
   return `:${encodeBase64(value)}:`;
 }
 
-export function serializeParameters(params: Parameters): string {
+function serializeParameters(params: Parameters): string {
   let text = "";
   for (const [key, value] of params) {
     text += `;${key}`;

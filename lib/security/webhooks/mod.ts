@@ -5,13 +5,9 @@ export { signSlack } from "./slack.ts";
 export { signStandardV1, signStandardV1a, standardPublicKey } from "./standard.ts";
 export { signStripe } from "./stripe.ts";
 export {
-  DEFAULT_TOLERANCE_SECONDS,
   isWebhookScheme,
   WEBHOOK_SCHEMES,
-  type WebhookAcceptance,
-  type WebhookRefusal,
   type WebhookRefusalReason,
-  type WebhookRequestParts,
   type WebhookScheme,
   type WebhookSecrets,
   type WebhookVerdict,

@@ -35,7 +35,7 @@ export type WebhookRefusalReason =
   | "stale"
   | "missing_delivery_id";
 
-export interface WebhookAcceptance {
+interface WebhookAcceptance {
   ok: true;
   scheme: WebhookScheme;
   /** The sender's id for this delivery, the same on every retry: the key to deduplicate on. */

@@ -1,14 +1,14 @@
-// The Lambda deliverable itself: dist's single-file bundle is built, zipped, read back out of the zip and
-// loaded, and its `handler` is invoked with API Gateway HTTP API (v2) and Function URL events signed for
+// The Lambda deliverable itself: dist's single-file bundle is built, zipped, unpacked by Info-ZIP's unzip
+// (as another tool would read it) and loaded, and its `handler` is invoked with API Gateway HTTP API (v2) and Function URL events signed for
 // their public URLs, against a real federation.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningCollector, startCollector } from "../../../functions/result-collector.ts";
 import { buildLambda } from "../../../infra/build.ts";
-import { readZip } from "../../../infra/zip.ts";
 import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { signHttpRequest } from "../../../lib/security/http/mod.ts";
 import { signStripe } from "../../../lib/security/webhooks/mod.ts";
@@ -47,11 +47,16 @@ beforeAll(async () => {
   federation = fed;
   keys = generated;
   collector = await startCollector(collectorConfig(federation.federation), { log: memoryLog() });
-  const entries = readZip(await readFile(built.zip));
-  zipEntries = entries.map((e) => e.name);
+  // zipinfo's short listing: "-rw-r--r--  6.3 unx  1533615 b- defN 80-Jan-01 00:00 index.mjs" per entry.
+  const listing = execFileSync("/usr/bin/unzip", ["-Z", built.zip], { encoding: "utf8" });
+  zipEntries = listing
+    .split("\n")
+    .filter((line) => /^-[rwx-]{9} /.test(line))
+    .map((line) => line.split(/\s+/))
+    .map((fields) => `${fields[0]} ${fields.at(-1)}`);
   const code = join(dir, "task");
-  await mkdir(code);
-  for (const entry of entries) await writeFile(join(code, entry.name), entry.data);
+  // unzip checks every entry's CRC as it extracts.
+  execFileSync("/usr/bin/unzip", ["-q", built.zip, "-d", code]);
   Object.assign(process.env, {
     CHORIA_EDGE_GATEWAY_NATS_SERVERS: federation.federation.url,
     CHORIA_EDGE_GATEWAY_CLUSTERS: `${CLUSTER}=mcollective`,
@@ -103,8 +108,12 @@ triggers:
 const FUNCTION_URL = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/v1/rpc";
 
 describe("the Lambda bundle", () => {
-  it("is one module in the zip, with its source map and licences beside it", () => {
-    expect(zipEntries).toEqual(["index.mjs", "index.mjs.LEGAL.txt", "index.mjs.map"]);
+  it("is one module in the zip, with its source map and licences beside it, readable by the runtime's user", () => {
+    expect(zipEntries).toEqual([
+      "-rw-r--r-- index.mjs",
+      "-rw-r--r-- index.mjs.LEGAL.txt",
+      "-rw-r--r-- index.mjs.map",
+    ]);
   });
 
   it("answers an API Gateway v2 event: discovery and replies through the federation", async () => {
