@@ -2,9 +2,8 @@
 // values triggers read (`from: data.<key>`) and looks at who holds a lock, on the same JetStream KV
 // bucket the gateways and collectors use.
 import { parseArgs } from "node:util";
-import { NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/mod.ts";
 import { DataStore, DEFAULT_DATA_BUCKET, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
-import { connectNats, NatsKvBucket } from "../lib/transport/mod.ts";
+import { connectNats, NATS_AUTH_ARGS, NatsKvBucket, natsConnectionChoice } from "../lib/transport/mod.ts";
 import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge data <get|put|delete|lock> <key> [value] [options]

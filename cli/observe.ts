@@ -1,7 +1,6 @@
-import { natsConnectionChoice } from "../lib/config/mod.ts";
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/mod.ts";
 import { statsSubject } from "../lib/protocol/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
+import { connectNats, natsConnectionChoice } from "../lib/transport/mod.ts";
 import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge observe [--cluster <name>] [--server <url>] [--json] [--count <n>]

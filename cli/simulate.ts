@@ -1,14 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  DEMO_PKI_MADE,
-  envName,
-  NATS_AUTH_ARGS,
-  natsConnectionChoice,
-  pkiDir,
-  readNamedFile,
-} from "../lib/config/mod.ts";
+import { DEMO_PKI_MADE, envName, pkiDir, readNamedFile } from "../lib/config/mod.ts";
 import { jsonLineLogger } from "../lib/log/mod.ts";
 import {
   generateFleet,
@@ -20,7 +13,7 @@ import {
 } from "../lib/node/mod.ts";
 import { TrustStore } from "../lib/security/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
+import { connectNats, NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/transport/mod.ts";
 
 const HELP = `usage: choria-edge simulate [options]
 

@@ -2,14 +2,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { ClientIdentity } from "../lib/client/mod.ts";
 import { federatedPackets, openReply, signRpcRequest } from "../lib/client/mod.ts";
-import {
-  DEMO_PKI_MADE,
-  FileProblem,
-  NATS_AUTH_ARGS,
-  natsConnectionChoice,
-  pkiDir,
-  readNamedFile,
-} from "../lib/config/mod.ts";
+import { DEMO_PKI_MADE, FileProblem, pkiDir, readNamedFile } from "../lib/config/mod.ts";
 import { describeHops, renderTrace, type TraceReport } from "../lib/federation/mod.ts";
 import {
   encodeTransport,
@@ -19,7 +12,7 @@ import {
   type SeenByHop,
 } from "../lib/protocol/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
+import { connectNats, NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/transport/mod.ts";
 import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge trace <identity> [options]

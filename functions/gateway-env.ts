@@ -5,8 +5,6 @@
 import { join } from "node:path";
 import {
   DEMO_PKI_MADE,
-  natsConnectionChoice,
-  natsOptionSpecs,
   type OptionSpec,
   optionsUsage,
   pkiDir,
@@ -21,7 +19,12 @@ import {
   parseClusters,
   parseDialects,
 } from "../lib/gateway/mod.ts";
-import type { NatsAuth, NatsTlsFiles } from "../lib/transport/mod.ts";
+import {
+  type NatsAuth,
+  type NatsTlsFiles,
+  natsConnectionChoice,
+  natsOptionSpecs,
+} from "../lib/transport/mod.ts";
 
 const OPTIONS: OptionSpec[] = (
   [

@@ -2,9 +2,6 @@
 export { DEMO_PKI_MADE, FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "./files.ts";
 export {
   envName,
-  NATS_AUTH_ARGS,
-  natsConnectionChoice,
-  natsOptionSpecs,
   type OptionSpec,
   type OptionValue,
   optionsUsage,

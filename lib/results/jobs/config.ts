@@ -1,12 +1,6 @@
 import { z } from "zod";
-import {
-  envName,
-  natsConnectionChoice,
-  type OptionSpec,
-  optionsUsage,
-  readOptions,
-} from "../../config/mod.ts";
-import { natsAuthSchema, natsTlsSchema } from "../../federation/mod.ts";
+import { envName, type OptionSpec, optionsUsage, readOptions } from "../../config/mod.ts";
+import { natsAuthSchema, natsConnectionChoice, natsTlsSchema } from "../../transport/mod.ts";
 import { DEFAULT_BUCKET } from "./keys.ts";
 
 const DAY_MS = 86_400_000;

@@ -1,12 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  envName,
-  natsConnectionChoice,
-  natsOptionSpecs,
-  type OptionSpec,
-  optionsUsage,
-  readOptions,
-} from "../../../lib/config/options.ts";
+import { envName, type OptionSpec, optionsUsage, readOptions } from "../../../lib/config/options.ts";
 
 const PREFIX = "CHORIA_EDGE_TEST_";
 const OPTIONS: OptionSpec[] = [
@@ -14,7 +7,6 @@ const OPTIONS: OptionSpec[] = [
   { flag: "max-hops", kind: "int", help: "a number" },
   { flag: "servers", kind: "list", help: "a list" },
   { flag: "verbose", kind: "bool", help: "a switch" },
-  ...natsOptionSpecs(),
 ];
 
 function read(argv: string[], env: Record<string, string> = {}) {
@@ -69,25 +61,5 @@ describe("readOptions", () => {
     for (const option of OPTIONS) expect(usage).toContain(envName(PREFIX, option.flag));
     expect(usage).toContain("--servers <a,b>");
     expect(usage).toMatch(/--verbose\s+a switch/);
-  });
-});
-
-describe("natsConnectionChoice", () => {
-  it("builds one auth method and TLS files from the options", () => {
-    expect(natsConnectionChoice(read(["--user", "u", "--password", "p", "--tls-ca", "/ca.pem"]).str)).toEqual(
-      {
-        ok: true,
-        auth: { type: "userpass", user: "u", pass: "p" },
-        tls: { caFile: "/ca.pem", certFile: undefined, keyFile: undefined },
-      },
-    );
-    expect(natsConnectionChoice(read([]).str)).toEqual({ ok: true, auth: { type: "none" } });
-  });
-
-  it("refuses two auth methods instead of picking one", () => {
-    expect(natsConnectionChoice(read(["--token", "t", "--credentials", "/x.creds"]).str)).toMatchObject({
-      ok: false,
-      error: expect.stringContaining("choose one"),
-    });
   });
 });
