@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import type { ClientIdentity } from "../lib/client/mod.ts";
 import { federatedPackets, openReply, signRpcRequest } from "../lib/client/mod.ts";
 import { DEMO_PKI_MADE, FileProblem, pkiDir, readNamedFile } from "../lib/config/mod.ts";
@@ -12,7 +11,8 @@ import {
   type SeenByHop,
 } from "../lib/protocol/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
-import { connectNats, NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/transport/mod.ts";
+import { connectNats, natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
+import { commandArgs } from "./args.ts";
 import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge trace <identity> [options]
@@ -34,45 +34,32 @@ Defaults named "the local stack's" come from $CHORIA_EDGE_HOME/stack.json while 
   --json                print the trace as one JSON object
   --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
 
+const OPTIONS = [
+  { flag: "cluster", kind: "string" },
+  { flag: "collective", kind: "string" },
+  { flag: "server", kind: "string" },
+  { flag: "cert", kind: "string" },
+  { flag: "key", kind: "string" },
+  { flag: "timeout", kind: "string", default: "5000" },
+  { flag: "json", kind: "bool", default: false },
+  ...natsAuthOptionSpecs(),
+] as const;
+
 interface Output {
   write(text: string): unknown;
 }
 
 /** `choria-edge trace <identity>`: exit 0 with the route, 1 when no reply came, 2 on bad usage. */
 export async function runTrace(argv: string[], out: Output = process.stdout): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        cluster: { type: "string" },
-        collective: { type: "string" },
-        server: { type: "string" },
-        cert: { type: "string" },
-        key: { type: "string" },
-        timeout: { type: "string", default: "5000" },
-        json: { type: "boolean", default: false },
-        ...NATS_AUTH_ARGS,
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`choria-edge trace: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    out.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs("trace", USAGE, OPTIONS, argv, { out, err: process.stderr, positionals: true });
+  if (typeof args === "number") return args;
+  const { values, positionals, str } = args;
   const identity = positionals[0];
   const timeoutMs = Number(values.timeout);
   if (identity === undefined || positionals.length > 1 || !(timeoutMs > 0)) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const str = (name: string) => values[name] as string | undefined;
   const stack = localStack(process.stderr);
   const cluster = str("cluster") ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? stack?.cluster ?? "mcollective";
   const collective = str("collective") ?? stack?.collective ?? "mcollective";

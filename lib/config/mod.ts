@@ -2,9 +2,12 @@
 export { DEMO_PKI_MADE, FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "./files.ts";
 export {
   envName,
+  type OptionFlag,
   type OptionSpec,
   type OptionValue,
+  type OptionValues,
   optionsUsage,
+  type ReadOptions,
   readOptions,
 } from "./options.ts";
 export { pkiDir, stateDir } from "./paths.ts";

@@ -9,7 +9,7 @@ export {
 } from "./kv-bucket.ts";
 export { connectNats, type NatsTlsFiles } from "./node.ts";
 export {
-  NATS_AUTH_ARGS,
+  natsAuthOptionSpecs,
   natsAuthSchema,
   natsConnectionChoice,
   natsOptionSpecs,

@@ -19,28 +19,26 @@ export const natsTlsSchema = z.object({
   keyFile: z.string().min(1).optional(),
 });
 
-/** The NATS options every process takes, under an optional prefix (`federation-` for a broker side). */
-export function natsOptionSpecs(prefix = "", what = "the NATS server"): OptionSpec[] {
+/** The NATS auth options alone, for the commands that take no TLS options. */
+export function natsAuthOptionSpecs(prefix = ""): OptionSpec[] {
   return [
     { flag: `${prefix}user`, kind: "string", help: "user name" },
     { flag: `${prefix}password`, kind: "string", help: "password (prefer the environment variable)" },
     { flag: `${prefix}token`, kind: "string", help: "auth token" },
     { flag: `${prefix}nkey-seed`, kind: "string", help: "nkey seed (SU...)" },
     { flag: `${prefix}credentials`, kind: "string", help: "path of a .creds file (JWT and nkey)" },
+  ];
+}
+
+/** The NATS options every process takes, under an optional prefix (`federation-` for a broker side). */
+export function natsOptionSpecs(prefix = "", what = "the NATS server"): OptionSpec[] {
+  return [
+    ...natsAuthOptionSpecs(prefix),
     { flag: `${prefix}tls-ca`, kind: "string", help: `CA bundle to verify ${what}` },
     { flag: `${prefix}tls-cert`, kind: "string", help: "client certificate" },
     { flag: `${prefix}tls-key`, kind: "string", help: "client key" },
   ];
 }
-
-/** The same NATS auth options for commands that read their arguments with node:util parseArgs. */
-export const NATS_AUTH_ARGS = {
-  user: { type: "string" },
-  password: { type: "string" },
-  token: { type: "string" },
-  credentials: { type: "string" },
-  "nkey-seed": { type: "string" },
-} as const;
 
 export type NatsConnectionChoice =
   | { ok: true; auth: NatsAuth; tls?: NatsTlsFiles }

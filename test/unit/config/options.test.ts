@@ -56,6 +56,33 @@ describe("readOptions", () => {
     expect(readOptions(OPTIONS, PREFIX, ["-h"], {})).toEqual({ ok: false, help: true });
   });
 
+  it("keeps positionals in order when a command takes them: '-' is one, '--' ends the options", () => {
+    const read = readOptions(
+      OPTIONS,
+      PREFIX,
+      ["put", "--verbose", "k", "-", "--", "--name"],
+      {},
+      { positionals: true },
+    );
+    expect(read.ok && read.positionals).toEqual(["put", "k", "-", "--name"]);
+    expect(read.ok && read.values.verbose).toBe(true);
+    expect(readOptions(OPTIONS, PREFIX, ["-x"], {}, { positionals: true })).toEqual({
+      ok: false,
+      error: "unknown option '-x'",
+    });
+  });
+
+  it("adds up a repeated flag as given, and falls back to an option's default", () => {
+    const options = [
+      { flag: "identity", kind: "multiple" },
+      { flag: "scheme", kind: "string", default: "github" },
+    ] as const;
+    const read = readOptions(options, PREFIX, ["--identity", "a,b", "--identity=c"], {});
+    expect(read.ok && read.values).toEqual({ identity: ["a,b", "c"], scheme: "github" });
+    const none = readOptions(options, PREFIX, [], {});
+    expect(none.ok && none.values).toEqual({ identity: undefined, scheme: "github" });
+  });
+
   it("lists every option with its environment variable in the usage text", () => {
     const usage = optionsUsage(OPTIONS, PREFIX);
     for (const option of OPTIONS) expect(usage).toContain(envName(PREFIX, option.flag));
