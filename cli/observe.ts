@@ -2,7 +2,7 @@ import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/f
 import { statsSubject } from "../lib/protocol/mod.ts";
 import { connectNats, natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
 import { commandArgs } from "./args.ts";
-import { localStack } from "./local-stack.ts";
+import { federationTarget, localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge observe [--cluster <name>] [--server <url>] [--json] [--count <n>]
 
@@ -41,13 +41,7 @@ export async function runObserve(argv: string[], out: Output = process.stdout): 
   if (typeof args === "number") return args;
   const { values } = args;
   const stack = localStack(process.stderr);
-  const cluster = values.cluster ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? stack?.cluster ?? "mcollective";
-  const server =
-    values.server ??
-    process.env.CHORIA_EDGE_BROKER_FEDERATION_SERVERS ??
-    process.env.CHORIA_EDGE_BROKER_SERVERS ??
-    stack?.federation.url ??
-    "nats://127.0.0.1:4222";
+  const { cluster, server } = federationTarget(values, stack);
   const count = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
   const stale = values.stale === undefined ? 30_000 : Number(values.stale);
   if (!(count > 0) || !(stale > 0)) {
