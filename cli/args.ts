@@ -9,23 +9,24 @@ interface Writer {
 export type CommandArgs<O extends readonly OptionFlag[]> = Extract<ReadOptions<O>, { ok: true }>;
 
 /**
- * The command's options and positionals; or, after `--help` (usage on `out`, exit code 0) or a mistake
- * (what is wrong and the usage on `err`, exit code 2), the exit code.
+ * The command's options and positionals; or, after `--help` (usage on stdout, exit code 0) or a mistake
+ * (what is wrong and the usage on stderr, exit code 2), the exit code.
  */
 export function commandArgs<const O extends readonly OptionFlag[]>(
   command: string,
   usage: string,
   options: O,
   argv: readonly string[],
-  io: { out: Writer; err: Writer; positionals?: boolean },
+  io: { stdout: Writer; stderr: Writer },
+  how = { positionals: true },
 ): CommandArgs<O> | number {
-  const read = readOptions(options, "", argv, {}, { positionals: io.positionals ?? false });
+  const read = readOptions(options, "", argv, {}, how);
   if (read.ok) return read;
   if ("help" in read) {
-    io.out.write(`${usage}\n`);
+    io.stdout.write(`${usage}\n`);
     return 0;
   }
-  io.err.write(`choria-edge ${command}: ${read.error}\n\n${usage}\n`);
+  io.stderr.write(`choria-edge ${command}: ${read.error}\n\n${usage}\n`);
   return 2;
 }
 

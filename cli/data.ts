@@ -51,11 +51,7 @@ const processIo: DataIo = {
 
 /** `choria-edge data ...`: exit 0 on success, 1 when there is nothing to show, 2 on bad usage. */
 export async function runData(argv: string[], io: DataIo = processIo): Promise<number> {
-  const args = commandArgs("data", USAGE, OPTIONS, argv, {
-    out: io.stdout,
-    err: io.stderr,
-    positionals: true,
-  });
+  const args = commandArgs("data", USAGE, OPTIONS, argv, io);
   if (typeof args === "number") return args;
   const { values, positionals, str } = args;
   const [action, key, value, ...extra] = positionals;

@@ -181,11 +181,7 @@ export async function runHook(
   argv: string[],
   io: HookIo = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
-  const args = commandArgs("hook", USAGE, OPTIONS, argv, {
-    out: io.stdout,
-    err: io.stderr,
-    positionals: true,
-  });
+  const args = commandArgs("hook", USAGE, OPTIONS, argv, io);
   if (typeof args === "number") return args;
   const { values, positionals } = args;
   try {

@@ -37,7 +37,14 @@ const OPTIONS = [
 
 /** `choria-edge observe`: prints the cluster view until interrupted (or `--count` updates). */
 export async function runObserve(argv: string[], out: Output = process.stdout): Promise<number> {
-  const args = commandArgs("observe", USAGE, OPTIONS, argv, { out, err: process.stderr });
+  const args = commandArgs(
+    "observe",
+    USAGE,
+    OPTIONS,
+    argv,
+    { stdout: out, stderr: process.stderr },
+    { positionals: false },
+  );
   if (typeof args === "number") return args;
   const { values } = args;
   const stack = localStack(process.stderr);

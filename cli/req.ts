@@ -95,11 +95,7 @@ export async function runReq(
   argv: string[],
   io: ReqIo = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
-  const args = commandArgs("req", USAGE, OPTIONS, argv, {
-    out: io.stdout,
-    err: io.stderr,
-    positionals: true,
-  });
+  const args = commandArgs("req", USAGE, OPTIONS, argv, io);
   if (typeof args === "number") return args;
   const { values, positionals } = args;
   const usageError = (message: string) => {

@@ -57,7 +57,7 @@ interface Output {
 
 /** `choria-edge trace <identity>`: exit 0 with the route, 1 when no reply came, 2 on bad usage. */
 export async function runTrace(argv: string[], out: Output = process.stdout): Promise<number> {
-  const args = commandArgs("trace", USAGE, OPTIONS, argv, { out, err: process.stderr, positionals: true });
+  const args = commandArgs("trace", USAGE, OPTIONS, argv, { stdout: out, stderr: process.stderr });
   if (typeof args === "number") return args;
   const { values, positionals, str } = args;
   const identity = positionals[0];
