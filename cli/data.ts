@@ -1,10 +1,14 @@
 // `choria-edge data`: the trigger data store and its locks from a shell, the way an operator sets the
 // values triggers read (`from: data.<key>`) and looks at who holds a lock, on the same JetStream KV
 // bucket the gateways and collectors use.
-import { parseArgs } from "node:util";
-import { NATS_AUTH_ARGS, natsConnectionChoice } from "../lib/config/mod.ts";
 import { DataStore, DEFAULT_DATA_BUCKET, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
-import { connectNats, NatsKvBucket } from "../lib/transport/mod.ts";
+import {
+  connectNats,
+  NatsKvBucket,
+  natsAuthOptionSpecs,
+  natsConnectionChoice,
+} from "../lib/transport/mod.ts";
+import { commandArgs } from "./args.ts";
 import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge data <get|put|delete|lock> <key> [value] [options]
@@ -21,6 +25,13 @@ Reads and writes the trigger data store (JetStream KV bucket ${DEFAULT_DATA_BUCK
   --bucket <name>       KV bucket (default ${DEFAULT_DATA_BUCKET})
   --json                print JSON: { key, value, revision } or the lock's state
   --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
+
+const OPTIONS = [
+  { flag: "server", kind: "string" },
+  { flag: "bucket", kind: "string", default: DEFAULT_DATA_BUCKET },
+  { flag: "json", kind: "bool", default: false },
+  ...natsAuthOptionSpecs(),
+] as const;
 
 interface DataIo {
   stdout: { write(text: string): unknown };
@@ -40,28 +51,9 @@ const processIo: DataIo = {
 
 /** `choria-edge data ...`: exit 0 on success, 1 when there is nothing to show, 2 on bad usage. */
 export async function runData(argv: string[], io: DataIo = processIo): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        server: { type: "string" },
-        bucket: { type: "string", default: DEFAULT_DATA_BUCKET },
-        json: { type: "boolean", default: false },
-        ...NATS_AUTH_ARGS,
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    io.stderr.write(`choria-edge data: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs("data", USAGE, OPTIONS, argv, io);
+  if (typeof args === "number") return args;
+  const { values, positionals, str } = args;
   const [action, key, value, ...extra] = positionals;
   const arity: Record<string, number> = { get: 1, put: 2, delete: 1, lock: 1 };
   if (action === undefined || arity[action] === undefined || extra.length > 0) {
@@ -72,14 +64,13 @@ export async function runData(argv: string[], io: DataIo = processIo): Promise<n
     io.stderr.write(`choria-edge data ${action}: expected ${action === "put" ? "<key> <value>" : "<key>"}\n`);
     return 2;
   }
-  const str = (name: string) => values[name] as string | undefined;
   const connection = natsConnectionChoice(str);
   if (!connection.ok) {
     io.stderr.write(`choria-edge data: ${connection.error}\n`);
     return 2;
   }
   const servers = (
-    str("server") ??
+    values.server ??
     process.env.CHORIA_EDGE_GATEWAY_NATS_SERVERS ??
     localStack(io.stderr)?.federation.url ??
     "nats://127.0.0.1:4222"
@@ -94,8 +85,8 @@ export async function runData(argv: string[], io: DataIo = processIo): Promise<n
     timeoutMs: 5000,
   });
   try {
-    const store = new DataStore(await NatsKvBucket.open(bus.connection, { name: str("bucket")!, ttlMs: 0 }));
-    const json = values.json === true;
+    const store = new DataStore(await NatsKvBucket.open(bus.connection, { name: values.bucket, ttlMs: 0 }));
+    const json = values.json;
     switch (action) {
       case "get": {
         const entry = await store.get(key);

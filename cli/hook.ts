@@ -1,13 +1,13 @@
 // `choria-edge hook send`: a webhook delivery signed the way its sender signs it (GitHub, Standard
 // Webhooks, Slack, Stripe), POSTed to a gateway's /v1/hooks/<trigger> or printed as a curl command. It
 // exists to try triggers without the SaaS side: the gateway cannot tell its deliveries from the real ones.
-import { parseArgs } from "node:util";
 import { demoCallerKeyPath } from "../infra/demo-caller.ts";
 import { demoSecretPath, readSecretFile } from "../infra/demo-triggers.ts";
 import type { StackFile } from "../infra/stack-file.ts";
 import {
   FileProblem,
   type MissingFileHint,
+  type OptionValues,
   readNamedBytes,
   readNamedFile,
   stateDir,
@@ -22,6 +22,7 @@ import {
   WEBHOOK_SCHEMES,
   type WebhookScheme,
 } from "../lib/security/webhooks/mod.ts";
+import { commandArgs } from "./args.ts";
 import { localStack } from "./local-stack.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:8080";
@@ -154,31 +155,24 @@ function shellQuote(text: string): string {
   return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      url: { type: "string" },
-      scheme: { type: "string", default: "github" },
-      "secret-env": { type: "string" },
-      "secret-file": { type: "string" },
-      body: { type: "string" },
-      "content-type": { type: "string", default: "application/json" },
-      delivery: { type: "string" },
-      event: { type: "string" },
-      ref: { type: "string", default: "refs/heads/main" },
-      sha: { type: "string" },
-      repo: { type: "string", default: "acme/demo" },
-      "print-curl": { type: "boolean" },
-      wait: { type: "boolean" },
-      key: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-}
+const OPTIONS = [
+  { flag: "url", kind: "string" },
+  { flag: "scheme", kind: "string", default: "github" },
+  { flag: "secret-env", kind: "string" },
+  { flag: "secret-file", kind: "string" },
+  { flag: "body", kind: "string" },
+  { flag: "content-type", kind: "string", default: "application/json" },
+  { flag: "delivery", kind: "string" },
+  { flag: "event", kind: "string" },
+  { flag: "ref", kind: "string", default: "refs/heads/main" },
+  { flag: "sha", kind: "string" },
+  { flag: "repo", kind: "string", default: "acme/demo" },
+  { flag: "print-curl", kind: "bool" },
+  { flag: "wait", kind: "bool" },
+  { flag: "key", kind: "string" },
+] as const;
 
-type Values = ReturnType<typeof parse>["values"];
+type Values = OptionValues<typeof OPTIONS>;
 
 class UsageError extends Error {}
 
@@ -187,18 +181,9 @@ export async function runHook(
   argv: string[],
   io: HookIo = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
-  let values: Values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parse(argv));
-  } catch (err) {
-    io.stderr.write(`choria-edge hook: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs("hook", USAGE, OPTIONS, argv, io);
+  if (typeof args === "number") return args;
+  const { values, positionals } = args;
   try {
     const [verb, trigger, ...extra] = positionals;
     if (verb !== "send" || trigger === undefined || extra.length > 0)

@@ -12,3 +12,22 @@ export function localStack(warn: { write(text: string): unknown }): StackFile | 
   if (found.state === "stale") warn.write(`choria-edge: ignoring ${found.path}: ${found.reason}\n`);
   return found.state === "running" ? found.stack : undefined;
 }
+
+/**
+ * The broker cluster and federation NATS servers that observe and trace talk to: the flag, else the
+ * broker's environment variable, else the local stack's, else the built-in default.
+ */
+export function federationTarget(
+  given: { cluster?: string | undefined; server?: string | undefined },
+  stack: StackFile | undefined,
+): { cluster: string; server: string } {
+  return {
+    cluster: given.cluster ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? stack?.cluster ?? "mcollective",
+    server:
+      given.server ??
+      process.env.CHORIA_EDGE_BROKER_FEDERATION_SERVERS ??
+      process.env.CHORIA_EDGE_BROKER_SERVERS ??
+      stack?.federation.url ??
+      "nats://127.0.0.1:4222",
+  };
+}

@@ -1,8 +1,8 @@
-import { natsConnectionChoice } from "../lib/config/mod.ts";
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/mod.ts";
 import { statsSubject } from "../lib/protocol/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
-import { localStack } from "./local-stack.ts";
+import { connectNats, natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
+import { commandArgs } from "./args.ts";
+import { federationTarget, localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge observe [--cluster <name>] [--server <url>] [--json] [--count <n>]
 
@@ -26,65 +26,31 @@ interface Output {
   isTTY?: boolean;
 }
 
-type Flags = Record<string, string | true>;
-
-function readFlags(argv: string[]): Flags | string {
-  const flags: Flags = {};
-  const valued = new Set([
-    "cluster",
-    "server",
-    "count",
-    "stale",
-    "user",
-    "password",
-    "token",
-    "credentials",
-    "nkey-seed",
-  ]);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "-h") return "help";
-    if (!arg.startsWith("--")) return `unexpected argument '${arg}'`;
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    if (name === "help") return "help";
-    if (name === "json") {
-      flags.json = true;
-      continue;
-    }
-    if (!valued.has(name)) return `unknown option '--${name}'`;
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined) return `option '--${name}' needs a value`;
-    flags[name] = value;
-  }
-  return flags;
-}
+const OPTIONS = [
+  { flag: "cluster", kind: "string" },
+  { flag: "server", kind: "string" },
+  { flag: "json", kind: "bool", default: false },
+  { flag: "count", kind: "string" },
+  { flag: "stale", kind: "string" },
+  ...natsAuthOptionSpecs(),
+] as const;
 
 /** `choria-edge observe`: prints the cluster view until interrupted (or `--count` updates). */
 export async function runObserve(argv: string[], out: Output = process.stdout): Promise<number> {
-  const flags = readFlags(argv);
-  if (flags === "help") {
-    out.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (typeof flags === "string") {
-    process.stderr.write(`choria-edge observe: ${flags}\n\n${USAGE}\n`);
-    return 2;
-  }
+  const args = commandArgs(
+    "observe",
+    USAGE,
+    OPTIONS,
+    argv,
+    { stdout: out, stderr: process.stderr },
+    { positionals: false },
+  );
+  if (typeof args === "number") return args;
+  const { values } = args;
   const stack = localStack(process.stderr);
-  const cluster =
-    (flags.cluster as string | undefined) ??
-    process.env.CHORIA_EDGE_BROKER_CLUSTER ??
-    stack?.cluster ??
-    "mcollective";
-  const server =
-    (flags.server as string | undefined) ??
-    process.env.CHORIA_EDGE_BROKER_FEDERATION_SERVERS ??
-    process.env.CHORIA_EDGE_BROKER_SERVERS ??
-    stack?.federation.url ??
-    "nats://127.0.0.1:4222";
-  const count = flags.count === undefined ? Number.POSITIVE_INFINITY : Number(flags.count);
-  const stale = flags.stale === undefined ? 30_000 : Number(flags.stale);
+  const { cluster, server } = federationTarget(values, stack);
+  const count = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
+  const stale = values.stale === undefined ? 30_000 : Number(values.stale);
   if (!(count > 0) || !(stale > 0)) {
     process.stderr.write("choria-edge observe: --count and --stale take positive numbers\n");
     return 2;
@@ -97,9 +63,7 @@ export async function runObserve(argv: string[], out: Output = process.stdout): 
     return 2;
   }
 
-  const choice = natsConnectionChoice((name) =>
-    typeof flags[name] === "string" ? (flags[name] as string) : undefined,
-  );
+  const choice = natsConnectionChoice(args.str);
   if (!choice.ok) {
     process.stderr.write(`choria-edge observe: ${choice.error}\n`);
     return 2;
@@ -115,7 +79,7 @@ export async function runObserve(argv: string[], out: Output = process.stdout): 
     },
   });
   const view = new ClusterView(cluster, stale);
-  const json = flags.json === true;
+  const json = values.json;
   const tty = !json && out.isTTY === true;
   let updates = 0;
   let lastDraw = 0;

@@ -1,8 +1,7 @@
 // `choria-edge req`: signs one RPC request for the edge gateway and shows the replies as they stream in.
 // `--generate-key` makes a caller key (a key file for this command, a config entry for the gateway).
 import { writeFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
-import { FileProblem, readNamedFile } from "../lib/config/mod.ts";
+import { FileProblem, type OptionValues, readNamedFile } from "../lib/config/mod.ts";
 import { parseFactFilterString } from "../lib/protocol/mod.ts";
 import {
   generateHttpKey,
@@ -11,6 +10,7 @@ import {
   signHttpRequest,
   signingKeyFromText,
 } from "../lib/security/http/mod.ts";
+import { commandArgs } from "./args.ts";
 import { localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge req <agent> <action> [key=value | key:=json ...] [options]
@@ -52,6 +52,33 @@ to add to the gateway's keys document; its policy is empty, which allows nothing
   --scheme <s>             ${KEY_SCHEMES.join(" | ")} (default ed25519)
   --caller <name>          who owns the key (default: the key id)`;
 
+const OPTIONS = [
+  { flag: "gateway", kind: "string" },
+  { flag: "key", kind: "string" },
+  { flag: "key-id", kind: "string" },
+  { flag: "cluster", kind: "string" },
+  { flag: "collective", kind: "string" },
+  { flag: "filter-fact", kind: "multiple" },
+  { flag: "filter-class", kind: "multiple" },
+  { flag: "filter-agent", kind: "multiple" },
+  { flag: "identity", kind: "multiple" },
+  { flag: "compound", kind: "string" },
+  { flag: "nodes", kind: "string" },
+  { flag: "limit", kind: "string" },
+  { flag: "broadcast", kind: "bool" },
+  { flag: "expect", kind: "string" },
+  { flag: "timeout", kind: "string" },
+  { flag: "discovery-timeout", kind: "string" },
+  { flag: "json", kind: "bool" },
+  { flag: "jsonl", kind: "bool" },
+  { flag: "fields", kind: "string" },
+  { flag: "generate-key", kind: "bool" },
+  { flag: "scheme", kind: "string" },
+  { flag: "caller", kind: "string" },
+] as const;
+
+type Values = OptionValues<typeof OPTIONS>;
+
 interface Output {
   write(text: string): unknown;
 }
@@ -68,18 +95,9 @@ export async function runReq(
   argv: string[],
   io: ReqIo = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
-  let values: ReturnType<typeof parse>["values"];
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parse(argv));
-  } catch (err) {
-    io.stderr.write(`choria-edge req: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs("req", USAGE, OPTIONS, argv, io);
+  if (typeof args === "number") return args;
+  const { values, positionals } = args;
   const usageError = (message: string) => {
     io.stderr.write(`choria-edge req: ${message}\n`);
     return 2;
@@ -162,40 +180,6 @@ export async function runReq(
   }
   return followStream(response, values.jsonl === true, io, fields);
 }
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      gateway: { type: "string" },
-      key: { type: "string" },
-      "key-id": { type: "string" },
-      cluster: { type: "string" },
-      collective: { type: "string" },
-      "filter-fact": { type: "string", multiple: true },
-      "filter-class": { type: "string", multiple: true },
-      "filter-agent": { type: "string", multiple: true },
-      identity: { type: "string", multiple: true },
-      compound: { type: "string" },
-      nodes: { type: "string" },
-      limit: { type: "string" },
-      broadcast: { type: "boolean" },
-      expect: { type: "string" },
-      timeout: { type: "string" },
-      "discovery-timeout": { type: "string" },
-      json: { type: "boolean" },
-      jsonl: { type: "boolean" },
-      fields: { type: "string" },
-      "generate-key": { type: "boolean" },
-      scheme: { type: "string" },
-      caller: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-}
-
-type Values = ReturnType<typeof parse>["values"];
 
 /** The POST /v1/rpc body, or what is wrong with the command line. Only fields the caller set are sent. */
 export function requestBody(

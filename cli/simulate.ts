@@ -1,14 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import {
-  DEMO_PKI_MADE,
-  envName,
-  NATS_AUTH_ARGS,
-  natsConnectionChoice,
-  pkiDir,
-  readNamedFile,
-} from "../lib/config/mod.ts";
+import { DEMO_PKI_MADE, envName, pkiDir, readNamedFile } from "../lib/config/mod.ts";
 import { jsonLineLogger } from "../lib/log/mod.ts";
 import {
   generateFleet,
@@ -20,7 +12,8 @@ import {
 } from "../lib/node/mod.ts";
 import { TrustStore } from "../lib/security/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
+import { connectNats, natsConnectionChoice, natsOptionSpecs } from "../lib/transport/mod.ts";
+import { serviceArgs } from "./args.ts";
 
 const HELP = `usage: choria-edge simulate [options]
 
@@ -48,33 +41,30 @@ put secrets there rather than on the command line):
 
 const ENV_PREFIX = "CHORIA_EDGE_SIMULATE_";
 
-export async function runSimulate(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      nodes: { type: "string", default: "100" },
-      fleet: { type: "string" },
-      collective: { type: "string", default: "mcollective" },
-      server: { type: "string", default: process.env.CHORIA_EDGE_COLLECTIVE_URL ?? "nats://127.0.0.1:4222" },
-      ca: { type: "string", default: join(pkiDir(), "ca.pem") },
-      seed: { type: "string", default: "1" },
-      offset: { type: "string", default: "0" },
-      "per-connection": { type: "string", default: "1000" },
-      "ready-file": { type: "string" },
-      ...NATS_AUTH_ARGS,
-      "tls-ca": { type: "string" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      help: { type: "boolean", short: "h" },
+// The defaults are read when the command runs, as they depend on the environment.
+const OPTIONS = () =>
+  [
+    { flag: "nodes", kind: "string", default: "100" },
+    { flag: "fleet", kind: "string" },
+    { flag: "collective", kind: "string", default: "mcollective" },
+    {
+      flag: "server",
+      kind: "string",
+      default: process.env.CHORIA_EDGE_COLLECTIVE_URL ?? "nats://127.0.0.1:4222",
     },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const given = values as Record<string, unknown>;
+    { flag: "ca", kind: "string", default: join(pkiDir(), "ca.pem") },
+    { flag: "seed", kind: "string", default: "1" },
+    { flag: "offset", kind: "string", default: "0" },
+    { flag: "per-connection", kind: "string", default: "1000" },
+    { flag: "ready-file", kind: "string" },
+    ...natsOptionSpecs(),
+  ] as const;
+
+export async function runSimulate(argv: string[]): Promise<number> {
+  const values = serviceArgs(HELP, OPTIONS(), argv);
+  if (values === undefined) return 0;
   const nats = natsConnectionChoice((flag) => {
-    const value = given[flag] ?? process.env[envName(ENV_PREFIX, flag)];
+    const value = values[flag] ?? process.env[envName(ENV_PREFIX, flag)];
     return typeof value === "string" && value !== "" ? value : undefined;
   });
   if (!nats.ok) throw new Error(nats.error);

@@ -1,10 +1,10 @@
 import { dirname, isAbsolute, relative } from "node:path";
-import { parseArgs } from "node:util";
 import { signedCurl } from "../infra/demo-caller.ts";
 import { DEMO_TRIGGER } from "../infra/demo-triggers.ts";
 import { MissingPrerequisite } from "../infra/prerequisites.ts";
 import { type RunningStack, startStack } from "../infra/stack.ts";
 import { stateDir } from "../lib/config/mod.ts";
+import { serviceArgs } from "./args.ts";
 
 const HELP = `usage: choria-edge stack [--nodes N] [--brokers N] [--cluster NAME] [--<service>-port P ...]
 
@@ -33,25 +33,16 @@ const PORTS = {
   "gateway-port": 8080,
 } as const;
 
+const OPTIONS = [
+  { flag: "nodes", kind: "string", default: "300" },
+  { flag: "brokers", kind: "string", default: "2" },
+  { flag: "cluster", kind: "string", default: "dc1" },
+  ...Object.keys(PORTS).map((flag) => ({ flag, kind: "string" }) as const),
+] as const;
+
 export async function runStack(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      nodes: { type: "string", default: "300" },
-      brokers: { type: "string", default: "2" },
-      cluster: { type: "string", default: "dc1" },
-      "federation-port": { type: "string" },
-      "websocket-port": { type: "string" },
-      "collective-port": { type: "string" },
-      "metrics-port": { type: "string" },
-      "gateway-port": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = serviceArgs(HELP, OPTIONS, argv);
+  if (values === undefined) return 0;
   const port = (flag: keyof typeof PORTS): number => {
     const text = values[flag];
     if (text === undefined) return PORTS[flag];

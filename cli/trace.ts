@@ -1,15 +1,8 @@
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import type { StackFile } from "../infra/stack-file.ts";
 import type { ClientIdentity } from "../lib/client/mod.ts";
 import { federatedPackets, openReply, signRpcRequest } from "../lib/client/mod.ts";
-import {
-  DEMO_PKI_MADE,
-  FileProblem,
-  NATS_AUTH_ARGS,
-  natsConnectionChoice,
-  pkiDir,
-  readNamedFile,
-} from "../lib/config/mod.ts";
+import { DEMO_PKI_MADE, FileProblem, pkiDir, readNamedFile } from "../lib/config/mod.ts";
 import { describeHops, renderTrace, type TraceReport } from "../lib/federation/mod.ts";
 import {
   encodeTransport,
@@ -19,8 +12,14 @@ import {
   type SeenByHop,
 } from "../lib/protocol/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
-import { localStack } from "./local-stack.ts";
+import {
+  connectNats,
+  type NatsBus,
+  natsAuthOptionSpecs,
+  natsConnectionChoice,
+} from "../lib/transport/mod.ts";
+import { commandArgs } from "./args.ts";
+import { federationTarget, localStack } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge trace <identity> [options]
 
@@ -41,84 +40,53 @@ Defaults named "the local stack's" come from $CHORIA_EDGE_HOME/stack.json while 
   --json                print the trace as one JSON object
   --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
 
+const OPTIONS = [
+  { flag: "cluster", kind: "string" },
+  { flag: "collective", kind: "string" },
+  { flag: "server", kind: "string" },
+  { flag: "cert", kind: "string" },
+  { flag: "key", kind: "string" },
+  { flag: "timeout", kind: "string", default: "5000" },
+  { flag: "json", kind: "bool", default: false },
+  ...natsAuthOptionSpecs(),
+] as const;
+
 interface Output {
   write(text: string): unknown;
 }
 
 /** `choria-edge trace <identity>`: exit 0 with the route, 1 when no reply came, 2 on bad usage. */
 export async function runTrace(argv: string[], out: Output = process.stdout): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        cluster: { type: "string" },
-        collective: { type: "string" },
-        server: { type: "string" },
-        cert: { type: "string" },
-        key: { type: "string" },
-        timeout: { type: "string", default: "5000" },
-        json: { type: "boolean", default: false },
-        ...NATS_AUTH_ARGS,
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`choria-edge trace: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    out.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = commandArgs("trace", USAGE, OPTIONS, argv, { stdout: out, stderr: process.stderr });
+  if (typeof args === "number") return args;
+  const { values, positionals, str } = args;
   const identity = positionals[0];
   const timeoutMs = Number(values.timeout);
   if (identity === undefined || positionals.length > 1 || !(timeoutMs > 0)) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const str = (name: string) => values[name] as string | undefined;
   const stack = localStack(process.stderr);
-  const cluster = str("cluster") ?? process.env.CHORIA_EDGE_BROKER_CLUSTER ?? stack?.cluster ?? "mcollective";
-  const collective = str("collective") ?? stack?.collective ?? "mcollective";
-  const server =
-    str("server") ??
-    process.env.CHORIA_EDGE_BROKER_FEDERATION_SERVERS ??
-    process.env.CHORIA_EDGE_BROKER_SERVERS ??
-    stack?.federation.url ??
-    "nats://127.0.0.1:4222";
-  let target: string;
-  let inbound: string;
+  const { cluster, server } = federationTarget(values, stack);
+  const collective = values.collective ?? stack?.collective ?? "mcollective";
+  let route: Route;
   try {
-    target = nodeSubject(collective, identity);
-    inbound = federationSubject(cluster);
+    route = {
+      identity,
+      cluster,
+      collective,
+      target: nodeSubject(collective, identity),
+      inbound: federationSubject(cluster),
+    };
   } catch (err) {
     process.stderr.write(`choria-edge trace: ${(err as Error).message}\n`);
     return 2;
   }
-
-  const certPath = str("cert") ?? stack?.keys.client_cert ?? join(pkiDir(), "rip.mcollective.pem");
-  const keyPath = str("key") ?? stack?.keys.client_key ?? join(pkiDir(), "rip.mcollective-key.pem");
-  let client: ClientIdentity;
-  try {
-    // A default file is the demo PKI's, which a command makes; a named one is the caller's to fix.
-    const demo = (flag: string) =>
-      str(flag) === undefined ? { made: DEMO_PKI_MADE, instead: `--${flag}` } : {};
-    const certPem = await readNamedFile(certPath, { what: "client certificate", ...demo("cert") });
-    const keyPem = await readNamedFile(keyPath, { what: "client key", ...demo("key") });
-    const signer = await loadSigner({ certPem, keyPem });
-    client = { signer, callerid: `choria=${signer.certname}`, senderid: signer.certname };
-  } catch (err) {
-    process.stderr.write(
-      err instanceof FileProblem
-        ? `choria-edge trace: ${err.message}\n`
-        : `choria-edge trace: cannot load the client certificate ${certPath} and key ${keyPath} (${(err as Error).message}); pass another with --cert and --key\n`,
-    );
+  const client = await loadClient(str, stack);
+  if (typeof client === "string") {
+    process.stderr.write(`choria-edge trace: ${client}\n`);
     return 2;
   }
-
   const choice = natsConnectionChoice(str);
   if (!choice.ok) {
     process.stderr.write(`choria-edge trace: ${choice.error}\n`);
@@ -131,57 +99,97 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
     timeoutMs: 5000,
   });
   try {
-    const signed = await signRpcRequest(client, {
-      agent: "rpcutil",
-      action: "ping",
-      collective,
-      filter: { identity: [identity] },
-    });
-    const requestId = signed.request.envelope.requestid;
-    const inbox = replySubject(collective, client.callerid, requestId);
-    const url = bus.connectedUrl();
-    const hop: SeenByHop = [url, client.senderid, url];
-    const [packet] = federatedPackets(signed, [target], { replyTo: inbox, sender: client.senderid, hop });
-    const reply = new Promise<Uint8Array | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), timeoutMs);
-      const sub = bus.subscribe(inbox, (msg) => {
-        clearTimeout(timer);
-        sub.unsubscribe();
-        resolve(msg.data);
-      });
-    });
-    await bus.flush();
-    const started = performance.now();
-    if (!bus.publish(inbound, encodeTransport(packet!)))
-      throw new Error("the NATS client refused the publish");
-    const body = await reply;
-    const roundTripMs = performance.now() - started;
-    if (body === undefined) {
-      process.stderr.write(
-        `choria-edge trace: no reply from ${identity} within ${timeoutMs} ms (is a broker of cluster ${cluster} running, and the node up?)\n`,
-      );
+    const report = await trace(bus, client, route, timeoutMs);
+    if (typeof report === "string") {
+      process.stderr.write(`choria-edge trace: ${report}\n`);
       return 1;
     }
-    const opened = await openReply(body);
-    if (!opened.ok) {
-      process.stderr.write(`choria-edge trace: the reply could not be opened: ${opened.error.message}\n`);
-      return 1;
-    }
-    const hops = (opened.value.transport.headers["seen-by"] ?? []) as SeenByHop[];
-    const rpc = opened.value.rpc;
-    const report: TraceReport = {
-      identity,
-      cluster,
-      requestId,
-      roundTripMs,
-      hops: describeHops(hops, { client: client.senderid, node: opened.value.sender }),
-      status: rpc
-        ? `${rpc.statusmsg} (statuscode ${rpc.statuscode}) from ${opened.value.sender}`
-        : opened.value.payload,
-    };
     out.write(values.json ? `${JSON.stringify(report)}\n` : `${renderTrace(report)}\n`);
     return 0;
   } finally {
     await bus.close();
   }
+}
+
+interface Route {
+  identity: string;
+  cluster: string;
+  collective: string;
+  /** The node's own subject, which the broker forwards to. */
+  target: string;
+  /** The broker cluster's federation subject, where the request goes in. */
+  inbound: string;
+}
+
+/** The client certificate and key to sign with, or what is wrong with them. */
+async function loadClient(
+  str: (flag: string) => string | undefined,
+  stack: StackFile | undefined,
+): Promise<ClientIdentity | string> {
+  const certPath = str("cert") ?? stack?.keys.client_cert ?? join(pkiDir(), "rip.mcollective.pem");
+  const keyPath = str("key") ?? stack?.keys.client_key ?? join(pkiDir(), "rip.mcollective-key.pem");
+  try {
+    // A default file is the demo PKI's, which a command makes; a named one is the caller's to fix.
+    const demo = (flag: string) =>
+      str(flag) === undefined ? { made: DEMO_PKI_MADE, instead: `--${flag}` } : {};
+    const certPem = await readNamedFile(certPath, { what: "client certificate", ...demo("cert") });
+    const keyPem = await readNamedFile(keyPath, { what: "client key", ...demo("key") });
+    const signer = await loadSigner({ certPem, keyPem });
+    return { signer, callerid: `choria=${signer.certname}`, senderid: signer.certname };
+  } catch (err) {
+    return err instanceof FileProblem
+      ? err.message
+      : `cannot load the client certificate ${certPath} and key ${keyPath} (${(err as Error).message}); pass another with --cert and --key`;
+  }
+}
+
+/** One ping through the brokers with seen-by recording on: the route it took, or why there is none. */
+async function trace(
+  bus: NatsBus,
+  client: ClientIdentity,
+  route: Route,
+  timeoutMs: number,
+): Promise<TraceReport | string> {
+  const { identity, collective } = route;
+  const signed = await signRpcRequest(client, {
+    agent: "rpcutil",
+    action: "ping",
+    collective,
+    filter: { identity: [identity] },
+  });
+  const requestId = signed.request.envelope.requestid;
+  const inbox = replySubject(collective, client.callerid, requestId);
+  const url = bus.connectedUrl();
+  const hop: SeenByHop = [url, client.senderid, url];
+  const [packet] = federatedPackets(signed, [route.target], { replyTo: inbox, sender: client.senderid, hop });
+  const reply = new Promise<Uint8Array | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    const sub = bus.subscribe(inbox, (msg) => {
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve(msg.data);
+    });
+  });
+  await bus.flush();
+  const started = performance.now();
+  if (!bus.publish(route.inbound, encodeTransport(packet!)))
+    throw new Error("the NATS client refused the publish");
+  const body = await reply;
+  const roundTripMs = performance.now() - started;
+  if (body === undefined)
+    return `no reply from ${identity} within ${timeoutMs} ms (is a broker of cluster ${route.cluster} running, and the node up?)`;
+  const opened = await openReply(body);
+  if (!opened.ok) return `the reply could not be opened: ${opened.error.message}`;
+  const hops = (opened.value.transport.headers["seen-by"] ?? []) as SeenByHop[];
+  const rpc = opened.value.rpc;
+  return {
+    identity,
+    cluster: route.cluster,
+    requestId,
+    roundTripMs,
+    hops: describeHops(hops, { client: client.senderid, node: opened.value.sender }),
+    status: rpc
+      ? `${rpc.statusmsg} (statuscode ${rpc.statuscode}) from ${opened.value.sender}`
+      : opened.value.payload,
+  };
 }

@@ -5,8 +5,6 @@
 import { join } from "node:path";
 import {
   DEMO_PKI_MADE,
-  natsConnectionChoice,
-  natsOptionSpecs,
   type OptionSpec,
   optionsUsage,
   pkiDir,
@@ -21,88 +19,52 @@ import {
   parseClusters,
   parseDialects,
 } from "../lib/gateway/mod.ts";
-import type { NatsAuth, NatsTlsFiles } from "../lib/transport/mod.ts";
+import {
+  type NatsAuth,
+  type NatsTlsFiles,
+  natsConnectionChoice,
+  natsOptionSpecs,
+} from "../lib/transport/mod.ts";
 
-const OPTIONS: OptionSpec[] = (
-  [
-    { flag: "listen", help: "host:port to serve HTTP on (default 127.0.0.1:8080)" },
-    { flag: "nats-servers", help: "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)" },
-    ...natsOptionSpecs("nats-", "the federation NATS servers").map((o) => ({
-      flag: o.flag,
-      help: `NATS ${o.help}`,
-    })),
-    {
-      flag: "nats-inbox-prefix",
-      help: "subject prefix for JetStream API answers instead of _INBOX, to match a server that gives each user its own (default _INBOX)",
-    },
-    {
-      flag: "clusters",
-      help: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
-    },
-    {
-      flag: "dialects",
-      help: 'clusters on the 2017 connector\'s wire dialect: "C2=seed" (default: every cluster v1, choria:transport:1)',
-    },
-    {
-      flag: "cert",
-      help: "gateway certificate file (default <state>/pki/gateway.privileged.mcollective.pem)",
-    },
-    {
-      flag: "key",
-      help: "gateway private key file (default <state>/pki/gateway.privileged.mcollective-key.pem)",
-    },
-    { flag: "cert-pem", help: "gateway certificate as PEM text, instead of --cert" },
-    { flag: "key-pem", help: "gateway private key as PEM text, instead of --key" },
-    { flag: "keys", help: "HTTP caller keys and policies, JSON file (default <state>/gateway-keys.json)" },
-    { flag: "keys-json", help: "the same as JSON text, instead of --keys" },
-    {
-      flag: "public-url",
-      help: "origin callers sign for, when a proxy in front changes it (https://gw.example.com)",
-    },
-    { flag: "identity", help: "senderid of the gateway's requests (default the certificate's name)" },
-    { flag: "max-body-bytes", help: "largest request body (default 65536)" },
-    { flag: "max-hook-body-bytes", help: "largest webhook body on /v1/hooks (default 1048576)" },
-    { flag: "max-timeout", help: "largest timeout a request may ask for, ms (default 60000)" },
-    {
-      flag: "discovery-idle",
-      help: "discovery ends once no new node answered for this long, ms (default 300)",
-    },
-    {
-      flag: "connect-timeout",
-      help: "NATS connection attempt limit before answering 503, ms (default 2000)",
-    },
-    {
-      flag: "sync-budget",
-      help: "with --jobs on, a sync request that may take longer than this answers 202 with a job once it has waited this long, ms (default 8000)",
-    },
-    {
-      flag: "replay-store",
-      help: "memory (one process) or kv (JetStream KV on the federation NATS, shared by every instance; default memory)",
-    },
-    {
-      flag: "jobs",
-      help: "on: async requests (mode async, Prefer: respond-async) and /v1/jobs, in the collectors' JetStream KV bucket on the federation NATS; a collector must run (default off)",
-    },
-    {
-      flag: "triggers",
-      help: "webhook triggers, a YAML or JSON file (POST /v1/hooks/<name>; needs --jobs on)",
-    },
-    { flag: "triggers-text", help: "the same as YAML or JSON text, instead of --triggers" },
-    {
-      flag: "data-bucket",
-      help: "JetStream KV bucket of trigger data and locks (default choria_edge_data)",
-    },
-    {
-      flag: "replicas",
-      help: "JetStream replicas of the jobs, data and replay buckets when this gateway creates them (default 1; 3 on a 3-server cluster)",
-    },
-    {
-      flag: "callback-seal-key",
-      help: "base64 AES key (32 bytes) that callback secrets are sealed with in job records; the collectors need the same (prefer the environment variable)",
-    },
-    { flag: "ready-file", help: 'write "ready <url>" to this file once listening (for scripts)' },
-  ] satisfies Omit<OptionSpec, "kind">[]
-).map((o) => ({ ...o, kind: "string" }));
+// Every option is a string: flag → help, in the order `--help` lists them.
+const OPTIONS: OptionSpec[] = Object.entries({
+  listen: "host:port to serve HTTP on (default 127.0.0.1:8080)",
+  "nats-servers": "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)",
+  ...Object.fromEntries(
+    natsOptionSpecs("nats-", "the federation NATS servers").map((o) => [o.flag, `NATS ${o.help}`]),
+  ),
+  "nats-inbox-prefix":
+    "subject prefix for JetStream API answers instead of _INBOX, to match a server that gives each user its own (default _INBOX)",
+  clusters: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
+  dialects:
+    'clusters on the 2017 connector\'s wire dialect: "C2=seed" (default: every cluster v1, choria:transport:1)',
+  cert: "gateway certificate file (default <state>/pki/gateway.privileged.mcollective.pem)",
+  key: "gateway private key file (default <state>/pki/gateway.privileged.mcollective-key.pem)",
+  "cert-pem": "gateway certificate as PEM text, instead of --cert",
+  "key-pem": "gateway private key as PEM text, instead of --key",
+  keys: "HTTP caller keys and policies, JSON file (default <state>/gateway-keys.json)",
+  "keys-json": "the same as JSON text, instead of --keys",
+  "public-url": "origin callers sign for, when a proxy in front changes it (https://gw.example.com)",
+  identity: "senderid of the gateway's requests (default the certificate's name)",
+  "max-body-bytes": "largest request body (default 65536)",
+  "max-hook-body-bytes": "largest webhook body on /v1/hooks (default 1048576)",
+  "max-timeout": "largest timeout a request may ask for, ms (default 60000)",
+  "discovery-idle": "discovery ends once no new node answered for this long, ms (default 300)",
+  "connect-timeout": "NATS connection attempt limit before answering 503, ms (default 2000)",
+  "sync-budget":
+    "with --jobs on, a sync request that may take longer than this answers 202 with a job once it has waited this long, ms (default 8000)",
+  "replay-store":
+    "memory (one process) or kv (JetStream KV on the federation NATS, shared by every instance; default memory)",
+  jobs: "on: async requests (mode async, Prefer: respond-async) and /v1/jobs, in the collectors' JetStream KV bucket on the federation NATS; a collector must run (default off)",
+  triggers: "webhook triggers, a YAML or JSON file (POST /v1/hooks/<name>; needs --jobs on)",
+  "triggers-text": "the same as YAML or JSON text, instead of --triggers",
+  "data-bucket": "JetStream KV bucket of trigger data and locks (default choria_edge_data)",
+  replicas:
+    "JetStream replicas of the jobs, data and replay buckets when this gateway creates them (default 1; 3 on a 3-server cluster)",
+  "callback-seal-key":
+    "base64 AES key (32 bytes) that callback secrets are sealed with in job records; the collectors need the same (prefer the environment variable)",
+  "ready-file": 'write "ready <url>" to this file once listening (for scripts)',
+}).map(([flag, help]) => ({ flag, help, kind: "string" }));
 
 const ENV_PREFIX = "CHORIA_EDGE_GATEWAY_";
 
@@ -140,6 +102,9 @@ export type SettingsResult =
   | { ok: false; error: string }
   | { ok: false; help: true };
 
+type Get = (flag: string) => string | undefined;
+type Problem = { ok: false; error: string };
+
 /** Reads flags and environment, then the certificate, key and keys files. Never throws. */
 export async function gatewaySettings(
   argv: string[],
@@ -148,13 +113,51 @@ export async function gatewaySettings(
   const read = readOptions(OPTIONS, ENV_PREFIX, argv, env);
   if (!read.ok) return read;
   const get = read.str;
+  const listen = /^(.*):(\d{1,5})$/.exec(get("listen") ?? "127.0.0.1:8080");
+  if (!listen) return { ok: false, error: "--listen: expected host:port" };
+  const config = gatewayConfig(get);
+  if (!config.ok) return config;
+  const nats = natsSettings(get);
+  if ("error" in nats) return nats;
+
+  const replayStore = get("replay-store") ?? "memory";
+  if (replayStore !== "memory" && replayStore !== "kv")
+    return { ok: false, error: `--replay-store: memory or kv, not ${replayStore}` };
+  const jobs = get("jobs") ?? "off";
+  if (jobs !== "on" && jobs !== "off") return { ok: false, error: `--jobs: on or off, not ${jobs}` };
+
+  try {
+    const files = await readMaterial(get);
+    const triggersFile = get("triggers");
+    const dataBucket = get("data-bucket");
+    return {
+      ok: true,
+      settings: {
+        config: config.config,
+        listen: { host: listen[1]!, port: Number(listen[2]) },
+        ...nats,
+        certPem: files.certPem,
+        keyPem: files.keyPem,
+        keysJson: files.keysJson,
+        replayStore,
+        jobs: jobs === "on",
+        ...(files.triggersText === undefined
+          ? {}
+          : { triggers: { text: files.triggersText, filename: triggersFile ?? "triggers" } }),
+        ...(dataBucket === undefined ? {} : { dataBucket }),
+        readyFile: get("ready-file"),
+      },
+    };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}
+
+function gatewayConfig(get: Get): { ok: true; config: GatewayConfig } | Problem {
   const int = (flag: string): number | undefined => {
     const value = get(flag);
     return value === undefined ? undefined : Number(value);
   };
-
-  const listen = /^(.*):(\d{1,5})$/.exec(get("listen") ?? "127.0.0.1:8080");
-  if (!listen) return { ok: false, error: "--listen: expected host:port" };
   let clusters: Record<string, string[]> | undefined;
   const clustersText = get("clusters");
   if (clustersText !== undefined) {
@@ -176,8 +179,15 @@ export async function gatewaySettings(
     syncBudgetMs: int("sync-budget"),
     callbackSealKey: get("callback-seal-key"),
   });
-  if (!config.ok) return { ok: false, error: config.error };
+  return config.ok ? config : { ok: false, error: config.error };
+}
 
+/** The federation NATS servers, how to connect to them, and how to use their JetStream. */
+function natsSettings(
+  get: Get,
+):
+  | Pick<NodeGatewaySettings, "natsServers" | "natsAuth" | "natsTls" | "natsInboxPrefix" | "replicas">
+  | Problem {
   const nats = natsConnectionChoice(get, "nats-");
   if (!nats.ok) return { ok: false, error: `--nats-*: ${nats.error}` };
   const replicasText = get("replicas");
@@ -187,68 +197,47 @@ export async function gatewaySettings(
   const inboxPrefix = get("nats-inbox-prefix");
   if (inboxPrefix !== undefined && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(inboxPrefix))
     return { ok: false, error: "--nats-inbox-prefix: subject tokens without wildcards" };
+  return {
+    natsServers: (get("nats-servers") ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim()),
+    natsAuth: nats.auth,
+    ...(nats.tls ? { natsTls: nats.tls } : {}),
+    ...(inboxPrefix === undefined ? {} : { natsInboxPrefix: inboxPrefix }),
+    ...(replicas === undefined ? {} : { replicas }),
+  };
+}
 
-  const replayStore = get("replay-store") ?? "memory";
-  if (replayStore !== "memory" && replayStore !== "kv")
-    return { ok: false, error: `--replay-store: memory or kv, not ${replayStore}` };
+const GATEWAY_NAME = "gateway.privileged.mcollective";
 
-  const jobs = get("jobs") ?? "off";
-  if (jobs !== "on" && jobs !== "off") return { ok: false, error: `--jobs: on or off, not ${jobs}` };
-
-  const gatewayName = "gateway.privileged.mcollective";
-  try {
-    const triggersFile = get("triggers");
-    // A default file is the demo PKI's, which a command makes; a named one is the operator's to fix.
-    const demo = (flag: string) =>
-      get(flag) === undefined ? { made: DEMO_PKI_MADE, instead: `--${flag}` } : {};
-    const [certPem, keyPem, keysJson, triggersText] = await Promise.all([
-      get("cert-pem") ??
-        readNamedFile(get("cert") ?? join(pkiDir(), `${gatewayName}.pem`), {
-          what: "gateway certificate",
-          ...demo("cert"),
-        }),
-      get("key-pem") ??
-        readNamedFile(get("key") ?? join(pkiDir(), `${gatewayName}-key.pem`), {
-          what: "gateway key",
-          ...demo("key"),
-        }),
-      get("keys-json") ??
-        readNamedFile(get("keys") ?? join(stateDir(), "gateway-keys.json"), {
-          what: "caller keys document",
-          made: "npm start writes the demo one; 'choria-edge req --generate-key' prints entries to put in it",
-          instead: "--keys",
-        }),
-      get("triggers-text") ??
-        (triggersFile === undefined
-          ? undefined
-          : readNamedFile(triggersFile, {
-              what: "trigger file (--triggers)",
-              made: "npm start writes a demo one",
-            })),
-    ]);
-    return {
-      ok: true,
-      settings: {
-        config: config.config,
-        listen: { host: listen[1]!, port: Number(listen[2]) },
-        natsServers: (get("nats-servers") ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim()),
-        natsAuth: nats.auth,
-        ...(nats.tls ? { natsTls: nats.tls } : {}),
-        ...(inboxPrefix === undefined ? {} : { natsInboxPrefix: inboxPrefix }),
-        ...(replicas === undefined ? {} : { replicas }),
-        certPem,
-        keyPem,
-        keysJson,
-        replayStore,
-        jobs: jobs === "on",
-        ...(triggersText === undefined
-          ? {}
-          : { triggers: { text: triggersText, filename: triggersFile ?? "triggers" } }),
-        ...(get("data-bucket") === undefined ? {} : { dataBucket: get("data-bucket") }),
-        readyFile: get("ready-file"),
-      },
-    };
-  } catch (err) {
-    return { ok: false, error: (err as Error).message };
-  }
+/** Certificate, key, keys document and trigger file: given as text, else read from their files. */
+async function readMaterial(get: Get) {
+  const triggersFile = get("triggers");
+  // A default file is the demo PKI's, which a command makes; a named one is the operator's to fix.
+  const demo = (flag: string) =>
+    get(flag) === undefined ? { made: DEMO_PKI_MADE, instead: `--${flag}` } : {};
+  const [certPem, keyPem, keysJson, triggersText] = await Promise.all([
+    get("cert-pem") ??
+      readNamedFile(get("cert") ?? join(pkiDir(), `${GATEWAY_NAME}.pem`), {
+        what: "gateway certificate",
+        ...demo("cert"),
+      }),
+    get("key-pem") ??
+      readNamedFile(get("key") ?? join(pkiDir(), `${GATEWAY_NAME}-key.pem`), {
+        what: "gateway key",
+        ...demo("key"),
+      }),
+    get("keys-json") ??
+      readNamedFile(get("keys") ?? join(stateDir(), "gateway-keys.json"), {
+        what: "caller keys document",
+        made: "npm start writes the demo one; 'choria-edge req --generate-key' prints entries to put in it",
+        instead: "--keys",
+      }),
+    get("triggers-text") ??
+      (triggersFile === undefined
+        ? undefined
+        : readNamedFile(triggersFile, {
+            what: "trigger file (--triggers)",
+            made: "npm start writes a demo one",
+          })),
+  ]);
+  return { certPem, keyPem, keysJson, triggersText };
 }

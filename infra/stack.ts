@@ -57,24 +57,25 @@ export interface RunningStack {
 const CLI = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const COLLECTIVE = "mcollective";
 
+/** What the start-up steps share: the options, where to log, and every server and service started. */
+interface StackRun {
+  options: StackOptions;
+  say: (line: string) => void;
+  logsDir: string;
+  servers: NatsServer[];
+  children: Service[];
+}
+
 export async function startStack(given: StackOptions): Promise<RunningStack> {
   // Absolute, so that stack.json's paths hold from any working folder.
   const options = { ...given, stateDir: resolve(given.stateDir) };
   const say = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  // Before anything is made or started: what is missing is told with what to install.
-  checkNode();
-  const natsServer = await findNatsServer();
-  const existing = readStackFile(options.stateDir);
-  if (existing.state === "running")
-    throw new Error(
-      `a stack from ${options.stateDir} is already running (pid ${existing.stack.pid}, gateway ${existing.stack.gateway_url}); stop it first, or set CHORIA_EDGE_HOME to another folder`,
-    );
+  const natsServer = await checkCanStart(options.stateDir);
   const logsDir = join(options.stateDir, "logs");
   // The logs hold audit lines and server logs: the owner's alone, however old the directory is.
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
   await chmod(logsDir, 0o700);
-  const children: Service[] = [];
-  const servers: NatsServer[] = [];
+  const run: StackRun = { options, say, logsDir, servers: [], children: [] };
   let failure: (name: string) => void = () => {};
   const failed = new Promise<string>((resolve) => {
     failure = resolve;
@@ -85,8 +86,8 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
     // First, so that no command takes its defaults from a stack on its way down.
     await removeStackFile(options.stateDir).catch(() => {});
     // Reverse start order: clients first, so that nothing logs a flood of reconnect attempts.
-    for (const child of children.reverse()) await child.stop();
-    await Promise.all(servers.map((s) => s.dispose()));
+    for (const child of run.children.reverse()) await child.stop();
+    await Promise.all(run.servers.map((s) => s.dispose()));
   };
 
   try {
@@ -96,36 +97,107 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
     const pki = await ensureDemoPki(join(options.stateDir, "pki"));
     const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
     const triggers = await ensureDemoTriggers(options.stateDir, options.cluster, COLLECTIVE);
+    const { federation, collective } = await startServers(run, natsServer);
+    const brokerMetrics = await launchBrokers(run, federation, collective);
+    const nodesReady = await launchSimulate(run, collective, pki);
+    const gateway = await launchGatewayAndCollector(run, federation, pki, caller, triggers);
+    for (const child of run.children) {
+      void child.exited.then((code) => {
+        if (!stopping) failure(`${child.name} exited with ${code}; see ${child.logPath}`);
+      });
+    }
 
-    const federation = await startNatsServer({
-      name: "federation",
-      port: await preferredPort(options.ports.federation),
-      websocket: true,
-      wsPort: await preferredPort(options.ports.federationWs),
-      jetstream: true,
-      binary: natsServer.path,
-      dir: await freshDir(join(options.stateDir, "nats-federation")),
-      logFile: await privateLogFile(join(logsDir, "nats-federation.log")),
-      ownProcessGroup: true,
+    await waitFor("brokers ready", async () => {
+      const answers = await Promise.all(brokerMetrics.map((url) => fetchOk(`${url}/readyz`)));
+      return answers.every(Boolean);
     });
-    servers.push(federation);
-    const collective = await startNatsServer({
-      name: "collective",
-      port: await preferredPort(options.ports.collective),
-      binary: natsServer.path,
-      dir: await freshDir(join(options.stateDir, "nats-collective")),
-      logFile: await privateLogFile(join(logsDir, "nats-collective.log")),
-      ownProcessGroup: true,
-    });
-    servers.push(collective);
-    say(`  nats-server       ${natsServer.version}  (${natsServer.path}, from ${natsServer.from})`);
-    say(`  federation NATS   ${federation.url}  (websocket ${federation.wsUrl})`);
-    say(`  collective NATS   ${collective.url}  (member collective "${COLLECTIVE}")`);
+    say(
+      `  ${options.brokers} federation brokers, cluster "${options.cluster}"  (metrics ${brokerMetrics.join(", ")})`,
+    );
+    await waitForReadyFile("simulated nodes ready", nodesReady);
+    say(`  ${options.nodes} simulated nodes`);
+    await waitForReadyFile("gateway ready", gateway.readyFile);
+    say(`  gateway           ${gateway.url}  (caller key "${caller.keyId}": ${caller.keyPath})`);
+    say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gateway.url}/v1/hooks/<name>)`);
+    say(`  logs in ${logsDir}`);
+    const running = {
+      pki,
+      federation,
+      collective,
+      brokerMetrics,
+      gatewayUrl: gateway.url,
+      caller,
+      triggers,
+      cluster: options.cluster,
+      collectiveName: COLLECTIVE,
+      logsDir,
+      natsServer,
+    };
+    const stackFile = await recordStack(options.stateDir, running);
+    say(`  endpoints in ${stackFile} (the CLI commands' defaults)`);
+    return { ...running, stackFile, stop, failed };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
 
-    const brokerMetrics: string[] = [];
-    for (let i = 1; i <= options.brokers; i++) {
-      const metricsPort = await preferredPort(options.ports.brokerMetrics + i - 1);
-      const broker = launch(`broker-${i}`, logsDir, [
+/** Before anything is made or started: what is missing is told with what to install. */
+async function checkCanStart(stateDir: string): Promise<NatsServerProgram> {
+  checkNode();
+  const natsServer = await findNatsServer();
+  const existing = readStackFile(stateDir);
+  if (existing.state === "running")
+    throw new Error(
+      `a stack from ${stateDir} is already running (pid ${existing.stack.pid}, gateway ${existing.stack.gateway_url}); stop it first, or set CHORIA_EDGE_HOME to another folder`,
+    );
+  return natsServer;
+}
+
+async function startServers(
+  run: StackRun,
+  natsServer: NatsServerProgram,
+): Promise<{ federation: NatsServer; collective: NatsServer }> {
+  const { options, logsDir } = run;
+  const federation = await startNatsServer({
+    name: "federation",
+    port: await preferredPort(options.ports.federation),
+    websocket: true,
+    wsPort: await preferredPort(options.ports.federationWs),
+    jetstream: true,
+    binary: natsServer.path,
+    dir: await freshDir(join(options.stateDir, "nats-federation")),
+    logFile: await privateLogFile(join(logsDir, "nats-federation.log")),
+    ownProcessGroup: true,
+  });
+  run.servers.push(federation);
+  const collective = await startNatsServer({
+    name: "collective",
+    port: await preferredPort(options.ports.collective),
+    binary: natsServer.path,
+    dir: await freshDir(join(options.stateDir, "nats-collective")),
+    logFile: await privateLogFile(join(logsDir, "nats-collective.log")),
+    ownProcessGroup: true,
+  });
+  run.servers.push(collective);
+  run.say(`  nats-server       ${natsServer.version}  (${natsServer.path}, from ${natsServer.from})`);
+  run.say(`  federation NATS   ${federation.url}  (websocket ${federation.wsUrl})`);
+  run.say(`  collective NATS   ${collective.url}  (member collective "${COLLECTIVE}")`);
+  return { federation, collective };
+}
+
+/** The broker workers; their metrics URLs, whose /readyz says when each is ready. */
+async function launchBrokers(
+  run: StackRun,
+  federation: NatsServer,
+  collective: NatsServer,
+): Promise<string[]> {
+  const { options } = run;
+  const brokerMetrics: string[] = [];
+  for (let i = 1; i <= options.brokers; i++) {
+    const metricsPort = await preferredPort(options.ports.brokerMetrics + i - 1);
+    run.children.push(
+      launch(`broker-${i}`, run.logsDir, [
         "broker",
         "--cluster",
         options.cluster,
@@ -141,138 +213,119 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
         collective.url,
         "--metrics-listen",
         `127.0.0.1:${metricsPort}`,
-      ]);
-      children.push(broker);
-      brokerMetrics.push(`http://127.0.0.1:${metricsPort}`);
-    }
-    const ready = join(options.stateDir, "simulate.ready");
-    await rm(ready, { force: true });
-    children.push(
-      launch("simulate", logsDir, [
-        "simulate",
-        "--nodes",
-        String(options.nodes),
-        "--collective",
-        COLLECTIVE,
-        "--server",
-        collective.url,
-        "--ca",
-        pki.ca.certPath,
-        "--ready-file",
-        ready,
       ]),
     );
-    const gatewayPort = await preferredPort(options.ports.gateway);
-    // Gateway and collector share a fresh key to seal callback secrets in job records (environment, not
-    // flags: a command line is visible to every user of the machine).
-    const sealKey = newSealKey();
-    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    const gatewayReady = join(options.stateDir, "gateway.ready");
-    await rm(gatewayReady, { force: true });
-    children.push(
-      launch(
-        "gateway",
-        logsDir,
-        [
-          "gateway",
-          "--listen",
-          `127.0.0.1:${gatewayPort}`,
-          "--nats-servers",
-          federation.url,
-          "--clusters",
-          `${options.cluster}=${COLLECTIVE}`,
-          "--cert",
-          pki.gateway.certPath,
-          "--key",
-          pki.gateway.keyPath,
-          "--keys",
-          caller.keysPath,
-          "--jobs",
-          "on",
-          "--triggers",
-          triggers.triggersPath,
-          "--ready-file",
-          gatewayReady,
-        ],
-        { ...triggers.env, CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey },
-      ),
-    );
-    // Stores the replies of async requests; it creates the jobs bucket and the reply stream when missing.
-    children.push(
-      // Callbacks of the local stack go to receivers on 127.0.0.1: plain http and private addresses allowed.
-      launch(
-        "collector",
-        logsDir,
-        ["collector", "--servers", federation.url, "--allow-http-callbacks", "--allow-private-callbacks"],
-        { CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey },
-      ),
-    );
-    for (const child of children) {
-      void child.exited.then((code) => {
-        if (!stopping) failure(`${child.name} exited with ${code}; see ${child.logPath}`);
-      });
-    }
-
-    await waitFor("brokers ready", async () => {
-      const answers = await Promise.all(brokerMetrics.map((url) => fetchOk(`${url}/readyz`)));
-      return answers.every(Boolean);
-    });
-    say(
-      `  ${options.brokers} federation brokers, cluster "${options.cluster}"  (metrics ${brokerMetrics.join(", ")})`,
-    );
-    await waitFor("simulated nodes ready", async () =>
-      (await readFile(ready, "utf8").catch(() => "")).startsWith("ready"),
-    );
-    say(`  ${options.nodes} simulated nodes`);
-    await waitFor("gateway ready", async () =>
-      (await readFile(gatewayReady, "utf8").catch(() => "")).startsWith("ready"),
-    );
-    say(`  gateway           ${gatewayUrl}  (caller key "${caller.keyId}": ${caller.keyPath})`);
-    say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gatewayUrl}/v1/hooks/<name>)`);
-    say(`  logs in ${logsDir}`);
-    const stackFile = await writeStackFile(options.stateDir, {
-      version: 1,
-      pid: process.pid,
-      started_at: new Date().toISOString(),
-      home: options.stateDir,
-      cluster: options.cluster,
-      collective: COLLECTIVE,
-      federation: { url: federation.url, websocket_url: federation.wsUrl! },
-      collective_url: collective.url,
-      gateway_url: gatewayUrl,
-      broker_metrics: brokerMetrics,
-      keys: {
-        caller: caller.keyPath,
-        caller_id: caller.keyId,
-        client_cert: pki.client.certPath,
-        client_key: pki.client.keyPath,
-        ca: pki.ca.certPath,
-        webhook_secret: triggers.secretPath,
-      },
-      triggers: triggers.triggersPath,
-      logs: logsDir,
-    });
-    say(`  endpoints in ${stackFile} (the CLI commands' defaults)`);
-    return {
-      pki,
-      federation,
-      collective,
-      brokerMetrics,
-      gatewayUrl,
-      caller,
-      triggers,
-      cluster: options.cluster,
-      collectiveName: COLLECTIVE,
-      logsDir,
-      natsServer,
-      stackFile,
-      stop,
-      failed,
-    };
-  } catch (err) {
-    await stop();
-    throw err;
+    brokerMetrics.push(`http://127.0.0.1:${metricsPort}`);
   }
+  return brokerMetrics;
+}
+
+/** The simulated nodes; the file they write once every node is subscribed. */
+async function launchSimulate(run: StackRun, collective: NatsServer, pki: DemoPki): Promise<string> {
+  const ready = join(run.options.stateDir, "simulate.ready");
+  await rm(ready, { force: true });
+  run.children.push(
+    launch("simulate", run.logsDir, [
+      "simulate",
+      "--nodes",
+      String(run.options.nodes),
+      "--collective",
+      COLLECTIVE,
+      "--server",
+      collective.url,
+      "--ca",
+      pki.ca.certPath,
+      "--ready-file",
+      ready,
+    ]),
+  );
+  return ready;
+}
+
+/** The gateway and the async result collector; the gateway's URL and the file it writes once listening. */
+async function launchGatewayAndCollector(
+  run: StackRun,
+  federation: NatsServer,
+  pki: DemoPki,
+  caller: DemoCaller,
+  triggers: DemoTriggers,
+): Promise<{ url: string; readyFile: string }> {
+  const { options, logsDir } = run;
+  const gatewayPort = await preferredPort(options.ports.gateway);
+  // Gateway and collector share a fresh key to seal callback secrets in job records (environment, not
+  // flags: a command line is visible to every user of the machine).
+  const sealKey = newSealKey();
+  const readyFile = join(options.stateDir, "gateway.ready");
+  await rm(readyFile, { force: true });
+  run.children.push(
+    launch(
+      "gateway",
+      logsDir,
+      [
+        "gateway",
+        "--listen",
+        `127.0.0.1:${gatewayPort}`,
+        "--nats-servers",
+        federation.url,
+        "--clusters",
+        `${options.cluster}=${COLLECTIVE}`,
+        "--cert",
+        pki.gateway.certPath,
+        "--key",
+        pki.gateway.keyPath,
+        "--keys",
+        caller.keysPath,
+        "--jobs",
+        "on",
+        "--triggers",
+        triggers.triggersPath,
+        "--ready-file",
+        readyFile,
+      ],
+      { ...triggers.env, CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey },
+    ),
+  );
+  // Stores the replies of async requests; it creates the jobs bucket and the reply stream when missing.
+  run.children.push(
+    // Callbacks of the local stack go to receivers on 127.0.0.1: plain http and private addresses allowed.
+    launch(
+      "collector",
+      logsDir,
+      ["collector", "--servers", federation.url, "--allow-http-callbacks", "--allow-private-callbacks"],
+      { CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey },
+    ),
+  );
+  return { url: `http://127.0.0.1:${gatewayPort}`, readyFile };
+}
+
+/** Writes stack.json: where everything listens and the demo files, for the CLI commands' defaults. */
+function recordStack(
+  stateDir: string,
+  stack: Omit<RunningStack, "stackFile" | "stop" | "failed">,
+): Promise<string> {
+  const { pki, caller, triggers } = stack;
+  return writeStackFile(stateDir, {
+    version: 1,
+    pid: process.pid,
+    started_at: new Date().toISOString(),
+    home: stateDir,
+    cluster: stack.cluster,
+    collective: stack.collectiveName,
+    federation: { url: stack.federation.url, websocket_url: stack.federation.wsUrl! },
+    collective_url: stack.collective.url,
+    gateway_url: stack.gatewayUrl,
+    broker_metrics: stack.brokerMetrics,
+    keys: {
+      caller: caller.keyPath,
+      caller_id: caller.keyId,
+      client_cert: pki.client.certPath,
+      client_key: pki.client.keyPath,
+      ca: pki.ca.certPath,
+      webhook_secret: triggers.secretPath,
+    },
+    triggers: triggers.triggersPath,
+    logs: stack.logsDir,
+  });
 }
 
 export interface Service {
@@ -339,6 +392,10 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+async function waitForReadyFile(what: string, path: string): Promise<void> {
+  await waitFor(what, async () => (await readFile(path, "utf8").catch(() => "")).startsWith("ready"));
 }
 
 async function fetchOk(url: string): Promise<boolean> {

@@ -2,12 +2,12 @@
 export { DEMO_PKI_MADE, FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "./files.ts";
 export {
   envName,
-  NATS_AUTH_ARGS,
-  natsConnectionChoice,
-  natsOptionSpecs,
+  type OptionFlag,
   type OptionSpec,
   type OptionValue,
+  type OptionValues,
   optionsUsage,
+  type ReadOptions,
   readOptions,
 } from "./options.ts";
 export { pkiDir, stateDir } from "./paths.ts";

@@ -1,20 +1,47 @@
-// Command-line options that can also come from the environment, as every long-lived choria-edge process
-// takes them: `--flag value`, `--flag=value`, bare booleans, comma lists; `<PREFIX>FLAG_NAME` variables;
-// flags win. Pure, so each command's parsing is testable without a process.
-import type { NatsAuth } from "../transport/mod.ts";
+// The one option parser of every choria-edge command and process: `--flag value`, `--flag=value`, bare
+// booleans, comma lists, repeated flags, positionals; `<PREFIX>FLAG_NAME` variables; flags win. Pure, so
+// each command's parsing is testable without a process.
 
-export type OptionKind = "string" | "int" | "list" | "bool";
+export type OptionKind = "string" | "int" | "list" | "multiple" | "bool";
 
-export interface OptionSpec {
-  flag: string;
-  kind: OptionKind;
-  help: string;
+/** What the parser needs to know of an option. */
+export interface OptionFlag {
+  readonly flag: string;
+  /** `list` splits on commas and adds up repeats; `multiple` adds up repeats as they are. */
+  readonly kind: OptionKind;
+  /** The value when neither the flag nor its environment variable is given. */
+  readonly default?: string | boolean;
+}
+
+/** An option as a process's `--help` lists it. */
+export interface OptionSpec extends OptionFlag {
+  readonly help: string;
 }
 
 export type OptionValue = string | string[] | boolean;
 
-export type ReadOptions =
-  | { ok: true; get: (flag: string) => OptionValue | undefined; str: (flag: string) => string | undefined }
+type KindValue<K extends OptionKind> = K extends "bool"
+  ? boolean
+  : K extends "list" | "multiple"
+    ? string[]
+    : string;
+
+/** The values by flag, typed from a constant option list: an option with a default is always there. */
+export type OptionValues<O extends readonly OptionFlag[]> = {
+  [F in O[number] as F["flag"]]:
+    | KindValue<F["kind"]>
+    | (F extends { default: string | boolean } ? never : undefined);
+};
+
+export type ReadOptions<O extends readonly OptionFlag[] = readonly OptionFlag[]> =
+  | {
+      ok: true;
+      values: OptionValues<O>;
+      /** The arguments that are not options, in order (only when positionals are allowed). */
+      positionals: string[];
+      get: (flag: string) => OptionValue | undefined;
+      str: (flag: string) => string | undefined;
+    }
   | { ok: false; error: string }
   | { ok: false; help: true };
 
@@ -23,18 +50,37 @@ export function envName(prefix: string, flag: string): string {
   return prefix + flag.toUpperCase().replaceAll("-", "_");
 }
 
-export function readOptions(
-  options: readonly OptionSpec[],
+/**
+ * Options from `argv`, else from `env` under `prefix` (an empty `env` for commands that read no
+ * variables this way), else their defaults. With `positionals`, other arguments are kept (`-` is one,
+ * `--` ends the options); without, they are an error.
+ */
+export function readOptions<const O extends readonly OptionFlag[]>(
+  options: O,
   prefix: string,
   argv: readonly string[],
   env: Record<string, string | undefined>,
-): ReadOptions {
-  const byFlag = new Map(options.map((o) => [o.flag, o]));
+  how: { positionals?: boolean } = {},
+): ReadOptions<O> {
+  const byFlag = new Map<string, OptionFlag>(options.map((o) => [o.flag, o]));
   const fromFlags = new Map<string, OptionValue>();
+  const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--help" || arg === "-h") return { ok: false, help: true };
-    if (!arg.startsWith("--")) return { ok: false, error: `unexpected argument '${arg}'` };
+    if (how.positionals && arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (how.positionals && (arg === "-" || !arg.startsWith("-"))) {
+      positionals.push(arg);
+      continue;
+    }
+    if (!arg.startsWith("--")) {
+      return how.positionals
+        ? { ok: false, error: `unknown option '${arg}'` }
+        : { ok: false, error: `unexpected argument '${arg}'` };
+    }
     const eq = arg.indexOf("=");
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const option = byFlag.get(name);
@@ -45,22 +91,26 @@ export function readOptions(
     }
     const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
     if (value === undefined) return { ok: false, error: `option '--${name}' needs a value` };
-    if (option.kind === "list") {
-      const previous = fromFlags.get(name);
-      fromFlags.set(name, [...(Array.isArray(previous) ? previous : []), ...splitList(value)]);
-    } else {
-      fromFlags.set(name, value);
-    }
+    const previous = fromFlags.get(name);
+    const earlier = Array.isArray(previous) ? previous : [];
+    if (option.kind === "list") fromFlags.set(name, [...earlier, ...splitList(value)]);
+    else if (option.kind === "multiple") fromFlags.set(name, [...earlier, value]);
+    else fromFlags.set(name, value);
   }
   const fromEnv = (flag: string): OptionValue | undefined => {
     const option = byFlag.get(flag);
     const value = env[envName(prefix, flag)];
     if (option === undefined || value === undefined || value === "") return undefined;
-    return option.kind === "list" ? splitList(value) : option.kind === "bool" ? isTrue(value) : value;
+    if (option.kind === "list") return splitList(value);
+    if (option.kind === "multiple") return [value];
+    return option.kind === "bool" ? isTrue(value) : value;
   };
-  const get = (flag: string) => fromFlags.get(flag) ?? fromEnv(flag);
+  const get = (flag: string) => fromFlags.get(flag) ?? fromEnv(flag) ?? byFlag.get(flag)?.default;
+  const values = Object.fromEntries(options.map((o) => [o.flag, get(o.flag)])) as OptionValues<O>;
   return {
     ok: true,
+    values,
+    positionals,
     get,
     str: (flag) => {
       const value = get(flag);
@@ -88,56 +138,4 @@ function splitList(value: string): string[] {
 
 function isTrue(value: string): boolean {
   return ["1", "true", "yes", "on"].includes(value.trim().toLowerCase());
-}
-
-/** The NATS options every process takes, under an optional prefix (`federation-` for a broker side). */
-export function natsOptionSpecs(prefix = "", what = "the NATS server"): OptionSpec[] {
-  return [
-    { flag: `${prefix}user`, kind: "string", help: "user name" },
-    { flag: `${prefix}password`, kind: "string", help: "password (prefer the environment variable)" },
-    { flag: `${prefix}token`, kind: "string", help: "auth token" },
-    { flag: `${prefix}nkey-seed`, kind: "string", help: "nkey seed (SU...)" },
-    { flag: `${prefix}credentials`, kind: "string", help: "path of a .creds file (JWT and nkey)" },
-    { flag: `${prefix}tls-ca`, kind: "string", help: `CA bundle to verify ${what}` },
-    { flag: `${prefix}tls-cert`, kind: "string", help: "client certificate" },
-    { flag: `${prefix}tls-key`, kind: "string", help: "client key" },
-  ];
-}
-
-/** The same NATS auth options for commands that read their arguments with node:util parseArgs. */
-export const NATS_AUTH_ARGS = {
-  user: { type: "string" },
-  password: { type: "string" },
-  token: { type: "string" },
-  credentials: { type: "string" },
-  "nkey-seed": { type: "string" },
-} as const;
-
-export type NatsConnectionChoice =
-  | { ok: true; auth: NatsAuth; tls?: { caFile?: string; certFile?: string; keyFile?: string } }
-  | { ok: false; error: string };
-
-/** Auth and TLS from the options of natsOptionSpecs; naming two auth methods is an error, not a guess. */
-export function natsConnectionChoice(
-  str: (flag: string) => string | undefined,
-  prefix = "",
-): NatsConnectionChoice {
-  const get = (name: string) => str(`${prefix}${name}`);
-  const chosen: NatsAuth[] = [];
-  const credentials = get("credentials");
-  const seed = get("nkey-seed");
-  const token = get("token");
-  const user = get("user");
-  if (credentials) chosen.push({ type: "credentials", file: credentials });
-  if (seed) chosen.push({ type: "nkey", seed });
-  if (token) chosen.push({ type: "token", token });
-  if (user) chosen.push({ type: "userpass", user, pass: get("password") ?? "" });
-  if (chosen.length > 1)
-    return { ok: false, error: "choose one of user/password, token, nkey seed or credentials file" };
-  const tls = { caFile: get("tls-ca"), certFile: get("tls-cert"), keyFile: get("tls-key") };
-  return {
-    ok: true,
-    auth: chosen[0] ?? { type: "none" },
-    ...(tls.caFile || tls.certFile || tls.keyFile ? { tls } : {}),
-  };
 }

@@ -1,7 +1,5 @@
 import { z } from "zod";
 import {
-  natsConnectionChoice,
-  natsOptionSpecs,
   type OptionSpec,
   type OptionValue,
   envName as optionEnvName,
@@ -9,6 +7,7 @@ import {
   readOptions,
 } from "../config/mod.ts";
 import { NAME_MAX_LENGTH } from "../protocol/mod.ts";
+import { natsAuthSchema, natsConnectionChoice, natsOptionSpecs, natsTlsSchema } from "../transport/mod.ts";
 
 // A single NATS subject token as Choria builds them: printable ASCII without `*`, `>` or `.`.
 const TOKEN = /^[\x21-\x29\x2b-\x2d\x2f-\x3d\x3f-\x7e]+$/;
@@ -26,20 +25,6 @@ export function isSubjectPattern(pattern: string): boolean {
     (t, i) => t === "*" || (t === ">" && i === tokens.length - 1) || (t !== ">" && TOKEN.test(t)),
   );
 }
-
-export const natsAuthSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("none") }),
-  z.object({ type: z.literal("userpass"), user: z.string().min(1), pass: z.string() }),
-  z.object({ type: z.literal("token"), token: z.string().min(1) }),
-  z.object({ type: z.literal("nkey"), seed: z.string().min(1) }),
-  z.object({ type: z.literal("credentials"), file: z.string().min(1) }),
-]);
-
-export const natsTlsSchema = z.object({
-  caFile: z.string().min(1).optional(),
-  certFile: z.string().min(1).optional(),
-  keyFile: z.string().min(1).optional(),
-});
 
 const natsSideSchema = z.object({
   servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),

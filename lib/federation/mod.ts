@@ -4,8 +4,6 @@ export {
   type BrokerSide,
   brokerUsage,
   metricsAddress,
-  natsAuthSchema,
-  natsTlsSchema,
   parseBrokerConfig,
 } from "./config.ts";
 export { ClusterView, parseStatsDocument, renderClusterSnapshot } from "./observe.ts";

@@ -9,6 +9,13 @@ export {
 } from "./kv-bucket.ts";
 export { connectNats, type NatsTlsFiles } from "./node.ts";
 export {
+  natsAuthOptionSpecs,
+  natsAuthSchema,
+  natsConnectionChoice,
+  natsOptionSpecs,
+  natsTlsSchema,
+} from "./options.ts";
+export {
   type CapturedReply,
   queueReplySource,
   type ReplyDisposition,

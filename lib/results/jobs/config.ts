@@ -1,12 +1,6 @@
 import { z } from "zod";
-import {
-  envName,
-  natsConnectionChoice,
-  type OptionSpec,
-  optionsUsage,
-  readOptions,
-} from "../../config/mod.ts";
-import { natsAuthSchema, natsTlsSchema } from "../../federation/mod.ts";
+import { envName, type OptionSpec, optionsUsage, readOptions } from "../../config/mod.ts";
+import { natsAuthSchema, natsConnectionChoice, natsOptionSpecs, natsTlsSchema } from "../../transport/mod.ts";
 import { DEFAULT_BUCKET } from "./keys.ts";
 
 const DAY_MS = 86_400_000;
@@ -102,6 +96,14 @@ interface Option extends OptionSpec {
     | "tls-key";
 }
 
+// The collector's help has always worded some NATS options its own way.
+const NATS_HELP: Record<string, string> = {
+  user: "NATS user name",
+  password: "NATS password (prefer the environment variable)",
+  token: "NATS auth token",
+  credentials: "path of a .creds file",
+};
+
 const OPTIONS: Option[] = [
   {
     flag: "servers",
@@ -109,19 +111,11 @@ const OPTIONS: Option[] = [
     kind: "list",
     help: "NATS URLs of the federation side, where replies arrive",
   },
-  { flag: "user", key: "user", kind: "string", help: "NATS user name" },
-  {
-    flag: "password",
-    key: "password",
-    kind: "string",
-    help: "NATS password (prefer the environment variable)",
-  },
-  { flag: "token", key: "token", kind: "string", help: "NATS auth token" },
-  { flag: "nkey-seed", key: "nkey-seed", kind: "string", help: "nkey seed (SU...)" },
-  { flag: "credentials", key: "credentials", kind: "string", help: "path of a .creds file" },
-  { flag: "tls-ca", key: "tls-ca", kind: "string", help: "CA bundle to verify the server" },
-  { flag: "tls-cert", key: "tls-cert", kind: "string", help: "client certificate" },
-  { flag: "tls-key", key: "tls-key", kind: "string", help: "client key" },
+  ...natsOptionSpecs("", "the server").map((o) => ({
+    ...o,
+    key: o.flag as Option["key"],
+    help: NATS_HELP[o.flag] ?? o.help,
+  })),
   {
     flag: "name",
     key: "name",

@@ -1,12 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  envName,
-  natsConnectionChoice,
-  natsOptionSpecs,
-  type OptionSpec,
-  optionsUsage,
-  readOptions,
-} from "../../../lib/config/options.ts";
+import { envName, type OptionSpec, optionsUsage, readOptions } from "../../../lib/config/options.ts";
 
 const PREFIX = "CHORIA_EDGE_TEST_";
 const OPTIONS: OptionSpec[] = [
@@ -14,7 +7,6 @@ const OPTIONS: OptionSpec[] = [
   { flag: "max-hops", kind: "int", help: "a number" },
   { flag: "servers", kind: "list", help: "a list" },
   { flag: "verbose", kind: "bool", help: "a switch" },
-  ...natsOptionSpecs(),
 ];
 
 function read(argv: string[], env: Record<string, string> = {}) {
@@ -64,30 +56,37 @@ describe("readOptions", () => {
     expect(readOptions(OPTIONS, PREFIX, ["-h"], {})).toEqual({ ok: false, help: true });
   });
 
+  it("keeps positionals in order when a command takes them: '-' is one, '--' ends the options", () => {
+    const read = readOptions(
+      OPTIONS,
+      PREFIX,
+      ["put", "--verbose", "k", "-", "--", "--name"],
+      {},
+      { positionals: true },
+    );
+    expect(read.ok && read.positionals).toEqual(["put", "k", "-", "--name"]);
+    expect(read.ok && read.values.verbose).toBe(true);
+    expect(readOptions(OPTIONS, PREFIX, ["-x"], {}, { positionals: true })).toEqual({
+      ok: false,
+      error: "unknown option '-x'",
+    });
+  });
+
+  it("adds up a repeated flag as given, and falls back to an option's default", () => {
+    const options = [
+      { flag: "identity", kind: "multiple" },
+      { flag: "scheme", kind: "string", default: "github" },
+    ] as const;
+    const read = readOptions(options, PREFIX, ["--identity", "a,b", "--identity=c"], {});
+    expect(read.ok && read.values).toEqual({ identity: ["a,b", "c"], scheme: "github" });
+    const none = readOptions(options, PREFIX, [], {});
+    expect(none.ok && none.values).toEqual({ identity: undefined, scheme: "github" });
+  });
+
   it("lists every option with its environment variable in the usage text", () => {
     const usage = optionsUsage(OPTIONS, PREFIX);
     for (const option of OPTIONS) expect(usage).toContain(envName(PREFIX, option.flag));
     expect(usage).toContain("--servers <a,b>");
     expect(usage).toMatch(/--verbose\s+a switch/);
-  });
-});
-
-describe("natsConnectionChoice", () => {
-  it("builds one auth method and TLS files from the options", () => {
-    expect(natsConnectionChoice(read(["--user", "u", "--password", "p", "--tls-ca", "/ca.pem"]).str)).toEqual(
-      {
-        ok: true,
-        auth: { type: "userpass", user: "u", pass: "p" },
-        tls: { caFile: "/ca.pem", certFile: undefined, keyFile: undefined },
-      },
-    );
-    expect(natsConnectionChoice(read([]).str)).toEqual({ ok: true, auth: { type: "none" } });
-  });
-
-  it("refuses two auth methods instead of picking one", () => {
-    expect(natsConnectionChoice(read(["--token", "t", "--credentials", "/x.creds"]).str)).toMatchObject({
-      ok: false,
-      error: expect.stringContaining("choose one"),
-    });
   });
 });
