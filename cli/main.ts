@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // choria-edge command line: each command lives in its own module and is loaded only when asked for,
 // so `choria-edge observe` does not pay for the gateway's dependencies.
-import { readFileSync } from "node:fs";
+import { packageVersion } from "../lib/config/mod.ts";
 
 type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
 
@@ -56,12 +56,6 @@ function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   return `usage: choria-edge <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun 'choria-edge <command> --help' for a command's options, 'choria-edge --version' for the version.`;
-}
-
-/** The package's version, from the package.json beside these sources. */
-function packageVersion(): string {
-  const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");
-  return (JSON.parse(text) as { version: string }).version;
 }
 
 /** Edits (insert, delete, substitute, swap two neighbours) that turn a into b. */

@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
+import { packageVersion } from "../lib/config/mod.ts";
 import {
   type BrokerConfig,
   type BrokerSide,
@@ -208,15 +208,4 @@ function closeHttp(server: Server | undefined): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
-      version?: string;
-    };
-    return pkg.version ?? "unknown";
-  } catch {
-    return "unknown";
-  }
 }

@@ -5,7 +5,7 @@ import { createWriteStream, fchmodSync, openSync, type WriteStream } from "node:
 import { chmod, mkdir, open, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { cliEntry } from "../lib/config/mod.ts";
 import { newSealKey } from "../lib/results/jobs/mod.ts";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
 import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
@@ -54,7 +54,6 @@ export interface RunningStack {
   failed: Promise<string>;
 }
 
-const CLI = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const COLLECTIVE = "mcollective";
 
 /** What the start-up steps share: the options, where to log, and every server and service started. */
@@ -346,7 +345,7 @@ export function launch(
   const fd = openSync(logPath, "a", 0o600);
   fchmodSync(fd, 0o600);
   const log: WriteStream = createWriteStream(logPath, { fd });
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+  const child: ChildProcess = spawn(process.execPath, [cliEntry(), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
     // Own process group, so that Ctrl-C reaches only the stack, which stops services in order.

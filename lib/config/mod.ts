@@ -10,4 +10,5 @@ export {
   type ReadOptions,
   readOptions,
 } from "./options.ts";
+export { cliEntry, packageRoot, packageVersion } from "./package.ts";
 export { pkiDir, stateDir } from "./paths.ts";
