@@ -12,6 +12,7 @@ import { streamReplySource } from "../../../lib/transport/reply-source.ts";
 import { type NatsServer, restartNatsServer, startNatsServer } from "../../support/nats-server.ts";
 import { type Nodes, simulatedNodes } from "../../unit/results/jobs/support.ts";
 import {
+  type AsyncRequest,
   asyncRequest,
   collectorConfig,
   gatewaySide,
@@ -63,20 +64,27 @@ async function okCount(store: JobStore, id: string): Promise<number> {
   return (await recordOf(store, id)).counts.ok;
 }
 
+/** A job for every node, of which the first ten have answered and are counted. */
+async function halfAnswered(s: Stack): Promise<AsyncRequest> {
+  const targets = s.nodes.fleet.map((n) => n.identity);
+  const request = await asyncRequest(
+    s.store,
+    s.gatewayBus,
+    s.nodes.client,
+    { agent: "rpcutil", action: "ping" },
+    { targets, timeout_ms: 60_000 },
+  );
+  await request.sendTo(targets.slice(0, 10));
+  await waitUntil("the first half", async () => (await okCount(s.store, request.job.id)) === 10);
+  return request;
+}
+
 describe("restarts in the middle of a job", () => {
   it("replies that arrive while no collector runs wait in the stream; a restarted collector stores them all", async () => {
     const s = await stack();
     const targets = s.nodes.fleet.map((n) => n.identity);
     const first = await collector(s.server);
-    const request = await asyncRequest(
-      s.store,
-      s.gatewayBus,
-      s.nodes.client,
-      { agent: "rpcutil", action: "ping" },
-      { targets, timeout_ms: 60_000 },
-    );
-    await request.sendTo(targets.slice(0, 10));
-    await waitUntil("the first half", async () => (await okCount(s.store, request.job.id)) === 10);
+    const request = await halfAnswered(s);
     await first.stop();
 
     await request.sendTo(targets.slice(10));
@@ -98,15 +106,7 @@ describe("restarts in the middle of a job", () => {
     const s = await stack();
     const targets = s.nodes.fleet.map((n) => n.identity);
     const running = await collector(s.server);
-    const request = await asyncRequest(
-      s.store,
-      s.gatewayBus,
-      s.nodes.client,
-      { agent: "rpcutil", action: "ping" },
-      { targets, timeout_ms: 60_000 },
-    );
-    await request.sendTo(targets.slice(0, 10));
-    await waitUntil("the first half", async () => (await okCount(s.store, request.job.id)) === 10);
+    const request = await halfAnswered(s);
 
     await s.server.stop();
     s.server = await restartNatsServer(s.server);
@@ -149,15 +149,7 @@ describe("restarts in the middle of a job", () => {
     const jsm = await jetstreamManager(s.gatewayBus.connection);
     const consumer = await jsm.consumers.info(REPLY_STREAM, COLLECTOR_QUEUE);
     expect(consumer.config.ack_wait).toBeLessThanOrEqual(nanos(2000));
-    const request = await asyncRequest(
-      s.store,
-      s.gatewayBus,
-      s.nodes.client,
-      { agent: "rpcutil", action: "ping" },
-      { targets, timeout_ms: 120_000 },
-    );
-    await request.sendTo(targets.slice(0, 10));
-    await waitUntil("the first half", async () => (await okCount(s.store, request.job.id)) === 10);
+    const request = await halfAnswered(s);
 
     // Frozen, the process still holds a pull request: the server hands it the rest, which it never acks.
     killed.process.kill("SIGSTOP");
