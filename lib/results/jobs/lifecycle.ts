@@ -26,6 +26,12 @@ export interface Tally {
 }
 
 export async function tally(store: JobStore, record: JobRecord): Promise<Tally> {
+  // Apart, at once: conflicting replies are rare, and their scan should cost no wait of its own.
+  const [read, conflicts] = await Promise.all([tallyResults(store, record), tallyConflicts(store, record)]);
+  return { ...read, counts: { ...read.counts, conflicts: conflicts.count }, conflicting: conflicts.listed };
+}
+
+async function tallyResults(store: JobStore, record: JobRecord) {
   let counts = emptyCounts();
   const identities = new Set<string>();
   let lastSeq = record.first_seq;
@@ -34,12 +40,17 @@ export async function tally(store: JobStore, record: JobRecord): Promise<Tally> 
     identities.add(result.identity);
     lastSeq = result.seq;
   }
-  const conflicting: string[] = [];
+  return { counts, identities, lastSeq };
+}
+
+async function tallyConflicts(store: JobStore, record: JobRecord) {
+  let count = 0;
+  const listed: string[] = [];
   for await (const identity of store.conflicts(record)) {
-    counts.conflicts++;
-    if (conflicting.length < MAX_CONFLICTING_LISTED) conflicting.push(identity);
+    count++;
+    if (listed.length < MAX_CONFLICTING_LISTED) listed.push(identity);
   }
-  return { counts, identities, lastSeq, conflicting };
+  return { count, listed };
 }
 
 export interface EndOptions {
