@@ -22,6 +22,11 @@ export interface NodeReply {
   time: number;
   /** The reply message text: RPC reply JSON, or `pong` for discovery. */
   payload: string;
+  /**
+   * The SHA-256 of the reply message as the secure reply carries it (base64), checked: what tells two
+   * replies apart. In Choria v1 it is a hash, not a signature, so anyone can make one for any message.
+   */
+  hash: string;
   /** The parsed RPC reply, for every agent but discovery. */
   rpc?: RpcReply;
   transport: TransportPacket;
@@ -73,6 +78,7 @@ function openChecked(transport: TransportPacket, secure: SecureReply, hashOk: bo
     agent,
     time,
     payload: reply.value.message,
+    hash: secure.hash,
     transport,
   };
   if (agent === "discovery") {

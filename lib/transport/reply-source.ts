@@ -112,7 +112,11 @@ export interface StreamReplySourceOptions {
   /** How long a captured reply waits for a collector before the stream drops it. */
   maxAgeMs: number;
   replicas?: number;
-  /** How long a collector may hold a reply without confirming it before it goes to another. */
+  /**
+   * How long a reply handed to a collector that stops answering for it (killed, frozen, cut off) waits
+   * before it goes to another: what a crashed collector costs its jobs. A live collector says it is still
+   * working on its replies every third of this, so a slow store does not get them handed out twice.
+   */
   ackWaitMs?: number;
   /** Replies handed out and not yet confirmed, over all instances. */
   maxAckPending?: number;
@@ -124,12 +128,15 @@ export interface StreamReplySourceOptions {
 
 // Pull batch per request; the consumer's max_ack_pending bounds how many are held at once.
 const PULL_BATCH = 256;
+/** Short, as nothing but a dead collector waits on it (the default of 30 s stalled jobs that long). */
+const DEFAULT_ACK_WAIT_MS = 2000;
 const CONSUMER_ALREADY_EXISTS = 10148;
 
 /**
  * Replies captured by a JetStream work-queue stream and shared through one durable consumer. A reply is
  * confirmed only once the handler has stored it, so a collector that stops or crashes loses nothing: what
- * it held goes to another instance (or to itself after a restart) when the ack wait runs out.
+ * it held goes to another instance (or to itself after a restart) when the ack wait runs out, which is
+ * short because the replies being handled are kept from running out by in-progress acks.
  */
 export async function streamReplySource(
   connection: NatsConnection,
@@ -138,9 +145,10 @@ export async function streamReplySource(
   const now = options.now ?? Date.now;
   const log = options.log ?? (() => {});
   const retryDelay = options.retryDelayMs ?? 1000;
+  const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const jsm = await jetstreamManager(connection);
   await ensureStream(jsm, options);
-  await ensureConsumer(jsm, options);
+  await ensureConsumer(jsm, options, ackWaitMs);
   // An existing stream keeps its replicas whatever we asked for: say what it has.
   const replication = await streamReplication(jsm, options.stream);
   log(replication.replicas < (options.replicas ?? 1) ? "warn" : "info", "reply stream ready", {
@@ -152,9 +160,11 @@ export async function streamReplySource(
   });
   const js = jetstream(connection);
 
-  const inFlight = new Set<Promise<void>>();
+  // Replies being handled, and the message each one is: told `working` until it is acked.
+  const inFlight = new Map<Promise<void>, JsMsg>();
   let messages: ConsumerMessages | undefined;
   let loop: Promise<void> | undefined;
+  let keepAlive: ReturnType<typeof setInterval> | undefined;
   // Times at which the stream's last sequence was noted, for settledThrough().
   const marks: { at: number; lastSeq: number }[] = [];
   let settledAt = 0;
@@ -171,7 +181,7 @@ export async function streamReplySource(
         return "retry" as const;
       })
       .then((disposition) => (disposition === "done" ? msg.ack() : msg.nak(retryDelay)));
-    inFlight.add(work);
+    inFlight.set(work, msg);
     void work.finally(() => inFlight.delete(work));
   }
 
@@ -184,6 +194,10 @@ export async function streamReplySource(
       loop = (async () => {
         for await (const msg of current) dispatch(handler, msg);
       })();
+      keepAlive = setInterval(() => {
+        for (const msg of inFlight.values()) msg.working();
+      }, ackWaitMs / 3);
+      keepAlive.unref?.();
     },
     async settledThrough() {
       const at = now();
@@ -205,7 +219,8 @@ export async function streamReplySource(
     async stop() {
       messages?.stop();
       await loop;
-      while (inFlight.size > 0) await Promise.all(inFlight);
+      while (inFlight.size > 0) await Promise.all(inFlight.keys());
+      clearInterval(keepAlive);
     },
   };
 }
@@ -232,9 +247,13 @@ async function ensureStream(jsm: JetStreamManager, options: StreamReplySourceOpt
   }
 }
 
-async function ensureConsumer(jsm: JetStreamManager, options: StreamReplySourceOptions): Promise<void> {
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  options: StreamReplySourceOptions,
+  ackWaitMs: number,
+): Promise<void> {
   const settings = {
-    ack_wait: nanos(options.ackWaitMs ?? 30_000),
+    ack_wait: nanos(ackWaitMs),
     max_ack_pending: options.maxAckPending ?? 2000,
   };
   try {

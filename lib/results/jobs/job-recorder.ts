@@ -14,11 +14,13 @@ import { endJob, type Tally } from "./lifecycle.ts";
 import {
   addCounts,
   addResult,
+  addToCounts,
   type EndReason,
   emptyCounts,
   isComplete,
   type JobCounts,
   type JobRecord,
+  MAX_CONFLICTING_LISTED,
   resultOfReply,
   type StoredResult,
 } from "./model.ts";
@@ -60,8 +62,13 @@ export interface CollectorStats {
   /** Replies handed to this collector, redeliveries included. */
   received: number;
   stored: number;
-  /** A second reply from a node that already has a result. */
+  /** The same reply again from a node that already has a result (a redelivery, a replay). */
   duplicates: number;
+  /**
+   * A reply from a node that already has a result, with another message: a forgery, or the node's own
+   * reply after a forged one (v1 replies are hashed, not signed). Kept beside the result and counted.
+   */
+  conflicts: number;
   /** Not a reply, a reply that fails its hash, or a reply to another request than its job's. */
   invalid: number;
   /** A reply nested deeper than MAX_JSON_DEPTH in any layer, refused on its bytes before it is walked. */
@@ -103,6 +110,7 @@ export class JobRecorder {
     received: 0,
     stored: 0,
     duplicates: 0,
+    conflicts: 0,
     invalid: 0,
     too_deep: 0,
     unknown_job: 0,
@@ -319,7 +327,10 @@ export class JobRecorder {
     await Promise.all(writes.map(({ jobId, stored }) => this.#count(jobId, stored)));
   }
 
-  /** Counts a job's newly stored results of one batch, in one write of its record. */
+  /**
+   * Counts a job's newly stored results of one batch, and the conflicting replies newly kept, in one write
+   * of its record.
+   */
   async #count(
     jobId: string,
     stored: readonly { item: Queued; result: StoredResult; write: Promise<number | undefined> }[],
@@ -327,17 +338,14 @@ export class JobRecorder {
     let delta = emptyCounts();
     const counted: Queued[] = [];
     const fresh: { result: StoredResult; seq: number }[] = [];
+    const taken: { item: Queued; result: StoredResult }[] = [];
     const outcomes = await Promise.allSettled(stored.map((s) => s.write));
     stored.forEach(({ item, result }, n) => {
       const outcome = outcomes[n]!;
       if (outcome.status === "rejected") {
         item.resolve(this.#retry("result not stored", jobId, outcome.reason));
       } else if (outcome.value === undefined) {
-        // Handed out again after an attempt that stored it but may not have counted it: let the stored
-        // results decide. Otherwise the node simply answered twice.
-        if (item.reply.redelivered) this.#end(jobId, "expected");
-        else this.stats.duplicates++;
-        item.resolve("done");
+        taken.push({ item, result });
       } else {
         this.stats.stored++;
         delta = addResult(delta, result);
@@ -345,21 +353,78 @@ export class JobRecorder {
         fresh.push({ result, seq: outcome.value });
       }
     });
+    const conflicting = taken.length === 0 ? [] : await this.#conflicts(jobId, taken);
+    for (const { item } of conflicting) counted.push(item);
+    delta = { ...delta, conflicts: conflicting.length };
+    const identities = conflicting.map((c) => c.identity);
     if (counted.length === 0) return;
     let outcome: Counted | undefined;
     try {
-      outcome = await this.#counts.add(jobId, delta);
+      outcome = await this.#counts.add(jobId, delta, identities);
     } catch (err) {
       for (const item of counted) item.resolve(this.#retry("counts not updated", jobId, err));
       return;
     }
-    if (outcome?.counted) this.#own.add(jobId, fresh);
+    if (outcome?.counted) this.#own.add(jobId, fresh, identities);
     const latest = outcome?.record;
     if (latest !== undefined) {
       this.#jobs.refresh(latest);
       if (latest.state === "running" && isComplete(latest)) this.#end(jobId, "expected");
     }
     for (const item of counted) item.resolve("done");
+  }
+
+  /**
+   * Replies from nodes that already have a result. The same reply again (same message hash) is a
+   * duplicate; another is a conflict, kept beside the result (the first per node). Answers all but the
+   * conflicts newly kept, which the caller counts.
+   */
+  async #conflicts(
+    jobId: string,
+    taken: readonly { item: Queued; result: StoredResult }[],
+  ): Promise<{ item: Queued; identity: string }[]> {
+    // Handed out again after an attempt that stored it but may not have counted it: let the stored
+    // results decide.
+    const again = (item: Queued) => {
+      if (item.reply.redelivered) this.#end(jobId, "expected");
+      item.resolve("done");
+    };
+    const reads = await Promise.allSettled(
+      taken.map(({ result }) => this.#store.result(jobId, result.identity)),
+    );
+    const differing: { item: Queued; result: StoredResult; write: Promise<number | undefined> }[] = [];
+    taken.forEach(({ item, result }, n) => {
+      const read = reads[n]!;
+      if (read.status === "rejected") {
+        item.resolve(this.#retry("stored result unreadable", jobId, read.reason));
+        return;
+      }
+      // A no_reply mark, or a result stored before hashes were kept, cannot be told apart.
+      const storedHash = read.value?.hash;
+      if (storedHash === undefined || storedHash === result.hash) {
+        if (!item.reply.redelivered) this.stats.duplicates++;
+        again(item);
+        return;
+      }
+      this.stats.conflicts++;
+      this.#throttled.note("conflict", "warn", "a node's reply conflicts with its stored result", {
+        job: jobId,
+        identity: result.identity,
+        subject: item.reply.subject,
+      });
+      differing.push({ item, result, write: this.#store.putConflict(jobId, result) });
+    });
+    const kept = await Promise.allSettled(differing.map((d) => d.write));
+    const fresh: { item: Queued; identity: string }[] = [];
+    differing.forEach(({ item, result }, n) => {
+      const outcome = kept[n]!;
+      if (outcome.status === "rejected")
+        item.resolve(this.#retry("conflict not kept", jobId, outcome.reason));
+      // The node has a conflicting reply kept already: this one is only logged.
+      else if (outcome.value === undefined) again(item);
+      else fresh.push({ item, identity: result.identity });
+    });
+    return fresh;
   }
 
   #refuse(kind: Refusal, detail: string, subject: string): ReplyDisposition {
@@ -583,10 +648,14 @@ class OwnTallies {
 
   constructor(private readonly maxIdentities: number) {}
 
-  add(jobId: string, results: readonly { result: StoredResult; seq: number }[]): void {
+  add(
+    jobId: string,
+    results: readonly { result: StoredResult; seq: number }[],
+    conflicting: readonly string[],
+  ): void {
     let own = this.#jobs.get(jobId);
     if (own === undefined) {
-      own = { counts: emptyCounts(), identities: new Set(), lastSeq: 0 };
+      own = { counts: emptyCounts(), identities: new Set(), lastSeq: 0, conflicting: [] };
       this.#jobs.set(jobId, own);
     }
     for (const { result, seq } of results) {
@@ -594,6 +663,9 @@ class OwnTallies {
       own.identities.add(result.identity);
       own.lastSeq = Math.max(own.lastSeq, seq);
     }
+    own.counts = { ...own.counts, conflicts: own.counts.conflicts + conflicting.length };
+    for (const identity of conflicting)
+      if (own.conflicting.length < MAX_CONFLICTING_LISTED) own.conflicting.push(identity);
     this.#size += results.length;
     for (const oldest of this.#jobs.keys()) {
       if (this.#size <= this.maxIdentities || oldest === jobId) break;
@@ -605,7 +677,12 @@ class OwnTallies {
   snapshot(jobId: string): Tally | undefined {
     const own = this.#jobs.get(jobId);
     if (own === undefined) return undefined;
-    return { counts: own.counts, identities: new Set(own.identities), lastSeq: own.lastSeq };
+    return {
+      counts: own.counts,
+      identities: new Set(own.identities),
+      lastSeq: own.lastSeq,
+      conflicting: [...own.conflicting],
+    };
   }
 
   forget(jobId: string): void {
@@ -625,6 +702,7 @@ class CountBatcher {
     string,
     {
       delta: JobCounts;
+      conflicting: string[];
       waiters: { resolve(outcome: Counted | undefined): void; reject(err: unknown): void }[];
     }
   >();
@@ -636,12 +714,14 @@ class CountBatcher {
    * Resolves with the record that includes the delta (`counted`), or as it stands once the job has ended
    * (the delta is then left out: an ended job's counts come from its results).
    */
-  add(jobId: string, delta: JobCounts): Promise<Counted | undefined> {
+  add(jobId: string, delta: JobCounts, conflicting: readonly string[]): Promise<Counted | undefined> {
     return new Promise((resolve, reject) => {
       const batch = this.#pending.get(jobId);
-      if (batch === undefined) this.#pending.set(jobId, { delta, waiters: [{ resolve, reject }] });
+      if (batch === undefined)
+        this.#pending.set(jobId, { delta, conflicting: [...conflicting], waiters: [{ resolve, reject }] });
       else {
         batch.delta = addCounts(batch.delta, delta);
+        batch.conflicting.push(...conflicting);
         batch.waiters.push({ resolve, reject });
       }
       if (!this.#writing.has(jobId)) void this.#write(jobId);
@@ -653,11 +733,11 @@ class CountBatcher {
     try {
       for (let batch = this.#pending.get(jobId); batch !== undefined; batch = this.#pending.get(jobId)) {
         this.#pending.delete(jobId);
-        const { delta, waiters } = batch;
+        const { delta, conflicting, waiters } = batch;
         try {
           // An ended job's counts are recomputed from its results; adding to them would count twice.
           const written = await this.store.update(jobId, (r) =>
-            r.state === "running" ? { ...r, counts: addCounts(r.counts, delta) } : undefined,
+            r.state === "running" ? addToCounts(r, delta, conflicting) : undefined,
           );
           const outcome = written && { record: written.record, counted: written.changed };
           for (const waiter of waiters) waiter.resolve(outcome);

@@ -6,6 +6,8 @@
  *   job.<id>.t.<n>         the identities the request went to, in chunks (written once, at creation)
  *   job.<id>.r.<identity>  one node's result (its reply, or the no_reply mark made when the job ended);
  *                          written once with create, so the first of reply and mark wins
+ *   job.<id>.c.<identity>  a second reply from that node, different from its result (a forgery, or the
+ *                          real reply after a forged one): the first such, written once with create
  *   run.<id>               index of jobs a collector still has work on (waiting for replies or delivering
  *                          the callback); deleted when there is none left
  *   idem.<caller>.<key>    idempotency claim: the job made for that caller's Idempotency-Key (atomic create)
@@ -34,7 +36,15 @@ export function resultsFilter(jobId: string): string {
   return `job.${jobId}.r.*`;
 }
 
-/** Everything of one job: record, targets and results. */
+export function conflictKey(jobId: string, identity: string): string {
+  return `job.${jobId}.c.${escapeKeyToken(identity)}`;
+}
+
+export function conflictsFilter(jobId: string): string {
+  return `job.${jobId}.c.*`;
+}
+
+/** Everything of one job: record, targets, results and conflicting replies. */
 export function jobFilter(jobId: string): string {
   return `job.${jobId}.>`;
 }

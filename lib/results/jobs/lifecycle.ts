@@ -8,6 +8,7 @@ import {
   isComplete,
   type JobCounts,
   type JobRecord,
+  MAX_CONFLICTING_LISTED,
   noReplyResult,
   settle,
 } from "./model.ts";
@@ -20,9 +21,17 @@ export interface Tally {
   identities: Set<string>;
   /** Revision of the last result read (the job's first_seq when there is none). */
   lastSeq: number;
+  /** The first identities with a conflicting reply kept, as the record lists them. */
+  conflicting: string[];
 }
 
 async function tally(store: JobStore, record: JobRecord): Promise<Tally> {
+  // Apart, at once: conflicting replies are rare, and their scan should cost no wait of its own.
+  const [read, conflicts] = await Promise.all([tallyResults(store, record), tallyConflicts(store, record)]);
+  return { ...read, counts: { ...read.counts, conflicts: conflicts.count }, conflicting: conflicts.listed };
+}
+
+async function tallyResults(store: JobStore, record: JobRecord) {
   let counts = emptyCounts();
   const identities = new Set<string>();
   let lastSeq = record.first_seq;
@@ -34,6 +43,16 @@ async function tally(store: JobStore, record: JobRecord): Promise<Tally> {
   return { counts, identities, lastSeq };
 }
 
+async function tallyConflicts(store: JobStore, record: JobRecord) {
+  let count = 0;
+  const listed: string[] = [];
+  for await (const identity of store.conflicts(record)) {
+    count++;
+    if (listed.length < MAX_CONFLICTING_LISTED) listed.push(identity);
+  }
+  return { count, listed };
+}
+
 export interface EndOptions {
   now?: () => number;
   /** Results written at once while marking the silent nodes. */
@@ -41,9 +60,9 @@ export interface EndOptions {
   /**
    * The results the caller itself stored for this job and counted in its record (a collector's own
    * writes). Taken instead of reading every result when it provably is all of them: the record's counts
-   * are its counts (nobody else counted anything) and the bucket holds as many results as it has (nobody
-   * else stored anything, counted or not); as each of its results is one of the stored ones, the two sets
-   * are then the same. Otherwise, or when the bucket cannot count, the results are read.
+   * are its counts (nobody else counted anything) and the bucket holds as many results and conflicting
+   * replies as it has (nobody else stored anything, counted or not); as each of its results is one of the
+   * stored ones, the two sets are then the same. Otherwise, or when the bucket cannot count, they are read.
    */
   known?: () => Tally | undefined;
 }
@@ -56,8 +75,8 @@ async function wholeKnown(
 ): Promise<Tally | undefined> {
   const own = known?.();
   if (own === undefined || !sameCounts(own.counts, record.counts)) return undefined;
-  const stored = await store.countResults(record);
-  return stored === own.identities.size ? own : undefined;
+  const [results, conflicts] = await Promise.all([store.countResults(record), store.countConflicts(record)]);
+  return results === own.identities.size && conflicts === own.counts.conflicts ? own : undefined;
 }
 
 /**
@@ -94,7 +113,9 @@ export async function endJob(
     const stillCurrent = (r: JobRecord) => sameCounts(r.counts, counted);
     if (reason === "expected" && !isComplete(record, read.counts)) {
       const fixed = await store.update(id, (r) =>
-        r.state === "running" && stillCurrent(r) ? { ...r, counts: read.counts } : undefined,
+        r.state === "running" && stillCurrent(r)
+          ? { ...r, counts: read.counts, conflicting: read.conflicting }
+          : undefined,
       );
       return fixed?.record;
     }
@@ -107,7 +128,7 @@ export async function endJob(
       readIsCurrent = stillCurrent(r);
       if (r.state !== "running" || (!readIsCurrent && !lastRead)) return undefined;
       const ended = decideEnd(r, state, now());
-      return nothingToMark && readIsCurrent ? settle(ended, read.counts, read.lastSeq) : ended;
+      return nothingToMark && readIsCurrent ? settle(ended, read, read.lastSeq) : ended;
     });
     if (decided === undefined) return undefined;
     record = decided.record;
@@ -135,7 +156,7 @@ async function settleJob(
   }
   const final = read;
   const settled = await store.update(record.id, (r) =>
-    r.settled ? undefined : settle(r, final.counts, final.lastSeq),
+    r.settled ? undefined : settle(r, final, final.lastSeq),
   );
   return settled?.record;
 }
@@ -143,7 +164,13 @@ async function settleJob(
 const MAX_READS = 3;
 
 function sameCounts(a: JobCounts, b: JobCounts): boolean {
-  return a.ok === b.ok && a.failed === b.failed && a.no_reply === b.no_reply && a.unexpected === b.unexpected;
+  return (
+    a.ok === b.ok &&
+    a.failed === b.failed &&
+    a.no_reply === b.no_reply &&
+    a.unexpected === b.unexpected &&
+    a.conflicts === b.conflicts
+  );
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>) {

@@ -157,10 +157,19 @@ const jobEffectsSchema = z.object({
 });
 export type JobEffects = z.infer<typeof jobEffectsSchema>;
 
-const countsSchema = z.object({ ok: count, failed: count, no_reply: count, unexpected: count });
+const countsSchema = z.object({
+  ok: count,
+  failed: count,
+  no_reply: count,
+  unexpected: count,
+  /** Absent from records written before conflicts were kept. */
+  conflicts: count.default(0),
+});
 /**
  * `ok` and `failed` count replies by statuscode, unexpected repliers included (as the sync summary does);
- * `unexpected` counts repliers that were not targets; `no_reply` is known only once the job is settled.
+ * `unexpected` counts repliers that were not targets; `no_reply` is known only once the job is settled;
+ * `conflicts` counts identities that sent a second reply different from the one stored (see
+ * `conflicting`).
  */
 export type JobCounts = z.infer<typeof countsSchema>;
 
@@ -184,6 +193,12 @@ const jobRecordSchema = z.object({
   first_seq: count,
   state: z.enum(JOB_STATES),
   counts: countsSchema,
+  /**
+   * The first MAX_CONFLICTING_LISTED identities that sent two different replies: Choria v1 replies are
+   * hashed, not signed, so a client on the collective can answer in a node's name. The first reply is the
+   * result; the other is kept beside it (keys.ts) and makes the identity listed here.
+   */
+  conflicting: z.array(z.string()).default([]),
   finished_at: isoTime.nullable(),
   /** No-reply marks made and counts recomputed; only then are the counts final. */
   settled: z.boolean(),
@@ -196,6 +211,9 @@ const jobRecordSchema = z.object({
   effects: jobEffectsSchema.nullable().default(null),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
+
+/** Identities a job record lists as conflicting, at most; `counts.conflicts` has the whole number. */
+export const MAX_CONFLICTING_LISTED = 20;
 
 const storedResultSchema = z.object({
   identity: z.string(),
@@ -210,6 +228,11 @@ const storedResultSchema = z.object({
   unexpected: z.literal(true).optional(),
   /** When NATS took the reply in; null for no_reply. */
   received_at: isoTime.nullable(),
+  /**
+   * The SHA-256 of the reply's message (base64), as the reply carries it: a second reply from the same
+   * identity with the same hash is the same reply again. Absent for no_reply and on older results.
+   */
+  hash: z.string().optional(),
 });
 export type StoredResult = z.infer<typeof storedResultSchema>;
 
@@ -311,6 +334,7 @@ export function newJobRecord(id: string, job: NewJob, now: number, firstSeq: num
     first_seq: firstSeq,
     state: "running",
     counts: emptyCounts(),
+    conflicting: [],
     finished_at: null,
     settled: false,
     settled_seq: null,
@@ -361,6 +385,7 @@ export function resultOfReply(
     statusmsg: reply.rpc?.statusmsg ?? "OK",
     ...limitData(reply.rpc ? reply.rpc.data : reply.payload, options.maxDataBytes),
     received_at: iso(options.receivedAt),
+    hash: reply.hash,
   };
   if (options.unexpected) result.unexpected = true;
   return result;
@@ -371,7 +396,7 @@ export function noReplyResult(identity: string): StoredResult {
 }
 
 export function emptyCounts(): JobCounts {
-  return { ok: 0, failed: 0, no_reply: 0, unexpected: 0 };
+  return { ok: 0, failed: 0, no_reply: 0, unexpected: 0, conflicts: 0 };
 }
 
 export function addResult(counts: JobCounts, result: ResultTally): JobCounts {
@@ -380,6 +405,7 @@ export function addResult(counts: JobCounts, result: ResultTally): JobCounts {
     failed: counts.failed + (result.status === "failed" ? 1 : 0),
     no_reply: counts.no_reply + (result.status === "no_reply" ? 1 : 0),
     unexpected: counts.unexpected + (result.unexpected ? 1 : 0),
+    conflicts: counts.conflicts,
   };
 }
 
@@ -389,7 +415,19 @@ export function addCounts(a: JobCounts, b: JobCounts): JobCounts {
     failed: a.failed + b.failed,
     no_reply: a.no_reply + b.no_reply,
     unexpected: a.unexpected + b.unexpected,
+    conflicts: a.conflicts + b.conflicts,
   };
+}
+
+/**
+ * The record with `delta` added to its counts (conflicts included), and the identities of the conflicting
+ * replies among it listed while the list has room.
+ */
+export function addToCounts(record: JobRecord, delta: JobCounts, conflicting: readonly string[]): JobRecord {
+  const listed = [...record.conflicting];
+  for (const identity of conflicting)
+    if (listed.length < MAX_CONFLICTING_LISTED && !listed.includes(identity)) listed.push(identity);
+  return { ...record, counts: addCounts(record.counts, delta), conflicting: listed };
 }
 
 /** Replies from nodes that were expected to answer. */
@@ -433,12 +471,16 @@ export function decideEnd(record: JobRecord, state: FinalState, now: number): Jo
  * Final counts from every stored result: for a job that only knew a count of expected replies, those that
  * never came are counted here, as there is nobody to mark.
  */
-export function settle(record: JobRecord, tallied: JobCounts, settledSeq: number): JobRecord {
+export function settle(
+  record: JobRecord,
+  tallied: { counts: JobCounts; conflicting: readonly string[] },
+  settledSeq: number,
+): JobRecord {
   const counts =
     record.targets === 0 && record.expected !== null
-      ? { ...tallied, no_reply: Math.max(0, record.expected - expectedAnswers(tallied)) }
-      : tallied;
-  return { ...record, counts, settled: true, settled_seq: settledSeq };
+      ? { ...tallied.counts, no_reply: Math.max(0, record.expected - expectedAnswers(tallied.counts)) }
+      : tallied.counts;
+  return { ...record, counts, conflicting: [...tallied.conflicting], settled: true, settled_seq: settledSeq };
 }
 
 export function matchesFilters(
@@ -464,6 +506,8 @@ export interface JobView {
   finished_at: string | null;
   expected: number | null;
   counts: JobCounts & { outstanding: number | null };
+  /** Identities that sent two different replies (the first is the result), at most MAX_CONFLICTING_LISTED. */
+  conflicting: string[];
   callback: {
     kind: CallbackTarget["kind"];
     target: string;
@@ -493,6 +537,7 @@ export function jobView(record: JobRecord): JobView {
     finished_at: record.finished_at,
     expected: record.expected,
     counts: { ...record.counts, outstanding: outstanding(record) },
+    conflicting: record.conflicting,
     callback: callback
       ? {
           kind: callback.target.kind,

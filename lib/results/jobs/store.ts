@@ -1,6 +1,8 @@
 import { type Clock, realClock, sleep } from "../../clock/mod.ts";
 import type { KvBucket } from "../../kv/mod.ts";
 import {
+  conflictKey,
+  conflictsFilter,
   idempotencyKey,
   isResultKey,
   jobFilter,
@@ -211,6 +213,40 @@ export class JobStore {
   /** Stores one node's result unless the node has one already; its revision, or undefined when it had. */
   putResult(jobId: string, result: StoredResult): Promise<number | undefined> {
     return this.bucket.create(resultKey(jobId, result.identity), encoder.encode(JSON.stringify(result)));
+  }
+
+  /** The result stored for `identity`, undefined when there is none. */
+  async result(jobId: string, identity: string): Promise<StoredResult | undefined> {
+    const entry = await this.bucket.get(resultKey(jobId, identity));
+    if (entry === undefined) return undefined;
+    const read = readResult(entry.value);
+    if (!read.ok) throw new CorruptEntry(`job ${jobId}, result of ${identity}: ${read.error}`);
+    return read.value;
+  }
+
+  /**
+   * Keeps a reply that conflicts with the node's stored result, unless one is kept for the node already;
+   * its revision, or undefined when there was one.
+   */
+  putConflict(jobId: string, result: StoredResult): Promise<number | undefined> {
+    return this.bucket.create(conflictKey(jobId, result.identity), encoder.encode(JSON.stringify(result)));
+  }
+
+  /** The identities with a conflicting reply kept, in the order they were kept. */
+  async *conflicts(record: JobRecord): AsyncIterable<string> {
+    for await (const entry of this.bucket.history(conflictsFilter(record.id), {
+      fromRevision: record.first_seq + 1,
+    })) {
+      if (entry.operation !== "PUT") continue;
+      const read = readResultTally(entry.value);
+      if (!read.ok) throw new CorruptEntry(`job ${record.id}, conflict at ${entry.revision}: ${read.error}`);
+      yield read.value.identity;
+    }
+  }
+
+  /** How many conflicting replies are kept, as countResults counts; undefined when the bucket cannot. */
+  async countConflicts(record: JobRecord): Promise<number | undefined> {
+    return this.bucket.count?.(conflictsFilter(record.id));
   }
 
   /**

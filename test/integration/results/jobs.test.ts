@@ -7,14 +7,19 @@ import { DEFAULT_BUCKET, resultKey } from "../../../lib/results/jobs/keys.ts";
 import { endJob } from "../../../lib/results/jobs/lifecycle.ts";
 import type { JobResult, StoredResult } from "../../../lib/results/jobs/model.ts";
 import type { JobStore } from "../../../lib/results/jobs/store.ts";
+import { jobReplySubject } from "../../../lib/results/jobs/subjects.ts";
 import { newWebhookSecret } from "../../../lib/results/jobs/webhook.ts";
 import type { NatsBus } from "../../../lib/transport/bus.ts";
 import { type LambdaApi, startLambdaApi } from "../../support/lambda-api.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
 import {
   CALLER,
+  COLLECTIVE,
+  forgedReply,
   type Nodes,
   type Receiver,
+  repliesOf,
+  signedRequest,
   simulatedNodes,
   startReceiver,
 } from "../../unit/results/jobs/support.ts";
@@ -76,6 +81,10 @@ const demoNodes = (count: number) =>
     .filter((n) => n.agents.includes("demo"))
     .slice(0, count)
     .map((n) => n.identity);
+
+async function okCount(id: string): Promise<number> {
+  return (await recordOf(gateway.store, id)).counts.ok;
+}
 
 async function allResults(store: JobStore, id: string): Promise<JobResult[]> {
   const out: JobResult[] = [];
@@ -177,6 +186,47 @@ describe("async jobs end to end, replies from real member nodes", () => {
       expect(typeof result.data === "string" && result.data.length).toBe(1000);
       expect(result.data as string).toMatch(/^\{"blob":"xxx/);
     }
+  });
+
+  // Issue 13, finding 13: a client on the collective answers first, in a target's name and in the name of
+  // a node that was not asked. v1 replies are hashed, not signed: the forgery cannot be refused, but the
+  // job shows it.
+  it("a forged reply published before the node's own makes the job show a conflict, and a stranger's is unexpected", async () => {
+    const [victim, other] = identities(0, 2) as [string, string];
+    const request = await asyncRequest(
+      gateway.store,
+      gateway.bus,
+      nodes.client,
+      { agent: "rpcutil", action: "ping" },
+      { targets: [victim, other], timeout_ms: 60_000 },
+    );
+    const replyTo = jobReplySubject(COLLECTIVE, nodes.client.callerid, request.job.id);
+    // The forger needs only the request id and the reply subject, both on the wire.
+    const same = await signedRequest(
+      nodes,
+      { agent: "rpcutil", action: "ping" },
+      replyTo,
+      request.job.request_id,
+    );
+    const [template] = await repliesOf(nodes, same.body, [victim]);
+    gateway.bus.publish(replyTo, await forgedReply(template!.body, { data: '{"pong":1}' }));
+    gateway.bus.publish(replyTo, await forgedReply(template!.body, { sender: "intruder.example.net" }));
+    await gateway.bus.flush();
+    await waitUntil("the forgeries to be stored", async () => (await okCount(request.job.id)) === 2);
+
+    await request.sendTo([victim, other]);
+    await waitUntil("the job to settle", async () => (await recordOf(gateway.store, request.job.id)).settled);
+    const job = await recordOf(gateway.store, request.job.id);
+    expect(job).toMatchObject({
+      state: "complete",
+      counts: { ok: 3, failed: 0, no_reply: 0, unexpected: 1, conflicts: 1 },
+      conflicting: [victim],
+    });
+    const results = await allResults(gateway.store, job.id);
+    // The first reply is the result: here the forgery, which the conflict makes visible.
+    expect(results.find((r) => r.identity === victim)?.data).toEqual({ pong: 1 });
+    expect(results.find((r) => r.identity === "intruder.example.net")).toMatchObject({ unexpected: true });
+    expect(collector.collector.stats.conflicts).toBeGreaterThanOrEqual(1);
   });
 
   it("the same Idempotency-Key from the same caller returns the same job, never a second run", async () => {

@@ -11,6 +11,7 @@ function reply(sender: string, requestId = REQUEST): NodeReply {
     agent: "rpcutil",
     time: 1,
     payload: "{}",
+    hash: "",
     transport: { protocol: "choria:transport:1", data: "", headers: {} },
   };
 }

@@ -18,6 +18,7 @@ describe("replyEntry", () => {
       agent: "demo",
       time: 1,
       payload: "",
+      hash: "",
       rpc: { action: "echo", statuscode: 1, statusmsg: "nope", data: { a: 1 } },
       transport: { protocol: "choria:transport:1", data: "", headers: {} },
     };

@@ -15,6 +15,7 @@ import { lambdaCallbackSender } from "../../../../lib/results/jobs/lambda.ts";
 import {
   type CallbackTarget,
   decideEnd,
+  emptyCounts,
   type JobRecord,
   jobView,
   newJobRecord,
@@ -37,11 +38,7 @@ const SECRET = newWebhookSecret();
 
 function endedJob(callback: CallbackTarget): JobRecord {
   const record = newJobRecord(newJobId(), newJob({ request_id: "r1", targets: ["a"], callback }), 0, 1);
-  return decideEnd(
-    { ...record, counts: { ok: 1, failed: 0, no_reply: 0, unexpected: 0 } },
-    "complete",
-    10_000,
-  );
+  return decideEnd({ ...record, counts: { ...emptyCounts(), ok: 1 } }, "complete", 10_000);
 }
 
 describe("retry schedule and attempt bookkeeping", () => {

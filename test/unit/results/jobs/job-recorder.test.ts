@@ -11,17 +11,24 @@ import {
 } from "../../../../lib/results/jobs/callbacks.ts";
 import { JobRecorder } from "../../../../lib/results/jobs/job-recorder.ts";
 import { endJob } from "../../../../lib/results/jobs/lifecycle.ts";
-import { type JobRecord, resultOfReply } from "../../../../lib/results/jobs/model.ts";
+import { type JobRecord, jobView, resultOfReply } from "../../../../lib/results/jobs/model.ts";
 import { JobStore } from "../../../../lib/results/jobs/store.ts";
 import { jobReplySubject, newJobId } from "../../../../lib/results/jobs/subjects.ts";
-import { sealReply } from "../../../../lib/security/choria.ts";
 import type {
   CapturedReply,
   ReplyDisposition,
   ReplyHandler,
   ReplySource,
 } from "../../../../lib/transport/reply-source.ts";
-import { COLLECTIVE, type Nodes, newJob, repliesOf, signedRequest, simulatedNodes } from "./support.ts";
+import {
+  COLLECTIVE,
+  forgedReply,
+  type Nodes,
+  newJob,
+  repliesOf,
+  signedRequest,
+  simulatedNodes,
+} from "./support.ts";
 
 /** A reply source the test hands replies to, one at a time, and that says what the collector did. */
 class HandSource implements ReplySource {
@@ -209,6 +216,86 @@ describe("the collector", () => {
     expect((await store.get(job.id))?.record).toMatchObject({ state: "complete", counts: { ok: 2 } });
   });
 
+  // Issue 13, finding 13: v1 replies are hashed, not signed, so anyone on the collective can answer in a
+  // node's name. The first reply stays the result; a different one is made visible, not dropped.
+  it("keeps a second, different reply from a node as a conflict; the same reply again stays a duplicate", async () => {
+    const nodes = await simulatedNodes(2);
+    const { clock, store, source, collector } = await setup();
+    const [a, b] = nodes.fleet.map((n) => n.identity) as [string, string];
+    const { job, subject, replies } = await jobWithReplies(nodes, store, [a, b]);
+    const forged = await forgedReply(replies[0]!, { data: '{"pong":1}' });
+    const forgedAgain = await forgedReply(replies[0]!, { data: '{"pong":2}' });
+    await source.deliver(subject, replies[0]!);
+    await source.deliver(subject, replies[0]!);
+    expect(collector.stats).toMatchObject({ stored: 1, duplicates: 1, conflicts: 0 });
+    await source.deliver(subject, forged);
+    await source.deliver(subject, forged);
+    await source.deliver(subject, forgedAgain);
+    // Every different reply is seen; the node is counted once.
+    expect(collector.stats).toMatchObject({ stored: 1, duplicates: 1, conflicts: 3 });
+    expect((await store.get(job.id))?.record).toMatchObject({
+      state: "running",
+      counts: { ok: 1, conflicts: 1 },
+      conflicting: [a],
+    });
+    await source.deliver(subject, replies[1]!);
+    await waitFor(clock, async () => (await store.get(job.id))!.record.settled);
+    // Settling recounts from what is stored, conflicts included.
+    const settled = (await store.get(job.id))!.record;
+    expect(settled).toMatchObject({
+      state: "complete",
+      counts: { ok: 2, no_reply: 0, unexpected: 0, conflicts: 1 },
+      conflicting: [a],
+    });
+    const results = (await store.page(settled, { limit: 10 })).results;
+    expect(results).toHaveLength(2);
+    const real = await openReply(replies[0]!);
+    if (!real.ok) throw real.error;
+    expect(results.find((r) => r.identity === a)).toMatchObject({ hash: real.value.hash });
+    const view = jobView(settled);
+    expect(view).toMatchObject({ counts: { conflicts: 1 }, conflicting: [a] });
+  });
+
+  it("counts a reply in the name of a node that was not targeted as unexpected", async () => {
+    const nodes = await simulatedNodes(2);
+    const { store, source } = await setup();
+    const [a, b] = nodes.fleet.map((n) => n.identity) as [string, string];
+    const { job, subject, replies } = await jobWithReplies(nodes, store, [a, b]);
+    await source.deliver(subject, await forgedReply(replies[0]!, { sender: "intruder.example.net" }));
+    expect((await store.get(job.id))?.record).toMatchObject({
+      state: "running",
+      counts: { ok: 1, unexpected: 1, conflicts: 0 },
+    });
+    expect((await store.page(job, { limit: 10, filters: new Set(["unexpected"]) })).results).toMatchObject([
+      { identity: "intruder.example.net", unexpected: true },
+    ]);
+  });
+
+  it("a conflicting reply handed out again after it was kept but not counted is counted from the store", async () => {
+    const nodes = await simulatedNodes(2);
+    const { clock, store, source } = await setup();
+    const [a, b] = nodes.fleet.map((n) => n.identity) as [string, string];
+    const { job, subject, replies } = await jobWithReplies(nodes, store, [a, b]);
+    const forged = await forgedReply(replies[0]!, { data: '{"pong":1}' });
+    await source.deliver(subject, replies[0]!);
+    // As if a collector kept the conflicting reply, then died before counting it.
+    const opened = await openReply(forged);
+    if (!opened.ok) throw opened.error;
+    await store.putConflict(
+      job.id,
+      resultOfReply(opened.value, { maxDataBytes: 1000, receivedAt: 0, unexpected: false }),
+    );
+    expect((await store.get(job.id))?.record.counts.conflicts).toBe(0);
+    await source.deliver(subject, forged, true);
+    await waitFor(clock, async () => (await store.get(job.id))!.record.counts.conflicts === 1);
+    // Set right while the job runs, not only when it settles.
+    const fixed = (await store.get(job.id))!.record;
+    expect([fixed.state, fixed.counts.conflicts, fixed.conflicting]).toEqual(["running", 1, [a]]);
+    await source.deliver(subject, replies[1]!);
+    await waitFor(clock, async () => (await store.get(job.id))!.record.settled);
+    expect((await store.get(job.id))?.record).toMatchObject({ counts: { ok: 2, conflicts: 1 } });
+  });
+
   it("ends a job at its deadline only once every reply from before the deadline has been handled", async () => {
     const nodes = await simulatedNodes(2);
     const { clock, store, source } = await setup();
@@ -300,18 +387,6 @@ describe("the collector", () => {
 describe("the collector and deeply nested replies", () => {
   const nested = (levels: number) => `${"[".repeat(levels)}${"]".repeat(levels)}`;
 
-  /** The same reply with its RPC data replaced by `data` (JSON text), hashed again as a node would. */
-  async function withData(reply: string, data: string): Promise<string> {
-    const transport = JSON.parse(reply) as { data: string };
-    const secure = JSON.parse(decodeBase64Text(transport.data)!) as { message: string };
-    const inner = JSON.parse(secure.message) as { message: string };
-    const rpc = inner.message.replace(/"data":\{.*\}\}$/, `"data":${data}}`);
-    expect(rpc).not.toBe(inner.message);
-    const message = JSON.stringify({ ...inner, message: rpc });
-    transport.data = encodeBase64Text(await sealReply(message));
-    return JSON.stringify(transport);
-  }
-
   it("refuses them as too_deep and logs once; the same reply nested shallowly is stored", async () => {
     const nodes = await simulatedNodes(3);
     const store = new JobStore(new MemoryKvBucket());
@@ -331,9 +406,9 @@ describe("the collector and deeply nested replies", () => {
     const { job, subject, replies } = await jobWithReplies(nodes, store, targets);
 
     const deepHeader = replies[0]!.replace(/}}$/, `,"x":${nested(5000)}}}`);
-    const deepData = await withData(replies[1]!, `{"deep":${nested(5000)}}`);
+    const deepData = await forgedReply(replies[1]!, { data: `{"deep":${nested(5000)}}` });
     // The same change at a harmless depth is stored: only the depth is refused.
-    const shallowData = await withData(replies[2]!, `{"deep":${nested(10)}}`);
+    const shallowData = await forgedReply(replies[2]!, { data: `{"deep":${nested(10)}}` });
     expect(await source.deliver(subject, deepHeader)).toBe("done");
     expect(await source.deliver(subject, deepData)).toBe("done");
     expect(await source.deliver(subject, deepData)).toBe("done");

@@ -8,12 +8,14 @@ import { encodeTransport, newTransportV1 } from "../../../../lib/protocol/transp
 import { escapeKeyToken, idempotencyKey, resultKey } from "../../../../lib/results/jobs/keys.ts";
 import {
   addResult,
+  addToCounts,
   decideEnd,
   emptyCounts,
   finalState,
   isComplete,
   jobView,
   limitData,
+  MAX_CONFLICTING_LISTED,
   matchesFilters,
   newJobRecord,
   noReplyResult,
@@ -233,7 +235,9 @@ describe("results and counts", () => {
       data: {},
       unexpected: true,
       received_at: "2023-11-14T22:13:20.000Z",
+      hash: opened.value.hash,
     });
+    expect(result.hash).toMatch(/^[A-Za-z0-9+/]{43}=$/);
     expect(readResult(encoder.encode(JSON.stringify(result)))).toEqual({ ok: true, value: result });
     expect(noReplyResult(b).status).toBe("no_reply");
   });
@@ -247,7 +251,7 @@ describe("results and counts", () => {
     counts = addResult(counts, ok);
     expect(isComplete(record, counts)).toBe(false);
     counts = addResult(counts, failed);
-    expect(counts).toEqual({ ok: 2, failed: 1, no_reply: 0, unexpected: 1 });
+    expect(counts).toEqual({ ok: 2, failed: 1, no_reply: 0, unexpected: 1, conflicts: 0 });
     expect(isComplete(record, counts)).toBe(true);
     expect(finalState("deadline", record, counts)).toBe("complete");
     expect(finalState("deadline", record, addResult(emptyCounts(), ok))).toBe("timed_out");
@@ -256,8 +260,8 @@ describe("results and counts", () => {
 
   it("a job that only knows a count gets its no_reply from the count when it settles", () => {
     const record = newJobRecord("J".repeat(24), newJob({ request_id: "r", expect: 5 }), 0, 5);
-    const tallied = { ok: 2, failed: 1, no_reply: 0, unexpected: 0 };
-    const settled = settle(decideEnd(record, "timed_out", 10), tallied, 42);
+    const tallied = { ...emptyCounts(), ok: 2, failed: 1 };
+    const settled = settle(decideEnd(record, "timed_out", 10), { counts: tallied, conflicting: [] }, 42);
     expect(settled.counts.no_reply).toBe(2);
     expect(settled.settled_seq).toBe(42);
     // Without any expectation nothing can be missing: the deadline is the normal end.
@@ -298,6 +302,25 @@ describe("the job record", () => {
     expect(readJobRecord(encoder.encode("{")).ok).toBe(false);
   });
 
+  it("a record from before conflicts were kept reads with none", () => {
+    const record = newJobRecord(newJobId(), newJob({ request_id: "r", targets: ["a"] }), 1000, 3);
+    const { conflicting: _, ...older } = record;
+    const { conflicts: __, ...olderCounts } = record.counts;
+    const read = readJobRecord(encoder.encode(JSON.stringify({ ...older, counts: olderCounts })));
+    expect(read).toEqual({ ok: true, value: record });
+  });
+
+  it("counting conflicts lists each identity once, and no more than MAX_CONFLICTING_LISTED", () => {
+    const record = newJobRecord(newJobId(), newJob({ request_id: "r", targets: ["a"] }), 1000, 3);
+    const delta = (conflicts: number) => ({ ...emptyCounts(), conflicts });
+    const once = addToCounts(record, delta(2), ["a", "a"]);
+    expect(once).toMatchObject({ counts: { conflicts: 2 }, conflicting: ["a"] });
+    const many = Array.from({ length: MAX_CONFLICTING_LISTED + 5 }, (_, n) => `node${n}`);
+    const full = addToCounts(once, delta(many.length), many);
+    expect(full.counts.conflicts).toBe(2 + many.length);
+    expect(full.conflicting).toEqual(["a", ...many.slice(0, MAX_CONFLICTING_LISTED - 1)]);
+  });
+
   it("the API view shows the callback target but never its secret, and what is still outstanding", () => {
     const record = newJobRecord(
       newJobId(),
@@ -313,7 +336,7 @@ describe("the job record", () => {
       0,
       3,
     );
-    const view = jobView({ ...record, counts: { ok: 1, failed: 0, no_reply: 0, unexpected: 0 } });
+    const view = jobView({ ...record, counts: { ...emptyCounts(), ok: 1 } });
     expect(JSON.stringify(view)).not.toContain("whsec_");
     expect(view.callback).toMatchObject({
       kind: "url",
@@ -325,7 +348,8 @@ describe("the job record", () => {
     expect(ended.callback?.status).toBe("pending");
     expect(ended.callback?.next_attempt_at).toBe("1970-01-01T00:00:05.000Z");
     expect(
-      jobView(settle(ended, { ok: 1, failed: 0, no_reply: 2, unexpected: 0 }, 9)).counts.outstanding,
+      jobView(settle(ended, { counts: { ...emptyCounts(), ok: 1, no_reply: 2 }, conflicting: [] }, 9)).counts
+        .outstanding,
     ).toBe(0);
   });
 });

@@ -42,7 +42,11 @@ function settledJob(targets: string[] | undefined, results: StoredResult[], stat
   );
   const counts = results.reduce(addResult, emptyCounts());
   const ended = decideEnd(record, state === "cancel" ? "cancelled" : "complete", T0 + 500);
-  return settle({ ...ended, state: state === "cancel" ? "cancelled" : ended.state }, counts, 99);
+  return settle(
+    { ...ended, state: state === "cancel" ? "cancelled" : ended.state },
+    { counts, conflicting: [] },
+    99,
+  );
 }
 
 describe("jobAsRpcResult", () => {

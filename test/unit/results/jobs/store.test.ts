@@ -201,7 +201,7 @@ describe("ending jobs", () => {
     const ended = await endJob(store, job.id, "deadline");
     await store.putResult(job.id, ok("late"));
     expect((await collect(store.results(ended!))).map((r) => r.identity)).toEqual(["a"]);
-    expect(ended?.counts).toEqual({ ok: 1, failed: 0, no_reply: 1, unexpected: 0 });
+    expect(ended?.counts).toEqual({ ok: 1, failed: 0, no_reply: 1, unexpected: 0, conflicts: 0 });
   });
 
   it("a reply counted while the ender reads is in the settled job, in its counts and in its cut", async () => {
@@ -244,7 +244,7 @@ describe("ending jobs", () => {
     }
     /** Stores and counts results as a collector does, keeping what it wrote (the collector's tally). */
     async function writer(store: JobStore, jobId: string, results: StoredResult[]): Promise<Tally> {
-      const own: Tally = { counts: emptyCounts(), identities: new Set(), lastSeq: 0 };
+      const own: Tally = { counts: emptyCounts(), identities: new Set(), lastSeq: 0, conflicting: [] };
       for (const result of results) {
         const seq = (await store.putResult(jobId, result))!;
         await store.update(jobId, (r) => ({ ...r, counts: addResult(r.counts, result) }));
@@ -309,7 +309,7 @@ describe("ending jobs", () => {
     ]);
     const final = (await store.get(job.id))?.record;
     expect(final?.settled).toBe(true);
-    expect(final?.counts).toEqual({ ok: 20, failed: 0, no_reply: 30, unexpected: 0 });
+    expect(final?.counts).toEqual({ ok: 20, failed: 0, no_reply: 30, unexpected: 0, conflicts: 0 });
     for (const end of ends) expect(end?.state).toBe(final?.state);
     expect((await collect(store.results(final!))).length).toBe(50);
   });

@@ -10,11 +10,12 @@ import {
 } from "../../../../lib/client/request.ts";
 import { generateFleet, type NodeIdentity } from "../../../../lib/node/fleet.ts";
 import { NodeHost, type OutgoingReply } from "../../../../lib/node/responder.ts";
+import { decodeBase64Text, encodeBase64Text } from "../../../../lib/protocol/base64.ts";
 import { nodeSubject } from "../../../../lib/protocol/subjects.ts";
 import { encodeTransport } from "../../../../lib/protocol/transport.ts";
 import type { NewJob } from "../../../../lib/results/jobs/model.ts";
 import { TrustStore } from "../../../../lib/security/certs.ts";
-import { loadSigner } from "../../../../lib/security/choria.ts";
+import { loadSigner, sealReply } from "../../../../lib/security/choria.ts";
 import { verifyWebhook } from "../../../../lib/security/webhooks/mod.ts";
 import { testPki } from "../../../support/pki.ts";
 
@@ -75,6 +76,28 @@ export async function repliesOf(
     replies.push(...handled.replies);
   }
   return replies;
+}
+
+/**
+ * A node's reply changed as anyone on the collective can change one, Choria v1 replies being hashed, not
+ * signed: its RPC data replaced by `data` (JSON text) and/or its sender by `sender`, then hashed again.
+ */
+export async function forgedReply(
+  reply: string,
+  change: { data?: string; sender?: string },
+): Promise<string> {
+  const transport = JSON.parse(reply) as { data: string };
+  const secure = JSON.parse(decodeBase64Text(transport.data)!) as { message: string };
+  const inner = JSON.parse(secure.message) as { message: string; envelope: { senderid: string } };
+  const rpc =
+    change.data === undefined
+      ? inner.message
+      : inner.message.replace(/"data":\{.*\}\}$/, `"data":${change.data}}`);
+  if (change.data !== undefined && rpc === inner.message)
+    throw new Error("the reply has no RPC data to replace");
+  const envelope = { ...inner.envelope, senderid: change.sender ?? inner.envelope.senderid };
+  transport.data = encodeBase64Text(await sealReply(JSON.stringify({ ...inner, message: rpc, envelope })));
+  return JSON.stringify(transport);
 }
 
 export function newJob(overrides: Partial<NewJob> & { request_id: string }): NewJob {

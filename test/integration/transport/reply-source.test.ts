@@ -1,0 +1,46 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { afterEach, describe, expect, it } from "vitest";
+import type { NatsBus } from "../../../lib/transport/bus.ts";
+import { connectNats } from "../../../lib/transport/node.ts";
+import { type CapturedReply, streamReplySource } from "../../../lib/transport/reply-source.ts";
+import { startNatsServer } from "../../support/nats-server.ts";
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step().catch(() => {});
+});
+
+describe("the stream reply source", () => {
+  it("keeps a reply it is still handling past the ack wait from being handed out again", async () => {
+    const server = await startNatsServer({ jetstream: true });
+    cleanup.push(() => server.dispose());
+    const bus: NatsBus = await connectNats({ servers: server.url, name: "reply-source-test" });
+    cleanup.push(() => bus.close());
+    const options = {
+      stream: "TEST_REPLIES",
+      subjects: ["test.reply.>"],
+      consumer: "test_collectors",
+      maxAgeMs: 60_000,
+      ackWaitMs: 300,
+    };
+    const source = await streamReplySource(bus.connection, options);
+    const handled: CapturedReply[] = [];
+    let finish = () => {};
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    // A store far slower than the ack wait.
+    await source.start(async (reply) => {
+      handled.push(reply);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      finish();
+      return "done";
+    });
+    bus.publish("test.reply.1", "slow");
+    await finished;
+    await source.stop();
+
+    expect(handled.map((r) => [r.subject, r.redelivered])).toEqual([["test.reply.1", false]]);
+    const jsm = await jetstreamManager(bus.connection);
+    const consumer = await jsm.consumers.info(options.stream, options.consumer);
+    expect(consumer).toMatchObject({ num_redelivered: 0, num_ack_pending: 0, num_pending: 0 });
+  });
+});
