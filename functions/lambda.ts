@@ -3,7 +3,6 @@
 // on environment variables usually means certificate, key and keys file ship in the package or a layer
 // (`..._CERT`, `..._KEY`, `..._KEYS` name the files) rather than as PEM text. Everything, the NATS
 // connection included, lives at module scope, so warm invocations reuse it.
-import type { Hono } from "hono";
 import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
 import {
   asyncParts,
@@ -50,7 +49,7 @@ async function build(): Promise<Handler> {
     settings.keysJson,
     settings.replayStore === "kv" ? { replay: kvReplayStore(nats, buckets) } : {},
   );
-  const app: Hono = createGateway({
+  const app = createGateway({
     config: settings.config,
     signer,
     nats,

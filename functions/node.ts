@@ -3,10 +3,10 @@
 import { writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import type { Hono } from "hono";
 import {
   asyncParts,
   createGateway,
+  type GatewayApp,
   type GatewayAuth,
   gatewayAuthFromKeys,
   kvReplayStore,
@@ -22,7 +22,7 @@ import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gatew
 export interface RunningGateway {
   /** Base URL, `http://host:port`. */
   readonly url: string;
-  readonly app: Hono;
+  readonly app: GatewayApp;
   readonly nats: NatsSource;
   /** Stops listening, lets requests in flight finish, then closes the NATS connection. */
   close(): Promise<void>;

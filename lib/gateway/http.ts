@@ -9,8 +9,8 @@ import {
   type HttpRequestParts,
 } from "../security/http/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
-import type { GatewayAuth } from "./app.ts";
 import type { GatewayConfig } from "./config.ts";
+import type { GatewayAuth } from "./deps.ts";
 import { isProblemKind, type ProblemKind, problem } from "./problems.ts";
 import { asRefusal, Refusal, refuse } from "./refusal.ts";
 

@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import { errorText, type Logger } from "../log/mod.ts";
-import type { JobEvent, JobStore } from "../results/jobs/mod.ts";
+import type { JobEvent, JobRecord, JobStore } from "../results/jobs/mod.ts";
 import {
   endJob,
   isJobId,
@@ -127,37 +127,7 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
     const lastEventId = c.req.header("last-event-id")?.trim() ?? "";
     if (lastEventId === "end" && record.settled) return c.body(null, 204);
     const after = CURSOR.test(lastEventId) ? Number(lastEventId) : 0;
-    const stop = new AbortController();
-    const events = deps.store.events(record, { after, signal: stop.signal });
-    let heartbeat: ReturnType<typeof setInterval> | undefined;
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        const send = (text: string) => {
-          if (!stop.signal.aborted) controller.enqueue(encoder.encode(text));
-        };
-        heartbeat = setInterval(() => send(": keep-alive\n\n"), heartbeatMs);
-        void (async () => {
-          try {
-            for await (const event of events) send(sseFrame(event));
-          } catch (err) {
-            deps.log?.("error", "job event stream failed", { job_id: record.id, error: String(err) });
-            send(
-              `event: error\ndata: ${JSON.stringify({ type: problemType("internal"), detail: "reading the job's results failed; the gateway's log has the error" })}\n\n`,
-            );
-          } finally {
-            clearInterval(heartbeat);
-            if (!stop.signal.aborted) {
-              stop.abort();
-              controller.close();
-            }
-          }
-        })();
-      },
-      cancel() {
-        clearInterval(heartbeat);
-        stop.abort();
-      },
-    });
+    const body = eventStream(deps, record, after, heartbeatMs);
     return c.body(body, 200, {
       "content-type": "text/event-stream",
       "cache-control": "no-store",
@@ -183,6 +153,46 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
   });
 
   return app;
+}
+
+/** The job's events as SSE frames: each result, then `end`; a comment every `heartbeatMs` while idle. */
+function eventStream(
+  deps: JobRoutesDeps,
+  record: JobRecord,
+  after: number,
+  heartbeatMs: number,
+): ReadableStream<Uint8Array> {
+  const stop = new AbortController();
+  const events = deps.store.events(record, { after, signal: stop.signal });
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      const send = (text: string) => {
+        if (!stop.signal.aborted) controller.enqueue(encoder.encode(text));
+      };
+      heartbeat = setInterval(() => send(": keep-alive\n\n"), heartbeatMs);
+      void (async () => {
+        try {
+          for await (const event of events) send(sseFrame(event));
+        } catch (err) {
+          deps.log?.("error", "job event stream failed", { job_id: record.id, error: String(err) });
+          send(
+            `event: error\ndata: ${JSON.stringify({ type: problemType("internal"), detail: "reading the job's results failed; the gateway's log has the error" })}\n\n`,
+          );
+        } finally {
+          clearInterval(heartbeat);
+          if (!stop.signal.aborted) {
+            stop.abort();
+            controller.close();
+          }
+        }
+      })();
+    },
+    cancel() {
+      clearInterval(heartbeat);
+      stop.abort();
+    },
+  });
 }
 
 function sseFrame(event: JobEvent): string {

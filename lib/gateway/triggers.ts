@@ -6,7 +6,8 @@ import { isWebhookScheme, type WebhookSecrets, webhookSecretsProblems } from "..
 import type { LogFn } from "../transport/mod.ts";
 import { parseTriggerFile, type Trigger, type TriggerSet, triggerSecrets } from "../triggers/mod.ts";
 import { bucketSettings, type DataStoreSource, kvDataStore } from "./buckets.ts";
-import { type JobStoreSource, kvJobStore } from "./job-store.ts";
+import type { AsyncDeps } from "./deps.ts";
+import { kvJobStore } from "./job-store.ts";
 import type { NatsSource } from "./nats.ts";
 
 export interface GatewayTriggers {
@@ -93,7 +94,7 @@ export function asyncParts(options: {
   keys: KeyRegistry;
   /** Told the replication each bucket got when it is opened. */
   log?: LogFn;
-}): { jobs?: JobStoreSource; data?: DataStoreSource; triggers?: GatewayTriggers } {
+}): AsyncDeps & { data?: DataStoreSource } {
   const { settings } = options;
   const jobs = settings.jobs === true;
   if (!jobs && settings.triggers === undefined) return {};
