@@ -1,14 +1,9 @@
 // The OpenAPI 3.1 description of the gateway, built from the zod schemas that validate requests and from
 // the one problem catalogue: each operation lists the problem types it can answer with.
 import { z } from "zod";
+import { rpcRequestBodySchema } from "../api/mod.ts";
 import { PROBLEM_MEDIA_TYPE, PROBLEMS, type ProblemKind, problemType } from "./problems.ts";
-import {
-  problemSchema,
-  rpcRequestBodySchema,
-  rpcResponseSchema,
-  streamEventSchema,
-  summarySchema,
-} from "./schema.ts";
+import { problemSchema, rpcResponseSchema, streamEventSchema, summarySchema } from "./schema.ts";
 
 type Json = Record<string, unknown>;
 
