@@ -36,12 +36,11 @@ export function createGateway(deps: GatewayDeps): GatewayApp {
   const { config } = deps;
   const now = deps.now ?? Date.now;
   const keyCallbacks = defaultCallbacks(deps.auth.keys);
-  const triggerNames = deps.triggers?.set.names() ?? [];
   const sealer = callbackSealer(config.callbackSealKey, [
     ...[...keyCallbacks].map(([id, callback]) => ({ where: `key ${id}`, callback })),
-    ...triggerNames.map((name) => ({
-      where: `trigger ${name}`,
-      callback: deps.triggers?.set.get(name)?.callback,
+    ...(deps.triggers?.set.all() ?? []).map((trigger) => ({
+      where: `trigger ${trigger.name}`,
+      callback: trigger.callback,
     })),
   ]);
   const service = new RunService({

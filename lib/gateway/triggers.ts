@@ -37,11 +37,11 @@ export function loadTriggers(
   if (!parsed.ok) return { ok: false, error: parsed.message };
   const problems: string[] = [];
   const secrets = new Map<string, WebhookSecrets>();
-  const names = parsed.triggers.names();
-  if (names.length > 0 && !options.jobs)
+  const triggers = parsed.triggers.all();
+  if (triggers.length > 0 && !options.jobs)
     problems.push("triggers answer with a job: turn jobs on (--jobs on, CHORIA_EDGE_GATEWAY_JOBS=on)");
-  for (const name of names) {
-    const trigger = parsed.triggers.get(name)!;
+  for (const trigger of triggers) {
+    const name = trigger.name;
     const say = (problem: string) => problems.push(`trigger ${name}: ${problem}`);
     if (!options.data && needsData(trigger))
       say("its locks, data inputs or on_complete need the data store, which this gateway does not have");

@@ -340,6 +340,8 @@ export interface Trigger {
 export interface TriggerSet {
   get(name: string): Trigger | undefined;
   names(): string[];
+  /** Every trigger, in file order. */
+  all(): Trigger[];
 }
 
 export interface TriggerConfigError {
@@ -430,6 +432,9 @@ class CompiledTriggers implements TriggerSet {
   }
   names(): string[] {
     return [...this.#byName.keys()];
+  }
+  all(): Trigger[] {
+    return [...this.#byName.values()];
   }
 }
 
