@@ -5,12 +5,12 @@
 //   connection open across requests (and, being one instance, makes the memory replay store global);
 // - `per-request`: the Worker connects for each request and closes afterwards.
 // The README's gateway section has the measurements behind the default.
-import type { Hono } from "hono";
 import {
   asyncParts,
   type Connect,
   connectionPerRequest,
   createGateway,
+  type GatewayApp,
   type GatewayConfigInput,
   gatewayAuthFromKeys,
   gatewayConfigFrom,
@@ -70,7 +70,7 @@ async function buildApp(
   env: Env,
   source: (connect: Connect, connectTimeoutMs: number) => NatsSource,
   mode: "durable-object" | "per-request",
-): Promise<Hono> {
+): Promise<GatewayApp> {
   const number = (value: string | undefined) =>
     value === undefined || value === "" ? undefined : Number(value);
   let clusters: Record<string, string[]> | undefined;
@@ -143,8 +143,8 @@ async function buildApp(
 }
 
 /** Caches a built app per isolate; a failed build is retried by the next request. */
-function cached(build: () => Promise<Hono>): () => Promise<Hono> {
-  let app: Promise<Hono> | undefined;
+function cached(build: () => Promise<GatewayApp>): () => Promise<GatewayApp> {
+  let app: Promise<GatewayApp> | undefined;
   return () => {
     app ??= build().catch((err: unknown) => {
       app = undefined;
@@ -154,7 +154,7 @@ function cached(build: () => Promise<Hono>): () => Promise<Hono> {
   };
 }
 
-let perRequestApp: (() => Promise<Hono>) | undefined;
+let perRequestApp: (() => Promise<GatewayApp>) | undefined;
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
@@ -176,8 +176,8 @@ export default {
 };
 
 /** Runs the app; a gateway that cannot start (a bad secret, say) answers with a problem document. */
-async function serve(app: () => Promise<Hono>, request: Request): Promise<Response> {
-  let built: Hono;
+async function serve(app: () => Promise<GatewayApp>, request: Request): Promise<Response> {
+  let built: GatewayApp;
   try {
     built = await app();
   } catch (err) {
@@ -192,7 +192,7 @@ async function serve(app: () => Promise<Hono>, request: Request): Promise<Respon
 
 /** Holds one NATS connection for every request routed to it. */
 export class GatewayConnection {
-  readonly #app: () => Promise<Hono>;
+  readonly #app: () => Promise<GatewayApp>;
 
   constructor(_state: unknown, env: Env) {
     this.#app = cached(() =>

@@ -3,20 +3,10 @@
 // on environment variables usually means certificate, key and keys file ship in the package or a layer
 // (`..._CERT`, `..._KEY`, `..._KEYS` name the files) rather than as PEM text. Everything, the NATS
 // connection included, lives at module scope, so warm invocations reuse it.
-import type { Hono } from "hono";
 import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
-import {
-  asyncParts,
-  createGateway,
-  gatewayAuthFromKeys,
-  kvReplayStore,
-  sharedConnection,
-} from "../lib/gateway/mod.ts";
 import { jsonLineLogger } from "../lib/log/mod.ts";
-import { auditLine } from "../lib/security/http/mod.ts";
-import { loadSigner } from "../lib/security/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
 import { gatewaySettings } from "./gateway-env.ts";
+import { nodeGateway } from "./gateway-node.ts";
 
 type Handler = ReturnType<typeof handle>;
 
@@ -30,35 +20,7 @@ async function build(): Promise<Handler> {
     component: "gateway",
     runtime: "lambda",
   });
-  const signer = await loadSigner({ certPem: settings.certPem, keyPem: settings.keyPem });
-  const nats = sharedConnection(
-    () =>
-      connectNats({
-        servers: settings.natsServers,
-        name: "choria-edge-gateway-lambda",
-        auth: settings.natsAuth,
-        ...(settings.natsTls ? { tls: settings.natsTls } : {}),
-        ...(settings.natsInboxPrefix ? { inboxPrefix: settings.natsInboxPrefix } : {}),
-        timeoutMs: settings.config.connectTimeoutMs,
-        log,
-      }),
-    { connectTimeoutMs: settings.config.connectTimeoutMs },
-  );
-  const buckets = { log, ...(settings.replicas === undefined ? {} : { replicas: settings.replicas }) };
-  // Each warm container has its own memory: only the KV store refuses a replay across containers.
-  const auth = await gatewayAuthFromKeys(
-    settings.keysJson,
-    settings.replayStore === "kv" ? { replay: kvReplayStore(nats, buckets) } : {},
-  );
-  const app: Hono = createGateway({
-    config: settings.config,
-    signer,
-    nats,
-    auth,
-    audit: (event) => process.stdout.write(`${auditLine(event)}\n`),
-    log,
-    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys, log }),
-  });
+  const { app } = await nodeGateway(settings, { log, connectionName: "choria-edge-gateway-lambda" });
   return handle(app);
 }
 

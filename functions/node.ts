@@ -3,26 +3,16 @@
 import { writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import type { Hono } from "hono";
-import {
-  asyncParts,
-  createGateway,
-  type GatewayAuth,
-  gatewayAuthFromKeys,
-  kvReplayStore,
-  type NatsSource,
-  sharedConnection,
-} from "../lib/gateway/mod.ts";
-import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
-import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
-import { loadSigner } from "../lib/security/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
+import type { GatewayApp, GatewayAuth, NatsSource } from "../lib/gateway/mod.ts";
+import { errorText, jsonLineLogger, type Logger } from "../lib/log/mod.ts";
+import type { AuditEvent } from "../lib/security/http/mod.ts";
 import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway-env.ts";
+import { nodeGateway } from "./gateway-node.ts";
 
 export interface RunningGateway {
   /** Base URL, `http://host:port`. */
   readonly url: string;
-  readonly app: Hono;
+  readonly app: GatewayApp;
   readonly nats: NatsSource;
   /** Stops listening, lets requests in flight finish, then closes the NATS connection. */
   close(): Promise<void>;
@@ -40,39 +30,11 @@ export async function startGateway(
   options: StartGatewayOptions = {},
 ): Promise<RunningGateway> {
   const log = options.log ?? jsonLineLogger((line) => process.stderr.write(line), { component: "gateway" });
-  const signer = await loadSigner({ certPem: settings.certPem, keyPem: settings.keyPem });
-  const nats = sharedConnection(
-    () =>
-      connectNats({
-        servers: settings.natsServers,
-        name: `choria-edge-gateway-${process.pid}`,
-        auth: settings.natsAuth,
-        ...(settings.natsTls ? { tls: settings.natsTls } : {}),
-        ...(settings.natsInboxPrefix ? { inboxPrefix: settings.natsInboxPrefix } : {}),
-        timeoutMs: settings.config.connectTimeoutMs,
-        log,
-      }),
-    { connectTimeoutMs: settings.config.connectTimeoutMs },
-  );
-  const buckets = {
+  const { app, nats } = await nodeGateway(settings, {
     log,
-    ...(settings.replicas === undefined ? {} : { replicas: settings.replicas }),
-  };
-  const auth =
-    options.auth ??
-    (await gatewayAuthFromKeys(
-      settings.keysJson,
-      settings.replayStore === "kv" ? { replay: kvReplayStore(nats, buckets) } : {},
-    ));
-  const audit = options.audit ?? ((event: AuditEvent) => process.stdout.write(`${auditLine(event)}\n`));
-  const app = createGateway({
-    config: settings.config,
-    signer,
-    nats,
-    auth,
-    audit,
-    log,
-    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys, log }),
+    connectionName: `choria-edge-gateway-${process.pid}`,
+    ...(options.audit === undefined ? {} : { audit: options.audit }),
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
   });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const started = serve(
@@ -116,7 +78,7 @@ export async function runGateway(argv: string[]): Promise<number> {
   try {
     running = await startGateway(settings, { log });
   } catch (err) {
-    log("error", "gateway failed to start", { error: err instanceof Error ? err.message : String(err) });
+    log("error", "gateway failed to start", { error: errorText(err) });
     return 1;
   }
   if (settings.readyFile) await writeFile(settings.readyFile, `ready ${running.url}\n`);

@@ -8,8 +8,8 @@ import {
   replayWindowSeconds,
 } from "../security/http/mod.ts";
 import { NatsBus, openReplayBucket } from "../transport/mod.ts";
-import type { GatewayAuth } from "./app.ts";
 import { bucketSettings, type GatewayBucketOptions } from "./buckets.ts";
+import type { GatewayAuth } from "./deps.ts";
 import type { NatsSource } from "./nats.ts";
 
 export interface GatewayAuthOptions {

@@ -3,11 +3,21 @@ import { z } from "zod";
 const NAME = /^[A-Za-z0-9_-]+$/;
 const name = z.string().min(1).max(128).regex(NAME);
 
+/** The collectives a cluster reaches; the first is where requests that name none go. */
+export type Collectives = readonly [string, ...string[]];
+
 /** Settings every runtime shares; each field has a default that suits the local stack. */
 export const gatewayConfigSchema = z.object({
   /** Federation clusters this gateway may publish into, each with the collectives it reaches. */
   clusters: z
-    .record(name, z.array(name).min(1))
+    .record(
+      name,
+      // min(1) makes the first one there; the type says so, so that no reader has to.
+      z
+        .array(name)
+        .min(1)
+        .transform((list) => list as readonly string[] as Collectives),
+    )
     .refine((clusters) => Object.keys(clusters).length > 0, "configure at least one cluster")
     .default({ mcollective: ["mcollective"] }),
   /**

@@ -1,6 +1,6 @@
 // The HTTP side of a gateway request: the body read within its limit, authentication, the URL callers
 // signed, Prefer and Idempotency-Key, Server-Timing, and streamed answers.
-import type { Logger } from "../log/mod.ts";
+import { errorText, type Logger } from "../log/mod.ts";
 import { encodeEvent, MEDIA_TYPES, type StreamEvent } from "../results/mod.ts";
 import {
   type AuthProblem,
@@ -9,10 +9,10 @@ import {
   type HttpRequestParts,
 } from "../security/http/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
-import type { GatewayAuth } from "./app.ts";
 import type { GatewayConfig } from "./config.ts";
+import type { GatewayAuth } from "./deps.ts";
 import { isProblemKind, type ProblemKind, problem } from "./problems.ts";
-import { asRefusal, errorText, Refusal, refuse } from "./refusal.ts";
+import { asRefusal, Refusal, refuse } from "./refusal.ts";
 
 /** RFC 7240: `Prefer: respond-async`, among other preferences. */
 export function prefersAsync(prefer: string | null): boolean {

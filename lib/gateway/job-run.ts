@@ -1,6 +1,7 @@
 // Requests that run as async jobs: creating the job, sending the request with the collectors' reply
 // subject, waiting for its end within a budget; and the trigger data store and locks beside it.
 import type { Lock } from "../data/mod.ts";
+import { errorText } from "../log/mod.ts";
 import { newRequestId } from "../protocol/mod.ts";
 import type { CreateOptions, CreateOutcome, JobStore } from "../results/jobs/mod.ts";
 import {
@@ -17,7 +18,7 @@ import type { KeyRegistry } from "../security/http/mod.ts";
 import type { DataStoreSource } from "./buckets.ts";
 import type { JobStoreSource } from "./job-store.ts";
 import { problem } from "./problems.ts";
-import { errorText, Refusal, refuse } from "./refusal.ts";
+import { Refusal, refuse } from "./refusal.ts";
 import type { RpcIntent } from "./schema.ts";
 
 /** Each key's default completion callback, checked once; throws naming the key whose callback is wrong. */

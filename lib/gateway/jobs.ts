@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
-import type { Logger } from "../log/mod.ts";
-import type { JobEvent, JobStore } from "../results/jobs/mod.ts";
+import { errorText, type Logger } from "../log/mod.ts";
+import type { JobEvent, JobRecord, JobStore } from "../results/jobs/mod.ts";
 import {
   endJob,
   isJobId,
@@ -9,6 +9,7 @@ import {
   RESULT_FILTERS,
   type ResultFilter,
 } from "../results/jobs/mod.ts";
+import { problem as catalogued, type ProblemKind, problemResponse, problemType } from "./problems.ts";
 
 /*
  * The async job API, a Hono sub-app with absolute paths (mount with `app.route("/", jobRoutes(deps))`
@@ -49,17 +50,6 @@ export function creatorOnly(callerKeyId: string, job: JobView): boolean {
   return callerKeyId === job.caller;
 }
 
-export const PROBLEM_BASE = "https://choria-edge.dev/problems/";
-
-const PROBLEMS = {
-  "missing-credentials": { status: 401, title: "No credentials" },
-  forbidden: { status: 403, title: "Forbidden by policy" },
-  "not-found": { status: 404, title: "Not found" },
-  "invalid-query": { status: 400, title: "Invalid query parameters" },
-  "upstream-unavailable": { status: 503, title: "Jobs store unavailable" },
-  internal: { status: 500, title: "Internal error" },
-} as const;
-
 /**
  * Errors that mean the jobs bucket could not answer just now (no connection, a timeout, no responder, or
  * JetStream itself, e.g. while a bucket's stream elects a new leader after a server died): worth a retry,
@@ -77,18 +67,9 @@ const UNAVAILABLE = new Set([
   "JetStreamApiError",
 ]);
 
-type ProblemKind = keyof typeof PROBLEMS;
-
-function problem(c: Context, kind: ProblemKind, detail: string): Response {
-  const { status, title } = PROBLEMS[kind];
-  return c.body(
-    JSON.stringify({ type: `${PROBLEM_BASE}${kind}`, title, status, detail, instance: c.req.path }),
-    status,
-    {
-      "content-type": "application/problem+json",
-      "cache-control": "no-store",
-    },
-  );
+/** A problem of the catalogue, naming the job path it is about. */
+function problem(c: Context, kind: ProblemKind, detail: string, headers?: Record<string, string>): Response {
+  return problemResponse(catalogued(kind, detail, { instance: c.req.path }), headers);
 }
 
 const CURSOR = /^\d{1,15}$/;
@@ -146,37 +127,7 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
     const lastEventId = c.req.header("last-event-id")?.trim() ?? "";
     if (lastEventId === "end" && record.settled) return c.body(null, 204);
     const after = CURSOR.test(lastEventId) ? Number(lastEventId) : 0;
-    const stop = new AbortController();
-    const events = deps.store.events(record, { after, signal: stop.signal });
-    let heartbeat: ReturnType<typeof setInterval> | undefined;
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        const send = (text: string) => {
-          if (!stop.signal.aborted) controller.enqueue(encoder.encode(text));
-        };
-        heartbeat = setInterval(() => send(": keep-alive\n\n"), heartbeatMs);
-        void (async () => {
-          try {
-            for await (const event of events) send(sseFrame(event));
-          } catch (err) {
-            deps.log?.("error", "job event stream failed", { job_id: record.id, error: String(err) });
-            send(
-              `event: error\ndata: ${JSON.stringify({ type: `${PROBLEM_BASE}internal`, detail: "reading the job's results failed; the gateway's log has the error" })}\n\n`,
-            );
-          } finally {
-            clearInterval(heartbeat);
-            if (!stop.signal.aborted) {
-              stop.abort();
-              controller.close();
-            }
-          }
-        })();
-      },
-      cancel() {
-        clearInterval(heartbeat);
-        stop.abort();
-      },
-    });
+    const body = eventStream(deps, record, after, heartbeatMs);
     return c.body(body, 200, {
       "content-type": "text/event-stream",
       "cache-control": "no-store",
@@ -185,11 +136,11 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
   });
 
   app.onError((err, c) => {
-    deps.log?.("error", "job request failed", { error: err instanceof Error ? err.message : String(err) });
-    if (err instanceof Error && UNAVAILABLE.has(err.name)) {
-      c.header("retry-after", "1");
-      return problem(c, "upstream-unavailable", "the jobs store cannot answer just now; try again shortly");
-    }
+    deps.log?.("error", "job request failed", { error: errorText(err) });
+    if (err instanceof Error && UNAVAILABLE.has(err.name))
+      return problem(c, "upstream-unavailable", "the jobs store cannot answer just now; try again shortly", {
+        "retry-after": "1",
+      });
     return problem(c, "internal", "the request failed; the gateway's log has the error");
   });
 
@@ -202,6 +153,46 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
   });
 
   return app;
+}
+
+/** The job's events as SSE frames: each result, then `end`; a comment every `heartbeatMs` while idle. */
+function eventStream(
+  deps: JobRoutesDeps,
+  record: JobRecord,
+  after: number,
+  heartbeatMs: number,
+): ReadableStream<Uint8Array> {
+  const stop = new AbortController();
+  const events = deps.store.events(record, { after, signal: stop.signal });
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      const send = (text: string) => {
+        if (!stop.signal.aborted) controller.enqueue(encoder.encode(text));
+      };
+      heartbeat = setInterval(() => send(": keep-alive\n\n"), heartbeatMs);
+      void (async () => {
+        try {
+          for await (const event of events) send(sseFrame(event));
+        } catch (err) {
+          deps.log?.("error", "job event stream failed", { job_id: record.id, error: String(err) });
+          send(
+            `event: error\ndata: ${JSON.stringify({ type: problemType("internal"), detail: "reading the job's results failed; the gateway's log has the error" })}\n\n`,
+          );
+        } finally {
+          clearInterval(heartbeat);
+          if (!stop.signal.aborted) {
+            stop.abort();
+            controller.close();
+          }
+        }
+      })();
+    },
+    cancel() {
+      clearInterval(heartbeat);
+      stop.abort();
+    },
+  });
 }
 
 function sseFrame(event: JobEvent): string {

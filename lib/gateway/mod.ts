@@ -1,5 +1,5 @@
 // The public surface of lib/gateway: import from here, not from the files behind it.
-export { createGateway, type GatewayAuth } from "./app.ts";
+export { createGateway, type GatewayApp } from "./app.ts";
 export { gatewayAuthFromKeys, kvReplayStore } from "./auth.ts";
 export {
   type GatewayConfig,
@@ -8,6 +8,7 @@ export {
   parseClusters,
   parseDialects,
 } from "./config.ts";
+export type { GatewayAuth } from "./deps.ts";
 export { type Connect, connectionPerRequest, type NatsSource, sharedConnection } from "./nats.ts";
 export { problem, problemResponse } from "./problems.ts";
 export { asyncParts } from "./triggers.ts";

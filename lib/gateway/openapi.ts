@@ -1,30 +1,26 @@
+// The OpenAPI 3.1 description of the gateway, built from the zod schemas that validate requests and from
+// the one problem catalogue: each operation lists the problem types it can answer with.
 import { z } from "zod";
+import { rpcRequestBodySchema } from "../api/mod.ts";
 import { PROBLEM_MEDIA_TYPE, PROBLEMS, type ProblemKind, problemType } from "./problems.ts";
-import {
-  problemSchema,
-  rpcRequestBodySchema,
-  rpcResponseSchema,
-  streamEventSchema,
-  summarySchema,
-} from "./schema.ts";
+import { problemSchema, rpcResponseSchema, streamEventSchema, summarySchema } from "./schema.ts";
 
-function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<
-    string,
-    unknown
-  >;
+type Json = Record<string, unknown>;
+
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): Json {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Json;
   return rest;
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
-function problemResponses(kinds: readonly ProblemKind[]): Record<string, unknown> {
+function problemResponses(kinds: readonly ProblemKind[]): Json {
   const byStatus = new Map<number, ProblemKind[]>();
   for (const kind of kinds) {
     const { status } = PROBLEMS[kind];
     byStatus.set(status, [...(byStatus.get(status) ?? []), kind]);
   }
-  const responses: Record<string, unknown> = {};
+  const responses: Json = {};
   for (const [status, grouped] of [...byStatus].sort(([a], [b]) => a - b)) {
     responses[String(status)] = {
       description: grouped.map((k) => `${PROBLEMS[k].title} (${problemType(k)})`).join("; "),
@@ -34,8 +30,235 @@ function problemResponses(kinds: readonly ProblemKind[]): Record<string, unknown
   return responses;
 }
 
-/** The OpenAPI 3.1 description of the gateway, built from the zod schemas that validate requests. */
-export function openApiDocument(version: string): Record<string, unknown> {
+// What checking an RFC 9421 signature or a bearer token can answer (lib/gateway/http.ts).
+const AUTHENTICATION: readonly ProblemKind[] = [
+  "missing-credentials",
+  "unknown-key",
+  "key-expired",
+  "bad-signature",
+  "digest-mismatch",
+  "missing-digest",
+  "malformed-signature",
+  "unsupported-algorithm",
+  "insufficient-coverage",
+  "stale",
+  "replay",
+  "replay-store-unavailable",
+];
+
+// What reading any request's body can answer, and what any request can fail with.
+const EVERY_REQUEST: readonly ProblemKind[] = ["payload-too-large", "client-aborted", "internal"];
+
+const security = [{ httpSignature: [] }, { bearer: [] }];
+const jobId = { name: "id", in: "path", required: true, schema: { type: "string" } };
+const jobLocation = { Location: { description: "/v1/jobs/<job id>", schema: { type: "string" } } };
+
+const header = (name: string, description: string, schema: Json = { type: "string" }) => ({
+  name,
+  in: "header",
+  description,
+  schema,
+});
+
+const rpcOperation = {
+  operationId: "rpc",
+  summary: "Run a Choria RPC request through a federation and collect the replies",
+  security,
+  parameters: [
+    header(
+      "Accept",
+      "`application/json` (default) answers once everything is in; `application/x-ndjson` or `text/event-stream` streams a `start` event, each reply as it arrives, then the summary",
+    ),
+    header(
+      "Prefer",
+      "`respond-async` runs a `sync` request as `async` (Node gateway with jobs on): 202 and a job",
+    ),
+    header(
+      "Idempotency-Key",
+      "requests that run as jobs: the same key from the same caller returns the same job instead of running the request again",
+      { type: "string", maxLength: 255 },
+    ),
+  ],
+  requestBody: { required: true, content: { "application/json": { schema: ref("RpcRequest") } } },
+  responses: {
+    "200": {
+      description:
+        "The request ran; the summary says how it ended. A sync JSON request that could outlast the gateway's wait budget runs as a job (when jobs are on): its answer then also carries `job_id`",
+      content: {
+        "application/json": { schema: ref("RpcResponse") },
+        "application/x-ndjson": { schema: ref("StreamEvent") },
+        "text/event-stream": { schema: ref("StreamEvent") },
+      },
+    },
+    "202": {
+      description:
+        "Async, or a sync request that spent the wait budget: the job was created and the request sent; read it at `Location`",
+      headers: jobLocation,
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            properties: { job_id: { type: "string" }, status_url: { type: "string" } },
+            required: ["job_id", "status_url"],
+          },
+        },
+      },
+    },
+    ...problemResponses([
+      "invalid-body",
+      "idempotency-conflict",
+      "async-unavailable",
+      ...AUTHENTICATION,
+      "forbidden",
+      "unknown-cluster",
+      "unknown-collective",
+      "unsupported-media-type",
+      "upstream-unavailable",
+      "timeout",
+      "method-not-allowed",
+      ...EVERY_REQUEST,
+    ]),
+  },
+};
+
+const hookOperation = {
+  operationId: "hook",
+  summary: "Deliver a webhook to a trigger: verified the way its sender signs, then run as an async job",
+  description:
+    "The trigger file names each trigger's verifier (GitHub `X-Hub-Signature-256`, Standard Webhooks `v1`/`v1a`, Slack `v0`, Stripe `Stripe-Signature`, or RFC 9421 with the gateway's keys), conditions, inputs and request. A repeated delivery id answers with its first job.",
+  parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+  requestBody: {
+    required: true,
+    content: { "application/json": {}, "application/x-www-form-urlencoded": {} },
+  },
+  responses: {
+    "200": {
+      description:
+        "The conditions did not hold (`{ skipped: true, reason }`), or the trigger's own `respond` body",
+    },
+    "202": {
+      description: "The run's job was created and the request sent; read it at `Location`",
+      headers: jobLocation,
+    },
+    ...problemResponses([
+      "unknown-trigger",
+      "invalid-body",
+      ...AUTHENTICATION,
+      "missing-delivery-id",
+      "unsupported-payload",
+      "invalid-input",
+      "idempotency-conflict",
+      "forbidden",
+      "unknown-cluster",
+      "unknown-collective",
+      "lock-timeout",
+      "upstream-unavailable",
+      "timeout",
+      "data-store-unavailable",
+      "method-not-allowed",
+      ...EVERY_REQUEST,
+    ]),
+  },
+};
+
+/** One of the /v1/jobs operations: signed like /v1/rpc, about one job. */
+function jobOperation(operationId: string, summary: string, responses: Json, problems: ProblemKind[] = []) {
+  return {
+    operationId,
+    summary,
+    security,
+    parameters: [jobId],
+    responses: {
+      ...responses,
+      ...problemResponses([
+        ...AUTHENTICATION,
+        ...problems,
+        "forbidden",
+        "not-found",
+        "upstream-unavailable",
+        ...EVERY_REQUEST,
+      ]),
+    },
+  };
+}
+
+const jobPaths = {
+  "/v1/jobs/{id}": {
+    get: jobOperation(
+      "job",
+      "An async job: summary and a page of per-node results (`status`, `limit`, `cursor` query parameters; `Link: rel=next`)",
+      { "200": { description: "`{ job, results, next_cursor }`", content: { "application/json": {} } } },
+      ["invalid-query"],
+    ),
+    delete: jobOperation("cancelJob", "Cancel: stop waiting and mark the nodes still out as no_reply", {
+      "200": { description: "`{ job }`", content: { "application/json": {} } },
+    }),
+  },
+  "/v1/jobs/{id}/events": {
+    get: jobOperation(
+      "jobEvents",
+      "Server-sent events: each result as it is stored, then `end`; resumable with Last-Event-ID",
+      {
+        "200": { description: "An event stream", content: { "text/event-stream": {} } },
+        "204": { description: "The job has ended and the stream was read to its end before" },
+      },
+    ),
+  },
+};
+
+const unsignedPaths = {
+  "/v1/openapi.json": {
+    get: {
+      operationId: "openapi",
+      summary: "This document",
+      responses: {
+        "200": { description: "OpenAPI 3.1", content: { "application/json": {} } },
+        ...problemResponses(["method-not-allowed"]),
+      },
+    },
+  },
+  "/healthz": {
+    get: {
+      operationId: "health",
+      summary: "Liveness, and the state of the NATS connection (never makes one)",
+      responses: {
+        "200": {
+          description: "The gateway is up",
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                properties: {
+                  status: { const: "ok" },
+                  nats: { enum: ["connected", "reconnecting", "not-connected"] },
+                },
+              },
+            },
+          },
+        },
+        ...problemResponses(["method-not-allowed"]),
+      },
+    },
+  },
+};
+
+const securitySchemes = {
+  httpSignature: {
+    type: "apiKey",
+    in: "header",
+    name: "Signature",
+    description:
+      "RFC 9421 HTTP Message Signatures (`Signature` and `Signature-Input`) covering an RFC 9530 `Content-Digest` of the raw body; ed25519, ecdsa-p256-sha256 or hmac-sha256 per key",
+  },
+  bearer: {
+    type: "http",
+    scheme: "bearer",
+    description: "A static token per key: simpler and weaker (no body integrity, no replay protection)",
+  },
+};
+
+/** The OpenAPI 3.1 description of the gateway. */
+export function openApiDocument(version: string): Json {
   return {
     openapi: "3.1.0",
     info: {
@@ -48,198 +271,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
       Object.entries(PROBLEMS).map(([kind, p]) => [problemType(kind as ProblemKind), p]),
     ),
     paths: {
-      "/v1/rpc": {
-        post: {
-          operationId: "rpc",
-          summary: "Run a Choria RPC request through a federation and collect the replies",
-          security: [{ httpSignature: [] }, { bearer: [] }],
-          parameters: [
-            {
-              name: "Accept",
-              in: "header",
-              description:
-                "`application/json` (default) answers once everything is in; `application/x-ndjson` or `text/event-stream` streams a `start` event, each reply as it arrives, then the summary",
-              schema: { type: "string" },
-            },
-            {
-              name: "Prefer",
-              in: "header",
-              description:
-                "`respond-async` runs a `sync` request as `async` (Node gateway with jobs on): 202 and a job",
-              schema: { type: "string" },
-            },
-            {
-              name: "Idempotency-Key",
-              in: "header",
-              description:
-                "requests that run as jobs: the same key from the same caller returns the same job instead of running the request again",
-              schema: { type: "string", maxLength: 255 },
-            },
-          ],
-          requestBody: {
-            required: true,
-            content: { "application/json": { schema: ref("RpcRequest") } },
-          },
-          responses: {
-            "200": {
-              description:
-                "The request ran; the summary says how it ended. A sync JSON request that could outlast the gateway's wait budget runs as a job (when jobs are on): its answer then also carries `job_id`",
-              content: {
-                "application/json": { schema: ref("RpcResponse") },
-                "application/x-ndjson": { schema: ref("StreamEvent") },
-                "text/event-stream": { schema: ref("StreamEvent") },
-              },
-            },
-            "202": {
-              description:
-                "Async, or a sync request that spent the wait budget: the job was created and the request sent; read it at `Location`",
-              headers: { Location: { description: "/v1/jobs/<job id>", schema: { type: "string" } } },
-              content: {
-                "application/json": {
-                  schema: {
-                    type: "object",
-                    properties: { job_id: { type: "string" }, status_url: { type: "string" } },
-                    required: ["job_id", "status_url"],
-                  },
-                },
-              },
-            },
-            ...problemResponses([
-              "invalid-body",
-              "idempotency-conflict",
-              "async-unavailable",
-              "missing-credentials",
-              "unknown-key",
-              "key-expired",
-              "bad-signature",
-              "digest-mismatch",
-              "missing-digest",
-              "malformed-signature",
-              "unsupported-algorithm",
-              "insufficient-coverage",
-              "stale",
-              "replay",
-              "replay-store-unavailable",
-              "forbidden",
-              "unknown-cluster",
-              "unknown-collective",
-              "payload-too-large",
-              "unsupported-media-type",
-              "upstream-unavailable",
-              "timeout",
-              "internal",
-            ]),
-          },
-        },
-      },
-      "/v1/hooks/{name}": {
-        post: {
-          operationId: "hook",
-          summary:
-            "Deliver a webhook to a trigger: verified the way its sender signs, then run as an async job",
-          description:
-            "The trigger file names each trigger's verifier (GitHub `X-Hub-Signature-256`, Standard Webhooks `v1`/`v1a`, Slack `v0`, Stripe `Stripe-Signature`, or RFC 9421 with the gateway's keys), conditions, inputs and request. A repeated delivery id answers with its first job.",
-          parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
-          requestBody: {
-            required: true,
-            content: { "application/json": {}, "application/x-www-form-urlencoded": {} },
-          },
-          responses: {
-            "200": {
-              description:
-                "The conditions did not hold (`{ skipped: true, reason }`), or the trigger's own `respond` body",
-            },
-            "202": {
-              description: "The run's job was created and the request sent; read it at `Location`",
-              headers: { Location: { description: "/v1/jobs/<job id>", schema: { type: "string" } } },
-            },
-            ...problemResponses([
-              "unknown-trigger",
-              "invalid-body",
-              "missing-credentials",
-              "bad-signature",
-              "malformed-signature",
-              "stale",
-              "missing-delivery-id",
-              "unsupported-payload",
-              "invalid-input",
-              "idempotency-conflict",
-              "forbidden",
-              "lock-timeout",
-              "payload-too-large",
-              "upstream-unavailable",
-              "data-store-unavailable",
-              "internal",
-            ]),
-          },
-        },
-      },
-      "/v1/jobs/{id}": {
-        get: {
-          operationId: "job",
-          summary:
-            "An async job: summary and a page of per-node results (`status`, `limit`, `cursor` query parameters; `Link: rel=next`)",
-          security: [{ httpSignature: [] }, { bearer: [] }],
-          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-          responses: {
-            "200": { description: "`{ job, results, next_cursor }`", content: { "application/json": {} } },
-            ...problemResponses(["missing-credentials", "forbidden", "not-found", "upstream-unavailable"]),
-          },
-        },
-        delete: {
-          operationId: "cancelJob",
-          summary: "Cancel: stop waiting and mark the nodes still out as no_reply",
-          security: [{ httpSignature: [] }, { bearer: [] }],
-          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-          responses: {
-            "200": { description: "`{ job }`", content: { "application/json": {} } },
-            ...problemResponses(["missing-credentials", "forbidden", "not-found", "upstream-unavailable"]),
-          },
-        },
-      },
-      "/v1/jobs/{id}/events": {
-        get: {
-          operationId: "jobEvents",
-          summary:
-            "Server-sent events: each result as it is stored, then `end`; resumable with Last-Event-ID",
-          security: [{ httpSignature: [] }, { bearer: [] }],
-          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-          responses: {
-            "200": { description: "An event stream", content: { "text/event-stream": {} } },
-            "204": { description: "The job has ended and the stream was read to its end before" },
-            ...problemResponses(["missing-credentials", "forbidden", "not-found", "upstream-unavailable"]),
-          },
-        },
-      },
-      "/v1/openapi.json": {
-        get: {
-          operationId: "openapi",
-          summary: "This document",
-          responses: { "200": { description: "OpenAPI 3.1", content: { "application/json": {} } } },
-        },
-      },
-      "/healthz": {
-        get: {
-          operationId: "health",
-          summary: "Liveness, and the state of the NATS connection (never makes one)",
-          responses: {
-            "200": {
-              description: "The gateway is up",
-              content: {
-                "application/json": {
-                  schema: {
-                    type: "object",
-                    properties: {
-                      status: { const: "ok" },
-                      nats: { enum: ["connected", "reconnecting", "not-connected"] },
-                    },
-                  },
-                },
-              },
-            },
-          },
-        },
-      },
+      "/v1/rpc": { post: rpcOperation },
+      "/v1/hooks/{name}": { post: hookOperation },
+      ...jobPaths,
+      ...unsignedPaths,
     },
     components: {
       schemas: {
@@ -249,20 +284,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         StreamEvent: jsonSchema(streamEventSchema, "output"),
         Problem: jsonSchema(problemSchema, "output"),
       },
-      securitySchemes: {
-        httpSignature: {
-          type: "apiKey",
-          in: "header",
-          name: "Signature",
-          description:
-            "RFC 9421 HTTP Message Signatures (`Signature` and `Signature-Input`) covering an RFC 9530 `Content-Digest` of the raw body; ed25519, ecdsa-p256-sha256 or hmac-sha256 per key",
-        },
-        bearer: {
-          type: "http",
-          scheme: "bearer",
-          description: "A static token per key: simpler and weaker (no body integrity, no replay protection)",
-        },
-      },
+      securitySchemes,
     },
   };
 }

@@ -18,6 +18,7 @@ export const PROBLEMS = {
   "replay-store-unavailable": { status: 503, title: "Replay protection unavailable" },
   forbidden: { status: 403, title: "Forbidden by policy" },
   "invalid-body": { status: 400, title: "Invalid request body" },
+  "invalid-query": { status: 400, title: "Invalid query parameters" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "payload-too-large": { status: 413, title: "Payload too large" },
   "unknown-cluster": { status: 404, title: "Unknown cluster" },

@@ -1,5 +1,5 @@
 // The way every step of a request ends it with a problem document: throw a Refusal, answer with its doc.
-import type { Logger } from "../log/mod.ts";
+import { errorText, type Logger } from "../log/mod.ts";
 import { PublishRefused } from "../results/mod.ts";
 import type { AuditEvent } from "../security/http/mod.ts";
 import { UpstreamUnavailable } from "./nats.ts";
@@ -50,8 +50,4 @@ export function internalFailure(err: unknown, log?: Logger): Refusal {
 
 export function kindOf(doc: ProblemDocument): string {
   return doc.type.slice(doc.type.lastIndexOf("/") + 1);
-}
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -6,7 +6,8 @@ import { isWebhookScheme, type WebhookSecrets, webhookSecretsProblems } from "..
 import type { LogFn } from "../transport/mod.ts";
 import { parseTriggerFile, type Trigger, type TriggerSet, triggerSecrets } from "../triggers/mod.ts";
 import { bucketSettings, type DataStoreSource, kvDataStore } from "./buckets.ts";
-import { type JobStoreSource, kvJobStore } from "./job-store.ts";
+import type { AsyncDeps } from "./deps.ts";
+import { kvJobStore } from "./job-store.ts";
 import type { NatsSource } from "./nats.ts";
 
 export interface GatewayTriggers {
@@ -36,11 +37,11 @@ export function loadTriggers(
   if (!parsed.ok) return { ok: false, error: parsed.message };
   const problems: string[] = [];
   const secrets = new Map<string, WebhookSecrets>();
-  const names = parsed.triggers.names();
-  if (names.length > 0 && !options.jobs)
+  const triggers = parsed.triggers.all();
+  if (triggers.length > 0 && !options.jobs)
     problems.push("triggers answer with a job: turn jobs on (--jobs on, CHORIA_EDGE_GATEWAY_JOBS=on)");
-  for (const name of names) {
-    const trigger = parsed.triggers.get(name)!;
+  for (const trigger of triggers) {
+    const name = trigger.name;
     const say = (problem: string) => problems.push(`trigger ${name}: ${problem}`);
     if (!options.data && needsData(trigger))
       say("its locks, data inputs or on_complete need the data store, which this gateway does not have");
@@ -93,7 +94,7 @@ export function asyncParts(options: {
   keys: KeyRegistry;
   /** Told the replication each bucket got when it is opened. */
   log?: LogFn;
-}): { jobs?: JobStoreSource; data?: DataStoreSource; triggers?: GatewayTriggers } {
+}): AsyncDeps & { data?: DataStoreSource } {
   const { settings } = options;
   const jobs = settings.jobs === true;
   if (!jobs && settings.triggers === undefined) return {};

@@ -3,6 +3,16 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 /** Structured logging: one event, a fixed message and machine-readable fields. */
 export type Logger = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
+/**
+ * An error as one line of text for a log field or a problem's detail: its message, and its cause's when it
+ * has one (fetch's "fetch failed" says nothing without the cause), never a stack.
+ */
+export function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
+}
+
 /** A logger writing one JSON object per line, e.g. to stderr. */
 export function jsonLineLogger(
   write: (line: string) => void,

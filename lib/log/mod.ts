@@ -1,2 +1,2 @@
 // The public surface of lib/log: import from here, not from the files behind it.
-export { jsonLineLogger, type Logger, ThrottledLog } from "./log.ts";
+export { errorText, jsonLineLogger, type Logger, ThrottledLog } from "./log.ts";

@@ -3,6 +3,7 @@
 // field path, because a file that fails at start-up must be easy to fix.
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
+import { rpcRequestBodySchema } from "../api/mod.ts";
 import { compileRe2, MAX_REGEX_LENGTH, type Re2Regex } from "../protocol/mod.ts";
 import { type CallbackTarget, callbackTargetSchema, JOB_STATES } from "../results/jobs/mod.ts";
 import { type Policy, policySchema } from "../security/http/mod.ts";
@@ -187,23 +188,30 @@ function inputSource(from: string): InputSource | { error: string } {
   return { error: "an input comes from payload.<path>, header.<name> or data.<key>" };
 }
 
-// The keys of the gateway's /v1/rpc body that a trigger may set; the gateway validates the rendered body
-// fully, this only catches misspelt fields at load. A trigger's run is always async, so no mode/callback.
-const requestSchema = z.strictObject({
-  agent: z.string().min(1),
-  action: z.string().min(1),
-  cluster: z.string().min(1),
-  collective: z.string().min(1).optional(),
-  data: z.record(z.string(), z.unknown()).optional(),
-  filter: z.record(z.string(), z.unknown()).optional(),
-  nodes: z.union([z.array(z.string()), z.string()]).optional(),
-  limit: z.union([z.number(), z.string()]).optional(),
-  limit_method: z.string().optional(),
-  timeout: z.union([z.number(), z.string()]).optional(),
-  discovery_timeout: z.union([z.number(), z.string()]).optional(),
-  idle_timeout: z.union([z.number(), z.string()]).optional(),
-  expect: z.union([z.number(), z.string()]).optional(),
-});
+// A trigger's request is the /v1/rpc body with `${inputs.NAME}` placeholders, so its fields are the body's
+// own, less mode and callback (a run is always async, and its callback is the trigger's). A value without
+// a placeholder is checked as the body checks it; one with a placeholder only once rendered, by the gateway.
+const requestSchema = z.strictObject(
+  Object.fromEntries(
+    Object.entries(rpcRequestBodySchema.shape)
+      .filter(([key]) => key !== "mode" && key !== "callback")
+      .map(([key, field]) => {
+        const value = z.unknown().superRefine((raw, ctx) => checkRequestValue(field, raw, ctx));
+        return [key, field.safeParse(undefined).success ? value.optional() : value];
+      }),
+  ),
+);
+
+function checkRequestValue(field: z.ZodType, value: unknown, ctx: z.RefinementCtx): void {
+  if (value === undefined) {
+    ctx.addIssue({ code: "custom", message: "required" });
+    return;
+  }
+  if (JSON.stringify(value).includes("${")) return;
+  const checked = field.safeParse(value);
+  for (const issue of checked.error?.issues ?? [])
+    ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+}
 
 const dataActionSchema = z
   .strictObject({
@@ -332,6 +340,8 @@ export interface Trigger {
 export interface TriggerSet {
   get(name: string): Trigger | undefined;
   names(): string[];
+  /** Every trigger, in file order. */
+  all(): Trigger[];
 }
 
 export interface TriggerConfigError {
@@ -422,6 +432,9 @@ class CompiledTriggers implements TriggerSet {
   }
   names(): string[] {
     return [...this.#byName.keys()];
+  }
+  all(): Trigger[] {
+    return [...this.#byName.values()];
   }
 }
 

@@ -24,7 +24,7 @@ export type TriggerOutcome =
       onComplete: DataAction[];
     }
   | { kind: "skip"; reason: string }
-  | { kind: "invalid"; errors: InputError[] };
+  | { kind: "invalid"; errors: [InputError, ...InputError[]] };
 
 export type ReadData = (key: string) => Promise<string | undefined>;
 
@@ -81,8 +81,8 @@ export async function evaluateTrigger(
   const failing = firstFailingCondition(trigger.conditions, delivery);
   if (failing !== undefined) return { kind: "skip", reason: failing };
   const resolved = await Promise.all(trigger.inputs.map((spec) => resolveInput(spec, delivery, readData)));
-  const errors = resolved.flatMap((result) => (result.ok ? [] : [result.error]));
-  if (errors.length > 0) return { kind: "invalid", errors };
+  const [firstError, ...moreErrors] = resolved.flatMap((result) => (result.ok ? [] : [result.error]));
+  if (firstError !== undefined) return { kind: "invalid", errors: [firstError, ...moreErrors] };
   const inputs = Object.fromEntries(
     trigger.inputs.map((spec, index) => [spec.name, (resolved[index] as { value: InputValue }).value]),
   );

@@ -151,9 +151,3 @@ export function callbackSender(senders: {
     },
   };
 }
-
-export function errorText(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
-}

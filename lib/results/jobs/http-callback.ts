@@ -2,8 +2,9 @@ import { lookup } from "node:dns/promises";
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP, type LookupFunction } from "node:net";
+import { errorText } from "../../log/mod.ts";
 import { addressAllowed, classifyAddress } from "./address.ts";
-import { type CallbackOutcome, errorText, type UrlCallbackSender } from "./callbacks.ts";
+import type { CallbackOutcome, UrlCallbackSender } from "./callbacks.ts";
 import { openSecret } from "./sealed-secret.ts";
 import { webhookHeaders } from "./webhook.ts";
 

@@ -1,5 +1,6 @@
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
-import { type CallbackMessage, type CallbackOutcome, errorText } from "./callbacks.ts";
+import { errorText } from "../../log/mod.ts";
+import type { CallbackMessage, CallbackOutcome } from "./callbacks.ts";
 import type { CallbackTarget } from "./model.ts";
 
 export interface LambdaSenderOptions {

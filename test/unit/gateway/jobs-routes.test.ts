@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { creatorOnly, type JobRoutesDeps, jobRoutes, PROBLEM_BASE } from "../../../lib/gateway/jobs.ts";
+import { creatorOnly, type JobRoutesDeps, jobRoutes } from "../../../lib/gateway/jobs.ts";
+import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { MemoryKvBucket } from "../../../lib/kv/memory.ts";
 import { endJob } from "../../../lib/results/jobs/lifecycle.ts";
 import type { JobRecord, StoredResult } from "../../../lib/results/jobs/model.ts";

@@ -282,6 +282,23 @@ describe("parseTriggerFile: errors name the line, column and field", () => {
     ]);
   });
 
+  it("request values are checked as the /v1/rpc body checks them, unless a placeholder decides them", () => {
+    const literal = errorsOf(
+      withLine(20, '      data: { tags: "x" }\n      limit_method: sometimes\n      timeout: "30"'),
+    );
+    expect(literal.map(({ path }) => path)).toEqual([
+      "triggers[0].request.limit_method",
+      "triggers[0].request.timeout",
+    ]);
+    const templated = parseTriggerFile(
+      withLine(
+        20,
+        '      data: { tags: "x" }\n      limit_method: "${inputs.branch}"\n      timeout: "${inputs.branch}"',
+      ),
+    );
+    expect(templated.ok).toBe(true);
+  });
+
   it("a verifier that lacks its secrets", () => {
     const errors = errorsOf(withLine(5, "      keys: [ci-bot]"));
     expect(errors.map((error) => `${error.path}: ${error.message}`)).toEqual([

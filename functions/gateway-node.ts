@@ -1,0 +1,68 @@
+// The gateway as both Node runtimes build it from their settings (the `choria-edge gateway` server and
+// the Lambda entry): the signer, one NATS connection over TCP shared by every request, the keys with their
+// replay store, and the KV-backed parts.
+import {
+  asyncParts,
+  createGateway,
+  type GatewayApp,
+  type GatewayAuth,
+  gatewayAuthFromKeys,
+  kvReplayStore,
+  type NatsSource,
+  sharedConnection,
+} from "../lib/gateway/mod.ts";
+import type { Logger } from "../lib/log/mod.ts";
+import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
+import { loadSigner } from "../lib/security/mod.ts";
+import { connectNats } from "../lib/transport/mod.ts";
+import type { NodeGatewaySettings } from "./gateway-env.ts";
+
+export interface NodeGatewayOptions {
+  log: Logger;
+  /** The NATS connection's name, as the server's monitoring shows it. */
+  connectionName: string;
+  /** Default: one audit line per decision on stdout. */
+  audit?: (event: AuditEvent) => void;
+  /** Replaces the authentication built from the keys document (a shared replay store, say). */
+  auth?: GatewayAuth;
+}
+
+export async function nodeGateway(
+  settings: NodeGatewaySettings,
+  options: NodeGatewayOptions,
+): Promise<{ app: GatewayApp; nats: NatsSource }> {
+  const { log } = options;
+  const signer = await loadSigner({ certPem: settings.certPem, keyPem: settings.keyPem });
+  const nats = sharedConnection(
+    () =>
+      connectNats({
+        servers: settings.natsServers,
+        name: options.connectionName,
+        auth: settings.natsAuth,
+        ...(settings.natsTls ? { tls: settings.natsTls } : {}),
+        ...(settings.natsInboxPrefix ? { inboxPrefix: settings.natsInboxPrefix } : {}),
+        timeoutMs: settings.config.connectTimeoutMs,
+        log,
+      }),
+    { connectTimeoutMs: settings.config.connectTimeoutMs },
+  );
+  const buckets = { log, ...(settings.replicas === undefined ? {} : { replicas: settings.replicas }) };
+  // The memory replay store is this process's (a Lambda's warm container's): only the KV store refuses a
+  // replay across processes.
+  const auth =
+    options.auth ??
+    (await gatewayAuthFromKeys(
+      settings.keysJson,
+      settings.replayStore === "kv" ? { replay: kvReplayStore(nats, buckets) } : {},
+    ));
+  const app = createGateway({
+    config: settings.config,
+    signer,
+    nats,
+    auth,
+    audit: options.audit ?? ((event) => process.stdout.write(`${auditLine(event)}\n`)),
+    log,
+    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys, log }),
+  });
+  return { app, nats };
+}

@@ -1,0 +1,131 @@
+// The /v1/rpc request body as one zod schema. The gateway validates requests with it and describes it in
+// its OpenAPI document; a trigger file's `request` is this body with placeholders, checked against it too.
+import { z } from "zod";
+import {
+  FACT_OPERATORS,
+  IDENTITY_MAX_LENGTH,
+  IDENTITY_MAX_TOKENS,
+  NAME_MAX_LENGTH,
+  parseFactFilterString,
+} from "../protocol/mod.ts";
+import { callbackTargetSchema } from "../results/jobs/mod.ts";
+import { parseLimit } from "../results/mod.ts";
+
+// Names that become NATS subject tokens: no dots, wildcards, spaces or control characters.
+const NAME = /^[A-Za-z0-9_-]+$/;
+// An identity is a dotted name (node1.example.net); each part must be a safe subject token.
+const IDENTITY = /^[\x21-\x29\x2b-\x2d\x2f-\x3d\x3f-\x7e]+(?:\.[\x21-\x29\x2b-\x2d\x2f-\x3d\x3f-\x7e]+)*$/;
+
+const MAX_NODES = 10_000;
+const MAX_FILTER_TERMS = 100;
+const MAX_TIMEOUT_SECONDS = 3600;
+
+const name = (what: string) =>
+  z.string().min(1).max(NAME_MAX_LENGTH).regex(NAME, `${what} must be letters, digits, '_' or '-'`);
+
+// With a collective of at most NAME_MAX_LENGTH characters, the node subject stays within the subject
+// limits (lib/protocol/subjects.ts) that brokers and nodes hold subjects to: one over-long identity must
+// not get its whole packet of targets refused further on.
+const identity = z
+  .string()
+  .min(1)
+  .max(IDENTITY_MAX_LENGTH)
+  .regex(IDENTITY, "an identity is dot-separated printable ASCII without '*' or '>'")
+  .refine(
+    (text) => text.split(".").length <= IDENTITY_MAX_TOKENS,
+    `an identity has at most ${IDENTITY_MAX_TOKENS} dot-separated parts`,
+  );
+
+const seconds = (description: string) => z.number().positive().max(MAX_TIMEOUT_SECONDS).describe(description);
+
+const factTerm = z.union([
+  z
+    .string()
+    .min(1)
+    .describe("command-line form: `country=nl`, `memory>=4`, `os=/deb/`")
+    .transform((text, ctx) => {
+      const parsed = parseFactFilterString(text);
+      if (parsed) return parsed;
+      ctx.addIssue({ code: "custom", message: `not a fact filter: ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }),
+  z.strictObject({
+    fact: z.string().min(1),
+    operator: z.enum(FACT_OPERATORS),
+    value: z.string().min(1),
+  }),
+]);
+
+const filterBodySchema = z
+  .strictObject({
+    identity: z
+      .array(z.string().min(1))
+      .max(MAX_FILTER_TERMS)
+      .optional()
+      .describe("any of these identities, or `/regex/`"),
+    class: z
+      .array(z.string().min(1))
+      .max(MAX_FILTER_TERMS)
+      .optional()
+      .describe("every one of these classes (`cf_class` on the wire)"),
+    fact: z.array(factTerm).max(MAX_FILTER_TERMS).optional().describe("every one of these fact filters"),
+    agent: z.array(z.string().min(1)).max(MAX_FILTER_TERMS).optional().describe("every one of these agents"),
+    compound: z.string().min(1).max(4096).optional().describe("a Choria compound filter expression"),
+  })
+  .describe("Choria's discovery filter; the RPC carries it too, so every node checks it again");
+
+export const rpcRequestBodySchema = z
+  .strictObject({
+    agent: name("agent"),
+    action: name("action"),
+    data: z.record(z.string(), z.unknown()).default({}).describe("the action's inputs"),
+    cluster: name("cluster").describe("the federation broker cluster that reaches the collective"),
+    collective: name("collective").optional().describe("default: the cluster's first collective"),
+    filter: filterBodySchema.optional(),
+    nodes: z
+      .array(identity)
+      .min(1)
+      .max(MAX_NODES)
+      .optional()
+      .describe("address these nodes directly instead of discovering them"),
+    limit: z
+      .union([z.number().int().min(1), z.string().regex(/^\d{1,9}%?$/)])
+      .optional()
+      .describe("send to at most N targets, or N% of them (`choria req --limit`)"),
+    limit_method: z.enum(["first", "random"]).default("first"),
+    timeout: seconds("seconds to wait for replies once the request is out").default(10),
+    discovery_timeout: seconds("longest discovery, in seconds; it ends early once replies stall").default(2),
+    idle_timeout: seconds("end the collection when replies stall this long after the first one").optional(),
+    expect: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .optional()
+      .describe("replies that make the request complete; default: the number of targets"),
+    mode: z
+      .enum(["sync", "broadcast", "async"])
+      .default("sync")
+      .describe(
+        "`sync` discovers (or takes `nodes`) and reports silent nodes; `broadcast` skips discovery; `async` is `sync` answered at once with a job (202)",
+      ),
+    callback: callbackTargetSchema
+      .optional()
+      .describe("async only: where the collector delivers the job's summary once it has ended"),
+  })
+  .superRefine((body, ctx) => {
+    if (body.mode === "broadcast" && body.nodes !== undefined)
+      ctx.addIssue({ code: "custom", path: ["nodes"], message: "broadcast mode addresses no named nodes" });
+    if (body.mode === "broadcast" && body.limit !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["limit"],
+        message: "a limit needs targets: not in broadcast mode",
+      });
+    if (body.callback !== undefined && body.mode !== "async")
+      ctx.addIssue({ code: "custom", path: ["callback"], message: "a callback needs mode async" });
+    if (body.limit !== undefined && parseLimit(body.limit) === undefined)
+      ctx.addIssue({ code: "custom", path: ["limit"], message: "expected N or N% (1-100%), not zero" });
+  });
+
+export type RpcRequestBody = z.output<typeof rpcRequestBodySchema>;

@@ -1,0 +1,46 @@
+// What a gateway is built from. Each runtime entry (node.ts, lambda.ts, cloudflare.ts) makes these its
+// own way and hands them to createGateway.
+import type { Logger } from "../log/mod.ts";
+import type { AuditEvent, KeyRegistry, ReplayStore } from "../security/http/mod.ts";
+import type { RequestSigner } from "../security/mod.ts";
+import type { DataStoreSource } from "./buckets.ts";
+import type { GatewayConfig } from "./config.ts";
+import type { JobStoreSource } from "./job-store.ts";
+import type { NatsSource } from "./nats.ts";
+import type { GatewayTriggers } from "./triggers.ts";
+
+/** Who may call, and how their requests are checked (lib/security/http). */
+export interface GatewayAuth {
+  keys: KeyRegistry;
+  /** Shared by every instance that must refuse each other's replays. */
+  replay: ReplayStore;
+  /** Tolerated clock difference, both ways (default 30 s). */
+  maxSkewSeconds?: number;
+  /** How long after `created` a signature is accepted (default 300 s). */
+  maxAgeSeconds?: number;
+}
+
+interface CoreDeps {
+  config: GatewayConfig;
+  /** The gateway's own Choria certificate and key; privileged, so it may sign for any caller id. */
+  signer: RequestSigner;
+  nats: NatsSource;
+  auth: GatewayAuth;
+  /** One call per decision; `auditLine` turns it into the JSON line. */
+  audit?: (event: AuditEvent) => void;
+  /** Where failures of the gateway itself are told; callers only ever see a generic 500. */
+  log?: Logger;
+  now?: () => number;
+  /** Trigger data and locks (kvDataStore); needed by triggers that take locks or read data. */
+  data?: DataStoreSource;
+}
+
+/**
+ * Async requests and /v1/jobs need `jobs`; without it async requests are refused as async-unavailable.
+ * Webhook triggers (`POST /v1/hooks/<name>`, loadTriggers) run as jobs, so a gateway has them only with jobs.
+ */
+export type AsyncDeps =
+  | { jobs?: undefined; triggers?: undefined }
+  | { jobs: JobStoreSource; triggers?: GatewayTriggers | undefined };
+
+export type GatewayDeps = CoreDeps & AsyncDeps;

@@ -1,0 +1,79 @@
+// One request's hold on NATS: the lease, the abort that ends its collection, and the one check that tells
+// a collection cut short because NATS went silent from one the caller walked away from.
+import type { ClientIdentity } from "../client/mod.ts";
+import type { RequestSigner } from "../security/mod.ts";
+import type { MessageBus } from "../transport/mod.ts";
+import { confirm, ServerTiming, valueWithin } from "./http.ts";
+import type { NatsSource } from "./nats.ts";
+import { type ProblemDocument, problem } from "./problems.ts";
+import { Refusal } from "./refusal.ts";
+
+export interface Upstream {
+  readonly bus: MessageBus;
+  readonly client: ClientIdentity;
+  /** Aborted when the caller goes away, or NATS does not answer the ping. */
+  readonly abort: AbortController;
+  /** Server-Timing so far: authentication and getting the connection. */
+  readonly timing: ServerTiming;
+  /**
+   * The timeout problem when a collection that ended `cancelled` did so because NATS stopped answering;
+   * undefined when it ran to its end, or its caller went away.
+   */
+  lost(cancelled: boolean): Promise<ProblemDocument | undefined>;
+  /** Throws that timeout problem. */
+  refuseIfLost(cancelled: boolean): Promise<void>;
+  /** From here the caller going away no longer aborts the collection. */
+  detach(): void;
+  /** Gives the connection back; once, however often it is called. */
+  release(): void;
+}
+
+export interface UpstreamOptions {
+  nats: NatsSource;
+  signer: RequestSigner;
+  senderid: string;
+  connectTimeoutMs: number;
+  now: () => number;
+}
+
+export async function connectUpstream(
+  options: UpstreamOptions,
+  request: Request,
+  run: { callerId: string; authStarted: number },
+): Promise<Upstream> {
+  const { now, connectTimeoutMs } = options;
+  const acquireStarted = now();
+  const lease = await options.nats.acquire();
+  const timing = new ServerTiming()
+    .add("auth", acquireStarted - run.authStarted, "authentication, validation and policy")
+    .add("nats", now() - acquireStarted, "getting a NATS connection");
+  const abort = new AbortController();
+  const clientGone = () => abort.abort();
+  request.signal.addEventListener("abort", clientGone, { once: true });
+  // A PING round trip runs beside discovery: a connection that looks up but no longer reaches the
+  // server (a frozen Lambda, a half-open socket) ends the request instead of running into its timeout.
+  const alive = confirm(lease.bus, connectTimeoutMs);
+  void alive.then((ok) => ok || abort.abort());
+  const lost = async (cancelled: boolean) =>
+    cancelled && (await valueWithin(alive, 0)) === false
+      ? problem("timeout", `NATS did not answer a ping within ${connectTimeoutMs} ms`)
+      : undefined;
+  let released = false;
+  return {
+    bus: lease.bus,
+    client: { signer: options.signer, callerid: run.callerId, senderid: options.senderid },
+    abort,
+    timing,
+    lost,
+    async refuseIfLost(cancelled) {
+      const doc = await lost(cancelled);
+      if (doc !== undefined) throw new Refusal(doc);
+    },
+    detach: () => request.signal.removeEventListener("abort", clientGone),
+    release() {
+      if (released) return;
+      released = true;
+      void lease.release();
+    },
+  };
+}
