@@ -2,12 +2,8 @@
 // values triggers read (`from: data.<key>`) and looks at who holds a lock, on the same JetStream KV
 // bucket the gateways and collectors use.
 import { DataStore, DEFAULT_DATA_BUCKET, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
-import {
-  connectNats,
-  NatsKvBucket,
-  natsAuthOptionSpecs,
-  natsConnectionChoice,
-} from "../lib/transport/mod.ts";
+import { NatsKvBucket, natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
 import { commandArgs } from "./args.ts";
 import { localStack } from "./local-stack.ts";
 

@@ -1,6 +1,7 @@
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/mod.ts";
 import { statsSubject } from "../lib/protocol/mod.ts";
-import { connectNats, natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
+import { natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
 import { commandArgs } from "./args.ts";
 import { federationTarget, localStack } from "./local-stack.ts";
 

@@ -12,7 +12,8 @@ import {
 } from "../lib/node/mod.ts";
 import { TrustStore } from "../lib/security/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
-import { connectNats, natsConnectionChoice, natsOptionSpecs } from "../lib/transport/mod.ts";
+import { natsConnectionChoice, natsOptionSpecs } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
 import { serviceArgs } from "./args.ts";
 
 const HELP = `usage: choria-edge simulate [options]

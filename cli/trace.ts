@@ -12,12 +12,8 @@ import {
   type SeenByHop,
 } from "../lib/protocol/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
-import {
-  connectNats,
-  type NatsBus,
-  natsAuthOptionSpecs,
-  natsConnectionChoice,
-} from "../lib/transport/mod.ts";
+import { type NatsBus, natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
 import { commandArgs } from "./args.ts";
 import { federationTarget, localStack } from "./local-stack.ts";
 

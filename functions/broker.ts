@@ -11,7 +11,7 @@ import {
 } from "../lib/federation/mod.ts";
 import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
 import { brokerMetrics, METRICS_CONTENT_TYPE } from "./broker-metrics.ts";
 
 export const BROKER_VERSION = `choria-edge-broker ${packageVersion()}`;

@@ -14,7 +14,7 @@ import {
 import type { Logger } from "../lib/log/mod.ts";
 import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
-import { connectNats } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
 import type { NodeGatewaySettings } from "./gateway-env.ts";
 
 export interface NodeGatewayOptions {

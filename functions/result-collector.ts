@@ -4,26 +4,23 @@ import { DataStore } from "../lib/data/mod.ts";
 import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import {
   COLLECTOR_QUEUE,
-  type CollectorConfig,
   callbackSender,
-  collectorUsage,
-  httpCallbackSender,
   importSealKey,
   JOB_REPLY_WILDCARD,
   JobRecorder,
   JobStore,
-  lambdaCallbackSender,
-  parseCollectorConfig,
   REPLY_STREAM,
 } from "../lib/results/jobs/mod.ts";
-import type { NatsBus } from "../lib/transport/mod.ts";
 import {
-  connectNats,
-  NatsKvBucket,
-  queueReplySource,
-  type ReplySource,
-  streamReplySource,
-} from "../lib/transport/mod.ts";
+  type CollectorConfig,
+  collectorUsage,
+  httpCallbackSender,
+  lambdaCallbackSender,
+  parseCollectorConfig,
+} from "../lib/results/jobs/node.ts";
+import type { NatsBus } from "../lib/transport/mod.ts";
+import { NatsKvBucket, queueReplySource, type ReplySource, streamReplySource } from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
 import { applyJobEffects } from "../lib/triggers/mod.ts";
 
 export interface RunningCollector {

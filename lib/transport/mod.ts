@@ -7,7 +7,9 @@ export {
   NatsKvBucket,
   reportReplication,
 } from "./kv-bucket.ts";
-export { connectNats, type NatsTlsFiles } from "./node.ts";
+// Node-only connections (TCP, TLS files) are in ./node.ts, the package's second surface, so that the
+// gateway's Worker bundle never meets node: modules.
+export type { NatsTlsFiles } from "./node.ts";
 export {
   natsAuthOptionSpecs,
   natsAuthSchema,

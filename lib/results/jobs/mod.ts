@@ -1,10 +1,8 @@
-// The public surface of lib/results/jobs: import from here, not from the files behind it.
+// The public surface of lib/results/jobs: import from here, not from the files behind it. What only the
+// collector process needs on Node (its options, HTTP and Lambda callbacks) is in ./node.ts.
 export { callbackSender } from "./callbacks.ts";
-export { type CollectorConfig, collectorUsage, parseCollectorConfig } from "./config.ts";
-export { httpCallbackSender } from "./http-callback.ts";
 export { JobRecorder } from "./job-recorder.ts";
 export { DEFAULT_BUCKET, idempotencyKey } from "./keys.ts";
-export { lambdaCallbackSender } from "./lambda.ts";
 export { endJob } from "./lifecycle.ts";
 export {
   type CallbackTarget,
