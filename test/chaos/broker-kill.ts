@@ -1,0 +1,33 @@
+// A broker process killed (SIGKILL) in the middle of a stream of requests: only what it held in flight
+// may be lost, the survivor takes every request and reply after that, nothing arrives twice.
+
+import { fillRow, RequestStream, settle, startRig } from "./rig.ts";
+import { emptyRow, type Row, type Scope } from "./support.ts";
+
+/** Requests sent this long around the kill may have been in the killed process; wider on a loaded host. */
+const BEFORE_KILL_MS = 300;
+const AFTER_KILL_MS = 1000;
+
+export async function brokerKill(scope: Scope): Promise<Row> {
+  const row = emptyRow("broker kill mid-stream");
+  const rig = await startRig(scope, ["k1", "k2"]);
+  const [victim, survivor] = rig.brokers as [(typeof rig.brokers)[0], (typeof rig.brokers)[0]];
+  const stream = new RequestStream(() => rig.client, 3);
+  await new Promise((resolve) => setTimeout(resolve, scope.n(6000, 1500)));
+  const killedAt = Date.now();
+  scope.kill(victim.child);
+  await victim.exited;
+  await new Promise((resolve) => setTimeout(resolve, scope.n(6000, 1500)));
+  const sent = await stream.stop();
+  const outcome = await settle(rig.replies, sent, 5000);
+  row.refused = stream.refused > 0 ? { publish_refused: stream.refused } : {};
+  await fillRow(row, outcome, sent, [survivor]);
+  const inWindow = outcome.incomplete.filter(
+    ({ at }) => at >= killedAt - BEFORE_KILL_MS && at <= killedAt + AFTER_KILL_MS,
+  );
+  row.inFlightOfKilled = inWindow.length;
+  const lastLoss = Math.max(killedAt, ...outcome.incomplete.map(({ at }) => at));
+  row.recoverySeconds = (lastLoss - killedAt) / 1000;
+  row.peakRssMiB = scope.peakRssMiB();
+  return row;
+}

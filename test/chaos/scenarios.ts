@@ -1,0 +1,10 @@
+// Every chaos scenario, in the order the runner plays them; the name is what `--only` matches.
+import { brokerKill } from "./broker-kill.ts";
+import type { Row, Scope } from "./support.ts";
+
+export interface Scenario {
+  name: string;
+  run(scope: Scope): Promise<Row>;
+}
+
+export const SCENARIOS: Scenario[] = [{ name: "broker-kill", run: brokerKill }];
