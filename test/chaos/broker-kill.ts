@@ -1,6 +1,7 @@
 // A broker process killed (SIGKILL) in the middle of a stream of requests: only what it held in flight
 // may be lost, the survivor takes every request and reply after that, nothing arrives twice.
 
+import { sleep } from "../integration/federation/support.ts";
 import { fillRow, RequestStream, settle, startRig } from "./rig.ts";
 import { emptyRow, type Row, type Scope } from "./support.ts";
 
@@ -13,13 +14,13 @@ export async function brokerKill(scope: Scope): Promise<Row> {
   const rig = await startRig(scope, ["k1", "k2"]);
   const [victim, survivor] = rig.brokers as [(typeof rig.brokers)[0], (typeof rig.brokers)[0]];
   const stream = new RequestStream(() => rig.client, 3);
-  await new Promise((resolve) => setTimeout(resolve, scope.n(6000, 1500)));
+  await sleep(scope.n(6000, 1500));
   const killedAt = Date.now();
   scope.kill(victim.child);
   await victim.exited;
-  await new Promise((resolve) => setTimeout(resolve, scope.n(6000, 1500)));
+  await sleep(scope.n(6000, 1500));
   const sent = await stream.stop();
-  const outcome = await settle(rig.replies, sent, 5000);
+  const outcome = await settle(rig.replies, sent, scope.n(5000, 2000));
   row.refused = stream.refused > 0 ? { publish_refused: stream.refused } : {};
   await fillRow(row, outcome, sent, [survivor]);
   const inWindow = outcome.incomplete.filter(

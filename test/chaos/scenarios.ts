@@ -1,5 +1,8 @@
 // Every chaos scenario, in the order the runner plays them; the name is what `--only` matches.
 import { brokerKill } from "./broker-kill.ts";
+import { proxyCut } from "./proxy-cut.ts";
+import { serverRestarts } from "./restarts.ts";
+import { stalledMember } from "./stalled-member.ts";
 import type { Row, Scope } from "./support.ts";
 
 export interface Scenario {
@@ -7,4 +10,9 @@ export interface Scenario {
   run(scope: Scope): Promise<Row>;
 }
 
-export const SCENARIOS: Scenario[] = [{ name: "broker-kill", run: brokerKill }];
+export const SCENARIOS: Scenario[] = [
+  { name: "broker-kill", run: brokerKill },
+  { name: "server-restarts", run: serverRestarts },
+  { name: "proxy-cut", run: (scope) => proxyCut(scope) },
+  { name: "stalled-member", run: stalledMember },
+];
