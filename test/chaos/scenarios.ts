@@ -1,5 +1,6 @@
 // Every chaos scenario, in the order the runner plays them; the name is what `--only` matches.
 import { brokerKill } from "./broker-kill.ts";
+import { collectorKill } from "./collector-kill.ts";
 import { proxyCut } from "./proxy-cut.ts";
 import { serverRestarts } from "./restarts.ts";
 import { stalledMember } from "./stalled-member.ts";
@@ -15,4 +16,5 @@ export const SCENARIOS: Scenario[] = [
   { name: "server-restarts", run: serverRestarts },
   { name: "proxy-cut", run: (scope) => proxyCut(scope) },
   { name: "stalled-member", run: stalledMember },
+  { name: "collector-kill", run: collectorKill },
 ];
