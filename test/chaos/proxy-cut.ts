@@ -11,16 +11,14 @@ const AFTER_CUT_MS = 1000;
 export async function proxyCut(scope: Scope, side: "federation" | "collective" = "federation"): Promise<Row> {
   const row = emptyRow(`proxy cut, ${side} side of one broker`);
   let proxy: TcpProxy | undefined;
-  const rig = await startRig(
-    scope,
-    ["p1", "p2", "p3"],
-    (name, urls) => (name === "p3" && proxy ? { ...urls, [side]: proxy.url } : urls),
-    async (servers) => {
+  const rig = await startRig(scope, ["p1", "p2", "p3"], {
+    via: (name, urls) => (name === "p3" && proxy ? { ...urls, [side]: proxy.url } : urls),
+    prepare: async (servers) => {
       const cut = await startTcpProxy(servers[side].port);
       scope.defer(() => cut.close());
       proxy = cut;
     },
-  );
+  });
   const cutBroker = rig.brokers[2]!;
   const stream = new RequestStream(() => rig.client, 3);
   await sleep(scope.n(3000, 800));

@@ -39,24 +39,28 @@ export interface Rig {
   replies: ReplyLog;
 }
 
-/**
- * Starts the rig; `via` can put a broker's connection to one side through another URL (a proxy).
- * Everything is killed when the scope closes.
- */
-export async function startRig(
-  scope: Scope,
-  names: string[],
-  via: (name: string, urls: { federation: string; collective: string }) => typeof urls = (_, urls) => urls,
-  prepare: (servers: { federation: NatsServer; collective: NatsServer }) => Promise<void> = async () => {},
-): Promise<Rig> {
+export interface RigOptions {
+  /** Puts a broker's connection to one side through another URL (a proxy). */
+  via?: (name: string, urls: { federation: string; collective: string }) => typeof urls;
+  /** Runs once the servers listen, before any broker starts. */
+  prepare?: (servers: { federation: NatsServer; collective: NatsServer }) => Promise<void>;
+  /** JetStream on the federation server, for a collector. */
+  jetstream?: boolean;
+}
+
+/** Starts the rig; everything is killed when the scope closes. */
+export async function startRig(scope: Scope, names: string[], options: RigOptions = {}): Promise<Rig> {
   const [federation, collective] = await Promise.all([
-    startNatsServer({ name: "federation" }).then((s) => scope.watchServer(s)),
+    startNatsServer({ name: "federation", jetstream: options.jetstream ?? false }).then((s) =>
+      scope.watchServer(s),
+    ),
     startNatsServer({ name: "collective" }).then((s) => scope.watchServer(s)),
   ]);
-  await prepare({ federation, collective });
+  await options.prepare?.({ federation, collective });
   const brokers = await Promise.all(
     names.map((name) => {
-      const urls = via(name, { federation: federation.url, collective: collective.url });
+      const direct = { federation: federation.url, collective: collective.url };
+      const urls = options.via?.(name, direct) ?? direct;
       return spawnBroker(name, urls.federation, urls.collective);
     }),
   );

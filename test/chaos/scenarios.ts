@@ -1,6 +1,7 @@
 // Every chaos scenario, in the order the runner plays them; the name is what `--only` matches.
 import { brokerKill } from "./broker-kill.ts";
 import { collectorKill } from "./collector-kill.ts";
+import { malformedNats } from "./malformed-nats.ts";
 import { proxyCut } from "./proxy-cut.ts";
 import { serverRestarts } from "./restarts.ts";
 import { stalledMember } from "./stalled-member.ts";
@@ -17,4 +18,5 @@ export const SCENARIOS: Scenario[] = [
   { name: "proxy-cut", run: (scope) => proxyCut(scope) },
   { name: "stalled-member", run: stalledMember },
   { name: "collector-kill", run: collectorKill },
+  { name: "malformed-nats", run: malformedNats },
 ];
