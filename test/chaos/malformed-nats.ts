@@ -56,9 +56,12 @@ export async function malformedNats(scope: Scope): Promise<Row> {
     switch (i % 5) {
       case 0:
       case 1: {
-        const large = i % 5000 === 0;
-        const kinds = large ? federationSideLarge : federationSide;
-        publish(rig.client, FEDERATION_SUBJECT, bytes(kinds[n % kinds.length]!, i));
+        // One in 2,500 is a large one, the two large kinds taking turns.
+        const make =
+          i % 5000 === 0
+            ? federationSideLarge[(i / 5000) % federationSideLarge.length]!
+            : federationSide[n % federationSide.length]!;
+        publish(rig.client, FEDERATION_SUBJECT, bytes(make, i));
         sent.federation++;
         break;
       }

@@ -37,6 +37,8 @@ export interface Rig {
   client: MessageBus;
   nodes: MessageBus;
   replies: ReplyLog;
+  /** Requests each responding node received. */
+  heard: Map<string, number>;
 }
 
 export interface RigOptions {
@@ -72,10 +74,10 @@ export async function startRig(scope: Scope, names: string[], options: RigOption
   const nodes = await bus(collective.url, "chaos-nodes");
   scope.defer(() => client.close());
   scope.defer(() => nodes.close());
-  startResponders(nodes, NODES);
+  const { received: heard } = startResponders(nodes, NODES);
   const replies = collectReplies(client);
   await Promise.all([client.flush(), nodes.flush()]);
-  return { federation, collective, brokers, client, nodes, replies };
+  return { federation, collective, brokers, client, nodes, replies, heard };
 }
 
 export interface Sent {

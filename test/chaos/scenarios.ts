@@ -1,6 +1,7 @@
 // Every chaos scenario, in the order the runner plays them; the name is what `--only` matches.
 import { brokerKill } from "./broker-kill.ts";
 import { collectorKill } from "./collector-kill.ts";
+import { crossCollective } from "./cross-collective.ts";
 import { malformedNats } from "./malformed-nats.ts";
 import { proxyCut } from "./proxy-cut.ts";
 import { serverRestarts } from "./restarts.ts";
@@ -19,4 +20,5 @@ export const SCENARIOS: Scenario[] = [
   { name: "stalled-member", run: stalledMember },
   { name: "collector-kill", run: collectorKill },
   { name: "malformed-nats", run: malformedNats },
+  { name: "cross-collective", run: crossCollective },
 ];
