@@ -14,11 +14,11 @@ export async function brokerKill(scope: Scope): Promise<Row> {
   const rig = await startRig(scope, ["k1", "k2"]);
   const [victim, survivor] = rig.brokers as [(typeof rig.brokers)[0], (typeof rig.brokers)[0]];
   const stream = new RequestStream(() => rig.client, 3);
-  await sleep(scope.n(6000, 1500));
+  await sleep(scope.n(6000, 700));
   const killedAt = Date.now();
   scope.kill(victim.child);
   await victim.exited;
-  await sleep(scope.n(6000, 1500));
+  await sleep(scope.n(6000, 700));
   const sent = await stream.stop();
   const outcome = await settle(rig.replies, sent, scope.n(5000, 2000));
   row.refused = stream.refused > 0 ? { publish_refused: stream.refused } : {};

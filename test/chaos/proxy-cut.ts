@@ -21,11 +21,11 @@ export async function proxyCut(scope: Scope, side: "federation" | "collective" =
   });
   const cutBroker = rig.brokers[2]!;
   const stream = new RequestStream(() => rig.client, 3);
-  await sleep(scope.n(3000, 800));
+  await sleep(scope.n(3000, 500));
   const cutAt = Date.now();
   proxy!.cut();
   if (!(await waitReady(cutBroker, false, 5000))) row.problems.push("the cut broker still said it was ready");
-  await sleep(scope.n(3000, 800));
+  await sleep(scope.n(3000, 500));
   const taken = (await brokerBooks(cutBroker.httpUrl)).federation.received;
   const restoredAt = Date.now();
   proxy!.restore();

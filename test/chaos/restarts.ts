@@ -31,10 +31,10 @@ async function restart(
 ): Promise<{ seconds: number | null; after: BrokerBooks[] }> {
   const server: NatsServer = rig[side];
   const stream = new RequestStream(() => rig.client, 5);
-  await sleep(scope.n(2000, 500));
+  await sleep(scope.n(2000, 300));
   const stoppedAt = Date.now();
   await server.stop();
-  await sleep(scope.n(3000, 1000));
+  await sleep(scope.n(3000, 700));
   rig[side] = scope.watchServer(await restartNatsServer(server));
   const listening = Date.now();
   // The brokers' reconnection is what is measured, so the test client's own outage is kept out of it: a
@@ -48,7 +48,7 @@ async function restart(
     rig.replies = replies;
     for (const [rid, got] of old.byRequest) replies.byRequest.set(rid, got);
   }
-  await sleep(scope.n(4000, 1500));
+  await sleep(scope.n(4000, 700));
   const sent = await stream.stop();
   const outcome = await settle(rig.replies, sent, scope.n(5000, 2000));
   const recovered = firstAnsweredAfter(rig.replies, sent, listening);

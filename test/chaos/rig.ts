@@ -120,10 +120,21 @@ export interface Outcome {
   duplicated: number;
 }
 
-/** Waits up to `waitMs` for every request to have all its replies, then a moment more for duplicates. */
+/**
+ * Waits up to `waitMs` for every request to have all its replies, giving up early once no reply has
+ * arrived for a second (what an outage lost never comes), then a moment more for duplicates.
+ */
 export async function settle(replies: ReplyLog, sent: Sent[], waitMs: number): Promise<Outcome> {
   const complete = (s: Sent) => (replies.byRequest.get(s.rid)?.length ?? 0) >= NODES.length;
-  await until(() => sent.every(complete), waitMs);
+  let seen = -1;
+  let quietSince = Date.now();
+  await until(() => {
+    if (replies.packets.length !== seen) {
+      seen = replies.packets.length;
+      quietSince = Date.now();
+    }
+    return sent.every(complete) || Date.now() - quietSince > 1000;
+  }, waitMs);
   await sleep(300);
   let duplicated = 0;
   for (const { rid } of sent) {

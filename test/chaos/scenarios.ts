@@ -2,6 +2,7 @@
 import { brokerKill } from "./broker-kill.ts";
 import { collectorKill } from "./collector-kill.ts";
 import { crossCollective } from "./cross-collective.ts";
+import { malformedHttp } from "./malformed-http.ts";
 import { malformedNats } from "./malformed-nats.ts";
 import { proxyCut } from "./proxy-cut.ts";
 import { serverRestarts } from "./restarts.ts";
@@ -21,4 +22,5 @@ export const SCENARIOS: Scenario[] = [
   { name: "collector-kill", run: collectorKill },
   { name: "malformed-nats", run: malformedNats },
   { name: "cross-collective", run: crossCollective },
+  { name: "malformed-http", run: malformedHttp },
 ];

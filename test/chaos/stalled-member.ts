@@ -14,12 +14,12 @@ export async function stalledMember(scope: Scope): Promise<Row> {
   scope.defer(() => process.kill(pid, "SIGCONT"));
   const before = await Promise.all(rig.brokers.map((b) => brokerBooks(b.httpUrl)));
   const stream = new RequestStream(() => rig.client, 5);
-  await sleep(scope.n(2000, 500));
+  await sleep(scope.n(2000, 300));
   process.kill(pid, "SIGSTOP");
-  await sleep(scope.n(5000, 1500));
+  await sleep(scope.n(5000, 1000));
   process.kill(pid, "SIGCONT");
   const resumedAt = Date.now();
-  await sleep(scope.n(3000, 1000));
+  await sleep(scope.n(3000, 700));
   const sent = await stream.stop();
   const outcome = await settle(rig.replies, sent, scope.n(10_000, 5000));
   row.recoverySeconds = firstAnsweredAfter(rig.replies, sent, resumedAt);
