@@ -186,13 +186,11 @@ export async function malformedHttp(scope: Scope): Promise<Row> {
   const port = Number(new URL(gateway).port);
   const makers = kinds(new URL(gateway).host, keys);
   let next = 0;
-  let wellFormed = 0;
   const worker = async () => {
     while (next < total) {
       const i = next++;
       // One in 100 is a well-formed request, which the nodes must all answer.
       if (i % 100 === 50) {
-        wellFormed++;
         const url = `${gateway}/v1/rpc`;
         const res = await fetch(
           url,
