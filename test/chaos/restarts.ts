@@ -6,6 +6,8 @@ import { type NatsServer, restartNatsServer } from "../support/nats-server.ts";
 import { fillRow, firstAnsweredAfter, RequestStream, type Rig, settle, startRig } from "./rig.ts";
 import { type BrokerBooks, emptyRow, type Row, type Scope } from "./support.ts";
 
+const IN_FLIGHT_MS = 300;
+
 export async function serverRestarts(scope: Scope): Promise<Row> {
   const row = emptyRow("federation + member server restarts");
   const rig = await startRig(scope, ["r1", "r2"]);
@@ -53,8 +55,11 @@ async function restart(
   const outcome = await settle(rig.replies, sent, scope.n(5000, 2000));
   const recovered = firstAnsweredAfter(rig.replies, sent, listening);
   const answeredAgain = recovered === null ? Number.POSITIVE_INFINITY : listening + recovered * 1000;
-  // The outage owns what was sent from the stop until the first answer after the restart.
-  row.inFlightOfKilled += outcome.incomplete.filter(({ at }) => at >= stoppedAt && at < answeredAgain).length;
+  // The outage owns what was sent from the stop until the first answer after the restart, and what was
+  // still on its way through the server when it stopped (a request sent 1 ms before has been lost so).
+  row.inFlightOfKilled += outcome.incomplete.filter(
+    ({ at }) => at >= stoppedAt - IN_FLIGHT_MS && at < answeredAgain,
+  ).length;
   if (stream.refused > 0) row.refused[`publish_refused_${side}_down`] = stream.refused;
   return { seconds: recovered, after: await fillRow(row, outcome, sent, rig.brokers, before) };
 }

@@ -4,7 +4,7 @@
 // flight, duplicated a reply, or has books that do not balance.
 import { parseArgs } from "node:util";
 import { SCENARIOS, type Scenario } from "./scenarios.ts";
-import { emptyRow, type Row, rowPasses, Scope, type Size } from "./support.ts";
+import { emptyRow, peakRssBytes, type Row, rowPasses, Scope, type Size } from "./support.ts";
 
 /** Bounds each scenario, so that a hang is a failed row rather than a run that never ends. */
 const LIMIT_MS: Record<Size, number> = { full: 180_000, short: 45_000 };
@@ -95,8 +95,11 @@ if (import.meta.filename === process.argv[1]) {
     );
     rows.push(row);
   }
+  // The nodes, collector and federation some scenarios host in this process count here, not in a row.
+  const ownPeak = Math.round(peakRssBytes(process.pid) / 1024 / 1024);
   console.log(
-    `\n${renderTable(rows)}\n\n${size} run of ${rows.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    `\n${renderTable(rows)}\n\n${size} run of ${rows.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+      `the runner's own peak RSS ${ownPeak} MiB`,
   );
   process.exitCode = rows.every(rowPasses) ? 0 : 1;
 }

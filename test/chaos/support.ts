@@ -59,7 +59,7 @@ export function addCounts(into: Record<string, number>, from: Record<string, num
 }
 
 /** Peak resident set of a process so far (VmHWM), in bytes; 0 once it is gone. */
-function peakRssBytes(pid: number): number {
+export function peakRssBytes(pid: number): number {
   try {
     const line = readFileSync(`/proc/${pid}/status`, "utf8")
       .split("\n")
