@@ -15,8 +15,12 @@ import { emptyRow, type Row, type Scope, until } from "./support.ts";
 
 const CLI = join(import.meta.dirname, "..", "..", "bin", "choria-edge.mjs");
 
-/** Starts `choria-edge collector` and waits for its "collector started" line. */
-async function spawnCollector(scope: Scope, url: string, name: string): Promise<ChildProcess> {
+/** Starts `choria-edge collector` and waits for its "collector started" line; `warnings` are its later ones. */
+async function spawnCollector(
+  scope: Scope,
+  url: string,
+  name: string,
+): Promise<{ child: ChildProcess; warnings: string[] }> {
   const child = spawn(
     process.execPath,
     [CLI, "collector", "--servers", url, "--name", name, "--retention", "1h", "--sweep-interval", "100ms"],
@@ -25,13 +29,16 @@ async function spawnCollector(scope: Scope, url: string, name: string): Promise<
   scope.watch(child.pid);
   scope.defer(() => child.kill("SIGKILL"));
   let log = "";
+  const warnings: string[] = [];
   child.stderr?.on("data", (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-4000);
+    for (const line of chunk.toString().split("\n"))
+      if (/"level":"(warn|error)"/.test(line)) warnings.push(line.slice(0, 300));
   });
   if (!(await until(() => log.includes('"msg":"collector started"') || child.exitCode !== null, 30_000)))
     throw new Error(`collector ${name} did not start: ${log}`);
   if (child.exitCode !== null) throw new Error(`collector ${name} exited (${child.exitCode}): ${log}`);
-  return child;
+  return { child, warnings };
 }
 
 export async function collectorKill(scope: Scope): Promise<Row> {
@@ -42,7 +49,7 @@ export async function collectorKill(scope: Scope): Promise<Row> {
   scope.defer(() => nodesBus.close());
   const gateway = await gatewaySide(server);
   scope.defer(() => gateway.bus.close());
-  const first = await spawnCollector(scope, server.url, "chaos-c1");
+  const { child: first } = await spawnCollector(scope, server.url, "chaos-c1");
   const targets = nodes.fleet.map((n) => n.identity);
   const request = await asyncRequest(
     gateway.store,
@@ -70,7 +77,7 @@ export async function collectorKill(scope: Scope): Promise<Row> {
   await service.idle();
   const jsm = await jetstreamManager(gateway.bus.connection);
   const held = (await jsm.consumers.info(REPLY_STREAM, COLLECTOR_QUEUE)).num_ack_pending;
-  await spawnCollector(scope, server.url, "chaos-c2");
+  const second = await spawnCollector(scope, server.url, "chaos-c2");
   const waitForHeld = scope.size === "full";
   const recovered = await until(
     async () =>
@@ -109,6 +116,8 @@ export async function collectorKill(scope: Scope): Promise<Row> {
     row.problems.push(
       `counts ${JSON.stringify(job.counts)} but ${unique.size} results stored (${held} replies were held by the killed collector)`,
     );
+  // What the surviving collector complained of says where a failed row went wrong.
+  if (row.problems.length > 0) row.problems.push(...second.warnings.slice(0, 3));
   row.peakRssMiB = scope.peakRssMiB();
   return row;
 }
