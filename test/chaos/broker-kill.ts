@@ -12,7 +12,8 @@ const AFTER_KILL_MS = 1000;
 export async function brokerKill(scope: Scope): Promise<Row> {
   const row = emptyRow("broker kill mid-stream");
   const rig = await startRig(scope, ["k1", "k2"]);
-  const [victim, survivor] = rig.brokers as [(typeof rig.brokers)[0], (typeof rig.brokers)[0]];
+  const victim = rig.brokers[0]!;
+  const survivor = rig.brokers[1]!;
   const stream = new RequestStream(() => rig.client, 3);
   await sleep(scope.n(6000, 700));
   const killedAt = Date.now();
@@ -27,6 +28,7 @@ export async function brokerKill(scope: Scope): Promise<Row> {
     ({ at }) => at >= killedAt - BEFORE_KILL_MS && at <= killedAt + AFTER_KILL_MS,
   );
   row.inFlightOfKilled = inWindow.length;
+  // Recovered once requests stop being lost: the last lost one's send time, from the kill.
   const lastLoss = Math.max(killedAt, ...outcome.incomplete.map(({ at }) => at));
   row.recoverySeconds = (lastLoss - killedAt) / 1000;
   row.peakRssMiB = scope.peakRssMiB();

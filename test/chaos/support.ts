@@ -173,7 +173,7 @@ export async function brokerBooks(httpUrl: string): Promise<BrokerBooks> {
   return { federation: side("federation"), collective: side("collective") };
 }
 
-const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+export const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 
 /** Counters summed over brokers and sides, as the difference from `before` when given. */
 export function totals(books: BrokerBooks[], before: BrokerBooks[] = []) {
@@ -211,8 +211,6 @@ export function unbalanced(books: BrokerBooks[], names: string[]): string[] {
   }
   return problems;
 }
-
-export { sum };
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns whether it did. */
 export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
