@@ -8,7 +8,7 @@ import { brokerBooks, emptyRow, type Row, type Scope, until } from "./support.ts
 /** Requests sent this long after the cut may have been in the cut broker before it noticed. */
 const AFTER_CUT_MS = 1000;
 
-export async function proxyCut(scope: Scope, side: "federation" | "collective" = "federation"): Promise<Row> {
+export async function proxyCut(scope: Scope, side: "federation" | "collective"): Promise<Row> {
   const row = emptyRow(`proxy cut, ${side} side of one broker`);
   let proxy: TcpProxy | undefined;
   const rig = await startRig(scope, ["p1", "p2", "p3"], {

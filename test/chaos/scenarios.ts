@@ -17,7 +17,8 @@ export interface Scenario {
 export const SCENARIOS: Scenario[] = [
   { name: "broker-kill", run: brokerKill },
   { name: "server-restarts", run: serverRestarts },
-  { name: "proxy-cut", run: (scope) => proxyCut(scope) },
+  { name: "proxy-cut-federation", run: (scope) => proxyCut(scope, "federation") },
+  { name: "proxy-cut-collective", run: (scope) => proxyCut(scope, "collective") },
   { name: "stalled-member", run: stalledMember },
   { name: "collector-kill", run: collectorKill },
   { name: "malformed-nats", run: malformedNats },
