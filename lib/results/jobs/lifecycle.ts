@@ -117,7 +117,11 @@ export async function endJob(
           ? { ...r, counts: read.counts, conflicting: read.conflicting }
           : undefined,
       );
-      return fixed?.record;
+      // Declined because replies were counted while the results were read: that read may have missed
+      // results stored meanwhile, and no later reply may come to ask again, so read again from here.
+      if (fixed === undefined || fixed.changed || attempt >= MAX_READS) return fixed?.record;
+      record = fixed.record;
+      continue;
     }
     const state = finalState(reason, record, read.counts);
     const lastRead = attempt >= MAX_READS;

@@ -22,7 +22,7 @@ import { replySubject } from "../../protocol/mod.ts";
  *   names the job without any lookup.
  */
 
-const JOB_REPLY_MARKER = "edgejob";
+export const JOB_REPLY_MARKER = "edgejob";
 export const JOB_REPLY_WILDCARD = `*.reply.*.${JOB_REPLY_MARKER}.*`;
 /** Queue group of collectors on a core NATS subscription, and the name of their shared durable consumer. */
 export const COLLECTOR_QUEUE = "choria_edge_collectors";

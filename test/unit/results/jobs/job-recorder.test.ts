@@ -96,6 +96,16 @@ async function jobWithReplies(
   return { job: outcome.job, subject: jobSubject, replies };
 }
 
+/** A memory bucket whose creates of results for `slow` identities take 100 ms more: writes in flight. */
+class SlowCreates extends MemoryKvBucket {
+  slow = new Set<string>();
+  override async create(key: string, value: Uint8Array | string) {
+    if ([...this.slow].some((identity) => key.endsWith(`.${identity}`)))
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    return super.create(key, value);
+  }
+}
+
 /** Moves the clock on in small steps until `condition` holds, or two seconds have passed on it. */
 async function waitFor(clock: ManualClock, condition: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 400 && !(await condition()); i++) await clock.advance(5);
@@ -214,6 +224,34 @@ describe("the collector", () => {
     await source.deliver(subject, replies[1]!, true);
     await waitFor(clock, async () => (await store.get(job.id))!.record.settled);
     expect((await store.get(job.id))?.record).toMatchObject({ state: "complete", counts: { ok: 2 } });
+  });
+
+  // Found by `npm run chaos` (collector kill): the recount read the results while other handed-out-again
+  // replies were still being stored, its write was then declined because those replies had been counted
+  // meanwhile, and nothing tried again, so the job ran short until its deadline.
+  it("sets the counts right when replies handed out again are still being stored as it reads", async () => {
+    const nodes = await simulatedNodes(20);
+    const bucket = new SlowCreates();
+    const { clock, store, source } = await setup(callbackSender({}), new JobStore(bucket));
+    const targets = nodes.fleet.map((n) => n.identity);
+    const { job, subject, replies } = await jobWithReplies(nodes, store, targets);
+    // The killed collector counted replies 0–9 and stored 10–13 without counting them.
+    await Promise.all(replies.slice(0, 10).map((r) => source.deliver(subject, r)));
+    for (const reply of replies.slice(10, 14)) {
+      const opened = await openReply(reply);
+      if (!opened.ok) throw opened.error;
+      await store.putResult(
+        job.id,
+        resultOfReply(opened.value, { maxDataBytes: 1000, receivedAt: 0, unexpected: false }),
+      );
+    }
+    bucket.slow = new Set(targets.slice(17));
+    const first = replies.slice(10, 17).map((r) => source.deliver(subject, r, true));
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = replies.slice(17).map((r) => source.deliver(subject, r, true));
+    await Promise.all([...first, ...second]);
+    await waitFor(clock, async () => (await store.get(job.id))!.record.settled);
+    expect((await store.get(job.id))?.record).toMatchObject({ state: "complete", counts: { ok: 20 } });
   });
 
   // Issue 13, finding 13: v1 replies are hashed, not signed, so anyone on the collective can answer in a
