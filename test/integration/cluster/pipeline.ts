@@ -38,6 +38,8 @@ export interface Pipeline {
   post(body: Record<string, unknown>): Promise<Response>;
   /** A signed GET /v1/jobs/<id>: the answer's status and body. */
   getJob(id: string): Promise<{ status: number; body: JobAnswer }>;
+  /** The same, as the raw response. */
+  fetchJob(id: string): Promise<Response>;
   stop(): Promise<void>;
 }
 
@@ -165,6 +167,11 @@ export async function startPipeline(options: { nodes: number; binary?: string })
       { log: gatewayLog, audit: () => {} },
     );
     stops.push(() => gateway.close());
+    const fetchJob = async (id: string) => {
+      const path = `/v1/jobs/${id}`;
+      const headers = await signHttpRequest({ method: "GET", url: `${PUBLIC}${path}`, headers: {}, key });
+      return fetch(`${gateway.url}${path}`, { headers });
+    };
 
     return {
       topo,
@@ -187,10 +194,9 @@ export async function startPipeline(options: { nodes: number; binary?: string })
         });
         return fetch(`${gateway.url}/v1/rpc`, { method: "POST", headers, body: text });
       },
+      fetchJob,
       async getJob(id) {
-        const path = `/v1/jobs/${id}`;
-        const headers = await signHttpRequest({ method: "GET", url: `${PUBLIC}${path}`, headers: {}, key });
-        const response = await fetch(`${gateway.url}${path}`, { headers });
+        const response = await fetchJob(id);
         return { status: response.status, body: (await response.json()) as JobAnswer };
       },
       stop,
