@@ -74,7 +74,12 @@ export async function settledAsyncPing(
   return { id, answer: answer! };
 }
 
-export async function startPipeline(options: { nodes: number; binary?: string }): Promise<Pipeline> {
+export async function startPipeline(options: {
+  nodes: number;
+  binary?: string;
+  /** In-process dc1 brokers to start (2 by default); a test that kills brokers runs its own processes. */
+  brokers?: number;
+}): Promise<Pipeline> {
   const generated = await generateHttpKey({
     id: "ops",
     caller: "ops",
@@ -109,7 +114,7 @@ export async function startPipeline(options: { nodes: number; binary?: string })
     await nodesBus.flush();
 
     const brokers: RunningBroker[] = [];
-    for (const instance of ["b1", "b2"]) {
+    for (const instance of ["b1", "b2"].slice(0, options.brokers ?? 2)) {
       const side = (servers: string[]) => ({
         servers,
         auth: roleAuth(roles.brokers.dc1!),
