@@ -141,6 +141,7 @@ export async function startPipeline(options: {
       servers: topology.federation.urls,
       auth: roleAuth(roles.collector),
       tls: roleTls(topology, roles.collector),
+      inboxPrefix: roles.collector.inboxPrefix,
       name: "collector-ha",
       replicas: 3,
       retentionMs: 3_600_000,
