@@ -4,7 +4,7 @@
 // server may come back short; every request asked once the moment has passed is answered in full.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type BrokerProcess, spawnBroker } from "../federation/support.ts";
-import { type Pipeline, startPipeline } from "./pipeline.ts";
+import { type Pipeline, type SyncOutcome, startPipeline, syncPing, tally } from "./pipeline.ts";
 import { clusterNatsServer } from "./support.ts";
 
 const NODES = 6;
@@ -48,45 +48,12 @@ afterAll(async () => {
   await pipeline?.stop();
 });
 
-interface Outcome {
-  at: number;
-  end: number;
-  /** `full`, `partial`, an HTTP status, or `error: ...`. */
-  kind: string;
-}
-
-async function syncPing(): Promise<Outcome> {
-  const at = Date.now();
-  try {
-    const response = await pipeline.post({
-      agent: "rpcutil",
-      action: "ping",
-      nodes: pipeline.identities,
-      timeout: 2,
-    });
-    if (response.status !== 200) {
-      await response.body?.cancel();
-      return { at, end: Date.now(), kind: String(response.status) };
-    }
-    const answer = (await response.json()) as { summary: { ok: number } };
-    return { at, end: Date.now(), kind: answer.summary.ok === NODES ? "full" : "partial" };
-  } catch (err) {
-    return { at, end: Date.now(), kind: `error: ${String(err)}` };
-  }
-}
-
-function tally(list: Outcome[]): string {
-  const counts: Record<string, number> = {};
-  for (const o of list) counts[o.kind] = (counts[o.kind] ?? 0) + 1;
-  return JSON.stringify(counts);
-}
-
 /** Two callers sending back to back while `disrupt` runs, and a little after: every outcome. */
-async function underLoad(disrupt: () => Promise<void>, settleMs = 2000): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
+async function underLoad(disrupt: () => Promise<void>, settleMs = 2000): Promise<SyncOutcome[]> {
+  const outcomes: SyncOutcome[] = [];
   let done = false;
   const caller = async () => {
-    while (!done) outcomes.push(await syncPing());
+    while (!done) outcomes.push(await syncPing(pipeline, 2));
   };
   const callers = [caller(), caller()];
   await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -98,7 +65,7 @@ async function underLoad(disrupt: () => Promise<void>, settleMs = 2000): Promise
 }
 
 /** What was short among requests asked outside [from, to]: none may be. */
-function shortOutside(outcomes: Outcome[], from: number, to: number): Outcome[] {
+function shortOutside(outcomes: SyncOutcome[], from: number, to: number): SyncOutcome[] {
   return outcomes.filter((o) => o.kind !== "full" && (o.end < from || o.at > to));
 }
 

@@ -219,3 +219,40 @@ export function logged(lines: string[], message: string): Record<string, unknown
     .filter((line) => line.includes(` ${message} `))
     .map((line) => JSON.parse(line.slice(line.indexOf("{"))) as Record<string, unknown>);
 }
+
+/** One sync request's fate: when it was asked and answered, and how. */
+export interface SyncOutcome {
+  at: number;
+  end: number;
+  /** `full` (every node answered), `partial`, the HTTP status of a refusal, or `error: ...`. */
+  kind: string;
+}
+
+/** A sync rpcutil ping of every node with `timeout` seconds. */
+export async function syncPing(pipeline: Pipeline, timeout: number): Promise<SyncOutcome> {
+  const at = Date.now();
+  try {
+    const response = await pipeline.post({
+      agent: "rpcutil",
+      action: "ping",
+      nodes: pipeline.identities,
+      timeout,
+    });
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      return { at, end: Date.now(), kind: String(response.status) };
+    }
+    const answer = (await response.json()) as { summary: { ok: number } };
+    const full = answer.summary.ok === pipeline.identities.length;
+    return { at, end: Date.now(), kind: full ? "full" : "partial" };
+  } catch (err) {
+    return { at, end: Date.now(), kind: `error: ${String(err)}` };
+  }
+}
+
+/** How many outcomes of each kind, as JSON for a report line. */
+export function tally(list: readonly { kind: string }[]): string {
+  const counts: Record<string, number> = {};
+  for (const o of list) counts[o.kind] = (counts[o.kind] ?? 0) + 1;
+  return JSON.stringify(counts);
+}
