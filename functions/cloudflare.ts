@@ -47,6 +47,12 @@ export interface Env {
   CHORIA_EDGE_GATEWAY_KEY_PEM: string;
   CHORIA_EDGE_GATEWAY_KEYS_JSON: string;
   CHORIA_EDGE_GATEWAY_NATS_TOKEN?: string;
+  /** A secret: the nkey seed (SU...) of the gateway's NATS user, instead of a token. */
+  CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED?: string;
+  /** Subject prefix of request replies instead of `_INBOX`, as the server's permissions for the user say. */
+  CHORIA_EDGE_GATEWAY_NATS_INBOX_PREFIX?: string;
+  /** JetStream replicas of the jobs and data buckets when this gateway creates them (3 on a 3-server cluster). */
+  CHORIA_EDGE_GATEWAY_REPLICAS?: string;
   CHORIA_EDGE_GATEWAY_IDENTITY?: string;
   CHORIA_EDGE_GATEWAY_MAX_BODY_BYTES?: string;
   CHORIA_EDGE_GATEWAY_MAX_HOOK_BODY_BYTES?: string;
@@ -105,12 +111,21 @@ async function buildApp(
   });
   const servers = env.CHORIA_EDGE_GATEWAY_NATS_SERVERS.split(",").map((s) => s.trim());
   const token = env.CHORIA_EDGE_GATEWAY_NATS_TOKEN;
+  const seed = env.CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED;
+  if (token && seed)
+    throw new Error("CHORIA_EDGE_GATEWAY_NATS_TOKEN and CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED: choose one");
+  const inboxPrefix = env.CHORIA_EDGE_GATEWAY_NATS_INBOX_PREFIX;
+  const replicas = number(env.CHORIA_EDGE_GATEWAY_REPLICAS);
+  if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5))
+    throw new Error(`CHORIA_EDGE_GATEWAY_REPLICAS: a whole number from 1 to 5, not ${replicas}`);
   const connect: Connect = () =>
     connectWebSocket({
       servers,
       name: "choria-edge-gateway-workers",
       timeoutMs: config.config.connectTimeoutMs,
       ...(token ? { auth: { type: "token", token } } : {}),
+      ...(seed ? { auth: { type: "nkey", seed } } : {}),
+      ...(inboxPrefix ? { inboxPrefix } : {}),
     });
   const nats = source(connect, config.config.connectTimeoutMs);
   const auth = await gatewayAuthFromKeys(env.CHORIA_EDGE_GATEWAY_KEYS_JSON);
@@ -125,6 +140,7 @@ async function buildApp(
       nats,
       settings: {
         jobs: jobs === "on",
+        ...(replicas === undefined ? {} : { replicas }),
         ...(env.CHORIA_EDGE_GATEWAY_DATA_BUCKET ? { dataBucket: env.CHORIA_EDGE_GATEWAY_DATA_BUCKET } : {}),
         ...(env.CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT
           ? {

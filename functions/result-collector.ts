@@ -51,6 +51,7 @@ export async function startCollector(
     name: config.name,
     auth: config.auth,
     ...(config.tls ? { tls: config.tls } : {}),
+    ...(config.inboxPrefix ? { inboxPrefix: config.inboxPrefix } : {}),
     timeoutMs: config.connectTimeoutMs,
     waitForServer: true,
     log,

@@ -190,9 +190,13 @@ function gatewayPermissions(
 /**
  * The collectors on the federation cluster: the job replies (`<collective>.reply.*.edgejob.*`, taken
  * by their stream or, with `--capture queue`, a subscription), the reply stream and its consumer, and
- * the jobs and data buckets. The collector has no inbox option yet, so it keeps nats.js's `_INBOX`.
+ * the jobs and data buckets; its own inbox (`--inbox-prefix`), so that it reads nobody else's answers.
  */
-function collectorPermissions(members: MemberSpec[], buckets: Topology["buckets"]): Permissions {
+function collectorPermissions(
+  members: MemberSpec[],
+  buckets: Topology["buckets"],
+  inboxPrefix: string,
+): Permissions {
   const collectives = [...new Set(members.map((m) => m.collective))];
   return {
     publish: [
@@ -210,7 +214,7 @@ function collectorPermissions(members: MemberSpec[], buckets: Topology["buckets"
       `$JS.ACK.${REPLY_STREAM}.${COLLECTOR_CONSUMER}.>`,
       ...[buckets.jobs, buckets.data].flatMap(kvBucketApi),
     ],
-    subscribe: [...collectives.map((c) => `${c}.reply.*.edgejob.*`), "_INBOX.>"],
+    subscribe: [...collectives.map((c) => `${c}.reply.*.edgejob.*`), `${inboxPrefix}.>`],
   };
 }
 
@@ -305,7 +309,7 @@ export async function generateTopology(options: TopologyOptions): Promise<Topolo
   };
   const [gateway, collector, brokerList, nodeList, choria] = await Promise.all([
     role("gateway", "_INBOX_gateway"),
-    role("collector", undefined),
+    role("collector", "_INBOX_collector"),
     Promise.all(members.map((m) => role(`broker-${m.cluster}`, undefined))),
     Promise.all(members.map((m) => role(`nodes-${m.collective}`, undefined))),
     ensureDemoPki(join(dir, "choria"), { nodes: options.nodeIdentities ?? [] }),
@@ -327,7 +331,7 @@ export async function generateTopology(options: TopologyOptions): Promise<Topolo
   });
   const federationUsers = [
     user(gateway, gatewayPermissions(members, options.gatewayCallerIds, buckets, gateway.inboxPrefix!)),
-    user(collector, collectorPermissions(members, buckets)),
+    user(collector, collectorPermissions(members, buckets, collector.inboxPrefix!)),
     ...members.map((m) => user(brokers[m.cluster]!, brokerFederationPermissions(m))),
   ];
   for (const server of federationServers)

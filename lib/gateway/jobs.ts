@@ -56,6 +56,7 @@ export function creatorOnly(callerKeyId: string, job: JobView): boolean {
  * unlike a fault of ours.
  */
 const UNAVAILABLE = new Set([
+  "KvUnavailable",
   "TimeoutError",
   "NoRespondersError",
   "RequestError",

@@ -1,4 +1,5 @@
 // The way every step of a request ends it with a problem document: throw a Refusal, answer with its doc.
+import { KvUnavailable } from "../kv/mod.ts";
 import { errorText, type Logger } from "../log/mod.ts";
 import { PublishRefused } from "../results/mod.ts";
 import type { AuditEvent } from "../security/http/mod.ts";
@@ -34,6 +35,14 @@ export function asRefusal(err: unknown, log?: Logger): Refusal {
     return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
   if (err instanceof PublishRefused)
     return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
+  // A bucket whose stream is electing a leader: answers again within seconds.
+  if (err instanceof KvUnavailable)
+    return new Refusal(
+      problem("upstream-unavailable", "the store cannot answer just now; try again shortly"),
+      {
+        "retry-after": "1",
+      },
+    );
   return internalFailure(err, log);
 }
 

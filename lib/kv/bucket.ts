@@ -46,3 +46,15 @@ export interface KvBucket {
    */
   count?(filter: string): Promise<number>;
 }
+
+/**
+ * The bucket cannot answer just now: no connection to the store, or (in a cluster) the bucket's stream
+ * has no leader while the survivors of a server's death elect one. The same call may work seconds later,
+ * so callers answer "try again" rather than fail.
+ */
+export class KvUnavailable extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "KvUnavailable";
+  }
+}

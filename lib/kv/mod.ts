@@ -1,3 +1,3 @@
 // The public surface of lib/kv: import from here, not from the files behind it.
-export type { KvBucket, KvEntry, KvScanOptions } from "./bucket.ts";
+export { type KvBucket, type KvEntry, type KvScanOptions, KvUnavailable } from "./bucket.ts";
 export { MemoryKvBucket } from "./memory.ts";

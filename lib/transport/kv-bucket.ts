@@ -12,7 +12,7 @@ import {
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
-import type { KvBucket, KvEntry, KvScanOptions } from "../kv/mod.ts";
+import { type KvBucket, type KvEntry, type KvScanOptions, KvUnavailable } from "../kv/mod.ts";
 import type { LogFn } from "./auth.ts";
 
 export interface KvBucketOptions {
@@ -136,13 +136,15 @@ export class NatsKvBucket implements KvBucket {
    * of an R3 bucket answers, and a replica that has not yet applied a write answers as if it never
    * happened, so a job written a moment ago could read as missing. The leader has every write it acked.
    */
-  async get(key: string): Promise<KvEntry | undefined> {
-    if (!VALID_KEY.test(key)) return this.#clientGet(key);
-    const stored = await this.jsm.streams.getMessage(this.#stream, { last_by_subj: this.#prefix + key });
-    if (stored === null) return undefined;
-    const operation = stored.header.get(OPERATION_HEADER);
-    if (operation === "DEL" || operation === "PURGE") return undefined;
-    return { key, value: stored.data, revision: stored.seq, operation: "PUT" };
+  get(key: string): Promise<KvEntry | undefined> {
+    return this.#answer(async () => {
+      if (!VALID_KEY.test(key)) return this.#clientGet(key);
+      const stored = await this.jsm.streams.getMessage(this.#stream, { last_by_subj: this.#prefix + key });
+      if (stored === null) return undefined;
+      const operation = stored.header.get(OPERATION_HEADER);
+      if (operation === "DEL" || operation === "PURGE") return undefined;
+      return { key, value: stored.data, revision: stored.seq, operation: "PUT" };
+    });
   }
 
   /** Keys outside the plain alphabet take the client's own path, which validates them as it always did. */
@@ -152,31 +154,38 @@ export class NatsKvBucket implements KvBucket {
     return { key, value: entry.value, revision: entry.revision, operation: "PUT" };
   }
 
-  async create(key: string, value: Uint8Array | string): Promise<number | undefined> {
-    if (!VALID_KEY.test(key)) return unlessWrongSequence(this.kv.create(key, value));
-    const written = await unlessWrongSequence(this.#publisher.publish(this.#prefix + key, value, 0));
-    // The key exists, or holds a delete marker (which create may write over): the client's create tells
-    // which, reading the key, so this costs a second round trip only for a key that was there.
-    return written ?? unlessWrongSequence(this.kv.create(key, value));
+  create(key: string, value: Uint8Array | string): Promise<number | undefined> {
+    return this.#answer(async () => {
+      if (!VALID_KEY.test(key)) return unlessWrongSequence(this.kv.create(key, value));
+      const written = await unlessWrongSequence(this.#publisher.publish(this.#prefix + key, value, 0));
+      // The key exists, or holds a delete marker (which create may write over): the client's create tells
+      // which, reading the key, so this costs a second round trip only for a key that was there.
+      return written ?? unlessWrongSequence(this.kv.create(key, value));
+    });
   }
 
   update(key: string, value: Uint8Array | string, revision: number): Promise<number | undefined> {
-    if (!VALID_KEY.test(key) || revision <= 0)
-      return unlessWrongSequence(this.kv.update(key, value, revision));
-    return unlessWrongSequence(this.#publisher.publish(this.#prefix + key, value, revision));
+    return this.#answer(() =>
+      !VALID_KEY.test(key) || revision <= 0
+        ? unlessWrongSequence(this.kv.update(key, value, revision))
+        : unlessWrongSequence(this.#publisher.publish(this.#prefix + key, value, revision)),
+    );
   }
 
   put(key: string, value: Uint8Array | string): Promise<number> {
-    if (!VALID_KEY.test(key)) return this.kv.put(key, value);
-    return this.#publisher.publish(this.#prefix + key, value);
+    return this.#answer(() =>
+      VALID_KEY.test(key) ? this.#publisher.publish(this.#prefix + key, value) : this.kv.put(key, value),
+    );
   }
 
   delete(key: string): Promise<void> {
-    return this.kv.delete(key);
+    return this.#answer(() => this.kv.delete(key));
   }
 
-  async purge(key: string): Promise<void> {
-    await this.jsm.streams.purge(this.#stream, { filter: `${this.#prefix}${key}` });
+  purge(key: string): Promise<void> {
+    return this.#answer(async () => {
+      await this.jsm.streams.purge(this.#stream, { filter: `${this.#prefix}${key}` });
+    });
   }
 
   history(filter: string, options: KvScanOptions = {}): AsyncIterable<KvEntry> {
@@ -192,21 +201,34 @@ export class NatsKvBucket implements KvBucket {
     return this.#read(filter, startAt(options.fromRevision), true, options.signal);
   }
 
-  async status(): Promise<{ entries: number; bytes: number }> {
-    const status = await this.kv.status();
-    return { entries: status.values, bytes: status.size };
+  status(): Promise<{ entries: number; bytes: number }> {
+    return this.#answer(async () => {
+      const status = await this.kv.status();
+      return { entries: status.values, bytes: status.size };
+    });
   }
 
   /** The server's count of the filter's messages, from a consumer made for the question and dropped. */
-  async count(filter: string): Promise<number> {
-    const consumer = await this.js.consumers.get(this.#stream, {
-      filter_subjects: `${this.#prefix}${filter}`,
-      deliver_policy: DeliverPolicy.All,
+  count(filter: string): Promise<number> {
+    return this.#answer(async () => {
+      const consumer = await this.js.consumers.get(this.#stream, {
+        filter_subjects: `${this.#prefix}${filter}`,
+        deliver_policy: DeliverPolicy.All,
+      });
+      try {
+        return (await consumer.info(true)).num_pending;
+      } finally {
+        consumer.delete().catch(() => {});
+      }
     });
+  }
+
+  /** The call's result; a failure that only says the bucket cannot answer now is a KvUnavailable. */
+  async #answer<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return (await consumer.info(true)).num_pending;
-    } finally {
-      consumer.delete().catch(() => {});
+      return await call();
+    } catch (err) {
+      throw unavailableOr(this.name, err);
     }
   }
 
@@ -217,6 +239,19 @@ export class NatsKvBucket implements KvBucket {
    * scan that waits in vain asks the server whether anything is left instead of waiting for ever.
    */
   async *#read(
+    filter: string,
+    deliver: { deliver_policy: DeliverPolicy; opt_start_seq?: number },
+    follow: boolean,
+    signal?: AbortSignal,
+  ): AsyncIterable<KvEntry> {
+    try {
+      yield* this.#scan(filter, deliver, follow, signal);
+    } catch (err) {
+      throw unavailableOr(this.name, err);
+    }
+  }
+
+  async *#scan(
     filter: string,
     deliver: { deliver_policy: DeliverPolicy; opt_start_seq?: number },
     follow: boolean,
@@ -264,6 +299,34 @@ export class NatsKvBucket implements KvBucket {
       operation: operation === "DEL" || operation === "PURGE" ? operation : "PUT",
     };
   }
+}
+
+// nats.js errors that say the server could not answer now, not that the call was wrong.
+const UNANSWERED = new Set([
+  "TimeoutError",
+  "NoResponders",
+  "RequestError",
+  "ClosedConnectionError",
+  "DrainingConnectionError",
+  "ConnectionError",
+]);
+
+/**
+ * `err` as a KvUnavailable when it means the bucket cannot answer just now: no connection, no answer in
+ * time, no responders, or the JetStream API's 503 (the stream or the cluster has no leader yet).
+ */
+function unavailableOr(bucket: string, err: unknown): unknown {
+  if (!(err instanceof Error) || err instanceof KvUnavailable) return err;
+  // The client exports the API's error class but not the one for a status message (its name says it).
+  const code = (err as { code?: unknown }).code;
+  const status =
+    err instanceof JetStreamApiError
+      ? err.status
+      : err.name === "JetStreamStatusError" && typeof code === "number"
+        ? code
+        : 0;
+  if (!UNANSWERED.has(err.name) && status !== 503 && status !== 408) return err;
+  return new KvUnavailable(`kv bucket ${bucket} cannot answer just now: ${err.message}`, { cause: err });
 }
 
 // What the KV client accepts as a key; anything else goes through the client, which says what is wrong.
@@ -336,8 +399,10 @@ class Publisher {
     if (waiter === undefined) return;
     this.#pending.delete(token);
     if (msg.headers?.hasError) {
-      // A status instead of an acknowledgement: 503 when no stream takes the subject.
-      waiter.reject(new Error(`jetstream publish failed: ${msg.headers.code} ${msg.headers.description}`));
+      // A status instead of an acknowledgement: 503 when no stream takes the subject, which is also what a
+      // clustered stream without a leader answers.
+      const text = `jetstream publish failed: ${msg.headers.code} ${msg.headers.description}`;
+      waiter.reject(msg.headers.code === 503 ? new KvUnavailable(text) : new Error(text));
       return;
     }
     let ack: { seq?: number; error?: { code: number; err_code: number; description: string } };
@@ -368,7 +433,7 @@ class Publisher {
       for (const [token, waiter] of this.#pending) {
         if (waiter.until > now) continue;
         this.#pending.delete(token);
-        waiter.reject(new Error("jetstream publish: no acknowledgement (timeout)"));
+        waiter.reject(new KvUnavailable("jetstream publish: no acknowledgement (timeout)"));
       }
       if (this.#pending.size > 0) this.#watchTimeouts();
     }, this.timeoutMs / 10);

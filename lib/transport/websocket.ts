@@ -6,6 +6,8 @@ export interface ConnectWebSocketOptions {
   servers: string | string[];
   name: string;
   auth?: NatsAuth;
+  /** Subject prefix of request replies instead of `_INBOX` (matching the server's permissions). */
+  inboxPrefix?: string;
   /** Mandatory: wsconnect never settles in runtimes without a working WebSocket. */
   timeoutMs: number;
   log?: LogFn;
@@ -25,6 +27,7 @@ export async function connectWebSocket(options: ConnectWebSocketOptions): Promis
     timeout: options.timeoutMs,
     maxReconnectAttempts: -1,
     ...authOptions(options.auth),
+    ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {

@@ -35,6 +35,11 @@ const collectorConfigSchema = z.object({
   tls: natsTlsSchema.optional(),
   /** Connection name shown by nats-server. */
   name: z.string().min(1).max(128),
+  /** Subject prefix of request replies instead of `_INBOX` (matching the server's permissions). */
+  inboxPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected subject tokens without wildcards")
+    .optional(),
   bucket: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/)
@@ -121,6 +126,12 @@ const OPTIONS: Option[] = [
     key: "name",
     kind: "string",
     help: "connection name (default choria-edge-collector-<host>-<pid>)",
+  },
+  {
+    flag: "inbox-prefix",
+    key: "inboxPrefix",
+    kind: "string",
+    help: "subject prefix of request replies instead of _INBOX (as the server's permissions require)",
   },
   { flag: "bucket", key: "bucket", kind: "string", help: `KV bucket of jobs (default ${DEFAULT_BUCKET})` },
   {

@@ -5,7 +5,14 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ServerSpec } from "../../../infra/topology.ts";
 import { natsServerNextBinary } from "../../support/choria.ts";
-import { type Pipeline, settledAsyncPing, startPipeline } from "./pipeline.ts";
+import {
+  type Pipeline,
+  type SyncOutcome,
+  settledAsyncPing,
+  startPipeline,
+  syncPing,
+  tally,
+} from "./pipeline.ts";
 
 const NODES = 10;
 let pipeline: Pipeline;
@@ -50,33 +57,6 @@ async function expectAllResults(jobId: string): Promise<string> {
   }
 }
 
-interface Outcome {
-  at: number;
-  end: number;
-  /** `full` (every node answered), `partial`, or the HTTP status of a refusal. */
-  kind: string;
-}
-
-async function syncPing(): Promise<Outcome> {
-  const at = Date.now();
-  try {
-    const response = await pipeline.post({
-      agent: "rpcutil",
-      action: "ping",
-      nodes: pipeline.identities,
-      timeout: 3,
-    });
-    if (response.status !== 200) {
-      await response.body?.cancel();
-      return { at, end: Date.now(), kind: String(response.status) };
-    }
-    const answer = (await response.json()) as { summary: { ok: number } };
-    return { at, end: Date.now(), kind: answer.summary.ok === NODES ? "full" : "partial" };
-  } catch (err) {
-    return { at, end: Date.now(), kind: `error: ${String(err)}` };
-  }
-}
-
 function serverOf(url: string): ServerSpec | undefined {
   return pipeline.topo.topology.federation.servers.find((s) => url.endsWith(`:${s.port}`));
 }
@@ -90,12 +70,12 @@ it("loses the gateway's federation server mid-stream: everyone moves to the surv
   expect(victim).toBeDefined();
 
   // Two callers sending sync requests back to back; the server dies once a few have been answered.
-  const outcomes: Outcome[] = [];
+  const outcomes: SyncOutcome[] = [];
   let killedAt = 0;
   let fullSinceKill = 0;
   const worker = async () => {
     while (killedAt === 0 || (fullSinceKill < 10 && Date.now() - killedAt < 20_000)) {
-      const outcome = await syncPing();
+      const outcome = await syncPing(pipeline, 3);
       outcomes.push(outcome);
       if (killedAt !== 0 && outcome.at > killedAt && outcome.kind === "full") fullSinceKill++;
       if (killedAt === 0 && outcomes.length >= 6) {
@@ -106,11 +86,6 @@ it("loses the gateway's federation server mid-stream: everyone moves to the surv
   };
   await Promise.all([worker(), worker()]);
 
-  const count = (list: Outcome[]) => {
-    const counts: Record<string, number> = {};
-    for (const o of list) counts[o.kind] = (counts[o.kind] ?? 0) + 1;
-    return JSON.stringify(counts);
-  };
   // Answered before the crash: in full. In flight across it: whatever came back (a node's reply on its
   // way through the dead server is gone; the gateway reports the node in no_reply). Asked after it: in full
   // again as soon as the connection has moved.
@@ -118,12 +93,12 @@ it("loses the gateway's federation server mid-stream: everyone moves to the surv
   const inFlight = outcomes.filter((o) => o.at < killedAt && o.end >= killedAt);
   const after = outcomes.filter((o) => o.at >= killedAt);
   expect(done.every((o) => o.kind === "full")).toBe(true);
-  expect(fullSinceKill, count(after)).toBeGreaterThanOrEqual(10);
+  expect(fullSinceKill, tally(after)).toBeGreaterThanOrEqual(10);
   const firstFull = after.find((o) => o.kind === "full")!;
   const lastShort = after.filter((o) => o.kind !== "full").at(-1);
   // Shown in the report.
   console.log(
-    `killed ${victim!.name}; in flight: ${count(inFlight)}; asked after: ${count(after)}; first full answer ${firstFull.at - killedAt} ms after the kill${lastShort ? `, last short one ${lastShort.at - killedAt} ms after` : ""}`,
+    `killed ${victim!.name}; in flight: ${tally(inFlight)}; asked after: ${tally(after)}; first full answer ${firstFull.at - killedAt} ms after the kill${lastShort ? `, last short one ${lastShort.at - killedAt} ms after` : ""}`,
   );
   // Nothing short once the clients have moved: a short answer is one that was asked within the moment
   // it takes to reconnect.

@@ -221,6 +221,11 @@ describe("collector (federation cluster)", () => {
     await expectPublishRefused(collector, "choria.federation.dc1.federation", "fed");
     await expectSubscribeRefused(collector, `mcollective.reply.${callerHash(GATEWAY_CALLER)}.*`, "fed");
   });
+
+  it("reads answers on its own inbox only, not on anybody's _INBOX", async () => {
+    const collector = await client(topo.topology.roles.collector, "fed", 2);
+    await expectSubscribeRefused(collector, "_INBOX.>", "fed");
+  });
 });
 
 describe("brokers", () => {

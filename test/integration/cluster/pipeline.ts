@@ -38,6 +38,8 @@ export interface Pipeline {
   post(body: Record<string, unknown>): Promise<Response>;
   /** A signed GET /v1/jobs/<id>: the answer's status and body. */
   getJob(id: string): Promise<{ status: number; body: JobAnswer }>;
+  /** The same, as the raw response. */
+  fetchJob(id: string): Promise<Response>;
   stop(): Promise<void>;
 }
 
@@ -72,7 +74,12 @@ export async function settledAsyncPing(
   return { id, answer: answer! };
 }
 
-export async function startPipeline(options: { nodes: number; binary?: string }): Promise<Pipeline> {
+export async function startPipeline(options: {
+  nodes: number;
+  binary?: string;
+  /** In-process dc1 brokers to start (2 by default); a test that kills brokers runs its own processes. */
+  brokers?: number;
+}): Promise<Pipeline> {
   const generated = await generateHttpKey({
     id: "ops",
     caller: "ops",
@@ -107,7 +114,7 @@ export async function startPipeline(options: { nodes: number; binary?: string })
     await nodesBus.flush();
 
     const brokers: RunningBroker[] = [];
-    for (const instance of ["b1", "b2"]) {
+    for (const instance of ["b1", "b2"].slice(0, options.brokers ?? 2)) {
       const side = (servers: string[]) => ({
         servers,
         auth: roleAuth(roles.brokers.dc1!),
@@ -134,6 +141,7 @@ export async function startPipeline(options: { nodes: number; binary?: string })
       servers: topology.federation.urls,
       auth: roleAuth(roles.collector),
       tls: roleTls(topology, roles.collector),
+      inboxPrefix: roles.collector.inboxPrefix,
       name: "collector-ha",
       replicas: 3,
       retentionMs: 3_600_000,
@@ -165,6 +173,11 @@ export async function startPipeline(options: { nodes: number; binary?: string })
       { log: gatewayLog, audit: () => {} },
     );
     stops.push(() => gateway.close());
+    const fetchJob = async (id: string) => {
+      const path = `/v1/jobs/${id}`;
+      const headers = await signHttpRequest({ method: "GET", url: `${PUBLIC}${path}`, headers: {}, key });
+      return fetch(`${gateway.url}${path}`, { headers });
+    };
 
     return {
       topo,
@@ -187,10 +200,9 @@ export async function startPipeline(options: { nodes: number; binary?: string })
         });
         return fetch(`${gateway.url}/v1/rpc`, { method: "POST", headers, body: text });
       },
+      fetchJob,
       async getJob(id) {
-        const path = `/v1/jobs/${id}`;
-        const headers = await signHttpRequest({ method: "GET", url: `${PUBLIC}${path}`, headers: {}, key });
-        const response = await fetch(`${gateway.url}${path}`, { headers });
+        const response = await fetchJob(id);
         return { status: response.status, body: (await response.json()) as JobAnswer };
       },
       stop,
@@ -206,4 +218,41 @@ export function logged(lines: string[], message: string): Record<string, unknown
   return lines
     .filter((line) => line.includes(` ${message} `))
     .map((line) => JSON.parse(line.slice(line.indexOf("{"))) as Record<string, unknown>);
+}
+
+/** One sync request's fate: when it was asked and answered, and how. */
+export interface SyncOutcome {
+  at: number;
+  end: number;
+  /** `full` (every node answered), `partial`, the HTTP status of a refusal, or `error: ...`. */
+  kind: string;
+}
+
+/** A sync rpcutil ping of every node with `timeout` seconds. */
+export async function syncPing(pipeline: Pipeline, timeout: number): Promise<SyncOutcome> {
+  const at = Date.now();
+  try {
+    const response = await pipeline.post({
+      agent: "rpcutil",
+      action: "ping",
+      nodes: pipeline.identities,
+      timeout,
+    });
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      return { at, end: Date.now(), kind: String(response.status) };
+    }
+    const answer = (await response.json()) as { summary: { ok: number } };
+    const full = answer.summary.ok === pipeline.identities.length;
+    return { at, end: Date.now(), kind: full ? "full" : "partial" };
+  } catch (err) {
+    return { at, end: Date.now(), kind: `error: ${String(err)}` };
+  }
+}
+
+/** How many outcomes of each kind, as JSON for a report line. */
+export function tally(list: readonly { kind: string }[]): string {
+  const counts: Record<string, number> = {};
+  for (const o of list) counts[o.kind] = (counts[o.kind] ?? 0) + 1;
+  return JSON.stringify(counts);
 }

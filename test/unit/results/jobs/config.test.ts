@@ -43,7 +43,17 @@ describe("collector configuration", () => {
       [collectorEnvName("allow-private-callbacks")]: "yes",
     };
     const parsed = parseCollectorConfig(
-      ["--retention=2h", "--capture", "queue", "--user", "u", "--password", "p"],
+      [
+        "--retention=2h",
+        "--capture",
+        "queue",
+        "--user",
+        "u",
+        "--password",
+        "p",
+        "--inbox-prefix",
+        "_INBOX_c",
+      ],
       env,
       HOST,
     );
@@ -57,6 +67,7 @@ describe("collector configuration", () => {
         allowHttpCallbacks: true,
         allowPrivateCallbacks: true,
         auth: { type: "userpass", user: "u", pass: "p" },
+        inboxPrefix: "_INBOX_c",
       },
     });
   });
@@ -71,6 +82,10 @@ describe("collector configuration", () => {
       error: /^--capture:/,
     });
     expect(parseCollectorConfig(["--callback-secret", "hunter2"], {}, HOST)).toMatchObject({ ok: false });
+    expect(parseCollectorConfig(["--inbox-prefix", "_INBOX.>"], {}, HOST)).toMatchObject({
+      ok: false,
+      error: /^--inbox-prefix:/,
+    });
     expect(parseCollectorConfig(["--token", "t", "--user", "u"], {}, HOST)).toMatchObject({ ok: false });
     expect(parseCollectorConfig(["--bogus"], {}, HOST)).toEqual({
       ok: false,
