@@ -58,7 +58,7 @@ export function creatorOnly(callerKeyId: string, job: JobView): boolean {
 const UNAVAILABLE = new Set([
   "KvUnavailable",
   "TimeoutError",
-  "NoRespondersError",
+  "NoResponders",
   "RequestError",
   "ClosedConnectionError",
   "DrainingConnectionError",
