@@ -11,6 +11,7 @@ import { parseIntent } from "./intent.ts";
 import { defaultCallbacks, openJobStore } from "./job-run.ts";
 import type { JobStoreSource } from "./job-store.ts";
 import { creatorOnly, jobRoutes } from "./jobs.ts";
+import { measured } from "./metrics.ts";
 import {
   type AuditVariables,
   type Authentication,
@@ -52,6 +53,7 @@ export function createGateway(deps: GatewayDeps): GatewayApp {
   const authentication: Authentication = { config, auth: deps.auth, now };
   const openapi = JSON.stringify(openApiDocument(GATEWAY_VERSION));
   const app = new Hono<GatewayEnv>();
+  if (deps.metrics !== undefined) app.use(measured(deps.metrics, now));
 
   app.get("/healthz", (c) => c.json({ status: "ok", nats: deps.nats.status() }));
   app.get("/v1/openapi.json", (c) => c.body(openapi, 200, { "content-type": "application/json" }));

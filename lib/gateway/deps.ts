@@ -6,6 +6,7 @@ import type { RequestSigner } from "../security/mod.ts";
 import type { DataStoreSource } from "./buckets.ts";
 import type { GatewayConfig } from "./config.ts";
 import type { JobStoreSource } from "./job-store.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import type { NatsSource } from "./nats.ts";
 import type { GatewayTriggers } from "./triggers.ts";
 
@@ -28,6 +29,8 @@ interface CoreDeps {
   auth: GatewayAuth;
   /** One call per decision; `auditLine` turns it into the JSON line. */
   audit?: (event: AuditEvent) => void;
+  /** Requests by route, status and reason, with their latency; none by default (Workers, Lambda). */
+  metrics?: GatewayMetrics;
   /** Where failures of the gateway itself are told; callers only ever see a generic 500. */
   log?: Logger;
   now?: () => number;

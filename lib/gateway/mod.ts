@@ -9,6 +9,7 @@ export {
   parseDialects,
 } from "./config.ts";
 export type { GatewayAuth } from "./deps.ts";
+export type { GatewayMetrics, RequestObservation } from "./metrics.ts";
 export { type Connect, connectionPerRequest, type NatsSource, sharedConnection } from "./nats.ts";
 export { problem, problemResponse } from "./problems.ts";
 export { asyncParts } from "./triggers.ts";
