@@ -14,6 +14,7 @@ export {
   type JobState,
   type JobView,
   jobView,
+  MAX_CONFLICTING_LISTED,
   type NewJob,
   RESULT_FILTERS,
   type ResultFilter,
