@@ -17,6 +17,7 @@ import type { AuditEvent } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { type AuditSink, auditSink } from "./audit-sink.ts";
+import { docsAssets } from "./gateway-docs.ts";
 import type { NodeGatewaySettings } from "./gateway-env.ts";
 
 export interface NodeGatewayOptions {
@@ -68,6 +69,7 @@ export async function nodeGateway(
     nats,
     auth,
     audit: audit.write,
+    docs: docsAssets(),
     log,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...asyncParts({ nats, settings, env: process.env, keys: auth.keys, log }),
