@@ -1,7 +1,12 @@
 // The JSON Schemas of the job answers (lib/results/jobs' JobView and JobResult are TypeScript types, not
 // zod schemas) and the examples the OpenAPI document shows; a unit test checks real job answers against
 // these schemas, so they cannot drift unseen.
-import { JOB_STATES, MAX_CONFLICTING_LISTED, RESULT_FILTERS } from "../results/jobs/mod.ts";
+import {
+  CALLBACK_OUTCOMES,
+  JOB_STATES,
+  MAX_CONFLICTING_LISTED,
+  RESULT_FILTERS,
+} from "../results/jobs/mod.ts";
 
 type Json = Record<string, unknown>;
 
@@ -26,17 +31,7 @@ const callbackView = {
           at: time,
           duration_ms: { type: "number", minimum: 0 },
           ok: { type: "boolean" },
-          outcome: {
-            enum: [
-              "delivered",
-              "http_error",
-              "lambda_error",
-              "timeout",
-              "connection_failed",
-              "refused_address",
-              "invalid_target",
-            ],
-          },
+          outcome: { enum: [...CALLBACK_OUTCOMES] },
           status: { type: "integer", description: "HTTP status of the receiver or of the Lambda Invoke API" },
         },
       },

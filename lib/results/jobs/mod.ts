@@ -5,6 +5,7 @@ export { JobRecorder } from "./job-recorder.ts";
 export { DEFAULT_BUCKET, idempotencyKey } from "./keys.ts";
 export { endJob } from "./lifecycle.ts";
 export {
+  CALLBACK_OUTCOMES,
   type CallbackTarget,
   callbackTargetSchema,
   JOB_STATES,

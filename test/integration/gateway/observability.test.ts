@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateHttpKey, type SigningKey } from "../../../lib/security/http/mod.ts";
+import type { SigningKey } from "../../../lib/security/http/mod.ts";
 import { testPki } from "../../support/pki.ts";
 import { freePort } from "../../support/ports.ts";
 import { TEST_SEAL_KEY } from "../results/support.ts";
@@ -17,6 +17,7 @@ import {
   signedInit,
   startCallbackReceiver,
   startFederation,
+  testKeys,
 } from "./support.ts";
 
 const CLI = join(import.meta.dirname, "../../../cli/main.ts");
@@ -78,16 +79,15 @@ beforeAll(async () => {
   gatewayUrl = `http://127.0.0.1:${port}`;
   gatewayMetrics = `http://127.0.0.1:${gatewayMetricsPort}`;
   collectorMetrics = `http://127.0.0.1:${collectorMetricsPort}`;
-  const generated = await generateHttpKey({
-    id: "ops",
-    caller: "ops",
-    scheme: "ed25519",
-    policy: { clusters: [CLUSTER], collectives: ["*"], agents: ["rpcutil"], actions: ["rpcutil#*"] },
-  });
-  key = { id: "ops", scheme: "ed25519", privateKey: generated.keyFile.privateKey! };
+  // The admin key, with a default callback: every job it makes reports its end to the receiver.
+  const keys = await testKeys();
+  key = keys.admin;
   const secret = `whsec_${btoa("observability test callback secret")}`;
+  const listed = (JSON.parse(keys.json) as { keys: { id: string }[] }).keys;
   const keysJson = JSON.stringify({
-    keys: [{ ...generated.config, callback: { kind: "url", url: receiver.url, secret } }],
+    keys: listed.map((k) =>
+      k.id === "admin" ? { ...k, callback: { kind: "url", url: receiver.url, secret } } : k,
+    ),
   });
   dir = await mkdtemp(join(tmpdir(), "choria-edge-observ-"));
   const file = (name: string, text: string) => writeFile(join(dir, name), text).then(() => join(dir, name));
