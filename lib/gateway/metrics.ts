@@ -29,8 +29,15 @@ export function measured(metrics: GatewayMetrics, now: () => number) {
     await next();
     const res = c.res;
     const route = routePath(c);
+    // A problem body is small and already whole; a body that is not one after all is counted, not thrown.
     const reason = res.headers.get("content-type")?.startsWith(PROBLEM)
-      ? kindOf((await res.clone().json()) as ProblemDocument)
+      ? await res
+          .clone()
+          .json()
+          .then(
+            (doc) => kindOf(doc as ProblemDocument),
+            () => "unknown",
+          )
       : "none";
     metrics.request({
       route: route === "*" || route === "/*" ? "unmatched" : route,
