@@ -1,4 +1,3 @@
-import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { packageVersion } from "../lib/config/mod.ts";
 import {
@@ -13,6 +12,7 @@ import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { brokerMetrics, METRICS_CONTENT_TYPE } from "./broker-metrics.ts";
+import { listenProbes, type ProbeListener } from "./metrics-http.ts";
 
 export const BROKER_VERSION = `choria-edge-broker ${packageVersion()}`;
 
@@ -66,7 +66,7 @@ export async function startBroker(
     [federation, collective] = await Promise.all([connect("federation"), connect("collective")]);
   } catch (err) {
     await Promise.allSettled([federation?.close(), collective?.close()]);
-    await closeHttp(http.server);
+    await http?.close();
     throw err;
   }
   const running = new FederationBroker({ config, federation, collective, log, version: BROKER_VERSION });
@@ -78,12 +78,12 @@ export async function startBroker(
     broker: running,
     federation,
     collective,
-    httpUrl: http.url,
+    httpUrl: http?.url,
     stop() {
       stopping ??= (async () => {
         await running.stop();
         await Promise.allSettled(buses.map((bus) => bus.drain()));
-        await closeHttp(http.server);
+        await http?.close();
       })();
       return stopping;
     },
@@ -144,68 +144,23 @@ interface Serving {
   metrics: () => Promise<string>;
 }
 
-interface HttpListener {
-  server: Server | undefined;
-  url: string | undefined;
-}
-
-async function listenHttp(
+function listenHttp(
   config: BrokerConfig,
   serving: () => Serving | undefined,
   log: Logger,
-): Promise<HttpListener> {
+): Promise<ProbeListener | undefined> {
   const address = metricsAddress(config);
-  if (address === undefined) return { server: undefined, url: undefined };
-  const server = createServer((req, res) => {
-    const current = serving()?.broker;
-    const path = (req.url ?? "/").split("?")[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
-      res.end(req.method === "HEAD" ? undefined : body);
-    };
-    if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed\n");
-    switch (path) {
-      case "/metrics": {
-        const metrics = serving()?.metrics;
-        if (metrics === undefined) return send(503, "text/plain", "starting\n");
-        return void metrics().then(
-          (body) => send(200, METRICS_CONTENT_TYPE, body),
-          (err: unknown) => send(500, "text/plain", `${String(err)}\n`),
-        );
-      }
-      case "/healthz":
-        // Alive as long as this process answers and has not finished stopping.
-        return current?.isStopped() ? send(503, "text/plain", "stopped\n") : send(200, "text/plain", "ok\n");
-      case "/readyz":
-        return current?.isReady()
-          ? send(200, "text/plain", "ready\n")
-          : send(503, "text/plain", "not ready\n");
-      case "/stats":
-        return current
-          ? send(200, "application/json", JSON.stringify(current.statsDocument()))
-          : send(503, "text/plain", "starting\n");
-      default:
-        return send(404, "text/plain", "not found\n");
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(address.port, address.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const bound = server.address();
-  const port = typeof bound === "object" && bound ? bound.port : address.port;
-  const url = `http://${address.host.includes(":") ? `[${address.host}]` : address.host}:${port}`;
-  log("info", "http listening", { url, paths: ["/metrics", "/healthz", "/readyz", "/stats"] });
-  return { server, url };
-}
-
-function closeHttp(server: Server | undefined): Promise<void> {
-  if (server === undefined) return Promise.resolve();
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
+  if (address === undefined) return Promise.resolve(undefined);
+  return listenProbes(
+    address,
+    {
+      metrics: () => serving()?.metrics(),
+      metricsContentType: METRICS_CONTENT_TYPE,
+      // Alive as long as this process answers and has not finished stopping.
+      healthy: () => serving()?.broker.isStopped() !== true,
+      ready: () => serving()?.broker.isReady() === true,
+      extra: { "/stats": () => serving()?.broker.statsDocument() },
+    },
+    log,
+  );
 }

@@ -5,6 +5,8 @@
 import { join } from "node:path";
 import {
   DEMO_PKI_MADE,
+  LISTEN_PATTERN,
+  listenAddress,
   type OptionSpec,
   optionsUsage,
   pkiDir,
@@ -25,10 +27,14 @@ import {
   natsConnectionChoice,
   natsOptionSpecs,
 } from "../lib/transport/mod.ts";
+import { type AuditTarget, parseAuditTarget } from "./audit-sink.ts";
 
 // Every option is a string: flag → help, in the order `--help` lists them.
 const OPTIONS: OptionSpec[] = Object.entries({
   listen: "host:port to serve HTTP on (default 127.0.0.1:8080)",
+  "metrics-listen":
+    "host:port for /metrics, /healthz and /readyz, apart from the API (Node server only; default off)",
+  audit: "where audit lines go: stdout, stderr, file:<path> (appended, mode 0600) or off (default stdout)",
   "nats-servers": "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)",
   ...Object.fromEntries(
     natsOptionSpecs("nats-", "the federation NATS servers").map((o) => [o.flag, `NATS ${o.help}`]),
@@ -94,6 +100,10 @@ export interface NodeGatewaySettings {
   /** The trigger file's text, and its name for error messages. */
   triggers?: { text: string; filename: string };
   dataBucket?: string;
+  /** Where /metrics, /healthz and /readyz are served; none by default. */
+  metricsListen?: { host: string; port: number };
+  /** Where audit lines go (stdout by default). */
+  audit?: AuditTarget;
   readyFile: string | undefined;
 }
 
@@ -115,6 +125,12 @@ export async function gatewaySettings(
   const get = read.str;
   const listen = /^(.*):(\d{1,5})$/.exec(get("listen") ?? "127.0.0.1:8080");
   if (!listen) return { ok: false, error: "--listen: expected host:port" };
+  const metricsListen = get("metrics-listen") ?? "off";
+  if (!LISTEN_PATTERN.test(metricsListen))
+    return { ok: false, error: '--metrics-listen: expected "host:port" or "off"' };
+  const metricsAddress = listenAddress(metricsListen);
+  const audit = parseAuditTarget(get("audit") ?? "stdout");
+  if (typeof audit === "object" && "error" in audit) return { ok: false, error: audit.error };
   const config = gatewayConfig(get);
   if (!config.ok) return config;
   const nats = natsSettings(get);
@@ -145,6 +161,8 @@ export async function gatewaySettings(
           ? {}
           : { triggers: { text: files.triggersText, filename: triggersFile ?? "triggers" } }),
         ...(dataBucket === undefined ? {} : { dataBucket }),
+        ...(metricsAddress === undefined ? {} : { metricsListen: metricsAddress }),
+        audit,
         readyFile: get("ready-file"),
       },
     };

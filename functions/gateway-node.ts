@@ -6,23 +6,27 @@ import {
   createGateway,
   type GatewayApp,
   type GatewayAuth,
+  type GatewayMetrics,
   gatewayAuthFromKeys,
   kvReplayStore,
   type NatsSource,
   sharedConnection,
 } from "../lib/gateway/mod.ts";
 import type { Logger } from "../lib/log/mod.ts";
-import { type AuditEvent, auditLine } from "../lib/security/http/mod.ts";
+import type { AuditEvent } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
+import { type AuditSink, auditSink } from "./audit-sink.ts";
+import { docsAssets } from "./gateway-docs.ts";
 import type { NodeGatewaySettings } from "./gateway-env.ts";
 
 export interface NodeGatewayOptions {
   log: Logger;
   /** The NATS connection's name, as the server's monitoring shows it. */
   connectionName: string;
-  /** Default: one audit line per decision on stdout. */
+  /** Default: one audit line per decision, where the settings' `audit` says (stdout unless set). */
   audit?: (event: AuditEvent) => void;
+  metrics?: GatewayMetrics;
   /** Replaces the authentication built from the keys document (a shared replay store, say). */
   auth?: GatewayAuth;
 }
@@ -30,7 +34,7 @@ export interface NodeGatewayOptions {
 export async function nodeGateway(
   settings: NodeGatewaySettings,
   options: NodeGatewayOptions,
-): Promise<{ app: GatewayApp; nats: NatsSource }> {
+): Promise<{ app: GatewayApp; nats: NatsSource; audit: AuditSink }> {
   const { log } = options;
   const signer = await loadSigner({ certPem: settings.certPem, keyPem: settings.keyPem });
   const nats = sharedConnection(
@@ -55,14 +59,20 @@ export async function nodeGateway(
       settings.keysJson,
       settings.replayStore === "kv" ? { replay: kvReplayStore(nats, buckets) } : {},
     ));
+  const audit: AuditSink =
+    options.audit === undefined
+      ? auditSink(settings.audit ?? "stdout")
+      : { write: options.audit, close() {} };
   const app = createGateway({
     config: settings.config,
     signer,
     nats,
     auth,
-    audit: options.audit ?? ((event) => process.stdout.write(`${auditLine(event)}\n`)),
+    audit: audit.write,
+    docs: docsAssets(),
     log,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...asyncParts({ nats, settings, env: process.env, keys: auth.keys, log }),
   });
-  return { app, nats };
+  return { app, nats, audit };
 }

@@ -7,13 +7,17 @@ import type { GatewayApp, GatewayAuth, NatsSource } from "../lib/gateway/mod.ts"
 import { errorText, jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import type { AuditEvent } from "../lib/security/http/mod.ts";
 import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway-env.ts";
+import { promGatewayMetrics } from "./gateway-metrics.ts";
 import { nodeGateway } from "./gateway-node.ts";
+import { listenProbes } from "./metrics-http.ts";
 
 export interface RunningGateway {
   /** Base URL, `http://host:port`. */
   readonly url: string;
   readonly app: GatewayApp;
   readonly nats: NatsSource;
+  /** Base URL of the /metrics, /healthz and /readyz listener, when `metricsListen` asks for one. */
+  readonly metricsUrl: string | undefined;
   /** Stops listening, lets requests in flight finish, then closes the NATS connection. */
   close(): Promise<void>;
 }
@@ -30,12 +34,19 @@ export async function startGateway(
   options: StartGatewayOptions = {},
 ): Promise<RunningGateway> {
   const log = options.log ?? jsonLineLogger((line) => process.stderr.write(line), { component: "gateway" });
-  const { app, nats } = await nodeGateway(settings, {
+  let source: NatsSource | undefined;
+  const metrics =
+    settings.metricsListen === undefined
+      ? undefined
+      : promGatewayMetrics(() => source?.status() ?? "not-connected");
+  const { app, nats, audit } = await nodeGateway(settings, {
     log,
     connectionName: `choria-edge-gateway-${process.pid}`,
     ...(options.audit === undefined ? {} : { audit: options.audit }),
     ...(options.auth === undefined ? {} : { auth: options.auth }),
+    ...(metrics === undefined ? {} : { metrics }),
   });
+  source = nats;
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const started = serve(
       { fetch: app.fetch, hostname: settings.listen.host, port: settings.listen.port },
@@ -45,16 +56,34 @@ export async function startGateway(
   });
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
-  log("info", "gateway listening", { url, clusters: Object.keys(settings.config.clusters) });
   let closing: Promise<void> | undefined;
+  const probes =
+    metrics === undefined || settings.metricsListen === undefined
+      ? undefined
+      : await listenProbes(
+          settings.metricsListen,
+          {
+            metrics: () => metrics.render(),
+            metricsContentType: metrics.contentType,
+            healthy: () => closing === undefined,
+            // The connection is made on the first request: only one being re-established makes the
+            // gateway unable to answer (503) for now.
+            ready: () => closing === undefined && nats.status() !== "reconnecting",
+          },
+          log,
+        );
+  log("info", "gateway listening", { url, clusters: Object.keys(settings.config.clusters) });
   return {
     url,
     app,
     nats,
+    metricsUrl: probes?.url,
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await nats.close();
+        await probes?.close();
+        audit.close();
       })();
       return closing;
     },

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
+import { listenAddress } from "../lib/config/mod.ts";
 import { DataStore } from "../lib/data/mod.ts";
 import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import {
@@ -22,11 +23,15 @@ import type { NatsBus } from "../lib/transport/mod.ts";
 import { NatsKvBucket, queueReplySource, type ReplySource, streamReplySource } from "../lib/transport/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { applyJobEffects } from "../lib/triggers/mod.ts";
+import { collectorMetrics } from "./collector-metrics.ts";
+import { listenProbes, type ProbeListener } from "./metrics-http.ts";
 
 export interface RunningCollector {
   readonly collector: JobRecorder;
   readonly store: JobStore;
   readonly bus: NatsBus;
+  /** Base URL of the /metrics, /healthz and /readyz listener, when `metricsListen` asks for one. */
+  readonly metricsUrl: string | undefined;
   /** Graceful stop: no new replies, finish those in hand, close the connection. */
   stop(): Promise<void>;
 }
@@ -57,6 +62,7 @@ export async function startCollector(
     log,
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  let probes: ProbeListener | undefined;
   try {
     const bucket = await NatsKvBucket.open(bus.connection, {
       name: config.bucket,
@@ -124,6 +130,22 @@ export async function startCollector(
       replyDigest: sha256Base64,
       log,
     });
+    let stopping: Promise<void> | undefined;
+    const address = listenAddress(config.metricsListen);
+    const metrics = collectorMetrics(collector, () => bus.isConnected());
+    probes =
+      address === undefined
+        ? undefined
+        : await listenProbes(
+            address,
+            {
+              metrics: () => metrics.render(),
+              metricsContentType: metrics.contentType,
+              healthy: () => stopping === undefined,
+              ready: () => stopping === undefined && bus.isConnected(),
+            },
+            log,
+          );
     await collector.start();
     log("info", "collector started", {
       bucket: config.bucket,
@@ -131,21 +153,23 @@ export async function startCollector(
       subject: JOB_REPLY_WILDCARD,
       retention_ms: config.retentionMs,
     });
-    let stopping: Promise<void> | undefined;
     return {
       collector,
       store,
       bus,
+      metricsUrl: probes?.url,
       stop() {
         stopping ??= (async () => {
           await collector.stop();
           callbacks.close?.();
           await bus.drain().catch(() => {});
+          await probes?.close();
         })();
         return stopping;
       },
     };
   } catch (err) {
+    await probes?.close();
     await bus.close();
     throw err;
   }

@@ -2,6 +2,8 @@
 export { DEMO_PKI_MADE, FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "./files.ts";
 export {
   envName,
+  LISTEN_PATTERN,
+  listenAddress,
   type OptionFlag,
   type OptionSpec,
   type OptionValue,

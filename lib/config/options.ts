@@ -139,3 +139,13 @@ function splitList(value: string): string[] {
 function isTrue(value: string): boolean {
   return ["1", "true", "yes", "on"].includes(value.trim().toLowerCase());
 }
+
+/** A `--metrics-listen` style value: `host:port`, `:port` (127.0.0.1), or `off` (undefined). */
+export function listenAddress(text: string): { host: string; port: number } | undefined {
+  if (text === "off") return undefined;
+  const colon = text.lastIndexOf(":");
+  return { host: text.slice(0, colon) || "127.0.0.1", port: Number(text.slice(colon + 1)) };
+}
+
+/** What a `host:port` or `off` option must look like (check with `listenAddress` after). */
+export const LISTEN_PATTERN = /^(?:off|[^:\s]*:\d{1,5})$/;

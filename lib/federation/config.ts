@@ -1,5 +1,7 @@
 import { z } from "zod";
 import {
+  LISTEN_PATTERN,
+  listenAddress,
   type OptionSpec,
   type OptionValue,
   envName as optionEnvName,
@@ -67,10 +69,7 @@ const brokerConfigSchema = z.object({
   logIntervalMs: positiveInt(10_000),
   connectTimeoutMs: positiveInt(5000),
   /** `host:port` for /metrics, /healthz and /readyz, or "off". */
-  metricsListen: z
-    .string()
-    .regex(/^(?:off|[^:\s]*:\d{1,5})$/, 'expected "host:port" or "off"')
-    .default("127.0.0.1:9464"),
+  metricsListen: z.string().regex(LISTEN_PATTERN, 'expected "host:port" or "off"').default("127.0.0.1:9464"),
   /** Seed dialect only: also record the connected NATS server in seen-by, as the Ruby broker could. */
   recordRoute: z.boolean().default(false),
   federation: natsSideSchema.default({ servers: ["nats://127.0.0.1:4222"], auth: { type: "none" } }),
@@ -202,10 +201,5 @@ export function brokerConfigFrom(
 
 /** The `host:port` to listen on for metrics, or undefined when switched off. */
 export function metricsAddress(config: BrokerConfig): { host: string; port: number } | undefined {
-  if (config.metricsListen === "off") return undefined;
-  const colon = config.metricsListen.lastIndexOf(":");
-  return {
-    host: config.metricsListen.slice(0, colon) || "127.0.0.1",
-    port: Number(config.metricsListen.slice(colon + 1)),
-  };
+  return listenAddress(config.metricsListen);
 }

@@ -11,6 +11,7 @@ import { parseIntent } from "./intent.ts";
 import { defaultCallbacks, openJobStore } from "./job-run.ts";
 import type { JobStoreSource } from "./job-store.ts";
 import { creatorOnly, jobRoutes } from "./jobs.ts";
+import { measured } from "./metrics.ts";
 import {
   type AuditVariables,
   type Authentication,
@@ -26,6 +27,14 @@ import { RunService } from "./run.ts";
 import { callbackSealer } from "./seal.ts";
 
 export const GATEWAY_VERSION = "0.1.0";
+
+// The reference loads only what this gateway serves, and nothing may frame it.
+const DOCS_HEADERS = {
+  "content-security-policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "x-content-type-options": "nosniff",
+  "cache-control": "public, max-age=300",
+};
 
 /** Before a route's middleware has run, the audit context may not be there yet. */
 type GatewayEnv = { Variables: Partial<AuditVariables> };
@@ -52,9 +61,21 @@ export function createGateway(deps: GatewayDeps): GatewayApp {
   const authentication: Authentication = { config, auth: deps.auth, now };
   const openapi = JSON.stringify(openApiDocument(GATEWAY_VERSION));
   const app = new Hono<GatewayEnv>();
+  if (deps.metrics !== undefined) app.use(measured(deps.metrics, now));
 
   app.get("/healthz", (c) => c.json({ status: "ok", nats: deps.nats.status() }));
   app.get("/v1/openapi.json", (c) => c.body(openapi, 200, { "content-type": "application/json" }));
+  if (deps.docs === undefined)
+    app.get("/docs", () =>
+      problemResponse(
+        problem(
+          "not-found",
+          "this runtime serves no interactive reference: the OpenAPI document is at /v1/openapi.json, and a Node gateway serves it rendered at /docs",
+        ),
+      ),
+    );
+  for (const [path, asset] of Object.entries(deps.docs ?? {}))
+    app.get(path, (c) => c.body(asset.body, 200, { "content-type": asset.type, ...DOCS_HEADERS }));
 
   app.post("/v1/rpc", audited(now), jsonOnly, signed(authentication, config.maxBodyBytes), async (c) => {
     const { key, nonce } = c.var.caller;

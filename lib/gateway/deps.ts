@@ -6,8 +6,12 @@ import type { RequestSigner } from "../security/mod.ts";
 import type { DataStoreSource } from "./buckets.ts";
 import type { GatewayConfig } from "./config.ts";
 import type { JobStoreSource } from "./job-store.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import type { NatsSource } from "./nats.ts";
 import type { GatewayTriggers } from "./triggers.ts";
+
+/** Static files by path (`/docs` and what it loads), as the runtime entry that has them hands them over. */
+export type DocsAssets = Record<string, { type: string; body: string }>;
 
 /** Who may call, and how their requests are checked (lib/security/http). */
 export interface GatewayAuth {
@@ -28,6 +32,10 @@ interface CoreDeps {
   auth: GatewayAuth;
   /** One call per decision; `auditLine` turns it into the JSON line. */
   audit?: (event: AuditEvent) => void;
+  /** The interactive reference; without it /docs answers a problem that points at /v1/openapi.json. */
+  docs?: DocsAssets;
+  /** Requests by route, status and reason, with their latency; none by default (Workers, Lambda). */
+  metrics?: GatewayMetrics;
   /** Where failures of the gateway itself are told; callers only ever see a generic 500. */
   log?: Logger;
   now?: () => number;

@@ -2,8 +2,9 @@
 // the one problem catalogue: each operation lists the problem types it can answer with.
 import { z } from "zod";
 import { rpcRequestBodySchema } from "../api/mod.ts";
+import { EXAMPLES, JOB_SCHEMAS } from "./openapi-schemas.ts";
 import { PROBLEM_MEDIA_TYPE, PROBLEMS, type ProblemKind, problemType } from "./problems.ts";
-import { problemSchema, rpcResponseSchema, streamEventSchema, summarySchema } from "./schema.ts";
+import { problemSchema, rpcResponseSchema, streamEventSchema } from "./schema.ts";
 
 type Json = Record<string, unknown>;
 
@@ -60,6 +61,39 @@ const header = (name: string, description: string, schema: Json = { type: "strin
   schema,
 });
 
+// The query of a results page (lib/gateway/jobs.ts parsePageQuery).
+const PAGE_QUERY: Json[] = [
+  {
+    name: "status",
+    in: "query",
+    description:
+      "Only results with one of these statuses, comma separated (`unexpected`: repliers that were not targets)",
+    schema: { type: "string" },
+    example: "failed,no_reply",
+  },
+  { name: "limit", in: "query", description: "Results per page", schema: { type: "integer", minimum: 1 } },
+  {
+    name: "cursor",
+    in: "query",
+    description: "`next_cursor` of the page before",
+    schema: { type: "string", pattern: "^[0-9]+$" },
+  },
+];
+
+// What the built-in verifiers of trigger deliveries read (lib/security/webhooks); each trigger uses one.
+const WEBHOOK_HEADERS: Json[] = [
+  ["X-Hub-Signature-256", "GitHub: `sha256=<hex HMAC>` of the body"],
+  ["X-GitHub-Delivery", "GitHub: the delivery id (idempotency)"],
+  ["X-GitHub-Event", "GitHub: the event type"],
+  ["webhook-id", "Standard Webhooks: the message id (idempotency)"],
+  ["webhook-timestamp", "Standard Webhooks: seconds since the epoch"],
+  ["webhook-signature", "Standard Webhooks: `v1,<base64 HMAC>` or `v1a,<base64 ed25519>`, space separated"],
+  ["X-Slack-Signature", "Slack: `v0=<hex HMAC>`"],
+  ["X-Slack-Request-Timestamp", "Slack: seconds since the epoch"],
+  ["Stripe-Signature", "Stripe: `t=<seconds>,v1=<hex HMAC>`"],
+  ["Signature", "RFC 9421 triggers: as on /v1/rpc, with `Signature-Input` and `Content-Digest`"],
+].map(([name, description]) => header(name ?? "", description ?? ""));
+
 const rpcOperation = {
   operationId: "rpc",
   summary: "Run a Choria RPC request through a federation and collect the replies",
@@ -79,13 +113,16 @@ const rpcOperation = {
       { type: "string", maxLength: 255 },
     ),
   ],
-  requestBody: { required: true, content: { "application/json": { schema: ref("RpcRequest") } } },
+  requestBody: {
+    required: true,
+    content: { "application/json": { schema: ref("RpcRequest"), example: EXAMPLES.rpcRequest } },
+  },
   responses: {
     "200": {
       description:
         "The request ran; the summary says how it ended. A sync JSON request that could outlast the gateway's wait budget runs as a job (when jobs are on): its answer then also carries `job_id`",
       content: {
-        "application/json": { schema: ref("RpcResponse") },
+        "application/json": { schema: ref("RpcResponse"), example: EXAMPLES.rpcResponse },
         "application/x-ndjson": { schema: ref("StreamEvent") },
         "text/event-stream": { schema: ref("StreamEvent") },
       },
@@ -101,6 +138,7 @@ const rpcOperation = {
             properties: { job_id: { type: "string" }, status_url: { type: "string" } },
             required: ["job_id", "status_url"],
           },
+          example: EXAMPLES.accepted,
         },
       },
     },
@@ -126,19 +164,29 @@ const hookOperation = {
   summary: "Deliver a webhook to a trigger: verified the way its sender signs, then run as an async job",
   description:
     "The trigger file names each trigger's verifier (GitHub `X-Hub-Signature-256`, Standard Webhooks `v1`/`v1a`, Slack `v0`, Stripe `Stripe-Signature`, or RFC 9421 with the gateway's keys), conditions, inputs and request. A repeated delivery id answers with its first job.",
-  parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+  // Verified by the trigger's own scheme, which the security schemes below cannot express.
+  security: [{}, ...security],
+  parameters: [
+    { name: "name", in: "path", required: true, schema: { type: "string" }, example: "deploy" },
+    ...WEBHOOK_HEADERS,
+  ],
   requestBody: {
     required: true,
-    content: { "application/json": {}, "application/x-www-form-urlencoded": {} },
+    content: {
+      "application/json": { schema: { type: "object" }, example: EXAMPLES.hook },
+      "application/x-www-form-urlencoded": { schema: { type: "object" } },
+    },
   },
   responses: {
     "200": {
       description:
         "The conditions did not hold (`{ skipped: true, reason }`), or the trigger's own `respond` body",
+      content: { "application/json": { schema: { type: "object" }, example: EXAMPLES.skipped } },
     },
     "202": {
       description: "The run's job was created and the request sent; read it at `Location`",
       headers: jobLocation,
+      content: { "application/json": { schema: ref("Accepted"), example: EXAMPLES.accepted } },
     },
     ...problemResponses([
       "unknown-trigger",
@@ -162,12 +210,18 @@ const hookOperation = {
 };
 
 /** One of the /v1/jobs operations: signed like /v1/rpc, about one job. */
-function jobOperation(operationId: string, summary: string, responses: Json, problems: ProblemKind[] = []) {
+function jobOperation(
+  operationId: string,
+  summary: string,
+  responses: Json,
+  problems: ProblemKind[] = [],
+  parameters: Json[] = [],
+) {
   return {
     operationId,
     summary,
     security,
-    parameters: [jobId],
+    parameters: [jobId, ...parameters],
     responses: {
       ...responses,
       ...problemResponses([
@@ -187,11 +241,31 @@ const jobPaths = {
     get: jobOperation(
       "job",
       "An async job: summary and a page of per-node results (`status`, `limit`, `cursor` query parameters; `Link: rel=next`)",
-      { "200": { description: "`{ job, results, next_cursor }`", content: { "application/json": {} } } },
+      {
+        "200": {
+          description: "`{ job, results, next_cursor }`",
+          headers: {
+            Link: {
+              description: '`<…?cursor=…>; rel="next"` while there is more',
+              schema: { type: "string" },
+            },
+          },
+          content: { "application/json": { schema: ref("JobPage"), example: EXAMPLES.jobPage } },
+        },
+      },
       ["invalid-query"],
+      PAGE_QUERY,
     ),
     delete: jobOperation("cancelJob", "Cancel: stop waiting and mark the nodes still out as no_reply", {
-      "200": { description: "`{ job }`", content: { "application/json": {} } },
+      "200": {
+        description: "`{ job }`",
+        content: {
+          "application/json": {
+            schema: { type: "object", required: ["job"], properties: { job: ref("Job") } },
+            example: EXAMPLES.job,
+          },
+        },
+      },
     }),
   },
   "/v1/jobs/{id}/events": {
@@ -199,9 +273,20 @@ const jobPaths = {
       "jobEvents",
       "Server-sent events: each result as it is stored, then `end`; resumable with Last-Event-ID",
       {
-        "200": { description: "An event stream", content: { "text/event-stream": {} } },
+        "200": {
+          description:
+            "An event stream: `result` events (data: a JobResult, id: its `seq`), then one `end` event (data: the Job, id: `end`)",
+          content: { "text/event-stream": { schema: { type: "string" }, example: EXAMPLES.events } },
+        },
         "204": { description: "The job has ended and the stream was read to its end before" },
       },
+      [],
+      [
+        header(
+          "Last-Event-ID",
+          "The last event id received: the stream resumes after that result; `end` once the job has ended answers 204",
+        ),
+      ],
     ),
   },
 };
@@ -211,8 +296,12 @@ const unsignedPaths = {
     get: {
       operationId: "openapi",
       summary: "This document",
+      security: [],
       responses: {
-        "200": { description: "OpenAPI 3.1", content: { "application/json": {} } },
+        "200": {
+          description: "OpenAPI 3.1",
+          content: { "application/json": { schema: { type: "object" }, example: { openapi: "3.1.0" } } },
+        },
         ...problemResponses(["method-not-allowed"]),
       },
     },
@@ -221,6 +310,7 @@ const unsignedPaths = {
     get: {
       operationId: "health",
       summary: "Liveness, and the state of the NATS connection (never makes one)",
+      security: [],
       responses: {
         "200": {
           description: "The gateway is up",
@@ -233,6 +323,7 @@ const unsignedPaths = {
                   nats: { enum: ["connected", "reconnecting", "not-connected"] },
                 },
               },
+              example: EXAMPLES.health,
             },
           },
         },
@@ -264,9 +355,11 @@ export function openApiDocument(version: string): Json {
     info: {
       title: "choria-edge gateway",
       version,
+      license: { name: "Apache-2.0", identifier: "Apache-2.0" },
       description:
         "Signed HTTPS to federated Choria RPC. Every error is an RFC 9457 problem document whose `type` is one of `x-problem-types`.",
     },
+    servers: [{ url: "/", description: "The gateway that serves this document" }],
     "x-problem-types": Object.fromEntries(
       Object.entries(PROBLEMS).map(([kind, p]) => [problemType(kind as ProblemKind), p]),
     ),
@@ -280,9 +373,14 @@ export function openApiDocument(version: string): Json {
       schemas: {
         RpcRequest: jsonSchema(rpcRequestBodySchema, "input"),
         RpcResponse: jsonSchema(rpcResponseSchema, "output"),
-        Summary: jsonSchema(summarySchema, "output"),
         StreamEvent: jsonSchema(streamEventSchema, "output"),
         Problem: jsonSchema(problemSchema, "output"),
+        Accepted: {
+          type: "object",
+          properties: { job_id: { type: "string" }, status_url: { type: "string" } },
+          required: ["job_id", "status_url"],
+        },
+        ...JOB_SCHEMAS,
       },
       securitySchemes,
     },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { envName, type OptionSpec, optionsUsage, readOptions } from "../../config/mod.ts";
+import { envName, LISTEN_PATTERN, type OptionSpec, optionsUsage, readOptions } from "../../config/mod.ts";
 import { natsAuthSchema, natsConnectionChoice, natsOptionSpecs, natsTlsSchema } from "../../transport/mod.ts";
 import { DEFAULT_BUCKET } from "./keys.ts";
 
@@ -84,6 +84,8 @@ const collectorConfigSchema = z.object({
   lambdaRegion: z.string().min(1).optional(),
   lambdaEndpoint: z.url().optional(),
   connectTimeoutMs: duration(5000),
+  /** `host:port` for /metrics, /healthz and /readyz, or "off". */
+  metricsListen: z.string().regex(LISTEN_PATTERN, 'expected "host:port" or "off"').default("off"),
 });
 
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
@@ -139,6 +141,12 @@ const OPTIONS: Option[] = [
     key: "dataBucket",
     kind: "string",
     help: "KV bucket of trigger data and locks, released when a trigger's job ends (default choria_edge_data)",
+  },
+  {
+    flag: "metrics-listen",
+    key: "metricsListen",
+    kind: "string",
+    help: "host:port for /metrics, /healthz and /readyz (default off)",
   },
   {
     flag: "retention",

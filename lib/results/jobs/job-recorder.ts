@@ -93,6 +93,10 @@ interface Queued {
   resolve(disposition: ReplyDisposition): void;
 }
 
+function bump(tally: Map<string, number>, key: string): void {
+  tally.set(key, (tally.get(key) ?? 0) + 1);
+}
+
 /** Runs `task` on a later turn of the event loop, once what has arrived by now has been taken in. */
 function nextTurn(task: () => void): void {
   if (typeof setImmediate === "function") setImmediate(task);
@@ -106,6 +110,11 @@ function nextTurn(task: () => void): void {
  * on the job record, so it does not matter which instance does what, or whether one restarts.
  */
 export class JobRecorder {
+  /**
+   * What /metrics counts beyond `stats`: callback attempts by outcome class, and the jobs this instance
+   * saw settle, by final state (with several instances racing to end one job, more than one may count it).
+   */
+  readonly tallies = { callbackAttempts: new Map<string, number>(), jobsEnded: new Map<string, number>() };
   readonly stats: CollectorStats = {
     received: 0,
     stored: 0,
@@ -446,6 +455,7 @@ export class JobRecorder {
     const task = endJob(this.#store, id, reason, { now: this.#now, known: () => this.#own.snapshot(id) })
       .then(async (record) => {
         if (record?.settled) {
+          bump(this.tallies.jobsEnded, record.state);
           this.#own.forget(id);
           this.#jobs.refresh(record);
           await this.#afterEnd(record);
@@ -505,6 +515,7 @@ export class JobRecorder {
         callbackMessage(claimed.record),
       );
       const durationMs = this.#now() - startedAt;
+      bump(this.tallies.callbackAttempts, outcome.outcome);
       const after = await this.#store.update(id, (r) =>
         recordAttempt(r, outcome, { startedAt, durationMs }, this.#policy),
       );

@@ -5,6 +5,7 @@ export { JobRecorder } from "./job-recorder.ts";
 export { DEFAULT_BUCKET, idempotencyKey } from "./keys.ts";
 export { endJob } from "./lifecycle.ts";
 export {
+  CALLBACK_OUTCOMES,
   type CallbackTarget,
   callbackTargetSchema,
   JOB_STATES,
@@ -14,6 +15,7 @@ export {
   type JobState,
   type JobView,
   jobView,
+  MAX_CONFLICTING_LISTED,
   type NewJob,
   RESULT_FILTERS,
   type ResultFilter,

@@ -66,7 +66,7 @@ const count = z.number().int().min(0);
  * message quoting it), since whoever named the callback reads the job. `http_error` and `lambda_error`
  * come with the status; the collector's log has the details.
  */
-const CALLBACK_OUTCOMES = [
+export const CALLBACK_OUTCOMES = [
   "delivered",
   "http_error",
   "lambda_error",

@@ -135,6 +135,12 @@ describe("gateway routes", () => {
     expect(put.status).toBe(405);
   });
 
+  it("answers /docs without a bundled reference (Workers) with a problem that points at the document", async () => {
+    const res = await app.request("/docs");
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/\/v1\/openapi\.json/);
+  });
+
   it("/v1/openapi.json describes the request with the same schema that validates it", async () => {
     const res = await app.request("/v1/openapi.json");
     expect(res.status).toBe(200);
