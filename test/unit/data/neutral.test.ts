@@ -22,6 +22,7 @@ it("lib/data bundles for any runtime with no package and no node: module (the ga
     "lib/data/locks.ts",
     "lib/data/mod.ts",
     "lib/data/store.ts",
+    "lib/kv/bucket.ts",
     "lib/kv/memory.ts",
     "lib/kv/mod.ts",
   ]);
