@@ -78,6 +78,7 @@ export function createGateway(deps: GatewayDeps): GatewayApp {
 
   if (deps.jobs !== undefined) {
     const jobs = jobsHandler(deps, deps.jobs);
+    app.get("/v1/jobs", audited(now), signed(authentication, config.maxBodyBytes), jobs);
     for (const path of ["/v1/jobs/:id", "/v1/jobs/:id/events"])
       app.on(["GET", "DELETE"], path, audited(now), signed(authentication, config.maxBodyBytes), jobs);
   }
@@ -118,6 +119,7 @@ function jobsHandler(deps: GatewayDeps, jobs: JobStoreSource) {
     jobRoutes({
       store,
       ...(deps.log === undefined ? {} : { log: deps.log }),
+      now: deps.now ?? Date.now,
       callerKeyId: (jc) => (jc.env as JobsEnv).keyId,
       authorize: (keyId, job) => {
         if (creatorOnly(keyId, job)) return true;
