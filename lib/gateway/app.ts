@@ -4,6 +4,7 @@
 import { type Context, Hono } from "hono";
 import type { JobStore } from "../results/jobs/mod.ts";
 import { mayReadJob } from "../security/http/mod.ts";
+import { authChallenge } from "./auth.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { hookHandler } from "./hooks.ts";
 import { idempotencyKeyOf, prefersAsync, sha256Hex } from "./http.ts";
@@ -52,6 +53,14 @@ export function createGateway(deps: GatewayDeps): GatewayApp {
   const authentication: Authentication = { config, auth: deps.auth, now };
   const openapi = JSON.stringify(openApiDocument(GATEWAY_VERSION));
   const app = new Hono<GatewayEnv>();
+  const challenge = authChallenge(deps.auth.keys);
+
+  // Every 401, whichever step refused, says how to authenticate (RFC 9110 §15.5.2 requires it).
+  app.use(async (c, next) => {
+    await next();
+    if (c.res.status === 401 && !c.res.headers.has("www-authenticate"))
+      c.res.headers.set("www-authenticate", challenge);
+  });
 
   app.get("/healthz", (c) => c.json({ status: "ok", nats: deps.nats.status() }));
   app.get("/v1/openapi.json", (c) => c.body(openapi, 200, { "content-type": "application/json" }));
