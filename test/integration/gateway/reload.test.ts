@@ -1,6 +1,6 @@
 // SIGHUP to a real `choria-edge gateway` process under a steady stream of signed requests: the keys file
-// is changed (one key removed, one added) and reloaded without a single request failing; a bad file is
-// refused with a log line and the keys in use stay.
+// (one key removed, one added) and the trigger file (one trigger for another) are changed and reloaded
+// without a single request failing; a bad file is refused with a log line and the keys in use stay.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -25,13 +25,26 @@ let gateway: ChildProcess | undefined;
 let gatewayUrl: string;
 let dir: string;
 let keysFile: string;
+let triggersFile: string;
 let output = "";
 /** `stay` is in both keys files, `old` only in the first, `fresh` only in the second. */
 const signing: Record<"stay" | "old" | "fresh", SigningKey> = {} as never;
 const entries: Record<"stay" | "old" | "fresh", unknown> = {} as never;
 
+const triggers = (name: string) => `
+triggers:
+  - name: ${name}
+    verify: { scheme: github, secrets_env: [RELOAD_TEST_SECRET] }
+    policy: { clusters: [${CLUSTER}], collectives: ["*"], agents: [rpcutil], actions: ["rpcutil#*"] }
+    request: { cluster: ${CLUSTER}, agent: rpcutil, action: ping }
+`;
+
 beforeAll(async () => {
-  const [fed, pki, port] = await Promise.all([startFederation(2), testPki(), freePort()]);
+  const [fed, pki, port] = await Promise.all([
+    startFederation(2, { jetstream: true }),
+    testPki(),
+    freePort(),
+  ]);
   federation = fed;
   for (const id of ["stay", "old", "fresh"] as const) {
     const made = await generateHttpKey({ id, caller: id, scheme: "ed25519", policy });
@@ -45,16 +58,20 @@ beforeAll(async () => {
     file("gateway-key.pem", pki.gateway.keyPem),
   ]);
   keysFile = await file("keys.json", JSON.stringify({ keys: [entries.stay, entries.old] }));
+  triggersFile = await file("triggers.yaml", triggers("first"));
   const ready = join(dir, "ready");
   gateway = spawn(
     process.execPath,
     [
       ...["--import", "tsx", CLI, "gateway"],
       ...["--listen", `127.0.0.1:${port}`, "--nats-servers", federation.federation.url],
-      ...["--clusters", `${CLUSTER}=mcollective`],
+      ...["--clusters", `${CLUSTER}=mcollective`, "--jobs", "on", "--triggers", triggersFile],
       ...["--cert", cert, "--key", key, "--keys", keysFile, "--ready-file", ready],
     ],
-    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NODE_NO_WARNINGS: "1" } },
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, RELOAD_TEST_SECRET: "webhook secret", NODE_NO_WARNINGS: "1" },
+    },
   );
   gateway.stderr?.on("data", (chunk: Buffer) => {
     output += chunk.toString();
@@ -83,6 +100,16 @@ async function ping(key: SigningKey, nodes: string[], timeout = 2): Promise<Resp
   );
 }
 
+/** The problem type an unsigned delivery to the trigger gets: unknown-trigger only when there is none. */
+async function hookProblem(name: string): Promise<string> {
+  const response = await fetch(`${gatewayUrl}/v1/hooks/${name}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{}",
+  });
+  return ((await response.json()) as { type: string }).type;
+}
+
 async function logged(text: string, after: number): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (!output.slice(after).includes(text)) {
@@ -92,8 +119,9 @@ async function logged(text: string, after: number): Promise<void> {
 }
 
 describe("choria-edge gateway on SIGHUP", () => {
-  it("takes a changed keys file under concurrent requests, failing none of them", async () => {
+  it("takes changed keys and trigger files under concurrent requests, failing none of them", async () => {
     const node = federation.fleet[0]?.identity ?? "";
+    expect(await hookProblem("second")).toBe(`${PROBLEM_BASE}unknown-trigger`);
     const statuses: number[] = [];
     let running = true;
     const worker = async () => {
@@ -106,6 +134,7 @@ describe("choria-edge gateway on SIGHUP", () => {
 
     const before = output.length;
     await writeFile(keysFile, JSON.stringify({ keys: [entries.stay, entries.fresh] }));
+    await writeFile(triggersFile, triggers("second"));
     gateway?.kill("SIGHUP");
     await logged("keys and triggers reloaded", before);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -121,6 +150,8 @@ describe("choria-edge gateway on SIGHUP", () => {
     expect(removed.status).toBe(401);
     expect(((await removed.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}unknown-key`);
     expect(removed.headers.get("www-authenticate")).toContain("Signature");
+    expect(await hookProblem("first")).toBe(`${PROBLEM_BASE}unknown-trigger`);
+    expect(await hookProblem("second")).not.toBe(`${PROBLEM_BASE}unknown-trigger`);
   });
 
   it("refuses a bad keys file with a log line and keeps the keys in use", async () => {
