@@ -61,13 +61,16 @@ interface JobResult {
   data: unknown;
 }
 
-type Subcommand = (
-  id: string | undefined,
-  caller: GatewayCaller,
-  json: boolean,
-  query: URLSearchParams,
-  io: ReqIo,
-) => Promise<number>;
+/** What a subcommand gets: the job id (none for list), the signer, --json, the query it sends, the output. */
+interface Call {
+  id: string | undefined;
+  caller: GatewayCaller;
+  json: boolean;
+  query: URLSearchParams;
+  io: ReqIo;
+}
+
+type Subcommand = (call: Call) => Promise<number>;
 
 const SUBCOMMANDS: Record<string, Subcommand> = { list, get, watch, cancel };
 
@@ -96,26 +99,34 @@ export async function runJobs(
   }
   const caller = await gatewayCaller("jobs", values, localStack(io.stderr), io);
   if (typeof caller === "number") return caller;
-  return run(id, caller, values.json === true, query, io);
+  return run({ id, caller, json: values.json === true, query, io });
 }
 
 const LIST_FLAGS = ["state", "trigger", "since", "limit", "cursor"] as const;
 
-/** GET and parse a JSON document; the exit code after saying what went wrong. */
-async function getJson<T>(caller: GatewayCaller, path: string, io: ReqIo): Promise<T | number> {
-  const response = await signedFetch("jobs", caller, io, "GET", path, { accept: "application/json" });
+/** A signed request: the answer when it is a success, else the exit code after saying what went wrong. */
+async function ask(
+  caller: GatewayCaller,
+  io: ReqIo,
+  method: "GET" | "DELETE",
+  path: string,
+  accept = "application/json",
+): Promise<Response | number> {
+  const response = await signedFetch("jobs", caller, io, method, path, { accept });
   if (response === undefined) return 1;
   if (!response.ok) return reportProblem("jobs", response, io);
-  return (await response.json()) as T;
+  return response;
 }
 
-async function list(
-  _id: string | undefined,
-  caller: GatewayCaller,
-  json: boolean,
-  query: URLSearchParams,
-  io: ReqIo,
-): Promise<number> {
+/** GET and parse a JSON document; the exit code after saying what went wrong. */
+async function getJson<T>(caller: GatewayCaller, path: string, io: ReqIo): Promise<T | number> {
+  const response = await ask(caller, io, "GET", path);
+  return typeof response === "number" ? response : ((await response.json()) as T);
+}
+
+const jobPath = (id: string | undefined) => `/v1/jobs/${encodeURIComponent(id ?? "")}`;
+
+async function list({ caller, json, query, io }: Call): Promise<number> {
   const page = await getJson<{ jobs: JobView[]; next_cursor: string | null }>(
     caller,
     `/v1/jobs${query.size > 0 ? `?${query}` : ""}`,
@@ -169,14 +180,8 @@ function age(ms: number): string {
   return `${Math.floor(seconds / 86_400)}d`;
 }
 
-async function get(
-  id: string | undefined,
-  caller: GatewayCaller,
-  json: boolean,
-  query: URLSearchParams,
-  io: ReqIo,
-): Promise<number> {
-  const path = `/v1/jobs/${encodeURIComponent(id ?? "")}`;
+async function get({ id, caller, json, query, io }: Call): Promise<number> {
+  const path = jobPath(id);
   const results: JobResult[] = [];
   let job: JobView | undefined;
   for (let cursor: string | null = ""; cursor !== null; ) {
@@ -211,25 +216,9 @@ export function renderResults(results: readonly JobResult[], job: JobView): stri
   });
 }
 
-async function watch(
-  id: string | undefined,
-  caller: GatewayCaller,
-  json: boolean,
-  _query: URLSearchParams,
-  io: ReqIo,
-): Promise<number> {
-  const response = await signedFetch(
-    "jobs",
-    caller,
-    io,
-    "GET",
-    `/v1/jobs/${encodeURIComponent(id ?? "")}/events`,
-    {
-      accept: "text/event-stream",
-    },
-  );
-  if (response === undefined) return 1;
-  if (!response.ok) return reportProblem("jobs", response, io);
+async function watch({ id, caller, json, io }: Call): Promise<number> {
+  const response = await ask(caller, io, "GET", `${jobPath(id)}/events`, "text/event-stream");
+  if (typeof response === "number") return response;
   const progress = io.stderr.isTTY === true;
   const results: JobResult[] = [];
   let ok = 0;
@@ -266,25 +255,9 @@ function succeeded(job: JobView): boolean {
   return job.state === "complete" && job.counts.failed === 0 && job.counts.no_reply === 0;
 }
 
-async function cancel(
-  id: string | undefined,
-  caller: GatewayCaller,
-  json: boolean,
-  _query: URLSearchParams,
-  io: ReqIo,
-): Promise<number> {
-  const response = await signedFetch(
-    "jobs",
-    caller,
-    io,
-    "DELETE",
-    `/v1/jobs/${encodeURIComponent(id ?? "")}`,
-    {
-      accept: "application/json",
-    },
-  );
-  if (response === undefined) return 1;
-  if (!response.ok) return reportProblem("jobs", response, io);
+async function cancel({ id, caller, json, io }: Call): Promise<number> {
+  const response = await ask(caller, io, "DELETE", jobPath(id));
+  if (typeof response === "number") return response;
   const { job } = (await response.json()) as { job: JobView };
   io.stdout.write(json ? `${JSON.stringify({ job }, null, 2)}\n` : summaryLines(job));
   return 0;

@@ -248,29 +248,48 @@ interface PageQuery {
   filters: Set<ResultFilter>;
 }
 
+/** A comma-separated list of some of `allowed`, or what is wrong with it. */
+function oneOf<T extends string>(
+  name: string,
+  text: string | undefined,
+  allowed: readonly T[],
+): Set<T> | string {
+  const chosen = new Set<T>();
+  for (const value of (text ?? "").split(",")) {
+    if (value === "") continue;
+    if (!(allowed as readonly string[]).includes(value))
+      return `${name}: ${JSON.stringify(value.slice(0, 32))} is not one of ${allowed.join(", ")}`;
+    chosen.add(value as T);
+  }
+  return chosen;
+}
+
+/** `limit` (1..max, `fallback` when absent) and `cursor` (a seq), or what is wrong with them. */
+function pageParams(
+  query: Record<string, string>,
+  fallback: number,
+  max: number,
+): { limit: number; cursor: number | undefined } | string {
+  let limit = fallback;
+  if (query.limit !== undefined) {
+    limit = LIMIT.test(query.limit) ? Number(query.limit) : 0;
+    if (limit < 1 || limit > max) return `limit: must be a whole number from 1 to ${max}`;
+  }
+  if (query.cursor !== undefined && !CURSOR.test(query.cursor))
+    return "cursor: not a cursor this API gave out";
+  return { limit, cursor: query.cursor === undefined ? undefined : Number(query.cursor) };
+}
+
 function parsePageQuery(
   query: Record<string, string>,
   pageSize: number,
   maxPageSize: number,
 ): PageQuery | string {
-  const filters = new Set<ResultFilter>();
-  for (const value of (query.status ?? "").split(",")) {
-    if (value === "") continue;
-    if (!(RESULT_FILTERS as readonly string[]).includes(value))
-      return `status: ${JSON.stringify(value.slice(0, 32))} is not one of ${RESULT_FILTERS.join(", ")}`;
-    filters.add(value as ResultFilter);
-  }
-  let limit = pageSize;
-  if (query.limit !== undefined) {
-    limit = LIMIT.test(query.limit) ? Number(query.limit) : 0;
-    if (limit < 1 || limit > maxPageSize) return `limit: must be a whole number from 1 to ${maxPageSize}`;
-  }
-  let after = 0;
-  if (query.cursor !== undefined) {
-    if (!CURSOR.test(query.cursor)) return "cursor: not a cursor this API gave out";
-    after = Number(query.cursor);
-  }
-  return { after, limit, filters };
+  const filters = oneOf("status", query.status, RESULT_FILTERS);
+  if (typeof filters === "string") return filters;
+  const page = pageParams(query, pageSize, maxPageSize);
+  if (typeof page === "string") return page;
+  return { after: page.cursor ?? 0, limit: page.limit, filters };
 }
 
 interface ListQuery {
@@ -290,13 +309,8 @@ export const MAX_LIST_PAGE = 500;
 function parseListQuery(query: Record<string, string>, now: number): ListQuery | string {
   for (const name of Object.keys(query))
     if (!LIST_PARAMS.has(name)) return `${name.slice(0, 32)}: not a parameter of this list`;
-  const states = new Set<JobState>();
-  for (const value of (query.state ?? "").split(",")) {
-    if (value === "") continue;
-    if (!(JOB_STATES as readonly string[]).includes(value))
-      return `state: ${JSON.stringify(value.slice(0, 32))} is not one of ${JOB_STATES.join(", ")}`;
-    states.add(value as JobState);
-  }
+  const states = oneOf("state", query.state, JOB_STATES);
+  if (typeof states === "string") return states;
   const trigger = query.trigger;
   if (trigger !== undefined && (trigger === "" || trigger.length > 128))
     return "trigger: a trigger name of 1 to 128 characters";
@@ -306,13 +320,7 @@ function parseListQuery(query: Record<string, string>, now: number): ListQuery |
     since = RFC3339.test(query.since) ? Date.parse(query.since) : ago === undefined ? Number.NaN : now - ago;
     if (!Number.isFinite(since)) return "since: an RFC 3339 time or a duration such as 30m, 2h or 7d";
   }
-  let limit = LIST_PAGE;
-  if (query.limit !== undefined) {
-    limit = LIMIT.test(query.limit) ? Number(query.limit) : 0;
-    if (limit < 1 || limit > MAX_LIST_PAGE) return `limit: must be a whole number from 1 to ${MAX_LIST_PAGE}`;
-  }
-  if (query.cursor !== undefined && !CURSOR.test(query.cursor))
-    return "cursor: not a cursor this API gave out";
-  const before = query.cursor === undefined ? undefined : Number(query.cursor);
-  return { states, trigger, since, limit, before };
+  const page = pageParams(query, LIST_PAGE, MAX_LIST_PAGE);
+  if (typeof page === "string") return page;
+  return { states, trigger, since, limit: page.limit, before: page.cursor };
 }

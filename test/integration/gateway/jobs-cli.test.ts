@@ -14,6 +14,7 @@ import {
   type SigningKey,
   signHttpRequest,
 } from "../../../lib/security/http/mod.ts";
+import { captureIo } from "../../support/cli-io.ts";
 import { collectorConfig, memoryLog } from "../results/support.ts";
 import { CLUSTER, type Federation, gatewaySettings, startFederation } from "./support.ts";
 
@@ -60,21 +61,8 @@ afterAll(async () => {
 
 const identities = () => federation.fleet.map((node) => node.identity).sort();
 
-function capture(isTTY = false) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (t: string) => out.push(t) },
-      stderr: { write: (t: string) => err.push(t), isTTY },
-    },
-    stdout: () => out.join(""),
-    stderr: () => err.join(""),
-  };
-}
-
 async function jobs(args: string[], key: "ops" | "other" = "ops", isTTY = false) {
-  const output = capture(isTTY);
+  const output = captureIo(isTTY);
   const code = await runJobs([...args, "--gateway", gateway.url, "--key", keyFile[key]], output.io);
   return { code, stdout: output.stdout(), stderr: output.stderr() };
 }

@@ -1,8 +1,8 @@
 // SIGHUP to a real `choria-edge gateway` process under a steady stream of signed requests: the keys file
 // (one key removed, one added) and the trigger file (one trigger for another) are changed and reloaded
 // without a single request failing; a bad file is refused with a log line and the keys in use stay.
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import type { ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,9 +10,8 @@ import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { generateHttpKey, type Policy, type SigningKey } from "../../../lib/security/http/mod.ts";
 import { testPki } from "../../support/pki.ts";
 import { freePort } from "../../support/ports.ts";
-import { CLUSTER, type Federation, signedInit, startFederation } from "./support.ts";
+import { CLUSTER, type Federation, signedInit, spawnGateway, startFederation } from "./support.ts";
 
-const CLI = join(import.meta.dirname, "../../../cli/main.ts");
 const policy: Policy = {
   clusters: [CLUSTER],
   collectives: ["*"],
@@ -26,7 +25,8 @@ let gatewayUrl: string;
 let dir: string;
 let keysFile: string;
 let triggersFile: string;
-let output = "";
+/** The gateway's log so far. */
+let output: () => string = () => "";
 /** `stay` is in both keys files, `old` only in the first, `fresh` only in the second. */
 const signing: Record<"stay" | "old" | "fresh", SigningKey> = {} as never;
 const entries: Record<"stay" | "old" | "fresh", unknown> = {} as never;
@@ -59,29 +59,17 @@ beforeAll(async () => {
   ]);
   keysFile = await file("keys.json", JSON.stringify({ keys: [entries.stay, entries.old] }));
   triggersFile = await file("triggers.yaml", triggers("first"));
-  const ready = join(dir, "ready");
-  gateway = spawn(
-    process.execPath,
+  const spawned = await spawnGateway(
     [
-      ...["--import", "tsx", CLI, "gateway"],
       ...["--listen", `127.0.0.1:${port}`, "--nats-servers", federation.federation.url],
       ...["--clusters", `${CLUSTER}=mcollective`, "--jobs", "on", "--triggers", triggersFile],
-      ...["--cert", cert, "--key", key, "--keys", keysFile, "--ready-file", ready],
+      ...["--cert", cert, "--key", key, "--keys", keysFile],
     ],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, RELOAD_TEST_SECRET: "webhook secret", NODE_NO_WARNINGS: "1" },
-    },
+    dir,
+    { RELOAD_TEST_SECRET: "webhook secret" },
   );
-  gateway.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const deadline = Date.now() + 20_000;
-  while (!(await readFile(ready, "utf8").catch(() => "")).startsWith("ready")) {
-    if (gateway.exitCode !== null || Date.now() > deadline)
-      throw new Error(`gateway did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  gateway = spawned.child;
+  output = spawned.output;
   gatewayUrl = `http://127.0.0.1:${port}`;
 }, 60_000);
 
@@ -112,8 +100,8 @@ async function hookProblem(name: string): Promise<string> {
 
 async function logged(text: string, after: number): Promise<void> {
   const deadline = Date.now() + 10_000;
-  while (!output.slice(after).includes(text)) {
-    if (Date.now() > deadline) throw new Error(`no "${text}" in the gateway's log:\n${output}`);
+  while (!output().slice(after).includes(text)) {
+    if (Date.now() > deadline) throw new Error(`no "${text}" in the gateway's log:\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -132,7 +120,7 @@ describe("choria-edge gateway on SIGHUP", () => {
     const slow = ping(signing.stay, [node, "silent.example.net"], 2);
     await new Promise((resolve) => setTimeout(resolve, 300));
 
-    const before = output.length;
+    const before = output().length;
     await writeFile(keysFile, JSON.stringify({ keys: [entries.stay, entries.fresh] }));
     await writeFile(triggersFile, triggers("second"));
     gateway?.kill("SIGHUP");
@@ -156,7 +144,7 @@ describe("choria-edge gateway on SIGHUP", () => {
 
   it("refuses a bad keys file with a log line and keeps the keys in use", async () => {
     const node = federation.fleet[0]?.identity ?? "";
-    const before = output.length;
+    const before = output().length;
     await writeFile(keysFile, "{ not json");
     gateway?.kill("SIGHUP");
     await logged("reload refused, keeping the keys and triggers in use", before);
