@@ -111,8 +111,9 @@ async function ask(
   method: "GET" | "DELETE",
   path: string,
   accept = "application/json",
+  headers: Record<string, string> = {},
 ): Promise<Response | number> {
-  const response = await signedFetch("jobs", caller, io, method, path, { accept });
+  const response = await signedFetch("jobs", caller, io, method, path, { accept, headers });
   if (response === undefined) return 1;
   if (!response.ok) return reportProblem("jobs", response, io);
   return response;
@@ -216,38 +217,57 @@ export function renderResults(results: readonly JobResult[], job: JobView): stri
   });
 }
 
+/** How often watch opens the event stream again after it broke off, and how long it waits first. */
+const RECONNECTS = 5;
+const RECONNECT_DELAY_MS = 1000;
+
 async function watch({ id, caller, json, io }: Call): Promise<number> {
-  const response = await ask(caller, io, "GET", `${jobPath(id)}/events`, "text/event-stream");
-  if (typeof response === "number") return response;
   const progress = io.stderr.isTTY === true;
   const results: JobResult[] = [];
   let ok = 0;
-  let end: JobView | undefined;
-  for await (const event of serverSentEvents(response)) {
-    if (event.event === "result") {
-      const result = JSON.parse(event.data) as JobResult;
-      results.push(result);
-      if (result.status === "ok") ok++;
-      if (json) io.stdout.write(`${event.data}\n`);
-    } else if (event.event === "end") {
-      end = JSON.parse(event.data) as JobView;
-    } else if (event.event === "error") {
-      io.stderr.write(
-        `${progress ? "\r\x1b[K" : ""}choria-edge jobs: the gateway ended the stream: ${event.data}\n`,
-      );
-      return 1;
+  let lastId: string | undefined;
+  for (let attempt = 0; attempt <= RECONNECTS; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS));
+    // Resumed after the last result seen: the gateway sends only what came after it.
+    const response = await ask(caller, io, "GET", `${jobPath(id)}/events`, "text/event-stream", {
+      ...(lastId === undefined ? {} : { "last-event-id": lastId }),
+    });
+    if (typeof response === "number") return response;
+    try {
+      for await (const event of serverSentEvents(response)) {
+        if (event.event === "result") {
+          const result = JSON.parse(event.data) as JobResult;
+          results.push(result);
+          if (result.status === "ok") ok++;
+          if (event.id !== undefined) lastId = event.id;
+          if (json) io.stdout.write(`${event.data}\n`);
+        } else if (event.event === "end") {
+          if (progress) io.stderr.write("\r\x1b[K");
+          return showEnd(JSON.parse(event.data) as JobView, results, json, io);
+        } else if (event.event === "error") {
+          io.stderr.write(
+            `${progress ? "\r\x1b[K" : ""}choria-edge jobs: the gateway ended the stream: ${event.data}\n`,
+          );
+          return 1;
+        }
+        if (progress)
+          io.stderr.write(`\r\x1b[Kresults ${results.length}  ok ${ok}  not ok ${results.length - ok}`);
+      }
+    } catch {
+      // The connection broke off mid-stream: opened again below, like a stream that ended early.
     }
-    if (progress)
-      io.stderr.write(`\r\x1b[Kresults ${results.length}  ok ${ok}  not ok ${results.length - ok}`);
   }
   if (progress) io.stderr.write("\r\x1b[K");
-  if (end === undefined) {
-    io.stderr.write("choria-edge jobs: the event stream ended before the job did\n");
-    return 1;
-  }
-  if (json) io.stdout.write(`${JSON.stringify({ job: end })}\n`);
-  else io.stdout.write(`${summaryLines(end)}\n${renderResults(results, end)}`);
-  return succeeded(end) ? 0 : 1;
+  io.stderr.write(
+    `choria-edge jobs: the event stream broke off ${RECONNECTS + 1} times before the job ended\n`,
+  );
+  return 1;
+}
+
+function showEnd(job: JobView, results: readonly JobResult[], json: boolean, io: ReqIo): number {
+  if (json) io.stdout.write(`${JSON.stringify({ job })}\n`);
+  else io.stdout.write(`${summaryLines(job)}\n${renderResults(results, job)}`);
+  return succeeded(job) ? 0 : 1;
 }
 
 /** Every node it waited for answered, and every answer was OK. */
@@ -266,6 +286,7 @@ async function cancel({ id, caller, json, io }: Call): Promise<number> {
 interface ServerSentEvent {
   event: string;
   data: string;
+  id?: string;
 }
 
 /** The events of a text/event-stream body (WHATWG HTML §9.2): comments and ids are skipped. */
@@ -276,6 +297,7 @@ async function* serverSentEvents(response: Response): AsyncGenerator<ServerSentE
   let pending = "";
   let event = "message";
   let data: string[] = [];
+  let id: string | undefined;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return;
@@ -286,9 +308,10 @@ async function* serverSentEvents(response: Response): AsyncGenerator<ServerSentE
       pending = pending.slice(pending[newline] === "\r" ? newline + 2 : newline + 1);
       newline = pending.search(/\r?\n/);
       if (line === "") {
-        if (data.length > 0) yield { event, data: data.join("\n") };
+        if (data.length > 0) yield { event, data: data.join("\n"), ...(id === undefined ? {} : { id }) };
         event = "message";
         data = [];
+        id = undefined;
         continue;
       }
       const colon = line.indexOf(":");
@@ -297,6 +320,7 @@ async function* serverSentEvents(response: Response): AsyncGenerator<ServerSentE
       const text = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
       if (field === "event") event = text;
       else if (field === "data") data.push(text);
+      else if (field === "id") id = text;
     }
   }
 }

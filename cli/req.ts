@@ -202,7 +202,7 @@ export async function signedFetch(
   io: ReqIo,
   method: string,
   path: string,
-  options: { accept: string; body?: unknown; signal?: AbortSignal },
+  options: { accept: string; body?: unknown; headers?: Record<string, string> },
 ): Promise<Response | undefined> {
   const url = `${caller.gateway}${path}`;
   const bytes =
@@ -211,6 +211,7 @@ export async function signedFetch(
     method,
     url,
     headers: {
+      ...options.headers,
       accept: options.accept,
       ...(bytes === undefined ? {} : { "content-type": "application/json" }),
     },
@@ -222,7 +223,6 @@ export async function signedFetch(
       method,
       headers,
       ...(bytes === undefined ? {} : { body: bytes }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
   } catch (err) {
     io.stderr.write(`choria-edge ${command}: ${url}: ${describeFetchError(err)}\n`);

@@ -1,6 +1,8 @@
 // `choria-edge jobs` and GET /v1/jobs against a real Node gateway, collector and nats-server: jobs made by
 // signed async requests are listed (only those the key may read), shown, followed and cancelled.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -172,5 +174,54 @@ describe("choria-edge jobs against a real gateway", () => {
     const response = await fetch(url, { headers });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}invalid-query`);
+  });
+});
+
+describe("choria-edge jobs watch on a stream that breaks off", () => {
+  it("opens it again with Last-Event-ID and goes on after the last result it saw", async () => {
+    const frame = (id: string, event: string, data: unknown) =>
+      `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    const result = (identity: string) => ({
+      identity,
+      status: "ok",
+      statuscode: 0,
+      statusmsg: "OK",
+      data: {},
+    });
+    const resumedFrom: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      resumedFrom.push(req.headers["last-event-id"] as string | undefined);
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      if (resumedFrom.length === 1) {
+        res.write(frame("5", "result", result("a.example.net")));
+        // The connection drops before the job ends.
+        setTimeout(() => res.destroy(), 50);
+        return;
+      }
+      res.write(frame("7", "result", result("b.example.net")));
+      const job = {
+        id: "j",
+        state: "complete",
+        agent: "rpcutil",
+        action: "ping",
+        created_at: new Date().toISOString(),
+        expected: 2,
+        counts: { ok: 2, failed: 0, no_reply: 0, unexpected: 0, outstanding: 0 },
+        trigger: null,
+      };
+      res.end(frame("end", "end", job));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const output = captureIo();
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const code = await runJobs(["watch", "j", "--gateway", url, "--key", keyFile.ops], output.io);
+      expect(code, output.stderr()).toBe(0);
+      expect(resumedFrom).toEqual([undefined, "5"]);
+      expect(output.stdout()).toMatch(/a\.example\.net[\s\S]*b\.example\.net/);
+      expect(output.stdout()).toContain("2 replies: ok 2, failed 0, no reply 0");
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
