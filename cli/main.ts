@@ -18,6 +18,10 @@ const commands: Record<string, Command> = {
     summary: "sign an RPC request, send it to a gateway and show the replies as they arrive",
     load: async () => (await import("./req.ts")).runReq,
   },
+  jobs: {
+    summary: "list, show, follow and cancel the gateway's async jobs",
+    load: async () => (await import("./jobs.ts")).runJobs,
+  },
   hook: {
     summary: "sign a webhook delivery as GitHub, Slack, Stripe or Standard Webhooks would and send it",
     load: async () => (await import("./hook.ts")).runHook,

@@ -1,12 +1,14 @@
 // `choria-edge req`: signs one RPC request for the edge gateway and shows the replies as they stream in.
 // `--generate-key` makes a caller key (a key file for this command, a config entry for the gateway).
 import { writeFile } from "node:fs/promises";
+import type { StackFile } from "../infra/stack-file.ts";
 import { FileProblem, type OptionValues, readNamedFile } from "../lib/config/mod.ts";
 import { parseFactFilterString } from "../lib/protocol/mod.ts";
 import {
   generateHttpKey,
   KEY_SCHEMES,
   type KeyScheme,
+  type SigningKey,
   signHttpRequest,
   signingKeyFromText,
 } from "../lib/security/http/mod.ts";
@@ -109,12 +111,6 @@ export async function runReq(
     return generateKey(values, keyPath, keyId, io);
   }
   const stack = localStack(io.stderr);
-  const keyPath = values.key ?? process.env.CHORIA_EDGE_REQ_KEY ?? stack?.keys.caller;
-  if (keyPath === undefined)
-    return usageError(
-      "--key <file> is required (no local stack is running, whose demo caller key would be the default)",
-    );
-
   const [agent, action, ...inputs] = positionals;
   if (agent === undefined || action === undefined) return usageError("name an agent and an action");
   const body = requestBody(agent, action, inputs, values, stack?.cluster);
@@ -123,7 +119,54 @@ export async function runReq(
     ?.split(",")
     .map((f) => f.trim())
     .filter(Boolean);
+  const caller = await gatewayCaller("req", values, stack, io);
+  if (typeof caller === "number") return caller;
 
+  const format = values.json ? "json" : "ndjson";
+  const response = await signedFetch("req", caller, io, "POST", "/v1/rpc", {
+    accept: format === "json" ? "application/json" : "application/x-ndjson",
+    body,
+  });
+  if (response === undefined) return 1;
+  if (!response.ok) return reportProblem("req", response, io);
+  // A gateway (or a proxy in front of it) may answer with the whole document instead of a stream.
+  const answeredJson = response.headers.get("content-type")?.startsWith("application/json") === true;
+  if (format === "json" || answeredJson) {
+    const document = (await response.json()) as GatewayResult;
+    if (format === "json") io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    else if (values.jsonl) io.stdout.write(`${JSON.stringify(document)}\n`);
+    else io.stdout.write(renderTable(document.replies ?? [], document, fields));
+    return exitCode(document);
+  }
+  return followStream(response, values.jsonl === true, io, fields);
+}
+
+/** Where a signed request goes and the key that signs it. */
+export interface GatewayCaller {
+  /** Base URL without a trailing slash. */
+  gateway: string;
+  key: SigningKey;
+}
+
+/**
+ * The gateway and the caller's key, from the flags, else the CHORIA_EDGE_REQ_* environment, else the
+ * local stack's; or the exit code after saying what is missing.
+ */
+export async function gatewayCaller(
+  command: string,
+  values: { gateway?: string | undefined; key?: string | undefined; "key-id"?: string | undefined },
+  stack: StackFile | undefined,
+  io: ReqIo,
+): Promise<GatewayCaller | number> {
+  const usageError = (message: string) => {
+    io.stderr.write(`choria-edge ${command}: ${message}\n`);
+    return 2;
+  };
+  const keyPath = values.key ?? process.env.CHORIA_EDGE_REQ_KEY ?? stack?.keys.caller;
+  if (keyPath === undefined)
+    return usageError(
+      "--key <file> is required (no local stack is running, whose demo caller key would be the default)",
+    );
   let keyText: string;
   try {
     keyText = await readNamedFile(keyPath, {
@@ -138,47 +181,53 @@ export async function runReq(
     if (err instanceof FileProblem) return usageError(err.message);
     throw err;
   }
-  const key = await signingKeyFromText(keyText, keyId);
+  const key = await signingKeyFromText(keyText, values["key-id"] ?? process.env.CHORIA_EDGE_REQ_KEY_ID);
   if (!key.ok) return usageError(`${keyPath}: ${key.error}`);
-
   const gateway = (
     values.gateway ??
     process.env.CHORIA_EDGE_REQ_GATEWAY ??
     stack?.gateway_url ??
     "http://127.0.0.1:8080"
   ).replace(/\/+$/, "");
-  const url = `${gateway}/v1/rpc`;
-  const bytes = new TextEncoder().encode(JSON.stringify(body));
-  const format = values.json ? "json" : "ndjson";
+  return { gateway, key: key.key };
+}
+
+/**
+ * Signs and sends one request to the gateway (a JSON body when given); undefined, said on stderr, when
+ * no answer came.
+ */
+export async function signedFetch(
+  command: string,
+  caller: GatewayCaller,
+  io: ReqIo,
+  method: string,
+  path: string,
+  options: { accept: string; body?: unknown; headers?: Record<string, string> },
+): Promise<Response | undefined> {
+  const url = `${caller.gateway}${path}`;
+  const bytes =
+    options.body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(options.body));
   const headers = await signHttpRequest({
-    method: "POST",
+    method,
     url,
     headers: {
-      "content-type": "application/json",
-      accept: format === "json" ? "application/json" : "application/x-ndjson",
+      ...options.headers,
+      accept: options.accept,
+      ...(bytes === undefined ? {} : { "content-type": "application/json" }),
     },
-    body: bytes,
-    key: key.key,
+    ...(bytes === undefined ? {} : { body: bytes }),
+    key: caller.key,
   });
-
-  let response: Response;
   try {
-    response = await fetch(url, { method: "POST", headers, body: bytes });
+    return await fetch(url, {
+      method,
+      headers,
+      ...(bytes === undefined ? {} : { body: bytes }),
+    });
   } catch (err) {
-    io.stderr.write(`choria-edge req: ${url}: ${describeFetchError(err)}\n`);
-    return 1;
+    io.stderr.write(`choria-edge ${command}: ${url}: ${describeFetchError(err)}\n`);
+    return undefined;
   }
-  if (!response.ok) return reportProblem(response, io);
-  // A gateway (or a proxy in front of it) may answer with the whole document instead of a stream.
-  const answeredJson = response.headers.get("content-type")?.startsWith("application/json") === true;
-  if (format === "json" || answeredJson) {
-    const document = (await response.json()) as GatewayResult;
-    if (format === "json") io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
-    else if (values.jsonl) io.stdout.write(`${JSON.stringify(document)}\n`);
-    else io.stdout.write(renderTable(document.replies ?? [], document, fields));
-    return exitCode(document);
-  }
-  return followStream(response, values.jsonl === true, io, fields);
 }
 
 /** The POST /v1/rpc body, or what is wrong with the command line. Only fields the caller set are sent. */
@@ -474,7 +523,8 @@ function exitCode(result: GatewayResult): number {
   return failed || silentNodes(result).length > 0 ? 1 : 0;
 }
 
-async function reportProblem(response: Response, io: ReqIo): Promise<number> {
+/** Says what problem the gateway answered with; exit code 1. */
+export async function reportProblem(command: string, response: Response, io: ReqIo): Promise<number> {
   const text = await response.text();
   let message = `${response.status} ${response.statusText}`;
   try {
@@ -486,7 +536,7 @@ async function reportProblem(response: Response, io: ReqIo): Promise<number> {
   } catch {
     if (text !== "") message += `: ${text.slice(0, 500)}`;
   }
-  io.stderr.write(`choria-edge req: ${message}\n`);
+  io.stderr.write(`choria-edge ${command}: ${message}\n`);
   return 1;
 }
 

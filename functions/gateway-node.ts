@@ -13,7 +13,7 @@ import {
   sharedConnection,
 } from "../lib/gateway/mod.ts";
 import type { Logger } from "../lib/log/mod.ts";
-import type { AuditEvent } from "../lib/security/http/mod.ts";
+import type { AuditEvent, ReplayStore } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { type AuditSink, auditSink } from "./audit-sink.ts";
@@ -31,10 +31,25 @@ export interface NodeGatewayOptions {
   auth?: GatewayAuth;
 }
 
+/** What a reload may change: the keys document and the trigger file. */
+export type ReloadableSettings = Pick<NodeGatewaySettings, "keysJson" | "triggers">;
+
+export interface NodeGateway {
+  app: GatewayApp;
+  nats: NatsSource;
+  /**
+   * A new app from other keys and triggers, on the same NATS connection, signer and replay store (a
+   * request taken before cannot be replayed after); throws, like the first build, when they are bad.
+   */
+  rebuild(files: ReloadableSettings): Promise<GatewayApp>;
+  /** Where audit lines go; closed with the gateway. */
+  audit: AuditSink;
+}
+
 export async function nodeGateway(
   settings: NodeGatewaySettings,
   options: NodeGatewayOptions,
-): Promise<{ app: GatewayApp; nats: NatsSource; audit: AuditSink }> {
+): Promise<NodeGateway> {
   const { log } = options;
   const signer = await loadSigner({ certPem: settings.certPem, keyPem: settings.keyPem });
   const nats = sharedConnection(
@@ -52,27 +67,35 @@ export async function nodeGateway(
   );
   const buckets = { log, ...(settings.replicas === undefined ? {} : { replicas: settings.replicas }) };
   // The memory replay store is this process's (a Lambda's warm container's): only the KV store refuses a
-  // replay across processes.
-  const auth =
-    options.auth ??
-    (await gatewayAuthFromKeys(
-      settings.keysJson,
-      settings.replayStore === "kv" ? { replay: kvReplayStore(nats, buckets) } : {},
-    ));
+  // replay across processes. Either outlives a reload, as does the audit sink.
+  let replay: ReplayStore | undefined =
+    settings.replayStore === "kv" ? kvReplayStore(nats, buckets) : undefined;
   const audit: AuditSink =
     options.audit === undefined
       ? auditSink(settings.audit ?? "stdout")
       : { write: options.audit, close() {} };
-  const app = createGateway({
-    config: settings.config,
-    signer,
-    nats,
-    auth,
-    audit: audit.write,
-    docs: docsAssets(),
-    log,
-    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
-    ...asyncParts({ nats, settings, env: process.env, keys: auth.keys, log }),
-  });
-  return { app, nats, audit };
+  const build = async (files: ReloadableSettings): Promise<GatewayApp> => {
+    const auth =
+      options.auth ?? (await gatewayAuthFromKeys(files.keysJson, replay === undefined ? {} : { replay }));
+    const async = asyncParts({
+      nats,
+      settings: { ...settings, ...files },
+      env: process.env,
+      keys: auth.keys,
+      log,
+    });
+    replay = auth.replay;
+    return createGateway({
+      config: settings.config,
+      signer,
+      nats,
+      auth,
+      audit: audit.write,
+      docs: docsAssets(),
+      log,
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...async,
+    });
+  };
+  return { app: await build(settings), nats, rebuild: build, audit };
 }

@@ -8,16 +8,22 @@ import { errorText, jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import type { AuditEvent } from "../lib/security/http/mod.ts";
 import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway-env.ts";
 import { promGatewayMetrics } from "./gateway-metrics.ts";
-import { nodeGateway } from "./gateway-node.ts";
+import { nodeGateway, type ReloadableSettings } from "./gateway-node.ts";
 import { listenProbes } from "./metrics-http.ts";
 
 export interface RunningGateway {
   /** Base URL, `http://host:port`. */
   readonly url: string;
+  /** The app new requests go to: another one after each reload. */
   readonly app: GatewayApp;
   readonly nats: NatsSource;
   /** Base URL of the /metrics, /healthz and /readyz listener, when `metricsListen` asks for one. */
   readonly metricsUrl: string | undefined;
+  /**
+   * Takes new keys and triggers: requests from now on go to an app built from them, requests in flight
+   * finish on the one they started on. Bad files throw, and the gateway goes on as it was.
+   */
+  reload(files: ReloadableSettings): Promise<void>;
   /** Stops listening, lets requests in flight finish, then closes the NATS connection. */
   close(): Promise<void>;
 }
@@ -39,17 +45,24 @@ export async function startGateway(
     settings.metricsListen === undefined
       ? undefined
       : promGatewayMetrics(() => source?.status() ?? "not-connected");
-  const { app, nats, audit } = await nodeGateway(settings, {
+  const gateway = await nodeGateway(settings, {
     log,
     connectionName: `choria-edge-gateway-${process.pid}`,
     ...(options.audit === undefined ? {} : { audit: options.audit }),
     ...(options.auth === undefined ? {} : { auth: options.auth }),
     ...(metrics === undefined ? {} : { metrics }),
   });
+  const { nats, audit } = gateway;
   source = nats;
+  let app = gateway.app;
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const started = serve(
-      { fetch: app.fetch, hostname: settings.listen.host, port: settings.listen.port },
+      {
+        // Looked up per request, so that a reload swaps the app between requests, never inside one.
+        fetch: (request, env) => app.fetch(request, env),
+        hostname: settings.listen.host,
+        port: settings.listen.port,
+      },
       () => resolve(started),
     );
     started.once("error", reject);
@@ -75,9 +88,14 @@ export async function startGateway(
   log("info", "gateway listening", { url, clusters: Object.keys(settings.config.clusters) });
   return {
     url,
-    app,
+    get app() {
+      return app;
+    },
     nats,
     metricsUrl: probes?.url,
+    async reload(files) {
+      app = await gateway.rebuild(files);
+    },
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -90,7 +108,38 @@ export async function startGateway(
   };
 }
 
-/** `choria-edge gateway [options]`: serves until SIGTERM or SIGINT, then stops and exits 0. */
+/**
+ * SIGHUP reads the keys document and the trigger file again (the other settings stay as they started);
+ * reloads run one at a time, and one that fails is logged and changes nothing.
+ */
+function reloadOnHangup(argv: string[], running: RunningGateway, log: Logger): () => void {
+  let reloading = Promise.resolve();
+  const reload = async () => {
+    const parsed = await gatewaySettings(argv, process.env);
+    if (!parsed.ok) throw new Error("error" in parsed ? parsed.error : "the settings ask for help");
+    const { keysJson, triggers } = parsed.settings;
+    await running.reload({ keysJson, ...(triggers === undefined ? {} : { triggers }) });
+  };
+  const onHangup = () => {
+    reloading = reloading.then(() =>
+      reload().then(
+        () => log("info", "keys and triggers reloaded", { signal: "SIGHUP" }),
+        (err: unknown) =>
+          log("error", "reload refused, keeping the keys and triggers in use", {
+            signal: "SIGHUP",
+            error: errorText(err),
+          }),
+      ),
+    );
+  };
+  process.on("SIGHUP", onHangup);
+  return () => process.off("SIGHUP", onHangup);
+}
+
+/**
+ * `choria-edge gateway [options]`: serves until SIGTERM or SIGINT, then stops and exits 0; SIGHUP reloads
+ * the keys and triggers.
+ */
 export async function runGateway(argv: string[]): Promise<number> {
   const parsed = await gatewaySettings(argv, process.env);
   if (!parsed.ok) {
@@ -110,12 +159,14 @@ export async function runGateway(argv: string[]): Promise<number> {
     log("error", "gateway failed to start", { error: errorText(err) });
     return 1;
   }
+  const stopReloading = reloadOnHangup(argv, running, log);
   if (settings.readyFile) await writeFile(settings.readyFile, `ready ${running.url}\n`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
   log("info", "signal received, stopping", { signal });
+  stopReloading();
   await running.close();
   return 0;
 }

@@ -4,6 +4,7 @@
 import { type Context, Hono } from "hono";
 import type { JobStore } from "../results/jobs/mod.ts";
 import { mayReadJob } from "../security/http/mod.ts";
+import { authChallenge } from "./auth.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { hookHandler } from "./hooks.ts";
 import { idempotencyKeyOf, prefersAsync, sha256Hex } from "./http.ts";
@@ -62,6 +63,14 @@ export function createGateway(deps: GatewayDeps): GatewayApp {
   const openapi = JSON.stringify(openApiDocument(GATEWAY_VERSION));
   const app = new Hono<GatewayEnv>();
   if (deps.metrics !== undefined) app.use(measured(deps.metrics, now));
+  const challenge = authChallenge(deps.auth.keys);
+
+  // Every 401, whichever step refused, says how to authenticate (RFC 9110 §15.5.2 requires it).
+  app.use(async (c, next) => {
+    await next();
+    if (c.res.status === 401 && !c.res.headers.has("www-authenticate"))
+      c.res.headers.set("www-authenticate", challenge);
+  });
 
   app.get("/healthz", (c) => c.json({ status: "ok", nats: deps.nats.status() }));
   app.get("/v1/openapi.json", (c) => c.body(openapi, 200, { "content-type": "application/json" }));
@@ -99,6 +108,7 @@ export function createGateway(deps: GatewayDeps): GatewayApp {
 
   if (deps.jobs !== undefined) {
     const jobs = jobsHandler(deps, deps.jobs);
+    app.get("/v1/jobs", audited(now), signed(authentication, config.maxBodyBytes), jobs);
     for (const path of ["/v1/jobs/:id", "/v1/jobs/:id/events"])
       app.on(["GET", "DELETE"], path, audited(now), signed(authentication, config.maxBodyBytes), jobs);
   }
@@ -139,6 +149,7 @@ function jobsHandler(deps: GatewayDeps, jobs: JobStoreSource) {
     jobRoutes({
       store,
       ...(deps.log === undefined ? {} : { log: deps.log }),
+      now: deps.now ?? Date.now,
       callerKeyId: (jc) => (jc.env as JobsEnv).keyId,
       authorize: (keyId, job) => {
         if (creatorOnly(keyId, job)) return true;

@@ -1,6 +1,7 @@
 // The gateway's callers, from the keys document (JSON: `{ "keys": [...] }`, see lib/security/http/keys.ts).
 
 import {
+  KEY_SCHEMES,
   KeyRegistry,
   KvReplayStore,
   MemoryReplayStore,
@@ -36,6 +37,22 @@ export async function gatewayAuthFromKeys(
     ...(options.maxSkewSeconds === undefined ? {} : { maxSkewSeconds: options.maxSkewSeconds }),
     ...(options.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: options.maxAgeSeconds }),
   };
+}
+
+/**
+ * The WWW-Authenticate value of a 401 (RFC 9110 §11.6.1): one challenge per scheme the gateway's keys
+ * use. RFC 9421 signatures are `Signature` with the accepted algorithms by their registry names (the key
+ * schemes are those names); bearer tokens are `Bearer` (RFC 6750). A gateway without keys names every
+ * scheme it could take.
+ */
+export function authChallenge(keys: KeyRegistry): string {
+  const used = new Set(keys.all().map((key) => key.scheme));
+  const schemes = used.size === 0 ? new Set(KEY_SCHEMES) : used;
+  const algorithms = KEY_SCHEMES.filter((scheme) => scheme !== "bearer" && schemes.has(scheme));
+  const challenges: string[] = [];
+  if (algorithms.length > 0) challenges.push(`Signature realm="choria-edge", algs="${algorithms.join(" ")}"`);
+  if (schemes.has("bearer")) challenges.push('Bearer realm="choria-edge"');
+  return challenges.join(", ");
 }
 
 /**

@@ -1,9 +1,12 @@
 import { type Context, Hono } from "hono";
+import { parseDuration } from "../clock/mod.ts";
 import { errorText, type Logger } from "../log/mod.ts";
 import type { JobEvent, JobRecord, JobStore } from "../results/jobs/mod.ts";
 import {
   endJob,
   isJobId,
+  JOB_STATES,
+  type JobState,
   type JobView,
   jobView,
   RESULT_FILTERS,
@@ -15,6 +18,10 @@ import { problem as catalogued, type ProblemKind, problemResponse, problemType }
  * The async job API, a Hono sub-app with absolute paths (mount with `app.route("/", jobRoutes(deps))`
  * behind the authentication middleware):
  *
+ *   GET    /v1/jobs              the jobs the caller may read, newest first
+ *          ?state=running,complete  ?trigger=<name>  ?since=<RFC 3339 time or a duration such as 2h>
+ *          ?limit=50 (1..500)  ?cursor=<next_cursor>
+ *          → { jobs[], next_cursor }, and a `Link: <…>; rel="next"` header while there is more
  *   GET    /v1/jobs/:id          summary and one page of per-node results
  *          ?status=ok,failed,no_reply,unexpected   only these results
  *          ?limit=500 (1..maxPageSize)             results per page
@@ -43,6 +50,8 @@ export interface JobRoutesDeps {
   heartbeatMs?: number;
   /** Where a failure is told; the caller gets a generic internal problem. */
   log?: Logger;
+  /** What `since=2h` counts back from. */
+  now?: () => number;
 }
 
 /** The authorize hook for a gateway without read policies: a job is its creator's alone. */
@@ -98,6 +107,38 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
       return problem(c, "forbidden", `key ${JSON.stringify(caller)} may not ${action} this job`);
     return found.record;
   }
+
+  app.get("/v1/jobs", async (c) => {
+    const caller = deps.callerKeyId(c);
+    if (caller === undefined)
+      return problem(c, "missing-credentials", "this request carries no verified key");
+    const query = parseListQuery(c.req.query(), (deps.now ?? Date.now)());
+    if (typeof query === "string") return problem(c, "invalid-query", query);
+    const list = await deps.store.list({
+      limit: query.limit,
+      ...(query.before === undefined ? {} : { before: query.before }),
+      include: (record) =>
+        (query.states.size === 0 || query.states.has(record.state)) &&
+        (query.trigger === undefined || record.trigger?.trigger === query.trigger) &&
+        (query.since === undefined || Date.parse(record.created_at) >= query.since) &&
+        deps.authorize(caller, jobView(record), "read"),
+    });
+    if (list.unreadable > 0)
+      deps.log?.("warn", "job records that do not read as jobs were left out of a list", {
+        unreadable: list.unreadable,
+      });
+    const headers: Record<string, string> = { "cache-control": "no-store" };
+    if (list.next !== null) {
+      const next = new URLSearchParams(c.req.query());
+      next.set("cursor", String(list.next));
+      headers.link = `<${c.req.path}?${next}>; rel="next"`;
+    }
+    return c.json(
+      { jobs: list.jobs.map(jobView), next_cursor: list.next === null ? null : String(list.next) },
+      200,
+      headers,
+    );
+  });
 
   app.get("/v1/jobs/:id", async (c) => {
     const query = parsePageQuery(c.req.query(), pageSize, maxPageSize);
@@ -208,27 +249,79 @@ interface PageQuery {
   filters: Set<ResultFilter>;
 }
 
+/** A comma-separated list of some of `allowed`, or what is wrong with it. */
+function oneOf<T extends string>(
+  name: string,
+  text: string | undefined,
+  allowed: readonly T[],
+): Set<T> | string {
+  const chosen = new Set<T>();
+  for (const value of (text ?? "").split(",")) {
+    if (value === "") continue;
+    if (!(allowed as readonly string[]).includes(value))
+      return `${name}: ${JSON.stringify(value.slice(0, 32))} is not one of ${allowed.join(", ")}`;
+    chosen.add(value as T);
+  }
+  return chosen;
+}
+
+/** `limit` (1..max, `fallback` when absent) and `cursor` (a seq), or what is wrong with them. */
+function pageParams(
+  query: Record<string, string>,
+  fallback: number,
+  max: number,
+): { limit: number; cursor: number | undefined } | string {
+  let limit = fallback;
+  if (query.limit !== undefined) {
+    limit = LIMIT.test(query.limit) ? Number(query.limit) : 0;
+    if (limit < 1 || limit > max) return `limit: must be a whole number from 1 to ${max}`;
+  }
+  if (query.cursor !== undefined && !CURSOR.test(query.cursor))
+    return "cursor: not a cursor this API gave out";
+  return { limit, cursor: query.cursor === undefined ? undefined : Number(query.cursor) };
+}
+
 function parsePageQuery(
   query: Record<string, string>,
   pageSize: number,
   maxPageSize: number,
 ): PageQuery | string {
-  const filters = new Set<ResultFilter>();
-  for (const value of (query.status ?? "").split(",")) {
-    if (value === "") continue;
-    if (!(RESULT_FILTERS as readonly string[]).includes(value))
-      return `status: ${JSON.stringify(value.slice(0, 32))} is not one of ${RESULT_FILTERS.join(", ")}`;
-    filters.add(value as ResultFilter);
+  const filters = oneOf("status", query.status, RESULT_FILTERS);
+  if (typeof filters === "string") return filters;
+  const page = pageParams(query, pageSize, maxPageSize);
+  if (typeof page === "string") return page;
+  return { after: page.cursor ?? 0, limit: page.limit, filters };
+}
+
+interface ListQuery {
+  states: Set<JobState>;
+  trigger: string | undefined;
+  /** Only jobs created at or after this time (ms since the epoch). */
+  since: number | undefined;
+  limit: number;
+  before: number | undefined;
+}
+
+const LIST_PARAMS = new Set(["state", "trigger", "since", "limit", "cursor"]);
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+export const LIST_PAGE = 50;
+export const MAX_LIST_PAGE = 500;
+
+function parseListQuery(query: Record<string, string>, now: number): ListQuery | string {
+  for (const name of Object.keys(query))
+    if (!LIST_PARAMS.has(name)) return `${name.slice(0, 32)}: not a parameter of this list`;
+  const states = oneOf("state", query.state, JOB_STATES);
+  if (typeof states === "string") return states;
+  const trigger = query.trigger;
+  if (trigger !== undefined && (trigger === "" || trigger.length > 128))
+    return "trigger: a trigger name of 1 to 128 characters";
+  let since: number | undefined;
+  if (query.since !== undefined) {
+    const ago = parseDuration(query.since);
+    since = RFC3339.test(query.since) ? Date.parse(query.since) : ago === undefined ? Number.NaN : now - ago;
+    if (!Number.isFinite(since)) return "since: an RFC 3339 time or a duration such as 30m, 2h or 7d";
   }
-  let limit = pageSize;
-  if (query.limit !== undefined) {
-    limit = LIMIT.test(query.limit) ? Number(query.limit) : 0;
-    if (limit < 1 || limit > maxPageSize) return `limit: must be a whole number from 1 to ${maxPageSize}`;
-  }
-  let after = 0;
-  if (query.cursor !== undefined) {
-    if (!CURSOR.test(query.cursor)) return "cursor: not a cursor this API gave out";
-    after = Number(query.cursor);
-  }
-  return { after, limit, filters };
+  const page = pageParams(query, LIST_PAGE, MAX_LIST_PAGE);
+  if (typeof page === "string") return page;
+  return { states, trigger, since, limit: page.limit, before: page.cursor };
 }

@@ -202,6 +202,7 @@ export const EXAMPLES = {
   },
   accepted: { job_id: EXAMPLE_JOB.id, status_url: `/v1/jobs/${EXAMPLE_JOB.id}` },
   jobPage: { job: EXAMPLE_JOB, results: [EXAMPLE_RESULT], next_cursor: null },
+  jobList: { jobs: [EXAMPLE_JOB], next_cursor: null },
   job: { job: { ...EXAMPLE_JOB, state: "cancelled" } },
   events: `id: 12\nevent: result\ndata: ${JSON.stringify(EXAMPLE_RESULT)}\n\nid: end\nevent: end\ndata: ${JSON.stringify(EXAMPLE_JOB)}\n\n`,
   hook: { ref: "refs/heads/main", repository: { full_name: "acme/site" } },

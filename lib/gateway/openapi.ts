@@ -2,6 +2,8 @@
 // the one problem catalogue: each operation lists the problem types it can answer with.
 import { z } from "zod";
 import { rpcRequestBodySchema } from "../api/mod.ts";
+import { JOB_STATES } from "../results/jobs/mod.ts";
+import { LIST_PAGE, MAX_LIST_PAGE } from "./jobs.ts";
 import { EXAMPLES, JOB_SCHEMAS } from "./openapi-schemas.ts";
 import { PROBLEM_MEDIA_TYPE, PROBLEMS, type ProblemKind, problemType } from "./problems.ts";
 import { problemSchema, rpcResponseSchema, streamEventSchema } from "./schema.ts";
@@ -236,7 +238,55 @@ function jobOperation(
   };
 }
 
+const query = (name: string, description: string, schema: Json = { type: "string" }) => ({
+  name,
+  in: "query",
+  required: false,
+  description,
+  schema,
+});
+
+const listJobs = {
+  operationId: "listJobs",
+  summary: "The jobs the caller may read, newest first (`Link: rel=next` while there are more)",
+  security,
+  parameters: [
+    query("state", `Comma-separated: ${JOB_STATES.join(", ")}`),
+    query("trigger", "Only jobs started by this webhook trigger"),
+    query("since", "Only jobs created at or after an RFC 3339 time, or this long ago (`30m`, `2h`, `7d`)"),
+    query("limit", `Jobs per page (default ${LIST_PAGE})`, {
+      type: "integer",
+      minimum: 1,
+      maximum: MAX_LIST_PAGE,
+    }),
+    query("cursor", "`next_cursor` of the page before"),
+  ],
+  responses: {
+    "200": {
+      description: "`{ jobs, next_cursor }`: each job as `GET /v1/jobs/{id}` shows it",
+      headers: {
+        Link: { description: '`<…?cursor=…>; rel="next"` while there is more', schema: { type: "string" } },
+      },
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            required: ["jobs", "next_cursor"],
+            properties: {
+              jobs: { type: "array", items: ref("Job") },
+              next_cursor: { type: ["string", "null"] },
+            },
+          },
+          example: EXAMPLES.jobList,
+        },
+      },
+    },
+    ...problemResponses([...AUTHENTICATION, "invalid-query", "upstream-unavailable", ...EVERY_REQUEST]),
+  },
+};
+
 const jobPaths = {
+  "/v1/jobs": { get: listJobs },
   "/v1/jobs/{id}": {
     get: jobOperation(
       "job",

@@ -1,17 +1,12 @@
 import { z } from "zod";
+import { parseDuration } from "../../clock/mod.ts";
 import { envName, LISTEN_PATTERN, type OptionSpec, optionsUsage, readOptions } from "../../config/mod.ts";
 import { natsAuthSchema, natsConnectionChoice, natsOptionSpecs, natsTlsSchema } from "../../transport/mod.ts";
 import { DEFAULT_BUCKET } from "./keys.ts";
 
-const DAY_MS = 86_400_000;
-const DURATION = /^(\d{1,12})(ms|s|m|h|d)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS };
+export { parseDuration };
 
-/** `500ms`, `30s`, `5m`, `2h`, `7d`, or a bare number of milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const match = DURATION.exec(text.trim());
-  return match ? Number(match[1]) * UNIT_MS[match[2] ?? "ms"]! : undefined;
-}
+const DAY_MS = 86_400_000;
 
 const duration = (fallback: number) =>
   z

@@ -49,6 +49,9 @@ export function jobFilter(jobId: string): string {
   return `job.${jobId}.>`;
 }
 
+/** Every job record, for listing jobs. */
+export const META_FILTER = "job.*.meta";
+
 export function runKey(jobId: string): string {
   return `run.${jobId}`;
 }

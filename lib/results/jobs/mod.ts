@@ -22,5 +22,12 @@ export {
 } from "./model.ts";
 export { jobAsRpcResult } from "./rpc-result.ts";
 export { importSealKey, newSealKey, sealSecret } from "./sealed-secret.ts";
-export { type CreateOptions, type CreateOutcome, type JobEvent, JobStore } from "./store.ts";
+export {
+  type CreateOptions,
+  type CreateOutcome,
+  type JobEvent,
+  type JobList,
+  type JobListQuery,
+  JobStore,
+} from "./store.ts";
 export { COLLECTOR_QUEUE, isJobId, JOB_REPLY_WILDCARD, jobReplySubject, REPLY_STREAM } from "./subjects.ts";

@@ -6,6 +6,7 @@ import {
   idempotencyKey,
   isResultKey,
   jobFilter,
+  META_FILTER,
   metaKey,
   RUN_FILTER,
   resultKey,
@@ -49,6 +50,23 @@ export interface ResultPage {
   results: JobResult[];
   /** The cursor for the next page (the last result's seq), or null when there are no more. */
   next: number | null;
+}
+
+export interface JobListQuery {
+  /** Only jobs created before the one with this first_seq: the cursor of the page before. */
+  before?: number;
+  limit: number;
+  /** Which jobs count (state, trigger, age, the caller's right to read them). */
+  include: (record: JobRecord) => boolean | Promise<boolean>;
+}
+
+export interface JobList {
+  /** Newest first, by creation (first_seq). */
+  jobs: JobRecord[];
+  /** The cursor of the next page (the last job's first_seq), or null when there are no more. */
+  next: number | null;
+  /** Records that did not read as jobs, left out. */
+  unreadable: number;
 }
 
 export type JobEvent = { type: "result"; result: JobResult } | { type: "end"; job: JobRecord };
@@ -362,6 +380,36 @@ export class JobStore {
     return undefined;
   }
 
+  /**
+   * One page of jobs, newest first. Job ids are random and a record's revision moves with every update,
+   * so creation order is first_seq, which only the record holds: this reads every record the bucket keeps
+   * (one value each, bounded by the retention), keeping only the best limit+1 in memory. A cursor is a
+   * first_seq, so jobs created while a caller pages have higher ones and never shift its pages.
+   */
+  async list(query: JobListQuery): Promise<JobList> {
+    const before = query.before ?? Number.POSITIVE_INFINITY;
+    const kept: JobRecord[] = [];
+    let unreadable = 0;
+    for await (const entry of this.bucket.latest(META_FILTER)) {
+      const read = readJobRecord(entry.value);
+      if (!read.ok) {
+        unreadable++;
+        continue;
+      }
+      const record = read.value;
+      if (record.first_seq >= before) continue;
+      // A full page and one more: an older job cannot get in.
+      const last = kept[query.limit];
+      if (last !== undefined && record.first_seq < last.first_seq) continue;
+      if (!(await query.include(record))) continue;
+      kept.splice(insertionPoint(kept, record.first_seq), 0, record);
+      if (kept.length > query.limit + 1) kept.pop();
+    }
+    const more = kept.length > query.limit;
+    const jobs = kept.slice(0, query.limit);
+    return { jobs, next: more ? (jobs.at(-1)?.first_seq ?? null) : null, unreadable };
+  }
+
   /** Jobs a collector still has work on. */
   async *runIndex(): AsyncIterable<RunEntry> {
     for await (const entry of this.bucket.latest(RUN_FILTER)) {
@@ -374,6 +422,18 @@ export class JobStore {
   removeFromRunIndex(id: string): Promise<void> {
     return this.bucket.purge(runKey(id));
   }
+}
+
+/** Where a job goes in a list sorted by first_seq, highest first. */
+function insertionPoint(sorted: readonly JobRecord[], firstSeq: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if ((sorted[mid]?.first_seq ?? 0) > firstSeq) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 function readStoredResult(jobId: string, bytes: Uint8Array, seq: number): JobResult {

@@ -1,8 +1,8 @@
 // A gateway process killed while it holds a trigger's lock (its discovery still running, no job yet):
 // the lock frees itself within the hold TTL, because only the dead process was renewing it.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,9 +13,8 @@ import { NatsKvBucket } from "../../../lib/transport/kv-bucket.ts";
 import { connectNats } from "../../../lib/transport/node.ts";
 import { testPki } from "../../support/pki.ts";
 import { freePort } from "../../support/ports.ts";
-import { CLUSTER, type Federation, startFederation, testKeys } from "./support.ts";
+import { CLUSTER, type Federation, spawnGateway, startFederation, testKeys } from "./support.ts";
 
-const CLI = join(import.meta.dirname, "../../../cli/main.ts");
 const SECRET = "crash test webhook secret";
 // What the gateway gives itself while it works; the README promises a dead gateway's locks free this soon.
 const HOLD_TTL_MS = 15_000;
@@ -58,33 +57,17 @@ beforeAll(async () => {
     file("keys.json", keys.json),
     file("triggers.yaml", TRIGGERS),
   ]);
-  const ready = join(dir, "ready");
-  gateway = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      CLI,
-      "gateway",
-      ...["--listen", `127.0.0.1:${port}`, "--nats-servers", federation.federation.url],
-      ...["--clusters", `${CLUSTER}=mcollective`, "--jobs", "on", "--triggers", triggers],
-      ...["--cert", cert, "--key", key, "--keys", keysFile, "--ready-file", ready],
-    ],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, CRASH_TEST_SECRET: SECRET, NODE_NO_WARNINGS: "1" },
-    },
-  );
-  let output = "";
-  gateway.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const deadline = Date.now() + 20_000;
-  while (!(await readFile(ready, "utf8").catch(() => "")).startsWith("ready")) {
-    if (gateway.exitCode !== null || Date.now() > deadline)
-      throw new Error(`gateway did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  gateway = (
+    await spawnGateway(
+      [
+        ...["--listen", `127.0.0.1:${port}`, "--nats-servers", federation.federation.url],
+        ...["--clusters", `${CLUSTER}=mcollective`, "--jobs", "on", "--triggers", triggers],
+        ...["--cert", cert, "--key", key, "--keys", keysFile],
+      ],
+      dir,
+      { CRASH_TEST_SECRET: SECRET },
+    )
+  ).child;
   side = await connectNats({ servers: federation.federation.url, name: "crash-test" });
   locks = new Locks(
     new DataStore(await NatsKvBucket.open(side.connection, { name: DEFAULT_DATA_BUCKET, ttlMs: 0 })),

@@ -1,8 +1,11 @@
 // The federation a gateway talks to, all real: a federation nats-server (with its websocket listener for
 // the edge), a member-collective nats-server, a broker between them, and simulated member nodes that
 // verify every request's signature and filter.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { type RunningBroker, startBroker } from "../../../functions/broker.ts";
 import type { NodeGatewaySettings } from "../../../functions/gateway-env.ts";
 import { brokerConfigFrom } from "../../../lib/federation/config.ts";
@@ -228,4 +231,45 @@ export async function gatewaySettings(
     keysJson,
     readyFile: undefined,
   };
+}
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  /** What it has written to stderr so far: its log. */
+  output(): string;
+}
+
+const CLI = join(import.meta.dirname, "../../../cli/main.ts");
+
+/**
+ * A `choria-edge gateway` process with these options, once it has written its ready file (`ready` in
+ * `dir`); the caller kills it.
+ */
+export async function spawnGateway(
+  options: string[],
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
+  const ready = join(dir, "ready");
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", CLI, "gateway", ...options, "--ready-file", ready],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...env, NODE_NO_WARNINGS: "1" },
+    },
+  );
+  let output = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const deadline = Date.now() + 20_000;
+  while (!(await readFile(ready, "utf8").catch(() => "")).startsWith("ready")) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`gateway did not start:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { child, output: () => output };
 }

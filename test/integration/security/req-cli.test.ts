@@ -14,6 +14,7 @@ import {
   KeyRegistry,
   MemoryReplayStore,
 } from "../../../lib/security/http/mod.ts";
+import { captureIo } from "../../support/cli-io.ts";
 import { freePort } from "../../support/ports.ts";
 import { ALLOW_DEMO } from "../../unit/security/http/support.ts";
 
@@ -60,19 +61,6 @@ const SUMMARY = {
   unexpected: [],
 };
 
-function capture(isTTY = false) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (t: string) => out.push(t) },
-      stderr: { write: (t: string) => err.push(t), isTTY },
-    },
-    stdout: () => out.join(""),
-    stderr: () => err.join(""),
-  };
-}
-
 describe("choria-edge req against a verifying server", () => {
   let dir: string;
   let server: Server;
@@ -113,7 +101,7 @@ describe("choria-edge req against a verifying server", () => {
 
   async function generate(id: string, scheme: string): Promise<string> {
     const file = join(dir, `${id}.json`);
-    const c = capture();
+    const c = captureIo();
     expect(
       await runReq(
         ["--generate-key", "--key-id", id, "--scheme", scheme, "--caller", "ci", "--key", file],
@@ -161,7 +149,7 @@ describe("choria-edge req against a verifying server", () => {
     for (const scheme of schemes) files[scheme] = await generate(`${scheme}-key`, scheme);
     keys = await KeyRegistry.fromConfig({ keys: configs });
     expect((await stat(files.ed25519!)).mode & 0o777).toBe(0o600);
-    const again = capture();
+    const again = captureIo();
     expect(await runReq(["--generate-key", "--key-id", "x", "--key", files.ed25519!], again.io)).toBe(1);
     expect(again.stderr()).toMatch(/cannot create/);
     expect(JSON.parse(await readFile(files.bearer!, "utf8"))).toMatchObject({
@@ -172,7 +160,7 @@ describe("choria-edge req against a verifying server", () => {
 
   for (const scheme of schemes) {
     it(`signs with ${scheme} so that the server accepts it, and prints the table`, async () => {
-      const c = capture();
+      const c = captureIo();
       const code = await runReq(["--gateway", gateway, "--key", files[scheme]!, "rpcutil", "ping"], c.io);
       expect(received).toHaveLength(1);
       expect(received[0]!.auth).toMatchObject({ ok: true, key: { id: `${scheme}-key`, caller: "ci" } });
@@ -191,7 +179,7 @@ describe("choria-edge req against a verifying server", () => {
   }
 
   it("sends the body the gateway's schema wants, from inputs and filter flags", async () => {
-    const c = capture();
+    const c = captureIo();
     await runReq(
       [
         "--gateway",
@@ -252,7 +240,7 @@ describe("choria-edge req against a verifying server", () => {
       discovery_timeout: 1.5,
       expect: 2,
     });
-    const direct = capture();
+    const direct = captureIo();
     await runReq(
       ["--gateway", gateway, "--key", files.ed25519!, "--nodes", "a,b", "--broadcast", "rpcutil", "ping"],
       direct.io,
@@ -271,14 +259,14 @@ describe("choria-edge req against a verifying server", () => {
       REPLIES[0],
       { ...SUMMARY, summary: { ...SUMMARY.summary, failed: 0, no_reply: 0 }, no_reply: [] },
     ]);
-    const c = capture();
+    const c = captureIo();
     expect(await runReq(["--gateway", gateway, "--key", files.ed25519!, "rpcutil", "ping"], c.io)).toBe(0);
   });
 
   it("--jsonl prints the stream as it came, and skips events and fields it does not know", async () => {
     const events = [START, { type: "progress", percent: 50 }, ...REPLIES, SUMMARY];
     respond = streamed(events);
-    const c = capture();
+    const c = captureIo();
     expect(
       await runReq(["--gateway", gateway, "--key", files.ed25519!, "--jsonl", "rpcutil", "ping"], c.io),
     ).toBe(1);
@@ -303,7 +291,7 @@ describe("choria-edge req against a verifying server", () => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(document));
     };
-    const c = capture();
+    const c = captureIo();
     expect(
       await runReq(["--gateway", gateway, "--key", files.ed25519!, "--json", "rpcutil", "ping"], c.io),
     ).toBe(0);
@@ -323,14 +311,14 @@ describe("choria-edge req against a verifying server", () => {
       res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
       res.end(JSON.stringify(document));
     };
-    const c = capture();
+    const c = captureIo();
     expect(await runReq(["--gateway", gateway, "--key", files.ed25519!, "rpcutil", "ping"], c.io)).toBe(1);
     expect(c.stdout()).toMatch(/^node1\s+Aborted\s+boom\s+7$/m);
     expect(c.stdout()).toMatch(/^node3\s+no reply$/m);
   });
 
   it("keeps a progress line on a terminal and clears it before the table", async () => {
-    const c = capture(true);
+    const c = captureIo(true);
     await runReq(["--gateway", gateway, "--key", files.ed25519!, "rpcutil", "ping"], c.io);
     expect(c.stderr()).toMatch(/\r\x1b\[Kreplies 0\/3 {2}ok 0 {2}failed 0/);
     expect(c.stderr()).toMatch(/\r\x1b\[Kreplies 2\/3 {2}ok 1 {2}failed 1/);
@@ -340,8 +328,8 @@ describe("choria-edge req against a verifying server", () => {
 
   it("reports a refusal's problem document and a stream that ends in an error", async () => {
     const stranger = join(dir, "stranger.json");
-    await runReq(["--generate-key", "--key-id", "stranger", "--key", stranger], capture().io);
-    const c = capture();
+    await runReq(["--generate-key", "--key-id", "stranger", "--key", stranger], captureIo().io);
+    const c = captureIo();
     expect(await runReq(["--gateway", gateway, "--key", stranger, "rpcutil", "ping"], c.io)).toBe(1);
     expect(received[0]!.auth).toMatchObject({ ok: false, problem: "unknown_key" });
     expect(c.stderr()).toMatch(
@@ -349,7 +337,7 @@ describe("choria-edge req against a verifying server", () => {
     );
 
     respond = streamed([START, { type: "error", title: "NATS unavailable", status: 503, detail: "gone" }]);
-    const failed = capture();
+    const failed = captureIo();
     expect(await runReq(["--gateway", gateway, "--key", files.ed25519!, "rpcutil", "ping"], failed.io)).toBe(
       1,
     );
@@ -370,11 +358,11 @@ describe("choria-edge req against a verifying server", () => {
       ["--unknown-flag"],
     ];
     for (const argv of cases) {
-      const c = capture();
+      const c = captureIo();
       expect({ argv, code: await runReq(argv, c.io) }).toEqual({ argv, code: 2 });
     }
     expect(received).toHaveLength(0);
-    const closed = capture();
+    const closed = captureIo();
     const nobody = `http://127.0.0.1:${await freePort()}`;
     expect(await runReq(["--gateway", nobody, "--key", files.ed25519!, "rpcutil", "ping"], closed.io)).toBe(
       1,

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runReq } from "../../../cli/req.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
 import { generateHttpKey, type Policy } from "../../../lib/security/http/mod.ts";
+import { captureIo } from "../../support/cli-io.ts";
 import { CLUSTER, type Federation, gatewaySettings, startFederation } from "../gateway/support.ts";
 
 const NODES = 8;
@@ -15,19 +16,6 @@ let gateway: RunningGateway;
 let dir: string;
 let adminKey: string;
 let narrowKey: string;
-
-function capture(isTTY = false) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (t: string) => out.push(t) },
-      stderr: { write: (t: string) => err.push(t), isTTY },
-    },
-    stdout: () => out.join(""),
-    stderr: () => err.join(""),
-  };
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "choria-edge-req-gw-"));
@@ -62,7 +50,7 @@ const base = () => ["--gateway", gateway.url, "--cluster", CLUSTER, "--timeout",
 
 describe("choria-edge req through the real gateway", () => {
   it("streams every node's reply with progress on a terminal, then prints the table; exit 0", async () => {
-    const c = capture(true);
+    const c = captureIo(true);
     const code = await runReq([...base(), "--key", adminKey, "rpcutil", "ping"], c.io);
     expect(c.stderr()).toMatch(new RegExp(`replies ${NODES}/${NODES} {2}ok ${NODES} {2}failed 0`));
     expect(code).toBe(0);
@@ -81,7 +69,7 @@ describe("choria-edge req through the real gateway", () => {
 
   it("reports directed nodes that stay silent, with exit 1", async () => {
     const named = federation.fleet.slice(0, 2).map((n) => n.identity);
-    const c = capture();
+    const c = captureIo();
     const code = await runReq(
       [
         ...base(),
@@ -103,7 +91,7 @@ describe("choria-edge req through the real gateway", () => {
   });
 
   it("--json prints the gateway's document, with the inputs echoed back by demo#echo", async () => {
-    const c = capture();
+    const c = captureIo();
     const identity = federation.fleet[0]!.identity;
     const code = await runReq(
       [...base(), "--key", adminKey, "--json", "--identity", identity, "demo", "echo", "message=hi", "n:=2"],
@@ -120,7 +108,7 @@ describe("choria-edge req through the real gateway", () => {
   });
 
   it("--jsonl prints start, one reply per node and the summary", async () => {
-    const c = capture();
+    const c = captureIo();
     await runReq([...base(), "--key", adminKey, "--jsonl", "rpcutil", "ping"], c.io);
     const types = c
       .stdout()
@@ -131,12 +119,12 @@ describe("choria-edge req through the real gateway", () => {
   });
 
   it("prints the gateway's refusal when the key's policy forbids the action", async () => {
-    const c = capture();
+    const c = captureIo();
     expect(await runReq([...base(), "--key", narrowKey, "demo", "echo"], c.io)).toBe(1);
     expect(c.stderr()).toMatch(
       /^choria-edge req: 403 Forbidden by policy: agent demo is not in the key's agents/,
     );
-    const allowed = capture();
+    const allowed = captureIo();
     expect(await runReq([...base(), "--key", narrowKey, "rpcutil", "ping"], allowed.io)).toBe(0);
   });
 });

@@ -16,6 +16,7 @@ it("lib/data bundles for any runtime with no package and no node: module (the ga
   expect(imports.filter((i) => i.external).map((i) => i.path)).toEqual([]);
   expect(Object.keys(result.metafile.inputs).sort()).toEqual([
     "lib/clock/clock.ts",
+    "lib/clock/duration.ts",
     "lib/clock/manual.ts",
     "lib/clock/mod.ts",
     "lib/data/keys.ts",

@@ -154,6 +154,7 @@ describe("gateway routes", () => {
     expect(Object.keys(doc.paths)).toEqual([
       "/v1/rpc",
       "/v1/hooks/{name}",
+      "/v1/jobs",
       "/v1/jobs/{id}",
       "/v1/jobs/{id}/events",
       "/v1/openapi.json",
@@ -233,6 +234,10 @@ describe("POST /v1/rpc before NATS", () => {
   it("maps each authentication refusal to its problem type and status", async () => {
     const expectProblem = async (res: Response, kind: string, status: number) => {
       expect(res.status, kind).toBe(status);
+      // The keys here are one ed25519 key and one bearer token.
+      expect(res.headers.get("www-authenticate"), kind).toBe(
+        'Signature realm="choria-edge", algs="ed25519", Bearer realm="choria-edge"',
+      );
       expect((await problemOf(res)).kind).toBe(kind);
     };
     await expectProblem(

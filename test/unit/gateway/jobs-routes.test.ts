@@ -1,10 +1,11 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../../lib/clock/mod.ts";
 import { creatorOnly, type JobRoutesDeps, jobRoutes } from "../../../lib/gateway/jobs.ts";
 import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { MemoryKvBucket } from "../../../lib/kv/memory.ts";
 import { endJob } from "../../../lib/results/jobs/lifecycle.ts";
-import type { JobRecord, StoredResult } from "../../../lib/results/jobs/model.ts";
+import type { JobRecord, JobView, NewJob, StoredResult } from "../../../lib/results/jobs/model.ts";
 import { JobStore } from "../../../lib/results/jobs/store.ts";
 import { newJobId } from "../../../lib/results/jobs/subjects.ts";
 import { CALLER, newJob } from "../results/jobs/support.ts";
@@ -180,6 +181,85 @@ describe("GET /v1/jobs/:id", () => {
       expect(response.status, query).toBe(400);
       expect((await response.json()).type).toBe(`${PROBLEM_BASE}invalid-query`);
     }
+  });
+});
+
+describe("GET /v1/jobs", () => {
+  /** Jobs made one after another on a ManualClock, a minute apart: returns their ids oldest first. */
+  async function manyJobs(store: JobStore, clock: ManualClock, jobs: Partial<NewJob>[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [n, job] of jobs.entries()) {
+      const outcome = await store.create(newJob({ request_id: `r${n}`, ...job }));
+      if (outcome.outcome !== "created") throw new Error(outcome.outcome);
+      ids.push(outcome.job.id);
+      await clock.advance(60_000);
+    }
+    return ids;
+  }
+
+  async function listing(http: ReturnType<typeof app>, query: string, key = CALLER) {
+    const response = await http.request(`/v1/jobs${query}`, as(key));
+    expect(response.status, query).toBe(200);
+    const body = (await response.json()) as { jobs: JobView[]; next_cursor: string | null };
+    return { ...body, ids: body.jobs.map((job) => job.id), link: response.headers.get("link") };
+  }
+
+  it("lists the jobs a key may read, newest first, on pages that jobs made meanwhile do not shift", async () => {
+    const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
+    const store = new JobStore(new MemoryKvBucket(), { clock });
+    const ids = await manyJobs(store, clock, [{}, {}, { caller: "key-other" }, {}, {}]);
+    const http = app(store);
+    const mine = [ids[4], ids[3], ids[1], ids[0]];
+
+    const first = await listing(http, "?limit=2");
+    expect(first.ids).toEqual(mine.slice(0, 2));
+    expect(first.link).toBe(`</v1/jobs?limit=2&cursor=${first.next_cursor}>; rel="next"`);
+    await manyJobs(store, clock, [{}]);
+    const second = await listing(http, `?limit=2&cursor=${first.next_cursor}`);
+    expect(second.ids).toEqual(mine.slice(2, 4));
+    expect(second.next_cursor).toBeNull();
+    expect(second.link).toBeNull();
+    // The auditor's policy lets it read every job; another key sees none of these.
+    expect((await listing(http, "", "key-auditor")).ids).toHaveLength(6);
+    expect((await listing(http, "", "key-nobody")).ids).toEqual([]);
+  });
+
+  it("filters by state, trigger and creation time", async () => {
+    const clock = new ManualClock(Date.parse("2026-03-01T10:00:00Z"));
+    const store = new JobStore(new MemoryKvBucket(), { clock });
+    const ids = await manyJobs(store, clock, [
+      { trigger: { trigger: "deploy", delivery_id: "d1" } },
+      {},
+      { trigger: { trigger: "other", delivery_id: "d2" } },
+    ]);
+    await endJob(store, ids[1] ?? "", "cancel");
+    const http = app(store, { now: () => clock.now() });
+    expect((await listing(http, "?state=cancelled")).ids).toEqual([ids[1]]);
+    expect((await listing(http, "?state=running,complete")).ids).toEqual([ids[2], ids[0]]);
+    expect((await listing(http, "?trigger=deploy")).ids).toEqual([ids[0]]);
+    expect((await listing(http, "?since=2026-03-01T10:01:00Z")).ids).toEqual([ids[2], ids[1]]);
+    // Three jobs a minute apart, then the clock moved a minute on: 90 s back reaches the last one only.
+    expect((await listing(http, "?since=90s")).ids).toEqual([ids[2]]);
+  });
+
+  it("refuses parameters it does not understand, and callers without a key", async () => {
+    const { http } = await setup();
+    for (const query of [
+      "state=done",
+      "limit=0",
+      "limit=501",
+      "cursor=abc",
+      "since=yesterday",
+      "since=2026-13-45T00:00:00Z",
+      "trigger=",
+      "status=ok",
+    ]) {
+      const response = await http.request(`/v1/jobs?${query}`, as(CALLER));
+      expect(response.status, query).toBe(400);
+      expect((await response.json()).type).toBe(`${PROBLEM_BASE}invalid-query`);
+    }
+    const response = await http.request("/v1/jobs");
+    expect(response.status).toBe(401);
   });
 });
 
