@@ -3,7 +3,13 @@
 import { z } from "zod";
 import { rpcRequestBodySchema } from "../api/mod.ts";
 import { PROBLEM_MEDIA_TYPE, PROBLEMS, type ProblemKind, problemType } from "./problems.ts";
-import { problemSchema, rpcResponseSchema, streamEventSchema, summarySchema } from "./schema.ts";
+import {
+  discoverySchema,
+  problemSchema,
+  rpcResponseSchema,
+  streamEventSchema,
+  summarySchema,
+} from "./schema.ts";
 
 type Json = Record<string, unknown>;
 
@@ -281,6 +287,7 @@ export function openApiDocument(version: string): Json {
         RpcRequest: jsonSchema(rpcRequestBodySchema, "input"),
         RpcResponse: jsonSchema(rpcResponseSchema, "output"),
         Summary: jsonSchema(summarySchema, "output"),
+        Discovery: jsonSchema(discoverySchema, "output"),
         StreamEvent: jsonSchema(streamEventSchema, "output"),
         Problem: jsonSchema(problemSchema, "output"),
       },

@@ -18,7 +18,14 @@ import {
 import type { MessageBus } from "../transport/mod.ts";
 import { type Collection, collectReplies, type DoneReason } from "./collect-replies.ts";
 import { type Limit, type LimitMethod, limitTargets, uniqueTargets } from "./limit.ts";
-import { type ReplyEntry, type RpcResult, replyEntry, summarise } from "./summary.ts";
+import {
+  type DiscoveryEnd,
+  type DiscoveryOutcome,
+  type ReplyEntry,
+  type RpcResult,
+  replyEntry,
+  summarise,
+} from "./summary.ts";
 
 /**
  * Who gets the request:
@@ -62,6 +69,8 @@ export interface Targets {
   /** The identities the request goes to; undefined in broadcast mode. */
   identities?: string[];
   discoveryMs?: number;
+  /** How discovery ended; undefined when there was none. */
+  discovery?: DiscoveryOutcome;
   /** The filter the RPC carries: discovery adds the agent, as go-choria's client does. */
   filter: Partial<Filter>;
   /** Discovery was cut short by the abort signal. */
@@ -131,13 +140,27 @@ export async function resolveTargets(
   // Each sender becomes a node subject; one that cannot be (a broken or hostile node's id) is left out
   // rather than failing the request for every node that answered properly.
   const discovered = found.replies.map((r) => r.sender).filter((id) => addressable(plan.collective, id));
+  const reason = discoveryEnd(found.done);
   return {
     discovered: discovered.length,
     identities: limitTargets(discovered, plan.limit, plan.limitMethod),
     discoveryMs: now() - started,
+    discovery: { complete: reason === "timeout", found: discovered.length, reason },
     filter,
     cancelled: found.done === "cancelled",
   };
+}
+
+function discoveryEnd(done: DoneReason): DiscoveryEnd {
+  switch (done) {
+    case "idle":
+      return "stall";
+    case "cancelled":
+      return "cancelled";
+    default:
+      // Discovery has no expected count, so nothing but its window ends it otherwise.
+      return "timeout";
+  }
 }
 
 function addressable(collective: string, identity: string): boolean {
@@ -178,6 +201,7 @@ export async function sendRpc(
       unexpected: collection?.unexpected ?? [],
       done,
       ...(targets.discoveryMs === undefined ? {} : { discoveryMs: targets.discoveryMs }),
+      ...(targets.discovery === undefined ? {} : { discovery: targets.discovery }),
       elapsedMs: now() - startedAt,
     });
 
