@@ -116,7 +116,9 @@ export const summarySchema = z.object({
 
 export const discoverySchema = z
   .object({
-    complete: z.boolean().describe("discovery waited its whole window (`discovery_timeout`)"),
+    complete: z
+      .boolean()
+      .describe("discovery waited its whole window (`discovery_timeout`) and replies had stopped by its end"),
     found: z.number().int().describe("nodes that answered discovery, before `limit`"),
     reason: z
       .enum(["timeout", "stall", "cancelled"])

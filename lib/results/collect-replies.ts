@@ -35,6 +35,8 @@ export interface Collection {
   unexpected: string[];
   done: DoneReason;
   elapsedMs: number;
+  /** Milliseconds from the last message on the subject to the end; null when none came. */
+  quietMs: number | null;
 }
 
 /**
@@ -151,6 +153,7 @@ export function collectReplies(
     const cancel = () => finish("cancelled");
     let finished = false;
     const opening = new Set<Promise<void>>();
+    let lastArrival: number | undefined;
     const stall =
       options.idleMs === undefined
         ? undefined
@@ -163,6 +166,7 @@ export function collectReplies(
     finish = (done) => {
       if (finished) return;
       finished = true;
+      const ended = Date.now();
       clearTimeout(hardTimer);
       stall?.stop();
       options.signal?.removeEventListener("abort", cancel);
@@ -175,10 +179,12 @@ export function collectReplies(
           unexpected: tally.unexpected,
           done,
           elapsedMs: Date.now() - started,
+          quietMs: lastArrival === undefined ? null : ended - lastArrival,
         }),
       );
     };
     const sub = bus.subscribe(subject, (msg) => {
+      lastArrival = Date.now();
       stall?.arrived();
       const work = openReply(msg.data).then((opened) => {
         if (finished) return;

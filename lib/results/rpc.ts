@@ -141,11 +141,14 @@ export async function resolveTargets(
   // rather than failing the request for every node that answered properly.
   const discovered = found.replies.map((r) => r.sender).filter((id) => addressable(plan.collective, id));
   const reason = discoveryEnd(found.done);
+  // The window ran out with the fleet quiet (or silent): as complete as discovery can know. Replies still
+  // coming when it closed, or a stall that ended it early, leave nodes that may not have answered yet.
+  const quiet = found.quietMs === null || found.quietMs >= addressing.idleMs;
   return {
     discovered: discovered.length,
     identities: limitTargets(discovered, plan.limit, plan.limitMethod),
     discoveryMs: now() - started,
-    discovery: { complete: reason === "timeout", found: discovered.length, reason },
+    discovery: { complete: reason === "timeout" && quiet, found: discovered.length, reason },
     filter,
     cancelled: found.done === "cancelled",
   };
