@@ -66,8 +66,6 @@ export type HandleResult =
   | { ok: false; reason: DropReason; detail: string };
 
 const DEFAULT_MAX_BYTES = 1024 * 1024;
-/** How long a host answers for its nodes before it lets the event loop write what it has made. */
-const TURN_MS = 10;
 
 /**
  * One process hosting many Choria member nodes. A message is decoded and its signature verified once,
@@ -105,8 +103,7 @@ export class NodeHost {
   /**
    * Handles one message received on `subject`. `connectedUrl` is the NATS server the host is connected
    * to, recorded in seen-by hops. Never throws: anything unusable is a drop with a reason. `onReply`
-   * takes each reply as soon as it is made, and the host lets I/O run every TURN_MS while it answers, so
-   * that its replies go out while the rest are made, as separate nodes would send them.
+   * takes each reply as soon as it is made, one per turn of the event loop, as separate nodes would send.
    */
   async handle(
     subject: string,
@@ -149,7 +146,6 @@ export class NodeHost {
     const payload = requestPayloadText(request);
     const now = Math.floor(Date.now() / 1000);
     const replies: OutgoingReply[] = [];
-    let turnStarted = performance.now();
     for (const node of audience) {
       if (!node.agents.includes(agent) || !matchFilter(request.envelope.filter, node)) continue;
       const answer = await this.#answer(node, request, payload, now);
@@ -163,12 +159,8 @@ export class NodeHost {
       if (onReply !== undefined) {
         onReply(reply);
         // Making a reply never waits on I/O, so without this a host answered for all its nodes in one
-        // turn of the event loop, and its replies reached the socket only after the last was made. A turn
-        // per reply cost more than the replies (10,000 nodes then missed a 2 s discovery window).
-        if (performance.now() - turnStarted >= TURN_MS) {
-          await new Promise((resolve) => setImmediate(resolve));
-          turnStarted = performance.now();
-        }
+        // turn of the event loop, and its replies reached the socket only after the last was made.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
     return { ok: true, replies, requestId: request.envelope.requestid, callerid };
