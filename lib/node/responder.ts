@@ -102,15 +102,9 @@ export class NodeHost {
 
   /**
    * Handles one message received on `subject`. `connectedUrl` is the NATS server the host is connected
-   * to, recorded in seen-by hops. Never throws: anything unusable is a drop with a reason. `onReply`
-   * takes each reply as soon as it is made, one per turn of the event loop, as separate nodes would send.
+   * to, recorded in seen-by hops. Never throws: anything unusable is a drop with a reason.
    */
-  async handle(
-    subject: string,
-    body: Uint8Array | string,
-    connectedUrl: string,
-    onReply?: (reply: OutgoingReply) => void,
-  ): Promise<HandleResult> {
+  async handle(subject: string, body: Uint8Array | string, connectedUrl: string): Promise<HandleResult> {
     const audience = this.#audience.get(subject);
     if (audience === undefined) return drop("not_for_this_host", `no hosted node listens on ${subject}`);
 
@@ -151,17 +145,10 @@ export class NodeHost {
       const answer = await this.#answer(node, request, payload, now);
       if (answer === undefined) continue;
       const sealed = encodeSecureReply(answer, await replyHash(answer));
-      const reply = {
+      replies.push({
         subject: replyTo,
         body: encodeTransport(replyPacket(packet, node.identity, transportData(sealed), connectedUrl)),
-      };
-      replies.push(reply);
-      if (onReply !== undefined) {
-        onReply(reply);
-        // Making a reply never waits on I/O, so without this a host answered for all its nodes in one
-        // turn of the event loop, and its replies reached the socket only after the last was made.
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      });
     }
     return { ok: true, replies, requestId: request.envelope.requestid, callerid };
   }

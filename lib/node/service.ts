@@ -26,13 +26,7 @@ export function serveNodes(bus: MessageBus, host: NodeHost, log: Logger = () => 
 
   const onMessage = async (subject: string, data: Uint8Array) => {
     stats.received++;
-    // Each reply goes out as soon as it is made, as each of as many real nodes would send its own: held
-    // back until the host had answered for all its nodes, a broadcast to thousands came back in bursts
-    // with gaps that discovery's stall rule took for the end of the fleet.
-    const result = await host.handle(subject, data, bus.connectedUrl(), (reply) => {
-      if (bus.publish(reply.subject, reply.body)) stats.replies++;
-      else stats.publishFailures++;
-    });
+    const result = await host.handle(subject, data, bus.connectedUrl());
     if (!result.ok) {
       stats.dropped[result.reason] = (stats.dropped[result.reason] ?? 0) + 1;
       drops.note(result.reason, "warn", "request dropped", {
@@ -40,6 +34,11 @@ export function serveNodes(bus: MessageBus, host: NodeHost, log: Logger = () => 
         detail: result.detail,
         subject,
       });
+      return;
+    }
+    for (const reply of result.replies) {
+      if (bus.publish(reply.subject, reply.body)) stats.replies++;
+      else stats.publishFailures++;
     }
   };
 
