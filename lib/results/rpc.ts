@@ -140,30 +140,30 @@ export async function resolveTargets(
   // Each sender becomes a node subject; one that cannot be (a broken or hostile node's id) is left out
   // rather than failing the request for every node that answered properly.
   const discovered = found.replies.map((r) => r.sender).filter((id) => addressable(plan.collective, id));
-  const reason = discoveryEnd(found.done);
-  // The window ran out with the fleet quiet (or silent): as complete as discovery can know. Replies still
-  // coming when it closed, or a stall that ended it early, leave nodes that may not have answered yet.
-  const quiet = found.quietMs === null || found.quietMs >= addressing.idleMs;
   return {
     discovered: discovered.length,
     identities: limitTargets(discovered, plan.limit, plan.limitMethod),
     discoveryMs: now() - started,
-    discovery: { complete: reason === "timeout" && quiet, found: discovered.length, reason },
+    discovery: discoveryOutcome(found, discovered.length, addressing.idleMs),
     filter,
     cancelled: found.done === "cancelled",
   };
 }
 
-function discoveryEnd(done: DoneReason): DiscoveryEnd {
-  switch (done) {
-    case "idle":
-      return "stall";
-    case "cancelled":
-      return "cancelled";
-    default:
-      // Discovery has no expected count, so nothing but its window ends it otherwise.
-      return "timeout";
-  }
+/**
+ * How a discovery collection ended. Complete only when its window ran out with the fleet quiet (or
+ * silent): replies still coming when it closed, or a stall that ended it early, leave nodes that may not
+ * have answered yet.
+ */
+export function discoveryOutcome(
+  collection: Pick<Collection, "done" | "quietMs">,
+  found: number,
+  idleMs: number,
+): DiscoveryOutcome {
+  const reason: DiscoveryEnd =
+    collection.done === "idle" ? "stall" : collection.done === "cancelled" ? "cancelled" : "timeout";
+  const quiet = collection.quietMs === null || collection.quietMs >= idleMs;
+  return { complete: reason === "timeout" && quiet, found, reason };
 }
 
 function addressable(collective: string, identity: string): boolean {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../../lib/clock/mod.ts";
 import { StallWatch } from "../../../lib/results/collect-replies.ts";
+import { discoveryOutcome } from "../../../lib/results/rpc.ts";
 
 /** A watch on a ManualClock whose I/O turn the test controls: `io` runs during the turn, as the socket would. */
 function watch(idleMs: number, options: { busy?: () => boolean; io?: () => void } = {}) {
@@ -73,5 +74,28 @@ describe("StallWatch: the discovery stall rule", () => {
     stall.arrived();
     await clock.advance(1_000);
     expect(stalls).toEqual([]);
+  });
+});
+
+describe("discoveryOutcome", () => {
+  it("is complete only when the window ran out with the fleet quiet or silent", () => {
+    expect(discoveryOutcome({ done: "timeout", quietMs: null }, 0, 300)).toEqual({
+      complete: true,
+      found: 0,
+      reason: "timeout",
+    });
+    expect(discoveryOutcome({ done: "timeout", quietMs: 400 }, 12, 300).complete).toBe(true);
+    // Replies were still coming when the window closed.
+    expect(discoveryOutcome({ done: "timeout", quietMs: 20 }, 6524, 300)).toEqual({
+      complete: false,
+      found: 6524,
+      reason: "timeout",
+    });
+    expect(discoveryOutcome({ done: "idle", quietMs: 300 }, 10_000, 300)).toEqual({
+      complete: false,
+      found: 10_000,
+      reason: "stall",
+    });
+    expect(discoveryOutcome({ done: "cancelled", quietMs: 5 }, 3, 300).reason).toBe("cancelled");
   });
 });
