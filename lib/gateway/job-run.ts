@@ -140,13 +140,19 @@ export async function startJob(start: JobStart): Promise<StartedJob> {
       ...(targets.identities === undefined ? {} : { targets: targets.identities }),
       ...(plan.expect === undefined ? {} : { expect: plan.expect }),
       timeout_ms: plan.timeoutMs,
+      ...(targets.discovery === undefined ? {} : { discovery: targets.discovery }),
       ...(start.callback === undefined ? {} : { callback: start.callback }),
     },
     start.idempotency ?? {},
   );
   const started = startedOf(outcome);
   if (outcome.outcome !== "created") return started;
-  if (targets.identities?.length === 0 || plan.expect === 0) return started;
+  // Nobody to ask (discovery found no node, or `limit`/`expect` leaves none): the job is complete as made,
+  // and answers at once instead of running to its deadline.
+  if (targets.identities?.length === 0 || plan.expect === 0) {
+    const ended = await endJob(store, outcome.job.id, "expected");
+    return ended === undefined ? started : { ...started, record: ended };
+  }
   try {
     await start.send({
       requestId,

@@ -98,6 +98,16 @@ export const JOB_SCHEMAS: Record<string, Json> = {
         maxItems: MAX_CONFLICTING_LISTED,
         description: `The first ${MAX_CONFLICTING_LISTED} identities counted in \`counts.conflicts\``,
       },
+      discovery: {
+        type: "object",
+        description: "How discovery ended; present only when the request ran discovery",
+        required: ["complete", "found", "reason"],
+        properties: {
+          complete: { type: "boolean" },
+          found: count,
+          reason: { enum: ["timeout", "stall", "cancelled"] },
+        },
+      },
       callback: nullable(callbackView),
       trigger: nullable({ type: "object", additionalProperties: { type: "string" } }),
       effects: nullable({

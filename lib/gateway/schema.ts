@@ -114,8 +114,21 @@ export const summarySchema = z.object({
   done: z.enum(["expected", "timeout", "idle", "cancelled"]),
 });
 
+export const discoverySchema = z
+  .object({
+    complete: z
+      .boolean()
+      .describe("discovery waited its whole window (`discovery_timeout`) and replies had stopped by its end"),
+    found: z.number().int().describe("nodes that answered discovery, before `limit`"),
+    reason: z
+      .enum(["timeout", "stall", "cancelled"])
+      .describe("`timeout`: the window ran out; `stall`: replies stopped for `discovery_idle` first"),
+  })
+  .describe("how discovery ended; present only when the request ran discovery (also on the job record)");
+
 export const rpcResponseSchema = z.object({
   request_id: z.string(),
+  discovery: discoverySchema.optional(),
   summary: summarySchema,
   replies: z.array(replyEntrySchema),
   no_reply: z.array(z.string()).describe("targets that stayed silent"),

@@ -1,4 +1,5 @@
 import { type NodeReply, openReply } from "../client/mod.ts";
+import { type Clock, realClock } from "../clock/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
 
 /**
@@ -14,12 +15,14 @@ export interface CollectOptions {
   expectedIdentities?: Iterable<string>;
   /** Hard limit on the whole collection. */
   timeoutMs: number;
-  /** Stop when no reply has arrived for this long after the first one (discovery-style). */
+  /** Stop when no message has arrived for this long after the first one (discovery-style): StallWatch. */
   idleMs?: number;
   /** Called for each accepted reply as it arrives, for streaming. */
   onReply?: (reply: NodeReply) => void;
   /** Ends the collection early, as `cancelled`. */
   signal?: AbortSignal;
+  /** The stall rule's time; the real clock by default. */
+  clock?: Clock;
 }
 
 export interface Collection {
@@ -32,6 +35,8 @@ export interface Collection {
   unexpected: string[];
   done: DoneReason;
   elapsedMs: number;
+  /** Milliseconds from the last message on the subject to the end; null when none came. */
+  quietMs: number | null;
 }
 
 /**
@@ -76,6 +81,59 @@ export class ReplyTally {
   }
 }
 
+/** One turn of the event loop: I/O that is ready (replies in the socket) is handled before it resolves. */
+function ioTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The stall rule: `onStall` once no message has arrived for `idleMs`. Quiet is measured from the last
+ * message as it arrives, not from the last reply once checked, and it is judged only after the replies
+ * already received are checked and one turn of I/O has run: a process that was itself stalled (busy
+ * checking replies, collecting garbage, starved of CPU) finds its timer due before it reads the replies
+ * waiting in its socket, and a fleet that kept answering through that gap has not stalled.
+ */
+export class StallWatch {
+  #last = 0;
+  #cancel: (() => void) | undefined;
+  #stopped = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly idleMs: number,
+    private readonly onStall: () => void,
+    private readonly busy: () => boolean = () => false,
+    private readonly turn: () => Promise<void> = ioTurn,
+  ) {}
+
+  /** A message arrived: the quiet starts again. The first one starts the watch. */
+  arrived(): void {
+    this.#last = this.clock.now();
+    if (this.#cancel === undefined && !this.#stopped) this.#arm(this.idleMs);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#cancel?.();
+  }
+
+  #arm(ms: number): void {
+    this.#cancel = this.clock.after(ms, () => void this.#due());
+  }
+
+  async #due(): Promise<void> {
+    const quiet = this.clock.now() - this.#last;
+    if (quiet < this.idleMs) return this.#arm(this.idleMs - quiet);
+    if (this.busy()) return this.#arm(this.idleMs);
+    const last = this.#last;
+    await this.turn();
+    if (this.#stopped) return;
+    if (this.#last !== last || this.busy()) return this.#arm(this.idleMs);
+    this.#stopped = true;
+    this.onStall();
+  }
+}
+
 /**
  * Collects replies to `requestId` arriving on `subject` until the expected count is reached, no reply has
  * come for `idleMs`, or `timeoutMs` passes. Subscribe before publishing the request: `ready` resolves
@@ -91,15 +149,26 @@ export function collectReplies(
   const tally = new ReplyTally(requestId, options);
   let finish: (reason: DoneReason) => void = () => {};
   const result = new Promise<Collection>((resolve) => {
-    let idleTimer: ReturnType<typeof setTimeout> | undefined;
     const hardTimer = setTimeout(() => finish("timeout"), options.timeoutMs);
     const cancel = () => finish("cancelled");
     let finished = false;
+    const opening = new Set<Promise<void>>();
+    let lastArrival: number | undefined;
+    const stall =
+      options.idleMs === undefined
+        ? undefined
+        : new StallWatch(
+            options.clock ?? realClock,
+            options.idleMs,
+            () => finish("idle"),
+            () => opening.size > 0,
+          );
     finish = (done) => {
       if (finished) return;
       finished = true;
+      const ended = Date.now();
       clearTimeout(hardTimer);
-      clearTimeout(idleTimer);
+      stall?.stop();
       options.signal?.removeEventListener("abort", cancel);
       sub.unsubscribe();
       void Promise.all(opening).then(() =>
@@ -110,11 +179,13 @@ export function collectReplies(
           unexpected: tally.unexpected,
           done,
           elapsedMs: Date.now() - started,
+          quietMs: lastArrival === undefined ? null : ended - lastArrival,
         }),
       );
     };
-    const opening = new Set<Promise<void>>();
     const sub = bus.subscribe(subject, (msg) => {
+      lastArrival = Date.now();
+      stall?.arrived();
       const work = openReply(msg.data).then((opened) => {
         if (finished) return;
         if (!opened.ok) {
@@ -123,11 +194,7 @@ export function collectReplies(
         }
         if (!tally.accept(opened.value)) return;
         options.onReply?.(opened.value);
-        if (tally.complete) return finish("expected");
-        if (options.idleMs !== undefined) {
-          clearTimeout(idleTimer);
-          idleTimer = setTimeout(() => finish("idle"), options.idleMs);
-        }
+        if (tally.complete) finish("expected");
       });
       opening.add(work);
       void work.finally(() => opening.delete(work));

@@ -3,4 +3,4 @@ export type { DoneReason } from "./collect-replies.ts";
 export { type Limit, type LimitMethod, parseLimit, uniqueTargets } from "./limit.ts";
 export { PublishRefused, publishRpc, type RpcPlan, resolveTargets, sendRpc, type Targets } from "./rpc.ts";
 export { chooseFormat, encodeEvent, MEDIA_TYPES, type StreamEvent, summaryEvent } from "./stream.ts";
-export type { ReplyEntry, RpcResult } from "./summary.ts";
+export type { DiscoveryEnd, DiscoveryOutcome, ReplyEntry, RpcResult } from "./summary.ts";

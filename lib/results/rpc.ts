@@ -18,7 +18,14 @@ import {
 import type { MessageBus } from "../transport/mod.ts";
 import { type Collection, collectReplies, type DoneReason } from "./collect-replies.ts";
 import { type Limit, type LimitMethod, limitTargets, uniqueTargets } from "./limit.ts";
-import { type ReplyEntry, type RpcResult, replyEntry, summarise } from "./summary.ts";
+import {
+  type DiscoveryEnd,
+  type DiscoveryOutcome,
+  type ReplyEntry,
+  type RpcResult,
+  replyEntry,
+  summarise,
+} from "./summary.ts";
 
 /**
  * Who gets the request:
@@ -62,6 +69,8 @@ export interface Targets {
   /** The identities the request goes to; undefined in broadcast mode. */
   identities?: string[];
   discoveryMs?: number;
+  /** How discovery ended; undefined when there was none. */
+  discovery?: DiscoveryOutcome;
   /** The filter the RPC carries: discovery adds the agent, as go-choria's client does. */
   filter: Partial<Filter>;
   /** Discovery was cut short by the abort signal. */
@@ -135,9 +144,26 @@ export async function resolveTargets(
     discovered: discovered.length,
     identities: limitTargets(discovered, plan.limit, plan.limitMethod),
     discoveryMs: now() - started,
+    discovery: discoveryOutcome(found, discovered.length, addressing.idleMs),
     filter,
     cancelled: found.done === "cancelled",
   };
+}
+
+/**
+ * How a discovery collection ended. Complete only when its window ran out with the fleet quiet (or
+ * silent): replies still coming when it closed, or a stall that ended it early, leave nodes that may not
+ * have answered yet.
+ */
+export function discoveryOutcome(
+  collection: Pick<Collection, "done" | "quietMs">,
+  found: number,
+  idleMs: number,
+): DiscoveryOutcome {
+  const reason: DiscoveryEnd =
+    collection.done === "idle" ? "stall" : collection.done === "cancelled" ? "cancelled" : "timeout";
+  const quiet = collection.quietMs === null || collection.quietMs >= idleMs;
+  return { complete: reason === "timeout" && quiet, found, reason };
 }
 
 function addressable(collective: string, identity: string): boolean {
@@ -178,6 +204,7 @@ export async function sendRpc(
       unexpected: collection?.unexpected ?? [],
       done,
       ...(targets.discoveryMs === undefined ? {} : { discoveryMs: targets.discoveryMs }),
+      ...(targets.discovery === undefined ? {} : { discovery: targets.discovery }),
       elapsedMs: now() - startedAt,
     });
 

@@ -37,9 +37,26 @@ interface RpcSummary {
   done: DoneReason;
 }
 
+/** Why discovery ended: its whole window ran out, replies stalled (StallWatch), or the caller went. */
+export type DiscoveryEnd = "timeout" | "stall" | "cancelled";
+
+/**
+ * How discovery went, when it ran. Only a discovery that waited its whole window is `complete`, as
+ * `choria req` waits it: one the stall rule ended early found everyone who had answered by then, and
+ * says so rather than passing for the whole fleet.
+ */
+export interface DiscoveryOutcome {
+  complete: boolean;
+  /** Nodes that answered (before `limit`). */
+  found: number;
+  reason: DiscoveryEnd;
+}
+
 export interface RpcResult {
   request_id: string;
   summary: RpcSummary;
+  /** Present when the request ran discovery. */
+  discovery?: DiscoveryOutcome;
   replies: ReplyEntry[];
   /** Targets that stayed silent, in target order; empty when targets are unknown (broadcast mode). */
   no_reply: string[];
@@ -70,6 +87,7 @@ export interface SummaryInput {
   unexpected: readonly string[];
   done: DoneReason;
   discoveryMs?: number;
+  discovery?: DiscoveryOutcome;
   elapsedMs: number;
 }
 
@@ -86,6 +104,7 @@ export function summarise(input: SummaryInput): RpcResult {
   const ok = input.entries.filter((e) => e.statuscode === 0).length;
   return {
     request_id: input.requestId,
+    ...(input.discovery === undefined ? {} : { discovery: input.discovery }),
     summary: {
       discovered: input.discovered ?? null,
       expected,

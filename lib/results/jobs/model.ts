@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { NodeReply } from "../../client/mod.ts";
+import type { DiscoveryOutcome } from "../mod.ts";
 
 /*
  * The async job model, pure: what is stored for a job and for each node, how the counts are kept, and the
@@ -157,6 +158,12 @@ const jobEffectsSchema = z.object({
 });
 export type JobEffects = z.infer<typeof jobEffectsSchema>;
 
+const discoverySchema: z.ZodType<DiscoveryOutcome> = z.object({
+  complete: z.boolean(),
+  found: count,
+  reason: z.enum(["timeout", "stall", "cancelled"]),
+});
+
 const countsSchema = z.object({
   ok: count,
   failed: count,
@@ -209,6 +216,8 @@ const jobRecordSchema = z.object({
   /** What started the request (webhook source, delivery id, ...), as the gateway describes it. */
   trigger: z.record(z.string(), z.string()).nullable(),
   effects: jobEffectsSchema.nullable().default(null),
+  /** How the request's discovery ended; null when it had none (named nodes, broadcast, older records). */
+  discovery: discoverySchema.nullable().default(null),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 
@@ -316,6 +325,7 @@ export interface NewJob {
   /** Locks to release and data to write when the job ends. */
   effects?: Omit<JobEffects, "done">;
   max_data_bytes?: number;
+  discovery?: DiscoveryOutcome;
 }
 
 export function newJobRecord(id: string, job: NewJob, now: number, firstSeq: number): JobRecord {
@@ -351,6 +361,7 @@ export function newJobRecord(id: string, job: NewJob, now: number, firstSeq: num
       : null,
     trigger: job.trigger ?? null,
     effects: job.effects ? { ...job.effects, done: false } : null,
+    discovery: job.discovery ?? null,
   };
 }
 
@@ -519,6 +530,7 @@ export interface JobView {
   trigger: Record<string, string> | null;
   /** The locks the job holds until it ends, and whether its end's data writes are done. */
   effects: { locks: string[]; data_actions: number; done: boolean } | null;
+  discovery: DiscoveryOutcome | null;
 }
 
 export function jobView(record: JobRecord): JobView {
@@ -556,6 +568,7 @@ export function jobView(record: JobRecord): JobView {
           done: record.effects.done,
         }
       : null,
+    discovery: record.discovery,
   };
 }
 

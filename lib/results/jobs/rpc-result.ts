@@ -41,6 +41,7 @@ export function jobAsRpcResult(
   return {
     request_id: record.request_id,
     job_id: record.id,
+    ...(record.discovery === null ? {} : { discovery: record.discovery }),
     summary: {
       discovered: view.discovered ?? null,
       expected: record.expected,

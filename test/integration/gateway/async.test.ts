@@ -281,6 +281,40 @@ describe("async requests through the Node gateway", () => {
     expect(answer.job.counts).toMatchObject({ ok: 2, no_reply: 0 });
   });
 
+  it("answers a discovery that finds nobody at once (200, expected 0), its job already complete", async () => {
+    const sent = Date.now();
+    const response = await post(gateway, {
+      agent: "rpcutil",
+      action: "ping",
+      filter: { identity: ["nobody.example.net"] },
+    });
+    const waited = Date.now() - sent;
+    expect(response.status).toBe(200);
+    const result = (await response.json()) as {
+      job_id: string;
+      summary: { discovered: number; expected: number; done: string };
+      discovery: unknown;
+    };
+    expect(result.summary).toMatchObject({ discovered: 0, expected: 0, done: "expected" });
+    // Nobody answered, so the stall rule never started: discovery waited its whole window.
+    expect(result.discovery).toEqual({ complete: true, found: 0, reason: "timeout" });
+    expect(waited).toBeLessThan(2000 + SYNC_BUDGET_MS);
+    const job = await signed("GET", `/v1/jobs/${result.job_id}`);
+    const body = (await job.json()) as { job: { state: string; discovery: unknown } };
+    expect(body.job).toMatchObject({ state: "complete", discovery: result.discovery });
+  });
+
+  it("says when the stall rule ended discovery, in the answer and in the job", async () => {
+    const response = await post(gateway, { agent: "rpcutil", action: "ping", mode: "async" });
+    expect(response.status).toBe(202);
+    const answer = await settledJob(response.headers.get("location")!);
+    expect((answer.job as unknown as { discovery: unknown }).discovery).toEqual({
+      complete: false,
+      found: NODES,
+      reason: "stall",
+    });
+  });
+
   it("keeps a sync request that fits the budget off the job store", async () => {
     const response = await post(gateway, {
       agent: "rpcutil",
