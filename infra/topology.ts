@@ -9,8 +9,9 @@
 // startTopology runs the servers and waits until routes are meshed and JetStream has a leader.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { nkeys } from "@nats-io/nats-core";
 import {
@@ -373,7 +374,8 @@ export async function generateTopology(options: TopologyOptions): Promise<Topolo
 /**
  * A free port on 127.0.0.1 below the kernel's ephemeral range. The ports are chosen seconds before the
  * servers bind them (certificates come in between); in the ephemeral range an outgoing connection (a
- * route, any test's client) could take one meanwhile, below it only another listener can.
+ * route, any test's client) could take one meanwhile, below it only another listener can — such as
+ * another topology choosing at the same time, which `reservePort` rules out.
  */
 async function listenPort(taken: Set<number>): Promise<number> {
   const range = await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8").catch(() => "32768");
@@ -381,13 +383,39 @@ async function listenPort(taken: Set<number>): Promise<number> {
   const low = 10_000;
   for (let attempt = 0; attempt < 50 && ephemeralStart > low + 1000; attempt++) {
     const candidate = low + Math.floor(Math.random() * (ephemeralStart - low));
-    if (taken.has(candidate) || !(await canListen(candidate))) continue;
+    if (taken.has(candidate) || !(await reservePort(candidate)) || !(await canListen(candidate))) continue;
     taken.add(candidate);
     return candidate;
   }
   const fallback = await freePort();
   taken.add(fallback);
   return fallback;
+}
+
+const RESERVATIONS = join(tmpdir(), "choria-edge-topology-ports");
+// Long enough for any topology to have bound what it chose; a reservation older than this is free again.
+const RESERVATION_MS = 10 * 60_000;
+
+/**
+ * Claims `port` for this process among every topology on the machine (several test files start one at
+ * once): a file created exclusively per port, so two topologies never choose the same free port.
+ */
+async function reservePort(port: number): Promise<boolean> {
+  const file = join(RESERVATIONS, String(port));
+  await mkdir(RESERVATIONS, { recursive: true });
+  try {
+    await writeFile(file, String(process.pid), { flag: "wx" });
+    return true;
+  } catch {
+    const age =
+      Date.now() -
+      (await stat(file)
+        .then((s) => s.mtimeMs)
+        .catch(() => Date.now()));
+    if (age < RESERVATION_MS) return false;
+    await rm(file, { force: true });
+    return reservePort(port);
+  }
 }
 
 function canListen(port: number): Promise<boolean> {
