@@ -34,9 +34,13 @@ export interface StackOptions {
 }
 
 export interface RunningStack {
+  /** The demo Choria PKI: the nodes' CA, the gateway's and the RPC client's certificates. */
   pki: DemoPki;
-  federation: NatsServer;
-  collective: NatsServer;
+  /** The first federation server (the one a command given a single URL connects to). */
+  federation: Pick<NatsServer, "url" | "wsUrl">;
+  collective: Pick<NatsServer, "url">;
+  /** With `--topology ha`: the generated topology's servers and the credentials its clients need. */
+  ha?: HaEndpoints;
   brokerMetrics: string[];
   gatewayUrl: string;
   caller: DemoCaller;
@@ -54,18 +58,40 @@ export interface RunningStack {
   failed: Promise<string>;
 }
 
-const COLLECTIVE = "mcollective";
+export interface HaEndpoints {
+  dir: string;
+  caFile: string;
+  federationUrls: string[];
+  collectiveUrls: string[];
+  /** The gateway role: the one allowed the data bucket and the demo caller's replies. */
+  gateway: { seedFile: string; certFile: string; keyFile: string; inboxPrefix: string };
+}
+
+export const COLLECTIVE = "mcollective";
 
 /** What the start-up steps share: the options, where to log, and every server and service started. */
-interface StackRun {
+export interface StackRun {
   options: StackOptions;
   say: (line: string) => void;
   logsDir: string;
   servers: NatsServer[];
   children: Service[];
+  /** Steps after the services have stopped (a topology's servers). */
+  afterChildren: (() => Promise<void>)[];
 }
 
-export async function startStack(given: StackOptions): Promise<RunningStack> {
+/** A stack on its way up: where it logs, what it started, how it stops and when a service failed. */
+export interface StackLaunch {
+  run: StackRun;
+  natsServer: NatsServerProgram;
+  stop(): Promise<void>;
+  failed: Promise<string>;
+  /** From now on, a service that exits before stop() resolves `failed`. */
+  watchChildren(): void;
+}
+
+/** The shared first steps of every topology: checks, the private logs folder, the stop order. */
+export async function beginStack(given: StackOptions): Promise<StackLaunch> {
   // Absolute, so that stack.json's paths hold from any working folder.
   const options = { ...given, stateDir: resolve(given.stateDir) };
   const say = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -74,7 +100,7 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
   // The logs hold audit lines and server logs: the owner's alone, however old the directory is.
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
   await chmod(logsDir, 0o700);
-  const run: StackRun = { options, say, logsDir, servers: [], children: [] };
+  const run: StackRun = { options, say, logsDir, servers: [], children: [], afterChildren: [] };
   let failure: (name: string) => void = () => {};
   const failed = new Promise<string>((resolve) => {
     failure = resolve;
@@ -87,8 +113,21 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
     // Reverse start order: clients first, so that nothing logs a flood of reconnect attempts.
     for (const child of run.children.reverse()) await child.stop();
     await Promise.all(run.servers.map((s) => s.dispose()));
+    for (const step of run.afterChildren) await step();
   };
+  const watchChildren = () => {
+    for (const child of run.children) {
+      void child.exited.then((code) => {
+        if (!stopping) failure(`${child.name} exited with ${code}; see ${child.logPath}`);
+      });
+    }
+  };
+  return { run, natsServer, stop, failed, watchChildren };
+}
 
+export async function startStack(given: StackOptions): Promise<RunningStack> {
+  const { run, natsServer, stop, failed, watchChildren } = await beginStack(given);
+  const { options, say, logsDir } = run;
   try {
     say(
       "choria-edge local stack (the first run also makes demo certificates, a caller key and a webhook secret)…",
@@ -100,25 +139,8 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
     const brokerMetrics = await launchBrokers(run, federation, collective);
     const nodesReady = await launchSimulate(run, collective, pki);
     const gateway = await launchGatewayAndCollector(run, federation, pki, caller, triggers);
-    for (const child of run.children) {
-      void child.exited.then((code) => {
-        if (!stopping) failure(`${child.name} exited with ${code}; see ${child.logPath}`);
-      });
-    }
-
-    await waitFor("brokers ready", async () => {
-      const answers = await Promise.all(brokerMetrics.map((url) => fetchOk(`${url}/readyz`)));
-      return answers.every(Boolean);
-    });
-    say(
-      `  ${options.brokers} federation brokers, cluster "${options.cluster}"  (metrics ${brokerMetrics.join(", ")})`,
-    );
-    await waitForReadyFile("simulated nodes ready", nodesReady);
-    say(`  ${options.nodes} simulated nodes`);
-    await waitForReadyFile("gateway ready", gateway.readyFile);
-    say(`  gateway           ${gateway.url}  (caller key "${caller.keyId}": ${caller.keyPath})`);
-    say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gateway.url}/v1/hooks/<name>)`);
-    say(`  logs in ${logsDir}`);
+    watchChildren();
+    await waitForServices(run, { brokerMetrics, nodesReady, gateway, caller, triggers });
     const running = {
       pki,
       federation,
@@ -139,6 +161,34 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
     await stop();
     throw err;
   }
+}
+
+/** Waits until the brokers, the simulated nodes and the gateway say they are ready, telling each. */
+export async function waitForServices(
+  run: StackRun,
+  started: {
+    brokerMetrics: string[];
+    nodesReady: string;
+    gateway: { url: string; readyFile: string };
+    caller: DemoCaller;
+    triggers: DemoTriggers;
+  },
+): Promise<void> {
+  const { options, say } = run;
+  const { brokerMetrics, gateway, caller, triggers } = started;
+  await waitFor("brokers ready", async () => {
+    const answers = await Promise.all(brokerMetrics.map((url) => fetchOk(`${url}/readyz`)));
+    return answers.every(Boolean);
+  });
+  say(
+    `  ${brokerMetrics.length} federation brokers, cluster "${options.cluster}"  (metrics ${brokerMetrics.join(", ")})`,
+  );
+  await waitForReadyFile("simulated nodes ready", started.nodesReady);
+  say(`  ${options.nodes} simulated nodes`);
+  await waitForReadyFile("gateway ready", gateway.readyFile);
+  say(`  gateway           ${gateway.url}  (caller key "${caller.keyId}": ${caller.keyPath})`);
+  say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gateway.url}/v1/hooks/<name>)`);
+  say(`  logs in ${run.logsDir}`);
 }
 
 /** Before anything is made or started: what is missing is told with what to install. */
@@ -298,7 +348,7 @@ async function launchGatewayAndCollector(
 }
 
 /** Writes stack.json: where everything listens and the demo files, for the CLI commands' defaults. */
-function recordStack(
+export function recordStack(
   stateDir: string,
   stack: Omit<RunningStack, "stackFile" | "stop" | "failed">,
 ): Promise<string> {
@@ -310,7 +360,7 @@ function recordStack(
     home: stateDir,
     cluster: stack.cluster,
     collective: stack.collectiveName,
-    federation: { url: stack.federation.url, websocket_url: stack.federation.wsUrl! },
+    federation: { url: stack.federation.url, websocket_url: stack.federation.wsUrl ?? "" },
     collective_url: stack.collective.url,
     gateway_url: stack.gatewayUrl,
     broker_metrics: stack.brokerMetrics,
@@ -324,6 +374,22 @@ function recordStack(
     },
     triggers: triggers.triggersPath,
     logs: stack.logsDir,
+    ...(stack.ha
+      ? {
+          topology: {
+            dir: stack.ha.dir,
+            ca: stack.ha.caFile,
+            federation_urls: stack.ha.federationUrls,
+            collective_urls: stack.ha.collectiveUrls,
+            gateway: {
+              nkey_seed_file: stack.ha.gateway.seedFile,
+              tls_cert: stack.ha.gateway.certFile,
+              tls_key: stack.ha.gateway.keyFile,
+              inbox_prefix: stack.ha.gateway.inboxPrefix,
+            },
+          },
+        }
+      : {}),
   });
 }
 
@@ -406,7 +472,7 @@ async function fetchOk(url: string): Promise<boolean> {
 }
 
 /** The preferred port when it is free on 127.0.0.1, else any free port. */
-async function preferredPort(port: number): Promise<number> {
+export async function preferredPort(port: number): Promise<number> {
   const free = await new Promise<boolean>((resolve) => {
     const probe = createServer();
     probe.once("error", () => resolve(false));
