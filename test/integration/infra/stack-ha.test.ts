@@ -85,7 +85,7 @@ describe("choria-edge stack --topology ha", () => {
     expect(stack.output()).toContain("trace, observe and data take no TLS client certificate");
   });
 
-  it("answers a signed request from every node, and keeps the jobs on three replicas", async () => {
+  it("answers a signed request from every node, and keeps the jobs and data buckets on three replicas", async () => {
     const req = runCli(["req", "--json", "rpcutil", "ping"], env);
     const { code, stdout, stderr } = await req.done;
     expect(code, stderr).toBe(0);
@@ -94,6 +94,10 @@ describe("choria-edge stack --topology ha", () => {
       Array.from({ length: NODES }, (_, i) => `node${String(i).padStart(4, "0")}.mcollective.example.net`),
     );
     expect(answer.replies.every((r) => r.statusmsg === "OK")).toBe(true);
+
+    // The demo trigger's run writes to the data bucket, which the gateway makes on first use.
+    const hook = await runCli(["hook", "send", "github-push", "--wait"], env).done;
+    expect(hook.code, hook.stderr).toBe(0);
 
     const topology = JSON.parse(await readFile(join(home, "topology", "topology.json"), "utf8")) as Topology;
     for (const server of topology.federation.servers) {
@@ -104,7 +108,9 @@ describe("choria-edge stack --topology ha", () => {
       };
       const streams = (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
       const kv = streams.filter((s) => s.name.startsWith("KV_"));
-      expect(kv.map((s) => s.name)).toContain(`KV_${topology.buckets.jobs}`);
+      expect(kv.map((s) => s.name)).toEqual(
+        expect.arrayContaining([`KV_${topology.buckets.jobs}`, `KV_${topology.buckets.data}`]),
+      );
       for (const stream of streams)
         expect([stream.name, stream.config.num_replicas]).toEqual([stream.name, 3]);
     }
@@ -119,4 +125,22 @@ describe("choria-edge stack --topology ha", () => {
     expect(await processesUnder(home)).toEqual([]);
     await expect(readFile(join(home, "stack.json"), "utf8")).rejects.toThrow();
   }, 60_000);
+
+  it("starts again on the topology it made, not a new one", async () => {
+    const ca = join(home, "topology", "tls", "ca.pem");
+    const before = await readFile(ca, "utf8");
+    stack = runCli(
+      ["stack", "--topology", "ha", "--nodes", "2", "--gateway-port", String(await freePort())],
+      env,
+    );
+    const deadline = Date.now() + 120_000;
+    while (!stack.output().includes("Ready.")) {
+      if (stack.child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`the stack did not start again:\n${stack.output()}\n${stack.errors()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await readFile(ca, "utf8")).toBe(before);
+    stack.child.kill("SIGINT");
+    expect((await stack.done).code).toBe(0);
+  }, 150_000);
 });
