@@ -5,20 +5,20 @@
 // its own inbox prefix where the servers give it one.
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { newSealKey } from "../lib/results/jobs/mod.ts";
 import { KeyRegistry } from "../lib/security/http/mod.ts";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
-import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
+import { ensureDemoTriggers } from "./demo-triggers.ts";
 import {
-  beginStack,
+  type BrokerCluster,
   COLLECTIVE,
-  launch,
-  preferredPort,
+  type FederationClients,
+  launchBrokers,
+  launchGatewayAndCollector,
+  launchSimulate,
+  launchStack,
   type RunningStack,
-  recordStack,
   type StackOptions,
   type StackRun,
-  waitForServices,
 } from "./stack.ts";
 import {
   generateTopology,
@@ -33,10 +33,9 @@ const BROKERS = 2;
 /** JetStream replicas of the jobs, data and replay buckets: one per federation server. */
 const REPLICAS = "3";
 
-export async function startHaStack(given: StackOptions): Promise<RunningStack> {
-  const { run, natsServer, stop, failed, watchChildren } = await beginStack(given);
-  const { options, say, logsDir } = run;
-  try {
+export function startHaStack(given: StackOptions): Promise<RunningStack> {
+  return launchStack(given, async (run, natsServer) => {
+    const { options, say } = run;
     say("choria-edge local stack, HA topology (the first run also makes its CA, certificates and nkeys)…");
     const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
     const triggers = await ensureDemoTriggers(options.stateDir, options.cluster, COLLECTIVE);
@@ -47,13 +46,8 @@ export async function startHaStack(given: StackOptions): Promise<RunningStack> {
     say(`  ${topology.servers.length} NATS servers ready in ${servers.startupMs} ms  (${topology.dir})`);
     const member = topology.members[0];
     if (member === undefined) throw new Error(`${topology.dir} has no member cluster`);
-    const brokerMetrics = await launchHaBrokers(run, topology);
-    const nodesReady = await launchHaSimulate(run, topology);
-    const gateway = await launchHaGatewayAndCollector(run, topology, caller, triggers);
-    watchChildren();
-    await waitForServices(run, { brokerMetrics, nodesReady, gateway, caller, triggers });
     const gatewayRole = topology.roles.gateway;
-    const running = {
+    return {
       pki: topology.choria,
       federation: { url: topology.federation.urls.join(","), wsUrl: topology.federation.wsUrls[0] },
       collective: { url: member.urls.join(",") },
@@ -69,22 +63,19 @@ export async function startHaStack(given: StackOptions): Promise<RunningStack> {
           inboxPrefix: gatewayRole.inboxPrefix ?? "_INBOX",
         },
       },
-      brokerMetrics,
-      gatewayUrl: gateway.url,
+      brokerMetrics: await launchBrokers(run, haBrokers(topology)),
+      nodesReady: await launchSimulate(run, haSimulate(topology, member)),
+      gateway: await launchGatewayAndCollector(
+        run,
+        haFederationClients(topology),
+        topology.choria,
+        caller,
+        triggers,
+      ),
       caller,
       triggers,
-      cluster: options.cluster,
-      collectiveName: COLLECTIVE,
-      logsDir,
-      natsServer,
     };
-    const stackFile = await recordStack(options.stateDir, running);
-    say(`  endpoints in ${stackFile} (the CLI commands' defaults)`);
-    return { ...running, stackFile, stop, failed };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  });
 }
 
 /**
@@ -123,153 +114,62 @@ function tlsFlags(topology: Topology, role: RoleCredentials, prefix = ""): strin
 }
 
 /** Two brokers per member cluster, each side connected as that cluster's broker role. */
-async function launchHaBrokers(run: StackRun, topology: Topology): Promise<string[]> {
-  const brokerMetrics: string[] = [];
-  for (const member of topology.members) {
+function haBrokers(topology: Topology): BrokerCluster[] {
+  return topology.members.map((member) => {
     const role = topology.roles.brokers[member.cluster];
     if (role === undefined) throw new Error(`${topology.dir} has no broker role for ${member.cluster}`);
-    for (let i = 1; i <= BROKERS; i++) {
-      const metricsPort = await preferredPort(run.options.ports.brokerMetrics + brokerMetrics.length);
-      run.children.push(
-        launch(
-          `broker-${member.cluster}-${i}`,
-          run.logsDir,
-          [
-            "broker",
-            "--cluster",
-            member.cluster,
-            "--instance",
-            `b${i}`,
-            "--identity",
-            `broker${i}.${member.cluster}.local`,
-            "--collectives",
-            member.collective,
-            "--federation-servers",
-            topology.federation.urls.join(","),
-            ...tlsFlags(topology, role, "federation-"),
-            "--collective-servers",
-            member.urls.join(","),
-            ...tlsFlags(topology, role, "collective-"),
-            "--metrics-listen",
-            `127.0.0.1:${metricsPort}`,
-          ],
-          {
-            CHORIA_EDGE_BROKER_FEDERATION_NKEY_SEED: role.seed,
-            CHORIA_EDGE_BROKER_COLLECTIVE_NKEY_SEED: role.seed,
-          },
-        ),
-      );
-      brokerMetrics.push(`http://127.0.0.1:${metricsPort}`);
-    }
-  }
-  return brokerMetrics;
+    return {
+      cluster: member.cluster,
+      collective: member.collective,
+      count: BROKERS,
+      federationServers: topology.federation.urls.join(","),
+      collectiveServers: member.urls.join(","),
+      args: [...tlsFlags(topology, role, "federation-"), ...tlsFlags(topology, role, "collective-")],
+      env: {
+        CHORIA_EDGE_BROKER_FEDERATION_NKEY_SEED: role.seed,
+        CHORIA_EDGE_BROKER_COLLECTIVE_NKEY_SEED: role.seed,
+      },
+    };
+  });
 }
 
 /** The simulated nodes on the first member cluster, as its nodes role. */
-async function launchHaSimulate(run: StackRun, topology: Topology): Promise<string> {
-  const role = topology.roles.nodes[COLLECTIVE];
-  const member = topology.members[0];
-  if (role === undefined || member === undefined)
-    throw new Error(`${topology.dir} has no ${COLLECTIVE} nodes`);
-  const ready = join(run.options.stateDir, "simulate.ready");
-  await rm(ready, { force: true });
-  run.children.push(
-    launch(
-      "simulate",
-      run.logsDir,
-      [
-        "simulate",
-        "--nodes",
-        String(run.options.nodes),
-        "--collective",
-        COLLECTIVE,
-        // One URL: the servers tell a client the others (connect_urls), for reconnects.
-        "--server",
-        member.urls[0] ?? "",
-        "--ca",
-        topology.choria.ca.certPath,
-        ...tlsFlags(topology, role),
-        "--ready-file",
-        ready,
-      ],
-      { CHORIA_EDGE_SIMULATE_NKEY_SEED: role.seed },
-    ),
-  );
-  return ready;
+function haSimulate(topology: Topology, member: Topology["members"][number]) {
+  const role = topology.roles.nodes[member.collective];
+  if (role === undefined) throw new Error(`${topology.dir} has no nodes role for ${member.collective}`);
+  return {
+    // One URL: the servers tell a client the others (connect_urls), for reconnects.
+    server: member.urls[0] ?? "",
+    ca: topology.choria.ca.certPath,
+    args: tlsFlags(topology, role),
+    env: { CHORIA_EDGE_SIMULATE_NKEY_SEED: role.seed },
+  };
 }
 
-/** The gateway and the collector as their roles, with their inbox prefixes and R3 buckets. */
-async function launchHaGatewayAndCollector(
-  run: StackRun,
-  topology: Topology,
-  caller: DemoCaller,
-  triggers: DemoTriggers,
-): Promise<{ url: string; readyFile: string }> {
-  const { options, logsDir } = run;
-  const { gateway: gatewayRole, collector: collectorRole } = topology.roles;
-  const federation = topology.federation.urls.join(",");
-  const gatewayPort = await preferredPort(options.ports.gateway);
-  const sealKey = newSealKey();
-  const readyFile = join(options.stateDir, "gateway.ready");
-  await rm(readyFile, { force: true });
-  run.children.push(
-    launch(
-      "gateway",
-      logsDir,
-      [
-        "gateway",
-        "--listen",
-        `127.0.0.1:${gatewayPort}`,
-        "--nats-servers",
-        federation,
-        ...tlsFlags(topology, gatewayRole, "nats-"),
+/** How the gateway and the collector connect as their roles, with their inbox prefixes and R3 buckets. */
+function haFederationClients(topology: Topology): FederationClients {
+  const { gateway, collector } = topology.roles;
+  return {
+    servers: topology.federation.urls.join(","),
+    gateway: {
+      args: [
+        ...tlsFlags(topology, gateway, "nats-"),
         "--nats-inbox-prefix",
-        gatewayRole.inboxPrefix ?? "_INBOX",
+        gateway.inboxPrefix ?? "_INBOX",
         "--replicas",
         REPLICAS,
-        "--clusters",
-        `${options.cluster}=${COLLECTIVE}`,
-        "--cert",
-        topology.choria.gateway.certPath,
-        "--key",
-        topology.choria.gateway.keyPath,
-        "--keys",
-        caller.keysPath,
-        "--jobs",
-        "on",
-        "--triggers",
-        triggers.triggersPath,
-        "--ready-file",
-        readyFile,
       ],
-      {
-        ...triggers.env,
-        CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey,
-        CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED: gatewayRole.seed,
-      },
-    ),
-  );
-  run.children.push(
-    launch(
-      "collector",
-      logsDir,
-      [
-        "collector",
-        "--servers",
-        federation,
-        ...tlsFlags(topology, collectorRole),
+      env: { CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED: gateway.seed },
+    },
+    collector: {
+      args: [
+        ...tlsFlags(topology, collector),
         "--inbox-prefix",
-        collectorRole.inboxPrefix ?? "_INBOX",
+        collector.inboxPrefix ?? "_INBOX",
         "--replicas",
         REPLICAS,
-        "--allow-http-callbacks",
-        "--allow-private-callbacks",
       ],
-      {
-        CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey,
-        CHORIA_EDGE_COLLECTOR_NKEY_SEED: collectorRole.seed,
-      },
-    ),
-  );
-  return { url: `http://127.0.0.1:${gatewayPort}`, readyFile };
+      env: { CHORIA_EDGE_COLLECTOR_NKEY_SEED: collector.seed },
+    },
+  };
 }

@@ -80,18 +80,28 @@ export interface StackRun {
   afterChildren: (() => Promise<void>)[];
 }
 
-/** A stack on its way up: where it logs, what it started, how it stops and when a service failed. */
-export interface StackLaunch {
-  run: StackRun;
-  natsServer: NatsServerProgram;
-  stop(): Promise<void>;
-  failed: Promise<string>;
-  /** From now on, a service that exits before stop() resolves `failed`. */
-  watchChildren(): void;
+/** What a topology's start-up made: its servers' endpoints and the services, on their way up. */
+export interface StartedServices {
+  pki: DemoPki;
+  federation: RunningStack["federation"];
+  collective: RunningStack["collective"];
+  ha?: HaEndpoints;
+  brokerMetrics: string[];
+  /** The file the simulated nodes write once subscribed. */
+  nodesReady: string;
+  gateway: { url: string; readyFile: string };
+  caller: DemoCaller;
+  triggers: DemoTriggers;
 }
 
-/** The shared first steps of every topology: checks, the private logs folder, the stop order. */
-export async function beginStack(given: StackOptions): Promise<StackLaunch> {
+/**
+ * The steps every topology shares around its own `startServices`: the checks, the private logs folder,
+ * waiting for the services, stack.json, and stopping in order (also when start-up fails).
+ */
+export async function launchStack(
+  given: StackOptions,
+  startServices: (run: StackRun, natsServer: NatsServerProgram) => Promise<StartedServices>,
+): Promise<RunningStack> {
   // Absolute, so that stack.json's paths hold from any working folder.
   const options = { ...given, stateDir: resolve(given.stateDir) };
   const say = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -115,40 +125,18 @@ export async function beginStack(given: StackOptions): Promise<StackLaunch> {
     await Promise.all(run.servers.map((s) => s.dispose()));
     for (const step of run.afterChildren) await step();
   };
-  const watchChildren = () => {
+
+  try {
+    const { nodesReady, gateway, ...started } = await startServices(run, natsServer);
     for (const child of run.children) {
       void child.exited.then((code) => {
         if (!stopping) failure(`${child.name} exited with ${code}; see ${child.logPath}`);
       });
     }
-  };
-  return { run, natsServer, stop, failed, watchChildren };
-}
-
-export async function startStack(given: StackOptions): Promise<RunningStack> {
-  const { run, natsServer, stop, failed, watchChildren } = await beginStack(given);
-  const { options, say, logsDir } = run;
-  try {
-    say(
-      "choria-edge local stack (the first run also makes demo certificates, a caller key and a webhook secret)…",
-    );
-    const pki = await ensureDemoPki(join(options.stateDir, "pki"));
-    const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
-    const triggers = await ensureDemoTriggers(options.stateDir, options.cluster, COLLECTIVE);
-    const { federation, collective } = await startServers(run, natsServer);
-    const brokerMetrics = await launchBrokers(run, federation, collective);
-    const nodesReady = await launchSimulate(run, collective, pki);
-    const gateway = await launchGatewayAndCollector(run, federation, pki, caller, triggers);
-    watchChildren();
-    await waitForServices(run, { brokerMetrics, nodesReady, gateway, caller, triggers });
+    await waitForServices(run, { ...started, nodesReady, gateway });
     const running = {
-      pki,
-      federation,
-      collective,
-      brokerMetrics,
+      ...started,
       gatewayUrl: gateway.url,
-      caller,
-      triggers,
       cluster: options.cluster,
       collectiveName: COLLECTIVE,
       logsDir,
@@ -163,8 +151,42 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
   }
 }
 
+export function startStack(given: StackOptions): Promise<RunningStack> {
+  return launchStack(given, async (run, natsServer) => {
+    const { options, say } = run;
+    say(
+      "choria-edge local stack (the first run also makes demo certificates, a caller key and a webhook secret)…",
+    );
+    const pki = await ensureDemoPki(join(options.stateDir, "pki"));
+    const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
+    const triggers = await ensureDemoTriggers(options.stateDir, options.cluster, COLLECTIVE);
+    const { federation, collective } = await startServers(run, natsServer);
+    const brokerMetrics = await launchBrokers(run, [
+      {
+        cluster: options.cluster,
+        collective: COLLECTIVE,
+        count: options.brokers,
+        federationServers: federation.url,
+        collectiveServers: collective.url,
+        args: [],
+        env: {},
+      },
+    ]);
+    const nodesReady = await launchSimulate(run, {
+      server: collective.url,
+      ca: pki.ca.certPath,
+      args: [],
+      env: {},
+    });
+    const plain = { args: [], env: {} };
+    const nats = { servers: federation.url, gateway: plain, collector: plain };
+    const gateway = await launchGatewayAndCollector(run, nats, pki, caller, triggers);
+    return { pki, federation, collective, brokerMetrics, nodesReady, gateway, caller, triggers };
+  });
+}
+
 /** Waits until the brokers, the simulated nodes and the gateway say they are ready, telling each. */
-export async function waitForServices(
+async function waitForServices(
   run: StackRun,
   started: {
     brokerMetrics: string[];
@@ -235,66 +257,86 @@ async function startServers(
   return { federation, collective };
 }
 
+/** One federation broker cluster to run: its member collective, both sides' servers, and how they connect. */
+export interface BrokerCluster {
+  cluster: string;
+  collective: string;
+  count: number;
+  federationServers: string;
+  collectiveServers: string;
+  /** Flags and environment for the NATS connections (TLS files, nkey seeds); none on the single stack. */
+  args: string[];
+  env: Record<string, string>;
+}
+
 /** The broker workers; their metrics URLs, whose /readyz says when each is ready. */
-async function launchBrokers(
-  run: StackRun,
-  federation: NatsServer,
-  collective: NatsServer,
-): Promise<string[]> {
-  const { options } = run;
+export async function launchBrokers(run: StackRun, clusters: BrokerCluster[]): Promise<string[]> {
   const brokerMetrics: string[] = [];
-  for (let i = 1; i <= options.brokers; i++) {
-    const metricsPort = await preferredPort(options.ports.brokerMetrics + i - 1);
-    run.children.push(
-      launch(`broker-${i}`, run.logsDir, [
+  for (const spec of clusters) {
+    for (let i = 1; i <= spec.count; i++) {
+      const n = brokerMetrics.length + 1;
+      const metricsPort = await preferredPort(run.options.ports.brokerMetrics + n - 1);
+      const args = [
         "broker",
         "--cluster",
-        options.cluster,
+        spec.cluster,
         "--instance",
         `b${i}`,
         "--identity",
-        `broker${i}.${options.cluster}.local`,
+        `broker${i}.${spec.cluster}.local`,
         "--collectives",
-        COLLECTIVE,
+        spec.collective,
         "--federation-servers",
-        federation.url,
+        spec.federationServers,
         "--collective-servers",
-        collective.url,
+        spec.collectiveServers,
+        ...spec.args,
         "--metrics-listen",
         `127.0.0.1:${metricsPort}`,
-      ]),
-    );
-    brokerMetrics.push(`http://127.0.0.1:${metricsPort}`);
+      ];
+      run.children.push(launch(`broker-${n}`, run.logsDir, args, spec.env));
+      brokerMetrics.push(`http://127.0.0.1:${metricsPort}`);
+    }
   }
   return brokerMetrics;
 }
 
-/** The simulated nodes; the file they write once every node is subscribed. */
-async function launchSimulate(run: StackRun, collective: NatsServer, pki: DemoPki): Promise<string> {
+/** The simulated nodes on `server`, trusting the Choria CA `ca`; the file they write once every node is subscribed. */
+export async function launchSimulate(
+  run: StackRun,
+  nats: { server: string; ca: string; args: string[]; env: Record<string, string> },
+): Promise<string> {
   const ready = join(run.options.stateDir, "simulate.ready");
   await rm(ready, { force: true });
-  run.children.push(
-    launch("simulate", run.logsDir, [
-      "simulate",
-      "--nodes",
-      String(run.options.nodes),
-      "--collective",
-      COLLECTIVE,
-      "--server",
-      collective.url,
-      "--ca",
-      pki.ca.certPath,
-      "--ready-file",
-      ready,
-    ]),
-  );
+  const args = [
+    "simulate",
+    "--nodes",
+    String(run.options.nodes),
+    "--collective",
+    COLLECTIVE,
+    "--server",
+    nats.server,
+    "--ca",
+    nats.ca,
+    ...nats.args,
+    "--ready-file",
+    ready,
+  ];
+  run.children.push(launch("simulate", run.logsDir, args, nats.env));
   return ready;
 }
 
+/** How the gateway and the collector reach the federation NATS: its URLs, and each one's own flags and environment. */
+export interface FederationClients {
+  servers: string;
+  gateway: { args: string[]; env: Record<string, string> };
+  collector: { args: string[]; env: Record<string, string> };
+}
+
 /** The gateway and the async result collector; the gateway's URL and the file it writes once listening. */
-async function launchGatewayAndCollector(
+export async function launchGatewayAndCollector(
   run: StackRun,
-  federation: NatsServer,
+  nats: FederationClients,
   pki: DemoPki,
   caller: DemoCaller,
   triggers: DemoTriggers,
@@ -315,7 +357,8 @@ async function launchGatewayAndCollector(
         "--listen",
         `127.0.0.1:${gatewayPort}`,
         "--nats-servers",
-        federation.url,
+        nats.servers,
+        ...nats.gateway.args,
         "--clusters",
         `${options.cluster}=${COLLECTIVE}`,
         "--cert",
@@ -331,7 +374,7 @@ async function launchGatewayAndCollector(
         "--ready-file",
         readyFile,
       ],
-      { ...triggers.env, CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey },
+      { ...triggers.env, ...nats.gateway.env, CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey },
     ),
   );
   // Stores the replies of async requests; it creates the jobs bucket and the reply stream when missing.
@@ -340,15 +383,22 @@ async function launchGatewayAndCollector(
     launch(
       "collector",
       logsDir,
-      ["collector", "--servers", federation.url, "--allow-http-callbacks", "--allow-private-callbacks"],
-      { CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey },
+      [
+        "collector",
+        "--servers",
+        nats.servers,
+        ...nats.collector.args,
+        "--allow-http-callbacks",
+        "--allow-private-callbacks",
+      ],
+      { ...nats.collector.env, CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey },
     ),
   );
   return { url: `http://127.0.0.1:${gatewayPort}`, readyFile };
 }
 
 /** Writes stack.json: where everything listens and the demo files, for the CLI commands' defaults. */
-export function recordStack(
+function recordStack(
   stateDir: string,
   stack: Omit<RunningStack, "stackFile" | "stop" | "failed">,
 ): Promise<string> {
@@ -472,7 +522,7 @@ async function fetchOk(url: string): Promise<boolean> {
 }
 
 /** The preferred port when it is free on 127.0.0.1, else any free port. */
-export async function preferredPort(port: number): Promise<number> {
+async function preferredPort(port: number): Promise<number> {
   const free = await new Promise<boolean>((resolve) => {
     const probe = createServer();
     probe.once("error", () => resolve(false));
