@@ -41,3 +41,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv) {
   );
   return { child, done, output: () => stdout, errors: () => stderr };
 }
+
+/** Resolves once the command has printed "Ready." and the banner after it; throws with its output if it exits or takes too long. */
+export async function untilReady(cli: ReturnType<typeof runCli>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cli.output().includes("Ready.")) {
+    if (cli.child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`the stack did not start:\n${cli.output()}\n${cli.errors()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The banner is written at once, but in chunks.
+  await new Promise((r) => setTimeout(r, 200));
+}

@@ -16,7 +16,7 @@ import { runReq } from "../../../cli/req.ts";
 import { runTrace } from "../../../cli/trace.ts";
 import { findNatsServer, PEERS_NATS_SERVER_VERSION } from "../../../infra/prerequisites.ts";
 import type { StackFile } from "../../../infra/stack-file.ts";
-import { capture, runCli } from "./cli-support.ts";
+import { capture, runCli, untilReady } from "./cli-support.ts";
 
 const NODE0 = "node0000.mcollective.example.net";
 const ENV_DEFAULTS = [
@@ -93,14 +93,7 @@ describe("choria-edge stack on busy ports, and the commands that find it", () =>
       ],
       env,
     );
-    const deadline = Date.now() + 100_000;
-    while (!stack.output().includes("Ready.")) {
-      if (stack.child.exitCode !== null || Date.now() > deadline)
-        throw new Error(`the stack did not start:\n${stack.output()}\n${stack.errors()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    // The banner is written at once, but in chunks.
-    await new Promise((r) => setTimeout(r, 200));
+    await untilReady(stack, 100_000);
     file = JSON.parse(await readFile(join(home, "stack.json"), "utf8")) as StackFile;
 
     // The commands run here, in this process, as the stack's user in another terminal would.

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../../infra/ports.ts";
 import type { StackFile } from "../../../infra/stack-file.ts";
 import type { Topology } from "../../../infra/topology.ts";
-import { runCli } from "./cli-support.ts";
+import { runCli, untilReady } from "./cli-support.ts";
 
 const NODES = 6;
 
@@ -49,12 +49,7 @@ describe("choria-edge stack --topology ha", () => {
       ],
       env,
     );
-    const deadline = Date.now() + 150_000;
-    while (!stack.output().includes("Ready.")) {
-      if (stack.child.exitCode !== null || Date.now() > deadline)
-        throw new Error(`the stack did not start:\n${stack.output()}\n${stack.errors()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await untilReady(stack, 150_000);
     startupMs = Date.now() - startedAt;
     console.log(`stack --topology ha --nodes ${NODES}: Ready. after ${startupMs} ms`);
   }, 180_000);
@@ -133,12 +128,7 @@ describe("choria-edge stack --topology ha", () => {
       ["stack", "--topology", "ha", "--nodes", "2", "--gateway-port", String(await freePort())],
       env,
     );
-    const deadline = Date.now() + 120_000;
-    while (!stack.output().includes("Ready.")) {
-      if (stack.child.exitCode !== null || Date.now() > deadline)
-        throw new Error(`the stack did not start again:\n${stack.output()}\n${stack.errors()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await untilReady(stack, 120_000);
     expect(await readFile(ca, "utf8")).toBe(before);
     stack.child.kill("SIGINT");
     expect((await stack.done).code).toBe(0);
