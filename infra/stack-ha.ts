@@ -6,8 +6,9 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { KeyRegistry } from "../lib/security/http/mod.ts";
+import { parseTriggerFile } from "../lib/triggers/mod.ts";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
-import { ensureDemoTriggers } from "./demo-triggers.ts";
+import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
 import {
   type BrokerCluster,
   COLLECTIVE,
@@ -39,7 +40,7 @@ export function startHaStack(given: StackOptions): Promise<RunningStack> {
     say("choria-edge local stack, HA topology (the first run also makes its CA, certificates and nkeys)…");
     const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
     const triggers = await ensureDemoTriggers(options.stateDir, options.cluster, COLLECTIVE);
-    const topology = await ensureTopology(run, caller);
+    const topology = await ensureTopology(run, caller, triggers);
     const servers = await startTopology(topology, { binary: natsServer.path, ownProcessGroup: true });
     run.afterChildren.push(() => servers.stop());
     say(`  nats-server       ${natsServer.version}  (${natsServer.path}, from ${natsServer.from})`);
@@ -80,15 +81,20 @@ export function startHaStack(given: StackOptions): Promise<RunningStack> {
 
 /**
  * The topology in `<state>/topology`, made once and reused: made again only when it does not let the
- * gateway read the demo caller's replies or one of its ports is taken. Its JetStream stores are emptied,
- * as every stack run begins with empty buckets.
+ * gateway read the replies of the demo caller and the triggers, or one of its ports is taken. Its
+ * JetStream stores are emptied, as every stack run begins with empty buckets.
  */
-async function ensureTopology(run: StackRun, caller: DemoCaller): Promise<Topology> {
+async function ensureTopology(run: StackRun, caller: DemoCaller, triggers: DemoTriggers): Promise<Topology> {
   const dir = join(run.options.stateDir, "topology");
   const registry = await KeyRegistry.fromConfig(JSON.parse(await readFile(caller.keysPath, "utf8")));
   const callerId = registry.get(caller.keyId)?.callerId;
   if (callerId === undefined) throw new Error(`${caller.keysPath} has no key "${caller.keyId}"`);
-  const callerIds = [callerId];
+  // A trigger's job runs under its own caller id, whose replies the gateway must be allowed to read too.
+  const parsed = parseTriggerFile(await readFile(triggers.triggersPath, "utf8"), {
+    filename: triggers.triggersPath,
+  });
+  if (!parsed.ok) throw new Error(parsed.message);
+  const callerIds = [callerId, ...parsed.triggers.all().map((t) => t.callerId)];
   const members = [{ cluster: run.options.cluster, collective: COLLECTIVE }];
   const reused = await loadTopology(dir, callerIds);
   if (reused?.members[0]?.cluster !== run.options.cluster) {

@@ -93,6 +93,12 @@ describe("choria-edge stack --topology ha", () => {
     // The demo trigger's run writes to the data bucket, which the gateway makes on first use.
     const hook = await runCli(["hook", "send", "github-push", "--wait"], env).done;
     expect(hook.code, hook.stderr).toBe(0);
+    // The trigger's job runs as its own caller id, whose replies the gateway's role must be allowed.
+    const job = JSON.parse(hook.stdout.slice(hook.stdout.lastIndexOf("\n{\n") + 1)) as {
+      state: string;
+      counts: { ok: number };
+    };
+    expect(job).toMatchObject({ state: "complete", counts: { ok: 2 } });
 
     const topology = JSON.parse(await readFile(join(home, "topology", "topology.json"), "utf8")) as Topology;
     for (const server of topology.federation.servers) {
