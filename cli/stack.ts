@@ -2,11 +2,12 @@ import { dirname, isAbsolute, relative } from "node:path";
 import { signedCurl } from "../infra/demo-caller.ts";
 import { DEMO_TRIGGER } from "../infra/demo-triggers.ts";
 import { MissingPrerequisite } from "../infra/prerequisites.ts";
-import { type RunningStack, startStack } from "../infra/stack.ts";
+import { type HaEndpoints, type RunningStack, startStack } from "../infra/stack.ts";
+import { startHaStack } from "../infra/stack-ha.ts";
 import { stateDir } from "../lib/config/mod.ts";
 import { serviceArgs } from "./args.ts";
 
-const HELP = `usage: choria-edge stack [--nodes N] [--brokers N] [--cluster NAME] [--<service>-port P ...]
+const HELP = `usage: choria-edge stack [--topology single|ha] [--nodes N] [--brokers N] [--cluster NAME] [--<service>-port P ...]
 
 Runs the whole local stack on 127.0.0.1 until Ctrl-C: a federation and a member-collective nats-server,
 federation broker workers, simulated member nodes, an async result collector and the gateway, which
@@ -17,6 +18,11 @@ Each service prefers a port; a busy one is replaced by a free one. Where everyth
 to $CHORIA_EDGE_HOME/stack.json while the stack runs, and the other commands (req, trace, observe,
 data, hook) take their defaults from it.
 
+  --topology single     one federation and one member-collective nats-server (the default)
+  --topology ha         the production-shaped topology (infra/topology.ts), made once in
+                        $CHORIA_EDGE_HOME/topology: 3 federation servers (JetStream, R3 buckets) and 3
+                        member-collective servers on free ports, TLS with its own CA, an nkey user with
+                        allow-lists per role, 2 brokers; the NATS port flags and --brokers do not apply
   --federation-port P   federation NATS (default 4222)
   --websocket-port P    federation NATS websocket (default 4223)
   --collective-port P   member-collective NATS (default 4322)
@@ -34,6 +40,7 @@ const PORTS = {
 } as const;
 
 const OPTIONS = [
+  { flag: "topology", kind: "string", default: "single" },
   { flag: "nodes", kind: "string", default: "300" },
   { flag: "brokers", kind: "string", default: "2" },
   { flag: "cluster", kind: "string", default: "dc1" },
@@ -43,6 +50,9 @@ const OPTIONS = [
 export async function runStack(argv: string[]): Promise<number> {
   const values = serviceArgs(HELP, OPTIONS, argv);
   if (values === undefined) return 0;
+  const start =
+    values.topology === "single" ? startStack : values.topology === "ha" ? startHaStack : undefined;
+  if (start === undefined) throw new Error(`--topology takes single or ha, not ${values.topology}`);
   const port = (flag: keyof typeof PORTS): number => {
     const text = values[flag];
     if (text === undefined) return PORTS[flag];
@@ -62,7 +72,7 @@ export async function runStack(argv: string[]): Promise<number> {
   const stopped = stopSignal();
   let stack: RunningStack;
   try {
-    stack = await startStack({
+    stack = await start({
       stateDir: stateDir(),
       nodes: Number(values.nodes),
       brokers: Number(values.brokers),
@@ -117,11 +127,7 @@ or with curl; this request is signed now, so it works once and within 5 minutes:
 
 ${await signedCurl(stack.caller, gateway, example)}
 
-Follow one round trip hop by hop, and watch the brokers:
-
-  npx choria-edge trace ${node} --server ${fed} --cluster ${stack.cluster} \\
-    --cert ${shown(stack.pki.client.certPath)} --key ${shown(stack.pki.client.keyPath)}
-  npx choria-edge observe --server ${fed} --cluster ${stack.cluster}
+${stack.ha ? haNatsClients(stack.ha) : natsClients(stack, node)}
 ${stack.brokerMetrics.map((url) => `  curl -s ${url}/metrics`).join("\n")}
 
 Webhooks: ${shown(stack.triggers.triggersPath)} has a trigger "${DEMO_TRIGGER}": a GitHub push to main
@@ -130,9 +136,30 @@ runs demo#echo on the web nodes under the lock "deploy". Send it a push signed w
 
   npx choria-edge hook send ${DEMO_TRIGGER} --url ${gateway} \\
     --secret-file ${shown(stack.triggers.secretPath)} --key ${callerKey} --wait
-  npx choria-edge data get deploy/last-sha --server ${fed}
-  npx choria-edge data lock deploy --server ${fed}
-`;
+${stack.ha ? "" : `  npx choria-edge data get deploy/last-sha --server ${fed}\n  npx choria-edge data lock deploy --server ${fed}\n`}`;
+}
+
+function natsClients(stack: RunningStack, node: string): string {
+  const fed = stack.federation.url;
+  return `Follow one round trip hop by hop, and watch the brokers:
+
+  npx choria-edge trace ${node} --server ${fed} --cluster ${stack.cluster} \\
+    --cert ${shown(stack.pki.client.certPath)} --key ${shown(stack.pki.client.keyPath)}
+  npx choria-edge observe --server ${fed} --cluster ${stack.cluster}`;
+}
+
+/** trace, observe and data take no TLS client certificate yet, which every server here asks for. */
+function haNatsClients(ha: HaEndpoints): string {
+  return `The NATS servers accept TLS clients with a certificate from ${shown(ha.caFile)} and a role's nkey:
+
+  federation        ${ha.federationUrls.join(",")}
+  member collective ${ha.collectiveUrls.join(",")}
+  gateway role      --tls-ca ${shown(ha.caFile)} --tls-cert ${shown(ha.gateway.certFile)} \\
+                    --tls-key ${shown(ha.gateway.keyFile)}, nkey seed in ${shown(ha.gateway.seedFile)},
+                    inbox prefix ${ha.gateway.inboxPrefix}
+
+trace, observe and data take no TLS client certificate, so they cannot reach this topology; run them
+against 'choria-edge stack' (the single topology). The brokers' metrics:`;
 }
 
 /**

@@ -32,6 +32,24 @@ const StackFileSchema = z.object({
   }),
   triggers: z.string(),
   logs: z.string(),
+  /**
+   * `stack --topology ha` only: the TLS CA every server presents, every server's URL, and the gateway
+   * role's credentials (servers refuse a client without a role's nkey and a client certificate).
+   */
+  topology: z
+    .object({
+      dir: z.string(),
+      ca: z.string(),
+      federation_urls: z.array(z.string()),
+      collective_urls: z.array(z.string()),
+      gateway: z.object({
+        nkey_seed_file: z.string(),
+        tls_cert: z.string(),
+        tls_key: z.string(),
+        inbox_prefix: z.string(),
+      }),
+    })
+    .optional(),
 });
 
 export type StackFile = z.infer<typeof StackFileSchema>;

@@ -34,9 +34,13 @@ export interface StackOptions {
 }
 
 export interface RunningStack {
+  /** The demo Choria PKI: the nodes' CA, the gateway's and the RPC client's certificates. */
   pki: DemoPki;
-  federation: NatsServer;
-  collective: NatsServer;
+  /** The first federation server (the one a command given a single URL connects to). */
+  federation: Pick<NatsServer, "url" | "wsUrl">;
+  collective: Pick<NatsServer, "url">;
+  /** With `--topology ha`: the generated topology's servers and the credentials its clients need. */
+  ha?: HaEndpoints;
   brokerMetrics: string[];
   gatewayUrl: string;
   caller: DemoCaller;
@@ -54,18 +58,50 @@ export interface RunningStack {
   failed: Promise<string>;
 }
 
-const COLLECTIVE = "mcollective";
+export interface HaEndpoints {
+  dir: string;
+  caFile: string;
+  federationUrls: string[];
+  collectiveUrls: string[];
+  /** The gateway role: the one allowed the data bucket and the demo caller's replies. */
+  gateway: { seedFile: string; certFile: string; keyFile: string; inboxPrefix: string };
+}
+
+export const COLLECTIVE = "mcollective";
 
 /** What the start-up steps share: the options, where to log, and every server and service started. */
-interface StackRun {
+export interface StackRun {
   options: StackOptions;
   say: (line: string) => void;
   logsDir: string;
   servers: NatsServer[];
   children: Service[];
+  /** Steps after the services have stopped (a topology's servers). */
+  afterChildren: (() => Promise<void>)[];
 }
 
-export async function startStack(given: StackOptions): Promise<RunningStack> {
+/** What a topology's start-up made: its servers' endpoints and the services, on their way up. */
+export interface StartedServices {
+  pki: DemoPki;
+  federation: RunningStack["federation"];
+  collective: RunningStack["collective"];
+  ha?: HaEndpoints;
+  brokerMetrics: string[];
+  /** The file the simulated nodes write once subscribed. */
+  nodesReady: string;
+  gateway: { url: string; readyFile: string };
+  caller: DemoCaller;
+  triggers: DemoTriggers;
+}
+
+/**
+ * The steps every topology shares around its own `startServices`: the checks, the private logs folder,
+ * waiting for the services, stack.json, and stopping in order (also when start-up fails).
+ */
+export async function launchStack(
+  given: StackOptions,
+  startServices: (run: StackRun, natsServer: NatsServerProgram) => Promise<StartedServices>,
+): Promise<RunningStack> {
   // Absolute, so that stack.json's paths hold from any working folder.
   const options = { ...given, stateDir: resolve(given.stateDir) };
   const say = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -74,7 +110,7 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
   // The logs hold audit lines and server logs: the owner's alone, however old the directory is.
   await mkdir(logsDir, { recursive: true, mode: 0o700 });
   await chmod(logsDir, 0o700);
-  const run: StackRun = { options, say, logsDir, servers: [], children: [] };
+  const run: StackRun = { options, say, logsDir, servers: [], children: [], afterChildren: [] };
   let failure: (name: string) => void = () => {};
   const failed = new Promise<string>((resolve) => {
     failure = resolve;
@@ -87,46 +123,20 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
     // Reverse start order: clients first, so that nothing logs a flood of reconnect attempts.
     for (const child of run.children.reverse()) await child.stop();
     await Promise.all(run.servers.map((s) => s.dispose()));
+    for (const step of run.afterChildren) await step();
   };
 
   try {
-    say(
-      "choria-edge local stack (the first run also makes demo certificates, a caller key and a webhook secret)…",
-    );
-    const pki = await ensureDemoPki(join(options.stateDir, "pki"));
-    const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
-    const triggers = await ensureDemoTriggers(options.stateDir, options.cluster, COLLECTIVE);
-    const { federation, collective } = await startServers(run, natsServer);
-    const brokerMetrics = await launchBrokers(run, federation, collective);
-    const nodesReady = await launchSimulate(run, collective, pki);
-    const gateway = await launchGatewayAndCollector(run, federation, pki, caller, triggers);
+    const { nodesReady, gateway, ...started } = await startServices(run, natsServer);
     for (const child of run.children) {
       void child.exited.then((code) => {
         if (!stopping) failure(`${child.name} exited with ${code}; see ${child.logPath}`);
       });
     }
-
-    await waitFor("brokers ready", async () => {
-      const answers = await Promise.all(brokerMetrics.map((url) => fetchOk(`${url}/readyz`)));
-      return answers.every(Boolean);
-    });
-    say(
-      `  ${options.brokers} federation brokers, cluster "${options.cluster}"  (metrics ${brokerMetrics.join(", ")})`,
-    );
-    await waitForReadyFile("simulated nodes ready", nodesReady);
-    say(`  ${options.nodes} simulated nodes`);
-    await waitForReadyFile("gateway ready", gateway.readyFile);
-    say(`  gateway           ${gateway.url}  (caller key "${caller.keyId}": ${caller.keyPath})`);
-    say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gateway.url}/v1/hooks/<name>)`);
-    say(`  logs in ${logsDir}`);
+    await waitForServices(run, { ...started, nodesReady, gateway });
     const running = {
-      pki,
-      federation,
-      collective,
-      brokerMetrics,
+      ...started,
       gatewayUrl: gateway.url,
-      caller,
-      triggers,
       cluster: options.cluster,
       collectiveName: COLLECTIVE,
       logsDir,
@@ -139,6 +149,68 @@ export async function startStack(given: StackOptions): Promise<RunningStack> {
     await stop();
     throw err;
   }
+}
+
+export function startStack(given: StackOptions): Promise<RunningStack> {
+  return launchStack(given, async (run, natsServer) => {
+    const { options, say } = run;
+    say(
+      "choria-edge local stack (the first run also makes demo certificates, a caller key and a webhook secret)…",
+    );
+    const pki = await ensureDemoPki(join(options.stateDir, "pki"));
+    const caller = await ensureDemoCaller(options.stateDir, options.cluster, COLLECTIVE);
+    const triggers = await ensureDemoTriggers(options.stateDir, options.cluster, COLLECTIVE);
+    const { federation, collective } = await startServers(run, natsServer);
+    const brokerMetrics = await launchBrokers(run, [
+      {
+        cluster: options.cluster,
+        collective: COLLECTIVE,
+        count: options.brokers,
+        federationServers: federation.url,
+        collectiveServers: collective.url,
+        args: [],
+        env: {},
+      },
+    ]);
+    const nodesReady = await launchSimulate(run, {
+      server: collective.url,
+      ca: pki.ca.certPath,
+      args: [],
+      env: {},
+    });
+    const plain = { args: [], env: {} };
+    const nats = { servers: federation.url, gateway: plain, collector: plain };
+    const gateway = await launchGatewayAndCollector(run, nats, pki, caller, triggers);
+    return { pki, federation, collective, brokerMetrics, nodesReady, gateway, caller, triggers };
+  });
+}
+
+/** Waits until the brokers, the simulated nodes and the gateway say they are ready, telling each. */
+async function waitForServices(
+  run: StackRun,
+  started: {
+    brokerMetrics: string[];
+    nodesReady: string;
+    gateway: { url: string; readyFile: string };
+    caller: DemoCaller;
+    triggers: DemoTriggers;
+  },
+): Promise<void> {
+  const { options, say } = run;
+  const { brokerMetrics, gateway, caller, triggers } = started;
+  await waitFor("brokers ready", async () => {
+    const answers = await Promise.all(brokerMetrics.map((url) => fetchOk(`${url}/readyz`)));
+    return answers.every(Boolean);
+  });
+  say(
+    `  ${brokerMetrics.length} federation brokers, cluster "${options.cluster}"  (metrics ${brokerMetrics.join(", ")})`,
+  );
+  await waitForReadyFile("simulated nodes ready", started.nodesReady);
+  say(`  ${options.nodes} simulated nodes`);
+  await waitForReadyFile("gateway ready", gateway.readyFile);
+  say(`  gateway           ${gateway.url}  (caller key "${caller.keyId}": ${caller.keyPath})`);
+  say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gateway.url}/v1/hooks/<name>)`);
+  say(`  logs in ${run.logsDir}`);
 }
 
 /** Before anything is made or started: what is missing is told with what to install. */
@@ -185,66 +257,86 @@ async function startServers(
   return { federation, collective };
 }
 
+/** One federation broker cluster to run: its member collective, both sides' servers, and how they connect. */
+export interface BrokerCluster {
+  cluster: string;
+  collective: string;
+  count: number;
+  federationServers: string;
+  collectiveServers: string;
+  /** Flags and environment for the NATS connections (TLS files, nkey seeds); none on the single stack. */
+  args: string[];
+  env: Record<string, string>;
+}
+
 /** The broker workers; their metrics URLs, whose /readyz says when each is ready. */
-async function launchBrokers(
-  run: StackRun,
-  federation: NatsServer,
-  collective: NatsServer,
-): Promise<string[]> {
-  const { options } = run;
+export async function launchBrokers(run: StackRun, clusters: BrokerCluster[]): Promise<string[]> {
   const brokerMetrics: string[] = [];
-  for (let i = 1; i <= options.brokers; i++) {
-    const metricsPort = await preferredPort(options.ports.brokerMetrics + i - 1);
-    run.children.push(
-      launch(`broker-${i}`, run.logsDir, [
+  for (const spec of clusters) {
+    for (let i = 1; i <= spec.count; i++) {
+      const n = brokerMetrics.length + 1;
+      const metricsPort = await preferredPort(run.options.ports.brokerMetrics + n - 1);
+      const args = [
         "broker",
         "--cluster",
-        options.cluster,
+        spec.cluster,
         "--instance",
         `b${i}`,
         "--identity",
-        `broker${i}.${options.cluster}.local`,
+        `broker${i}.${spec.cluster}.local`,
         "--collectives",
-        COLLECTIVE,
+        spec.collective,
         "--federation-servers",
-        federation.url,
+        spec.federationServers,
         "--collective-servers",
-        collective.url,
+        spec.collectiveServers,
+        ...spec.args,
         "--metrics-listen",
         `127.0.0.1:${metricsPort}`,
-      ]),
-    );
-    brokerMetrics.push(`http://127.0.0.1:${metricsPort}`);
+      ];
+      run.children.push(launch(`broker-${n}`, run.logsDir, args, spec.env));
+      brokerMetrics.push(`http://127.0.0.1:${metricsPort}`);
+    }
   }
   return brokerMetrics;
 }
 
-/** The simulated nodes; the file they write once every node is subscribed. */
-async function launchSimulate(run: StackRun, collective: NatsServer, pki: DemoPki): Promise<string> {
+/** The simulated nodes on `server`, trusting the Choria CA `ca`; the file they write once every node is subscribed. */
+export async function launchSimulate(
+  run: StackRun,
+  nats: { server: string; ca: string; args: string[]; env: Record<string, string> },
+): Promise<string> {
   const ready = join(run.options.stateDir, "simulate.ready");
   await rm(ready, { force: true });
-  run.children.push(
-    launch("simulate", run.logsDir, [
-      "simulate",
-      "--nodes",
-      String(run.options.nodes),
-      "--collective",
-      COLLECTIVE,
-      "--server",
-      collective.url,
-      "--ca",
-      pki.ca.certPath,
-      "--ready-file",
-      ready,
-    ]),
-  );
+  const args = [
+    "simulate",
+    "--nodes",
+    String(run.options.nodes),
+    "--collective",
+    COLLECTIVE,
+    "--server",
+    nats.server,
+    "--ca",
+    nats.ca,
+    ...nats.args,
+    "--ready-file",
+    ready,
+  ];
+  run.children.push(launch("simulate", run.logsDir, args, nats.env));
   return ready;
 }
 
+/** How the gateway and the collector reach the federation NATS: its URLs, and each one's own flags and environment. */
+export interface FederationClients {
+  servers: string;
+  gateway: { args: string[]; env: Record<string, string> };
+  collector: { args: string[]; env: Record<string, string> };
+}
+
 /** The gateway and the async result collector; the gateway's URL and the file it writes once listening. */
-async function launchGatewayAndCollector(
+export async function launchGatewayAndCollector(
   run: StackRun,
-  federation: NatsServer,
+  nats: FederationClients,
   pki: DemoPki,
   caller: DemoCaller,
   triggers: DemoTriggers,
@@ -265,7 +357,8 @@ async function launchGatewayAndCollector(
         "--listen",
         `127.0.0.1:${gatewayPort}`,
         "--nats-servers",
-        federation.url,
+        nats.servers,
+        ...nats.gateway.args,
         "--clusters",
         `${options.cluster}=${COLLECTIVE}`,
         "--cert",
@@ -281,7 +374,7 @@ async function launchGatewayAndCollector(
         "--ready-file",
         readyFile,
       ],
-      { ...triggers.env, CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey },
+      { ...triggers.env, ...nats.gateway.env, CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey },
     ),
   );
   // Stores the replies of async requests; it creates the jobs bucket and the reply stream when missing.
@@ -290,8 +383,15 @@ async function launchGatewayAndCollector(
     launch(
       "collector",
       logsDir,
-      ["collector", "--servers", federation.url, "--allow-http-callbacks", "--allow-private-callbacks"],
-      { CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey },
+      [
+        "collector",
+        "--servers",
+        nats.servers,
+        ...nats.collector.args,
+        "--allow-http-callbacks",
+        "--allow-private-callbacks",
+      ],
+      { ...nats.collector.env, CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey },
     ),
   );
   return { url: `http://127.0.0.1:${gatewayPort}`, readyFile };
@@ -310,7 +410,7 @@ function recordStack(
     home: stateDir,
     cluster: stack.cluster,
     collective: stack.collectiveName,
-    federation: { url: stack.federation.url, websocket_url: stack.federation.wsUrl! },
+    federation: { url: stack.federation.url, websocket_url: stack.federation.wsUrl ?? "" },
     collective_url: stack.collective.url,
     gateway_url: stack.gatewayUrl,
     broker_metrics: stack.brokerMetrics,
@@ -324,6 +424,22 @@ function recordStack(
     },
     triggers: triggers.triggersPath,
     logs: stack.logsDir,
+    ...(stack.ha
+      ? {
+          topology: {
+            dir: stack.ha.dir,
+            ca: stack.ha.caFile,
+            federation_urls: stack.ha.federationUrls,
+            collective_urls: stack.ha.collectiveUrls,
+            gateway: {
+              nkey_seed_file: stack.ha.gateway.seedFile,
+              tls_cert: stack.ha.gateway.certFile,
+              tls_key: stack.ha.gateway.keyFile,
+              inbox_prefix: stack.ha.gateway.inboxPrefix,
+            },
+          },
+        }
+      : {}),
   });
 }
 

@@ -372,6 +372,39 @@ export async function generateTopology(options: TopologyOptions): Promise<Topolo
 }
 
 /**
+ * The topology generateTopology wrote into `dir` earlier, its seeds read back from their files; undefined
+ * when there is none, or when it was made for other caller ids or its ports are taken now.
+ */
+export async function loadTopology(dir: string, gatewayCallerIds: string[]): Promise<Topology | undefined> {
+  const text = await readFile(join(resolve(dir), "topology.json"), "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  const described = JSON.parse(text) as Topology;
+  if (gatewayCallerIds.some((id) => !described.gatewayCallerIds.includes(id))) return undefined;
+  const ports = described.servers.flatMap((s) => [s.port, s.routePort, s.monitorPort, s.wsPort ?? s.port]);
+  for (const port of new Set(ports)) if (!(await canListen(port))) return undefined;
+  const withSeed = async (role: RoleCredentials): Promise<RoleCredentials> => ({
+    ...role,
+    seed: (await readFile(role.seedFile, "utf8")).trim(),
+  });
+  const seeded = async (byName: Record<string, RoleCredentials>) =>
+    Object.fromEntries(
+      await Promise.all(Object.entries(byName).map(async ([name, role]) => [name, await withSeed(role)])),
+    ) as Record<string, RoleCredentials>;
+  const { roles } = described;
+  return {
+    ...described,
+    roles: {
+      gateway: await withSeed(roles.gateway),
+      collector: await withSeed(roles.collector),
+      brokers: await seeded(roles.brokers),
+      nodes: await seeded(roles.nodes),
+    },
+    // Its key texts stay out of topology.json: read from their files again (renewed when near expiry).
+    choria: await ensureDemoPki(described.choria.dir, { nodes: [] }),
+  };
+}
+
+/**
  * A free port on 127.0.0.1 below the kernel's ephemeral range. The ports are chosen seconds before the
  * servers bind them (certificates come in between); in the ephemeral range an outgoing connection (a
  * route, any test's client) could take one meanwhile, below it only another listener can — such as

@@ -2,14 +2,12 @@
 // service to a free port, says where in its banner and in $CHORIA_EDGE_HOME/stack.json, and the other
 // commands, given no address or key flags, reach that stack and not whatever holds the usual ports.
 // The PATH has no nats-server, so the stack also shows that it finds the one infra/peers.sh builds.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { type AddressInfo, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runData } from "../../../cli/data.ts";
 import { runHook } from "../../../cli/hook.ts";
@@ -18,9 +16,8 @@ import { runReq } from "../../../cli/req.ts";
 import { runTrace } from "../../../cli/trace.ts";
 import { findNatsServer, PEERS_NATS_SERVER_VERSION } from "../../../infra/prerequisites.ts";
 import type { StackFile } from "../../../infra/stack-file.ts";
+import { capture, runCli, untilReady } from "./cli-support.ts";
 
-const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-const CLI = join(ROOT, "bin", "choria-edge.mjs");
 const NODE0 = "node0000.mcollective.example.net";
 const ENV_DEFAULTS = [
   "CHORIA_EDGE_REQ_GATEWAY",
@@ -33,41 +30,6 @@ const ENV_DEFAULTS = [
   "CHORIA_EDGE_GATEWAY_NATS_SERVERS",
   "CHORIA_EDGE_HOOK_URL",
 ];
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (t: string) => out.push(t) },
-      stderr: { write: (t: string) => err.push(t) },
-      stdin: async () => "",
-    },
-    stdout: () => out.join(""),
-    stderr: () => err.join(""),
-  };
-}
-
-/** The command with its own CLI entry, as an operator runs it; resolves with its exit and output. */
-function runCli(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once("exit", (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, done, output: () => stdout, errors: () => stderr };
-}
 
 const listen = <T extends Server | HttpServer>(server: T) =>
   new Promise<T>((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
@@ -131,14 +93,7 @@ describe("choria-edge stack on busy ports, and the commands that find it", () =>
       ],
       env,
     );
-    const deadline = Date.now() + 100_000;
-    while (!stack.output().includes("Ready.")) {
-      if (stack.child.exitCode !== null || Date.now() > deadline)
-        throw new Error(`the stack did not start:\n${stack.output()}\n${stack.errors()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    // The banner is written at once, but in chunks.
-    await new Promise((r) => setTimeout(r, 200));
+    await untilReady(stack, 100_000);
     file = JSON.parse(await readFile(join(home, "stack.json"), "utf8")) as StackFile;
 
     // The commands run here, in this process, as the stack's user in another terminal would.
