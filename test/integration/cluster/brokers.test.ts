@@ -65,6 +65,8 @@ async function underLoad(disrupt: () => Promise<void>, settleMs = 2000): Promise
 }
 
 /** What was short among requests asked outside [from, to]: none may be. */
+const RECONNECTED_MS = 8000;
+
 function shortOutside(outcomes: SyncOutcome[], from: number, to: number): SyncOutcome[] {
   return outcomes.filter((o) => o.kind !== "full" && (o.end < from || o.at > to));
 }
@@ -122,7 +124,7 @@ it("a dc1 member server's death costs the requests in flight, later ones are ans
   const outcomes = await underLoad(async () => {
     killedAt = Date.now();
     await pipeline.topo.server(victim.name).kill();
-  }, 8000);
+  }, 12_000);
   const after = outcomes.filter((o) => o.at >= killedAt);
   const lastShort = after.filter((o) => o.kind !== "full").at(-1);
   // Shown in the report.
@@ -130,7 +132,10 @@ it("a dc1 member server's death costs the requests in flight, later ones are ans
     `member server ${victim.name} SIGKILL: sent ${outcomes.length}; after the kill ${tally(after)}; last short one asked ${lastShort ? lastShort.at - killedAt : "-"} ms after`,
   );
   // The nodes and brokers reconnect within the client's reconnect wait; a request asked after that is full.
-  expect(shortOutside(outcomes, killedAt, killedAt + 5000), tally(outcomes)).toEqual([]);
-  expect(after.filter((o) => o.at > killedAt + 5000 && o.kind === "full").length).toBeGreaterThan(0);
+  // The window is 8 s, not the 5 s it takes on a quiet machine: a loaded CI run saw one asked at 5.1 s.
+  expect(shortOutside(outcomes, killedAt, killedAt + RECONNECTED_MS), tally(outcomes)).toEqual([]);
+  expect(after.filter((o) => o.at > killedAt + RECONNECTED_MS && o.kind === "full").length).toBeGreaterThan(
+    0,
+  );
   await pipeline.topo.server(victim.name).start();
-}, 60_000);
+}, 90_000);
