@@ -3,6 +3,7 @@
 import { writeFile } from "node:fs/promises";
 import type { StackFile } from "../infra/stack-file.ts";
 import { FileProblem, type OptionValues, readNamedFile } from "../lib/config/mod.ts";
+import { errorText } from "../lib/log/mod.ts";
 import { parseFactFilterString } from "../lib/protocol/mod.ts";
 import {
   generateHttpKey,
@@ -225,7 +226,7 @@ export async function signedFetch(
       ...(bytes === undefined ? {} : { body: bytes }),
     });
   } catch (err) {
-    io.stderr.write(`choria-edge ${command}: ${url}: ${describeFetchError(err)}\n`);
+    io.stderr.write(`choria-edge ${command}: ${url}: ${errorText(err)}\n`);
     return undefined;
   }
 }
@@ -538,9 +539,4 @@ export async function reportProblem(command: string, response: Response, io: Req
   }
   io.stderr.write(`choria-edge ${command}: ${message}\n`);
   return 1;
-}
-
-function describeFetchError(err: unknown): string {
-  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
-  return `${err instanceof Error ? err.message : String(err)}${cause}`;
 }

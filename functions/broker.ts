@@ -8,7 +8,7 @@ import {
   metricsAddress,
   parseBrokerConfig,
 } from "../lib/federation/mod.ts";
-import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
+import { errorText, jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { brokerMetrics, METRICS_CONTENT_TYPE } from "./broker-metrics.ts";
@@ -129,7 +129,7 @@ export async function runBroker(argv: string[]): Promise<number> {
       log("info", "stopped before connecting", { reason: String(abort.signal.reason) });
       return 0;
     }
-    log("error", "broker failed to start", { error: err instanceof Error ? err.message : String(err) });
+    log("error", "broker failed to start", { error: errorText(err) });
     return 1;
   }
   const signal = await stopRequested;

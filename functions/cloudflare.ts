@@ -21,7 +21,7 @@ import {
   problemResponse,
   sharedConnection,
 } from "../lib/gateway/mod.ts";
-import { jsonLineLogger } from "../lib/log/mod.ts";
+import { errorText, jsonLineLogger } from "../lib/log/mod.ts";
 import { auditLine } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectWebSocket } from "../lib/transport/mod.ts";
@@ -199,7 +199,7 @@ async function serve(app: () => Promise<GatewayApp>, request: Request): Promise<
   } catch (err) {
     // The reason may name a secret's variable or quote its text: it is logged, never answered.
     log("error", "the gateway is not configured correctly", {
-      error: err instanceof Error ? err.message : String(err),
+      error: errorText(err),
     });
     return problemResponse(problem("internal", "the gateway is not configured correctly; its log says why"));
   }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { listenAddress } from "../lib/config/mod.ts";
 import { DataStore } from "../lib/data/mod.ts";
-import { jsonLineLogger, type Logger } from "../lib/log/mod.ts";
+import { errorText, jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import {
   COLLECTOR_QUEUE,
   callbackSender,
@@ -209,7 +209,7 @@ export async function runCollector(argv: string[]): Promise<number> {
     running = await startCollector(parsed.config, { log, signal: abort.signal });
   } catch (err) {
     if (abort.signal.aborted) return 0;
-    log("error", "collector failed to start", { error: err instanceof Error ? err.message : String(err) });
+    log("error", "collector failed to start", { error: errorText(err) });
     return 1;
   }
   log("info", "signal received, stopping", { signal: await stopRequested });

@@ -1,4 +1,4 @@
-import { type Logger, ThrottledLog } from "../log/mod.ts";
+import { errorText, type Logger, ThrottledLog } from "../log/mod.ts";
 import { collectiveSubject, federationSubject, statsSubject } from "../protocol/mod.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
 import { type Routed, type RouteResult, route } from "./route.ts";
@@ -210,7 +210,7 @@ export class FederationBroker {
       this.throttled.note(`dropped:${side}:internal_error`, "error", "dropped message: routing failed", {
         side,
         reason: "internal_error",
-        error: err instanceof Error ? err.message : String(err),
+        error: errorText(err),
       });
       return;
     }

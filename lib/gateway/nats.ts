@@ -2,6 +2,7 @@
 // cannot share I/O objects between requests, so there the connection lives in a Durable Object or is
 // made per request. Either way a connection that cannot be had in time becomes UpstreamUnavailable,
 // which the gateway answers with a 503 problem.
+import { errorText } from "../log/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
 
 export class UpstreamUnavailable extends Error {
@@ -47,7 +48,7 @@ export function sharedConnection(connect: Connect, options: { connectTimeoutMs: 
       },
       (err: unknown) => {
         if (current === attempt) current = undefined;
-        throw new UpstreamUnavailable(`NATS unreachable: ${message(err)}`);
+        throw new UpstreamUnavailable(`NATS unreachable: ${errorText(err)}`);
       },
     );
     current = attempt;
@@ -82,7 +83,7 @@ export function connectionPerRequest(connect: Connect, options: { connectTimeout
       try {
         connected = await withTimeout(connect(), options.connectTimeoutMs);
       } catch (err) {
-        throw new UpstreamUnavailable(`NATS unreachable: ${message(err)}`);
+        throw new UpstreamUnavailable(`NATS unreachable: ${errorText(err)}`);
       }
       open.add(connected);
       return {
@@ -137,8 +138,4 @@ function withTimeout(attempt: Promise<MessageBus>, ms: number): Promise<MessageB
     }, ms);
   });
   return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer));
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
