@@ -1,5 +1,6 @@
 import { type Context, Hono } from "hono";
 import { parseDuration } from "../clock/mod.ts";
+import { KvUnavailable } from "../kv/mod.ts";
 import { errorText, type Logger } from "../log/mod.ts";
 import type { JobEvent, JobRecord, JobStore } from "../results/jobs/mod.ts";
 import {
@@ -58,24 +59,6 @@ export interface JobRoutesDeps {
 export function creatorOnly(callerKeyId: string, job: JobView): boolean {
   return callerKeyId === job.caller;
 }
-
-/**
- * Errors that mean the jobs bucket could not answer just now (no connection, a timeout, no responder, or
- * JetStream itself, e.g. while a bucket's stream elects a new leader after a server died): worth a retry,
- * unlike a fault of ours.
- */
-const UNAVAILABLE = new Set([
-  "KvUnavailable",
-  "TimeoutError",
-  "NoResponders",
-  "RequestError",
-  "ClosedConnectionError",
-  "DrainingConnectionError",
-  "ConnectionError",
-  "JetStreamError",
-  "JetStreamStatusError",
-  "JetStreamApiError",
-]);
 
 /** A problem of the catalogue, naming the job path it is about. */
 function problem(c: Context, kind: ProblemKind, detail: string, headers?: Record<string, string>): Response {
@@ -179,7 +162,8 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
 
   app.onError((err, c) => {
     deps.log?.("error", "job request failed", { error: errorText(err) });
-    if (err instanceof Error && UNAVAILABLE.has(err.name))
+    // The bucket says so when it cannot answer just now (no connection, no leader): worth a retry.
+    if (err instanceof KvUnavailable)
       return problem(c, "upstream-unavailable", "the jobs store cannot answer just now; try again shortly", {
         "retry-after": "1",
       });

@@ -4,6 +4,7 @@ import { ManualClock } from "../../../lib/clock/mod.ts";
 import { creatorOnly, type JobRoutesDeps, jobRoutes } from "../../../lib/gateway/jobs.ts";
 import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { MemoryKvBucket } from "../../../lib/kv/memory.ts";
+import { KvUnavailable } from "../../../lib/kv/mod.ts";
 import { endJob } from "../../../lib/results/jobs/lifecycle.ts";
 import type { JobRecord, JobView, NewJob, StoredResult } from "../../../lib/results/jobs/model.ts";
 import { JobStore } from "../../../lib/results/jobs/store.ts";
@@ -135,22 +136,22 @@ describe("GET /v1/jobs/:id", () => {
 
   it("answers 503 with Retry-After when the jobs bucket cannot answer, and 500 for anything else", async () => {
     const { job } = await setup();
-    const failing = (name: string) =>
+    const failing = (err: Error) =>
       new (class extends MemoryKvBucket {
         override async get(): Promise<never> {
-          const err = new Error("the bucket's stream has no leader");
-          err.name = name;
           throw err;
         }
       })();
-    const unavailable = await app(new JobStore(failing("TimeoutError"))).request(
-      `/v1/jobs/${job.id}`,
-      as(CALLER),
-    );
+    const unavailable = await app(
+      new JobStore(failing(new KvUnavailable("the bucket's stream has no leader"))),
+    ).request(`/v1/jobs/${job.id}`, as(CALLER));
     expect(unavailable.status).toBe(503);
     expect(unavailable.headers.get("retry-after")).toBe("1");
     expect(await unavailable.json()).toMatchObject({ type: `${PROBLEM_BASE}upstream-unavailable` });
-    const broken = await app(new JobStore(failing("TypeError"))).request(`/v1/jobs/${job.id}`, as(CALLER));
+    const broken = await app(new JobStore(failing(new TypeError("a fault of ours")))).request(
+      `/v1/jobs/${job.id}`,
+      as(CALLER),
+    );
     expect(broken.status).toBe(500);
     expect(broken.headers.get("retry-after")).toBeNull();
   });
