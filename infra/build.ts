@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
-import { build, type Plugin } from "esbuild";
+import { build, type Metafile, type Plugin } from "esbuild";
 import { ZipFile } from "yazl";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -106,6 +106,26 @@ export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBu
   await pipeline(archive.outputStream, createWriteStream(zip));
   const bundle = join(dir, "index.mjs");
   return { bundle, zip, bytes: (await stat(bundle)).size, zipBytes: (await stat(zip)).size };
+}
+
+/**
+ * The Worker entry bundled in memory as wrangler resolves it (workerd conditions, `cloudflare:` and `node:`
+ * left outside), for its metafile: which files and packages are in it, how big, and what they import.
+ */
+export async function workerMetafile(): Promise<Metafile> {
+  const result = await build({
+    entryPoints: [join(ROOT, "functions/cloudflare.ts")],
+    bundle: true,
+    minify: true,
+    write: false,
+    metafile: true,
+    format: "esm",
+    platform: "browser",
+    conditions: ["workerd", "worker", "browser"],
+    external: ["cloudflare:*", "node:*"],
+    logLevel: "silent",
+  });
+  return result.metafile;
 }
 
 export interface WorkersBuild {

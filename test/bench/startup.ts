@@ -9,8 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { build } from "esbuild";
-import { buildCli, buildLambda, buildWorkers } from "../../infra/build.ts";
+import { buildCli, buildLambda, buildWorkers, workerMetafile } from "../../infra/build.ts";
 import { median } from "./support/processes.ts";
 import { recordSummary } from "./support/summary.ts";
 
@@ -38,20 +37,9 @@ function importMs(file: string): number {
 
 /** The heaviest inputs of the Worker entry, by package (or our own folder), in minified bytes. */
 async function workerWeights(): Promise<{ name: string; bytes: number }[]> {
-  const result = await build({
-    entryPoints: [join(ROOT, "functions/cloudflare.ts")],
-    bundle: true,
-    minify: true,
-    write: false,
-    metafile: true,
-    format: "esm",
-    platform: "browser",
-    conditions: ["workerd", "worker", "browser"],
-    external: ["cloudflare:*", "node:*"],
-    logLevel: "silent",
-  });
+  const metafile = await workerMetafile();
   const byName = new Map<string, number>();
-  for (const output of Object.values(result.metafile.outputs))
+  for (const output of Object.values(metafile.outputs))
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
       const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
       const name = pkg ?? input.split("/").slice(0, 2).join("/");
