@@ -26,7 +26,9 @@ Reads the gateway's async jobs (GET /v1/jobs, GET /v1/jobs/<id>, its event strea
 
   --gateway <url>  --key <file>  --key-id <id>   as for 'choria-edge req' (same environment variables
                                                  and local-stack defaults)
-  --json           print the gateway's JSON instead of tables`;
+  --json           print the gateway's JSON instead of tables
+
+An id that starts with '-' (older gateways made some) goes after '--': choria-edge jobs get -- -Xy...`;
 
 const OPTIONS = [
   { flag: "gateway", kind: "string" },

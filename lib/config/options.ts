@@ -78,7 +78,7 @@ export function readOptions<const O extends readonly OptionFlag[]>(
     }
     if (!arg.startsWith("--")) {
       return how.positionals
-        ? { ok: false, error: `unknown option '${arg}'` }
+        ? { ok: false, error: `unknown option '${arg}' (put '--' before an argument that starts with '-')` }
         : { ok: false, error: `unexpected argument '${arg}'` };
     }
     const eq = arg.indexOf("=");

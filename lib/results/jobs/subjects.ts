@@ -31,12 +31,18 @@ export const REPLY_STREAM = "CHORIA_EDGE_REPLIES";
 
 const JOB_ID = /^[A-Za-z0-9_-]{24}$/;
 
-/** 18 random bytes, base64url: URL- and subject-safe, 144 bits that nobody can guess. */
+/**
+ * 18 random bytes, base64url: URL- and subject-safe, 144 bits that nobody can guess. Never with a
+ * leading '-', which a command line (ours included) would take for an option.
+ */
 export function newJobId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(18));
-  return btoa(String.fromCharCode(...bytes))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_");
+  for (;;) {
+    const bytes = crypto.getRandomValues(new Uint8Array(18));
+    const id = btoa(String.fromCharCode(...bytes))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_");
+    if (!id.startsWith("-")) return id;
+  }
 }
 
 export function isJobId(text: string): boolean {

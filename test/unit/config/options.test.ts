@@ -68,7 +68,7 @@ describe("readOptions", () => {
     expect(read.ok && read.values.verbose).toBe(true);
     expect(readOptions(OPTIONS, PREFIX, ["-x"], {}, { positionals: true })).toEqual({
       ok: false,
-      error: "unknown option '-x'",
+      error: "unknown option '-x' (put '--' before an argument that starts with '-')",
     });
   });
 

@@ -57,6 +57,13 @@ describe("job ids and reply subjects", () => {
     expect(isJobId(`${"a".repeat(23)}.`)).toBe(false);
   });
 
+  it("no job id starts with '-', which a command line would read as an option", () => {
+    // One id in 64 did before; among 5,000 that is all but certain to show.
+    const leading = new Set(Array.from({ length: 5000 }, () => newJobId()[0]));
+    expect(leading.has("-")).toBe(false);
+    expect(leading.has("_")).toBe(true);
+  });
+
   it("a job's reply subject is the caller's reply subject with edgejob.<id> as the request id", () => {
     const id = newJobId();
     const subject = jobReplySubject(COLLECTIVE, "choria=rip.mcollective", id);
