@@ -133,7 +133,7 @@ async function readBodyWithin(request: Request, max: number): Promise<Uint8Array
     if (done) break;
     size += value.byteLength;
     if (size > max) {
-      await reader.cancel().catch(() => {});
+      void discardRest(reader);
       throw tooLarge("the body");
     }
     chunks.push(value);
@@ -145,6 +145,30 @@ async function readBodyWithin(request: Request, max: number): Promise<Uint8Array
     offset += chunk.byteLength;
   }
   return body;
+}
+
+// What an over-limit body of unknown length may still send after the refusal, read and thrown away.
+const DISCARD_BYTES = 8 * 1024 * 1024;
+const DISCARD_MS = 10_000;
+
+/**
+ * Reads the rest of a refused body in the background, up to a bound, then hangs up. Cancelling at once
+ * would close the socket while the caller is still sending, and about half the callers then saw a reset
+ * instead of the 413 already on its way; a body that goes on past the bound gets the reset.
+ */
+async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  const until = Date.now() + DISCARD_MS;
+  let discarded = 0;
+  try {
+    while (discarded <= DISCARD_BYTES && Date.now() <= until) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      discarded += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The caller went away: nothing left to discard.
+  }
 }
 
 // The PING out on each connection, if any, and when it went. A request that starts while a young one is

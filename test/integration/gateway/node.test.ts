@@ -275,6 +275,30 @@ describe("POST /v1/rpc on Node, through a real federation", () => {
     expect(((await unknown.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}unknown-cluster`);
   });
 
+  it("answers 413 to every over-limit body sent in chunks, never a reset mid-upload", async () => {
+    // The refusal comes while the caller is still sending: hanging up at once had about half of these
+    // callers see a broken socket instead of the answer.
+    const chunk = new TextEncoder().encode("x".repeat(4096));
+    const statuses: (number | string)[] = [];
+    for (let i = 0; i < 20; i++) {
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent++ < 100) controller.enqueue(chunk);
+          else controller.close();
+        },
+      });
+      const headers = { "content-type": "application/json" };
+      const init = { method: "POST", headers, body, duplex: "half" } as RequestInit;
+      const answer = await fetch(`${gateway.url}/v1/rpc`, init).then(
+        async (res) => `${res.status} ${((await res.json()) as { type: string }).type}`,
+        (err: Error) => `failed: ${String(err.cause ?? err)}`,
+      );
+      statuses.push(answer);
+    }
+    expect(new Set(statuses)).toEqual(new Set([`413 ${PROBLEM_BASE}payload-too-large`]));
+  });
+
   it("refuses data nested 5,000 levels deep (10 KB, under the limit) as invalid-body, before discovery", async () => {
     audit.length = 0;
     const received = federation.nodes.stats.received;

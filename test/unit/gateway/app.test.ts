@@ -203,6 +203,34 @@ describe("POST /v1/rpc before NATS", () => {
     expect(streamed.status).toBe(413);
   });
 
+  it("reads an endless refused body only up to a bound, then hangs up on it", async () => {
+    const chunk = new Uint8Array(64 * 1024);
+    let pulled = 0;
+    let hangUp = () => {};
+    const hungUp = new Promise<void>((resolve) => {
+      hangUp = resolve;
+    });
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      cancel() {
+        hangUp();
+      },
+    });
+    const res = await app.request("/v1/rpc", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: endless,
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    await hungUp;
+    expect(pulled).toBeGreaterThan(1024 * 1024);
+    expect(pulled).toBeLessThan(10 * 1024 * 1024);
+  });
+
   it("accepts an ed25519 signature and a bearer token: a valid request goes on to NATS", async () => {
     for (const key of [signing, bearer]) {
       const res = await post(body, { key });
