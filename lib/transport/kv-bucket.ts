@@ -14,6 +14,7 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { type KvBucket, type KvEntry, type KvScanOptions, KvUnavailable } from "../kv/mod.ts";
 import type { LogFn } from "./auth.ts";
+import { OutageGate } from "./outage-gate.ts";
 
 export interface KvBucketOptions {
   name: string;
@@ -90,6 +91,7 @@ export class NatsKvBucket implements KvBucket {
   readonly #prefix: string;
   readonly #stream: string;
   readonly #publisher: Publisher;
+  readonly #gate: OutageGate;
 
   private constructor(
     readonly name: string,
@@ -101,6 +103,7 @@ export class NatsKvBucket implements KvBucket {
     this.#prefix = `$KV.${name}.`;
     this.#stream = `KV_${name}`;
     this.#publisher = new Publisher(connection);
+    this.#gate = new OutageGate(`kv bucket ${name}`);
   }
 
   /**
@@ -224,12 +227,8 @@ export class NatsKvBucket implements KvBucket {
   }
 
   /** The call's result; a failure that only says the bucket cannot answer now is a KvUnavailable. */
-  async #answer<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      throw unavailableOr(this.name, err);
-    }
+  #answer<T>(call: () => Promise<T>): Promise<T> {
+    return this.#gate.run(call, (err) => unavailableOr(this.name, err));
   }
 
   /**
