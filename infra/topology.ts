@@ -477,6 +477,11 @@ async function writeCertificate(
   return { certFile, keyFile };
 }
 
+// The least the server takes (the default is 2 min, for thousands of clients): it closes at most one
+// client a second, so a server with a handful is gone in seconds anyway.
+const LAME_DUCK_DURATION_S = 30;
+const LAME_DUCK_GRACE_S = 1;
+
 /** nats-server's config syntax accepts JSON values, so blocks are written as JSON. */
 async function writeServerConfig(
   server: ServerSpec,
@@ -494,6 +499,9 @@ async function writeServerConfig(
     `http: "127.0.0.1:${server.monitorPort}"`,
     "max_payload: 8MB",
     `log_file: "${server.logFile}"`,
+    "# Lame duck (SIGUSR2, the rolling restart): hand JetStream leaders over, then move clients off, in seconds.",
+    `lame_duck_duration: "${LAME_DUCK_DURATION_S}s"`,
+    `lame_duck_grace_period: "${LAME_DUCK_GRACE_S}s"`,
     "# Clients: TLS, and a client certificate from the CA.",
     `tls: ${block(mutual)}`,
   ];
@@ -536,8 +544,13 @@ interface ServerProcess {
   start(): Promise<void>;
   /** SIGKILL, as a crash would; resolves once the process is gone. */
   kill(): Promise<void>;
-  /** SIGTERM (lame duck and shutdown), SIGKILL after 5 s. */
+  /** SIGTERM: the server closes its connections and stops at once; SIGKILL after 5 s. */
   stop(): Promise<void>;
+  /**
+   * SIGUSR2, as a rolling restart should: the server hands its JetStream leaders to peers, tells clients
+   * to move, closes their connections over the lame duck duration and stops.
+   */
+  lameDuck(): Promise<void>;
   /** The tail of the server's log file. */
   log(): Promise<string>;
 }
@@ -576,10 +589,10 @@ function serverProcess(spec: ServerSpec, options: StartTopologyOptions): ServerP
     const text = await readFile(spec.logFile, "utf8").catch(() => "");
     return `${text.slice(-3000)}${stderr}`;
   };
-  const end = async (signal: NodeJS.Signals) => {
+  const end = async (signal: NodeJS.Signals, graceMs = 5000) => {
     if (!isRunning()) return;
     child!.kill(signal);
-    const timer = setTimeout(() => child?.kill("SIGKILL"), 5000);
+    const timer = setTimeout(() => child?.kill("SIGKILL"), graceMs);
     await exited;
     clearTimeout(timer);
   };
@@ -617,6 +630,7 @@ function serverProcess(spec: ServerSpec, options: StartTopologyOptions): ServerP
     },
     kill: () => end("SIGKILL"),
     stop: () => end("SIGTERM"),
+    lameDuck: () => end("SIGUSR2", (LAME_DUCK_DURATION_S + 5) * 1000),
     log,
   };
 }

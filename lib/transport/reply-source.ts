@@ -128,6 +128,10 @@ export interface StreamReplySourceOptions {
 
 // Pull batch per request; the consumer's max_ack_pending bounds how many are held at once.
 const PULL_BATCH = 256;
+// How long one pull waits on the server. The client notices a pull that went missing (its consumer's
+// leader moved to another server, as in a rolling restart) by two missed heartbeats, half of this
+// apart: at the client's default of 30 s, replies sat unread that long while jobs waited on them.
+const PULL_EXPIRES_MS = 5000;
 /** Short, as nothing but a dead collector waits on it (the default of 30 s stalled jobs that long). */
 const DEFAULT_ACK_WAIT_MS = 2000;
 const CONSUMER_ALREADY_EXISTS = 10148;
@@ -189,7 +193,7 @@ export async function streamReplySource(
     kind: "stream",
     async start(handler) {
       const consumer = await js.consumers.get(options.stream, options.consumer);
-      const current = await consumer.consume({ max_messages: PULL_BATCH });
+      const current = await consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
       messages = current;
       loop = (async () => {
         for await (const msg of current) dispatch(handler, msg);
