@@ -2,7 +2,7 @@
 // regular expressions, paths and templates are ready to use. Every error names a line, a column and a
 // field path, because a file that fails at start-up must be easy to fix.
 import { LineCounter, parseDocument } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { rpcRequestBodySchema } from "../api/mod.ts";
 import { compileRe2, MAX_REGEX_LENGTH, type Re2Regex } from "../protocol/mod.ts";
 import { type CallbackTarget, callbackTargetSchema, JOB_STATES } from "../results/jobs/mod.ts";
