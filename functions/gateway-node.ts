@@ -16,6 +16,7 @@ import type { Logger } from "../lib/log/mod.ts";
 import type { AuditEvent, ReplayStore } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
+import { parseTriggerFile } from "../lib/triggers/node.ts";
 import { type AuditSink, auditSink } from "./audit-sink.ts";
 import { docsAssets } from "./gateway-docs.ts";
 import type { NodeGatewaySettings } from "./gateway-env.ts";
@@ -82,6 +83,7 @@ export async function nodeGateway(
       settings: { ...settings, ...files },
       env: process.env,
       keys: auth.keys,
+      parseTriggers: parseTriggerFile,
       log,
     });
     replay = auth.replay;
