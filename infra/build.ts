@@ -69,8 +69,9 @@ export interface LambdaBuild {
 }
 
 /**
- * One ES module with every dependency inside (Lambda's Node runtime loads `index.mjs` and calls the
- * exported `handler`), zipped for upload.
+ * ES modules with every dependency inside (Lambda's Node runtime loads `index.mjs` and calls the exported
+ * `handler`), zipped for upload. `index.mjs` is small: what functions/lambda.ts imports dynamically is in
+ * chunks beside it, loaded by the first invocation rather than by every cold start's import.
  */
 export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBuild> {
   const dir = join(outdir, "lambda");
@@ -83,6 +84,8 @@ export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBu
     platform: "node",
     target: "node20",
     format: "esm",
+    splitting: true,
+    chunkNames: "[name]-[hash]",
     minify: true,
     sourcemap: "linked",
     legalComments: "linked",
