@@ -19,11 +19,14 @@ const REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
 /**
- * Packages stay in node_modules, except @peculiar/x509 and what it imports: esbuild hoists every
- * external import above the bundled code, so an external x509 would load (and its tsyringe would throw)
- * before lib/security's reflect-metadata shim had run.
+ * Packages stay in node_modules, except:
+ *  - @peculiar/x509 and what it imports: esbuild hoists every external import above the bundled code, so
+ *    an external x509 would load (and its tsyringe would throw) before lib/security's reflect-metadata
+ *    shim had run;
+ *  - zod: from node_modules every command would load its ~100 files (every locale included) and build
+ *    every schema type; bundled, a command's chunk holds the schemas it uses.
  */
-const keepInBundle = new Set(["@peculiar/x509"]);
+const keepInBundle = new Set(["@peculiar/x509", "zod"]);
 
 const externalPackages: Plugin = {
   name: "external-packages",
