@@ -41,9 +41,10 @@ const externalPackages: Plugin = {
   },
 };
 
-export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
+/** The metafile says which chunks each command loads and what is in them. */
+export async function buildCli(outdir = join(ROOT, "dist")): Promise<Metafile> {
   await rm(join(outdir, "chunks"), { recursive: true, force: true });
-  await build({
+  const result = await build({
     entryPoints: { "choria-edge": join(ROOT, "cli/main.ts") },
     outdir,
     outExtension: { ".js": ".mjs" },
@@ -57,8 +58,10 @@ export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
     plugins: [externalPackages],
     banner: { js: REQUIRE_BANNER },
     sourcemap: true,
+    metafile: true,
     logLevel: "warning",
   });
+  return result.metafile;
 }
 
 // 1980-01-01 in local time, as the DOS field stores it: the earliest date it holds.
