@@ -22,6 +22,7 @@ import {
   WEBHOOK_SCHEMES,
   type WebhookScheme,
 } from "../lib/security/webhooks/mod.ts";
+import { triggerFileJson } from "../lib/triggers/node.ts";
 import { commandArgs } from "./args.ts";
 import { localStack } from "./local-stack.ts";
 
@@ -30,7 +31,13 @@ const WAIT_LIMIT_MS = 120_000;
 const POLL_MS = 500;
 
 const USAGE = `usage: choria-edge hook send <trigger> [options]
+       choria-edge hook compile <trigger file>
 
+compile: checks a trigger file (YAML or JSON) and prints it as one line of JSON, the form the Workers
+gateway takes in CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT (it carries no YAML parser). Exits 1 naming each
+error's line and column.
+
+send: 
 Signs a webhook delivery exactly as its sender would (signature, delivery id and timestamp headers)
 and POSTs it to <url>/v1/hooks/<trigger>. Prints the HTTP status and the gateway's answer; exits 0 on
 a 2xx answer (with --wait: when the job ends complete), 1 otherwise, 2 on a usage error.
@@ -185,10 +192,10 @@ export async function runHook(
   if (typeof args === "number") return args;
   const { values, positionals } = args;
   try {
-    const [verb, trigger, ...extra] = positionals;
-    if (verb !== "send" || trigger === undefined || extra.length > 0)
-      throw new UsageError("expected: hook send <trigger>");
-    return await send(trigger, values, io);
+    const [verb, target, ...extra] = positionals;
+    if ((verb !== "send" && verb !== "compile") || target === undefined || extra.length > 0)
+      throw new UsageError("expected: hook send <trigger>, or hook compile <trigger file>");
+    return verb === "send" ? await send(target, values, io) : await compile(target, io);
   } catch (err) {
     if (err instanceof FileProblem) {
       io.stderr.write(`choria-edge hook: ${err.message}\n`);
@@ -198,6 +205,16 @@ export async function runHook(
     io.stderr.write(`choria-edge hook: ${err.message}\n`);
     return 2;
   }
+}
+
+async function compile(file: string, io: HookIo): Promise<number> {
+  const compiled = triggerFileJson(await readNamedFile(file, { what: "trigger file" }), { filename: file });
+  if (!compiled.ok) {
+    io.stderr.write(`${compiled.message}\n`);
+    return 1;
+  }
+  io.stdout.write(`${compiled.json}\n`);
+  return 0;
 }
 
 async function send(trigger: string, values: Values, io: HookIo): Promise<number> {

@@ -10,7 +10,7 @@ import {
   parseFleet,
   serveNodes,
 } from "../lib/node/mod.ts";
-import { TrustStore } from "../lib/security/mod.ts";
+import { TrustStore } from "../lib/security/node.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
 import { natsConnectionChoice, natsOptionSpecs } from "../lib/transport/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";

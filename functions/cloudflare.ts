@@ -25,6 +25,7 @@ import { errorText, jsonLineLogger } from "../lib/log/mod.ts";
 import { auditLine } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectWebSocket } from "../lib/transport/mod.ts";
+import { parseTriggerJson } from "../lib/triggers/mod.ts";
 
 const log = jsonLineLogger((line) => console.error(line.trimEnd()), {
   component: "gateway",
@@ -62,7 +63,10 @@ export interface Env {
   /** `on`: async requests and /v1/jobs in the collectors' JetStream KV bucket (durable-object mode only). */
   CHORIA_EDGE_GATEWAY_JOBS?: string;
   CHORIA_EDGE_GATEWAY_SYNC_BUDGET?: string;
-  /** Webhook triggers as YAML or JSON text; their secrets are further Worker secrets named in it. */
+  /**
+   * Webhook triggers as JSON text (`choria-edge hook compile` turns the YAML file into it: the Worker
+   * carries no YAML parser); their secrets are further Worker secrets named in it.
+   */
   CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT?: string;
   /** A secret: seals callback secrets in job records; the collectors hold the same key. */
   CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY?: string;
@@ -154,6 +158,7 @@ async function buildApp(
       // Trigger secrets are Worker secrets, named by the trigger file.
       env: env as unknown as Record<string, string | undefined>,
       keys: auth.keys,
+      parseTriggers: parseTriggerJson,
     }),
   });
 }

@@ -16,6 +16,7 @@ import type { Logger } from "../lib/log/mod.ts";
 import type { AuditEvent, ReplayStore } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
+import { parseTriggerJson } from "../lib/triggers/mod.ts";
 import { type AuditSink, auditSink } from "./audit-sink.ts";
 import { docsAssets } from "./gateway-docs.ts";
 import type { NodeGatewaySettings } from "./gateway-env.ts";
@@ -77,11 +78,18 @@ export async function nodeGateway(
   const build = async (files: ReloadableSettings): Promise<GatewayApp> => {
     const auth =
       options.auth ?? (await gatewayAuthFromKeys(files.keysJson, replay === undefined ? {} : { replay }));
+    // The YAML parser is loaded only for a trigger file: most gateways have none, and a Lambda's cold start
+    // would pay for it (without a file no parser runs).
+    const parseTriggers =
+      files.triggers === undefined
+        ? parseTriggerJson
+        : (await import("../lib/triggers/node.ts")).parseTriggerFile;
     const async = asyncParts({
       nats,
       settings: { ...settings, ...files },
       env: process.env,
       keys: auth.keys,
+      parseTriggers,
       log,
     });
     replay = auth.replay;

@@ -3,16 +3,21 @@
 // on environment variables usually means certificate, key and keys file ship in the package or a layer
 // (`..._CERT`, `..._KEY`, `..._KEYS` name the files) rather than as PEM text. Everything, the NATS
 // connection included, lives at module scope, so warm invocations reuse it.
-import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
-import { jsonLineLogger } from "../lib/log/mod.ts";
-import { gatewaySettings } from "./gateway-env.ts";
-import { nodeGateway } from "./gateway-node.ts";
+import type { handle, LambdaContext, LambdaEvent } from "hono/aws-lambda";
 
 type Handler = ReturnType<typeof handle>;
 
 let built: Promise<Handler> | undefined;
 
 async function build(): Promise<Handler> {
+  // Loaded here, not at the top: Lambda runs a module's import before its first invocation on every cold
+  // start, and buildLambda splits what is imported here into chunks of their own.
+  const [{ handle }, { jsonLineLogger }, { gatewaySettings }, { nodeGateway }] = await Promise.all([
+    import("hono/aws-lambda"),
+    import("../lib/log/mod.ts"),
+    import("./gateway-env.ts"),
+    import("./gateway-node.ts"),
+  ]);
   const parsed = await gatewaySettings([], process.env);
   if (!parsed.ok) throw new Error(`gateway settings: ${"error" in parsed ? parsed.error : "help"}`);
   const { settings } = parsed;

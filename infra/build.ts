@@ -19,11 +19,14 @@ const REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
 /**
- * Packages stay in node_modules, except @peculiar/x509 and what it imports: esbuild hoists every
- * external import above the bundled code, so an external x509 would load (and its tsyringe would throw)
- * before lib/security's reflect-metadata shim had run.
+ * Packages stay in node_modules, except:
+ *  - @peculiar/x509 and what it imports: esbuild hoists every external import above the bundled code, so
+ *    an external x509 would load (and its tsyringe would throw) before lib/security's reflect-metadata
+ *    shim had run;
+ *  - zod: from node_modules every command would load its ~100 files (every locale included) and build
+ *    every schema type; bundled, a command's chunk holds the schemas it uses.
  */
-const keepInBundle = new Set(["@peculiar/x509"]);
+const keepInBundle = new Set(["@peculiar/x509", "zod"]);
 
 const externalPackages: Plugin = {
   name: "external-packages",
@@ -38,9 +41,10 @@ const externalPackages: Plugin = {
   },
 };
 
-export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
+/** The metafile says which chunks each command loads and what is in them. */
+export async function buildCli(outdir = join(ROOT, "dist")): Promise<Metafile> {
   await rm(join(outdir, "chunks"), { recursive: true, force: true });
-  await build({
+  const result = await build({
     entryPoints: { "choria-edge": join(ROOT, "cli/main.ts") },
     outdir,
     outExtension: { ".js": ".mjs" },
@@ -54,8 +58,10 @@ export async function buildCli(outdir = join(ROOT, "dist")): Promise<void> {
     plugins: [externalPackages],
     banner: { js: REQUIRE_BANNER },
     sourcemap: true,
+    metafile: true,
     logLevel: "warning",
   });
+  return result.metafile;
 }
 
 // 1980-01-01 in local time, as the DOS field stores it: the earliest date it holds.
@@ -69,8 +75,9 @@ export interface LambdaBuild {
 }
 
 /**
- * One ES module with every dependency inside (Lambda's Node runtime loads `index.mjs` and calls the
- * exported `handler`), zipped for upload.
+ * ES modules with every dependency inside (Lambda's Node runtime loads `index.mjs` and calls the exported
+ * `handler`), zipped for upload. `index.mjs` is small: what functions/lambda.ts imports dynamically is in
+ * chunks beside it, loaded by the first invocation rather than by every cold start's import.
  */
 export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBuild> {
   const dir = join(outdir, "lambda");
@@ -83,6 +90,8 @@ export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBu
     platform: "node",
     target: "node20",
     format: "esm",
+    splitting: true,
+    chunkNames: "[name]-[hash]",
     minify: true,
     sourcemap: "linked",
     legalComments: "linked",

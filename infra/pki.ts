@@ -3,7 +3,8 @@
 // ensureDemoPki touches the disk.
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { encodePem, parseCertificate, pkcs8FromPem, validityAt, x509 } from "../lib/security/mod.ts";
+import { encodePem, pkcs8FromPem } from "../lib/security/mod.ts";
+import { parseCertificate, validityAt, x509 } from "../lib/security/node.ts";
 
 const RSA_SHA256 = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
 const RSA_KEYGEN: RsaHashedKeyGenParams = {

@@ -6,7 +6,7 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { KeyRegistry } from "../lib/security/http/mod.ts";
-import { parseTriggerFile } from "../lib/triggers/mod.ts";
+import { parseTriggerFile } from "../lib/triggers/node.ts";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
 import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
 import {

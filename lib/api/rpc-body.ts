@@ -1,6 +1,6 @@
 // The /v1/rpc request body as one zod schema. The gateway validates requests with it and describes it in
 // its OpenAPI document; a trigger file's `request` is this body with placeholders, checked against it too.
-import { z } from "zod";
+import * as z from "zod";
 import {
   FACT_OPERATORS,
   IDENTITY_MAX_LENGTH,

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { STATS_PROTOCOL, type StatsDocument } from "./stats.ts";
 
 const sideSchema = z.looseObject({

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 const NAME = /^[A-Za-z0-9_-]+$/;
 const name = z.string().min(1).max(128).regex(NAME);

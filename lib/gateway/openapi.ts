@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 description of the gateway, built from the zod schemas that validate requests and from
 // the one problem catalogue: each operation lists the problem types it can answer with.
-import { z } from "zod";
+import * as z from "zod";
 import { rpcRequestBodySchema } from "../api/mod.ts";
 import { JOB_STATES } from "../results/jobs/mod.ts";
 import { LIST_PAGE, MAX_LIST_PAGE } from "./jobs.ts";

@@ -1,6 +1,6 @@
 // The HTTP API's documents as zod schemas: request validation and the OpenAPI description both come
 // from here (the request body from lib/api, which trigger files share), so the two cannot drift apart.
-import { z } from "zod";
+import * as z from "zod";
 import { rpcRequestBodySchema } from "../api/mod.ts";
 import { type Filter, validateFilter } from "../protocol/mod.ts";
 import type { CallbackTarget } from "../results/jobs/mod.ts";

@@ -4,7 +4,7 @@
 import type { KeyRegistry } from "../security/http/mod.ts";
 import { isWebhookScheme, type WebhookSecrets, webhookSecretsProblems } from "../security/webhooks/mod.ts";
 import type { LogFn } from "../transport/mod.ts";
-import { parseTriggerFile, type Trigger, type TriggerSet, triggerSecrets } from "../triggers/mod.ts";
+import { type Trigger, type TriggerParser, type TriggerSet, triggerSecrets } from "../triggers/mod.ts";
 import { bucketSettings, type DataStoreSource, kvDataStore } from "./buckets.ts";
 import type { AsyncDeps } from "./deps.ts";
 import { kvJobStore } from "./job-store.ts";
@@ -25,6 +25,8 @@ export type TriggersResult = { ok: true; triggers: GatewayTriggers } | { ok: fal
 export function loadTriggers(
   text: string,
   options: {
+    /** YAML with positions on Node (lib/triggers/node.ts), JSON in the Worker. */
+    parse: TriggerParser;
     filename?: string;
     env: Record<string, string | undefined>;
     keys: KeyRegistry;
@@ -33,7 +35,7 @@ export function loadTriggers(
     data: boolean;
   },
 ): TriggersResult {
-  const parsed = parseTriggerFile(text, options.filename === undefined ? {} : { filename: options.filename });
+  const parsed = options.parse(text, options.filename === undefined ? {} : { filename: options.filename });
   if (!parsed.ok) return { ok: false, error: parsed.message };
   const problems: string[] = [];
   const secrets = new Map<string, WebhookSecrets>();
@@ -92,6 +94,8 @@ export function asyncParts(options: {
   settings: AsyncSettings;
   env: Record<string, string | undefined>;
   keys: KeyRegistry;
+  /** Reads the trigger file's text: YAML on Node, JSON in the Worker. */
+  parseTriggers: TriggerParser;
   /** Told the replication each bucket got when it is opened. */
   log?: LogFn;
 }): AsyncDeps & { data?: DataStoreSource } {
@@ -101,6 +105,7 @@ export function asyncParts(options: {
   let triggers: GatewayTriggers | undefined;
   if (settings.triggers !== undefined) {
     const loaded = loadTriggers(settings.triggers.text, {
+      parse: options.parseTriggers,
       filename: settings.triggers.filename,
       env: options.env,
       keys: options.keys,

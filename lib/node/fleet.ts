@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 // Simulated identities: each has its own facts, classes and agents, derived deterministically from a seed
 // so that a filter selects the same real subset in every run (tests can compute the expected set).
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type Decoded, fail, ok } from "./errors.ts";
 import { validateWith } from "./json.ts";
 import { compileRe2, re2OrUndefined } from "./re2.ts";

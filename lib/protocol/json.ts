@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import { type Decoded, fail, type Layer, ok } from "./errors.ts";
 import { depthDetail, jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 

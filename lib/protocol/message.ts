@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { decodeBase64Text } from "./base64.ts";
 import { type Decoded, fail, ok, ProtocolError } from "./errors.ts";
 import { emptyFilter, type Filter, filterSchema, normaliseFilter } from "./filter.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { decodeBase64Text, encodeBase64Text } from "./base64.ts";
 import { type Decoded, fail } from "./errors.ts";
 import { decodeVersioned } from "./json.ts";

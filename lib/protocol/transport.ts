@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type Decoded, fail, ok } from "./errors.ts";
 import { fieldPath, parseJson } from "./json.ts";
 

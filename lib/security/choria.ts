@@ -6,14 +6,10 @@ import {
   type SecureReply,
   type SecureRequest,
 } from "../protocol/mod.ts";
-import { base64Bytes, utf8Bytes } from "./bytes.ts";
-import {
-  type CertificateFailureReason,
-  type ParsedCertificate,
-  parseCertificate,
-  type TrustStore,
-} from "./certs.ts";
+import { type Bytes, base64Bytes, utf8Bytes } from "./bytes.ts";
+import type { CertificateFailureReason, ParsedCertificate, TrustStore } from "./certs.ts";
 import { constantTimeEqual } from "./compare.ts";
+import { signerCertificate } from "./der.ts";
 import { pkcs8FromPem } from "./pem.ts";
 import { sha256Digest } from "./sha256.ts";
 
@@ -37,8 +33,8 @@ export interface RequestSigner {
  * configuration error to report at start-up, not per request.
  */
 export async function loadSigner(material: { certPem: string; keyPem: string }): Promise<RequestSigner> {
-  const cert = parseCertificate(material.certPem);
-  if (!cert.ok) throw new Error(`signer certificate: ${cert.detail}`);
+  const cert = signerCertificate(material.certPem);
+  if (!cert.ok) throw new Error(`signer certificate: ${cert.error}`);
   const certname = cert.value.names[0];
   if (certname === undefined) throw new Error("signer certificate has neither a common name nor a DNS name");
   const pkcs8 = pkcs8FromPem(material.keyPem);
@@ -49,7 +45,7 @@ export async function loadSigner(material: { certPem: string; keyPem: string }):
   } catch (err) {
     throw new Error(`signer key: not an RSA private key WebCrypto accepts: ${(err as Error).message}`);
   }
-  const publicKey = await importRsaPublicKey(cert.value);
+  const publicKey = await importRsaPublicKey(cert.value.spki, certname);
   if (!publicKey.ok) throw new Error(`signer certificate: ${publicKey.detail}`);
   const probe = utf8Bytes("choria-edge signer key check");
   const probeSignature = await crypto.subtle.sign(RSA_PKCS1_SHA256, privateKey, probe);
@@ -166,21 +162,22 @@ const publicKeys = new WeakMap<ParsedCertificate, Promise<KeyImport>>();
 function cachedPublicKey(cert: ParsedCertificate): Promise<KeyImport> {
   let key = publicKeys.get(cert);
   if (key === undefined) {
-    key = importRsaPublicKey(cert);
+    key = importRsaPublicKey(cert.spki, cert.subject);
     publicKeys.set(cert, key);
   }
   return key;
 }
 
-async function importRsaPublicKey(cert: ParsedCertificate): Promise<KeyImport> {
+/** `holder` names the certificate in the refusal: its subject, or the signer's certname. */
+async function importRsaPublicKey(spki: Bytes, holder: string): Promise<KeyImport> {
   let key: CryptoKey;
   try {
-    key = await crypto.subtle.importKey("spki", cert.spki, RSA_PKCS1_SHA256, false, ["verify"]);
+    key = await crypto.subtle.importKey("spki", spki, RSA_PKCS1_SHA256, false, ["verify"]);
   } catch {
-    return { ok: false, detail: `${cert.subject} does not hold an RSA public key; Choria v1 signs with RSA` };
+    return { ok: false, detail: `${holder} does not hold an RSA public key; Choria v1 signs with RSA` };
   }
   const bits = (key.algorithm as RsaHashedKeyAlgorithm).modulusLength;
-  if (bits < MIN_RSA_BITS) return { ok: false, detail: `${cert.subject} has a ${bits}-bit RSA key` };
+  if (bits < MIN_RSA_BITS) return { ok: false, detail: `${holder} has a ${bits}-bit RSA key` };
   return { ok: true, key };
 }
 

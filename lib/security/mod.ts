@@ -1,11 +1,7 @@
 // The public surface of lib/security for Choria message security. Import from here, not from the files.
 
 export { type Bytes, base64Bytes, utf8Bytes } from "./bytes.ts";
-export {
-  parseCertificate,
-  TrustStore,
-  validityAt,
-} from "./certs.ts";
+export type { TrustStore } from "./certs.ts";
 export {
   type CallerIdMapping,
   callerIdForKey,
@@ -23,4 +19,3 @@ export {
   pkcs8FromPem,
 } from "./pem.ts";
 export { sha256Digest } from "./sha256.ts";
-export { x509 } from "./x509.ts";

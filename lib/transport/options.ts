@@ -1,6 +1,6 @@
 // The NATS connection options every command and process takes, in one place: the flags that name them,
 // how they become an auth method and TLS files, and the schemas that validate them in a configuration.
-import { z } from "zod";
+import * as z from "zod";
 import type { OptionSpec } from "../config/mod.ts";
 import type { NatsAuth } from "./auth.ts";
 import type { NatsTlsFiles } from "./node.ts";

@@ -1,16 +1,15 @@
-// The trigger file: YAML or JSON (JSON is YAML), checked with zod, then compiled into triggers whose
-// regular expressions, paths and templates are ready to use. Every error names a line, a column and a
-// field path, because a file that fails at start-up must be easy to fix.
-import { LineCounter, parseDocument } from "yaml";
-import { z } from "zod";
+// The trigger file's data, checked with zod, then compiled into triggers whose regular expressions, paths
+// and templates are ready to use. The text is parsed elsewhere: YAML (yaml.ts, where every error names a
+// line and a column, because a file that fails at start-up must be easy to fix) or JSON (here, for the
+// Worker, which takes the file compiled to JSON so that it carries no YAML parser).
+import * as z from "zod";
 import { rpcRequestBodySchema } from "../api/mod.ts";
 import { compileRe2, MAX_REGEX_LENGTH, type Re2Regex } from "../protocol/mod.ts";
 import { type CallbackTarget, callbackTargetSchema, JOB_STATES } from "../results/jobs/mod.ts";
 import { type Policy, policySchema } from "../security/http/mod.ts";
 import type { Condition, ConditionScalar } from "./conditions.ts";
 import { checkInputValue, INPUT_TYPES, type InputSource, type InputSpec, type InputValue } from "./inputs.ts";
-import { type DataPath, findNode, formatPath, locate, nodeLocation } from "./locate.ts";
-import { parsePath } from "./paths.ts";
+import { type DataPath, formatPath, type Location, parsePath } from "./paths.ts";
 import { parseTemplate, stringsIn, templateInputs } from "./template.ts";
 
 const VERIFY_SCHEMES = ["github", "standard-webhooks", "slack", "stripe", "rfc9421"] as const;
@@ -26,7 +25,6 @@ const CALLER_ID = /^[a-z]+=[\w.-]+$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 const DATA_KEY = /^[A-Za-z0-9_=./-]{1,256}$/;
 const DEFAULT_LOCK_TIMEOUT_SECONDS = 5;
-const MAX_SYNTAX_ERRORS = 5;
 
 /**
  * Compiles as the triggers will use it: RE2 (Go's syntax, as Choria's own tools use it; no backreferences
@@ -474,52 +472,63 @@ function duplicateNameErrors(data: unknown): RawError[] {
   return errors;
 }
 
-export function parseTriggerFile(text: string, options: { filename?: string } = {}): TriggerFileResult {
-  const filename = options.filename ?? "triggers";
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const fail = (errors: TriggerConfigError[]): TriggerFileResult => {
-    errors.sort((a, b) => a.line - b.line || a.column - b.column);
-    const message = errors
-      .map(
-        (error) =>
-          `${filename}:${error.line}:${error.column}${error.path ? ` ${error.path}` : ""}: ${error.message}`,
-      )
-      .join("\n");
-    return { ok: false, errors, message };
-  };
-  // One syntax error tends to set off a cascade; the first few are the ones worth reading.
-  if (document.errors.length > 0)
-    return fail(
-      document.errors.slice(0, MAX_SYNTAX_ERRORS).map((error) => ({
-        ...locate(lineCounter, error.pos[0]),
-        path: "",
-        message: error.message,
-      })),
-    );
-  let data: unknown;
-  try {
-    data = document.toJS({ maxAliasCount: 100 });
-  } catch (error) {
-    return fail([
-      { line: 1, column: 1, path: "", message: error instanceof Error ? error.message : String(error) },
-    ]);
-  }
+/** Parses trigger file text into triggers, or errors located in that text. */
+export type TriggerParser = (text: string, options?: { filename?: string }) => TriggerFileResult;
+
+/** Sorts errors by position and words them as `file:line:column path: message`. */
+export function triggerFileErrors(filename: string, errors: TriggerConfigError[]): TriggerFileResult {
+  errors.sort((a, b) => a.line - b.line || a.column - b.column);
+  const message = errors
+    .map(
+      (error) =>
+        `${filename}:${error.line}:${error.column}${error.path ? ` ${error.path}` : ""}: ${error.message}`,
+    )
+    .join("\n");
+  return { ok: false, errors, message };
+}
+
+/**
+ * Checks and compiles parsed trigger file data. `locate` maps a field path (and whether its key, not its
+ * value, is meant) back to the text.
+ */
+export function compileTriggerData(
+  data: unknown,
+  filename: string,
+  locate: (path: DataPath, atKey: boolean) => Location,
+): TriggerFileResult {
   const parsed = triggerFileSchema.safeParse(data);
   const raw = [
     ...(parsed.success ? [] : parsed.error.issues.flatMap(issueErrors)),
     ...duplicateNameErrors(data),
   ];
-  if (raw.length > 0)
-    return fail(
-      raw.map(({ path, message, atKey }) => {
-        const node = findNode(document, path, atKey);
-        return { ...nodeLocation(lineCounter, node), path: formatPath(path), message };
-      }),
+  if (raw.length > 0 || !parsed.success)
+    return triggerFileErrors(
+      filename,
+      raw.map(({ path, message, atKey }) => ({
+        ...locate(path, atKey ?? false),
+        path: formatPath(path),
+        message,
+      })),
     );
-  if (!parsed.success) return fail([]);
   return { ok: true, triggers: new CompiledTriggers(parsed.data.triggers.map(compileTrigger)) };
 }
+
+/**
+ * The trigger file as JSON, as the Worker takes it (`choria-edge hook compile` writes it from YAML). JSON
+ * keeps no positions worth reporting, so every error is at 1:1 and its field path says where.
+ */
+export const parseTriggerJson: TriggerParser = (text, options = {}) => {
+  const filename = options.filename ?? "triggers";
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    return triggerFileErrors(filename, [
+      { line: 1, column: 1, path: "", message: `not JSON: ${(error as Error).message}` },
+    ]);
+  }
+  return compileTriggerData(data, filename, () => ({ line: 1, column: 1 }));
+};
 
 /** The secrets a trigger's verifier needs, read from the environment once, at start-up. */
 export function triggerSecrets(

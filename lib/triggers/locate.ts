@@ -1,13 +1,7 @@
 // Maps a path into the parsed data (as zod reports it) back to the YAML node it came from, so that an
 // error names the line and column of the offending value, or of the map that lacks a required field.
 import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from "yaml";
-
-export type DataPath = readonly PropertyKey[];
-
-export interface Location {
-  line: number;
-  column: number;
-}
+import type { DataPath, Location } from "./paths.ts";
 
 function resolve(document: Document, node: unknown): Node | undefined {
   if (isAlias(node)) return resolve(document, node.resolve(document));
@@ -49,13 +43,4 @@ export function locate(lineCounter: LineCounter, offset: number | undefined): Lo
 
 export function nodeLocation(lineCounter: LineCounter, node: Node | undefined): Location {
   return locate(lineCounter, node?.range?.[0]);
-}
-
-/** `triggers[0].inputs.branch.pattern` */
-export function formatPath(path: DataPath): string {
-  return path
-    .map((segment, index) =>
-      typeof segment === "number" ? `[${segment}]` : `${index === 0 ? "" : "."}${String(segment)}`,
-    )
-    .join("");
 }

@@ -1,10 +1,13 @@
-// The public surface of lib/triggers: webhook triggers from a YAML or JSON file, evaluated per delivery.
+// The public surface of lib/triggers: webhook triggers from a trigger file, evaluated per delivery. The
+// YAML parser is in node.ts; this surface parses JSON only.
 export type { Delivery } from "./conditions.ts";
 export { describeCondition, firstFailingCondition } from "./conditions.ts";
 export {
-  parseTriggerFile,
+  parseTriggerJson,
   type Trigger,
   type TriggerConfigError,
+  type TriggerFileResult,
+  type TriggerParser,
   type TriggerSet,
   triggerSecrets,
 } from "./config.ts";

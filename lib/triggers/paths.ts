@@ -34,3 +34,20 @@ export function lookupPath(value: unknown, segments: readonly PathSegment[]): un
   }
   return current;
 }
+
+/** A field's place in parsed trigger file data, as zod reports it. */
+export type DataPath = readonly PropertyKey[];
+
+export interface Location {
+  line: number;
+  column: number;
+}
+
+/** `triggers[0].inputs.branch.pattern` */
+export function formatPath(path: DataPath): string {
+  return path
+    .map((segment, index) =>
+      typeof segment === "number" ? `[${segment}]` : `${index === 0 ? "" : "."}${String(segment)}`,
+    )
+    .join("");
+}

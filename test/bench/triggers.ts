@@ -14,7 +14,8 @@ import {
   verifyWebhook,
   type WebhookScheme,
 } from "../../lib/security/webhooks/mod.ts";
-import { evaluateTrigger, parseTriggerFile } from "../../lib/triggers/mod.ts";
+import { evaluateTrigger } from "../../lib/triggers/mod.ts";
+import { parseTriggerFile } from "../../lib/triggers/node.ts";
 
 const quick = process.env.BENCH_QUICK === "1" ? 10 : 1;
 const ITERATIONS = Math.floor(5000 / quick);

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { parseDuration } from "../../clock/mod.ts";
 import { envName, LISTEN_PATTERN, type OptionSpec, optionsUsage, readOptions } from "../../config/mod.ts";
 import { natsAuthSchema, natsConnectionChoice, natsOptionSpecs, natsTlsSchema } from "../../transport/mod.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { NodeReply } from "../../client/mod.ts";
 import type { DiscoveryOutcome } from "../mod.ts";
 

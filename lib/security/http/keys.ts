@@ -1,7 +1,7 @@
 // The gateway's callers and their keys, from one JSON document. Keys are imported once, when the registry
 // is built; a request only looks its key up. Rotation is several entries with the same `caller`, each
 // with its own id and validity window.
-import { z } from "zod";
+import * as z from "zod";
 import {
   type Bytes,
   base64Bytes,

@@ -1,6 +1,6 @@
 // What a key may ask for. Deny by default: an empty list allows nothing, and every limit a policy names
 // is checked; a request passes only when every rule lets it through.
-import { z } from "zod";
+import * as z from "zod";
 import type { Filter } from "../../protocol/mod.ts";
 
 const FILTER_KINDS = ["identity", "fact", "class", "agent", "compound"] as const;

@@ -242,3 +242,32 @@ describe("choria-edge hook send", () => {
     expect(received).toHaveLength(0);
   });
 });
+
+describe("choria-edge hook compile", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "choria-edge-hook-compile-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("prints a YAML trigger file as one line of JSON, and names the line of an error", async () => {
+    const good = join(dir, "good.yaml");
+    await writeFile(
+      good,
+      await readFile(new URL("../../fixtures/triggers/github-push.yaml", import.meta.url)),
+    );
+    const ok = capture();
+    expect(await runHook(["compile", good], ok.io)).toBe(0);
+    expect(ok.stdout().trimEnd()).not.toContain("\n");
+    expect(JSON.parse(ok.stdout()).triggers.length).toBeGreaterThan(0);
+
+    const bad = join(dir, "bad.yaml");
+    await writeFile(bad, "triggers:\n  - name: t\n    verify: { scheme: carrier-pigeon }\n");
+    const failed = capture();
+    expect(await runHook(["compile", bad], failed.io)).toBe(1);
+    expect(failed.stderr()).toContain(`${bad}:3:`);
+    expect(failed.stdout()).toBe("");
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadTriggers } from "../../../lib/gateway/triggers.ts";
 import { generateHttpKey, KeyRegistry } from "../../../lib/security/http/mod.ts";
+import { parseTriggerFile } from "../../../lib/triggers/node.ts";
 
 const POLICY = "{ clusters: [C1], collectives: ['*'], agents: [demo], actions: ['demo#*'] }";
 
@@ -26,6 +27,7 @@ async function registry() {
 describe("loadTriggers", () => {
   it("resolves each trigger's secrets from the environment", async () => {
     const loaded = loadTriggers(file("{ scheme: github, secrets_env: [GH_NEW, GH_OLD] }", "    locks: []"), {
+      parse: parseTriggerFile,
       env: { GH_NEW: "new-secret", GH_OLD: "old-secret" },
       keys: await registry(),
       jobs: true,
@@ -42,6 +44,7 @@ describe("loadTriggers", () => {
 
   it("names the unset variables, never a value, and refuses triggers on a gateway without jobs", async () => {
     const loaded = loadTriggers(file("{ scheme: stripe, secrets_env: [STRIPE_SECRET] }", "    locks: []"), {
+      parse: parseTriggerFile,
       env: {},
       keys: await registry(),
       jobs: false,
@@ -56,6 +59,7 @@ describe("loadTriggers", () => {
 
   it("checks the secret's form for its sender, and rfc9421 key ids against the keys file", async () => {
     const stripe = loadTriggers(file("{ scheme: stripe, secrets_env: [S] }", "    locks: []"), {
+      parse: parseTriggerFile,
       env: { S: "not-a-whsec-secret" },
       keys: await registry(),
       jobs: true,
@@ -64,6 +68,7 @@ describe("loadTriggers", () => {
     expect(!stripe.ok && stripe.error).toContain("trigger t1: secrets[0] is not a Stripe endpoint secret");
     expect(!stripe.ok && stripe.error).not.toContain("not-a-whsec-secret");
     const rfc = loadTriggers(file("{ scheme: rfc9421, keys: [ci, ghost] }", "    locks: []"), {
+      parse: parseTriggerFile,
       env: {},
       keys: await registry(),
       jobs: true,
@@ -74,6 +79,7 @@ describe("loadTriggers", () => {
 
   it("refuses a trigger that locks (its default) on a gateway without a data store", async () => {
     const loaded = loadTriggers(file("{ scheme: github, secrets_env: [G] }"), {
+      parse: parseTriggerFile,
       env: { G: "secret" },
       keys: await registry(),
       jobs: true,
@@ -84,6 +90,7 @@ describe("loadTriggers", () => {
 
   it("passes on the file's own located errors", async () => {
     const loaded = loadTriggers("triggers:\n  - name: t1\n    verify: { scheme: carrier-pigeon }\n", {
+      parse: parseTriggerFile,
       filename: "hooks.yaml",
       env: {},
       keys: await registry(),

@@ -12,7 +12,8 @@ import {
 } from "../../../infra/demo-triggers.ts";
 import { loadTriggers } from "../../../lib/gateway/triggers.ts";
 import { KeyRegistry } from "../../../lib/security/http/mod.ts";
-import { evaluateTrigger, parseTriggerFile, type Trigger } from "../../../lib/triggers/mod.ts";
+import { evaluateTrigger, type Trigger } from "../../../lib/triggers/mod.ts";
+import { parseTriggerFile } from "../../../lib/triggers/node.ts";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 
@@ -111,6 +112,7 @@ describe("ensureDemoTriggers", () => {
     expect(again.env[DEMO_SECRET_ENV]).toBe(secret);
 
     const loaded = loadTriggers(await readFile(first.triggersPath, "utf8"), {
+      parse: parseTriggerFile,
       filename: first.triggersPath,
       env: first.env,
       keys: await KeyRegistry.fromConfig({ keys: [] }),
@@ -122,6 +124,7 @@ describe("ensureDemoTriggers", () => {
       publicKeys: [],
     });
     const withoutSecret = loadTriggers(await readFile(first.triggersPath, "utf8"), {
+      parse: parseTriggerFile,
       env: {},
       keys: await KeyRegistry.fromConfig({ keys: [] }),
       jobs: true,

@@ -1,12 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: trigger templates are written ${inputs.NAME}
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import {
-  parseTriggerFile,
-  type Trigger,
-  type TriggerConfigError,
-  triggerSecrets,
-} from "../../../lib/triggers/mod.ts";
+import { type Trigger, type TriggerConfigError, triggerSecrets } from "../../../lib/triggers/mod.ts";
+import { parseTriggerFile } from "../../../lib/triggers/node.ts";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../fixtures/triggers/${name}`, import.meta.url), "utf8");

@@ -4,10 +4,10 @@ import { describe, expect, it } from "vitest";
 import {
   evaluateTrigger,
   parsePayload,
-  parseTriggerFile,
   type Trigger,
   type TriggerOutcome,
 } from "../../../lib/triggers/mod.ts";
+import { parseTriggerFile } from "../../../lib/triggers/node.ts";
 
 const fixturePath = (name: string) => new URL(`../../fixtures/triggers/${name}`, import.meta.url);
 

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { evaluateTrigger, parsePayload, parseTriggerFile, type Trigger } from "../../../lib/triggers/mod.ts";
+import { evaluateTrigger, parsePayload, type Trigger } from "../../../lib/triggers/mod.ts";
+import { parseTriggerFile } from "../../../lib/triggers/node.ts";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../fixtures/triggers/${name}`, import.meta.url), "utf8");
