@@ -1,18 +1,19 @@
-// AWS Lambda entry (Function URL, API Gateway HTTP API v1/v2 payloads, ALB) through hono/aws-lambda.
+// AWS Lambda entries: `handler` answers buffered (API Gateway v1/v2 payloads, ALB, Function URLs in BUFFERED
+// mode), `stream` streams (Function URLs in RESPONSE_STREAM mode: NDJSON and SSE arrive as written).
 // Settings come from the same CHORIA_EDGE_GATEWAY_* variables as the Node gateway; Lambda's 4 KB limit
 // on environment variables usually means certificate, key and keys file ship in the package or a layer
 // (`..._CERT`, `..._KEY`, `..._KEYS` name the files) rather than as PEM text. Everything, the NATS
 // connection included, lives at module scope, so warm invocations reuse it.
-import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
+
+import type { GatewayApp } from "../lib/gateway/mod.ts";
 import { jsonLineLogger } from "../lib/log/mod.ts";
 import { gatewaySettings } from "./gateway-env.ts";
 import { nodeGateway } from "./gateway-node.ts";
+import { bufferedHandler, type LambdaContext, type LambdaEvent, streamingHandler } from "./lambda-adapter.ts";
 
-type Handler = ReturnType<typeof handle>;
+let built: Promise<GatewayApp> | undefined;
 
-let built: Promise<Handler> | undefined;
-
-async function build(): Promise<Handler> {
+async function build(): Promise<GatewayApp> {
   const parsed = await gatewaySettings([], process.env);
   if (!parsed.ok) throw new Error(`gateway settings: ${"error" in parsed ? parsed.error : "help"}`);
   const { settings } = parsed;
@@ -21,14 +22,23 @@ async function build(): Promise<Handler> {
     runtime: "lambda",
   });
   const { app } = await nodeGateway(settings, { log, connectionName: "choria-edge-gateway-lambda" });
-  return handle(app);
+  return app;
 }
 
-export async function handler(event: LambdaEvent, context: LambdaContext) {
+function gateway(): Promise<GatewayApp> {
   // A failed start is not cached, so the next invocation tries again (for example after a secret fix).
   built ??= build().catch((err: unknown) => {
     built = undefined;
     throw err;
   });
-  return (await built)(event, context);
+  return built;
 }
+
+let buffered: ReturnType<typeof bufferedHandler> | undefined;
+
+export async function handler(event: LambdaEvent, context: LambdaContext) {
+  buffered ??= bufferedHandler(await gateway());
+  return buffered(event, context);
+}
+
+export const stream = streamingHandler(gateway);
