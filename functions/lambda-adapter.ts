@@ -31,11 +31,13 @@ export function bufferedHandler<E extends Env>(app: Hono<E>): BufferedHandler {
  * A Function URL handler in RESPONSE_STREAM mode, so NDJSON and SSE answers reach the caller as they are
  * written. Lambda's Node runtime decides at load time whether an export streams (streamifyResponse marks
  * it), so this is made at module scope while the app itself is built on the first invocation. Outside that
- * runtime there is no `awslambda` global, and the export says so when called instead of failing the load.
+ * runtime there is no `awslambda.streamifyResponse`, and the export says so when called instead of failing
+ * the load.
  */
 export function streamingHandler<E extends Env>(app: () => Promise<Hono<E>>): StreamingHandler {
-  const runtime = (globalThis as { awslambda?: LambdaGlobals }).awslambda;
-  if (runtime === undefined)
+  // Checked by its function, not the object: the AWS SDK's invoke store creates an empty `awslambda` anywhere.
+  const runtime = (globalThis as { awslambda?: Partial<LambdaGlobals> }).awslambda;
+  if (typeof runtime?.streamifyResponse !== "function")
     return () => Promise.reject(new Error("response streaming needs Lambda's Node.js runtime (awslambda)"));
   let streaming: { app: Hono<E>; handler: StreamingHandler } | undefined;
   return runtime.streamifyResponse(async (event, stream, context) => {
