@@ -93,7 +93,7 @@ async function functionCode(
 ): Promise<void> {
   const waitFor = { client, ...WAIT };
   if (current === undefined) {
-    if (!plan.role) throw new UsageError("creating a function needs --role <execution role ARN>");
+    if (!plan.role) throw new Error("creating a function needs --role <execution role ARN>");
     await client.send(
       new CreateFunctionCommand({
         ...configuration(plan),
@@ -188,15 +188,13 @@ export async function deployLambda(
   return functionUrl;
 }
 
-/** A mistake in what was asked for, found only once AWS has been asked (creating without a role). */
-export class UsageError extends Error {}
-
 /** One line for the operator: what went wrong and, where it is known, what to do about it. */
 export function describeAwsError(err: unknown): string {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = e.name ?? "Error";
   const message = e.message ?? String(err);
-  if (err instanceof UsageError) return message;
+  // Plain errors (ours: a missing file, no role; or a refused connection) are sentences already.
+  if (name === "Error") return message;
   if (name === "CredentialsProviderError" || /could not load credentials/i.test(message))
     return "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run `aws sso login`";
   if (/region is missing/i.test(message)) return "no AWS region: pass --region or set AWS_REGION";

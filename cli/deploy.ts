@@ -9,6 +9,7 @@ import { type DeployPlan, deployLambda, describeAwsError, lambdaClient } from ".
 const RUNTIMES = ["nodejs22.x", "nodejs24.x"];
 // The gateway waits up to 8 s (--sync-budget) before answering; a cold start adds the NATS connection.
 const MIN_TIMEOUT_S = 10;
+const ENV_LIMIT = 4096;
 
 const USAGE = `usage: choria-edge deploy lambda --role <arn> [options]
 
@@ -103,6 +104,10 @@ async function planFrom(values: Values): Promise<DeployPlan | string> {
   if ((subnets.length === 0) !== (groups.length === 0))
     return "--subnets and --security-groups go together: Lambda needs both to place the function in a VPC";
   const env = await environment(values["env-file"] ?? [], values.env ?? []);
+  // Lambda counts the variables as its JSON; say what to do instead of relaying its refusal.
+  const envBytes = env === undefined ? 0 : Buffer.byteLength(JSON.stringify(env));
+  if (envBytes > ENV_LIMIT)
+    return `the environment is ${envBytes} bytes, over Lambda's ${ENV_LIMIT}: put PEM and creds files in a layer (--layer) and name them (CHORIA_EDGE_GATEWAY_CERT=/opt/...) instead of ..._PEM text`;
   return {
     name: values.name,
     role: values.role,

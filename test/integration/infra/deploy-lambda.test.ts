@@ -176,10 +176,13 @@ describe("choria-edge deploy lambda", () => {
     expect(busy.stderr).toContain("the function is busy with another change (ResourceConflictException)");
   }, 30_000);
 
-  it("refuses a timeout below the gateway's wait budget, and creating without a role", async () => {
+  it("refuses a timeout below the gateway's wait budget, an environment over 4 KB, and creating without a role", async () => {
     const short = await deploy(["--zip", zipFile, "--timeout", "3"]);
     expect(short.code).toBe(2);
     expect(short.stderr).toContain("--timeout: 10 to 900 s");
+    const big = await deploy(["--zip", zipFile, "--env", `CHORIA_EDGE_GATEWAY_KEY_PEM=${"k".repeat(4100)}`]);
+    expect(big.code).toBe(2);
+    expect(big.stderr).toContain("over Lambda's 4096: put PEM and creds files in a layer (--layer)");
     const noRole = await deploy(["--zip", zipFile, "--name", "another"]);
     expect(noRole.code).toBe(1);
     expect(noRole.stderr).toContain("creating a function needs --role");
