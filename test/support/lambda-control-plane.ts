@@ -69,74 +69,82 @@ function view(fn: FunctionState): Record<string, unknown> {
   };
 }
 
+/** One call on the functions as Lambda keeps them: a write while the last one settles is a conflict. */
+function answer(
+  functions: Map<string, FunctionState>,
+  refuse: ControlPlane["refuse"],
+  res: ServerResponse,
+  route: Route,
+  name: string,
+  body: Record<string, unknown>,
+) {
+  const fn = functions.get(name);
+  const write = route.method !== "GET";
+  if (route.operation === "CreateFunction") {
+    const functionName = String(body.FunctionName);
+    if (functions.has(functionName))
+      return fail(res, 409, "ResourceConflictException", `Function already exist: ${functionName}`);
+    const { Code, ...config } = body;
+    const created: FunctionState = {
+      config: { ...config, FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${functionName}` },
+      zip: Buffer.from(String((Code as { ZipFile?: string }).ZipFile ?? ""), "base64"),
+      busyUntil: Date.now() + SETTLE_MS,
+      statements: new Set(),
+    };
+    functions.set(functionName, created);
+    return send(res, 201, view(created));
+  }
+  if (fn === undefined) return fail(res, 404, "ResourceNotFoundException", `Function not found: ${name}`);
+  if (write && (refuse.busy || Date.now() < fn.busyUntil))
+    return fail(res, 409, "ResourceConflictException", `An update is in progress for resource: ${name}`);
+  switch (route.operation) {
+    case "GetFunction":
+      return send(res, 200, { Configuration: view(fn), Code: { RepositoryType: "S3" } });
+    case "UpdateFunctionCode":
+      fn.zip = Buffer.from(String(body.ZipFile ?? ""), "base64");
+      fn.busyUntil = Date.now() + SETTLE_MS;
+      return send(res, 200, view(fn));
+    case "UpdateFunctionConfiguration":
+      Object.assign(fn.config, body);
+      fn.busyUntil = Date.now() + SETTLE_MS;
+      return send(res, 200, view(fn));
+    case "AddPermission": {
+      const id = String(body.StatementId);
+      if (fn.statements.has(id))
+        return fail(
+          res,
+          409,
+          "ResourceConflictException",
+          `The statement id (${id}) provided already exists.`,
+        );
+      fn.statements.add(id);
+      return send(res, 201, { Statement: JSON.stringify({ Sid: id }) });
+    }
+    case "GetFunctionUrlConfig":
+      return fn.url
+        ? send(res, 200, fn.url)
+        : fail(res, 404, "ResourceNotFoundException", "The resource you requested does not exist.");
+    case "CreateFunctionUrlConfig":
+      if (fn.url)
+        return fail(res, 409, "ResourceConflictException", "FunctionUrlConfig exists for this function");
+      fn.url = {
+        ...body,
+        FunctionUrl: "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/",
+        FunctionArn: fn.config.FunctionArn,
+      };
+      return send(res, 201, fn.url);
+    default:
+      if (!fn.url)
+        return fail(res, 404, "ResourceNotFoundException", "The resource you requested does not exist.");
+      Object.assign(fn.url, body);
+      return send(res, 200, fn.url);
+  }
+}
+
 export async function startControlPlane(): Promise<ControlPlane> {
   const calls: RecordedCall[] = [];
   const functions = new Map<string, FunctionState>();
   const refuse = { denied: new Set<string>(), busy: false };
-
-  const handle = (res: ServerResponse, route: Route, name: string, body: Record<string, unknown>) => {
-    const fn = functions.get(name);
-    const write = route.method !== "GET";
-    if (route.operation === "CreateFunction") {
-      const functionName = String(body.FunctionName);
-      if (functions.has(functionName))
-        return fail(res, 409, "ResourceConflictException", `Function already exist: ${functionName}`);
-      const { Code, ...config } = body;
-      const created: FunctionState = {
-        config: { ...config, FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${functionName}` },
-        zip: Buffer.from(String((Code as { ZipFile?: string }).ZipFile ?? ""), "base64"),
-        busyUntil: Date.now() + SETTLE_MS,
-        statements: new Set(),
-      };
-      functions.set(functionName, created);
-      return send(res, 201, view(created));
-    }
-    if (fn === undefined) return fail(res, 404, "ResourceNotFoundException", `Function not found: ${name}`);
-    if (write && (refuse.busy || Date.now() < fn.busyUntil))
-      return fail(res, 409, "ResourceConflictException", `An update is in progress for resource: ${name}`);
-    switch (route.operation) {
-      case "GetFunction":
-        return send(res, 200, { Configuration: view(fn), Code: { RepositoryType: "S3" } });
-      case "UpdateFunctionCode":
-        fn.zip = Buffer.from(String(body.ZipFile ?? ""), "base64");
-        fn.busyUntil = Date.now() + SETTLE_MS;
-        return send(res, 200, view(fn));
-      case "UpdateFunctionConfiguration":
-        Object.assign(fn.config, body);
-        fn.busyUntil = Date.now() + SETTLE_MS;
-        return send(res, 200, view(fn));
-      case "AddPermission": {
-        const id = String(body.StatementId);
-        if (fn.statements.has(id))
-          return fail(
-            res,
-            409,
-            "ResourceConflictException",
-            `The statement id (${id}) provided already exists.`,
-          );
-        fn.statements.add(id);
-        return send(res, 201, { Statement: JSON.stringify({ Sid: id }) });
-      }
-      case "GetFunctionUrlConfig":
-        return fn.url
-          ? send(res, 200, fn.url)
-          : fail(res, 404, "ResourceNotFoundException", "The resource you requested does not exist.");
-      case "CreateFunctionUrlConfig":
-        if (fn.url)
-          return fail(res, 409, "ResourceConflictException", "FunctionUrlConfig exists for this function");
-        fn.url = {
-          ...body,
-          FunctionUrl: "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/",
-          FunctionArn: fn.config.FunctionArn,
-        };
-        return send(res, 201, fn.url);
-      default:
-        if (!fn.url)
-          return fail(res, 404, "ResourceNotFoundException", "The resource you requested does not exist.");
-        Object.assign(fn.url, body);
-        return send(res, 200, fn.url);
-    }
-  };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://local").pathname;
@@ -157,7 +165,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
             "AccessDeniedException",
             `User is not authorized to perform: lambda:${route.operation}`,
           );
-        return handle(res, route, decodeURIComponent(match[1] ?? ""), body);
+        return answer(functions, refuse, res, route, decodeURIComponent(match[1] ?? ""), body);
       }
       fail(res, 404, "UnknownOperationException", `${req.method} ${path}`);
     });

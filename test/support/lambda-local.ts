@@ -77,41 +77,77 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export async function startLocalLambda(options: LocalLambdaOptions): Promise<LocalLambda> {
-  const queue: Invocation[] = [];
-  const waiting: ServerResponse[] = [];
-  const running = new Map<string, Invocation>();
-  const agents = new Set<string>();
-  const timeoutMs = options.timeoutMs ?? 30_000;
+/** The Invoke API's side of one invocation: buffered, or each runtime chunk as a PayloadChunk event. */
+function invocation(event: Buffer, res: ServerResponse, streaming: boolean): Invocation {
+  const parts: Buffer[] = [];
+  return {
+    id: randomUUID(),
+    event,
+    chunk: (bytes) => {
+      if (!streaming) return void parts.push(bytes);
+      if (!res.headersSent)
+        res.writeHead(200, {
+          "content-type": "application/vnd.amazon.eventstream",
+          "x-amz-executed-version": "$LATEST",
+        });
+      res.write(streamEvent("PayloadChunk", "application/octet-stream", Buffer.from(bytes)));
+    },
+    finish: (error) => {
+      if (!streaming) {
+        const headers: Record<string, string> = { "content-type": "application/json" };
+        if (error) headers["x-amz-function-error"] = error.type;
+        return void res.writeHead(200, headers).end(error ? error.body : Buffer.concat(parts));
+      }
+      if (!res.headersSent) res.writeHead(200, { "content-type": "application/vnd.amazon.eventstream" });
+      const complete = error ? { ErrorCode: error.type, ErrorDetails: error.body } : {};
+      res.end(streamEvent("InvokeComplete", "application/json", Buffer.from(JSON.stringify(complete))));
+    },
+  };
+}
 
-  const dispatch = () => {
-    while (queue.length > 0 && waiting.length > 0) {
-      const invocation = queue.shift() as Invocation;
-      const res = waiting.shift() as ServerResponse;
-      running.set(invocation.id, invocation);
+/** Invocations waiting for an environment, environments waiting for an invocation, and those running. */
+class Invocations {
+  readonly waiting: ServerResponse[] = [];
+  readonly agents = new Set<string>();
+  private readonly queue: Invocation[] = [];
+  private readonly running = new Map<string, Invocation>();
+
+  constructor(private readonly options: LocalLambdaOptions) {}
+
+  add(invocation: Invocation): void {
+    this.queue.push(invocation);
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0 && this.waiting.length > 0) {
+      const invocation = this.queue.shift() as Invocation;
+      const res = this.waiting.shift() as ServerResponse;
+      this.running.set(invocation.id, invocation);
       res.writeHead(200, {
         "content-type": "application/json",
         "lambda-runtime-aws-request-id": invocation.id,
-        "lambda-runtime-deadline-ms": String(Date.now() + timeoutMs),
-        "lambda-runtime-invoked-function-arn": `arn:aws:lambda:eu-west-1:123456789012:function:${options.functionName}`,
+        "lambda-runtime-deadline-ms": String(Date.now() + (this.options.timeoutMs ?? 30_000)),
+        "lambda-runtime-invoked-function-arn": `arn:aws:lambda:eu-west-1:123456789012:function:${this.options.functionName}`,
       });
       res.end(invocation.event);
     }
-  };
+  }
 
-  const runtimeApi = async (req: IncomingMessage, res: ServerResponse, path: string) => {
-    agents.add(req.headers["user-agent"] ?? "");
+  /** The Runtime API (2018-06-01) an environment polls and answers on. */
+  async runtimeApi(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    this.agents.add(req.headers["user-agent"] ?? "");
     if (req.method === "GET" && path === "invocation/next") {
-      waiting.push(res);
-      return dispatch();
+      this.waiting.push(res);
+      return this.dispatch();
     }
     const [, id, outcome] = /^invocation\/([^/]+)\/(response|error)$/.exec(path) ?? [];
-    const invocation = id === undefined ? undefined : running.get(id);
+    const invocation = id === undefined ? undefined : this.running.get(id);
     if (invocation === undefined || req.method !== "POST") {
       if (path === "init/error") process.stderr.write(`lambda init error: ${await readBody(req)}\n`);
       return void res.writeHead(404).end();
     }
-    running.delete(invocation.id);
+    this.running.delete(invocation.id);
     if (outcome === "error") {
       invocation.finish({ type: "Unhandled", body: (await readBody(req)).toString() });
     } else {
@@ -120,58 +156,10 @@ export async function startLocalLambda(options: LocalLambdaOptions): Promise<Loc
       invocation.finish();
     }
     res.writeHead(202, { "content-type": "application/json" }).end('{"status":"OK"}');
-  };
+  }
+}
 
-  const invoke = async (req: IncomingMessage, res: ServerResponse, streaming: boolean) => {
-    const event = await readBody(req);
-    const parts: Buffer[] = [];
-    const invocation: Invocation = {
-      id: randomUUID(),
-      event,
-      chunk: (bytes) => {
-        if (!streaming) return void parts.push(bytes);
-        if (!res.headersSent)
-          res.writeHead(200, {
-            "content-type": "application/vnd.amazon.eventstream",
-            "x-amz-executed-version": "$LATEST",
-          });
-        res.write(streamEvent("PayloadChunk", "application/octet-stream", Buffer.from(bytes)));
-      },
-      finish: (error) => {
-        if (!streaming) {
-          const headers: Record<string, string> = { "content-type": "application/json" };
-          if (error) headers["x-amz-function-error"] = error.type;
-          return void res.writeHead(200, headers).end(error ? error.body : Buffer.concat(parts));
-        }
-        if (!res.headersSent) res.writeHead(200, { "content-type": "application/vnd.amazon.eventstream" });
-        const complete = error ? { ErrorCode: error.type, ErrorDetails: error.body } : {};
-        res.end(streamEvent("InvokeComplete", "application/json", Buffer.from(JSON.stringify(complete))));
-      },
-    };
-    queue.push(invocation);
-    dispatch();
-  };
-
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://local").pathname;
-    const runtime = /^\/2018-06-01\/runtime\/(.+)$/.exec(path);
-    const call =
-      /^\/(2015-03-31|2021-11-15)\/functions\/([^/]+)\/(invocations|response-streaming-invocations)$/.exec(
-        path,
-      );
-    const done = (err: unknown) => {
-      if (!res.headersSent) res.writeHead(500).end(String(err));
-    };
-    if (runtime?.[1] !== undefined) return void runtimeApi(req, res, runtime[1]).catch(done);
-    if (call !== null && req.method === "POST" && call[2] === options.functionName)
-      return void invoke(req, res, call[3] === "response-streaming-invocations").catch(done);
-    res
-      .writeHead(404, { "content-type": "application/json", "x-amzn-errortype": "ResourceNotFoundException" })
-      .end(JSON.stringify({ Type: "User", Message: `Function not found: ${call?.[2] ?? path}` }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-
+function spawnEnvironments(options: LocalLambdaOptions, address: string) {
   let stderr = "";
   const children: ChildProcess[] = [];
   const exited: Promise<unknown>[] = [];
@@ -193,15 +181,48 @@ export async function startLocalLambda(options: LocalLambdaOptions): Promise<Loc
     children.push(child);
     exited.push(new Promise((resolve) => child.once("exit", resolve)));
   }
-
   return {
-    endpoint: `http://${address}`,
-    runtimeAgents: () => [...agents].filter(Boolean),
     logs: () => stderr,
     async stop() {
       for (const child of children) child.kill();
       await Promise.all(exited);
-      for (const res of waiting) res.destroy();
+    },
+  };
+}
+
+const INVOKE_PATH =
+  /^\/(2015-03-31|2021-11-15)\/functions\/([^/]+)\/(invocations|response-streaming-invocations)$/;
+
+export async function startLocalLambda(options: LocalLambdaOptions): Promise<LocalLambda> {
+  const invocations = new Invocations(options);
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://local").pathname;
+    const runtime = /^\/2018-06-01\/runtime\/(.+)$/.exec(path);
+    const call = INVOKE_PATH.exec(path);
+    const done = (err: unknown) => {
+      if (!res.headersSent) res.writeHead(500).end(String(err));
+    };
+    if (runtime?.[1] !== undefined) return void invocations.runtimeApi(req, res, runtime[1]).catch(done);
+    if (call !== null && req.method === "POST" && call[2] === options.functionName) {
+      const streaming = call[3] === "response-streaming-invocations";
+      return void readBody(req)
+        .then((event) => invocations.add(invocation(event, res, streaming)))
+        .catch(done);
+    }
+    res
+      .writeHead(404, { "content-type": "application/json", "x-amzn-errortype": "ResourceNotFoundException" })
+      .end(JSON.stringify({ Type: "User", Message: `Function not found: ${call?.[2] ?? path}` }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const environments = spawnEnvironments(options, address);
+  return {
+    endpoint: `http://${address}`,
+    runtimeAgents: () => [...invocations.agents].filter(Boolean),
+    logs: environments.logs,
+    async stop() {
+      await environments.stop();
+      for (const res of invocations.waiting) res.destroy();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
