@@ -75,7 +75,13 @@ function responseStream(id) {
     },
   });
   stream.setContentType = (type) => req.setHeader("content-type", type);
-  return { stream, answered };
+  // A handler that failed before writing anything reports an error instead; its response never starts.
+  const abandon = () => {
+    if (started) return;
+    answered.catch(() => {});
+    req.destroy();
+  };
+  return { stream, answered, abandon };
 }
 
 async function invoke(handler, id, event, context) {
@@ -84,8 +90,13 @@ async function invoke(handler, id, event, context) {
     await post(`/invocation/${id}/response`, JSON.stringify(result ?? null));
     return;
   }
-  const { stream, answered } = responseStream(id);
-  await handler(event, stream, context);
+  const { stream, answered, abandon } = responseStream(id);
+  try {
+    await handler(event, stream, context);
+  } catch (err) {
+    abandon();
+    throw err;
+  }
   if (!stream.writableFinished) stream.end();
   await answered;
 }

@@ -72,6 +72,14 @@ async function signed(
   return { method, url, headers: Object.fromEntries(signedHeaders), body: text };
 }
 
+const localClient = (endpoint: string) =>
+  new LambdaClient({
+    endpoint,
+    region: "eu-west-1",
+    credentials: { accessKeyId: "AKIDLOCAL", secretAccessKey: "local" },
+    maxAttempts: 1,
+  });
+
 interface Streamed {
   statusCode: number;
   headers: Record<string, string>;
@@ -154,15 +162,8 @@ describe.each(nodeRuntimes())("the Lambda bundle under Node $label", (runtime) =
       startLocalLambda({ ...common, functionName: "gateway-url", handler: "index.stream", environments: 2 }),
       startLocalLambda({ ...common, functionName: "gateway-api", handler: "index.handler" }),
     ]);
-    const client = (endpoint: string) =>
-      new LambdaClient({
-        endpoint,
-        region: "eu-west-1",
-        credentials: { accessKeyId: "AKIDLOCAL", secretAccessKey: "local" },
-        maxAttempts: 1,
-      });
-    streamClient = client(streaming.endpoint);
-    bufferClient = client(buffered.endpoint);
+    streamClient = localClient(streaming.endpoint);
+    bufferClient = localClient(buffered.endpoint);
   }, 60_000);
 
   afterEach((context) => {
@@ -191,6 +192,28 @@ describe.each(nodeRuntimes())("the Lambda bundle under Node $label", (runtime) =
     const nodes = federation.fleet.filter((n) => n.agents.includes("rpcutil")).length;
     expect(JSON.parse(result.body).summary).toMatchObject({ ok: nodes, done: "expected" });
     expect(buffered.runtimeAgents()).toEqual([runsOn(runtime.version)]);
+  });
+
+  it("reports a start that fails (no caller keys) as the streamed invocation's error", async () => {
+    if (runtime.missing) throw new Error(runtime.missing);
+    const { CHORIA_EDGE_GATEWAY_KEYS_JSON: _, ...withoutKeys } = env;
+    const broken = await startLocalLambda({
+      taskRoot,
+      env: { ...withoutKeys, CHORIA_EDGE_HOME: join(dir, "empty-home") },
+      node: runtime.bin,
+      functionName: "gateway-broken",
+      handler: "index.stream",
+    });
+    const client = localClient(broken.endpoint);
+    try {
+      const call = await signed(`${FUNCTION_URL}/v1/rpc`, "POST", { agent: "rpcutil", action: "ping" });
+      await expect(invokeStreaming(client, "gateway-broken", functionUrlEvent(call))).rejects.toThrow(
+        /"errorMessage":"gateway settings: the caller keys document .* does not exist/,
+      );
+    } finally {
+      client.destroy();
+      await broken.stop();
+    }
   });
 
   it("streams NDJSON replies through a Function URL: a reply arrives long before the summary is written", async () => {
