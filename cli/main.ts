@@ -50,6 +50,10 @@ const commands: Record<string, Command> = {
     summary: "host many simulated Choria member nodes in one process",
     load: async () => (await import("./simulate.ts")).runSimulate,
   },
+  deploy: {
+    summary: "build the Lambda bundle and create or update the function and its streaming Function URL",
+    load: async () => (await import("./deploy.ts")).runDeploy,
+  },
   keys: {
     summary: "create the demo CA, gateway, client and node certificates",
     load: async () => (await import("./keys.ts")).runKeys,

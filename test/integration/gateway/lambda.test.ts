@@ -25,11 +25,13 @@ interface LambdaResult {
   isBase64Encoded: boolean;
 }
 type Handler = (event: unknown, context: unknown) => Promise<LambdaResult>;
+type StreamHandler = (event: unknown, stream: unknown, context: unknown) => Promise<void>;
 
 let dir: string;
 let federation: Federation;
 let keys: TestKeys;
 let handler: Handler;
+let stream: StreamHandler;
 let monitorUrl: string;
 let zipEntries: string[];
 let collector: RunningCollector;
@@ -70,7 +72,12 @@ beforeAll(async () => {
     CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT: TRIGGERS,
     LAMBDA_TEST_STRIPE_SECRET: STRIPE_SECRET,
   });
-  ({ handler } = (await import(pathToFileURL(join(code, "index.mjs")).href)) as { handler: Handler });
+  // As the AWS SDK's invoke store leaves it in any process that loads the SDK: an object without the runtime's functions.
+  (globalThis as { awslambda?: object }).awslambda ??= {};
+  ({ handler, stream } = (await import(pathToFileURL(join(code, "index.mjs")).href)) as {
+    handler: Handler;
+    stream: StreamHandler;
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -118,6 +125,12 @@ describe("the Lambda bundle", () => {
     // The gateway is in the chunks, imported by the first invocation: a cold start's import is only this.
     expect(indexBytes).toBeLessThan(4096);
     for (const entry of zipEntries) expect(entry).toMatch(/^-rw-r--r-- [\w.-]+\.mjs(\.map|\.LEGAL\.txt)?$/);
+  });
+
+  it("loads outside Lambda's runtime (where the AWS SDK leaves an empty awslambda), its `stream` saying why it cannot run", async () => {
+    await expect(stream({}, {}, lambdaContext())).rejects.toThrow(
+      "response streaming needs Lambda's Node.js runtime",
+    );
   });
 
   it("answers an API Gateway v2 event: discovery and replies through the federation", async () => {
