@@ -78,6 +78,12 @@ export class NodeHost {
   readonly #agents: ReadonlyMap<string, Agent>;
   /** Identities addressed by each subject this host listens on. */
   readonly #audience = new Map<string, NodeIdentity[]>();
+  readonly #verdicts = new VerdictMemo();
+
+  /** Signature checks made: one per distinct signed request, however many hosted nodes it reaches. */
+  get verifications(): number {
+    return this.#verdicts.checks;
+  }
 
   constructor(options: NodeHostOptions) {
     this.#options = options;
@@ -130,11 +136,13 @@ export class NodeHost {
     const fresh = checkRequestTime(request, Math.floor(Date.now() / 1000));
     if (!fresh.ok) return drop("expired", fresh.error.message);
 
-    const verdict = await verifySecureRequest(secure.value, callerid, {
-      trust: this.#options.trust,
-      privilegedPatterns: this.#options.privilegedPatterns,
-      allowedPatterns: this.#options.allowedPatterns,
-    });
+    const verdict = await this.#verdicts.get(secure.value, () =>
+      verifySecureRequest(secure.value, callerid, {
+        trust: this.#options.trust,
+        privilegedPatterns: this.#options.privilegedPatterns,
+        allowedPatterns: this.#options.allowedPatterns,
+      }),
+    );
     if (!verdict.ok) return drop("unauthorised", `${verdict.reason}: ${verdict.detail}`);
 
     const payload = requestPayloadText(request);
@@ -182,6 +190,41 @@ export class NodeHost {
     const action = rpc.ok ? rpc.value.action : "unknown";
     const body = encodeRpcReply({ action, ...outcome });
     return encodeReply(newReply(request, node.identity, body, now));
+  }
+}
+
+// A directed request reaches a host once per hosted node it names (one node subject each), every copy
+// with the same signed bytes: checking those once gives each node the verdict it would have reached alone.
+// Only identical bytes share a verdict, and only for a few seconds, so that a certificate that expires in
+// the meantime is refused as it would be by a node that checked it then.
+const VERDICT_TTL_MS = 5_000;
+const VERDICT_CAPACITY = 256;
+
+type Verdict = Awaited<ReturnType<typeof verifySecureRequest>>;
+
+class VerdictMemo {
+  readonly #entries = new Map<string, { at: number; verdict: Promise<Verdict> }>();
+  checks = 0;
+
+  /** The verdict on these exact bytes: a check in flight or made in the last few seconds, else `check()`. */
+  get(
+    secure: { signature: string; pubcert: string; message: string },
+    check: () => Promise<Verdict>,
+  ): Promise<Verdict> {
+    // Lengths first, so that no two different requests make the same key.
+    const key = `${secure.signature.length}:${secure.pubcert.length}:${secure.signature}${secure.pubcert}${secure.message}`;
+    const now = Date.now();
+    const known = this.#entries.get(key);
+    if (known !== undefined && now - known.at < VERDICT_TTL_MS) return known.verdict;
+    this.#entries.delete(key);
+    this.checks++;
+    const verdict = check();
+    this.#entries.set(key, { at: now, verdict });
+    if (this.#entries.size > VERDICT_CAPACITY) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    return verdict;
   }
 }
 

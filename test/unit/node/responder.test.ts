@@ -311,6 +311,26 @@ describe("NodeHost", () => {
     expect(!result.ok && result.detail).toMatch(/bad_signature/);
   });
 
+  it("checks a directed request's signature once for all the hosted nodes it names, never an altered copy", async () => {
+    const own = new NodeHost({ fleet, trust: TrustStore.fromPem((await testPki()).caPem) });
+    const body = await rpc({ agent: "rpcutil", action: "ping" });
+    const results = await Promise.all(
+      fleet.map((node) => own.handle(nodeSubject("mcollective", node.identity), body, URL_HERE)),
+    );
+    expect(results.every((r) => r.ok && r.replies.length === 1)).toBe(true);
+    expect(own.verifications).toBe(1);
+
+    const packet = decodeTransport(body);
+    if (!packet.ok) throw packet.error;
+    const secure = decodeSecureRequest(decodeBase64Text(packet.value.data)!);
+    if (!secure.ok) throw secure.error;
+    const altered = { ...secure.value, message: secure.value.message.replace("ping", "inventory") };
+    const forged = encodeTransport({ ...packet.value, data: encodeBase64Text(JSON.stringify(altered)) });
+    const result = await own.handle(nodeSubject("mcollective", fleet[0]!.identity), forged, URL_HERE);
+    expect(result).toMatchObject({ ok: false, reason: "unauthorised" });
+    expect(own.verifications).toBe(2);
+  });
+
   it("drops expired requests, malformed packets, other protocol versions and requests without reply-to", async () => {
     const subject = broadcastSubject("mcollective", "rpcutil");
     const old = newRequest({
