@@ -22,6 +22,8 @@ export interface BigFleet {
   gateway: RunningGateway;
   brokers: RunningBroker[];
   keys: TestKeys;
+  /** The NATS URLs: the federation (gateway, brokers' front) and the collective (brokers' back, nodes). */
+  urls: { federation: string; collective: string };
   /** A signed POST /v1/rpc to the fleet's cluster, as `admin` unless another key is given. */
   post(body: Record<string, unknown>, key?: SigningKey): Promise<Response>;
   /** The simulator process's id, for its CPU time. */
@@ -103,6 +105,7 @@ export async function startBigFleet(nodes: number): Promise<BigFleet> {
       gateway: running,
       brokers,
       keys,
+      urls: { federation: federation.url, collective: collective.url },
       post: async (body, key = keys.admin) =>
         fetch(
           `${running.url}/v1/rpc`,
