@@ -39,6 +39,8 @@ export interface NodeHostOptions {
   agents?: readonly Agent[];
   /** Largest request body accepted, in bytes. */
   maxBytes?: number;
+  /** Replies handed out together before the rest are made (see `handle`); 256 by default. */
+  replyBatch?: number;
 }
 
 export interface OutgoingReply {
@@ -68,6 +70,11 @@ export type HandleResult =
   | Dropped;
 
 const DEFAULT_MAX_BYTES = 1024 * 1024;
+const REPLY_BATCH = 256;
+
+function ioTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /**
  * One process hosting many Choria member nodes. A message is decoded and its signature verified once,
@@ -118,7 +125,12 @@ export class NodeHost {
    * Handles one message received on `subject`. `connectedUrl` is the NATS server the host is connected
    * to, recorded in seen-by hops. Never throws: anything unusable is a drop with a reason.
    */
-  async handle(subject: string, body: Uint8Array | string, connectedUrl: string): Promise<HandleResult> {
+  async handle(
+    subject: string,
+    body: Uint8Array | string,
+    connectedUrl: string,
+    onReplies?: (batch: OutgoingReply[]) => void,
+  ): Promise<HandleResult> {
     const audience = this.#audience.get(subject);
     if (audience === undefined) return drop("not_for_this_host", `no hosted node listens on ${subject}`);
 
@@ -154,6 +166,12 @@ export class NodeHost {
         subject: replyTo,
         body: encodeTransport(replyPacket(packet, node.identity, transportData(sealed), connectedUrl)),
       });
+      // A broadcast to thousands of hosted nodes: the first replies go out (a turn of the event loop
+      // lets the socket take them) while the rest are made, rather than all at the end.
+      if (onReplies !== undefined && replies.length >= (this.#options.replyBatch ?? REPLY_BATCH)) {
+        onReplies(replies.splice(0));
+        await ioTurn();
+      }
     }
     return { ok: true, replies, requestId: request.envelope.requestid, callerid };
   }

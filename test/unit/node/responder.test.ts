@@ -337,6 +337,24 @@ describe("NodeHost", () => {
     });
   });
 
+  it("hands out a broadcast's replies in batches, letting the event loop turn between them", async () => {
+    const own = new NodeHost({ fleet, trust: TrustStore.fromPem((await testPki()).caPem), replyBatch: 4 });
+    const body = await rpc({ agent: "rpcutil", action: "ping" });
+    const batches: { size: number; turn: number }[] = [];
+    let turn = 0;
+    let ticking = setImmediate(function tick() {
+      turn++;
+      ticking = setImmediate(tick);
+    });
+    const result = await own.handle(broadcastSubject("mcollective", "rpcutil"), body, URL_HERE, (batch) =>
+      batches.push({ size: batch.length, turn }),
+    );
+    clearImmediate(ticking);
+    expect(batches.map((b) => b.size)).toEqual([4, 4]);
+    expect(batches[1]!.turn).toBeGreaterThan(batches[0]!.turn);
+    expect(result.ok && result.replies.length).toBe(1);
+  });
+
   it("drops expired requests, malformed packets, other protocol versions and requests without reply-to", async () => {
     const subject = broadcastSubject("mcollective", "rpcutil");
     const old = newRequest({
