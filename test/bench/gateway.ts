@@ -141,9 +141,12 @@ async function main(): Promise<void> {
       const result = (await res.json()) as { summary?: { ok: number } };
       if (res.status !== 200 || result.summary?.ok !== count)
         throw new Error(`gateway: ${res.status} ${JSON.stringify(result).slice(0, 300)}`);
+      const timing = res.headers.get("server-timing");
       return {
         ms: performance.now() - started,
-        natsMs: serverTiming(res.headers.get("server-timing"), "nats"),
+        natsMs: serverTiming(timing, "nats"),
+        authMs: serverTiming(timing, "auth"),
+        rpcMs: serverTiming(timing, "rpc"),
       };
     };
     const viaNats = async (count: number): Promise<Timed> => {
@@ -180,14 +183,30 @@ async function main(): Promise<void> {
       const n = Math.max(3, Math.round(runs / (count === 1 ? 1 : count === 100 ? 3 : 10)));
       const gateway: number[] = [];
       const nats: number[] = [];
+      const timed: Timed[] = [];
       for (let i = 0; i < n; i++) {
-        gateway.push((await viaGateway(count)).ms);
+        const viaHttp = await viaGateway(count);
+        timed.push(viaHttp);
+        gateway.push(viaHttp.ms);
         nats.push((await viaNats(count)).ms);
       }
       const [gm, dm] = [median(gateway), median(nats)];
       if (count === 1) oneNode = { gateway: gm, direct: dm };
       console.log(
         `${String(count).padEnd(8)}${String(n).padStart(6)}   ${gm.toFixed(1).padStart(9)}${dm.toFixed(1).padStart(9)}  ${p90(gateway).toFixed(1).padStart(9)}${p90(nats).toFixed(1).padStart(9)}   ${(gm / dm).toFixed(2).padStart(5)}  ${(gm - dm).toFixed(1).padStart(8)}`,
+      );
+      // Where the gateway's time went: its Server-Timing, and the rest (client signing, HTTP both ways),
+      // beside the floor of this client and server: an unauthenticated GET /healthz.
+      const floor: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const started = performance.now();
+        await (await fetch(gatewayUrl.replace("/v1/rpc", "/healthz"))).json();
+        floor.push(performance.now() - started);
+      }
+      const part = (pick: (t: Timed) => number | undefined) => median(timed.map((t) => pick(t) ?? 0));
+      const rest = median(timed.map((t) => t.ms - (t.authMs ?? 0) - (t.natsMs ?? 0) - (t.rpcMs ?? 0)));
+      console.log(
+        `${"".padEnd(14)}gateway: auth ${part((t) => t.authMs).toFixed(1)}, nats ${part((t) => t.natsMs).toFixed(1)}, rpc ${part((t) => t.rpcMs).toFixed(1)}, signing the HTTP request + HTTP ${rest.toFixed(1)} ms (GET /healthz ${median(floor).toFixed(1)} ms)`,
       );
     }
 
@@ -281,7 +300,9 @@ async function main(): Promise<void> {
 
 interface Timed {
   ms: number;
-  natsMs?: number;
+  natsMs?: number | undefined;
+  authMs?: number | undefined;
+  rpcMs?: number | undefined;
 }
 
 async function sustained(
