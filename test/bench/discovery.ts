@@ -1,8 +1,8 @@
 // 10,000 simulated nodes (one `choria-edge simulate` process) behind two brokers and the Node gateway
-// (in this process, beside the brokers), rpcutil#ping two ways: (a) broadcast with `expect`, (b)
-// discovery, then directed requests to every node found. Prints the median wall time of each and where
-// it went: the gateway's Server-Timing (discovery, rpc), the simulator's CPU, and this process's CPU
-// (gateway, both brokers, the HTTP client); the rest is NATS and waiting. Then the stages along the
+// (in this process; the brokers are processes of their own), rpcutil#ping two ways: (a) broadcast with
+// `expect`, (b) discovery, then directed requests to every node found. Prints the median wall time of each
+// and where it went: the gateway's Server-Timing (discovery, rpc), the simulator's CPU, both brokers' CPU
+// and this process's (gateway, HTTP client); the rest is NATS and waiting. Then the stages along the
 // request's critical path, from arrival times seen by a passive listener on both NATS servers (each round:
 // the gateway until its request is on the federation, the brokers until the first copy reaches the nodes
 // or, directed, the last; the nodes until their last reply; the brokers until it is back on the
@@ -26,6 +26,7 @@ interface Sample {
   discoveryMs: number;
   rpcMs: number;
   simulatorCpuMs: number;
+  brokersCpuMs: number;
   selfCpuMs: number;
   stages: Record<Stage, number>;
 }
@@ -115,6 +116,8 @@ async function measure(fleet: BigFleet, watch: StageWatch, broadcast: boolean): 
   const body = broadcast
     ? { agent: "rpcutil", action: "ping", mode: "broadcast", expect: NODES, timeout: 20 }
     : { agent: "rpcutil", action: "ping", discovery_timeout: 10, timeout: 20 };
+  const brokersCpu = () => fleet.brokers.reduce((sum, broker) => sum + cpuMs(broker.child.pid), 0);
+  const brokersBefore = brokersCpu();
   const simulatorBefore = cpuMs(fleet.simulatorPid());
   const selfBefore = process.cpuUsage();
   await watch.reset();
@@ -132,6 +135,7 @@ async function measure(fleet: BigFleet, watch: StageWatch, broadcast: boolean): 
     discoveryMs: serverTiming(timing, "discovery") ?? 0,
     rpcMs: serverTiming(timing, "rpc") ?? 0,
     simulatorCpuMs: cpuMs(fleet.simulatorPid()) - simulatorBefore,
+    brokersCpuMs: brokersCpu() - brokersBefore,
     selfCpuMs: (self.user + self.system) / 1000,
     stages: await watch.stages(started, ended),
   };
@@ -149,7 +153,7 @@ function serverTiming(header: string | null, name: string): number | undefined {
 
 function describe(samples: Sample[]): string {
   const m = (pick: (s: Sample) => number) => median(samples.map(pick)).toFixed(0);
-  return `wall ${m((s) => s.wallMs)} ms (discovery ${m((s) => s.discoveryMs)}, rpc ${m((s) => s.rpcMs)}); CPU: simulator ${m((s) => s.simulatorCpuMs)} ms, gateway+brokers ${m((s) => s.selfCpuMs)} ms`;
+  return `wall ${m((s) => s.wallMs)} ms (discovery ${m((s) => s.discoveryMs)}, rpc ${m((s) => s.rpcMs)}); CPU: simulator ${m((s) => s.simulatorCpuMs)} ms, brokers ${m((s) => s.brokersCpuMs)} ms, gateway ${m((s) => s.selfCpuMs)} ms`;
 }
 
 /** The critical path's stages (medians), and the gateway + brokers share of the wall time. */
