@@ -218,12 +218,16 @@ async function main(): Promise<void> {
       ["direct NATS client", () => viaNats(1)],
     ] as const) {
       const cpuBefore = cpuMs(gatewayProcess.pid);
+      const clientBefore = process.cpuUsage();
       const { rate, latencies } = await sustained(call, concurrency, rpsSeconds * 1000);
       const gatewayCpu = (cpuMs(gatewayProcess.pid) - cpuBefore) / latencies.length;
+      // The callers share this process: when it is the one out of CPU, the rate says so.
+      const client = process.cpuUsage(clientBefore);
+      const clientCpu = (client.user + client.system) / 1000 / latencies.length;
       sustainedRate[name] = rate;
       if (name.startsWith("Node")) gatewayCpuMs = gatewayCpu;
       console.log(
-        `${name.padEnd(22)} ${rate.toFixed(0).padStart(6)} req/s   median ${median(latencies).toFixed(1)} ms${
+        `${name.padEnd(22)} ${rate.toFixed(0).padStart(6)} req/s   median ${median(latencies).toFixed(1)} ms   caller CPU ${clientCpu.toFixed(2)} ms/request${
           name.startsWith("Node") ? `   gateway CPU ${gatewayCpu.toFixed(2)} ms/request` : ""
         }`,
       );
