@@ -11,7 +11,7 @@
 // Sizes: BENCH_GATEWAY_RUNS (60 for 1 node, a third of it for 100, a tenth for 1,000), BENCH_RPS_SECONDS (5),
 // BENCH_RPS_CONCURRENCY (16); BENCH_QUICK=1 divides runs and seconds by 5. BENCH_GATEWAY_NODE_ARGS: Node
 // options for the gateway process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (the profile is written when
-// the bench stops it); BENCH_GATEWAY_NODES: the node counts of (a), "1,100,1000"; BENCH_WORKERS=0 leaves
+// the bench stops it; support/profile-summary.ts summarises it); BENCH_GATEWAY_NODES: the node counts of (a), "1,100,1000"; BENCH_WORKERS=0 leaves
 // out (c).
 import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
