@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseSubject, replySubject } from "../../../lib/protocol/mod.ts";
 import { collectReplies } from "../../../lib/results/collect-replies.ts";
 import { ReplyRouter, replyRouter } from "../../../lib/results/reply-router.ts";
+import { type RpcPlan, resolveTargets, sendRpc } from "../../../lib/results/rpc.ts";
 import type { MessageBus } from "../../../lib/transport/mod.ts";
 
 type Handler = Parameters<MessageBus["subscribe"]>[1];
@@ -15,15 +16,20 @@ function fakeBus() {
     const s = subject.split(".");
     return p.length === s.length && p.every((token, i) => token === "*" || token === s[i]);
   };
+  let subscribed = 0;
   const bus = {
     subscribe(pattern: string, handler: Handler) {
       const id = next++;
+      subscribed++;
       subs.set(id, { pattern, handler });
       return { unsubscribe: () => subs.delete(id), drain: async () => void subs.delete(id) };
     },
+    publish: () => true,
+    connectedUrl: () => "nats://127.0.0.1:4222",
   } as unknown as MessageBus;
   return {
     bus,
+    subscribed: () => subscribed,
     patterns: () => [...subs.values()].map((s) => s.pattern),
     deliver(subject: string, text = "x") {
       for (const s of subs.values())
@@ -90,6 +96,31 @@ describe("ReplyRouter", () => {
     expect(router.stats().waiting).toBe(0);
     deliver(inbox);
     expect(router.stats().dropped).toBe(1);
+  });
+
+  it("lets a connection's requests share one subscription: sendRpc subscribes once for many requests", async () => {
+    const { bus, subscribed } = fakeBus();
+    const client = {
+      signer: { certname: "bench.mcollective", pubcert: "-", sign: async () => "c2ln" },
+      callerid: CALLER,
+      senderid: "bench.example.net",
+    };
+    const plan: RpcPlan = {
+      cluster: "C1",
+      collective: "mcollective",
+      agent: "rpcutil",
+      action: "ping",
+      data: {},
+      filter: {},
+      addressing: { kind: "nodes", nodes: ["node1.example.net"] },
+      timeoutMs: 10,
+    };
+    for (let i = 0; i < 3; i++) {
+      const result = await sendRpc(bus, client, plan, await resolveTargets(bus, client, plan));
+      expect(result.summary.done).toBe("timeout");
+    }
+    expect(subscribed()).toBe(1);
+    expect(replyRouter(bus).stats()).toMatchObject({ subscriptions: 1, waiting: 0 });
   });
 
   it("gives each bus one router, and two routers different inboxes for the same request", () => {
