@@ -158,7 +158,8 @@ function kvBucketApi(bucket: string): string[] {
  * Subscribe: the replies to its own caller ids, and its inbox.
  *
  * The rule for replies: the gateway signs each request with the caller id of the HTTP key (or trigger)
- * that asked, and listens on `<collective>.reply.<md5(caller id)>.<request id>`; for a sync request that
+ * that asked, and listens on `<collective>.reply.<md5(caller id)>.<process token>.*` (one subscription per
+ * connection, caller id and collective, shared by its requests, `.<request id>` each); for a sync request that
  * runs as a job (longer than its wait budget) it also reads its own copy of the job's replies on
  * `<collective>.reply.<md5(caller id)>.edgejob.<job id>` (a plain subscription beside the collectors'
  * stream, which still stores every reply). So it may subscribe to `<collective>.reply.<md5>.>` for each

@@ -1,4 +1,4 @@
-import type { Decoded } from "../protocol/mod.ts";
+import type { Decoded, SecureRequest } from "../protocol/mod.ts";
 import {
   broadcastSubject,
   checkRequestTime,
@@ -39,6 +39,8 @@ export interface NodeHostOptions {
   agents?: readonly Agent[];
   /** Largest request body accepted, in bytes. */
   maxBytes?: number;
+  /** Replies handed out together before the rest are made (see `handle`); 256 by default. */
+  replyBatch?: number;
 }
 
 export interface OutgoingReply {
@@ -61,11 +63,18 @@ export type DropReason =
   | "expired"
   | "unauthorised";
 
+type Dropped = { ok: false; reason: DropReason; detail: string };
+
 export type HandleResult =
   | { ok: true; replies: OutgoingReply[]; requestId: string; callerid: string }
-  | { ok: false; reason: DropReason; detail: string };
+  | Dropped;
 
 const DEFAULT_MAX_BYTES = 1024 * 1024;
+const REPLY_BATCH = 256;
+
+function ioTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /**
  * One process hosting many Choria member nodes. A message is decoded and its signature verified once,
@@ -78,6 +87,18 @@ export class NodeHost {
   readonly #agents: ReadonlyMap<string, Agent>;
   /** Identities addressed by each subject this host listens on. */
   readonly #audience = new Map<string, NodeIdentity[]>();
+  readonly #verdicts = new ShortMemo<Promise<Awaited<ReturnType<typeof verifySecureRequest>>>>();
+  readonly #opened = new ShortMemo<Opened | Dropped>();
+
+  /** Signature checks made: one per distinct signed request, however many hosted nodes it reaches. */
+  get verifications(): number {
+    return this.#verdicts.made;
+  }
+
+  /** Requests decoded: one per distinct message body, however many node subjects it arrived on. */
+  get decodes(): number {
+    return this.#opened.made;
+  }
 
   constructor(options: NodeHostOptions) {
     this.#options = options;
@@ -104,25 +125,19 @@ export class NodeHost {
    * Handles one message received on `subject`. `connectedUrl` is the NATS server the host is connected
    * to, recorded in seen-by hops. Never throws: anything unusable is a drop with a reason.
    */
-  async handle(subject: string, body: Uint8Array | string, connectedUrl: string): Promise<HandleResult> {
+  async handle(
+    subject: string,
+    body: Uint8Array | string,
+    connectedUrl: string,
+    onReplies?: (batch: OutgoingReply[]) => void,
+  ): Promise<HandleResult> {
     const audience = this.#audience.get(subject);
     if (audience === undefined) return drop("not_for_this_host", `no hosted node listens on ${subject}`);
 
-    const transport = decodeTransport(body, { maxBytes: this.#options.maxBytes ?? DEFAULT_MAX_BYTES });
-    if (!transport.ok) return dropFor(transport, "malformed_transport");
-    const packet = transport.value;
-    const replyTo = packet.headers["reply-to"];
-    if (replyTo === undefined) return drop("no_reply_to", "request has no reply-to header");
-    // Checked before anything else is done for the request: one bad reply-to must cost nothing but itself.
-    const replyToProblem = subjectProblem(replyTo);
-    if (replyToProblem !== undefined)
-      return drop("bad_reply_to", `reply-to ${shortQuote(replyTo)}: ${replyToProblem}`);
-
-    const secure = secureRequestOf(packet);
-    if (!secure.ok) return dropFor(secure, "malformed_secure_request");
-    const decoded = decodeRequest(secure.value.message);
-    if (!decoded.ok) return dropFor(decoded, "malformed_request");
-    const request = decoded.value;
+    const key = memoKey(body);
+    const opened = key === undefined ? this.#open(body) : this.#opened.get(key, () => this.#open(body));
+    if (!opened.ok) return opened;
+    const { packet, replyTo, secure, request } = opened;
     const { collective, agent, callerid } = request.envelope;
     if (audience[0]!.collective !== collective) {
       return drop("not_for_this_host", `request for collective ${collective} arrived on ${subject}`);
@@ -130,11 +145,13 @@ export class NodeHost {
     const fresh = checkRequestTime(request, Math.floor(Date.now() / 1000));
     if (!fresh.ok) return drop("expired", fresh.error.message);
 
-    const verdict = await verifySecureRequest(secure.value, callerid, {
-      trust: this.#options.trust,
-      privilegedPatterns: this.#options.privilegedPatterns,
-      allowedPatterns: this.#options.allowedPatterns,
-    });
+    const verdict = await this.#verdicts.get(verdictKey(secure), () =>
+      verifySecureRequest(secure, callerid, {
+        trust: this.#options.trust,
+        privilegedPatterns: this.#options.privilegedPatterns,
+        allowedPatterns: this.#options.allowedPatterns,
+      }),
+    );
     if (!verdict.ok) return drop("unauthorised", `${verdict.reason}: ${verdict.detail}`);
 
     const payload = requestPayloadText(request);
@@ -149,8 +166,32 @@ export class NodeHost {
         subject: replyTo,
         body: encodeTransport(replyPacket(packet, node.identity, transportData(sealed), connectedUrl)),
       });
+      // A broadcast to thousands of hosted nodes: the first replies go out (a turn of the event loop
+      // lets the socket take them) while the rest are made, rather than all at the end.
+      if (onReplies !== undefined && replies.length >= (this.#options.replyBatch ?? REPLY_BATCH)) {
+        onReplies(replies.splice(0));
+        await ioTurn();
+      }
     }
     return { ok: true, replies, requestId: request.envelope.requestid, callerid };
+  }
+
+  /** The layers of a request as far as its bytes alone decide: the same for every node it reaches. */
+  #open(body: Uint8Array | string): Opened | Dropped {
+    const transport = decodeTransport(body, { maxBytes: this.#options.maxBytes ?? DEFAULT_MAX_BYTES });
+    if (!transport.ok) return dropFor(transport, "malformed_transport");
+    const packet = transport.value;
+    const replyTo = packet.headers["reply-to"];
+    if (replyTo === undefined) return drop("no_reply_to", "request has no reply-to header");
+    // Checked before anything else is done for the request: one bad reply-to must cost nothing but itself.
+    const replyToProblem = subjectProblem(replyTo);
+    if (replyToProblem !== undefined)
+      return drop("bad_reply_to", `reply-to ${shortQuote(replyTo)}: ${replyToProblem}`);
+    const secure = secureRequestOf(packet);
+    if (!secure.ok) return dropFor(secure, "malformed_secure_request");
+    const decoded = decodeRequest(secure.value.message);
+    if (!decoded.ok) return dropFor(decoded, "malformed_request");
+    return { ok: true, packet, replyTo, secure: secure.value, request: decoded.value };
   }
 
   /** The reply message text for one node, or undefined when that node stays silent. */
@@ -185,6 +226,63 @@ export class NodeHost {
   }
 }
 
+// A directed request reaches a host once per hosted node it names (one node subject each), and a broker
+// sends the same bytes to every node subject of a federated packet: those bytes are decoded once, and
+// their signature checked once, for all of those nodes, which get the verdict each would have reached
+// alone. Only identical bytes share anything, and only for a few seconds, so that a certificate that
+// expires in the meantime is refused as it would be by a node that checked it then; freshness and the
+// collective are still checked for every copy.
+const MEMO_TTL_MS = 5_000;
+const MEMO_CAPACITY = 256;
+const OPENED_MAX_BYTES = 64 * 1024;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+interface Opened {
+  ok: true;
+  packet: TransportPacket;
+  replyTo: string;
+  secure: SecureRequest;
+  request: Request;
+}
+
+class ShortMemo<V> {
+  readonly #entries = new Map<string, { at: number; value: V }>();
+  /** Values made rather than found. */
+  made = 0;
+
+  /** The value for `key` made in the last few seconds, else `make()`'s. */
+  get(key: string, make: () => V): V {
+    const now = Date.now();
+    const known = this.#entries.get(key);
+    if (known !== undefined && now - known.at < MEMO_TTL_MS) return known.value;
+    this.#entries.delete(key);
+    this.made++;
+    const value = make();
+    this.#entries.set(key, { at: now, value });
+    if (this.#entries.size > MEMO_CAPACITY) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    return value;
+  }
+}
+
+/** The bytes as text when they may be memoised: small, and valid UTF-8 (so that no two share a text). */
+function memoKey(body: Uint8Array | string): string | undefined {
+  if (typeof body === "string") return body.length <= OPENED_MAX_BYTES ? body : undefined;
+  if (body.length > OPENED_MAX_BYTES) return undefined;
+  try {
+    return strictUtf8.decode(body);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lengths first, so that no two different requests make the same key. */
+function verdictKey(secure: SecureRequest): string {
+  return `${secure.signature.length}:${secure.pubcert.length}:${secure.signature}${secure.pubcert}${secure.message}`;
+}
+
 /**
  * The reply transport, in the request's dialect. A federated request's federation header and seen-by hops
  * come back exactly as received (spec §6.3): that is what lets stateless brokers route the reply.
@@ -212,11 +310,11 @@ function replyPacket(
   return { data, headers };
 }
 
-function drop(reason: DropReason, detail: string): HandleResult {
+function drop(reason: DropReason, detail: string): Dropped {
   return { ok: false, reason, detail };
 }
 
-function dropFor(failed: Decoded<unknown> & { ok: false }, otherwise: DropReason): HandleResult {
+function dropFor(failed: Decoded<unknown> & { ok: false }, otherwise: DropReason): Dropped {
   const { code } = failed.error;
   const reason =
     code === "unsupported_protocol" ? "unsupported_protocol" : code === "too_deep" ? "too_deep" : otherwise;

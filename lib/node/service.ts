@@ -1,6 +1,6 @@
 import { type Logger, ThrottledLog } from "../log/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
-import type { DropReason, NodeHost } from "./responder.ts";
+import type { DropReason, NodeHost, OutgoingReply } from "./responder.ts";
 
 interface NodeServiceStats {
   received: number;
@@ -24,9 +24,16 @@ export function serveNodes(bus: MessageBus, host: NodeHost, log: Logger = () => 
   // One line per drop reason and minute: a flood of bad packets must not become a flood of logs.
   const drops = new ThrottledLog(log, 60_000);
 
+  const publish = (replies: readonly OutgoingReply[]) => {
+    for (const reply of replies) {
+      if (bus.publish(reply.subject, reply.body)) stats.replies++;
+      else stats.publishFailures++;
+    }
+  };
+
   const onMessage = async (subject: string, data: Uint8Array) => {
     stats.received++;
-    const result = await host.handle(subject, data, bus.connectedUrl());
+    const result = await host.handle(subject, data, bus.connectedUrl(), publish);
     if (!result.ok) {
       stats.dropped[result.reason] = (stats.dropped[result.reason] ?? 0) + 1;
       drops.note(result.reason, "warn", "request dropped", {
@@ -36,10 +43,7 @@ export function serveNodes(bus: MessageBus, host: NodeHost, log: Logger = () => 
       });
       return;
     }
-    for (const reply of result.replies) {
-      if (bus.publish(reply.subject, reply.body)) stats.replies++;
-      else stats.publishFailures++;
-    }
+    publish(result.replies);
   };
 
   const subscriptions = host.subjects.map((subject) =>

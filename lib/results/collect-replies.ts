@@ -1,6 +1,7 @@
 import { type NodeReply, openReply } from "../client/mod.ts";
 import { type Clock, realClock } from "../clock/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
+import type { ReplyFeed } from "./reply-router.ts";
 
 /**
  * Which rule ended a collection; reported in summaries so that callers know what "done" meant.
@@ -23,6 +24,8 @@ export interface CollectOptions {
   signal?: AbortSignal;
   /** The stall rule's time; the real clock by default. */
   clock?: Clock;
+  /** Where the replies come from: the bus itself (a subscription of its own) by default. */
+  feed?: ReplyFeed;
 }
 
 export interface Collection {
@@ -183,7 +186,7 @@ export function collectReplies(
         }),
       );
     };
-    const sub = bus.subscribe(subject, (msg) => {
+    const sub = (options.feed ?? bus).subscribe(subject, (msg) => {
       lastArrival = Date.now();
       stall?.arrived();
       const work = openReply(msg.data).then((opened) => {

@@ -12,12 +12,12 @@ import {
   federationSubject,
   newRequestId,
   nodeSubject,
-  replySubject,
   type TransportDialect,
 } from "../protocol/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
 import { type Collection, collectReplies, type DoneReason } from "./collect-replies.ts";
 import { type Limit, type LimitMethod, limitTargets, uniqueTargets } from "./limit.ts";
+import { replyRouter } from "./reply-router.ts";
 import {
   type DiscoveryEnd,
   type DiscoveryOutcome,
@@ -124,16 +124,18 @@ export async function resolveTargets(
   const started = now();
   const filter = withAgent(plan.filter, plan.agent);
   const signed = await signDiscoveryRequest(client, { collective: plan.collective, filter, ttl: plan.ttl });
+  const { inbox, feed } = ownInbox(bus, plan.collective, client.callerid, signed.request.envelope.requestid);
   const found = await publishAndCollect(
     bus,
     client,
     plan,
     signed,
     [broadcastSubject(plan.collective, "discovery")],
-    replySubject(plan.collective, client.callerid, signed.request.envelope.requestid),
+    inbox,
     {
       timeoutMs: addressing.timeoutMs,
       idleMs: addressing.idleMs,
+      feed,
       ...(options.signal ? { signal: options.signal } : {}),
     },
   );
@@ -215,8 +217,13 @@ export async function sendRpc(
   const signed = await signPlan(client, plan, targets, requestId);
   const subjects = rpcSubjects(plan, targets);
   let publishedAt = now();
-  const inbox = hooks.route?.replyTo ?? replySubject(plan.collective, client.callerid, requestId);
+  // A job's route is the collectors' subject, read here by a subscription of its own.
+  const { inbox, feed } =
+    hooks.route === undefined
+      ? ownInbox(bus, plan.collective, client.callerid, requestId)
+      : { inbox: hooks.route.replyTo, feed: undefined };
   const collection = await publishAndCollect(bus, client, plan, signed, subjects, inbox, {
+    ...(feed === undefined ? {} : { feed }),
     ...(plan.expect === undefined ? {} : { expected: plan.expect }),
     ...(identities === undefined ? {} : { expectedIdentities: identities }),
     timeoutMs: plan.timeoutMs,
@@ -249,6 +256,12 @@ export async function publishRpc(
   const signed = await signPlan(client, plan, targets, options.requestId);
   publishFederated(bus, client, plan, signed, rpcSubjects(plan, targets), options.replyTo);
   await bus.flush();
+}
+
+/** A reply subject of this process's own, and the router that hands its replies over. */
+function ownInbox(bus: MessageBus, collective: string, callerid: string, requestId: string) {
+  const feed = replyRouter(bus);
+  return { inbox: feed.inbox(collective, callerid, requestId), feed };
 }
 
 function rpcSubjects(plan: RpcPlan, targets: Targets): string[] {

@@ -11,7 +11,7 @@
 // Sizes: BENCH_GATEWAY_RUNS (60 for 1 node, a third of it for 100, a tenth for 1,000), BENCH_RPS_SECONDS (5),
 // BENCH_RPS_CONCURRENCY (16); BENCH_QUICK=1 divides runs and seconds by 5. BENCH_GATEWAY_NODE_ARGS: Node
 // options for the gateway process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (the profile is written when
-// the bench stops it); BENCH_GATEWAY_NODES: the node counts of (a), "1,100,1000"; BENCH_WORKERS=0 leaves
+// the bench stops it; support/profile-summary.ts summarises it); BENCH_GATEWAY_NODES: the node counts of (a), "1,100,1000"; BENCH_WORKERS=0 leaves
 // out (c).
 import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -141,9 +141,12 @@ async function main(): Promise<void> {
       const result = (await res.json()) as { summary?: { ok: number } };
       if (res.status !== 200 || result.summary?.ok !== count)
         throw new Error(`gateway: ${res.status} ${JSON.stringify(result).slice(0, 300)}`);
+      const timing = res.headers.get("server-timing");
       return {
         ms: performance.now() - started,
-        natsMs: serverTiming(res.headers.get("server-timing"), "nats"),
+        natsMs: serverTiming(timing, "nats"),
+        authMs: serverTiming(timing, "auth"),
+        rpcMs: serverTiming(timing, "rpc"),
       };
     };
     const viaNats = async (count: number): Promise<Timed> => {
@@ -180,14 +183,30 @@ async function main(): Promise<void> {
       const n = Math.max(3, Math.round(runs / (count === 1 ? 1 : count === 100 ? 3 : 10)));
       const gateway: number[] = [];
       const nats: number[] = [];
+      const timed: Timed[] = [];
       for (let i = 0; i < n; i++) {
-        gateway.push((await viaGateway(count)).ms);
+        const viaHttp = await viaGateway(count);
+        timed.push(viaHttp);
+        gateway.push(viaHttp.ms);
         nats.push((await viaNats(count)).ms);
       }
       const [gm, dm] = [median(gateway), median(nats)];
       if (count === 1) oneNode = { gateway: gm, direct: dm };
       console.log(
         `${String(count).padEnd(8)}${String(n).padStart(6)}   ${gm.toFixed(1).padStart(9)}${dm.toFixed(1).padStart(9)}  ${p90(gateway).toFixed(1).padStart(9)}${p90(nats).toFixed(1).padStart(9)}   ${(gm / dm).toFixed(2).padStart(5)}  ${(gm - dm).toFixed(1).padStart(8)}`,
+      );
+      // Where the gateway's time went: its Server-Timing, and the rest (client signing, HTTP both ways),
+      // beside the floor of this client and server: an unauthenticated GET /healthz.
+      const floor: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const started = performance.now();
+        await (await fetch(gatewayUrl.replace("/v1/rpc", "/healthz"))).json();
+        floor.push(performance.now() - started);
+      }
+      const part = (pick: (t: Timed) => number | undefined) => median(timed.map((t) => pick(t) ?? 0));
+      const rest = median(timed.map((t) => t.ms - (t.authMs ?? 0) - (t.natsMs ?? 0) - (t.rpcMs ?? 0)));
+      console.log(
+        `${"".padEnd(14)}gateway: auth ${part((t) => t.authMs).toFixed(1)}, nats ${part((t) => t.natsMs).toFixed(1)}, rpc ${part((t) => t.rpcMs).toFixed(1)}, signing the HTTP request + HTTP ${rest.toFixed(1)} ms (GET /healthz ${median(floor).toFixed(1)} ms)`,
       );
     }
 
@@ -199,12 +218,16 @@ async function main(): Promise<void> {
       ["direct NATS client", () => viaNats(1)],
     ] as const) {
       const cpuBefore = cpuMs(gatewayProcess.pid);
+      const clientBefore = process.cpuUsage();
       const { rate, latencies } = await sustained(call, concurrency, rpsSeconds * 1000);
       const gatewayCpu = (cpuMs(gatewayProcess.pid) - cpuBefore) / latencies.length;
+      // The callers share this process: when it is the one out of CPU, the rate says so.
+      const client = process.cpuUsage(clientBefore);
+      const clientCpu = (client.user + client.system) / 1000 / latencies.length;
       sustainedRate[name] = rate;
       if (name.startsWith("Node")) gatewayCpuMs = gatewayCpu;
       console.log(
-        `${name.padEnd(22)} ${rate.toFixed(0).padStart(6)} req/s   median ${median(latencies).toFixed(1)} ms${
+        `${name.padEnd(22)} ${rate.toFixed(0).padStart(6)} req/s   median ${median(latencies).toFixed(1)} ms   caller CPU ${clientCpu.toFixed(2)} ms/request${
           name.startsWith("Node") ? `   gateway CPU ${gatewayCpu.toFixed(2)} ms/request` : ""
         }`,
       );
@@ -281,7 +304,9 @@ async function main(): Promise<void> {
 
 interface Timed {
   ms: number;
-  natsMs?: number;
+  natsMs?: number | undefined;
+  authMs?: number | undefined;
+  rpcMs?: number | undefined;
 }
 
 async function sustained(

@@ -5,14 +5,13 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type RunningBroker, startBroker } from "../../../functions/broker.ts";
 import { type RunningGateway, startGateway } from "../../../functions/node.ts";
-import { brokerConfigFrom } from "../../../lib/federation/config.ts";
 import { gatewayConfigFrom } from "../../../lib/gateway/config.ts";
 import type { SigningKey } from "../../../lib/security/http/mod.ts";
 import { spawnReady, stopChild } from "../../bench/support/processes.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
 import { testPki } from "../../support/pki.ts";
+import { type BrokerProcess, spawnBroker } from "../federation/support.ts";
 import { CLUSTER, COLLECTIVE, signedInit, type TestKeys, testKeys } from "./support.ts";
 
 const PUBLIC = "https://gateway.example.com";
@@ -20,8 +19,10 @@ const ROOT = join(import.meta.dirname, "../../..");
 
 export interface BigFleet {
   gateway: RunningGateway;
-  brokers: RunningBroker[];
+  brokers: BrokerProcess[];
   keys: TestKeys;
+  /** The NATS URLs: the federation (gateway, brokers' front) and the collective (brokers' back, nodes). */
+  urls: { federation: string; collective: string };
   /** A signed POST /v1/rpc to the fleet's cluster, as `admin` unless another key is given. */
   post(body: Record<string, unknown>, key?: SigningKey): Promise<Response>;
   /** The simulator process's id, for its CPU time. */
@@ -37,13 +38,13 @@ export async function startBigFleet(nodes: number): Promise<BigFleet> {
   const caPath = join(dir, "ca.pem");
   await writeFile(caPath, pki.caPem);
   const servers: NatsServer[] = [];
-  const brokers: RunningBroker[] = [];
+  const brokers: BrokerProcess[] = [];
   let simulator: ChildProcess | undefined;
   let gateway: RunningGateway | undefined;
   const stop = async () => {
     await gateway?.close().catch(() => {});
     if (simulator) await stopChild(simulator);
-    await Promise.allSettled(brokers.map((broker) => broker.stop()));
+    await Promise.allSettled(brokers.map((broker) => broker.kill()));
     await Promise.allSettled(servers.map((server) => server.dispose()));
     await rm(dir, { recursive: true, force: true });
   };
@@ -53,19 +54,10 @@ export async function startBigFleet(nodes: number): Promise<BigFleet> {
       startNatsServer({ name: "collective" }),
     ]);
     servers.push(federation, collective);
-    for (const instance of ["b1", "b2"]) {
-      const parsed = brokerConfigFrom({
-        cluster: CLUSTER,
-        instance,
-        identity: `broker-${instance}.example.net`,
-        collectives: [COLLECTIVE],
-        metricsListen: "off",
-        federation: { servers: [federation.url] },
-        collective: { servers: [collective.url] },
-      });
-      if (!parsed.ok) throw new Error(parsed.error);
-      brokers.push(await startBroker(parsed.config, { log: () => {} }));
-    }
+    // Brokers are processes of their own, as deployed, so that their work does not queue behind the
+    // gateway's on one event loop.
+    for (const instance of ["b1", "b2"])
+      brokers.push(await spawnBroker(instance, federation.url, collective.url));
     const startNodes = async () => {
       const ready = join(dir, "nodes.ready");
       await rm(ready, { force: true });
@@ -103,6 +95,7 @@ export async function startBigFleet(nodes: number): Promise<BigFleet> {
       gateway: running,
       brokers,
       keys,
+      urls: { federation: federation.url, collective: collective.url },
       post: async (body, key = keys.admin) =>
         fetch(
           `${running.url}/v1/rpc`,

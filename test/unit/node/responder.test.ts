@@ -311,6 +311,50 @@ describe("NodeHost", () => {
     expect(!result.ok && result.detail).toMatch(/bad_signature/);
   });
 
+  it("decodes and checks a directed request once for all the hosted nodes it names, never an altered copy", async () => {
+    const own = new NodeHost({ fleet, trust: TrustStore.fromPem((await testPki()).caPem) });
+    const body = await rpc({ agent: "rpcutil", action: "ping" });
+    const results = await Promise.all(
+      fleet.map((node) => own.handle(nodeSubject("mcollective", node.identity), body, URL_HERE)),
+    );
+    expect(results.every((r) => r.ok && r.replies.length === 1)).toBe(true);
+    expect({ decodes: own.decodes, verifications: own.verifications }).toEqual({
+      decodes: 1,
+      verifications: 1,
+    });
+
+    const packet = decodeTransport(body);
+    if (!packet.ok) throw packet.error;
+    const secure = decodeSecureRequest(decodeBase64Text(packet.value.data)!);
+    if (!secure.ok) throw secure.error;
+    const altered = { ...secure.value, message: secure.value.message.replace("ping", "inventory") };
+    const forged = encodeTransport({ ...packet.value, data: encodeBase64Text(JSON.stringify(altered)) });
+    const result = await own.handle(nodeSubject("mcollective", fleet[0]!.identity), forged, URL_HERE);
+    expect(result).toMatchObject({ ok: false, reason: "unauthorised" });
+    expect({ decodes: own.decodes, verifications: own.verifications }).toEqual({
+      decodes: 2,
+      verifications: 2,
+    });
+  });
+
+  it("hands out a broadcast's replies in batches, letting the event loop turn between them", async () => {
+    const own = new NodeHost({ fleet, trust: TrustStore.fromPem((await testPki()).caPem), replyBatch: 4 });
+    const body = await rpc({ agent: "rpcutil", action: "ping" });
+    const batches: { size: number; turn: number }[] = [];
+    let turn = 0;
+    let ticking = setImmediate(function tick() {
+      turn++;
+      ticking = setImmediate(tick);
+    });
+    const result = await own.handle(broadcastSubject("mcollective", "rpcutil"), body, URL_HERE, (batch) =>
+      batches.push({ size: batch.length, turn }),
+    );
+    clearImmediate(ticking);
+    expect(batches.map((b) => b.size)).toEqual([4, 4]);
+    expect(batches[1]!.turn).toBeGreaterThan(batches[0]!.turn);
+    expect(result.ok && result.replies.length).toBe(1);
+  });
+
   it("drops expired requests, malformed packets, other protocol versions and requests without reply-to", async () => {
     const subject = broadcastSubject("mcollective", "rpcutil");
     const old = newRequest({
