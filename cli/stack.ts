@@ -128,7 +128,7 @@ or with curl; this request is signed now, so it works once and within 5 minutes:
 ${await signedCurl(stack.caller, gateway, example)}
 
 ${stack.ha ? haNatsClients(stack.ha) : natsClients(stack, node)}
-${stack.brokerMetrics.map((url) => `  curl -s ${url}/metrics`).join("\n")}
+${[...stack.brokerMetrics, stack.gatewayMetrics, stack.collectorMetrics].map((url) => `  curl -s ${url}/metrics`).join("\n")}
 
 Webhooks: ${shown(stack.triggers.triggersPath)} has a trigger "${DEMO_TRIGGER}": a GitHub push to main
 runs demo#echo on the web nodes under the lock "deploy". Send it a push signed with the demo secret;
@@ -159,7 +159,7 @@ function haNatsClients(ha: HaEndpoints): string {
                     inbox prefix ${ha.gateway.inboxPrefix}
 
 trace, observe and data take no TLS client certificate, so they cannot reach this topology; run them
-against 'choria-edge stack' (the single topology). The brokers' metrics:`;
+against 'choria-edge stack' (the single topology). The metrics:`;
 }
 
 /**
