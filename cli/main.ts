@@ -50,6 +50,10 @@ const commands: Record<string, Command> = {
     summary: "host many simulated Choria member nodes in one process",
     load: async () => (await import("./simulate.ts")).runSimulate,
   },
+  doctor: {
+    summary: "check a gateway configuration (node, lambda or workers) before deploying it",
+    load: async () => (await import("./doctor.ts")).runDoctor,
+  },
   keys: {
     summary: "create the demo CA, gateway, client and node certificates",
     load: async () => (await import("./keys.ts")).runKeys,

@@ -25,7 +25,7 @@ import { type AuditTarget, parseAuditTarget } from "./audit-sink.ts";
 import { GATEWAY_NATS_OPTIONS, type GatewayNatsSettings, gatewayNatsSettings } from "./gateway-nats.ts";
 
 // Every option is a string: flag → help, in the order `--help` lists them.
-const OPTIONS: OptionSpec[] = Object.entries({
+export const GATEWAY_OPTIONS: OptionSpec[] = Object.entries({
   listen: "host:port to serve HTTP on (default 127.0.0.1:8080)",
   "metrics-listen":
     "host:port for /metrics, /healthz and /readyz, apart from the API (Node server only; default off)",
@@ -60,10 +60,11 @@ const OPTIONS: OptionSpec[] = Object.entries({
   "ready-file": 'write "ready <url>" to this file once listening (for scripts)',
 }).map(([flag, help]) => ({ flag, help, kind: "string" }));
 
-const ENV_PREFIX = "CHORIA_EDGE_GATEWAY_";
+export const GATEWAY_ENV_PREFIX = "CHORIA_EDGE_GATEWAY_";
+const ENV_PREFIX = GATEWAY_ENV_PREFIX;
 
 export function gatewayUsage(): string {
-  return `usage: choria-edge gateway [options]\n\nServes the edge gateway over HTTP on Node. Every option can also be set by its environment variable; flags win.\n\n${optionsUsage(OPTIONS, ENV_PREFIX)}`;
+  return `usage: choria-edge gateway [options]\n\nServes the edge gateway over HTTP on Node. Every option can also be set by its environment variable; flags win.\n\n${optionsUsage(GATEWAY_OPTIONS, ENV_PREFIX)}`;
 }
 
 export interface NodeGatewaySettings extends GatewayNatsSettings {
@@ -92,7 +93,7 @@ export type SettingsResult =
   | { ok: false; error: string }
   | { ok: false; help: true };
 
-type Get = (flag: string) => string | undefined;
+export type Get = (flag: string) => string | undefined;
 type Problem = { ok: false; error: string };
 
 /** Reads flags and environment, then the certificate, key and keys files. Never throws. */
@@ -100,7 +101,7 @@ export async function gatewaySettings(
   argv: string[],
   env: Record<string, string | undefined>,
 ): Promise<SettingsResult> {
-  const read = readOptions(OPTIONS, ENV_PREFIX, argv, env);
+  const read = readOptions(GATEWAY_OPTIONS, ENV_PREFIX, argv, env);
   if (!read.ok) return read;
   const get = read.str;
   const listen = /^(.*):(\d{1,5})$/.exec(get("listen") ?? "127.0.0.1:8080");
@@ -123,7 +124,14 @@ export async function gatewaySettings(
   if (jobs !== "on" && jobs !== "off") return { ok: false, error: `--jobs: on or off, not ${jobs}` };
 
   try {
-    const files = await readMaterial(get);
+    const material = gatewayMaterial(get);
+    const [certPem, keyPem, keysJson, triggersText] = await Promise.all([
+      material.certPem,
+      material.keyPem,
+      material.keysJson,
+      material.triggersText,
+    ]);
+    const files = { certPem, keyPem, keysJson, triggersText };
     const triggersFile = get("triggers");
     const dataBucket = get("data-bucket");
     return {
@@ -182,36 +190,48 @@ function gatewayConfig(get: Get): { ok: true; config: GatewayConfig } | Problem 
 
 const GATEWAY_NAME = "gateway.privileged.mcollective";
 
-/** Certificate, key, keys document and trigger file: given as text, else read from their files. */
-async function readMaterial(get: Get) {
+/**
+ * Certificate, key, keys document and trigger file: given as text, else read from their files; each its
+ * own promise, so that `choria-edge doctor` can tell every missing one.
+ */
+export function gatewayMaterial(get: Get): {
+  certPem: Promise<string>;
+  keyPem: Promise<string>;
+  keysJson: Promise<string>;
+  triggersText: Promise<string | undefined>;
+} {
   const triggersFile = get("triggers");
   // A default file is the demo PKI's, which a command makes; a named one is the operator's to fix.
   const demo = (flag: string) =>
     get(flag) === undefined ? { made: DEMO_PKI_MADE, instead: `--${flag}` } : {};
-  const [certPem, keyPem, keysJson, triggersText] = await Promise.all([
-    get("cert-pem") ??
+  const text = (value: string | undefined) => (value === undefined ? undefined : Promise.resolve(value));
+  return {
+    certPem:
+      text(get("cert-pem")) ??
       readNamedFile(get("cert") ?? join(pkiDir(), `${GATEWAY_NAME}.pem`), {
         what: "gateway certificate",
         ...demo("cert"),
       }),
-    get("key-pem") ??
+    keyPem:
+      text(get("key-pem")) ??
       readNamedFile(get("key") ?? join(pkiDir(), `${GATEWAY_NAME}-key.pem`), {
         what: "gateway key",
         ...demo("key"),
       }),
-    get("keys-json") ??
+    keysJson:
+      text(get("keys-json")) ??
       readNamedFile(get("keys") ?? join(stateDir(), "gateway-keys.json"), {
         what: "caller keys document",
         made: "npm start writes the demo one; 'choria-edge req --generate-key' prints entries to put in it",
         instead: "--keys",
       }),
-    get("triggers-text") ??
+    triggersText:
+      text(get("triggers-text")) ??
       (triggersFile === undefined
-        ? undefined
+        ? Promise.resolve(undefined)
         : readNamedFile(triggersFile, {
             what: "trigger file (--triggers)",
             made: "npm start writes a demo one",
           })),
-  ]);
-  return { certPem, keyPem, keysJson, triggersText };
+  };
 }
