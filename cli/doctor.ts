@@ -322,15 +322,18 @@ export function readWranglerToml(path: string, text: string): WranglerConfig {
   return config;
 }
 
-/** `KEY=value` lines (wrangler's .dev.vars, `--env-file`), quotes removed. */
+/**
+ * `KEY=value` lines (wrangler's .dev.vars, `--env-file`) as dotenv reads them: a double-quoted value may
+ * span lines (a PEM) and has its `\\n` escapes expanded, a single-quoted one is taken as it is.
+ */
 export function readEnvFile(text: string): Record<string, string> {
   const vars: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const pair = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!pair) continue;
-    const [, key = "", value = ""] = pair;
-    vars[key] = /^(["']).*\1$/.test(value) ? value.slice(1, -1) : value;
-  }
+  const line = /^[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\n]*))/gm;
+  for (const [, key = "", double, single, bare] of text.matchAll(line))
+    vars[key] =
+      double !== undefined
+        ? double.replace(/\\n/g, "\n").replace(/\\(["\\])/g, "$1")
+        : (single ?? bare?.trim() ?? "");
   return vars;
 }
 

@@ -184,13 +184,16 @@ describe("choria-edge doctor --target workers", () => {
     global.WebSocket = before;
   });
 
-  /** wrangler.toml's text; the NATS password in an env file (.dev.vars), the other secrets in the environment. */
+  /** wrangler.toml's text; the NATS password and the certificate in an env file, the other secrets in the environment. */
   async function workers(toml: string, secrets: Record<string, string>) {
     const config = join(dir, `wrangler-${Math.random().toString(36).slice(2)}.toml`);
     const envFile = `${config}.vars`;
     await writeFile(config, toml);
-    await writeFile(envFile, 'CHORIA_EDGE_GATEWAY_NATS_PASSWORD="s3cret"\n');
-    return doctor(["--target", "workers", "--wrangler-config", config, "--env-file", envFile], secrets);
+    // As wrangler's .dev.vars holds them: a PEM in double quotes over several lines.
+    const { CHORIA_EDGE_GATEWAY_CERT_PEM: certPem, ...others } = secrets;
+    const certLine = certPem === undefined ? "" : `CHORIA_EDGE_GATEWAY_CERT_PEM="${certPem}"\n`;
+    await writeFile(envFile, `CHORIA_EDGE_GATEWAY_NATS_PASSWORD="s3cret"\n${certLine}`);
+    return doctor(["--target", "workers", "--wrangler-config", config, "--env-file", envFile], others);
   }
 
   const toml = (vars: string, binding = true) => `name = "gw"
