@@ -3,7 +3,7 @@
 // of secrets and the environment for Workers), and says for each thing found wrong what to do about it.
 import { existsSync, readFileSync } from "node:fs";
 import { GATEWAY_ENV_PREFIX, GATEWAY_OPTIONS, type Get, gatewayMaterial } from "../functions/gateway-env.ts";
-import { type GatewayRuntime, gatewayNatsSettings } from "../functions/gateway-nats.ts";
+import { type GatewayRuntime, gatewayNatsSettings, gatewayOptionName } from "../functions/gateway-nats.ts";
 import { readOptions } from "../lib/config/mod.ts";
 import { DEFAULT_DATA_BUCKET } from "../lib/data/mod.ts";
 import { errorText } from "../lib/log/mod.ts";
@@ -356,7 +356,7 @@ function workersConfiguration(
     Object.entries(env).filter(([name]) => name.startsWith(GATEWAY_ENV_PREFIX)),
   ) as Record<string, string>;
   const vars = { ...wrangler.vars, ...secrets, ...fromEnv };
-  const variable = (flag: string) => `${GATEWAY_ENV_PREFIX}${flag.toUpperCase().replaceAll("-", "_")}`;
+  const variable = (flag: string) => gatewayOptionName(flag, "workers");
   const get: Get = (flag) => vars[variable(flag)] || undefined;
   const secret = (flag: string, file: string) => {
     const value = get(flag);

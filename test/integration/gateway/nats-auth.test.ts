@@ -6,7 +6,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nkeys } from "@nats-io/nats-core";
-import { WebSocket as UndiciWebSocket } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gatewaySettings } from "../../../functions/gateway-env.ts";
 import { gatewayNatsSettings, gatewayOptionName } from "../../../functions/gateway-nats.ts";
@@ -16,6 +15,7 @@ import { connectWebSocket } from "../../../lib/transport/mod.ts";
 import { operatorMode } from "../../support/nats-jwt.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
 import { testPki } from "../../support/pki.ts";
+import { useGlobalWebSocket } from "../../support/websocket.ts";
 import { memoryLog } from "../results/support.ts";
 
 let dir: string;
@@ -124,14 +124,7 @@ describe.each(["userpass", "nkey", "token", "creds", "credentials", "tls"])("NAT
 });
 
 describe("NATS login from a Worker's variables, over the websocket listener", () => {
-  const global = globalThis as { WebSocket?: unknown };
-  const before = global.WebSocket;
-  beforeAll(() => {
-    global.WebSocket ??= UndiciWebSocket;
-  });
-  afterAll(() => {
-    global.WebSocket = before;
-  });
+  useGlobalWebSocket();
 
   it.each(["userpass", "nkey", "token", "creds"])("by %s", async (kind) => {
     const vars: Record<string, string> = {

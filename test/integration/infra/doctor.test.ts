@@ -4,11 +4,11 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { WebSocket as UndiciWebSocket } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CheckResult, runDoctor } from "../../../cli/doctor.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
 import { type TestPki, testPki } from "../../support/pki.ts";
+import { useGlobalWebSocket } from "../../support/websocket.ts";
 import { CLUSTER, type TestKeys, testKeys } from "../gateway/support.ts";
 
 let dir: string;
@@ -44,6 +44,12 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** The checks of every target, in order, all passing. */
+const EVERY_RUNTIME_OK = ["certificate", "keys", "callerid", "triggers", "nats", "buckets"].map((check) => [
+  check,
+  "ok",
+]);
+
 /** Runs doctor; its checks by name, and the exit code. */
 async function doctor(argv: string[], env: Record<string, string> = {}) {
   let stdout = "";
@@ -51,6 +57,11 @@ async function doctor(argv: string[], env: Record<string, string> = {}) {
   const code = await runDoctor([...argv, "--json", "--timeout", "2000"], io, env);
   const report = JSON.parse(stdout) as { ok: boolean; checks: CheckResult[] };
   return { code, report, check: (name: string) => report.checks.find((c) => c.check === name) };
+}
+
+/** The check failed, and its line says this (what is wrong or what to do). */
+function expectFail(run: { check(name: string): CheckResult | undefined }, name: string, says: string) {
+  expect(run.check(name)).toMatchObject({ status: "fail", detail: expect.stringContaining(says) });
 }
 
 /** The gateway's flags; an override of undefined leaves that flag out. */
@@ -75,14 +86,7 @@ function nodeArgs(overrides: Record<string, string | undefined> = {}): string[] 
 describe("choria-edge doctor --target node", () => {
   it("passes every check on a configuration that works, and says what it found", async () => {
     const { code, report, check } = await doctor(nodeArgs());
-    expect(report.checks.map((c) => [c.check, c.status])).toEqual([
-      ["certificate", "ok"],
-      ["keys", "ok"],
-      ["callerid", "ok"],
-      ["triggers", "ok"],
-      ["nats", "ok"],
-      ["buckets", "ok"],
-    ]);
+    expect(report.checks.map((c) => [c.check, c.status])).toEqual(EVERY_RUNTIME_OK);
     expect(code).toBe(0);
     expect(check("certificate")?.detail).toContain("gateway.privileged.mcollective, key matches");
     expect(check("buckets")?.detail).toMatch(
@@ -108,10 +112,7 @@ describe("choria-edge doctor --target node", () => {
   it("fails a key that is not the certificate's, and an expired certificate", async () => {
     const mismatch = await doctor(nodeArgs({ "key-pem": pki.client.keyPem }));
     expect(mismatch.code).toBe(1);
-    expect(mismatch.check("certificate")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("does not belong"),
-    });
+    expectFail(mismatch, "certificate", "does not belong");
     const expired = await doctor(
       nodeArgs({ "cert-pem": pki.expired.certPem, "key-pem": pki.expired.keyPem }),
     );
@@ -120,69 +121,44 @@ describe("choria-edge doctor --target node", () => {
       detail: expect.stringMatching(/expired on .*issue a new one/),
     });
     const missing = await doctor(nodeArgs({ cert: join(dir, "absent.pem"), "cert-pem": undefined }));
-    expect(missing.check("certificate")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("absent.pem"),
-    });
+    expectFail(missing, "certificate", "absent.pem");
   });
 
   it("fails a keys document that does not parse, and a key with no caller id to derive", async () => {
     const broken = await doctor(nodeArgs({ "keys-json": "{" }));
-    expect(broken.check("keys")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("fix the JSON"),
-    });
+    expectFail(broken, "keys", "fix the JSON");
     const config = JSON.parse(keys.json) as { keys: Record<string, unknown>[] };
     const privileged = { ...config.keys[0], id: "deploy.privileged", callerId: undefined };
     const underived = await doctor(nodeArgs({ "keys-json": JSON.stringify({ keys: [privileged] }) }));
     expect(underived.check("keys")?.status).toBe("ok");
-    expect(underived.check("callerid")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("would look privileged"),
-    });
+    expectFail(underived, "callerid", "would look privileged");
     expect(underived.code).toBe(1);
   });
 
   it("fails a trigger file that does not parse", async () => {
-    const { check } = await doctor(nodeArgs({ "triggers-text": "triggers: [ { name: 1 } ]" }));
-    expect(check("triggers")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("fix the trigger file"),
-    });
+    expectFail(
+      await doctor(nodeArgs({ "triggers-text": "triggers: [ { name: 1 } ]" })),
+      "triggers",
+      "fix the trigger file",
+    );
   });
 
   it("fails wrong credentials, an unreachable server, and a server without JetStream for the buckets", async () => {
     const wrong = await doctor(nodeArgs({ "nats-password": "wrong" }));
-    expect(wrong.check("nats")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("Authorization Violation"),
-    });
+    expectFail(wrong, "nats", "Authorization Violation");
     expect(wrong.check("buckets")?.status).toBe("warn");
     const closed = await doctor(nodeArgs({ "nats-servers": "nats://127.0.0.1:1" }));
-    expect(closed.check("nats")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("check the URL"),
-    });
+    expectFail(closed, "nats", "check the URL");
     const noJetStream = await doctor(
       nodeArgs({ "nats-servers": bare.url, "nats-user": undefined, "nats-password": undefined }),
     );
     expect(noJetStream.check("nats")?.status).toBe("ok");
-    expect(noJetStream.check("buckets")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("enable JetStream"),
-    });
+    expectFail(noJetStream, "buckets", "enable JetStream");
   });
 });
 
 describe("choria-edge doctor --target workers", () => {
-  const global = globalThis as { WebSocket?: unknown };
-  const before = global.WebSocket;
-  beforeAll(() => {
-    global.WebSocket ??= UndiciWebSocket;
-  });
-  afterAll(() => {
-    global.WebSocket = before;
-  });
+  useGlobalWebSocket();
 
   /** wrangler.toml's text; the NATS password and the certificate in an env file, the other secrets in the environment. */
   async function workers(toml: string, secrets: Record<string, string>) {
@@ -213,12 +189,7 @@ ${binding ? '[[durable_objects.bindings]]\nname = "GATEWAY_CONNECTION"\nclass_na
     expect(report.checks.map((c) => [c.check, c.status])).toEqual([
       ["wrangler", "ok"],
       ["durable-obj", "ok"],
-      ["certificate", "ok"],
-      ["keys", "ok"],
-      ["callerid", "ok"],
-      ["triggers", "ok"],
-      ["nats", "ok"],
-      ["buckets", "ok"],
+      ...EVERY_RUNTIME_OK,
     ]);
     expect(code).toBe(0);
   });
@@ -227,24 +198,12 @@ ${binding ? '[[durable_objects.bindings]]\nname = "GATEWAY_CONNECTION"\nclass_na
     const vars = `CHORIA_EDGE_GATEWAY_NATS_SERVERS = "${server.wsUrl}"\nCHORIA_EDGE_GATEWAY_NATS_USER = "gw"`;
     const { CHORIA_EDGE_GATEWAY_CERT_PEM: _, ...withoutCert } = secrets();
     const unbound = await workers(toml(vars, false), withoutCert);
-    expect(unbound.check("durable-obj")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("[[durable_objects.bindings]]"),
-    });
-    expect(unbound.check("certificate")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("wrangler secret put CHORIA_EDGE_GATEWAY_CERT_PEM"),
-    });
+    expectFail(unbound, "durable-obj", "[[durable_objects.bindings]]");
+    expectFail(unbound, "certificate", "wrangler secret put CHORIA_EDGE_GATEWAY_CERT_PEM");
     const tcp = await workers(toml(`CHORIA_EDGE_GATEWAY_NATS_SERVERS = "${server.url}"`), secrets());
-    expect(tcp.check("nats")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("is not ws:// or wss://"),
-    });
+    expectFail(tcp, "nats", "is not ws:// or wss://");
     const cert = await workers(toml(`${vars}\nCHORIA_EDGE_GATEWAY_NATS_TLS_CERT = "/etc/gw.pem"`), secrets());
-    expect(cert.check("nats")).toMatchObject({
-      status: "fail",
-      detail: expect.stringContaining("cannot present a TLS client certificate"),
-    });
+    expectFail(cert, "nats", "cannot present a TLS client certificate");
     expect(cert.code).toBe(1);
   });
 });
