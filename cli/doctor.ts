@@ -379,9 +379,24 @@ function workersConfiguration(
   };
 }
 
-/** The entry module, and the Durable Object binding the default connection mode needs. */
+/** Gateway options the Worker does not read, and what to set instead. */
+const NOT_ON_WORKERS: Record<string, string> = {
+  cert: "put the PEM text in the secret CHORIA_EDGE_GATEWAY_CERT_PEM",
+  key: "put the PEM text in the secret CHORIA_EDGE_GATEWAY_KEY_PEM",
+  keys: "put the JSON text in the secret CHORIA_EDGE_GATEWAY_KEYS_JSON",
+  triggers: "put the file's text in CHORIA_EDGE_GATEWAY_TRIGGERS_TEXT",
+  "replay-store": "a Worker keeps replay claims in its Durable Object",
+  listen: "Node only",
+  "metrics-listen": "Node only; Cloudflare counts a Worker's requests",
+  audit: "Node only; a Worker's audit lines go to its log",
+  "ready-file": "Node only",
+  "public-url": "Node and Lambda only",
+};
+
+/** The entry module, the Durable Object the default connection mode needs, and no Node-only setting. */
 function wranglerChecks({ wrangler, get }: Configuration): CheckResult[] {
   if (wrangler === undefined) return [];
+  const ignored = Object.entries(NOT_ON_WORKERS).filter(([flag]) => get(flag) !== undefined);
   const results = [
     wrangler.main === "functions/cloudflare.ts"
       ? ok("wrangler", `${wrangler.path}: main = ${wrangler.main}`)
@@ -412,5 +427,13 @@ function wranglerChecks({ wrangler, get }: Configuration): CheckResult[] {
     results.push(
       ok("durable-obj", mode === "durable-object" ? "GATEWAY_CONNECTION bound" : "per-request connections"),
     );
+  const ignoredText = ignored.map(
+    ([flag, instead]) => `${gatewayOptionName(flag, "workers")} is ignored by a Worker: ${instead}`,
+  );
+  results.push(
+    ignored.length === 0
+      ? ok("settings", "every setting is one a Worker reads")
+      : fail("settings", ignoredText.join("; ")),
+  );
   return results;
 }

@@ -189,6 +189,7 @@ ${binding ? '[[durable_objects.bindings]]\nname = "GATEWAY_CONNECTION"\nclass_na
     expect(report.checks.map((c) => [c.check, c.status])).toEqual([
       ["wrangler", "ok"],
       ["durable-obj", "ok"],
+      ["settings", "ok"],
       ...EVERY_RUNTIME_OK,
     ]);
     expect(code).toBe(0);
@@ -204,6 +205,8 @@ ${binding ? '[[durable_objects.bindings]]\nname = "GATEWAY_CONNECTION"\nclass_na
     expectFail(tcp, "nats", "is not ws:// or wss://");
     const cert = await workers(toml(`${vars}\nCHORIA_EDGE_GATEWAY_NATS_TLS_CERT = "/etc/gw.pem"`), secrets());
     expectFail(cert, "nats", "cannot present a TLS client certificate");
+    const nodeOnly = await workers(toml(`${vars}\nCHORIA_EDGE_GATEWAY_KEYS = "/etc/keys.json"`), secrets());
+    expectFail(nodeOnly, "settings", "CHORIA_EDGE_GATEWAY_KEYS is ignored by a Worker: put the JSON text");
     expect(cert.code).toBe(1);
   });
 });
