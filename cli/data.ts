@@ -2,10 +2,10 @@
 // values triggers read (`from: data.<key>`) and looks at who holds a lock, on the same JetStream KV
 // bucket the gateways and collectors use.
 import { DataStore, DEFAULT_DATA_BUCKET, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
-import { NatsKvBucket, natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
+import { NatsKvBucket } from "../lib/transport/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { commandArgs } from "./args.ts";
-import { localStack } from "./local-stack.ts";
+import { localStack, NATS_CLIENT_OPTIONS, NATS_CLIENT_USAGE, natsClientChoice } from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge data <get|put|delete|lock> <key> [value] [options]
 
@@ -20,13 +20,13 @@ Reads and writes the trigger data store (JetStream KV bucket ${DEFAULT_DATA_BUCK
                         from $CHORIA_EDGE_HOME/stack.json while it runs, else nats://127.0.0.1:4222)
   --bucket <name>       KV bucket (default ${DEFAULT_DATA_BUCKET})
   --json                print JSON: { key, value, revision } or the lock's state
-  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
+${NATS_CLIENT_USAGE}`;
 
 const OPTIONS = [
   { flag: "server", kind: "string" },
   { flag: "bucket", kind: "string", default: DEFAULT_DATA_BUCKET },
   { flag: "json", kind: "bool", default: false },
-  ...natsAuthOptionSpecs(),
+  ...NATS_CLIENT_OPTIONS,
 ] as const;
 
 interface DataIo {
@@ -60,24 +60,21 @@ export async function runData(argv: string[], io: DataIo = processIo): Promise<n
     io.stderr.write(`choria-edge data ${action}: expected ${action === "put" ? "<key> <value>" : "<key>"}\n`);
     return 2;
   }
-  const connection = natsConnectionChoice(str);
-  if (!connection.ok) {
+  const stack = localStack(io.stderr);
+  const server =
+    values.server ??
+    process.env.CHORIA_EDGE_GATEWAY_NATS_SERVERS ??
+    stack?.federation.url ??
+    "nats://127.0.0.1:4222";
+  const connection = natsClientChoice(str, server, stack);
+  if ("error" in connection) {
     io.stderr.write(`choria-edge data: ${connection.error}\n`);
     return 2;
   }
-  const servers = (
-    values.server ??
-    process.env.CHORIA_EDGE_GATEWAY_NATS_SERVERS ??
-    localStack(io.stderr)?.federation.url ??
-    "nats://127.0.0.1:4222"
-  )
-    .split(",")
-    .map((s) => s.trim());
   const bus = await connectNats({
-    servers,
+    servers: server.split(",").map((s) => s.trim()),
     name: "choria-edge-data",
-    auth: connection.auth,
-    ...(connection.tls ? { tls: connection.tls } : {}),
+    ...connection,
     timeoutMs: 5000,
   });
   try {

@@ -54,6 +54,10 @@ const commands: Record<string, Command> = {
     summary: "build the Lambda bundle and create or update the function and its streaming Function URL",
     load: async () => (await import("./deploy.ts")).runDeploy,
   },
+  doctor: {
+    summary: "check a gateway configuration (node, lambda or workers) before deploying it",
+    load: async () => (await import("./doctor.ts")).runDoctor,
+  },
   keys: {
     summary: "create the demo CA, gateway, client and node certificates",
     load: async () => (await import("./keys.ts")).runKeys,

@@ -1,9 +1,14 @@
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/mod.ts";
 import { statsSubject } from "../lib/protocol/mod.ts";
-import { natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { commandArgs } from "./args.ts";
-import { federationTarget, localStack } from "./local-stack.ts";
+import {
+  federationTarget,
+  localStack,
+  NATS_CLIENT_OPTIONS,
+  NATS_CLIENT_USAGE,
+  natsClientChoice,
+} from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge observe [--cluster <name>] [--server <url>] [--json] [--count <n>]
 
@@ -18,7 +23,7 @@ rates, in-flight work and errors.
   --json                 one JSON line per stats update instead of the table
   --count <n>            exit after n updates
   --stale <ms>           forget instances silent for this long (default 30000)
-  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>
+${NATS_CLIENT_USAGE}
 
 The local stack's defaults come from $CHORIA_EDGE_HOME/stack.json while it runs.`;
 
@@ -33,7 +38,7 @@ const OPTIONS = [
   { flag: "json", kind: "bool", default: false },
   { flag: "count", kind: "string" },
   { flag: "stale", kind: "string" },
-  ...natsAuthOptionSpecs(),
+  ...NATS_CLIENT_OPTIONS,
 ] as const;
 
 /** `choria-edge observe`: prints the cluster view until interrupted (or `--count` updates). */
@@ -64,15 +69,15 @@ export async function runObserve(argv: string[], out: Output = process.stdout): 
     return 2;
   }
 
-  const choice = natsConnectionChoice(args.str);
-  if (!choice.ok) {
+  const choice = natsClientChoice(args.str, server, stack);
+  if ("error" in choice) {
     process.stderr.write(`choria-edge observe: ${choice.error}\n`);
     return 2;
   }
   const bus = await connectNats({
     servers: server.split(",").map((s) => s.trim()),
     name: `choria-edge-observe_${cluster}`,
-    auth: choice.auth,
+    ...choice,
     timeoutMs: 5000,
     log: (level, msg, fields) => {
       if (level === "warn" || level === "error")

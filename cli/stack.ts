@@ -127,8 +127,8 @@ or with curl; this request is signed now, so it works once and within 5 minutes:
 
 ${await signedCurl(stack.caller, gateway, example)}
 
-${stack.ha ? haNatsClients(stack.ha) : natsClients(stack, node)}
-${stack.brokerMetrics.map((url) => `  curl -s ${url}/metrics`).join("\n")}
+${stack.ha ? haNatsClients(stack.ha, stack, node) : natsClients(stack, node)}
+${[...stack.brokerMetrics, stack.gatewayMetrics, stack.collectorMetrics].map((url) => `  curl -s ${url}/metrics`).join("\n")}
 
 Webhooks: ${shown(stack.triggers.triggersPath)} has a trigger "${DEMO_TRIGGER}": a GitHub push to main
 runs demo#echo on the web nodes under the lock "deploy". Send it a push signed with the demo secret;
@@ -148,8 +148,8 @@ function natsClients(stack: RunningStack, node: string): string {
   npx choria-edge observe --server ${fed} --cluster ${stack.cluster}`;
 }
 
-/** trace, observe and data take no TLS client certificate yet, which every server here asks for. */
-function haNatsClients(ha: HaEndpoints): string {
+/** The HA servers ask for a client certificate and a role's nkey; the commands take the gateway role's. */
+function haNatsClients(ha: HaEndpoints, stack: RunningStack, node: string): string {
   return `The NATS servers accept TLS clients with a certificate from ${shown(ha.caFile)} and a role's nkey:
 
   federation        ${ha.federationUrls.join(",")}
@@ -158,8 +158,14 @@ function haNatsClients(ha: HaEndpoints): string {
                     --tls-key ${shown(ha.gateway.keyFile)}, nkey seed in ${shown(ha.gateway.seedFile)},
                     inbox prefix ${ha.gateway.inboxPrefix}
 
-trace, observe and data take no TLS client certificate, so they cannot reach this topology; run them
-against 'choria-edge stack' (the single topology). The brokers' metrics:`;
+trace, observe and data log in as the gateway role by default (their --tls-* and --nkey-seed flags
+choose another):
+
+  npx choria-edge trace ${node} --cluster ${stack.cluster}
+  npx choria-edge observe --cluster ${stack.cluster}
+  npx choria-edge data get deploy/last-sha
+
+The metrics:`;
 }
 
 /**

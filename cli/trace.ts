@@ -12,10 +12,16 @@ import {
   type SeenByHop,
 } from "../lib/protocol/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
-import { type NatsBus, natsAuthOptionSpecs, natsConnectionChoice } from "../lib/transport/mod.ts";
+import type { NatsBus } from "../lib/transport/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { commandArgs } from "./args.ts";
-import { federationTarget, localStack } from "./local-stack.ts";
+import {
+  federationTarget,
+  localStack,
+  NATS_CLIENT_OPTIONS,
+  NATS_CLIENT_USAGE,
+  natsClientChoice,
+} from "./local-stack.ts";
 
 const USAGE = `usage: choria-edge trace <identity> [options]
 
@@ -34,7 +40,7 @@ and prints the route hop by hop: client, NATS, broker, NATS, node, and back.
 Defaults named "the local stack's" come from $CHORIA_EDGE_HOME/stack.json while a stack runs.
   --timeout <ms>        how long to wait for the reply (default 5000)
   --json                print the trace as one JSON object
-  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>`;
+${NATS_CLIENT_USAGE}`;
 
 const OPTIONS = [
   { flag: "cluster", kind: "string" },
@@ -44,7 +50,7 @@ const OPTIONS = [
   { flag: "key", kind: "string" },
   { flag: "timeout", kind: "string", default: "5000" },
   { flag: "json", kind: "bool", default: false },
-  ...natsAuthOptionSpecs(),
+  ...NATS_CLIENT_OPTIONS,
 ] as const;
 
 interface Output {
@@ -83,15 +89,15 @@ export async function runTrace(argv: string[], out: Output = process.stdout): Pr
     process.stderr.write(`choria-edge trace: ${client}\n`);
     return 2;
   }
-  const choice = natsConnectionChoice(str);
-  if (!choice.ok) {
+  const choice = natsClientChoice(str, server, stack);
+  if ("error" in choice) {
     process.stderr.write(`choria-edge trace: ${choice.error}\n`);
     return 2;
   }
   const bus = await connectNats({
     servers: server.split(",").map((s) => s.trim()),
     name: `choria-edge-trace_${client.senderid}`,
-    auth: choice.auth,
+    ...choice,
     timeoutMs: 5000,
   });
   try {

@@ -26,6 +26,7 @@ import { auditLine } from "../lib/security/http/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectWebSocket } from "../lib/transport/mod.ts";
 import { parseTriggerJson } from "../lib/triggers/mod.ts";
+import { gatewayNatsSettings, gatewayOptionName } from "./gateway-nats.ts";
 
 const log = jsonLineLogger((line) => console.error(line.trimEnd()), {
   component: "gateway",
@@ -47,9 +48,14 @@ export interface Env {
   CHORIA_EDGE_GATEWAY_CERT_PEM: string;
   CHORIA_EDGE_GATEWAY_KEY_PEM: string;
   CHORIA_EDGE_GATEWAY_KEYS_JSON: string;
+  /** Secrets, one way to log in to NATS: a token, an nkey seed (SU...), the text of a .creds file, or a
+   * user and password. TLS client certificates, CA files and .creds files by path are refused at start-up:
+   * a Worker can use none of them. */
   CHORIA_EDGE_GATEWAY_NATS_TOKEN?: string;
-  /** A secret: the nkey seed (SU...) of the gateway's NATS user, instead of a token. */
   CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED?: string;
+  CHORIA_EDGE_GATEWAY_NATS_CREDS?: string;
+  CHORIA_EDGE_GATEWAY_NATS_USER?: string;
+  CHORIA_EDGE_GATEWAY_NATS_PASSWORD?: string;
   /** Subject prefix of request replies instead of `_INBOX`, as the server's permissions for the user say. */
   CHORIA_EDGE_GATEWAY_NATS_INBOX_PREFIX?: string;
   /** JetStream replicas of the jobs and data buckets when this gateway creates them (3 on a 3-server cluster). */
@@ -113,23 +119,19 @@ async function buildApp(
     certPem: env.CHORIA_EDGE_GATEWAY_CERT_PEM,
     keyPem: env.CHORIA_EDGE_GATEWAY_KEY_PEM,
   });
-  const servers = env.CHORIA_EDGE_GATEWAY_NATS_SERVERS.split(",").map((s) => s.trim());
-  const token = env.CHORIA_EDGE_GATEWAY_NATS_TOKEN;
-  const seed = env.CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED;
-  if (token && seed)
-    throw new Error("CHORIA_EDGE_GATEWAY_NATS_TOKEN and CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED: choose one");
-  const inboxPrefix = env.CHORIA_EDGE_GATEWAY_NATS_INBOX_PREFIX;
-  const replicas = number(env.CHORIA_EDGE_GATEWAY_REPLICAS);
-  if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5))
-    throw new Error(`CHORIA_EDGE_GATEWAY_REPLICAS: a whole number from 1 to 5, not ${replicas}`);
+  const natsSettings = gatewayNatsSettings((flag) => {
+    const value = (env as unknown as Record<string, unknown>)[gatewayOptionName(flag, "workers")];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  }, "workers");
+  if ("error" in natsSettings) throw new Error(natsSettings.error);
+  const { natsServers, natsAuth, natsInboxPrefix, replicas } = natsSettings;
   const connect: Connect = () =>
     connectWebSocket({
-      servers,
+      servers: natsServers,
       name: "choria-edge-gateway-workers",
       timeoutMs: config.config.connectTimeoutMs,
-      ...(token ? { auth: { type: "token", token } } : {}),
-      ...(seed ? { auth: { type: "nkey", seed } } : {}),
-      ...(inboxPrefix ? { inboxPrefix } : {}),
+      auth: natsAuth,
+      ...(natsInboxPrefix ? { inboxPrefix: natsInboxPrefix } : {}),
     });
   const nats = source(connect, config.config.connectTimeoutMs);
   const auth = await gatewayAuthFromKeys(env.CHORIA_EDGE_GATEWAY_KEYS_JSON);

@@ -21,26 +21,16 @@ import {
   parseClusters,
   parseDialects,
 } from "../lib/gateway/mod.ts";
-import {
-  type NatsAuth,
-  type NatsTlsFiles,
-  natsConnectionChoice,
-  natsOptionSpecs,
-} from "../lib/transport/mod.ts";
 import { type AuditTarget, parseAuditTarget } from "./audit-sink.ts";
+import { GATEWAY_NATS_OPTIONS, type GatewayNatsSettings, gatewayNatsSettings } from "./gateway-nats.ts";
 
 // Every option is a string: flag → help, in the order `--help` lists them.
-const OPTIONS: OptionSpec[] = Object.entries({
+export const GATEWAY_OPTIONS: OptionSpec[] = Object.entries({
   listen: "host:port to serve HTTP on (default 127.0.0.1:8080)",
   "metrics-listen":
     "host:port for /metrics, /healthz and /readyz, apart from the API (Node server only; default off)",
   audit: "where audit lines go: stdout, stderr, file:<path> (appended, mode 0600) or off (default stdout)",
-  "nats-servers": "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)",
-  ...Object.fromEntries(
-    natsOptionSpecs("nats-", "the federation NATS servers").map((o) => [o.flag, `NATS ${o.help}`]),
-  ),
-  "nats-inbox-prefix":
-    "subject prefix for JetStream API answers instead of _INBOX, to match a server that gives each user its own (default _INBOX)",
+  ...GATEWAY_NATS_OPTIONS,
   clusters: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
   dialects:
     'clusters on the 2017 connector\'s wire dialect: "C2=seed" (default: every cluster v1, choria:transport:1)',
@@ -65,30 +55,21 @@ const OPTIONS: OptionSpec[] = Object.entries({
   triggers: "webhook triggers, a YAML or JSON file (POST /v1/hooks/<name>; needs --jobs on)",
   "triggers-text": "the same as YAML or JSON text, instead of --triggers",
   "data-bucket": "JetStream KV bucket of trigger data and locks (default choria_edge_data)",
-  replicas:
-    "JetStream replicas of the jobs, data and replay buckets when this gateway creates them (default 1; 3 on a 3-server cluster)",
   "callback-seal-key":
     "base64 AES key (32 bytes) that callback secrets are sealed with in job records; the collectors need the same (prefer the environment variable)",
   "ready-file": 'write "ready <url>" to this file once listening (for scripts)',
 }).map(([flag, help]) => ({ flag, help, kind: "string" }));
 
-const ENV_PREFIX = "CHORIA_EDGE_GATEWAY_";
+export const GATEWAY_ENV_PREFIX = "CHORIA_EDGE_GATEWAY_";
+const ENV_PREFIX = GATEWAY_ENV_PREFIX;
 
 export function gatewayUsage(): string {
-  return `usage: choria-edge gateway [options]\n\nServes the edge gateway over HTTP on Node. Every option can also be set by its environment variable; flags win.\n\n${optionsUsage(OPTIONS, ENV_PREFIX)}`;
+  return `usage: choria-edge gateway [options]\n\nServes the edge gateway over HTTP on Node. Every option can also be set by its environment variable; flags win.\n\n${optionsUsage(GATEWAY_OPTIONS, ENV_PREFIX)}`;
 }
 
-export interface NodeGatewaySettings {
+export interface NodeGatewaySettings extends GatewayNatsSettings {
   config: GatewayConfig;
   listen: { host: string; port: number };
-  natsServers: string[];
-  natsAuth: NatsAuth;
-  /** CA to verify the NATS servers, and a client certificate for servers that ask for one. */
-  natsTls?: NatsTlsFiles;
-  /** Subject prefix of request replies instead of `_INBOX` (matching the server's permissions). */
-  natsInboxPrefix?: string;
-  /** JetStream replicas of the buckets this gateway creates (jobs, data, replay); 1 by default. */
-  replicas?: number;
   certPem: string;
   keyPem: string;
   /** The keys document as JSON text. */
@@ -112,7 +93,7 @@ export type SettingsResult =
   | { ok: false; error: string }
   | { ok: false; help: true };
 
-type Get = (flag: string) => string | undefined;
+export type Get = (flag: string) => string | undefined;
 type Problem = { ok: false; error: string };
 
 /** Reads flags and environment, then the certificate, key and keys files. Never throws. */
@@ -120,7 +101,7 @@ export async function gatewaySettings(
   argv: string[],
   env: Record<string, string | undefined>,
 ): Promise<SettingsResult> {
-  const read = readOptions(OPTIONS, ENV_PREFIX, argv, env);
+  const read = readOptions(GATEWAY_OPTIONS, ENV_PREFIX, argv, env);
   if (!read.ok) return read;
   const get = read.str;
   const listen = /^(.*):(\d{1,5})$/.exec(get("listen") ?? "127.0.0.1:8080");
@@ -133,8 +114,8 @@ export async function gatewaySettings(
   if (typeof audit === "object" && "error" in audit) return { ok: false, error: audit.error };
   const config = gatewayConfig(get);
   if (!config.ok) return config;
-  const nats = natsSettings(get);
-  if ("error" in nats) return nats;
+  const nats = gatewayNatsSettings(get, "node");
+  if ("error" in nats) return { ok: false, error: nats.error };
 
   const replayStore = get("replay-store") ?? "memory";
   if (replayStore !== "memory" && replayStore !== "kv")
@@ -143,7 +124,14 @@ export async function gatewaySettings(
   if (jobs !== "on" && jobs !== "off") return { ok: false, error: `--jobs: on or off, not ${jobs}` };
 
   try {
-    const files = await readMaterial(get);
+    const material = gatewayMaterial(get);
+    const [certPem, keyPem, keysJson, triggersText] = await Promise.all([
+      material.certPem,
+      material.keyPem,
+      material.keysJson,
+      material.triggersText,
+    ]);
+    const files = { certPem, keyPem, keysJson, triggersText };
     const triggersFile = get("triggers");
     const dataBucket = get("data-bucket");
     return {
@@ -200,62 +188,50 @@ function gatewayConfig(get: Get): { ok: true; config: GatewayConfig } | Problem 
   return config.ok ? config : { ok: false, error: config.error };
 }
 
-/** The federation NATS servers, how to connect to them, and how to use their JetStream. */
-function natsSettings(
-  get: Get,
-):
-  | Pick<NodeGatewaySettings, "natsServers" | "natsAuth" | "natsTls" | "natsInboxPrefix" | "replicas">
-  | Problem {
-  const nats = natsConnectionChoice(get, "nats-");
-  if (!nats.ok) return { ok: false, error: `--nats-*: ${nats.error}` };
-  const replicasText = get("replicas");
-  const replicas = replicasText === undefined ? undefined : Number(replicasText);
-  if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5))
-    return { ok: false, error: `--replicas: a whole number from 1 to 5, not ${replicasText}` };
-  const inboxPrefix = get("nats-inbox-prefix");
-  if (inboxPrefix !== undefined && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(inboxPrefix))
-    return { ok: false, error: "--nats-inbox-prefix: subject tokens without wildcards" };
-  return {
-    natsServers: (get("nats-servers") ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim()),
-    natsAuth: nats.auth,
-    ...(nats.tls ? { natsTls: nats.tls } : {}),
-    ...(inboxPrefix === undefined ? {} : { natsInboxPrefix: inboxPrefix }),
-    ...(replicas === undefined ? {} : { replicas }),
-  };
-}
-
 const GATEWAY_NAME = "gateway.privileged.mcollective";
 
-/** Certificate, key, keys document and trigger file: given as text, else read from their files. */
-async function readMaterial(get: Get) {
+/**
+ * Certificate, key, keys document and trigger file: given as text, else read from their files; each its
+ * own promise, so that `choria-edge doctor` can tell every missing one.
+ */
+export function gatewayMaterial(get: Get): {
+  certPem: Promise<string>;
+  keyPem: Promise<string>;
+  keysJson: Promise<string>;
+  triggersText: Promise<string | undefined>;
+} {
   const triggersFile = get("triggers");
   // A default file is the demo PKI's, which a command makes; a named one is the operator's to fix.
   const demo = (flag: string) =>
     get(flag) === undefined ? { made: DEMO_PKI_MADE, instead: `--${flag}` } : {};
-  const [certPem, keyPem, keysJson, triggersText] = await Promise.all([
-    get("cert-pem") ??
+  const text = (value: string | undefined) => (value === undefined ? undefined : Promise.resolve(value));
+  return {
+    certPem:
+      text(get("cert-pem")) ??
       readNamedFile(get("cert") ?? join(pkiDir(), `${GATEWAY_NAME}.pem`), {
         what: "gateway certificate",
         ...demo("cert"),
       }),
-    get("key-pem") ??
+    keyPem:
+      text(get("key-pem")) ??
       readNamedFile(get("key") ?? join(pkiDir(), `${GATEWAY_NAME}-key.pem`), {
         what: "gateway key",
         ...demo("key"),
       }),
-    get("keys-json") ??
+    keysJson:
+      text(get("keys-json")) ??
       readNamedFile(get("keys") ?? join(stateDir(), "gateway-keys.json"), {
         what: "caller keys document",
         made: "npm start writes the demo one; 'choria-edge req --generate-key' prints entries to put in it",
         instead: "--keys",
       }),
-    get("triggers-text") ??
+    triggersText:
+      text(get("triggers-text")) ??
       (triggersFile === undefined
-        ? undefined
+        ? Promise.resolve(undefined)
         : readNamedFile(triggersFile, {
             what: "trigger file (--triggers)",
             made: "npm start writes a demo one",
           })),
-  ]);
-  return { certPem, keyPem, keysJson, triggersText };
+  };
 }

@@ -145,6 +145,9 @@ function randomSerial(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The demo PKI's RPC client certname (on the default allow list). */
+export const DEMO_RPC_CLIENT = "rip.mcollective";
+
 export interface DemoPkiOptions {
   /** Member node identities; default `node1.example.net`. */
   nodes?: string[];
@@ -201,7 +204,7 @@ export async function ensureDemoPki(dir: string, options: DemoPkiOptions = {}): 
 
   const [gateway, client, ...nodes] = await Promise.all([
     ensure(options.gateway ?? "gateway.privileged.mcollective"),
-    ensure(options.client ?? "rip.mcollective"),
+    ensure(options.client ?? DEMO_RPC_CLIENT),
     ...(options.nodes ?? ["node1.example.net"]).map(ensure),
   ]);
   return {

@@ -19,6 +19,9 @@ const StackFileSchema = z.object({
   collective_url: z.string(),
   gateway_url: z.string(),
   broker_metrics: z.array(z.string()),
+  /** Base URLs of the gateway's and the collector's /metrics listeners. */
+  gateway_metrics: z.string(),
+  collector_metrics: z.string(),
   keys: z.object({
     /** The demo HTTP caller key (`req`, `hook send --wait`). */
     caller: z.string(),

@@ -9,6 +9,7 @@ import { KeyRegistry } from "../lib/security/http/mod.ts";
 import { parseTriggerFile } from "../lib/triggers/node.ts";
 import { type DemoCaller, ensureDemoCaller } from "./demo-caller.ts";
 import { type DemoTriggers, ensureDemoTriggers } from "./demo-triggers.ts";
+import { DEMO_RPC_CLIENT } from "./pki.ts";
 import {
   type BrokerCluster,
   COLLECTIVE,
@@ -94,7 +95,8 @@ async function ensureTopology(run: StackRun, caller: DemoCaller, triggers: DemoT
     filename: triggers.triggersPath,
   });
   if (!parsed.ok) throw new Error(parsed.message);
-  const callerIds = [callerId, ...parsed.triggers.all().map((t) => t.callerId)];
+  // `trace` logs in as the gateway role and signs as the demo RPC client, whose replies it must read too.
+  const callerIds = [callerId, ...parsed.triggers.all().map((t) => t.callerId), `choria=${DEMO_RPC_CLIENT}`];
   const members = [{ cluster: run.options.cluster, collective: COLLECTIVE }];
   const reused = await loadTopology(dir, callerIds);
   if (reused?.members[0]?.cluster !== run.options.cluster) {

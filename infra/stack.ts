@@ -43,6 +43,9 @@ export interface RunningStack {
   ha?: HaEndpoints;
   brokerMetrics: string[];
   gatewayUrl: string;
+  /** Base URLs of the gateway's and the collector's /metrics, /healthz and /readyz listeners. */
+  gatewayMetrics: string;
+  collectorMetrics: string;
   caller: DemoCaller;
   /** The demo webhook trigger file the gateway serves, and the demo GitHub secret. */
   triggers: DemoTriggers;
@@ -89,7 +92,7 @@ export interface StartedServices {
   brokerMetrics: string[];
   /** The file the simulated nodes write once subscribed. */
   nodesReady: string;
-  gateway: { url: string; readyFile: string };
+  gateway: GatewayAndCollector;
   caller: DemoCaller;
   triggers: DemoTriggers;
 }
@@ -137,6 +140,8 @@ export async function launchStack(
     const running = {
       ...started,
       gatewayUrl: gateway.url,
+      gatewayMetrics: gateway.metricsUrl,
+      collectorMetrics: gateway.collectorMetricsUrl,
       cluster: options.cluster,
       collectiveName: COLLECTIVE,
       logsDir,
@@ -191,7 +196,7 @@ async function waitForServices(
   started: {
     brokerMetrics: string[];
     nodesReady: string;
-    gateway: { url: string; readyFile: string };
+    gateway: GatewayAndCollector;
     caller: DemoCaller;
     triggers: DemoTriggers;
   },
@@ -209,6 +214,8 @@ async function waitForServices(
   say(`  ${options.nodes} simulated nodes`);
   await waitForReadyFile("gateway ready", gateway.readyFile);
   say(`  gateway           ${gateway.url}  (caller key "${caller.keyId}": ${caller.keyPath})`);
+  await waitFor("collector ready", () => fetchOk(`${gateway.collectorMetricsUrl}/readyz`));
+  say(`  metrics           gateway ${gateway.metricsUrl}, collector ${gateway.collectorMetricsUrl}`);
   say(`  webhook triggers  ${triggers.triggersPath}  (POST ${gateway.url}/v1/hooks/<name>)`);
   say(`  logs in ${run.logsDir}`);
 }
@@ -333,16 +340,25 @@ export interface FederationClients {
   collector: { args: string[]; env: Record<string, string> };
 }
 
-/** The gateway and the async result collector; the gateway's URL and the file it writes once listening. */
+/** Where the gateway and the collector listen, and the file the gateway writes once listening. */
+export interface GatewayAndCollector {
+  url: string;
+  readyFile: string;
+  metricsUrl: string;
+  collectorMetricsUrl: string;
+}
+
+/** The gateway and the async result collector, each with its metrics listener on a free port. */
 export async function launchGatewayAndCollector(
   run: StackRun,
   nats: FederationClients,
   pki: DemoPki,
   caller: DemoCaller,
   triggers: DemoTriggers,
-): Promise<{ url: string; readyFile: string }> {
+): Promise<GatewayAndCollector> {
   const { options, logsDir } = run;
   const gatewayPort = await preferredPort(options.ports.gateway);
+  const [gatewayMetricsPort, collectorMetricsPort] = [await freePort(), await freePort()];
   // Gateway and collector share a fresh key to seal callback secrets in job records (environment, not
   // flags: a command line is visible to every user of the machine).
   const sealKey = newSealKey();
@@ -373,6 +389,8 @@ export async function launchGatewayAndCollector(
         triggers.triggersPath,
         "--ready-file",
         readyFile,
+        "--metrics-listen",
+        `127.0.0.1:${gatewayMetricsPort}`,
       ],
       { ...triggers.env, ...nats.gateway.env, CHORIA_EDGE_GATEWAY_CALLBACK_SEAL_KEY: sealKey },
     ),
@@ -390,11 +408,18 @@ export async function launchGatewayAndCollector(
         ...nats.collector.args,
         "--allow-http-callbacks",
         "--allow-private-callbacks",
+        "--metrics-listen",
+        `127.0.0.1:${collectorMetricsPort}`,
       ],
       { ...nats.collector.env, CHORIA_EDGE_COLLECTOR_CALLBACK_SEAL_KEY: sealKey },
     ),
   );
-  return { url: `http://127.0.0.1:${gatewayPort}`, readyFile };
+  return {
+    url: `http://127.0.0.1:${gatewayPort}`,
+    readyFile,
+    metricsUrl: `http://127.0.0.1:${gatewayMetricsPort}`,
+    collectorMetricsUrl: `http://127.0.0.1:${collectorMetricsPort}`,
+  };
 }
 
 /** Writes stack.json: where everything listens and the demo files, for the CLI commands' defaults. */
@@ -414,6 +439,8 @@ function recordStack(
     collective_url: stack.collective.url,
     gateway_url: stack.gatewayUrl,
     broker_metrics: stack.brokerMetrics,
+    gateway_metrics: stack.gatewayMetrics,
+    collector_metrics: stack.collectorMetrics,
     keys: {
       caller: caller.keyPath,
       caller_id: caller.keyId,

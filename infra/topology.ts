@@ -185,6 +185,8 @@ function gatewayPermissions(
     subscribe: [
       ...collectives.flatMap((c) => callerIds.map((id) => `${c}.reply.${callerHash(id)}.>`)),
       `${inboxPrefix}.>`,
+      // The brokers' stats, for `observe` run with the gateway's credentials: counters, no request data.
+      ...clusters.map((m) => `choria.federation.${m.cluster}.stats`),
     ],
   };
 }

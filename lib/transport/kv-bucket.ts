@@ -8,6 +8,7 @@ import {
   type JetStreamManager,
   type JsMsg,
   jetstream,
+  jetstreamManager,
   StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -501,6 +502,21 @@ async function unlessWrongSequence(write: Promise<number>): Promise<number | und
     return await write;
   } catch (err) {
     if (err instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.includes(err.code)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Whether a KV bucket exists, without creating it (`choria-edge doctor`): "missing" when the server has
+ * JetStream but not the bucket; throws when JetStream is off or the user may not ask.
+ */
+export async function kvBucketState(connection: NatsConnection, name: string): Promise<"exists" | "missing"> {
+  const jsm = await jetstreamManager(connection);
+  try {
+    await jsm.streams.info(`KV_${name}`);
+    return "exists";
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return "missing";
     throw err;
   }
 }

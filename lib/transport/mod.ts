@@ -4,6 +4,7 @@ export { type MessageBus, NatsBus } from "./bus.ts";
 export { openReplayBucket } from "./kv.ts";
 export {
   type KvBucketOptions,
+  kvBucketState,
   NatsKvBucket,
   reportReplication,
 } from "./kv-bucket.ts";

@@ -20,6 +20,8 @@ export interface WranglerDev {
 export async function startWranglerDev(
   vars: Record<string, string>,
   timeoutMs = 60_000,
+  /** Whether /healthz's status means serving: a Worker meant to refuse its settings answers 500. */
+  serving: (status: number) => boolean = (status) => status === 200,
 ): Promise<WranglerDev> {
   const dir = await mkdtemp(join(tmpdir(), "choria-edge-workerd-"));
   const envFile = join(dir, "worker.env");
@@ -86,7 +88,7 @@ export async function startWranglerDev(
       },
       () => 0,
     );
-    if (status === 200) break;
+    if (status !== 0 && serving(status)) break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`wrangler dev not ready within ${timeoutMs} ms:\n${output}`);

@@ -155,6 +155,25 @@ describe("choria-edge stack on busy ports, and the commands that find it", () =>
     expect(banner).not.toMatch(/:(4222|4223|4322|8080|9101)\b/);
   });
 
+  it("serves /metrics for the brokers, the gateway and the collector, on free ports named in stack.json and the banner", async () => {
+    // Each with a family of its own: a listener answering for another service would not have it.
+    const metrics: [string, string][] = [
+      [file.broker_metrics[0] ?? "", "choria_federation_"],
+      [file.gateway_metrics, "choria_edge_gateway_"],
+      [file.collector_metrics, "choria_edge_collector_"],
+    ];
+    const taken = [...decoys.map(portOf), portOf(decoyGateway), portIn(file.gateway_url)];
+    for (const [url, family] of metrics) {
+      expect(taken, family).not.toContain(portIn(url));
+      expect(stack.output()).toContain(`curl -s ${url}/metrics`);
+      const answer = await fetch(`${url}/metrics`);
+      expect(answer.status, family).toBe(200);
+      expect(answer.headers.get("content-type"), family).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await answer.text();
+      expect(text, family).toMatch(new RegExp(`^# TYPE ${family}\\w+ `, "m"));
+    }
+  });
+
   it("req takes the gateway, key and cluster from stack.json and shows each reply's data", async () => {
     const inventory = capture();
     expect(await runReq(["--identity", NODE0, "rpcutil", "inventory"], inventory.io)).toBe(0);

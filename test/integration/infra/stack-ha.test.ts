@@ -77,7 +77,7 @@ describe("choria-edge stack --topology ha", () => {
     });
     expect(topology.federation.urls).toHaveLength(3);
     expect(file.broker_metrics).toHaveLength(2);
-    expect(stack.output()).toContain("trace, observe and data take no TLS client certificate");
+    expect(stack.output()).toContain("trace, observe and data log in as the gateway role by default");
   });
 
   it("answers a signed request from every node, and keeps the jobs and data buckets on three replicas", async () => {
@@ -115,6 +115,22 @@ describe("choria-edge stack --topology ha", () => {
       for (const stream of streams)
         expect([stream.name, stream.config.num_replicas]).toEqual([stream.name, 3]);
     }
+  }, 60_000);
+
+  it("trace, observe and data reach the TLS servers with no flags, as the gateway role from stack.json", async () => {
+    const node = "node0000.mcollective.example.net";
+    const [trace, observe, put] = await Promise.all([
+      runCli(["trace", node, "--json"], env).done,
+      runCli(["observe", "--count", "1", "--json"], env).done,
+      runCli(["data", "put", "ops/check", "from-the-cli"], env).done,
+    ]);
+    expect(trace.code, trace.stderr).toBe(0);
+    expect(JSON.parse(trace.stdout)).toMatchObject({ identity: node });
+    expect(observe.code, observe.stderr).toBe(0);
+    expect(JSON.parse(observe.stdout.split("\n")[0] ?? "")).toHaveProperty("from");
+    expect(put.code, put.stderr).toBe(0);
+    const got = await runCli(["data", "get", "ops/check"], env).done;
+    expect([got.code, got.stdout]).toEqual([0, "from-the-cli\n"]);
   }, 60_000);
 
   it("stops every server and service on SIGINT", async () => {
