@@ -42,6 +42,8 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Stops the process and removes its directory. */
   dispose(): Promise<void>;
+  /** Sends the process a signal: a test freezes the server with SIGSTOP, or crashes it with SIGKILL. */
+  signal(name: NodeJS.Signals): void;
 }
 
 const NATS_BIN = process.env.NATS_SERVER_BIN ?? "nats-server";
@@ -112,6 +114,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     dir,
     options: { ...options, port, wsPort, dir },
     stop,
+    signal: (name) => child.kill(name),
     async dispose() {
       await stop();
       if (options.dir === undefined) await rm(dir, { recursive: true, force: true });

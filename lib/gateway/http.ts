@@ -177,37 +177,44 @@ async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>): Pro
 // instead of one each. An older one is not joined: it may have gone out before the process was frozen (a
 // Lambda between invocations), and its PONG, already in a socket buffer, would prove nothing about now.
 const PING_JOIN_MS = 50;
-const pingsOut = new WeakMap<MessageBus, { at: number; answered: Promise<boolean> }>();
+const pingsOut = new WeakMap<MessageBus, { at: number; answered: Promise<PingOutcome> }>();
 
-function ping(bus: MessageBus): Promise<boolean> {
+/**
+ * What became of a PING: `answered`; `dropped` when the connection went down before its PONG (the client
+ * fails the PINGs out when it loses the socket: in a server's restart, say, it is already reconnecting);
+ * `silent` when no answer came in time (a frozen server, a half-open socket).
+ */
+export type PingOutcome = "answered" | "dropped" | "silent";
+
+function ping(bus: MessageBus): Promise<PingOutcome> {
   const now = Date.now();
   const young = pingsOut.get(bus);
   if (young !== undefined && now - young.at <= PING_JOIN_MS) return young.answered;
   const out = {
     at: now,
     answered: bus.flush().then(
-      () => settled(true),
-      () => settled(false),
+      () => settled("answered"),
+      () => settled("dropped"),
     ),
   };
-  const settled = (ok: boolean) => {
+  const settled = (outcome: PingOutcome) => {
     if (pingsOut.get(bus) === out) pingsOut.delete(bus);
-    return ok;
+    return outcome;
   };
   pingsOut.set(bus, out);
   return out.answered;
 }
 
 /**
- * Resolves true once the server answered a PING (this request's, or one out for at most PING_JOIN_MS),
- * false if no answer came within `ms`. Never rejects.
+ * How the server answered a PING (this request's, or one out for at most PING_JOIN_MS) within `ms`.
+ * Never rejects.
  */
-export function confirm(bus: MessageBus, ms: number): Promise<boolean> {
+export function confirm(bus: MessageBus, ms: number): Promise<PingOutcome> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     ping(bus),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
+    new Promise<PingOutcome>((resolve) => {
+      timer = setTimeout(() => resolve("silent"), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -16,11 +16,12 @@ export interface Upstream {
   /** Server-Timing so far: authentication and getting the connection. */
   readonly timing: ServerTiming;
   /**
-   * The timeout problem when a collection that ended `cancelled` did so because NATS stopped answering;
+   * Why a collection that ended `cancelled` did so when NATS was the cause: 503 upstream-unavailable when
+   * the connection dropped (it is reconnecting: try again), 504 timeout when the server went silent;
    * undefined when it ran to its end, or its caller went away.
    */
   lost(cancelled: boolean): Promise<ProblemDocument | undefined>;
-  /** Throws that timeout problem. */
+  /** Throws that problem (a 503 with Retry-After). */
   refuseIfLost(cancelled: boolean): Promise<void>;
   /** From here the caller going away no longer aborts the collection. */
   detach(): void;
@@ -53,11 +54,18 @@ export async function connectUpstream(
   // A PING round trip runs beside discovery: a connection that looks up but no longer reaches the
   // server (a frozen Lambda, a half-open socket) ends the request instead of running into its timeout.
   const alive = confirm(lease.bus, connectTimeoutMs);
-  void alive.then((ok) => ok || abort.abort());
-  const lost = async (cancelled: boolean) =>
-    cancelled && (await valueWithin(alive, 0)) === false
-      ? problem("timeout", `NATS did not answer a ping within ${connectTimeoutMs} ms`)
-      : undefined;
+  void alive.then((outcome) => outcome === "answered" || abort.abort());
+  const lost = async (cancelled: boolean) => {
+    const outcome = cancelled ? await valueWithin(alive, 0) : undefined;
+    if (outcome === "dropped")
+      return problem(
+        "upstream-unavailable",
+        "the NATS connection dropped while the request was out; try again",
+      );
+    if (outcome === "silent")
+      return problem("timeout", `NATS did not answer a ping within ${connectTimeoutMs} ms`);
+    return undefined;
+  };
   let released = false;
   return {
     bus: lease.bus,
@@ -67,7 +75,7 @@ export async function connectUpstream(
     lost,
     async refuseIfLost(cancelled) {
       const doc = await lost(cancelled);
-      if (doc !== undefined) throw new Refusal(doc);
+      if (doc !== undefined) throw new Refusal(doc, doc.status === 503 ? { "retry-after": "1" } : {});
     },
     detach: () => request.signal.removeEventListener("abort", clientGone),
     release() {

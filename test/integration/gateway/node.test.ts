@@ -402,6 +402,36 @@ describe("when NATS is unreachable", () => {
     }
   });
 
+  it("tells a server that froze (504 timeout) from a connection that dropped mid-request (503, try again)", async () => {
+    const server = await startNatsServer();
+    const gateway = await startGateway(await settings(server.url, 500), { log: () => {} });
+    const url = `${gateway.url}/v1/rpc`;
+    const call = async () => {
+      const body = { cluster: CLUSTER, agent: "rpcutil", action: "ping", nodes: ["n1"], timeout: 3 };
+      const response = await fetch(url, await signedInit(url, body, keys.admin));
+      const doc = (await response.json()) as { type: string };
+      return { status: response.status, type: doc.type, retryAfter: response.headers.get("retry-after") };
+    };
+    try {
+      // Frozen: the request's PING goes unanswered for the connect timeout.
+      expect((await call()).status).toBe(200);
+      server.signal("SIGSTOP");
+      expect(await call()).toEqual({ status: 504, type: `${PROBLEM_BASE}timeout`, retryAfter: null });
+      // Dropped: the server dies while the PING is out, and the client fails it as its socket closes.
+      const out = call();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      server.signal("SIGKILL");
+      expect(await out).toEqual({
+        status: 503,
+        type: `${PROBLEM_BASE}upstream-unavailable`,
+        retryAfter: "1",
+      });
+    } finally {
+      await gateway.close();
+      await server.dispose();
+    }
+  });
+
   it("answers 503 while its server is down, and recovers once it is back", async () => {
     let server: NatsServer = await startNatsServer();
     const lonely = await startGateway(await settings(server.url, 500), { log: () => {} });
