@@ -442,8 +442,9 @@ export function renderTable(
       .join("  ")
       .trimEnd();
   const summary = result.summary ?? {};
-  const facts = ["ok", "failed", "no_reply", "unexpected"]
-    .filter((name) => typeof summary[name] === "number")
+  // Conflicts only when there are some: a node answering twice differently is rare and worth a look.
+  const facts = ["ok", "failed", "no_reply", "unexpected", "conflicts"]
+    .filter((name) => typeof summary[name] === "number" && (name !== "conflicts" || summary[name] > 0))
     .map((name) => `${name.replace("_", " ")} ${summary[name]}`);
   const elapsed = typeof summary.elapsed_ms === "number" ? ` in ${Math.round(summary.elapsed_ms)} ms` : "";
   const done = typeof summary.done === "string" ? `, done: ${summary.done}` : "";

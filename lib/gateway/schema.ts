@@ -109,6 +109,7 @@ export const summarySchema = z.object({
   failed: z.number().int(),
   no_reply: z.number().int().nullable(),
   unexpected: z.number().int(),
+  conflicts: z.number().int().describe("nodes that answered twice with different replies"),
   discovery_ms: z.number().nullable(),
   elapsed_ms: z.number(),
   done: z.enum(["expected", "timeout", "idle", "cancelled"]),
@@ -133,6 +134,11 @@ export const rpcResponseSchema = z.object({
   replies: z.array(replyEntrySchema),
   no_reply: z.array(z.string()).describe("targets that stayed silent"),
   unexpected: z.array(z.string()).describe("repliers that were not targets"),
+  conflicting: z
+    .array(z.string())
+    .describe(
+      "nodes that sent a second reply different from their first (the one in `replies`): a node answering twice, or someone answering in its name",
+    ),
 });
 
 export const streamEventSchema = z.discriminatedUnion("type", [

@@ -30,8 +30,13 @@ export interface CollectOptions {
 
 export interface Collection {
   replies: NodeReply[];
-  /** Repeated replies from a node that already answered; not in `replies`. */
+  /** The same reply again from a node that already answered; not in `replies`. */
   duplicates: number;
+  /**
+   * Nodes that answered again with a different reply (another message hash): a node answering twice, or
+   * someone answering in its name. The first reply stays in `replies`; which is genuine nobody can tell.
+   */
+  conflicting: string[];
   /** Messages on the reply subject that were not a well-formed, correctly hashed reply to this request. */
   invalid: number;
   /** Senders outside `expectedIdentities`, when that was given. */
@@ -51,7 +56,9 @@ export class ReplyTally {
   readonly unexpected: string[] = [];
   duplicates = 0;
   invalid = 0;
-  readonly #seen = new Set<string>();
+  // Each sender's first reply hash; a sender listed once in `conflicting` however often it differs.
+  readonly #seen = new Map<string, string>();
+  readonly #conflicting = new Set<string>();
   readonly #expectedIdentities: ReadonlySet<string> | undefined;
 
   constructor(
@@ -67,15 +74,21 @@ export class ReplyTally {
       this.invalid++;
       return false;
     }
-    if (this.#seen.has(reply.sender)) {
-      this.duplicates++;
+    const first = this.#seen.get(reply.sender);
+    if (first !== undefined) {
+      if (first === reply.hash) this.duplicates++;
+      else this.#conflicting.add(reply.sender);
       return false;
     }
-    this.#seen.add(reply.sender);
+    this.#seen.set(reply.sender, reply.hash);
     if (this.#expectedIdentities && !this.#expectedIdentities.has(reply.sender))
       this.unexpected.push(reply.sender);
     this.replies.push(reply);
     return true;
+  }
+
+  get conflicting(): string[] {
+    return [...this.#conflicting];
   }
 
   get complete(): boolean {
@@ -178,6 +191,7 @@ export function collectReplies(
         resolve({
           replies: tally.replies,
           duplicates: tally.duplicates,
+          conflicting: tally.conflicting,
           invalid: tally.invalid,
           unexpected: tally.unexpected,
           done,

@@ -204,6 +204,7 @@ export async function sendRpc(
       ...(plan.expect === undefined ? {} : { expect: plan.expect }),
       entries,
       unexpected: collection?.unexpected ?? [],
+      conflicting: collection?.conflicting ?? [],
       done,
       ...(targets.discoveryMs === undefined ? {} : { discoveryMs: targets.discoveryMs }),
       ...(targets.discovery === undefined ? {} : { discovery: targets.discovery }),

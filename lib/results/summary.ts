@@ -29,6 +29,8 @@ interface RpcSummary {
   no_reply: number | null;
   /** Nodes that answered without being a target (only knowable with targets). */
   unexpected: number;
+  /** Nodes that answered twice with different replies. */
+  conflicts: number;
   /** Milliseconds spent discovering, or null when there was no discovery. */
   discovery_ms: number | null;
   /** Milliseconds from the HTTP request's arrival to the end of the collection. */
@@ -62,6 +64,8 @@ export interface RpcResult {
   no_reply: string[];
   /** Repliers that were not targets. */
   unexpected: string[];
+  /** Nodes that sent a second reply different from their first (which is the one in `replies`). */
+  conflicting: string[];
 }
 
 /** The entry for one opened reply; every non-discovery reply carries a parsed RPC body. */
@@ -85,6 +89,7 @@ export interface SummaryInput {
   expect?: number;
   entries: readonly ReplyEntry[];
   unexpected: readonly string[];
+  conflicting?: readonly string[];
   done: DoneReason;
   discoveryMs?: number;
   discovery?: DiscoveryOutcome;
@@ -112,6 +117,7 @@ export function summarise(input: SummaryInput): RpcResult {
       failed: input.entries.length - ok,
       no_reply: noReply,
       unexpected: input.unexpected.length,
+      conflicts: input.conflicting?.length ?? 0,
       discovery_ms: input.discoveryMs ?? null,
       elapsed_ms: input.elapsedMs,
       done: input.done,
@@ -119,5 +125,6 @@ export function summarise(input: SummaryInput): RpcResult {
     replies: [...input.entries],
     no_reply: silent,
     unexpected: [...input.unexpected],
+    conflicting: [...(input.conflicting ?? [])],
   };
 }

@@ -49,6 +49,7 @@ export function jobAsRpcResult(
       failed: record.counts.failed,
       no_reply: record.expected === null ? null : record.counts.no_reply,
       unexpected: record.counts.unexpected,
+      conflicts: record.counts.conflicts,
       discovery_ms: view.discoveryMs ?? null,
       elapsed_ms: view.elapsedMs,
       done: doneReason(record),
@@ -56,6 +57,7 @@ export function jobAsRpcResult(
     replies,
     no_reply: silent,
     unexpected,
+    conflicting: record.conflicting,
   };
 }
 

@@ -4,14 +4,14 @@ import { ReplyTally } from "../../../lib/results/collect-replies.ts";
 
 const REQUEST = "0123456789abcdef0123456789abcdef";
 
-function reply(sender: string, requestId = REQUEST): NodeReply {
+function reply(sender: string, requestId = REQUEST, hash = "h1"): NodeReply {
   return {
     sender,
     requestId,
     agent: "rpcutil",
     time: 1,
     payload: "{}",
-    hash: "",
+    hash,
     transport: { protocol: "choria:transport:1", data: "", headers: {} },
   };
 }
@@ -26,6 +26,18 @@ describe("ReplyTally", () => {
     expect(tally.complete).toBe(true);
     expect(tally.duplicates).toBe(1);
     expect(tally.replies.map((r) => r.sender)).toEqual(["a", "b"]);
+  });
+
+  it("names a sender whose second reply differs from its first, once, and keeps the first", () => {
+    const tally = new ReplyTally(REQUEST, { expected: 2 });
+    expect(tally.accept(reply("a", REQUEST, "h1"))).toBe(true);
+    expect(tally.accept(reply("a", REQUEST, "forged"))).toBe(false);
+    expect(tally.accept(reply("a", REQUEST, "forged again"))).toBe(false);
+    expect(tally.accept(reply("a", REQUEST, "h1"))).toBe(false);
+    expect(tally.conflicting).toEqual(["a"]);
+    expect(tally.duplicates).toBe(1);
+    expect(tally.replies.map((r) => r.hash)).toEqual(["h1"]);
+    expect(tally.complete).toBe(false);
   });
 
   it("counts replies to another request as invalid, never as answers", () => {

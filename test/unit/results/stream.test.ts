@@ -69,6 +69,7 @@ describe("encoders", () => {
       summary: result.summary,
       no_reply: ["b"],
       unexpected: [],
+      conflicting: [],
     });
     expect("replies" in event).toBe(false);
   });

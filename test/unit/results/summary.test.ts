@@ -53,6 +53,7 @@ describe("summarise", () => {
         failed: 1,
         no_reply: 2,
         unexpected: 0,
+        conflicts: 0,
         discovery_ms: 40,
         elapsed_ms: 1040,
         done: "timeout",
@@ -60,7 +61,23 @@ describe("summarise", () => {
       replies: [entry("c"), entry("a", 4)],
       no_reply: ["b", "d"],
       unexpected: [],
+      conflicting: [],
     });
+  });
+
+  it("counts and names the nodes that answered twice with different replies", () => {
+    const result = summarise({
+      requestId: "rid",
+      targets: ["a", "b"],
+      entries: [entry("a"), entry("b")],
+      unexpected: [],
+      conflicting: ["b"],
+      done: "expected",
+      elapsedMs: 10,
+    });
+    expect(result.summary.conflicts).toBe(1);
+    expect(result.conflicting).toEqual(["b"]);
+    expect(result.summary.ok).toBe(2);
   });
 
   it("unexpected repliers are listed, counted in ok/failed, and do not fill an expected slot", () => {

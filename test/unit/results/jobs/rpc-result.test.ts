@@ -64,6 +64,7 @@ describe("jobAsRpcResult", () => {
         failed: 1,
         no_reply: 1,
         unexpected: 0,
+        conflicts: 0,
         discovery_ms: 40,
         elapsed_ms: 900,
         done: "timeout",
@@ -74,6 +75,7 @@ describe("jobAsRpcResult", () => {
       ],
       no_reply: ["c"],
       unexpected: [],
+      conflicting: [],
     });
   });
 
