@@ -4,7 +4,6 @@
 // keeps a quorum), before and after the server comes back.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ServerSpec } from "../../../infra/topology.ts";
-import { natsServerNextBinary } from "../../support/choria.ts";
 import {
   type Pipeline,
   type SyncOutcome,
@@ -13,16 +12,15 @@ import {
   syncPing,
   tally,
 } from "./pipeline.ts";
+import { survivalNatsServer } from "./support.ts";
 
 const NODES = 10;
 let pipeline: Pipeline;
 
-// On 2.9.10 a bucket's stream took from 16 s to over 20 s to elect a new leader after the kill; a current
-// server takes about 5. The test is about our parts moving, so it runs on the newest server we build.
 beforeAll(async () => {
   pipeline = await startPipeline({
     nodes: NODES,
-    binary: process.env.CHORIA_EDGE_CLUSTER_NATS_SERVER || natsServerNextBinary(),
+    binary: survivalNatsServer(),
   });
 }, 60_000);
 

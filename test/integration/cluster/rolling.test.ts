@@ -6,7 +6,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { COLLECTOR_QUEUE, REPLY_STREAM } from "../../../lib/results/jobs/mod.ts";
-import { natsServerNextBinary } from "../../support/choria.ts";
 import {
   type Pipeline,
   type SyncOutcome,
@@ -15,7 +14,7 @@ import {
   syncPing,
   tally,
 } from "./pipeline.ts";
-import { eventually, rawConnection } from "./support.ts";
+import { eventually, rawConnection, survivalNatsServer } from "./support.ts";
 
 const NODES = 6;
 const JOB_TIMEOUT_S = 2;
@@ -23,11 +22,10 @@ const JOB_TIMEOUT_S = 2;
 const QUIET_MS = 3000;
 let pipeline: Pipeline;
 
-// Like the kill test, on the newest server: 2.9.10's streams can take over 20 s to elect a leader.
 beforeAll(async () => {
   pipeline = await startPipeline({
     nodes: NODES,
-    binary: process.env.CHORIA_EDGE_CLUSTER_NATS_SERVER || natsServerNextBinary(),
+    binary: survivalNatsServer(),
   });
 }, 60_000);
 

@@ -35,44 +35,38 @@ beforeAll(async () => {
     audit: () => {},
   });
   rogue = await connectNats({ servers: federation.collective.url, name: "rogue", timeoutMs: 2000 });
-  rogue.subscribe("mcollective.broadcast.agent.discovery", async (msg) => {
-    const packet = decodeTransport(msg.data);
-    if (!packet.ok) return;
-    const secure = secureRequestOf(packet.value);
-    if (!secure.ok) return;
-    const request = decodeRequest(secure.value.message);
-    const replyTo = packet.value.headers["reply-to"];
-    if (!request.ok || replyTo === undefined) return;
-    for (const id of ROGUE_IDS) {
-      const answer = encodeReply(newReply(request.value, id, PONG_PAYLOAD));
-      const sealed = encodeSecureReply(answer, await replyHash(answer));
-      const headers = { ...packet.value.headers, mc_sender: id };
-      rogue.publish(replyTo, JSON.stringify({ ...packet.value, data: transportData(sealed), headers }));
-    }
+  rogue.subscribe("mcollective.broadcast.agent.discovery", (msg) => {
+    for (const id of ROGUE_IDS) void answerAs(msg.data, id, PONG_PAYLOAD);
   });
   // In the name of the first node: a second reply to its directed requests, with other data.
   const impersonated = federation.fleet[0]!.identity;
-  rogue.subscribe(nodeSubject("mcollective", impersonated), async (msg) => {
-    const packet = decodeTransport(msg.data);
-    if (!packet.ok) return;
-    const secure = secureRequestOf(packet.value);
-    if (!secure.ok) return;
-    const request = decodeRequest(secure.value.message);
-    const replyTo = packet.value.headers["reply-to"];
-    if (!request.ok || replyTo === undefined) return;
-    const body = encodeRpcReply({
-      action: "ping",
-      statuscode: StatusCode.OK,
-      statusmsg: "OK",
-      data: { pong: 1 },
-    });
-    const answer = encodeReply(newReply(request.value, impersonated, body));
-    const sealed = encodeSecureReply(answer, await replyHash(answer));
-    const headers = { ...packet.value.headers, mc_sender: impersonated };
-    rogue.publish(replyTo, JSON.stringify({ ...packet.value, data: transportData(sealed), headers }));
+  const body = encodeRpcReply({
+    action: "ping",
+    statuscode: StatusCode.OK,
+    statusmsg: "OK",
+    data: { pong: 1 },
   });
+  rogue.subscribe(
+    nodeSubject("mcollective", impersonated),
+    (msg) => void answerAs(msg.data, impersonated, body),
+  );
   await rogue.flush();
 });
+
+/** Replies to a request seen on the member network as `sender`, with `payload` as the reply message. */
+async function answerAs(data: Uint8Array, sender: string, payload: string): Promise<void> {
+  const packet = decodeTransport(data);
+  if (!packet.ok) return;
+  const secure = secureRequestOf(packet.value);
+  if (!secure.ok) return;
+  const request = decodeRequest(secure.value.message);
+  const replyTo = packet.value.headers["reply-to"];
+  if (!request.ok || replyTo === undefined) return;
+  const answer = encodeReply(newReply(request.value, sender, payload));
+  const sealed = encodeSecureReply(answer, await replyHash(answer));
+  const headers = { ...packet.value.headers, mc_sender: sender };
+  rogue.publish(replyTo, JSON.stringify({ ...packet.value, data: transportData(sealed), headers }));
+}
 
 afterAll(async () => {
   await rogue?.close();
