@@ -2,14 +2,8 @@
 // signs them, with the same key, gateway and local-stack defaults.
 import { commandArgs } from "./args.ts";
 import { localStack } from "./local-stack.ts";
-import {
-  type GatewayCaller,
-  gatewayCaller,
-  type ReqIo,
-  renderTable,
-  reportProblem,
-  signedFetch,
-} from "./req.ts";
+import type { ReqIo } from "./req.ts";
+import { type GatewayCaller, gatewayCaller, renderTable, reportProblem, signedFetch } from "./req-run.ts";
 
 const USAGE = `usage: choria-edge jobs list [--state <s,...>] [--trigger <name>] [--since <time|duration>] [--limit <n>] [--cursor <c>]
        choria-edge jobs get <id> [--status <ok,failed,no_reply,unexpected>]
