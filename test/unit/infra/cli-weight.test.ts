@@ -38,7 +38,7 @@ function chunkOf(source: string): string | undefined {
 
 const main = () => Object.keys(outputs).find((name) => name.endsWith("/choria-edge.mjs"));
 
-// `choria-edge req --help` loads main and req's chunk with what they import statically. zod from
+// `choria-edge req` loads main, req's chunks and what they import statically. zod from
 // node_modules is ~100 files, every locale among them; bundled and imported as a namespace, a chunk holds
 // only the schemas used (a `{ z }` import anywhere brings every locale back into the shared chunk).
 it("the chunks `req` loads hold no zod locale beyond en, and no zod from node_modules", () => {
@@ -55,19 +55,25 @@ it("the chunks `req` loads hold no zod locale beyond en, and no zod from node_mo
   expect(found).toEqual([]);
 });
 
-// `req --help` runs main and req's usage chunk only: building the protocol and security schemas, and
-// loading re2js, cost it twice what Node's own start-up does.
-it("`req --help` loads no zod, no schema of lib/, no re2js and not req's runner", () => {
-  const loaded = loadedBy([main(), chunkOf("cli/req.ts")], false);
-  const found = [...loaded].flatMap((name) => [
-    ...Object.keys(outputs[name]?.inputs ?? {}).filter((input) =>
-      /node_modules\/zod\/|^lib\/(protocol|security)\//.test(input),
-    ),
-    ...(outputs[name]?.imports ?? [])
-      .filter((i) => i.external && !i.path.startsWith("node:"))
-      .map((i) => i.path),
-  ]);
-  expect(loaded.size).toBeGreaterThan(1);
-  expect(loaded.has(chunkOf("cli/req-run.ts") ?? "")).toBe(false);
-  expect(found).toEqual([]);
-});
+// `<command> --help` runs main and the command's usage chunk only: building the protocol and security
+// schemas, and loading re2js, cost `req --help` twice what Node's own start-up does.
+it.each([
+  ["req", "cli/req.ts", "cli/req-run.ts"],
+  ["jobs", "cli/jobs.ts", "cli/jobs-run.ts"],
+])(
+  "`%s --help` loads no zod, no schema of lib/, no package and not the command's runner",
+  (_, usage, runner) => {
+    const loaded = loadedBy([main(), chunkOf(usage)], false);
+    const found = [...loaded].flatMap((name) => [
+      ...Object.keys(outputs[name]?.inputs ?? {}).filter((input) =>
+        /node_modules\/zod\/|^lib\/(protocol|security)\//.test(input),
+      ),
+      ...(outputs[name]?.imports ?? [])
+        .filter((i) => i.external && !i.path.startsWith("node:"))
+        .map((i) => i.path),
+    ]);
+    expect(loaded.size).toBeGreaterThan(1);
+    expect(loaded.has(chunkOf(runner) ?? "")).toBe(false);
+    expect(found).toEqual([]);
+  },
+);
