@@ -60,6 +60,7 @@ it("the chunks `req` loads hold no zod locale beyond en, and no zod from node_mo
 it.each([
   ["req", "cli/req.ts", "cli/req-run.ts"],
   ["jobs", "cli/jobs.ts", "cli/jobs-run.ts"],
+  ["hook", "cli/hook.ts", "cli/hook-run.ts"],
 ])(
   "`%s --help` loads no zod, no schema of lib/, no package and not the command's runner",
   (_, usage, runner) => {
