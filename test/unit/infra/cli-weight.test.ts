@@ -61,8 +61,10 @@ it.each([
   ["req", "cli/req.ts", "cli/req-run.ts"],
   ["jobs", "cli/jobs.ts", "cli/jobs-run.ts"],
   ["hook", "cli/hook.ts", "cli/hook-run.ts"],
+  ["keys", "cli/keys.ts", "infra/pki.ts"],
+  ["stack", "cli/stack.ts", "infra/stack.ts"],
 ])(
-  "`%s --help` loads no zod, no schema of lib/, no package and not the command's runner",
+  "`%s --help` loads no zod, no schema of lib/, no package and not what runs the command",
   (_, usage, runner) => {
     const loaded = loadedBy([main(), chunkOf(usage)], false);
     const found = [...loaded].flatMap((name) => [
