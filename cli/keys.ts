@@ -1,4 +1,3 @@
-import { ensureDemoPki } from "../infra/pki.ts";
 import { pkiDir } from "../lib/config/mod.ts";
 import { serviceArgs } from "./args.ts";
 
@@ -19,6 +18,8 @@ const OPTIONS = () =>
 export async function runKeys(argv: string[]): Promise<number> {
   const values = serviceArgs(HELP, OPTIONS(), argv);
   if (values === undefined) return 0;
+  // After the arguments: `keys --help` need not load the x509 library.
+  const { ensureDemoPki } = await import("../infra/pki.ts");
   const pki = await ensureDemoPki(values.dir, {
     nodes: values.node,
     client: values.client,

@@ -1,9 +1,5 @@
 import { dirname, isAbsolute, relative } from "node:path";
-import { signedCurl } from "../infra/demo-caller.ts";
-import { DEMO_TRIGGER } from "../infra/demo-triggers.ts";
-import { MissingPrerequisite } from "../infra/prerequisites.ts";
-import { type HaEndpoints, type RunningStack, startStack } from "../infra/stack.ts";
-import { startHaStack } from "../infra/stack-ha.ts";
+import type { HaEndpoints, RunningStack } from "../infra/stack.ts";
 import { stateDir } from "../lib/config/mod.ts";
 import { serviceArgs } from "./args.ts";
 
@@ -50,9 +46,8 @@ const OPTIONS = [
 export async function runStack(argv: string[]): Promise<number> {
   const values = serviceArgs(HELP, OPTIONS, argv);
   if (values === undefined) return 0;
-  const start =
-    values.topology === "single" ? startStack : values.topology === "ha" ? startHaStack : undefined;
-  if (start === undefined) throw new Error(`--topology takes single or ha, not ${values.topology}`);
+  if (values.topology !== "single" && values.topology !== "ha")
+    throw new Error(`--topology takes single or ha, not ${values.topology}`);
   const port = (flag: keyof typeof PORTS): number => {
     const text = values[flag];
     if (text === undefined) return PORTS[flag];
@@ -68,6 +63,13 @@ export async function runStack(argv: string[]): Promise<number> {
     brokerMetrics: port("metrics-port"),
     gateway: port("gateway-port"),
   };
+  // Imported once the arguments are read: `stack --help` need not load the stack's services.
+  const [{ MissingPrerequisite }, { startStack }, { startHaStack }] = await Promise.all([
+    import("../infra/prerequisites.ts"),
+    import("../infra/stack.ts"),
+    import("../infra/stack-ha.ts"),
+  ]);
+  const start = values.topology === "ha" ? startHaStack : startStack;
   // Listening before the stack starts, so that a Ctrl-C during start-up still stops it in order.
   const stopped = stopSignal();
   let stack: RunningStack;
@@ -99,6 +101,10 @@ function shown(path: string): string {
 
 /** Every command with this run's real ports and files, so that each works pasted into any terminal. */
 async function banner(stack: RunningStack, nodes: number): Promise<string> {
+  const [{ signedCurl }, { DEMO_TRIGGER }] = await Promise.all([
+    import("../infra/demo-caller.ts"),
+    import("../infra/demo-triggers.ts"),
+  ]);
   const example = {
     agent: "rpcutil",
     action: "ping",

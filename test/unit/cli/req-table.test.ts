@@ -1,6 +1,6 @@
 // How `choria-edge req` shows a reply's data on one table line.
 import { describe, expect, it } from "vitest";
-import { dataCell, renderTable } from "../../../cli/req.ts";
+import { dataCell, renderTable } from "../../../cli/req-run.ts";
 
 const inventory = {
   agents: ["rpcutil", "discovery", "demo"],

@@ -1,7 +1,7 @@
 // `choria-edge hook` builds deliveries that the gateway's own verifier accepts, for every sender.
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { curlCommand, demoPush, type SignedDelivery, signDelivery } from "../../../cli/hook.ts";
+import { curlCommand, demoPush, type SignedDelivery, signDelivery } from "../../../cli/hook-run.ts";
 import { verifyWebhook, type WebhookScheme } from "../../../lib/security/webhooks/mod.ts";
 
 const NOW = new Date("2026-11-26T01:00:00Z");

@@ -1,36 +1,82 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect, it } from "vitest";
+import type { Metafile } from "esbuild";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { buildCli } from "../../../infra/build.ts";
 
-// `choria-edge req --help` loads main and req's chunk with what they import statically. zod from
+let dir: string;
+let outputs: Metafile["outputs"];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "choria-edge-cli-weight-"));
+  ({ outputs } = await buildCli(dir));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The output files a process holds after importing these, statically and (when asked) dynamically. */
+function loadedBy(starts: (string | undefined)[], dynamic: boolean): Set<string> {
+  const loaded = new Set<string>();
+  const load = (name: string | undefined) => {
+    if (name === undefined || loaded.has(name)) return;
+    loaded.add(name);
+    for (const i of outputs[name]?.imports ?? [])
+      if (!i.external && (i.kind === "import-statement" || (dynamic && i.kind === "dynamic-import")))
+        load(i.path);
+  };
+  for (const start of starts) load(start);
+  return loaded;
+}
+
+/** The chunk whose entry point is this source file (a command's module, loaded by main on demand). */
+function chunkOf(source: string): string | undefined {
+  return Object.keys(outputs).find((name) => outputs[name]?.entryPoint === source);
+}
+
+const main = () => Object.keys(outputs).find((name) => name.endsWith("/choria-edge.mjs"));
+
+// `choria-edge req` loads main, req's chunks and what they import statically. zod from
 // node_modules is ~100 files, every locale among them; bundled and imported as a namespace, a chunk holds
 // only the schemas used (a `{ z }` import anywhere brings every locale back into the shared chunk).
-it("the chunks `req` loads hold no zod locale beyond en, and no zod from node_modules", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "choria-edge-cli-weight-"));
-  try {
-    const { outputs } = await buildCli(dir);
-    const names = Object.keys(outputs);
-    const loaded = new Set<string>();
-    const load = (name: string | undefined) => {
-      if (name === undefined || loaded.has(name)) return;
-      loaded.add(name);
-      for (const i of outputs[name]?.imports ?? []) if (i.kind === "import-statement") load(i.path);
-    };
-    load(names.find((name) => name.endsWith("/choria-edge.mjs")));
-    load(names.find((name) => /\/chunks\/req-[^/]+\.mjs$/.test(name)));
+it("the chunks `req` loads hold no zod locale beyond en, and no zod from node_modules", () => {
+  // Main, req's usage chunk and the runner it imports once the arguments are read.
+  const loaded = loadedBy([main(), chunkOf("cli/req.ts")], false);
+  for (const name of [...loaded]) for (const more of loadedBy([name], true)) loaded.add(more);
+  const found = [...loaded].flatMap((name) => [
+    ...Object.keys(outputs[name]?.inputs ?? {}).filter((input) => /zod\/v4\/locales\/(?!en\.js)/.test(input)),
+    ...(outputs[name]?.imports ?? [])
+      .filter((i) => i.external && /^zod(\/|$)/.test(i.path))
+      .map((i) => i.path),
+  ]);
+  expect(loaded.has(chunkOf("cli/req-run.ts") ?? "")).toBe(true);
+  expect(found).toEqual([]);
+});
+
+// `<command> --help` runs main and the command's usage chunk only: building the protocol and security
+// schemas, and loading re2js, cost `req --help` twice what Node's own start-up does.
+it.each([
+  ["req", "cli/req.ts", "cli/req-run.ts"],
+  ["jobs", "cli/jobs.ts", "cli/jobs-run.ts"],
+  ["hook", "cli/hook.ts", "cli/hook-run.ts"],
+  ["keys", "cli/keys.ts", "infra/pki.ts"],
+  ["stack", "cli/stack.ts", "infra/stack.ts"],
+])(
+  "`%s --help` loads no zod, no schema of lib/, no package and not what runs the command",
+  (_, usage, runner) => {
+    const loaded = loadedBy([main(), chunkOf(usage)], false);
     const found = [...loaded].flatMap((name) => [
       ...Object.keys(outputs[name]?.inputs ?? {}).filter((input) =>
-        /zod\/v4\/locales\/(?!en\.js)/.test(input),
+        /node_modules\/zod\/|^lib\/(protocol|security)\//.test(input),
       ),
       ...(outputs[name]?.imports ?? [])
-        .filter((i) => i.external && /^zod(\/|$)/.test(i.path))
+        .filter((i) => i.external && !i.path.startsWith("node:"))
         .map((i) => i.path),
     ]);
     expect(loaded.size).toBeGreaterThan(1);
+    expect(loaded.has(chunkOf(runner) ?? "")).toBe(false);
     expect(found).toEqual([]);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
