@@ -10,8 +10,13 @@ export interface PromGatewayMetrics extends GatewayMetrics {
 
 const NATS_STATES = ["connected", "reconnecting", "not-connected"] as const;
 
-/** `natsState` is read at each scrape. */
-export function promGatewayMetrics(natsState: () => string): PromGatewayMetrics {
+type ReplyCounts = { routed: number; dropped: number } | undefined;
+
+/** `natsState` and `replyCounts` (running totals of the current connection) are read at each scrape. */
+export function promGatewayMetrics(
+  natsState: () => string,
+  replyCounts: () => ReplyCounts = () => undefined,
+): PromGatewayMetrics {
   const registry = new Registry();
   const requests = new Counter({
     name: "choria_edge_gateway_requests_total",
@@ -34,6 +39,24 @@ export function promGatewayMetrics(natsState: () => string): PromGatewayMetrics 
     collect() {
       const current = natsState();
       for (const state of NATS_STATES) this.set({ state }, state === current ? 1 : 0);
+    },
+  });
+  // The connection's totals start again with a new connection; the counter goes on from where it was
+  // (short by the old total if the new connection passed it between two scrapes).
+  const seen = { routed: 0, dropped: 0 };
+  new Counter({
+    name: "choria_edge_gateway_replies_total",
+    help: "Node replies on the gateway's reply subscription: routed to the request waiting for them, or dropped for want of one (late, after their request ended)",
+    labelNames: ["outcome"],
+    registers: [registry],
+    collect() {
+      const counts = replyCounts();
+      for (const outcome of ["routed", "dropped"] as const) {
+        const now = counts?.[outcome] ?? seen[outcome];
+        const added = now >= seen[outcome] ? now - seen[outcome] : now;
+        this.inc({ outcome }, added);
+        seen[outcome] = now;
+      }
     },
   });
   return {

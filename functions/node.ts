@@ -44,7 +44,10 @@ export async function startGateway(
   const metrics =
     settings.metricsListen === undefined
       ? undefined
-      : promGatewayMetrics(() => source?.status() ?? "not-connected");
+      : promGatewayMetrics(
+          () => source?.status() ?? "not-connected",
+          () => source?.replyStats?.(),
+        );
   const gateway = await nodeGateway(settings, {
     log,
     connectionName: `choria-edge-gateway-${process.pid}`,

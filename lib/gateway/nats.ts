@@ -3,6 +3,7 @@
 // made per request. Either way a connection that cannot be had in time becomes UpstreamUnavailable,
 // which the gateway answers with a 503 problem.
 import { errorText } from "../log/mod.ts";
+import { type ReplyRouterStats, replyRouter } from "../results/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
 
 export class UpstreamUnavailable extends Error {
@@ -21,6 +22,11 @@ export interface NatsSource {
   acquire(): Promise<NatsLease>;
   /** For /healthz; never connects. */
   status(): NatsStatus;
+  /**
+   * Replies routed to the request waiting for them, and dropped for want of one (late, after their
+   * request ended, or for a request this process never made), on the shared connection if there is one.
+   */
+  replyStats?(): Pick<ReplyRouterStats, "routed" | "dropped"> | undefined;
   close(): Promise<void>;
 }
 
@@ -64,6 +70,9 @@ export function sharedConnection(connect: Connect, options: { connectTimeoutMs: 
     status() {
       if (bus === undefined) return "not-connected";
       return bus.isConnected() ? "connected" : "reconnecting";
+    },
+    replyStats() {
+      return bus === undefined ? undefined : replyRouter(bus).stats();
     },
     async close() {
       const closing = current;

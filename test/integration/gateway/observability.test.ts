@@ -195,6 +195,11 @@ describe("gateway /metrics", () => {
     const timed = { route: "/v1/rpc", method: "POST" };
     expect(sample(after, histogram, timed) - sample(before, histogram, timed)).toBe(2);
     expect(sample(after, "choria_edge_gateway_nats_state", { state: "connected" })).toBe(1);
+    // Every node's reply (and discovery's pongs) reached the request waiting for it.
+    const replies = "choria_edge_gateway_replies_total";
+    const routed = { outcome: "routed" };
+    expect(sample(after, replies, routed) - sample(before, replies, routed)).toBeGreaterThanOrEqual(NODES);
+    expect(after).toContain(`${replies}{outcome="dropped"}`);
     expect((await fetch(`${gatewayMetrics}/readyz`)).status).toBe(200);
   });
 });
