@@ -12,7 +12,7 @@ import type { MessageBus } from "../transport/mod.ts";
 import type { GatewayConfig } from "./config.ts";
 import type { GatewayAuth } from "./deps.ts";
 import { isProblemKind, type ProblemKind, problem } from "./problems.ts";
-import { asRefusal, Refusal, refuse } from "./refusal.ts";
+import { asRefusal, Refusal, refuse, refuseForNow } from "./refusal.ts";
 
 /** RFC 7240: `Prefer: respond-async`, among other preferences. */
 export function prefersAsync(prefer: string | null): boolean {
@@ -57,9 +57,7 @@ export async function authenticateOrFail(
       ...(auth.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: auth.maxAgeSeconds }),
     });
   } catch (err) {
-    throw new Refusal(problem("replay-store-unavailable", `cannot check for replays: ${errorText(err)}`), {
-      "retry-after": "1",
-    });
+    throw refuseForNow("replay-store-unavailable", `cannot check for replays: ${errorText(err)}`);
   }
   if (!result.ok) {
     const key = result.key;

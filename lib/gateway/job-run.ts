@@ -17,8 +17,7 @@ import { PublishRefused, type RpcPlan, type Targets } from "../results/mod.ts";
 import type { KeyRegistry } from "../security/http/mod.ts";
 import type { DataStoreSource } from "./buckets.ts";
 import type { JobStoreSource } from "./job-store.ts";
-import { problem } from "./problems.ts";
-import { Refusal, refuse } from "./refusal.ts";
+import { type Refusal, refuse, refuseForNow } from "./refusal.ts";
 import type { RpcIntent } from "./schema.ts";
 
 /** Each key's default completion callback, checked once; throws naming the key whose callback is wrong. */
@@ -92,9 +91,7 @@ export async function openDataStore(data: DataStoreSource | undefined) {
 }
 
 export function dataStoreUnavailable(err: unknown): Refusal {
-  return new Refusal(problem("data-store-unavailable", `cannot reach the data store: ${errorText(err)}`), {
-    "retry-after": "1",
-  });
+  return refuseForNow("data-store-unavailable", `cannot reach the data store: ${errorText(err)}`);
 }
 
 /** Releases what is still ours; a lock that ran out meanwhile is someone else's and is left alone. */
@@ -104,9 +101,7 @@ export async function releaseAll(locks: readonly Lock[]): Promise<void> {
 
 export async function openJobStore(jobs: JobStoreSource): Promise<JobStore> {
   return jobs.store().catch((err: unknown) => {
-    throw new Refusal(problem("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`), {
-      "retry-after": "1",
-    });
+    throw refuseForNow("upstream-unavailable", `cannot reach the jobs store: ${errorText(err)}`);
   });
 }
 

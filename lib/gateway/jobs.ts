@@ -1,7 +1,6 @@
 import { type Context, Hono } from "hono";
 import { parseDuration } from "../clock/mod.ts";
-import { KvUnavailable } from "../kv/mod.ts";
-import { errorText, type Logger } from "../log/mod.ts";
+import type { Logger } from "../log/mod.ts";
 import type { JobEvent, JobRecord, JobStore } from "../results/jobs/mod.ts";
 import {
   endJob,
@@ -14,6 +13,7 @@ import {
   type ResultFilter,
 } from "../results/jobs/mod.ts";
 import { problem as catalogued, type ProblemKind, problemResponse, problemType } from "./problems.ts";
+import { asRefusal } from "./refusal.ts";
 
 /*
  * The async job API, a Hono sub-app with absolute paths (mount with `app.route("/", jobRoutes(deps))`
@@ -161,13 +161,8 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
   });
 
   app.onError((err, c) => {
-    deps.log?.("error", "job request failed", { error: errorText(err) });
-    // The bucket says so when it cannot answer just now (no connection, no leader): worth a retry.
-    if (err instanceof KvUnavailable)
-      return problem(c, "upstream-unavailable", "the jobs store cannot answer just now; try again shortly", {
-        "retry-after": "1",
-      });
-    return problem(c, "internal", "the request failed; the gateway's log has the error");
+    const { doc, headers } = asRefusal(err, deps.log);
+    return problemResponse({ ...doc, instance: c.req.path }, headers);
   });
 
   app.delete("/v1/jobs/:id", async (c) => {

@@ -24,6 +24,10 @@ export class Refusal extends Error {
 export const refuse = (kind: ProblemKind, detail: string, extensions?: Record<string, unknown>) =>
   new Refusal(problem(kind, detail, extensions));
 
+/** A refusal worth retrying in a moment (a store or NATS that cannot answer just now): Retry-After 1. */
+export const refuseForNow = (kind: ProblemKind, detail: string) =>
+  new Refusal(problem(kind, detail), { "retry-after": "1" });
+
 /**
  * What an error ends a request with. Anything that is not one of the gateway's own refusals is a failure
  * of the gateway: its text (an engine message, a path, an address) stays in the log, and the caller gets
@@ -31,18 +35,11 @@ export const refuse = (kind: ProblemKind, detail: string, extensions?: Record<st
  */
 export function asRefusal(err: unknown, log?: Logger): Refusal {
   if (err instanceof Refusal) return err;
-  if (err instanceof UpstreamUnavailable)
-    return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
-  if (err instanceof PublishRefused)
-    return new Refusal(problem("upstream-unavailable", err.message), { "retry-after": "1" });
+  if (err instanceof UpstreamUnavailable || err instanceof PublishRefused)
+    return refuseForNow("upstream-unavailable", err.message);
   // A bucket whose stream is electing a leader: answers again within seconds.
   if (err instanceof KvUnavailable)
-    return new Refusal(
-      problem("upstream-unavailable", "the store cannot answer just now; try again shortly"),
-      {
-        "retry-after": "1",
-      },
-    );
+    return refuseForNow("upstream-unavailable", "the store cannot answer just now; try again shortly");
   return internalFailure(err, log);
 }
 

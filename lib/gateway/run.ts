@@ -246,7 +246,7 @@ export class RunService {
           onReply: (entry) => emit({ type: "reply", ...entry }),
         });
         const lost = await upstream.lost(result.summary.done === "cancelled");
-        emit(lost === undefined ? summaryEvent(result) : { ...lost, type: "error" });
+        emit(lost === undefined ? summaryEvent(result) : { ...lost.doc, type: "error" });
       } finally {
         upstream.detach();
         upstream.release();

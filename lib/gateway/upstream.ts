@@ -5,8 +5,7 @@ import type { RequestSigner } from "../security/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
 import { confirm, ServerTiming, valueWithin } from "./http.ts";
 import type { NatsSource } from "./nats.ts";
-import { type ProblemDocument, problem } from "./problems.ts";
-import { Refusal } from "./refusal.ts";
+import { type Refusal, refuse, refuseForNow } from "./refusal.ts";
 
 export interface Upstream {
   readonly bus: MessageBus;
@@ -20,7 +19,7 @@ export interface Upstream {
    * the connection dropped (it is reconnecting: try again), 504 timeout when the server went silent;
    * undefined when it ran to its end, or its caller went away.
    */
-  lost(cancelled: boolean): Promise<ProblemDocument | undefined>;
+  lost(cancelled: boolean): Promise<Refusal | undefined>;
   /** Throws that problem (a 503 with Retry-After). */
   refuseIfLost(cancelled: boolean): Promise<void>;
   /** From here the caller going away no longer aborts the collection. */
@@ -58,12 +57,12 @@ export async function connectUpstream(
   const lost = async (cancelled: boolean) => {
     const outcome = cancelled ? await valueWithin(alive, 0) : undefined;
     if (outcome === "dropped")
-      return problem(
+      return refuseForNow(
         "upstream-unavailable",
         "the NATS connection dropped while the request was out; try again",
       );
     if (outcome === "silent")
-      return problem("timeout", `NATS did not answer a ping within ${connectTimeoutMs} ms`);
+      return refuse("timeout", `NATS did not answer a ping within ${connectTimeoutMs} ms`);
     return undefined;
   };
   let released = false;
@@ -74,8 +73,8 @@ export async function connectUpstream(
     timing,
     lost,
     async refuseIfLost(cancelled) {
-      const doc = await lost(cancelled);
-      if (doc !== undefined) throw new Refusal(doc, doc.status === 503 ? { "retry-after": "1" } : {});
+      const refusal = await lost(cancelled);
+      if (refusal !== undefined) throw refusal;
     },
     detach: () => request.signal.removeEventListener("abort", clientGone),
     release() {
