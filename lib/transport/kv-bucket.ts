@@ -86,10 +86,13 @@ const OPERATION_HEADER = "KV-Operation";
 const SCAN_BATCH = 1000;
 // A scan that has waited this long for its next message asks the server whether any is left.
 const SCAN_IDLE_MS = 250;
-// How long one pull of a scan waits on the server: a pull lost with its consumer's server (a restart)
-// is noticed after two missed heartbeats, half of this apart, not after the client's default 30 s, in
-// which a collector's sweep (a scan of the run index) would end no job.
-const SCAN_PULL_EXPIRES_MS = 5000;
+/**
+ * How long one pull of a consumer waits on the server, for every consumer here (scans and the reply
+ * stream). A pull lost with its consumer's leader (moved in a rolling restart) is noticed after two
+ * missed heartbeats, half of this apart: at the client's default of 30 s, replies sat unread that long,
+ * and a collector's sweep (a scan of the run index) ended no job meanwhile.
+ */
+export const PULL_EXPIRES_MS = 5000;
 
 /** A KvBucket on NATS JetStream KV. */
 export class NatsKvBucket implements KvBucket {
@@ -273,7 +276,7 @@ export class NatsKvBucket implements KvBucket {
       consumer.delete().catch(() => {});
       return;
     }
-    const messages = await consumer.consume({ max_messages: SCAN_BATCH, expires: SCAN_PULL_EXPIRES_MS });
+    const messages = await consumer.consume({ max_messages: SCAN_BATCH, expires: PULL_EXPIRES_MS });
     const stop = () => messages.stop();
     signal?.addEventListener("abort", stop, { once: true });
     const idle = follow ? undefined : new IdleCheck(consumer, messages, end);

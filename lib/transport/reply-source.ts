@@ -14,7 +14,7 @@ import {
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import type { LogFn } from "./auth.ts";
 import type { MessageBus } from "./bus.ts";
-import { streamReplication } from "./kv-bucket.ts";
+import { PULL_EXPIRES_MS, streamReplication } from "./kv-bucket.ts";
 
 /** A reply as the async result collector receives it. */
 export interface CapturedReply {
@@ -128,10 +128,6 @@ export interface StreamReplySourceOptions {
 
 // Pull batch per request; the consumer's max_ack_pending bounds how many are held at once.
 const PULL_BATCH = 256;
-// How long one pull waits on the server. The client notices a pull that went missing (its consumer's
-// leader moved to another server, as in a rolling restart) by two missed heartbeats, half of this
-// apart: at the client's default of 30 s, replies sat unread that long while jobs waited on them.
-const PULL_EXPIRES_MS = 5000;
 /** Short, as nothing but a dead collector waits on it (the default of 30 s stalled jobs that long). */
 const DEFAULT_ACK_WAIT_MS = 2000;
 const CONSUMER_ALREADY_EXISTS = 10148;
