@@ -4,6 +4,7 @@
 // Lambda does; RequestResponse runs it first and returns its result.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { text } from "node:stream/consumers";
 
 export type LambdaHandler = (event: unknown) => unknown;
 
@@ -41,7 +42,7 @@ export async function startLambdaApi(handlers: Record<string, LambdaHandler> = {
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://lambda.local");
     const match = PATH.exec(url.pathname);
-    const payload = await body(req);
+    const payload = await text(req);
     if (req.method !== "POST" || match === null)
       return error(res, 404, "UnknownOperationException", url.pathname);
     if (failures > 0) {
@@ -91,15 +92,6 @@ export async function startLambdaApi(handlers: Record<string, LambdaHandler> = {
         server.closeAllConnections();
       }),
   };
-}
-
-function body(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }
 
 function error(res: ServerResponse, status: number, type: string, message: string): void {

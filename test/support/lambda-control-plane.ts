@@ -2,8 +2,10 @@
 // create or update a function and its Function URL, with Lambda's rules that matter here: a write leaves the
 // function Pending / InProgress for a while, another write meanwhile is a ResourceConflictException, and
 // a policy statement id can be added once. Every request is recorded, bodies parsed, for the test to check.
+
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { text } from "node:stream/consumers";
 
 export interface RecordedCall {
   operation: string;
@@ -148,15 +150,11 @@ export async function startControlPlane(): Promise<ControlPlane> {
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://local").pathname;
-    let text = "";
-    req.setEncoding("utf8").on("data", (chunk: string) => {
-      text += chunk;
-    });
-    req.on("end", () => {
+    void text(req).then((raw) => {
       for (const route of ROUTES) {
         const match = route.method === req.method ? route.pattern.exec(path) : null;
         if (match === null) continue;
-        const body = text === "" ? {} : (JSON.parse(text) as Record<string, unknown>);
+        const body = raw === "" ? {} : (JSON.parse(raw) as Record<string, unknown>);
         calls.push({ operation: route.operation, body });
         if (refuse.denied.has(route.operation))
           return fail(

@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { buffer } from "node:stream/consumers";
 import { crc32 } from "node:zlib";
 
 export interface LocalLambdaOptions {
@@ -69,12 +70,6 @@ function streamEvent(type: string, contentType: string, payload: Buffer): Buffer
     { ":event-type": type, ":content-type": contentType, ":message-type": "event" },
     payload,
   );
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** The Invoke API's side of one invocation: buffered, or each runtime chunk as a PayloadChunk event. */
@@ -144,12 +139,12 @@ class Invocations {
     const [, id, outcome] = /^invocation\/([^/]+)\/(response|error)$/.exec(path) ?? [];
     const invocation = id === undefined ? undefined : this.running.get(id);
     if (invocation === undefined || req.method !== "POST") {
-      if (path === "init/error") process.stderr.write(`lambda init error: ${await readBody(req)}\n`);
+      if (path === "init/error") process.stderr.write(`lambda init error: ${await buffer(req)}\n`);
       return void res.writeHead(404).end();
     }
     this.running.delete(invocation.id);
     if (outcome === "error") {
-      invocation.finish({ type: "Unhandled", body: (await readBody(req)).toString() });
+      invocation.finish({ type: "Unhandled", body: (await buffer(req)).toString() });
     } else {
       // Forwarded chunk by chunk as the runtime sends them, which is the point of streaming mode.
       for await (const chunk of req) invocation.chunk(chunk as Buffer);
@@ -205,7 +200,7 @@ export async function startLocalLambda(options: LocalLambdaOptions): Promise<Loc
     if (runtime?.[1] !== undefined) return void invocations.runtimeApi(req, res, runtime[1]).catch(done);
     if (call !== null && req.method === "POST" && call[2] === options.functionName) {
       const streaming = call[3] === "response-streaming-invocations";
-      return void readBody(req)
+      return void buffer(req)
         .then((event) => invocations.add(invocation(event, res, streaming)))
         .catch(done);
     }
