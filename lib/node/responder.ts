@@ -26,7 +26,7 @@ import {
   transportData,
 } from "../protocol/mod.ts";
 import type { TrustStore } from "../security/mod.ts";
-import { replyHash, verifySecureRequest } from "../security/mod.ts";
+import { LruCache, replyHash, verifySecureRequest } from "../security/mod.ts";
 import { type ActionContext, type Agent, builtinAgents, dispatch } from "./agents.ts";
 import type { NodeIdentity } from "./fleet.ts";
 
@@ -246,7 +246,7 @@ interface Opened {
 }
 
 class ShortMemo<V> {
-  readonly #entries = new Map<string, { at: number; value: V }>();
+  readonly #entries = new LruCache<string, { at: number; value: V }>(MEMO_CAPACITY);
   /** Values made rather than found. */
   made = 0;
 
@@ -255,14 +255,9 @@ class ShortMemo<V> {
     const now = Date.now();
     const known = this.#entries.get(key);
     if (known !== undefined && now - known.at < MEMO_TTL_MS) return known.value;
-    this.#entries.delete(key);
     this.made++;
     const value = make();
     this.#entries.set(key, { at: now, value });
-    if (this.#entries.size > MEMO_CAPACITY) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
     return value;
   }
 }

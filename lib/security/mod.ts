@@ -13,6 +13,7 @@ export {
   verifySecureRequest,
 } from "./choria.ts";
 export { constantTimeEqual } from "./compare.ts";
+export { LruCache } from "./lru.ts";
 export {
   encodePem,
   parsePem,
