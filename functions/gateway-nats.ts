@@ -1,7 +1,12 @@
 // The gateway's federation NATS settings in every runtime (the Node server, Lambda, Workers): one parser, so
 // that each runtime takes the same options as the broker and collector and refuses, at start-up, one it
 // cannot honour instead of connecting without it. No node: imports: the Worker bundle includes this file.
-import { type NatsAuth, type NatsTlsFiles, natsConnectionChoice } from "../lib/transport/mod.ts";
+import {
+  type NatsAuth,
+  type NatsTlsFiles,
+  natsConnectionChoice,
+  natsOptionSpecs,
+} from "../lib/transport/mod.ts";
 
 export type GatewayRuntime = "node" | "lambda" | "workers";
 
@@ -19,15 +24,11 @@ export interface GatewayNatsSettings {
 /** The options this parser reads, flag → help; the Node gateway lists them under `--help`. */
 export const GATEWAY_NATS_OPTIONS: Record<string, string> = {
   "nats-servers": "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)",
-  "nats-user": "NATS user name",
-  "nats-password": "NATS password (prefer the environment variable)",
-  "nats-token": "NATS auth token",
-  "nats-nkey-seed": "NATS nkey seed (SU...)",
-  "nats-credentials": "NATS .creds file (JWT and nkey seed)",
+  // The broker's and collector's options, under nats- (a Worker refuses the TLS ones and a creds path).
+  ...Object.fromEntries(
+    natsOptionSpecs("nats-", "the federation NATS servers").map((o) => [o.flag, `NATS ${o.help}`]),
+  ),
   "nats-creds": "the text of a NATS .creds file, instead of --nats-credentials (Workers: a secret)",
-  "nats-tls-ca": "CA bundle to verify the federation NATS servers (Node and Lambda)",
-  "nats-tls-cert": "NATS TLS client certificate (Node and Lambda)",
-  "nats-tls-key": "NATS TLS client key (Node and Lambda)",
   "nats-inbox-prefix":
     "subject prefix for JetStream API answers instead of _INBOX, to match a server that gives each user its own (default _INBOX)",
   replicas:
