@@ -4,8 +4,9 @@ import { workerMetafile } from "../../../infra/build.ts";
 // The Worker signs with a PEM it is given (no X.509 library), takes its trigger file as JSON (no YAML
 // parser), never talks to AWS, and builds its schemas with zod/mini imported as a namespace, so that only
 // the schema types it uses are kept (classic zod's chainable methods bring every type, a `{ z }` import
-// every locale). Each of these is a large share of a bundle Cloudflare limits and every cold isolate
-// parses.
+// every locale), and signs an nkey login with lib/security/nkeys-lite.ts in place of @nats-io/nkeys and
+// its tweetnacl (wrangler.toml's [alias]). Each of these is a large share of a bundle Cloudflare limits
+// and every cold isolate parses.
 const HEAVY = [
   /node_modules\/yaml\//,
   /node_modules\/@peculiar\//,
@@ -14,6 +15,8 @@ const HEAVY = [
   /node_modules\/@aws-sdk\//,
   /node_modules\/zod\/v4\/locales\/(?!en\.js)/,
   /node_modules\/zod\/v4\/classic\//,
+  /node_modules\/tweetnacl\//,
+  /node_modules\/@nats-io\/nkeys\//,
 ];
 
 it("the Worker bundle holds none of the heavy packages it does not need", async () => {
