@@ -1,12 +1,16 @@
 import { expect, it } from "vitest";
 import { workerMetafile } from "../../../infra/build.ts";
 
-// The Worker signs with a PEM it is given (no X.509 library), takes its trigger file as JSON (no YAML
-// parser), never talks to AWS, and builds its schemas with zod/mini imported as a namespace, so that only
-// the schema types it uses are kept (classic zod's chainable methods bring every type, a `{ z }` import
-// every locale), and signs an nkey login with lib/security/nkeys-lite.ts in place of @nats-io/nkeys and
-// its tweetnacl (wrangler.toml's [alias]). Each of these is a large share of a bundle Cloudflare limits
-// and every cold isolate parses.
+// What the Worker leaves out, each a large share of a bundle Cloudflare limits and every cold isolate
+// parses:
+// - an X.509 library: it signs with a PEM it is given;
+// - a YAML parser: it takes its trigger file as JSON;
+// - the AWS SDK: it never talks to AWS;
+// - classic zod and zod's other locales: its schemas are zod/mini, imported as a namespace, so only the
+//   schema types it uses are kept (a `{ z }` import brings every locale);
+// - @nats-io/nkeys and tweetnacl: an nkey login signs with lib/security/nkeys-lite.ts (wrangler.toml's
+//   [alias]);
+// - the standardwebhooks package and its own SHA-256 and base64: Standard Webhooks' HMAC is WebCrypto's.
 const HEAVY = [
   /node_modules\/yaml\//,
   /node_modules\/@peculiar\//,
@@ -17,6 +21,7 @@ const HEAVY = [
   /node_modules\/zod\/v4\/classic\//,
   /node_modules\/tweetnacl\//,
   /node_modules\/@nats-io\/nkeys\//,
+  /node_modules\/(standardwebhooks|fast-sha256|@stablelib)\//,
 ];
 
 it("the Worker bundle holds none of the heavy packages it does not need", async () => {
