@@ -85,42 +85,46 @@ function power(base: bigint, exponent: bigint): bigint {
 }
 
 const inverse = (a: bigint) => power(a, P - 2n);
-const D = mod(-121665n * inverse(121666n));
 
 /** Extended homogeneous coordinates (§5.1.4): x = X/Z, y = Y/Z, x*y = T/Z. */
 type Point = readonly [x: bigint, y: bigint, z: bigint, t: bigint];
 
-const BASE_Y = mod(4n * inverse(5n));
-// x from y (§5.1.3), taking the even root as the base point's x is.
-const BASE: Point = (() => {
-  const u = mod(BASE_Y * BASE_Y - 1n);
-  const v = mod(D * BASE_Y * BASE_Y + 1n);
-  let x = mod(u * power(v, 3n) * power(u * power(v, 7n), (P - 5n) / 8n));
-  if (mod(v * x * x) !== u) x = mod(x * power(2n, (P - 1n) / 4n));
-  if (x & 1n) x = P - x;
-  return [x, BASE_Y, 1n, mod(x * BASE_Y)];
-})();
-
 // The unified addition formula (§5.1.4): complete for this curve, so it doubles too.
-function add([x1, y1, z1, t1]: Point, [x2, y2, z2, t2]: Point): Point {
+function add(d: bigint, [x1, y1, z1, t1]: Point, [x2, y2, z2, t2]: Point): Point {
   const a = mod((y1 - x1) * (y2 - x2));
   const b = mod((y1 + x1) * (y2 + x2));
-  const c = mod(2n * D * t1 * t2);
-  const d = mod(2n * z1 * z2);
-  const [e, f, g, h] = [b - a, d - c, d + c, b + a];
+  const c = mod(2n * d * t1 * t2);
+  const dd = mod(2n * z1 * z2);
+  const [e, f, g, h] = [b - a, dd - c, dd + c, b + a];
   return [mod(e * f), mod(g * h), mod(f * g), mod(e * h)];
 }
 
-// BASE·2^i for every bit of a scalar below 2^255, made once: a multiplication is then only additions.
-let doublings: Point[] | undefined;
+// The constant d, and the base point times 2^i for every bit of a scalar below 2^255 (a multiplication
+// is then only additions); made by the first signature, not by every isolate that loads the bundle.
+let curve: { d: bigint; doublings: Point[] } | undefined;
+
+function curveConstants(): { d: bigint; doublings: Point[] } {
+  if (curve) return curve;
+  const d = mod(-121665n * inverse(121666n));
+  // The base point (§5.1): y = 4/5, and x from y (§5.1.3), the even root.
+  const y = mod(4n * inverse(5n));
+  const u = mod(y * y - 1n);
+  const v = mod(d * y * y + 1n);
+  let x = mod(u * power(v, 3n) * power(u * power(v, 7n), (P - 5n) / 8n));
+  if (mod(v * x * x) !== u) x = mod(x * power(2n, (P - 1n) / 4n));
+  if (x & 1n) x = P - x;
+  const doublings: Point[] = [[x, y, 1n, mod(x * y)]];
+  for (let last = doublings[0] as Point; doublings.length < 255; doublings.push(last))
+    last = add(d, last, last);
+  curve = { d, doublings };
+  return curve;
+}
 
 function multiplyBase(scalar: bigint): Point {
-  if (doublings === undefined) {
-    doublings = [BASE];
-    for (let last = BASE; doublings.length < 255; doublings.push(last)) last = add(last, last);
-  }
+  const { d, doublings } = curveConstants();
   let result: Point = [0n, 1n, 1n, 0n];
-  for (const [i, point] of doublings.entries()) if ((scalar >> BigInt(i)) & 1n) result = add(result, point);
+  for (const [i, point] of doublings.entries())
+    if ((scalar >> BigInt(i)) & 1n) result = add(d, result, point);
   return result;
 }
 
@@ -141,17 +145,10 @@ function littleEndian(n: bigint): Uint8Array {
 
 const fromLittleEndian = (bytes: Uint8Array) => bytes.reduceRight((n, byte) => (n << 8n) | BigInt(byte), 0n);
 
-const hashScalar = (...parts: Uint8Array[]) => mod(fromLittleEndian(sha512(concat(parts))), L);
+// Inputs are a nonce and a few keys: copying through an array costs nothing worth a helper.
+const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((part) => [...part]));
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+const hashScalar = (...parts: Uint8Array[]) => mod(fromLittleEndian(sha512(concat(...parts))), L);
 
 export interface Ed25519Signer {
   readonly publicKey: Uint8Array;
@@ -176,7 +173,7 @@ export function ed25519FromSeed(seed: Uint8Array): Ed25519Signer {
       const r = hashScalar(prefix, message);
       const encodedR = encodePoint(multiplyBase(r));
       const k = hashScalar(encodedR, publicKey, message);
-      return concat([encodedR, littleEndian(mod(r + k * secret, L))]);
+      return concat(encodedR, littleEndian(mod(r + k * secret, L)));
     },
   };
 }
