@@ -118,7 +118,7 @@ export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBu
 }
 
 /** wrangler.toml's [alias] table (`"package" = "./file"` lines), with the files made absolute. */
-export async function workerAliases(): Promise<Record<string, string>> {
+async function workerAliases(): Promise<Record<string, string>> {
   const toml = await readFile(join(ROOT, "wrangler.toml"), "utf8");
   const table = /^\[alias\]\n((?:(?!\[).*\n)*)/m.exec(toml)?.[1] ?? "";
   return Object.fromEntries(
