@@ -117,12 +117,26 @@ export async function buildLambda(outdir = join(ROOT, "dist")): Promise<LambdaBu
   return { bundle, zip, bytes: (await stat(bundle)).size, zipBytes: (await stat(zip)).size };
 }
 
+/** wrangler.toml's [alias] table (`"package" = "./file"` lines), with the files made absolute. */
+async function workerAliases(): Promise<Record<string, string>> {
+  const toml = await readFile(join(ROOT, "wrangler.toml"), "utf8");
+  const table = /^\[alias\]\n((?:(?!\[).*\n)*)/m.exec(toml)?.[1] ?? "";
+  return Object.fromEntries(
+    [...table.matchAll(/^"([^"]+)"\s*=\s*"([^"]+)"/gm)].map(([, name = "", file = ""]) => [
+      name,
+      join(ROOT, file),
+    ]),
+  );
+}
+
 /**
- * The Worker entry bundled in memory as wrangler resolves it (workerd conditions, `cloudflare:` and `node:`
- * left outside), for its metafile: which files and packages are in it, how big, and what they import.
+ * The Worker entry bundled in memory as wrangler resolves it (workerd conditions, its aliases, `cloudflare:`
+ * and `node:` left outside), for its metafile: which files and packages are in it, how big, and what they
+ * import.
  */
 export async function workerMetafile(): Promise<Metafile> {
   const result = await build({
+    alias: await workerAliases(),
     entryPoints: [join(ROOT, "functions/cloudflare.ts")],
     bundle: true,
     minify: true,

@@ -1,6 +1,6 @@
 // The /v1/rpc request body as one zod schema. The gateway validates requests with it and describes it in
 // its OpenAPI document; a trigger file's `request` is this body with placeholders, checked against it too.
-import * as z from "zod";
+import * as z from "zod/mini";
 import {
   FACT_OPERATORS,
   IDENTITY_MAX_LENGTH,
@@ -21,111 +21,117 @@ const MAX_FILTER_TERMS = 100;
 const MAX_TIMEOUT_SECONDS = 3600;
 
 const name = (what: string) =>
-  z.string().min(1).max(NAME_MAX_LENGTH).regex(NAME, `${what} must be letters, digits, '_' or '-'`);
+  z
+    .string()
+    .check(
+      z.minLength(1),
+      z.maxLength(NAME_MAX_LENGTH),
+      z.regex(NAME, `${what} must be letters, digits, '_' or '-'`),
+    );
 
 // With a collective of at most NAME_MAX_LENGTH characters, the node subject stays within the subject
 // limits (lib/protocol/subjects.ts) that brokers and nodes hold subjects to: one over-long identity must
 // not get its whole packet of targets refused further on.
-const identity = z
-  .string()
-  .min(1)
-  .max(IDENTITY_MAX_LENGTH)
-  .regex(IDENTITY, "an identity is dot-separated printable ASCII without '*' or '>'")
-  .refine(
+const identity = z.string().check(
+  z.minLength(1),
+  z.maxLength(IDENTITY_MAX_LENGTH),
+  z.regex(IDENTITY, "an identity is dot-separated printable ASCII without '*' or '>'"),
+  z.refine(
     (text) => text.split(".").length <= IDENTITY_MAX_TOKENS,
     `an identity has at most ${IDENTITY_MAX_TOKENS} dot-separated parts`,
-  );
+  ),
+);
 
-const seconds = (description: string) => z.number().positive().max(MAX_TIMEOUT_SECONDS).describe(description);
+const seconds = (description: string) =>
+  z.number().check(z.positive(), z.lte(MAX_TIMEOUT_SECONDS), z.describe(description));
 
 const factTerm = z.union([
-  z
-    .string()
-    .min(1)
-    .describe("command-line form: `country=nl`, `memory>=4`, `os=/deb/`")
-    .transform((text, ctx) => {
+  z.pipe(
+    z.string().check(z.minLength(1), z.describe("command-line form: `country=nl`, `memory>=4`, `os=/deb/`")),
+    z.transform((text, ctx) => {
       const parsed = parseFactFilterString(text);
       if (parsed) return parsed;
-      ctx.addIssue({ code: "custom", message: `not a fact filter: ${JSON.stringify(text)}` });
+      ctx.issues.push({ code: "custom", message: `not a fact filter: ${JSON.stringify(text)}`, input: text });
       return z.NEVER;
     }),
+  ),
   z.strictObject({
-    fact: z.string().min(1),
+    fact: z.string().check(z.minLength(1)),
     operator: z.enum(FACT_OPERATORS),
-    value: z.string().min(1),
+    value: z.string().check(z.minLength(1)),
   }),
 ]);
 
 const filterBodySchema = z
   .strictObject({
     identity: z
-      .array(z.string().min(1))
-      .max(MAX_FILTER_TERMS)
-      .optional()
-      .describe("any of these identities, or `/regex/`"),
+      .optional(z.array(z.string().check(z.minLength(1))).check(z.maxLength(MAX_FILTER_TERMS)))
+      .check(z.describe("any of these identities, or `/regex/`")),
     class: z
-      .array(z.string().min(1))
-      .max(MAX_FILTER_TERMS)
-      .optional()
-      .describe("every one of these classes (`cf_class` on the wire)"),
-    fact: z.array(factTerm).max(MAX_FILTER_TERMS).optional().describe("every one of these fact filters"),
-    agent: z.array(z.string().min(1)).max(MAX_FILTER_TERMS).optional().describe("every one of these agents"),
-    compound: z.string().min(1).max(4096).optional().describe("a Choria compound filter expression"),
+      .optional(z.array(z.string().check(z.minLength(1))).check(z.maxLength(MAX_FILTER_TERMS)))
+      .check(z.describe("every one of these classes (`cf_class` on the wire)")),
+    fact: z
+      .optional(z.array(factTerm).check(z.maxLength(MAX_FILTER_TERMS)))
+      .check(z.describe("every one of these fact filters")),
+    agent: z
+      .optional(z.array(z.string().check(z.minLength(1))).check(z.maxLength(MAX_FILTER_TERMS)))
+      .check(z.describe("every one of these agents")),
+    compound: z
+      .optional(z.string().check(z.minLength(1), z.maxLength(4096)))
+      .check(z.describe("a Choria compound filter expression")),
   })
-  .describe("Choria's discovery filter; the RPC carries it too, so every node checks it again");
+  .check(z.describe("Choria's discovery filter; the RPC carries it too, so every node checks it again"));
 
 export const rpcRequestBodySchema = z
   .strictObject({
     agent: name("agent"),
     action: name("action"),
-    data: z.record(z.string(), z.unknown()).default({}).describe("the action's inputs"),
-    cluster: name("cluster").describe("the federation broker cluster that reaches the collective"),
-    collective: name("collective").optional().describe("default: the cluster's first collective"),
-    filter: filterBodySchema.optional(),
+    data: z._default(z.record(z.string(), z.unknown()), {}).check(z.describe("the action's inputs")),
+    cluster: name("cluster").check(z.describe("the federation broker cluster that reaches the collective")),
+    collective: z.optional(name("collective")).check(z.describe("default: the cluster's first collective")),
+    filter: z.optional(filterBodySchema),
     nodes: z
-      .array(identity)
-      .min(1)
-      .max(MAX_NODES)
-      .optional()
-      .describe("address these nodes directly instead of discovering them"),
+      .optional(z.array(identity).check(z.minLength(1), z.maxLength(MAX_NODES)))
+      .check(z.describe("address these nodes directly instead of discovering them")),
     limit: z
-      .union([z.number().int().min(1), z.string().regex(/^\d{1,9}%?$/)])
-      .optional()
-      .describe("send to at most N targets, or N% of them (`choria req --limit`)"),
-    limit_method: z.enum(["first", "random"]).default("first"),
-    timeout: seconds("seconds to wait for replies once the request is out").default(10),
-    discovery_timeout: seconds("longest discovery, in seconds; it ends early once replies stall").default(2),
-    idle_timeout: seconds("end the collection when replies stall this long after the first one").optional(),
+      .optional(z.union([z.number().check(z.int(), z.gte(1)), z.string().check(z.regex(/^\d{1,9}%?$/))]))
+      .check(z.describe("send to at most N targets, or N% of them (`choria req --limit`)")),
+    limit_method: z._default(z.enum(["first", "random"]), "first"),
+    timeout: z._default(seconds("seconds to wait for replies once the request is out"), 10),
+    discovery_timeout: z._default(
+      seconds("longest discovery, in seconds; it ends early once replies stall"),
+      2,
+    ),
+    idle_timeout: z.optional(seconds("end the collection when replies stall this long after the first one")),
     expect: z
-      .number()
-      .int()
-      .min(0)
-      .max(1_000_000)
-      .optional()
-      .describe("replies that make the request complete; default: the number of targets"),
+      .optional(z.number().check(z.int(), z.gte(0), z.lte(1_000_000)))
+      .check(z.describe("replies that make the request complete; default: the number of targets")),
     mode: z
-      .enum(["sync", "broadcast", "async"])
-      .default("sync")
-      .describe(
-        "`sync` discovers (or takes `nodes`) and reports silent nodes; `broadcast` skips discovery; `async` is `sync` answered at once with a job (202)",
+      ._default(z.enum(["sync", "broadcast", "async"]), "sync")
+      .check(
+        z.describe(
+          "`sync` discovers (or takes `nodes`) and reports silent nodes; `broadcast` skips discovery; `async` is `sync` answered at once with a job (202)",
+        ),
       ),
-    callback: callbackTargetSchema
-      .optional()
-      .describe("async only: where the collector delivers the job's summary once it has ended"),
+    callback: z
+      .optional(callbackTargetSchema)
+      .check(z.describe("async only: where the collector delivers the job's summary once it has ended")),
   })
-  .superRefine((body, ctx) => {
-    if (body.mode === "broadcast" && body.nodes !== undefined)
-      ctx.addIssue({ code: "custom", path: ["nodes"], message: "broadcast mode addresses no named nodes" });
-    if (body.mode === "broadcast" && body.limit !== undefined)
-      ctx.addIssue({
-        code: "custom",
-        path: ["limit"],
-        message: "a limit needs targets: not in broadcast mode",
-      });
-    if (body.callback !== undefined && body.mode !== "async")
-      ctx.addIssue({ code: "custom", path: ["callback"], message: "a callback needs mode async" });
-    if (body.limit !== undefined && parseLimit(body.limit) === undefined)
-      ctx.addIssue({ code: "custom", path: ["limit"], message: "expected N or N% (1-100%), not zero" });
-  });
+  .check(
+    z.superRefine((body, ctx) => {
+      if (body.mode === "broadcast" && body.nodes !== undefined)
+        ctx.addIssue({ code: "custom", path: ["nodes"], message: "broadcast mode addresses no named nodes" });
+      if (body.mode === "broadcast" && body.limit !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["limit"],
+          message: "a limit needs targets: not in broadcast mode",
+        });
+      if (body.callback !== undefined && body.mode !== "async")
+        ctx.addIssue({ code: "custom", path: ["callback"], message: "a callback needs mode async" });
+      if (body.limit !== undefined && parseLimit(body.limit) === undefined)
+        ctx.addIssue({ code: "custom", path: ["limit"], message: "expected N or N% (1-100%), not zero" });
+    }),
+  );
 
 export type RpcRequestBody = z.output<typeof rpcRequestBodySchema>;

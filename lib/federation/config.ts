@@ -30,8 +30,8 @@ export function isSubjectPattern(pattern: string): boolean {
 
 const natsSideSchema = z.object({
   servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
-  auth: natsAuthSchema.default({ type: "none" }),
-  tls: natsTlsSchema.optional(),
+  auth: z._default(natsAuthSchema, { type: "none" }),
+  tls: z.optional(natsTlsSchema),
 });
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>

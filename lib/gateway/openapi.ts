@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 description of the gateway, built from the zod schemas that validate requests and from
 // the one problem catalogue: each operation lists the problem types it can answer with.
-import * as z from "zod";
+import * as z from "zod/mini";
 import { rpcRequestBodySchema } from "../api/mod.ts";
 import { JOB_STATES } from "../results/jobs/mod.ts";
 import { LIST_PAGE, MAX_LIST_PAGE } from "./jobs.ts";
@@ -10,7 +10,7 @@ import { problemSchema, rpcResponseSchema, streamEventSchema } from "./schema.ts
 
 type Json = Record<string, unknown>;
 
-function jsonSchema(schema: z.ZodType, io: "input" | "output"): Json {
+function jsonSchema(schema: z.ZodMiniType, io: "input" | "output"): Json {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Json;
   return rest;
 }

@@ -1,6 +1,6 @@
 // The HTTP API's documents as zod schemas: request validation and the OpenAPI description both come
 // from here (the request body from lib/api, which trigger files share), so the two cannot drift apart.
-import * as z from "zod";
+import * as z from "zod/mini";
 import { rpcRequestBodySchema } from "../api/mod.ts";
 import { type Filter, validateFilter } from "../protocol/mod.ts";
 import type { CallbackTarget } from "../results/jobs/mod.ts";
@@ -93,24 +93,26 @@ export const replyEntrySchema = z.object({
   identity: z.string(),
   statuscode: z
     .number()
-    .int()
-    .describe(
-      "Choria status: 0 OK, 1 Aborted, 2 UnknownAction, 3 MissingData, 4 InvalidData, 5 UnknownError",
+    .check(
+      z.int(),
+      z.describe(
+        "Choria status: 0 OK, 1 Aborted, 2 UnknownAction, 3 MissingData, 4 InvalidData, 5 UnknownError",
+      ),
     ),
   statusmsg: z.string(),
   data: z.unknown(),
-  ms: z.number().describe("milliseconds from publishing the request to this reply"),
+  ms: z.number().check(z.describe("milliseconds from publishing the request to this reply")),
 });
 
 export const summarySchema = z.object({
-  discovered: z.number().int().nullable(),
-  expected: z.number().int().nullable(),
-  ok: z.number().int(),
-  failed: z.number().int(),
-  no_reply: z.number().int().nullable(),
-  unexpected: z.number().int(),
-  conflicts: z.number().int().describe("nodes that answered twice with different replies"),
-  discovery_ms: z.number().nullable(),
+  discovered: z.nullable(z.number().check(z.int())),
+  expected: z.nullable(z.number().check(z.int())),
+  ok: z.number().check(z.int()),
+  failed: z.number().check(z.int()),
+  no_reply: z.nullable(z.number().check(z.int())),
+  unexpected: z.number().check(z.int()),
+  conflicts: z.number().check(z.int(), z.describe("nodes that answered twice with different replies")),
+  discovery_ms: z.nullable(z.number()),
   elapsed_ms: z.number(),
   done: z.enum(["expected", "timeout", "idle", "cancelled"]),
 });
@@ -119,25 +121,35 @@ export const discoverySchema = z
   .object({
     complete: z
       .boolean()
-      .describe("discovery waited its whole window (`discovery_timeout`) and replies had stopped by its end"),
-    found: z.number().int().describe("nodes that answered discovery, before `limit`"),
+      .check(
+        z.describe(
+          "discovery waited its whole window (`discovery_timeout`) and replies had stopped by its end",
+        ),
+      ),
+    found: z.number().check(z.int(), z.describe("nodes that answered discovery, before `limit`")),
     reason: z
       .enum(["timeout", "stall", "cancelled"])
-      .describe("`timeout`: the window ran out; `stall`: replies stopped for `discovery_idle` first"),
+      .check(
+        z.describe("`timeout`: the window ran out; `stall`: replies stopped for `discovery_idle` first"),
+      ),
   })
-  .describe("how discovery ended; present only when the request ran discovery (also on the job record)");
+  .check(
+    z.describe("how discovery ended; present only when the request ran discovery (also on the job record)"),
+  );
 
 export const rpcResponseSchema = z.object({
   request_id: z.string(),
-  discovery: discoverySchema.optional(),
+  discovery: z.optional(discoverySchema),
   summary: summarySchema,
   replies: z.array(replyEntrySchema),
-  no_reply: z.array(z.string()).describe("targets that stayed silent"),
-  unexpected: z.array(z.string()).describe("repliers that were not targets"),
+  no_reply: z.array(z.string()).check(z.describe("targets that stayed silent")),
+  unexpected: z.array(z.string()).check(z.describe("repliers that were not targets")),
   conflicting: z
     .array(z.string())
-    .describe(
-      "nodes that sent a second reply different from their first (the one in `replies`): a node answering twice, or someone answering in its name",
+    .check(
+      z.describe(
+        "nodes that sent a second reply different from their first (the one in `replies`): a node answering twice, or someone answering in its name",
+      ),
     ),
 });
 
@@ -145,26 +157,25 @@ export const streamEventSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("start"),
     request_id: z.string(),
-    discovered: z.number().int().nullable(),
-    expected: z.number().int().nullable(),
+    discovered: z.nullable(z.number().check(z.int())),
+    expected: z.nullable(z.number().check(z.int())),
   }),
-  replyEntrySchema.extend({ type: z.literal("reply") }),
-  rpcResponseSchema.omit({ replies: true }).extend({ type: z.literal("summary") }),
+  z.extend(replyEntrySchema, { type: z.literal("reply") }),
+  z.extend(z.omit(rpcResponseSchema, { replies: true }), { type: z.literal("summary") }),
   z.looseObject({
     type: z.literal("error"),
     title: z.string(),
-    status: z.number().int(),
+    status: z.number().check(z.int()),
     detail: z.string(),
   }),
 ]);
 
 export const problemSchema = z.looseObject({
-  type: z.string().describe("one of the stable problem type URIs"),
+  type: z.string().check(z.describe("one of the stable problem type URIs")),
   title: z.string(),
-  status: z.number().int(),
+  status: z.number().check(z.int()),
   detail: z.string(),
   errors: z
-    .array(z.object({ field: z.string(), pointer: z.string(), detail: z.string() }))
-    .optional()
-    .describe("invalid-body only: every field that failed"),
+    .optional(z.array(z.object({ field: z.string(), pointer: z.string(), detail: z.string() })))
+    .check(z.describe("invalid-body only: every field that failed")),
 });

@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import { type Decoded, fail, ok } from "./errors.ts";
 import { validateWith } from "./json.ts";
 import { compileRe2, re2OrUndefined } from "./re2.ts";
@@ -7,18 +7,18 @@ export const FACT_OPERATORS = [">=", "<=", "<", ">", "!=", "==", "=~"] as const;
 export type FactOperator = (typeof FACT_OPERATORS)[number];
 
 const factFilterSchema = z.looseObject({
-  fact: z.string().min(1),
+  fact: z.string().check(z.minLength(1)),
   operator: z.enum(FACT_OPERATORS),
-  value: z.string().min(1),
+  value: z.string().check(z.minLength(1)),
 });
 
 // Go emits every array, but a nil slice marshals as `null` and older senders may leave keys out; all of
 // those mean "no constraint", so they decode as empty arrays.
-function list<T extends z.ZodType>(item: T) {
-  return z
-    .array(item)
-    .nullish()
-    .transform((value): z.output<T>[] => value ?? []);
+function list<T extends z.ZodMiniType>(item: T) {
+  return z.pipe(
+    z.nullish(z.array(item)),
+    z.transform((value): z.output<T>[] => value ?? []),
+  );
 }
 
 export const filterSchema = z.looseObject({

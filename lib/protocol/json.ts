@@ -1,4 +1,5 @@
-import type * as z from "zod";
+import * as z from "zod/mini";
+import "./zod-messages.ts";
 import { type Decoded, fail, type Layer, ok } from "./errors.ts";
 import { depthDetail, jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 
@@ -38,8 +39,8 @@ export function fieldPath(path: readonly PropertyKey[]): string {
 }
 
 /** Checks a parsed value against a schema, reporting the first issue by its field path. */
-export function validateWith<T>(layer: Layer, schema: z.ZodType<T>, value: unknown): Decoded<T> {
-  const result = schema.safeParse(value);
+export function validateWith<T>(layer: Layer, schema: z.core.$ZodType<T>, value: unknown): Decoded<T> {
+  const result = z.safeParse(schema, value);
   if (result.success) return ok(result.data);
   const issue = result.error.issues[0]!;
   return fail(layer, "invalid_field", fieldPath(issue.path), issue.message);
@@ -47,7 +48,7 @@ export function validateWith<T>(layer: Layer, schema: z.ZodType<T>, value: unkno
 
 export interface VersionedDocument<T> {
   layer: Layer;
-  schema: z.ZodType<T>;
+  schema: z.core.$ZodType<T>;
   /** The protocol name this decoder reads. */
   protocol: string;
   /** Protocol names of other versions of the same document, refused as unsupported rather than invalid. */

@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import { decodeBase64Text } from "./base64.ts";
 import { type Decoded, fail, ok, ProtocolError } from "./errors.ts";
 import { emptyFilter, type Filter, filterSchema, normaliseFilter } from "./filter.ts";
@@ -15,38 +15,41 @@ const DEFAULT_TTL_SECONDS = 60;
 const OTHER_REQUEST_VERSION = /^(?:choria:request:\d+|io\.choria\.protocol\.v\d+\.request)$/;
 const OTHER_REPLY_VERSION = /^(?:choria:reply:\d+|io\.choria\.protocol\.v\d+\.reply)$/;
 
-const requestId = z.string().length(32);
-const unixSeconds = z.number().int();
+const requestId = z.string().check(z.length(32));
+const unixSeconds = z.number().check(z.int());
 
 const envelopeSchema = z.looseObject({
   requestid: requestId,
   senderid: z.string(),
-  callerid: z.string().min(1),
-  collective: z.string().min(1),
-  agent: z.string().min(1),
-  ttl: z.number().int().nonnegative(),
+  callerid: z.string().check(z.minLength(1)),
+  collective: z.string().check(z.minLength(1)),
+  agent: z.string().check(z.minLength(1)),
+  ttl: z.number().check(z.int(), z.nonnegative()),
   time: unixSeconds,
   // A nil *Filter in Go marshals as null; it selects every node like an empty one.
-  filter: filterSchema.nullish().transform((filter): Filter => filter ?? emptyFilter()),
+  filter: z.pipe(
+    z.nullish(filterSchema),
+    z.transform((filter): Filter => filter ?? emptyFilter()),
+  ),
 });
 
 const replyEnvelopeSchema = z.looseObject({
   requestid: requestId,
   senderid: z.string(),
-  agent: z.string().min(1),
+  agent: z.string().check(z.minLength(1)),
   time: unixSeconds,
 });
 
 // `message` is the application payload as text: RPC JSON as-is, or base64 for legacy discovery (§3.1).
 const requestSchema = z.looseObject({
   protocol: z.literal(REQUEST_V1),
-  message: z.string().min(1),
+  message: z.string().check(z.minLength(1)),
   envelope: envelopeSchema,
 });
 
 const replySchema = z.looseObject({
   protocol: z.literal(REPLY_V1),
-  message: z.string().min(1),
+  message: z.string().check(z.minLength(1)),
   envelope: replyEnvelopeSchema,
 });
 

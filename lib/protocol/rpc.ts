@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import type { Decoded } from "./errors.ts";
 import { parseJson, validateWith } from "./json.ts";
 
@@ -36,25 +36,25 @@ export function isStatusCode(value: unknown): value is StatusCode {
 // `data` all mean "no data".
 const NO_DATA = new Set<unknown>([undefined, null, "{}"]);
 
-const requestData = z
-  .unknown()
-  .optional()
-  .transform((value, ctx): Record<string, unknown> => {
+const requestData = z.pipe(
+  z.optional(z.unknown()),
+  z.transform((value, ctx): Record<string, unknown> => {
     if (NO_DATA.has(value)) return {};
     if (typeof value === "object" && value !== null && !Array.isArray(value))
       return value as Record<string, unknown>;
-    ctx.addIssue({ code: "custom", message: "expected an object" });
+    ctx.issues.push({ code: "custom", message: "expected an object", input: value });
     return z.NEVER;
-  });
+  }),
+);
 
-const replyData = z
-  .unknown()
-  .optional()
-  .transform((value) => (NO_DATA.has(value) ? {} : value));
+const replyData = z.pipe(
+  z.optional(z.unknown()),
+  z.transform((value) => (NO_DATA.has(value) ? {} : value)),
+);
 
 const rpcRequestSchema = z.looseObject({
-  agent: z.string().min(1),
-  action: z.string().min(1),
+  agent: z.string().check(z.minLength(1)),
+  action: z.string().check(z.minLength(1)),
   data: requestData,
 });
 

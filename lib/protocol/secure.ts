@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import { decodeBase64Text, encodeBase64Text } from "./base64.ts";
 import { type Decoded, fail } from "./errors.ts";
 import { decodeVersioned } from "./json.ts";
@@ -12,15 +12,15 @@ const SECURE_REPLY_V1 = "choria:secure:reply:1";
 // as received and never re-serialised.
 const secureRequestSchema = z.looseObject({
   protocol: z.literal(SECURE_REQUEST_V1),
-  message: z.string().min(1),
-  signature: z.string().min(1),
-  pubcert: z.string().min(1),
+  message: z.string().check(z.minLength(1)),
+  signature: z.string().check(z.minLength(1)),
+  pubcert: z.string().check(z.minLength(1)),
 });
 
 const secureReplySchema = z.looseObject({
   protocol: z.literal(SECURE_REPLY_V1),
-  message: z.string().min(1),
-  hash: z.string().min(1),
+  message: z.string().check(z.minLength(1)),
+  hash: z.string().check(z.minLength(1)),
 });
 
 export type SecureRequest = z.infer<typeof secureRequestSchema>;

@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import { type Decoded, fail, ok } from "./errors.ts";
 import { fieldPath, parseJson } from "./json.ts";
 
@@ -14,48 +14,49 @@ export type TransportDialect = "v1" | "seed";
 // Go's request ids are 32 lower-case hex characters and Choria's v1 schema pins that length, but
 // go-choria's federation broker routes any id (its code never checks the schema), so decoding accepts
 // any non-empty id of sane length, as it does. Clients here still make 32-hex ids.
-const requestIdV1 = z.string().min(1).max(255);
-const subjectText = z.string().min(1);
+const requestIdV1 = z.string().check(z.minLength(1), z.maxLength(255));
+const subjectText = z.string().check(z.minLength(1));
 
 const federationV1 = z.looseObject({
   req: requestIdV1,
-  "reply-to": subjectText.optional(),
-  target: z.array(subjectText).optional(),
+  "reply-to": z.optional(subjectText),
+  target: z.optional(z.array(subjectText)),
 });
 
 const federationSeed = z.looseObject({
-  req: z.string().min(1).optional(),
-  "reply-to": subjectText.optional(),
-  target: z.array(subjectText).optional(),
+  req: z.optional(z.string().check(z.minLength(1))),
+  "reply-to": z.optional(subjectText),
+  target: z.optional(z.array(subjectText)),
 });
 
 /**
  * One hop: [in, processor, out]. Go decodes a hop into a fixed three-element array, so a two-element hop
  * from an older or hand-written client is read with an empty third element; so it is here.
  */
-const seenByHopSchema = z
-  .union([z.tuple([z.string(), z.string(), z.string()]), z.tuple([z.string(), z.string()])])
-  .transform((hop): [string, string, string] => (hop.length === 3 ? hop : [hop[0], hop[1], ""]));
+const seenByHopSchema = z.pipe(
+  z.union([z.tuple([z.string(), z.string(), z.string()]), z.tuple([z.string(), z.string()])]),
+  z.transform((hop): [string, string, string] => (hop.length === 3 ? hop : [hop[0], hop[1], ""])),
+);
 
 const transportV1Schema = z.looseObject({
   protocol: z.literal(TRANSPORT_V1),
   data: z.string(),
   headers: z.looseObject({
-    "reply-to": subjectText.optional(),
+    "reply-to": z.optional(subjectText),
     // go-choria routes a packet whose sender is empty; only the nodes care who sent it.
-    mc_sender: z.string().optional(),
-    "seen-by": z.array(seenByHopSchema).optional(),
-    federation: federationV1.optional(),
+    mc_sender: z.optional(z.string()),
+    "seen-by": z.optional(z.array(seenByHopSchema)),
+    federation: z.optional(federationV1),
   }),
 });
 
 const seedTransportSchema = z.looseObject({
   data: z.string(),
   headers: z.looseObject({
-    "reply-to": subjectText.optional(),
-    mc_sender: z.string().min(1).optional(),
-    "seen-by": z.array(z.string()).optional(),
-    federation: federationSeed.optional(),
+    "reply-to": z.optional(subjectText),
+    mc_sender: z.optional(z.string().check(z.minLength(1))),
+    "seen-by": z.optional(z.array(z.string())),
+    federation: z.optional(federationSeed),
   }),
 });
 

@@ -1,22 +1,24 @@
 // The NATS connection options every command and process takes, in one place: the flags that name them,
 // how they become an auth method and TLS files, and the schemas that validate them in a configuration.
-import * as z from "zod";
+import * as z from "zod/mini";
+// For zod/mini's English messages (lib/protocol/zod-messages.ts).
+import "../protocol/mod.ts";
 import type { OptionSpec } from "../config/mod.ts";
 import type { NatsAuth } from "./auth.ts";
 import type { NatsTlsFiles } from "./node.ts";
 
 export const natsAuthSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("none") }),
-  z.object({ type: z.literal("userpass"), user: z.string().min(1), pass: z.string() }),
-  z.object({ type: z.literal("token"), token: z.string().min(1) }),
-  z.object({ type: z.literal("nkey"), seed: z.string().min(1) }),
-  z.object({ type: z.literal("credentials"), file: z.string().min(1) }),
+  z.object({ type: z.literal("userpass"), user: z.string().check(z.minLength(1)), pass: z.string() }),
+  z.object({ type: z.literal("token"), token: z.string().check(z.minLength(1)) }),
+  z.object({ type: z.literal("nkey"), seed: z.string().check(z.minLength(1)) }),
+  z.object({ type: z.literal("credentials"), file: z.string().check(z.minLength(1)) }),
 ]);
 
 export const natsTlsSchema = z.object({
-  caFile: z.string().min(1).optional(),
-  certFile: z.string().min(1).optional(),
-  keyFile: z.string().min(1).optional(),
+  caFile: z.optional(z.string().check(z.minLength(1))),
+  certFile: z.optional(z.string().check(z.minLength(1))),
+  keyFile: z.optional(z.string().check(z.minLength(1))),
 });
 
 /** The NATS auth options alone, for the commands that take no TLS options. */

@@ -2,7 +2,7 @@
 // and templates are ready to use. The text is parsed elsewhere: YAML (yaml.ts, where every error names a
 // line and a column, because a file that fails at start-up must be easy to fix) or JSON (here, for the
 // Worker, which takes the file compiled to JSON so that it carries no YAML parser).
-import * as z from "zod";
+import * as z from "zod/mini";
 import { rpcRequestBodySchema } from "../api/mod.ts";
 import { compileRe2, MAX_REGEX_LENGTH, type Re2Regex } from "../protocol/mod.ts";
 import { type CallbackTarget, callbackTargetSchema, JOB_STATES } from "../results/jobs/mod.ts";
@@ -35,19 +35,19 @@ function compileRegex(source: string): Re2Regex | string {
   return compiled.ok ? compiled.regex : compiled.reason;
 }
 
-const regexSource = z
-  .string()
-  .min(1)
-  .max(MAX_REGEX_LENGTH)
-  .superRefine((source, ctx) => {
+const regexSource = z.string().check(
+  z.minLength(1),
+  z.maxLength(MAX_REGEX_LENGTH),
+  z.superRefine((source, ctx) => {
     const compiled = compileRegex(source);
     if (typeof compiled === "string")
       ctx.addIssue({ code: "custom", message: `not a valid regular expression (${compiled})` });
-  });
+  }),
+);
 
 const payloadPath = z
   .string()
-  .refine((text) => parsePath(text) !== undefined, "not a payload path: write field.field[0].field");
+  .check(z.refine((text) => parsePath(text) !== undefined, "not a payload path: write field.field[0].field"));
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
@@ -64,100 +64,106 @@ interface ConditionConfig {
 const SUBJECTS = ["header", "path"] as const;
 const OPERATORS = ["equals", "matches", "in", "exists"] as const;
 
-const conditionSchema: z.ZodType<ConditionConfig> = z.lazy(() =>
+const conditionSchema: z.ZodMiniType<ConditionConfig> = z.lazy(() =>
   z
     .strictObject({
-      header: z.string().regex(HEADER_NAME, "not a header name").optional(),
-      path: payloadPath.optional(),
-      equals: scalar.optional(),
-      matches: regexSource.optional(),
-      in: z.array(scalar).min(1).optional(),
-      exists: z.boolean().optional(),
-      not: conditionSchema.optional(),
+      header: z.optional(z.string().check(z.regex(HEADER_NAME, "not a header name"))),
+      path: z.optional(payloadPath),
+      equals: z.optional(scalar),
+      matches: z.optional(regexSource),
+      in: z.optional(z.array(scalar).check(z.minLength(1))),
+      exists: z.optional(z.boolean()),
+      not: z.optional(conditionSchema),
     })
-    .superRefine((condition, ctx) => {
-      const present = (key: keyof ConditionConfig) => condition[key] !== undefined;
-      if (present("not")) {
-        const extra = [...SUBJECTS, ...OPERATORS].filter(present);
-        if (extra.length > 0)
-          ctx.addIssue({ code: "custom", message: `"not" stands alone: move ${extra.join(", ")} inside it` });
-        return;
-      }
-      const subjects = SUBJECTS.filter(present);
-      const operators = OPERATORS.filter(present);
-      if (subjects.length !== 1)
-        ctx.addIssue({
-          code: "custom",
-          message: "a condition names exactly one of header or path (or is a not)",
-        });
-      if (operators.length !== 1)
-        ctx.addIssue({
-          code: "custom",
-          message: "a condition has exactly one of equals, matches, in or exists",
-        });
-    }),
+    .check(
+      z.superRefine((condition, ctx) => {
+        const present = (key: keyof ConditionConfig) => condition[key] !== undefined;
+        if (present("not")) {
+          const extra = [...SUBJECTS, ...OPERATORS].filter(present);
+          if (extra.length > 0)
+            ctx.addIssue({
+              code: "custom",
+              message: `"not" stands alone: move ${extra.join(", ")} inside it`,
+            });
+          return;
+        }
+        const subjects = SUBJECTS.filter(present);
+        const operators = OPERATORS.filter(present);
+        if (subjects.length !== 1)
+          ctx.addIssue({
+            code: "custom",
+            message: "a condition names exactly one of header or path (or is a not)",
+          });
+        if (operators.length !== 1)
+          ctx.addIssue({
+            code: "custom",
+            message: "a condition has exactly one of equals, matches, in or exists",
+          });
+      }),
+    ),
 );
 
 const inputSchema = z
   .strictObject({
-    from: z.string().superRefine((from, ctx) => {
-      const source = inputSource(from);
-      if ("error" in source) ctx.addIssue({ code: "custom", message: source.error });
-    }),
-    type: z.enum(INPUT_TYPES).default("string"),
-    default: z.union([z.string(), z.number(), z.boolean()]).optional(),
-    pattern: regexSource.optional(),
-    enum: z
-      .array(z.union([z.string(), z.number(), z.boolean()]))
-      .min(1)
-      .optional(),
-    min_length: z.number().int().min(0).optional(),
-    max_length: z.number().int().min(0).optional(),
-    minimum: z.number().optional(),
-    maximum: z.number().optional(),
-    shellsafe: z.boolean().default(false),
+    from: z.string().check(
+      z.superRefine((from, ctx) => {
+        const source = inputSource(from);
+        if ("error" in source) ctx.addIssue({ code: "custom", message: source.error });
+      }),
+    ),
+    type: z._default(z.enum(INPUT_TYPES), "string"),
+    default: z.optional(z.union([z.string(), z.number(), z.boolean()])),
+    pattern: z.optional(regexSource),
+    enum: z.optional(z.array(z.union([z.string(), z.number(), z.boolean()])).check(z.minLength(1))),
+    min_length: z.optional(z.number().check(z.int(), z.gte(0))),
+    max_length: z.optional(z.number().check(z.int(), z.gte(0))),
+    minimum: z.optional(z.number()),
+    maximum: z.optional(z.number()),
+    shellsafe: z._default(z.boolean(), false),
   })
-  .superRefine((input, ctx) => {
-    const stringOnly = (["pattern", "min_length", "max_length", "shellsafe"] as const).filter(
-      (key) => input[key] !== undefined && input[key] !== false,
-    );
-    if (input.type !== "string")
-      for (const key of stringOnly)
-        ctx.addIssue({
-          code: "custom",
-          path: [key],
-          message: `${key} applies to strings, not ${input.type}`,
-        });
-    if (input.type !== "integer" && input.type !== "number")
-      for (const key of ["minimum", "maximum"] as const)
-        if (input[key] !== undefined)
+  .check(
+    z.superRefine((input, ctx) => {
+      const stringOnly = (["pattern", "min_length", "max_length", "shellsafe"] as const).filter(
+        (key) => input[key] !== undefined && input[key] !== false,
+      );
+      if (input.type !== "string")
+        for (const key of stringOnly)
           ctx.addIssue({
             code: "custom",
             path: [key],
-            message: `${key} applies to numbers, not ${input.type}`,
+            message: `${key} applies to strings, not ${input.type}`,
           });
-    if (
-      input.min_length !== undefined &&
-      input.max_length !== undefined &&
-      input.min_length > input.max_length
-    )
-      ctx.addIssue({ code: "custom", path: ["max_length"], message: "max_length is below min_length" });
-    if (input.minimum !== undefined && input.maximum !== undefined && input.minimum > input.maximum)
-      ctx.addIssue({ code: "custom", path: ["maximum"], message: "maximum is below minimum" });
-    (input.enum ?? []).forEach((option, index) => {
-      if (!hasType(option, input.type))
-        ctx.addIssue({ code: "custom", path: ["enum", index], message: `expected a ${input.type}` });
-    });
-    if (input.default === undefined) return;
-    if (!hasType(input.default, input.type)) {
-      ctx.addIssue({ code: "custom", path: ["default"], message: `expected a ${input.type}` });
-      return;
-    }
-    const source = inputSource(input.from);
-    if ("error" in source) return;
-    const checked = checkInputValue(compileInput("default", input, source), input.default);
-    if (!checked.ok) ctx.addIssue({ code: "custom", path: ["default"], message: checked.detail });
-  });
+      if (input.type !== "integer" && input.type !== "number")
+        for (const key of ["minimum", "maximum"] as const)
+          if (input[key] !== undefined)
+            ctx.addIssue({
+              code: "custom",
+              path: [key],
+              message: `${key} applies to numbers, not ${input.type}`,
+            });
+      if (
+        input.min_length !== undefined &&
+        input.max_length !== undefined &&
+        input.min_length > input.max_length
+      )
+        ctx.addIssue({ code: "custom", path: ["max_length"], message: "max_length is below min_length" });
+      if (input.minimum !== undefined && input.maximum !== undefined && input.minimum > input.maximum)
+        ctx.addIssue({ code: "custom", path: ["maximum"], message: "maximum is below minimum" });
+      (input.enum ?? []).forEach((option, index) => {
+        if (!hasType(option, input.type))
+          ctx.addIssue({ code: "custom", path: ["enum", index], message: `expected a ${input.type}` });
+      });
+      if (input.default === undefined) return;
+      if (!hasType(input.default, input.type)) {
+        ctx.addIssue({ code: "custom", path: ["default"], message: `expected a ${input.type}` });
+        return;
+      }
+      const source = inputSource(input.from);
+      if ("error" in source) return;
+      const checked = checkInputValue(compileInput("default", input, source), input.default);
+      if (!checked.ok) ctx.addIssue({ code: "custom", path: ["default"], message: checked.detail });
+    }),
+  );
 
 type InputConfig = z.output<typeof inputSchema>;
 
@@ -194,13 +200,13 @@ const requestSchema = z.strictObject(
     Object.entries(rpcRequestBodySchema.shape)
       .filter(([key]) => key !== "mode" && key !== "callback")
       .map(([key, field]) => {
-        const value = z.unknown().superRefine((raw, ctx) => checkRequestValue(field, raw, ctx));
-        return [key, field.safeParse(undefined).success ? value.optional() : value];
+        const value = z.unknown().check(z.superRefine((raw, ctx) => checkRequestValue(field, raw, ctx)));
+        return [key, field.safeParse(undefined).success ? z.optional(value) : value];
       }),
   ),
 );
 
-function checkRequestValue(field: z.ZodType, value: unknown, ctx: z.RefinementCtx): void {
+function checkRequestValue(field: z.ZodMiniType, value: unknown, ctx: z.core.$RefinementCtx): void {
   if (value === undefined) {
     ctx.addIssue({ code: "custom", message: "required" });
     return;
@@ -213,95 +219,116 @@ function checkRequestValue(field: z.ZodType, value: unknown, ctx: z.RefinementCt
 
 const dataActionSchema = z
   .strictObject({
-    put: z.string().min(1).max(256).optional(),
-    delete: z.string().min(1).max(256).optional(),
-    value: z.string().max(65_536).optional(),
-    when_state: z.array(z.enum(FINAL_JOB_STATES)).min(1).optional(),
+    put: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+    delete: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+    value: z.optional(z.string().check(z.maxLength(65_536))),
+    when_state: z.optional(z.array(z.enum(FINAL_JOB_STATES)).check(z.minLength(1))),
   })
-  .superRefine((action, ctx) => {
-    if ((action.put === undefined) === (action.delete === undefined))
-      ctx.addIssue({ code: "custom", message: "an on_complete entry has exactly one of put or delete" });
-    if (action.put !== undefined && action.value === undefined)
-      ctx.addIssue({ code: "custom", message: "put needs a value" });
-    if (action.delete !== undefined && action.value !== undefined)
-      ctx.addIssue({ code: "custom", path: ["value"], message: "delete takes no value" });
-  });
+  .check(
+    z.superRefine((action, ctx) => {
+      if ((action.put === undefined) === (action.delete === undefined))
+        ctx.addIssue({ code: "custom", message: "an on_complete entry has exactly one of put or delete" });
+      if (action.put !== undefined && action.value === undefined)
+        ctx.addIssue({ code: "custom", message: "put needs a value" });
+      if (action.delete !== undefined && action.value !== undefined)
+        ctx.addIssue({ code: "custom", path: ["value"], message: "delete takes no value" });
+    }),
+  );
 
 const verifySchema = z
   .strictObject({
     scheme: z.enum(VERIFY_SCHEMES),
-    secrets_env: z.array(z.string().regex(ENV_NAME, "not an environment variable name")).default([]),
-    public_keys_env: z.array(z.string().regex(ENV_NAME, "not an environment variable name")).default([]),
-    keys: z.array(z.string().regex(KEY_ID, "a key id is 1-128 letters, digits, '_', '.' or '-'")).default([]),
+    secrets_env: z._default(
+      z.array(z.string().check(z.regex(ENV_NAME, "not an environment variable name"))),
+      [],
+    ),
+    public_keys_env: z._default(
+      z.array(z.string().check(z.regex(ENV_NAME, "not an environment variable name"))),
+      [],
+    ),
+    keys: z._default(
+      z.array(z.string().check(z.regex(KEY_ID, "a key id is 1-128 letters, digits, '_', '.' or '-'"))),
+      [],
+    ),
   })
-  .superRefine((verify, ctx) => {
-    const refuse = (field: string, message: string) =>
-      ctx.addIssue({ code: "custom", path: [field], message });
-    if (verify.scheme === "rfc9421") {
-      if (verify.keys.length === 0) refuse("keys", "rfc9421 needs the key ids allowed to call");
-      if (verify.secrets_env.length > 0) refuse("secrets_env", "rfc9421 takes keys from the key registry");
+  .check(
+    z.superRefine((verify, ctx) => {
+      const refuse = (field: string, message: string) =>
+        ctx.addIssue({ code: "custom", path: [field], message });
+      if (verify.scheme === "rfc9421") {
+        if (verify.keys.length === 0) refuse("keys", "rfc9421 needs the key ids allowed to call");
+        if (verify.secrets_env.length > 0) refuse("secrets_env", "rfc9421 takes keys from the key registry");
+        if (verify.public_keys_env.length > 0)
+          refuse("public_keys_env", "rfc9421 takes keys from the key registry");
+        return;
+      }
+      if (verify.keys.length > 0) refuse("keys", "keys are for rfc9421 only");
+      if (verify.scheme === "standard-webhooks") {
+        if (verify.secrets_env.length === 0 && verify.public_keys_env.length === 0)
+          ctx.addIssue({ code: "custom", message: "standard-webhooks needs secrets_env or public_keys_env" });
+        return;
+      }
+      if (verify.secrets_env.length === 0) refuse("secrets_env", `${verify.scheme} needs secrets_env`);
       if (verify.public_keys_env.length > 0)
-        refuse("public_keys_env", "rfc9421 takes keys from the key registry");
-      return;
-    }
-    if (verify.keys.length > 0) refuse("keys", "keys are for rfc9421 only");
-    if (verify.scheme === "standard-webhooks") {
-      if (verify.secrets_env.length === 0 && verify.public_keys_env.length === 0)
-        ctx.addIssue({ code: "custom", message: "standard-webhooks needs secrets_env or public_keys_env" });
-      return;
-    }
-    if (verify.secrets_env.length === 0) refuse("secrets_env", `${verify.scheme} needs secrets_env`);
-    if (verify.public_keys_env.length > 0)
-      refuse("public_keys_env", "public keys are for standard-webhooks (v1a) only");
-  });
+        refuse("public_keys_env", "public keys are for standard-webhooks (v1a) only");
+    }),
+  );
 
 const triggerSchema = z
   .strictObject({
-    name: z.string().regex(TRIGGER_NAME, "a trigger name is 1-64 letters, digits, '_' or '-'"),
+    name: z.string().check(z.regex(TRIGGER_NAME, "a trigger name is 1-64 letters, digits, '_' or '-'")),
     verify: verifySchema,
-    caller: z.string().min(1).max(128).optional(),
-    callerid: z
-      .string()
-      .regex(CALLER_ID, "a caller id is type=name, e.g. choria=github.mcollective")
-      .optional(),
+    caller: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+    callerid: z.optional(
+      z.string().check(z.regex(CALLER_ID, "a caller id is type=name, e.g. choria=github.mcollective")),
+    ),
     policy: policySchema,
-    when: z.array(conditionSchema).default([]),
-    inputs: z
-      .record(z.string().regex(INPUT_NAME, "an input name is 1-64 letters, digits, '_' or '-'"), inputSchema)
-      .default({}),
+    when: z._default(z.array(conditionSchema), []),
+    inputs: z._default(
+      z.record(
+        z.string().check(z.regex(INPUT_NAME, "an input name is 1-64 letters, digits, '_' or '-'")),
+        inputSchema,
+      ),
+      {},
+    ),
     request: requestSchema,
-    locks: z.array(z.string().min(1).max(256)).optional(),
-    lock_timeout: z.number().positive().max(3600).default(DEFAULT_LOCK_TIMEOUT_SECONDS),
-    respond: z
-      .strictObject({ status: z.number().int().min(200).max(299), body: z.unknown().optional() })
-      .optional(),
-    on_complete: z.array(dataActionSchema).default([]),
-    callback: callbackTargetSchema.optional(),
+    locks: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(256)))),
+    lock_timeout: z._default(z.number().check(z.positive(), z.lte(3600)), DEFAULT_LOCK_TIMEOUT_SECONDS),
+    respond: z.optional(
+      z.strictObject({
+        status: z.number().check(z.int(), z.gte(200), z.lte(299)),
+        body: z.optional(z.unknown()),
+      }),
+    ),
+    on_complete: z._default(z.array(dataActionSchema), []),
+    callback: z.optional(callbackTargetSchema),
   })
-  .superRefine((trigger, ctx) => {
-    const declared = Object.keys(trigger.inputs);
-    const checkText = (path: (string | number)[], text: string) => {
-      const parsed = parseTemplate(text);
-      if (!parsed.ok) {
-        ctx.addIssue({ code: "custom", path, message: parsed.error });
-        return;
-      }
-      for (const name of templateInputs(parsed.parts))
-        if (!declared.includes(name))
-          ctx.addIssue({
-            code: "custom",
-            path,
-            message: `unknown input "${name}" in \${inputs.${name}}; declared: ${declared.join(", ") || "none"}`,
-          });
-    };
-    for (const { path, text } of stringsIn(trigger.request, ["request"])) checkText(path, text);
-    for (const [index, lock] of (trigger.locks ?? []).entries()) checkText(["locks", index], lock);
-    trigger.on_complete.forEach((action, index) => {
-      if (action.put !== undefined) checkText(["on_complete", index, "put"], action.put);
-      if (action.delete !== undefined) checkText(["on_complete", index, "delete"], action.delete);
-      if (action.value !== undefined) checkText(["on_complete", index, "value"], action.value);
-    });
-  });
+  .check(
+    z.superRefine((trigger, ctx) => {
+      const declared = Object.keys(trigger.inputs);
+      const checkText = (path: (string | number)[], text: string) => {
+        const parsed = parseTemplate(text);
+        if (!parsed.ok) {
+          ctx.addIssue({ code: "custom", path, message: parsed.error });
+          return;
+        }
+        for (const name of templateInputs(parsed.parts))
+          if (!declared.includes(name))
+            ctx.addIssue({
+              code: "custom",
+              path,
+              message: `unknown input "${name}" in \${inputs.${name}}; declared: ${declared.join(", ") || "none"}`,
+            });
+      };
+      for (const { path, text } of stringsIn(trigger.request, ["request"])) checkText(path, text);
+      for (const [index, lock] of (trigger.locks ?? []).entries()) checkText(["locks", index], lock);
+      trigger.on_complete.forEach((action, index) => {
+        if (action.put !== undefined) checkText(["on_complete", index, "put"], action.put);
+        if (action.delete !== undefined) checkText(["on_complete", index, "delete"], action.delete);
+        if (action.value !== undefined) checkText(["on_complete", index, "value"], action.value);
+      });
+    }),
+  );
 
 const triggerFileSchema = z.strictObject({ triggers: z.array(triggerSchema) });
 

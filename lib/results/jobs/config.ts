@@ -26,8 +26,8 @@ const positiveInt = (fallback: number, max: number) =>
 
 const collectorConfigSchema = z.object({
   servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]),
-  auth: natsAuthSchema.default({ type: "none" }),
-  tls: natsTlsSchema.optional(),
+  auth: z._default(natsAuthSchema, { type: "none" }),
+  tls: z.optional(natsTlsSchema),
   /** Connection name shown by nats-server. */
   name: z.string().min(1).max(128),
   /** Subject prefix of request replies instead of `_INBOX` (matching the server's permissions). */

@@ -1,4 +1,6 @@
-import * as z from "zod";
+import * as z from "zod/mini";
+// For zod/mini's English messages (lib/protocol/zod-messages.ts).
+import "../../protocol/mod.ts";
 import type { NodeReply } from "../../client/mod.ts";
 import type { DiscoveryOutcome } from "../mod.ts";
 
@@ -28,17 +30,14 @@ const urlCallbackSchema = z.object({
   kind: z.literal("url"),
   url: z.url({ protocol: /^https?$/ }),
   /** Standard Webhooks signing secret (`whsec_<base64>`); the collector's own secret when absent. */
-  secret: z
-    .string()
-    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/)
-    .optional(),
+  secret: z.optional(z.string().check(z.regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/))),
 });
 const lambdaCallbackSchema = z.object({
   kind: z.literal("lambda"),
   /** Name, ARN or partial ARN of the function. */
-  function_name: z.string().min(1).max(170),
-  qualifier: z.string().min(1).max(128).optional(),
-  region: z.string().min(1).max(32).optional(),
+  function_name: z.string().check(z.minLength(1), z.maxLength(170)),
+  qualifier: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+  region: z.optional(z.string().check(z.minLength(1), z.maxLength(32))),
 });
 
 /** A callback as a request, a key or a trigger names it. */
@@ -49,18 +48,15 @@ export const callbackTargetSchema = z.discriminatedUnion("kind", [urlCallbackSch
  * the record holds `secret_sealed` and no `secret`; records from before sealing may still hold `secret`.
  */
 const storedCallbackTargetSchema = z.discriminatedUnion("kind", [
-  urlCallbackSchema.extend({
-    secret_sealed: z
-      .string()
-      .regex(/^v1\.[A-Za-z0-9+/]+=*\.[A-Za-z0-9+/]+=*$/)
-      .optional(),
+  z.extend(urlCallbackSchema, {
+    secret_sealed: z.optional(z.string().check(z.regex(/^v1\.[A-Za-z0-9+/]+=*\.[A-Za-z0-9+/]+=*$/))),
   }),
   lambdaCallbackSchema,
 ]);
 export type CallbackTarget = z.infer<typeof storedCallbackTargetSchema>;
 
-const isoTime = z.string().min(1);
-const count = z.number().int().min(0);
+const isoTime = z.string().check(z.minLength(1));
+const count = z.number().check(z.int(), z.gte(0));
 
 /**
  * What became of a callback attempt, as a class of our own: never the receiver's text (nor an error
@@ -79,16 +75,16 @@ export const CALLBACK_OUTCOMES = [
 export type CallbackOutcomeClass = (typeof CALLBACK_OUTCOMES)[number];
 
 const callbackAttemptSchema = z.object({
-  attempt: z.number().int().min(1),
+  attempt: z.number().check(z.int(), z.gte(1)),
   at: isoTime,
-  duration_ms: z.number().min(0),
+  duration_ms: z.number().check(z.gte(0)),
   ok: z.boolean(),
   /** Absent on attempts recorded before outcomes were classes. */
-  outcome: z.enum(CALLBACK_OUTCOMES).optional(),
+  outcome: z.optional(z.enum(CALLBACK_OUTCOMES)),
   /** HTTP status of the receiver, or of the Lambda Invoke API. */
-  status: z.number().int().optional(),
+  status: z.optional(z.number().check(z.int())),
   /** Only on attempts recorded before outcomes were classes; never shown. */
-  error: z.string().optional(),
+  error: z.optional(z.string()),
 });
 export type CallbackAttempt = z.infer<typeof callbackAttemptSchema>;
 
@@ -123,10 +119,10 @@ const callbackStateSchema = z.object({
   /** `waiting` for the job to end, `pending` delivery, then `delivered` or `failed` (gave up). */
   status: z.enum(CALLBACK_STATUSES),
   attempts: z.array(callbackAttemptSchema),
-  next_attempt_at: isoTime.nullable(),
+  next_attempt_at: z.nullable(isoTime),
   /** A collector is making an attempt until then; others keep off. */
-  lease_until: isoTime.nullable(),
-  delivered_at: isoTime.nullable(),
+  lease_until: z.nullable(isoTime),
+  delivered_at: z.nullable(isoTime),
 });
 type CallbackState = z.infer<typeof callbackStateSchema>;
 
@@ -134,14 +130,14 @@ type CallbackState = z.infer<typeof callbackStateSchema>;
 const dataActionSchema = z.discriminatedUnion("op", [
   z.object({
     op: z.literal("put"),
-    key: z.string().min(1),
+    key: z.string().check(z.minLength(1)),
     value: z.string(),
-    when_state: z.array(z.enum(JOB_STATES)).optional(),
+    when_state: z.optional(z.array(z.enum(JOB_STATES))),
   }),
   z.object({
     op: z.literal("delete"),
-    key: z.string().min(1),
-    when_state: z.array(z.enum(JOB_STATES)).optional(),
+    key: z.string().check(z.minLength(1)),
+    when_state: z.optional(z.array(z.enum(JOB_STATES))),
   }),
 ]);
 export type JobDataAction = z.infer<typeof dataActionSchema>;
@@ -158,7 +154,7 @@ const jobEffectsSchema = z.object({
 });
 export type JobEffects = z.infer<typeof jobEffectsSchema>;
 
-const discoverySchema: z.ZodType<DiscoveryOutcome> = z.object({
+const discoverySchema: z.ZodMiniType<DiscoveryOutcome> = z.object({
   complete: z.boolean(),
   found: count,
   reason: z.enum(["timeout", "stall", "cancelled"]),
@@ -170,7 +166,7 @@ const countsSchema = z.object({
   no_reply: count,
   unexpected: count,
   /** Absent from records written before conflicts were kept. */
-  conflicts: count.default(0),
+  conflicts: z._default(count, 0),
 });
 /**
  * `ok` and `failed` count replies by statuscode, unexpected repliers included (as the sync summary does);
@@ -186,14 +182,14 @@ const jobRecordSchema = z.object({
   /** Key id of the caller that created the job. */
   caller: z.string(),
   /** The federation cluster the request went into; null on records written before it was kept. */
-  cluster: z.string().nullable().default(null),
+  cluster: z._default(z.nullable(z.string()), null),
   collective: z.string(),
   agent: z.string(),
   action: z.string(),
   created_at: isoTime,
   deadline_at: isoTime,
   /** Replies that complete the job; null when nobody knows (a broadcast without `expect`). */
-  expected: count.nullable(),
+  expected: z.nullable(count),
   /** How many target identities are stored (0 when only a count is known). */
   targets: count,
   /** Every entry of this job in the bucket has a higher revision: where scans start. */
@@ -205,19 +201,19 @@ const jobRecordSchema = z.object({
    * hashed, not signed, so a client on the collective can answer in a node's name. The first reply is the
    * result; the other is kept beside it (keys.ts) and makes the identity listed here.
    */
-  conflicting: z.array(z.string()).default([]),
-  finished_at: isoTime.nullable(),
+  conflicting: z._default(z.array(z.string()), []),
+  finished_at: z.nullable(isoTime),
   /** No-reply marks made and counts recomputed; only then are the counts final. */
   settled: z.boolean(),
   /** The last result revision counted when the job settled; results stored after it are not the job's. */
-  settled_seq: count.nullable(),
-  max_data_bytes: z.number().int().min(1),
-  callback: callbackStateSchema.nullable(),
+  settled_seq: z.nullable(count),
+  max_data_bytes: z.number().check(z.int(), z.gte(1)),
+  callback: z.nullable(callbackStateSchema),
   /** What started the request (webhook source, delivery id, ...), as the gateway describes it. */
-  trigger: z.record(z.string(), z.string()).nullable(),
-  effects: jobEffectsSchema.nullable().default(null),
+  trigger: z.nullable(z.record(z.string(), z.string())),
+  effects: z._default(z.nullable(jobEffectsSchema), null),
   /** How the request's discovery ended; null when it had none (named nodes, broadcast, older records). */
-  discovery: discoverySchema.nullable().default(null),
+  discovery: z._default(z.nullable(discoverySchema), null),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 
@@ -227,21 +223,21 @@ export const MAX_CONFLICTING_LISTED = 20;
 const storedResultSchema = z.object({
   identity: z.string(),
   status: z.enum(RESULT_STATUSES),
-  statuscode: z.number().int().nullable(),
-  statusmsg: z.string().nullable(),
+  statuscode: z.nullable(z.number().check(z.int())),
+  statusmsg: z.nullable(z.string()),
   /** The reply's data; when `truncated`, the first max_data_bytes of its JSON text, as a string. */
   data: z.unknown(),
-  truncated: z.literal(true).optional(),
+  truncated: z.optional(z.literal(true)),
   /** Bytes of the data's JSON before it was cut. */
-  original_size: count.optional(),
-  unexpected: z.literal(true).optional(),
+  original_size: z.optional(count),
+  unexpected: z.optional(z.literal(true)),
   /** When NATS took the reply in; null for no_reply. */
-  received_at: isoTime.nullable(),
+  received_at: z.nullable(isoTime),
   /**
    * The SHA-256 of the reply's message (base64), as the reply carries it: a second reply from the same
    * identity with the same hash is the same reply again. Absent for no_reply and on older results.
    */
-  hash: z.string().optional(),
+  hash: z.optional(z.string()),
 });
 export type StoredResult = z.infer<typeof storedResultSchema>;
 
@@ -253,7 +249,7 @@ export type Read<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const decoder = new TextDecoder();
 
-function readJson<T>(schema: z.ZodType<T>, bytes: Uint8Array): Read<T> {
+function readJson<T>(schema: z.ZodMiniType<T>, bytes: Uint8Array): Read<T> {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(bytes));

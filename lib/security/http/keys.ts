@@ -1,7 +1,7 @@
 // The gateway's callers and their keys, from one JSON document. Keys are imported once, when the registry
 // is built; a request only looks its key up. Rotation is several entries with the same `caller`, each
 // with its own id and validity window.
-import * as z from "zod";
+import * as z from "zod/mini";
 import {
   type Bytes,
   base64Bytes,
@@ -33,59 +33,71 @@ const jwkSchema = z.looseObject({ kty: z.string() });
 
 const gatewayKeySchema = z
   .strictObject({
-    id: z.string().regex(KEY_ID, "a key id is 1-128 letters, digits, '_', '.' or '-'"),
-    caller: z.string().min(1).max(128).describe("who owns the key, e.g. ci-bot; stable across rotation"),
+    id: z.string().check(z.regex(KEY_ID, "a key id is 1-128 letters, digits, '_', '.' or '-'")),
+    caller: z
+      .string()
+      .check(
+        z.minLength(1),
+        z.maxLength(128),
+        z.describe("who owns the key, e.g. ci-bot; stable across rotation"),
+      ),
     scheme: z.enum(KEY_SCHEMES),
     publicKey: z
-      .union([z.string().min(1), jwkSchema])
-      .optional()
-      .describe("ed25519 / ecdsa-p256-sha256: base64 raw key, SPKI PEM, or a public JWK"),
+      .optional(z.union([z.string().check(z.minLength(1)), jwkSchema]))
+      .check(z.describe("ed25519 / ecdsa-p256-sha256: base64 raw key, SPKI PEM, or a public JWK")),
     secret: z
-      .string()
-      .min(1)
-      .optional()
-      .describe("hmac-sha256: base64 of the key bytes; bearer: the token, or sha256:<hex> of it"),
-    notBefore: z.iso.datetime({ offset: true }).optional(),
-    notAfter: z.iso.datetime({ offset: true }).optional(),
+      .optional(z.string().check(z.minLength(1)))
+      .check(z.describe("hmac-sha256: base64 of the key bytes; bearer: the token, or sha256:<hex> of it")),
+    notBefore: z.optional(z.iso.datetime({ offset: true })),
+    notAfter: z.optional(z.iso.datetime({ offset: true })),
     callerId: z
-      .string()
-      .regex(CALLER_ID, "a caller id is type=name, e.g. choria=ci-bot.mcollective")
-      .optional()
-      .describe("default: choria=<id>.mcollective"),
+      .optional(
+        z.string().check(z.regex(CALLER_ID, "a caller id is type=name, e.g. choria=ci-bot.mcollective")),
+      )
+      .check(z.describe("default: choria=<id>.mcollective")),
     policy: policySchema,
     callback: z
-      .looseObject({ kind: z.string() })
-      .optional()
-      .describe(
-        "where this key's async jobs report their end unless a request names its own; checked by the gateway",
+      .optional(z.looseObject({ kind: z.string() }))
+      .check(
+        z.describe(
+          "where this key's async jobs report their end unless a request names its own; checked by the gateway",
+        ),
       ),
   })
-  .superRefine((key, ctx) => {
-    const asymmetric = key.scheme === "ed25519" || key.scheme === "ecdsa-p256-sha256";
-    if (asymmetric && key.publicKey === undefined)
-      ctx.addIssue({ code: "custom", path: ["publicKey"], message: `${key.scheme} keys need a publicKey` });
-    if (asymmetric && key.secret !== undefined)
-      ctx.addIssue({ code: "custom", path: ["secret"], message: `${key.scheme} keys take no secret` });
-    if (!asymmetric && key.secret === undefined)
-      ctx.addIssue({ code: "custom", path: ["secret"], message: `${key.scheme} keys need a secret` });
-    if (!asymmetric && key.publicKey !== undefined)
-      ctx.addIssue({ code: "custom", path: ["publicKey"], message: `${key.scheme} keys take no publicKey` });
-    if (key.notBefore && key.notAfter && Date.parse(key.notBefore) >= Date.parse(key.notAfter))
-      ctx.addIssue({ code: "custom", path: ["notAfter"], message: "notAfter must be after notBefore" });
-  });
+  .check(
+    z.superRefine((key, ctx) => {
+      const asymmetric = key.scheme === "ed25519" || key.scheme === "ecdsa-p256-sha256";
+      if (asymmetric && key.publicKey === undefined)
+        ctx.addIssue({ code: "custom", path: ["publicKey"], message: `${key.scheme} keys need a publicKey` });
+      if (asymmetric && key.secret !== undefined)
+        ctx.addIssue({ code: "custom", path: ["secret"], message: `${key.scheme} keys take no secret` });
+      if (!asymmetric && key.secret === undefined)
+        ctx.addIssue({ code: "custom", path: ["secret"], message: `${key.scheme} keys need a secret` });
+      if (!asymmetric && key.publicKey !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["publicKey"],
+          message: `${key.scheme} keys take no publicKey`,
+        });
+      if (key.notBefore && key.notAfter && Date.parse(key.notBefore) >= Date.parse(key.notAfter))
+        ctx.addIssue({ code: "custom", path: ["notAfter"], message: "notAfter must be after notBefore" });
+    }),
+  );
 
-const gatewayKeysSchema = z.strictObject({ keys: z.array(gatewayKeySchema) }).superRefine((config, ctx) => {
-  const seen = new Set<string>();
-  config.keys.forEach((key, index) => {
-    if (seen.has(key.id))
-      ctx.addIssue({
-        code: "custom",
-        path: ["keys", index, "id"],
-        message: `key id ${key.id} is used twice`,
-      });
-    seen.add(key.id);
-  });
-});
+const gatewayKeysSchema = z.strictObject({ keys: z.array(gatewayKeySchema) }).check(
+  z.superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.keys.forEach((key, index) => {
+      if (seen.has(key.id))
+        ctx.addIssue({
+          code: "custom",
+          path: ["keys", index, "id"],
+          message: `key id ${key.id} is used twice`,
+        });
+      seen.add(key.id);
+    });
+  }),
+);
 
 export type GatewayKeyConfig = z.input<typeof gatewayKeySchema>;
 

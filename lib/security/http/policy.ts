@@ -1,54 +1,72 @@
 // What a key may ask for. Deny by default: an empty list allows nothing, and every limit a policy names
 // is checked; a request passes only when every rule lets it through.
-import * as z from "zod";
+import * as z from "zod/mini";
+// For zod/mini's English messages (lib/protocol/zod-messages.ts).
+import "../../protocol/mod.ts";
 import type { Filter } from "../../protocol/mod.ts";
 
 const FILTER_KINDS = ["identity", "fact", "class", "agent", "compound"] as const;
 type FilterKind = (typeof FILTER_KINDS)[number];
 
-const pattern = z.string().min(1).max(256);
-const actionPattern = pattern.regex(/^[^#]+#[^#]+$/, 'an action pattern is "agent#action", e.g. "rpcutil#*"');
-const callbackUrlPrefix = z
-  .string()
-  .min(1)
-  .max(2048)
-  .refine((text) => urlPrefix(text) !== undefined, {
+const pattern = z.string().check(z.minLength(1), z.maxLength(256));
+const actionPattern = pattern.check(
+  z.regex(/^[^#]+#[^#]+$/, 'an action pattern is "agent#action", e.g. "rpcutil#*"'),
+);
+const callbackUrlPrefix = z.string().check(
+  z.minLength(1),
+  z.maxLength(2048),
+  z.refine((text) => urlPrefix(text) !== undefined, {
     message: "a callback URL prefix is an http(s) URL without user name, password, query or fragment",
-  });
+  }),
+);
 
 export const policySchema = z
   .strictObject({
-    clusters: z.array(pattern).default([]).describe("federation clusters, globs"),
-    collectives: z.array(pattern).default([]).describe("member collectives, globs"),
-    agents: z.array(pattern).default([]).describe("agents, globs"),
-    actions: z.array(actionPattern).default([]).describe('"agent#action" globs, e.g. "rpcutil#*"'),
+    clusters: z._default(z.array(pattern), []).check(z.describe("federation clusters, globs")),
+    collectives: z._default(z.array(pattern), []).check(z.describe("member collectives, globs")),
+    agents: z._default(z.array(pattern), []).check(z.describe("agents, globs")),
+    actions: z
+      ._default(z.array(actionPattern), [])
+      .check(z.describe('"agent#action" globs, e.g. "rpcutil#*"')),
     requireFilter: z
-      .union([z.boolean(), z.array(z.enum(FILTER_KINDS)).min(1)])
-      .optional()
-      .describe("true: an identity, fact, class or compound filter; a list: a filter of one of these kinds"),
-    maxNodes: z.number().int().positive().optional(),
-    maxTimeoutSeconds: z.number().positive().optional(),
-    allowBroadcast: z.boolean().optional().describe("broadcast mode, where the number of nodes is unknown"),
+      .optional(z.union([z.boolean(), z.array(z.enum(FILTER_KINDS)).check(z.minLength(1))]))
+      .check(
+        z.describe(
+          "true: an identity, fact, class or compound filter; a list: a filter of one of these kinds",
+        ),
+      ),
+    maxNodes: z.optional(z.number().check(z.int(), z.positive())),
+    maxTimeoutSeconds: z.optional(z.number().check(z.positive())),
+    allowBroadcast: z
+      .optional(z.boolean())
+      .check(z.describe("broadcast mode, where the number of nodes is unknown")),
     callbackUrls: z
-      .array(callbackUrlPrefix)
-      .optional()
-      .describe(
-        "URL prefixes a request may name as its callback (same scheme, host and port; the path under the prefix's); none by default",
+      .optional(z.array(callbackUrlPrefix))
+      .check(
+        z.describe(
+          "URL prefixes a request may name as its callback (same scheme, host and port; the path under the prefix's); none by default",
+        ),
       ),
     callbackLambdas: z
-      .array(pattern)
-      .optional()
-      .describe("Lambda function names or ARNs, globs, a request may name as its callback; none by default"),
+      .optional(z.array(pattern))
+      .check(
+        z.describe(
+          "Lambda function names or ARNs, globs, a request may name as its callback; none by default",
+        ),
+      ),
     readJobs: z
-      .enum(["own", "allowed"])
-      .optional()
-      .describe(
-        "own (default): only the async jobs this key created; allowed: also other keys' jobs in clusters, collectives, agents and actions this policy allows",
+      .optional(z.enum(["own", "allowed"]))
+      .check(
+        z.describe(
+          "own (default): only the async jobs this key created; allowed: also other keys' jobs in clusters, collectives, agents and actions this policy allows",
+        ),
       ),
   })
-  .refine((policy) => !(policy.allowBroadcast && policy.maxNodes !== undefined), {
-    message: "maxNodes cannot be enforced in broadcast mode: drop one of allowBroadcast and maxNodes",
-  });
+  .check(
+    z.refine((policy) => !(policy.allowBroadcast && policy.maxNodes !== undefined), {
+      message: "maxNodes cannot be enforced in broadcast mode: drop one of allowBroadcast and maxNodes",
+    }),
+  );
 
 export interface Policy {
   clusters: string[];

@@ -1,4 +1,3 @@
-import { Webhook } from "standardwebhooks";
 import { encodeBase64 } from "../../protocol/mod.ts";
 import { type Bytes, base64Bytes, constantTimeEqual } from "../mod.ts";
 import type { VerifyContext } from "./support.ts";
@@ -21,12 +20,12 @@ import type { WebhookVerdict } from "./types.ts";
  * asks. Svix, where the scheme comes from, sends the same values under `svix-*` names: accepted too,
  * since it costs only the choice of prefix.
  *
- * v1 uses the `standardwebhooks` package for the secret format and the MAC (`Webhook#sign`), but not its
- * `verify`: that reads the clock from Date.now(), throws instead of saying why, and parses the body as
- * JSON. Verification here must be a function of the `now` it is given, so the header parsing, the
- * freshness check and the constant-time comparison are ours. The package takes the body as text, so a v1
- * signature over a body that is not UTF-8 cannot match (its own verify has the same limit). v1a is
- * WebCrypto Ed25519 over the raw bytes: the package has no asymmetric support.
+ * v1 is HMAC-SHA256 under the base64 key of a `whsec_` secret, over the body as text, exactly as the
+ * `standardwebhooks` package signs (the unit test checks against it). The package itself is not used: its
+ * verify reads Date.now(), throws instead of saying why and parses the body as JSON, and it brings a
+ * base64 and a SHA-256 of its own (~10 KiB minified) into a Worker that has WebCrypto's. Taking the body
+ * as text, a v1 signature over a body that is not UTF-8 cannot match (the package's verify has the same
+ * limit). v1a is WebCrypto Ed25519 over the raw bytes: the package has no asymmetric support.
  */
 
 const SECRET_KEY_PREFIX = "whsec_";
@@ -67,13 +66,12 @@ function parseSignatures(header: string): SignatureEntries {
   return entries;
 }
 
-/** The package's signer for a `whsec_` secret, or undefined when the secret is not that. */
-function symmetricSigner(secret: string): Webhook | undefined {
-  try {
-    return new Webhook(secret);
-  } catch {
-    return undefined;
-  }
+/** The HMAC key of a `whsec_<base64>` secret (the prefix optional, as the package takes it). */
+function symmetricKey(secret: string): Bytes | undefined {
+  const key = base64Bytes(
+    secret.startsWith(SECRET_KEY_PREFIX) ? secret.slice(SECRET_KEY_PREFIX.length) : secret,
+  );
+  return key !== undefined && key.length > 0 ? key : undefined;
 }
 
 /** The raw 32 bytes of a `whpk_<base64>` key (prefix optional), or undefined when it is not that. */
@@ -86,7 +84,7 @@ function ed25519PublicKeyBytes(text: string): Bytes | undefined {
 export function standardSecretsProblems(secrets: string[], publicKeys: string[]): string[] {
   return [
     ...secrets.flatMap((secret, i) =>
-      symmetricSigner(secret) === undefined ? [`secrets[${i}] is not whsec_<base64>`] : [],
+      symmetricKey(secret) === undefined ? [`secrets[${i}] is not whsec_<base64>`] : [],
     ),
     ...publicKeys.flatMap((key, i) =>
       ed25519PublicKeyBytes(key) === undefined ? [`publicKeys[${i}] is not whpk_<base64 of 32 bytes>`] : [],
@@ -104,19 +102,19 @@ async function ed25519PublicKey(text: string): Promise<CryptoKey | undefined> {
   }
 }
 
-function anySymmetricMatch(
+async function anySymmetricMatch(
   context: VerifyContext,
   signatures: string[],
   id: string,
   timestamp: number,
-): boolean {
+): Promise<boolean> {
   if (signatures.length === 0) return false;
   const text = strictUtf8(context.body);
   if (text === undefined) return false;
   for (const secret of context.secrets) {
-    const signer = symmetricSigner(secret);
-    if (signer === undefined) continue;
-    const expected = signer.sign(id, new Date(timestamp * 1000), text).slice("v1,".length);
+    const key = symmetricKey(secret);
+    if (key === undefined) continue;
+    const expected = encodeBase64(await hmacSha256(key, `${id}.${timestamp}.${text}`));
     // Every entry is compared, so the time taken does not tell which one matched.
     let matched = false;
     for (const signature of signatures) matched = constantTimeEqual(signature, expected) || matched;
@@ -151,7 +149,7 @@ export async function verifyStandardWebhook(context: VerifyContext): Promise<Web
   if (id.includes(".")) return refuse("malformed_signature", "webhook-id contains '.'");
   const timestampText = headers.timestamp?.trim() ?? "";
   const timestamp = parseUnixSeconds(timestampText);
-  // The package signs the number it is given, so only its canonical spelling can match what was sent.
+  // v1 is checked over the number's canonical spelling, as the package signs it, so only that can match.
   if (timestamp === undefined || String(timestamp) !== timestampText) {
     return refuse("malformed_signature", "webhook-timestamp is missing or not Unix seconds");
   }
@@ -161,7 +159,7 @@ export async function verifyStandardWebhook(context: VerifyContext): Promise<Web
     return refuse("malformed_signature", "webhook-signature holds no well-formed v1 or v1a entry");
   const content = concatBytes(`${id}.${timestampText}.`, context.body);
   const matched =
-    anySymmetricMatch(context, signatures.v1, id, timestamp) ||
+    (await anySymmetricMatch(context, signatures.v1, id, timestamp)) ||
     (await anyAsymmetricMatch(context, signatures.v1a, content));
   if (!matched) {
     return refuse(
@@ -185,10 +183,8 @@ export async function signStandardV1(
   timestamp: number,
   body: string | Uint8Array,
 ): Promise<string> {
-  const key = base64Bytes(
-    secret.startsWith(SECRET_KEY_PREFIX) ? secret.slice(SECRET_KEY_PREFIX.length) : secret,
-  );
-  if (key === undefined || key.length === 0) throw new Error("a Standard Webhooks secret is whsec_<base64>");
+  const key = symmetricKey(secret);
+  if (key === undefined) throw new Error("a Standard Webhooks secret is whsec_<base64>");
   return `v1,${encodeBase64(await hmacSha256(key, `${id}.${timestamp}.`, asBytes(body)))}`;
 }
 

@@ -1,6 +1,7 @@
 // The real Worker in workerd (`wrangler dev`) logs in to a nats-server that asks for a user and password
-// on its websocket listener, from the variables an operator sets; and refuses to start, saying why, when
-// a setting names a TLS client certificate it could never present.
+// or an nkey on its websocket listener, from the variables an operator sets; and refuses to start, saying
+// why, when a setting names a TLS client certificate it could never present.
+import { createUser } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROBLEM_BASE } from "../../../lib/gateway/problems.ts";
 import { type NatsServer, startNatsServer } from "../../support/nats-server.ts";
@@ -12,13 +13,16 @@ let server: NatsServer;
 let keys: TestKeys;
 let worker: WranglerDev;
 let refusing: WranglerDev;
+// The nkey login signs with the Worker's stand-in for @nats-io/nkeys (wrangler.toml's [alias]).
+let nkeyWorker: WranglerDev;
+const nkeyUser = createUser();
 
 beforeAll(async () => {
   const pki = await testPki();
   [server, keys] = await Promise.all([
     startNatsServer({
       websocket: true,
-      extraConfig: 'authorization { users: [ { user: gw, password: "s3cret" } ] }',
+      extraConfig: `authorization { users: [ { user: gw, password: "s3cret" }, { nkey: ${nkeyUser.getPublicKey()} } ] }`,
     }),
     testKeys(),
   ]);
@@ -40,10 +44,19 @@ beforeAll(async () => {
     60_000,
     (status) => status === 500,
   );
-}, 150_000);
+  const {
+    CHORIA_EDGE_GATEWAY_NATS_USER: _,
+    CHORIA_EDGE_GATEWAY_NATS_PASSWORD: __,
+    ...withoutPassword
+  } = vars;
+  nkeyWorker = await startWranglerDev({
+    ...withoutPassword,
+    CHORIA_EDGE_GATEWAY_NATS_NKEY_SEED: new TextDecoder().decode(nkeyUser.getSeed()),
+  });
+}, 200_000);
 
 afterAll(async () => {
-  await Promise.allSettled([worker?.stop(), refusing?.stop()]);
+  await Promise.allSettled([worker?.stop(), refusing?.stop(), nkeyWorker?.stop()]);
   await server?.dispose();
 });
 
@@ -58,6 +71,11 @@ describe("the Worker's NATS login in workerd", () => {
     const res = await ping(worker);
     expect(res.status, await res.clone().text()).toBe(200);
     expect(((await res.json()) as { summary: { no_reply: number } }).summary).toMatchObject({ no_reply: 1 });
+  });
+
+  it("logs in with an nkey seed, signing the server's nonce", async () => {
+    const res = await ping(nkeyWorker);
+    expect(res.status, await res.clone().text()).toBe(200);
   });
 
   it("refuses a TLS client certificate setting, naming it in the log and not in the answer", async () => {
