@@ -1,9 +1,15 @@
 // Stands in for @nats-io/nkeys in the Worker bundle (wrangler.toml's [alias]; infra/build.ts reads it too):
 // nats-core is CommonJS, so esbuild keeps every module it requires, and its authenticators require nkeys,
-// which requires tweetnacl — about 16 KiB of the gzip bundle for one signature per connection. nats-core
+// which requires tweetnacl — about 16 KiB of the gzip bundle for one signature per connection (this file
+// and noble: about 6). nats-core
 // calls only `fromSeed(seed).getPublicKey()`, `.sign(nonce)` and `encode(signature)`; this is that, for
-// user, account, server, cluster and operator seeds, on lib/security/ed25519.ts.
-import { ed25519FromSeed } from "./ed25519.ts";
+// user, account, server, cluster and operator seeds. The signature must be synchronous (nats-core asks
+// for the CONNECT credentials without waiting), so WebCrypto's Ed25519 cannot serve; the audited noble
+// libraries can, once given their SHA-512.
+import * as ed from "@noble/ed25519";
+import { sha512 } from "@noble/hashes/sha2.js";
+
+ed.hashes.sha512 = sha512;
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 // Version bytes (nkeys' Prefix): a seed's first five bits, and the roles whose keys sign.
@@ -69,9 +75,9 @@ export function fromSeed(seed: Uint8Array): KeyPair {
   const role = ((first & 7) << 5) | (second >> 3);
   if ((first & 0xf8) !== SEED_PREFIX || !SIGNING_ROLES.has(role))
     throw new Error("nkey: not the seed of a signing key");
-  const signer = ed25519FromSeed(payload.subarray(2));
-  const publicKey = base32Encode(withChecksum(Uint8Array.from([role, ...signer.publicKey])));
-  return { getPublicKey: () => publicKey, sign: (input) => signer.sign(input) };
+  const secret = payload.slice(2);
+  const publicKey = base32Encode(withChecksum(Uint8Array.from([role, ...ed.getPublicKey(secret)])));
+  return { getPublicKey: () => publicKey, sign: (input) => ed.sign(input, secret) };
 }
 
 /** Standard base64, as nkeys encodes a signature for the CONNECT line. */
