@@ -10,7 +10,9 @@ type Headers = TransportPacket["headers"];
 type Hop = [string, string, string];
 type Json = Record<string, unknown>;
 
-const TRANSPORT_V1 = "choria:transport:1";
+export const TRANSPORT_V1 = "choria:transport:1";
+// Later Choria protocol versions (v2 names its ids "io.choria.protocol.v2.transport"); we must
+// refuse them by name rather than misread their renamed headers as an empty v1 packet.
 const OTHER_TRANSPORT_VERSION = /^(?:choria:transport:\d+|io\.choria\.protocol\.v\d+\.transport)$/;
 const REQUEST_ID_MAX = 255;
 
@@ -132,25 +134,24 @@ export function checkTransportHeaders(value: unknown, dialect: TransportDialect)
   return ok(normalisedHeaders(value as Json, dialect));
 }
 
+/** The dialect a packet's `protocol` member names (absent: the seed dialect), or why it is refused. */
+export function transportDialect(protocol: unknown): Decoded<TransportDialect> {
+  if (protocol === undefined) return ok("seed");
+  if (protocol === TRANSPORT_V1) return ok("v1");
+  if (typeof protocol === "string" && OTHER_TRANSPORT_VERSION.test(protocol))
+    return fail("transport", "unsupported_protocol", "protocol", `unsupported protocol version ${protocol}`);
+  return fail("transport", "invalid_field", "protocol", `unknown protocol ${JSON.stringify(protocol)}`);
+}
+
 /** validateTransport without zod: the same answers, the same refusals, a fraction of the work. */
 export function checkTransport(value: unknown): Decoded<TransportPacket> {
   if (!isObject(value)) return fail("transport", "invalid_field", "", "expected a JSON object");
-  const protocol = value.protocol;
-  if (protocol !== undefined && protocol !== TRANSPORT_V1) {
-    if (typeof protocol === "string" && OTHER_TRANSPORT_VERSION.test(protocol))
-      return fail(
-        "transport",
-        "unsupported_protocol",
-        "protocol",
-        `unsupported protocol version ${protocol}`,
-      );
-    return fail("transport", "invalid_field", "protocol", `unknown protocol ${JSON.stringify(protocol)}`);
-  }
-  const dialect: TransportDialect = protocol === undefined ? "seed" : "v1";
+  const dialect = transportDialect(value.protocol);
+  if (!dialect.ok) return dialect;
   const dataProblem = stringProblem("data", value.data, 0);
   if (dataProblem !== undefined)
     return fail("transport", "invalid_field", dataProblem.field, dataProblem.detail);
-  const headers = checkTransportHeaders(value.headers, dialect);
+  const headers = checkTransportHeaders(value.headers, dialect.value);
   if (!headers.ok) return headers;
   return ok(ordered(value, ["protocol", "data", "headers"], { headers: headers.value }) as TransportPacket);
 }
