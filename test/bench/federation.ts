@@ -94,22 +94,18 @@ async function roundTrips(client: MessageBus, mode: Mode, count: number): Promis
   return seconds;
 }
 
+/** Runs one of the scripts in support/ as its own process, its stdout piped here. */
+function spawnSupport(script: string, args: string[]): ChildProcess & { stdout: NodeJS.ReadableStream } {
+  return spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "support", script), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+}
+
 function spawnRelay(federationUrl: string, collectiveUrl: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(import.meta.dirname, "support", "relay.ts"),
-      federationUrl,
-      collectiveUrl,
-      BROADCAST,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
+  const child = spawnSupport("relay.ts", [federationUrl, collectiveUrl, BROADCAST]);
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`relay exited (${code})`)));
-    child.stdout!.once("data", () => resolve(child));
+    child.stdout.once("data", () => resolve(child));
   });
 }
 
@@ -200,20 +196,13 @@ async function fanOut(client: MessageBus, sink: Sink, brokers: BrokerProcess[]) 
 async function publishLoop(url: string, sink: Sink, payloadBytes: number) {
   const base = sink.count;
   const copies = FANOUT_MESSAGES * FANOUT_TARGETS;
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(import.meta.dirname, "support", "publish-loop.ts"),
-      url,
-      String(FANOUT_MESSAGES),
-      String(FANOUT_TARGETS),
-      String(payloadBytes),
-      String(FANOUT_WINDOW),
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
+  const child = spawnSupport("publish-loop.ts", [
+    url,
+    String(FANOUT_MESSAGES),
+    String(FANOUT_TARGETS),
+    String(payloadBytes),
+    String(FANOUT_WINDOW),
+  ]);
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   await new Promise((resolve) => child.once("exit", resolve));
