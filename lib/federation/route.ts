@@ -16,6 +16,7 @@ import {
 import type { BrokerConfig, BrokerSide } from "./config.ts";
 import { isKey, type Member, type StringSpan, stringMember, topLevelMembers } from "./packet-bytes.ts";
 import type { RefusalReason } from "./refusals.ts";
+import { replyCollective, targetCollective } from "./subject-shapes.ts";
 
 export interface RouteInput {
   /** The side the packet arrived on: requests come from the federation, replies from the collective. */
@@ -373,28 +374,38 @@ function replyToProblem(
 ): { reason: RefusalReason; detail: string } | undefined {
   if (replyTo.charCodeAt(0) === DOLLAR)
     return { reason: "reserved_subject", detail: `${field} ${quote(replyTo)} is in a reserved namespace` };
-  const parsed = parseSubject(replyTo);
-  if (!parsed.ok || parsed.value.kind !== "reply")
+  const collective = replyCollective(replyTo) ?? parsedCollective(replyTo, REPLY_KINDS);
+  if (collective === undefined)
     return { reason: "bad_reply_to", detail: `${field} ${quote(replyTo)} is not a reply subject` };
-  if (!c.replyCollectives.has(parsed.value.collective))
+  if (!c.replyCollectives.has(collective))
     return {
       reason: "reply_not_allowed",
-      detail: `cluster ${c.cluster} carries no replies for collective ${quote(parsed.value.collective)}`,
+      detail: `cluster ${c.cluster} carries no replies for collective ${quote(collective)}`,
     };
   return undefined;
+}
+
+const TARGET_KINDS: ReadonlySet<string> = new Set(["broadcast", "node"]);
+const REPLY_KINDS: ReadonlySet<string> = new Set(["reply"]);
+
+/** The collective of a subject of one of these kinds, by the full parse, which has the last word. */
+function parsedCollective(subject: string, kinds: ReadonlySet<string>): string | undefined {
+  const parsed = parseSubject(subject);
+  return parsed.ok && kinds.has(parsed.value.kind) && "collective" in parsed.value
+    ? parsed.value.collective
+    : undefined;
 }
 
 function targetProblem(target: string, c: Compiled): { reason: RefusalReason; detail: string } | undefined {
   if (target.charCodeAt(0) === DOLLAR)
     return { reason: "reserved_subject", detail: `target ${quote(target)} is in a reserved namespace` };
-  const parsed = parseSubject(target);
-  if (!parsed.ok || (parsed.value.kind !== "broadcast" && parsed.value.kind !== "node"))
+  const collective = targetCollective(target) ?? parsedCollective(target, TARGET_KINDS);
+  if (collective === undefined)
     return {
       reason: "bad_target",
       detail: `target ${quote(target)} is not a broadcast agent or node subject`,
     };
-  if (c.collectives.has(parsed.value.collective) || c.patterns.some((p) => matchesPattern(p, target)))
-    return undefined;
+  if (c.collectives.has(collective) || c.patterns.some((p) => matchesPattern(p, target))) return undefined;
   return { reason: "target_not_allowed", detail: `cluster ${c.cluster} may not reach ${quote(target)}` };
 }
 
