@@ -210,8 +210,9 @@ type Read =
 
 /**
  * Reads the packet. What every Choria sender writes (`protocol`, plain base64 `data`, `headers`, nothing
- * else, each once) is read by parsing the headers member alone; anything else, or anything that fails on
- * the way, is parsed whole, which gives the refusal its exact words.
+ * else, each once) is read by parsing the headers member alone: only they change on the way out, the rest
+ * is copied. Any other layout, or headers that are not JSON, is parsed whole as it always was, so that the
+ * refusal keeps its words and unknown members are written out as before.
  */
 function readPacket(bytes: Uint8Array, c: Compiled): Read {
   const members = topLevelMembers(bytes);
