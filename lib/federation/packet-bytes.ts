@@ -63,47 +63,61 @@ function valueEnd(bytes: Uint8Array, pos: number): number {
   return i === pos ? -1 : i;
 }
 
-function isKey(bytes: Uint8Array, open: number, close: number, key: Uint8Array): boolean {
-  if (close - open - 1 !== key.length) return false;
-  for (let i = 0; i < key.length; i++) if (bytes[open + 1 + i] !== key[i]) return false;
-  return true;
+/** One member of the top-level object: the contents of its key, and its value from first to past last byte. */
+export interface Member {
+  key: StringSpan;
+  value: StringSpan;
 }
 
 /**
- * Finds the contents of the string member `key` of the top-level JSON object in `bytes`, without decoding
- * the rest, so that a large member can be copied through byte for byte. Undefined when the text is not an
- * object of that shape, the member is missing or not a string, or it occurs twice (an ambiguous packet).
- * Only the layout is checked here; the caller still parses everything else as JSON.
+ * The members of the top-level JSON object in `bytes`, in order, found without decoding anything, so that
+ * large members can be copied through byte for byte and small ones parsed alone. Undefined when the text is
+ * not an object of that shape. Only the layout is checked: keys and values are still to be read as JSON.
  */
-export function topLevelStringSpan(bytes: Uint8Array, key: Uint8Array): StringSpan | undefined {
+export function topLevelMembers(bytes: Uint8Array): Member[] | undefined {
   let pos = skipSpace(bytes, 0);
   if (bytes[pos] !== OPEN_OBJECT) return undefined;
   pos = skipSpace(bytes, pos + 1);
-  let found: StringSpan | undefined;
-  let duplicate = false;
-  if (bytes[pos] === CLOSE_OBJECT) return undefined;
+  const members: Member[] = [];
+  if (bytes[pos] === CLOSE_OBJECT) return skipSpace(bytes, pos + 1) === bytes.length ? members : undefined;
   for (;;) {
     if (bytes[pos] !== QUOTE) return undefined;
     const keyClose = stringEnd(bytes, pos);
     if (keyClose === -1) return undefined;
-    const matches = isKey(bytes, pos, keyClose, key);
+    const key = { start: pos + 1, end: keyClose };
     pos = skipSpace(bytes, keyClose + 1);
     if (bytes[pos] !== COLON) return undefined;
     pos = skipSpace(bytes, pos + 1);
     const end = valueEnd(bytes, pos);
     if (end === -1) return undefined;
-    if (matches) {
-      if (found !== undefined) duplicate = true;
-      found = bytes[pos] === QUOTE ? { start: pos + 1, end: end - 1 } : undefined;
-      if (found === undefined) return undefined;
-    }
+    members.push({ key, value: { start: pos, end } });
     pos = skipSpace(bytes, end);
     if (bytes[pos] === COMMA) {
       pos = skipSpace(bytes, pos + 1);
       continue;
     }
     if (bytes[pos] !== CLOSE_OBJECT) return undefined;
-    if (skipSpace(bytes, pos + 1) !== bytes.length) return undefined;
-    return duplicate ? undefined : found;
+    return skipSpace(bytes, pos + 1) === bytes.length ? members : undefined;
   }
+}
+
+/** Whether the key of `member` is exactly `key`, escapes not undone. */
+export function isKey(bytes: Uint8Array, member: Member, key: Uint8Array): boolean {
+  if (member.key.end - member.key.start !== key.length) return false;
+  for (let i = 0; i < key.length; i++) if (bytes[member.key.start + i] !== key[i]) return false;
+  return true;
+}
+
+/**
+ * The contents of the string member `key` among `members`. Undefined when it is missing or not a string,
+ * or occurs twice (an ambiguous packet).
+ */
+export function stringMember(bytes: Uint8Array, members: Member[], key: Uint8Array): StringSpan | undefined {
+  let found: StringSpan | undefined;
+  for (const member of members) {
+    if (!isKey(bytes, member, key)) continue;
+    if (found !== undefined || bytes[member.value.start] !== QUOTE) return undefined;
+    found = { start: member.value.start + 1, end: member.value.end - 1 };
+  }
+  return found;
 }

@@ -1,5 +1,7 @@
 import type { ProtocolError } from "../protocol/mod.ts";
 import {
+  checkTransport,
+  checkTransportHeaders,
   collectiveSubject,
   depthDetail,
   dialectOf,
@@ -10,11 +12,11 @@ import {
   type SeenByHop,
   type TransportDialect,
   type TransportPacket,
-  validateTransport,
 } from "../protocol/mod.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
-import { type StringSpan, topLevelStringSpan } from "./packet-bytes.ts";
+import { isKey, type Member, type StringSpan, stringMember, topLevelMembers } from "./packet-bytes.ts";
 import type { RefusalReason } from "./refusals.ts";
+import { replyCollective, targetCollective } from "./subject-shapes.ts";
 
 export interface RouteInput {
   /** The side the packet arrived on: requests come from the federation, replies from the collective. */
@@ -110,9 +112,7 @@ export function route(input: RouteInput, config: BrokerConfig, ctx: RouteContext
     return refused(side, "too_large", `${bytes.byteLength} bytes is over the ${c.maxBytes} byte limit`);
   const read = readPacket(bytes, c);
   if (!read.ok) return refused(side, read.reason, read.detail);
-  const { packet, data } = read;
-  const dialect = dialectOf(packet);
-  const headers = packet.headers;
+  const { dialect, headers } = read;
   const federation = headers.federation;
   if (federation === undefined) return refused(side, "not_federated", "the packet has no federation header");
   const requestId = federation.req ?? "";
@@ -138,7 +138,7 @@ export function route(input: RouteInput, config: BrokerConfig, ctx: RouteContext
       const problem = targetProblem(target, c);
       if (problem !== undefined) return refused(side, problem.reason, problem.detail, requestId);
     }
-    const rewritten: Federation = { ...withoutKeys(federation, "target"), "reply-to": replyTo };
+    const rewritten: Federation = withoutTarget(federation, replyTo);
     const out = rewriteHeaders(headers, {
       replyTo: c.collectiveSubject,
       seenBy: appendHop(headers, dialect, c, ctx, "choria_request_transformer"),
@@ -148,7 +148,7 @@ export function route(input: RouteInput, config: BrokerConfig, ctx: RouteContext
       ok: true,
       side,
       targets: unique,
-      body: serialise(packet, dialect, out, bytes, data),
+      body: serialise(read, out, bytes),
       requestId,
       dialect,
     };
@@ -178,7 +178,7 @@ export function route(input: RouteInput, config: BrokerConfig, ctx: RouteContext
     ok: true,
     side,
     targets: [replyTo],
-    body: serialise(packet, dialect, out, bytes, data),
+    body: serialise(read, out, bytes),
     requestId,
     dialect,
   };
@@ -193,69 +193,137 @@ function refused(side: BrokerSide, reason: RefusalReason, detail: string, reques
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 const DATA_KEY = encoder.encode("data");
-// What Go's base64.StdEncoding emits: JSON string contents that need no unescaping and no validation.
-const PLAIN_BASE64 = /^[A-Za-z0-9+/=]*$/;
+const HEADERS_KEY = encoder.encode("headers");
+const PROTOCOL_KEY = encoder.encode("protocol");
+const V1_PROTOCOL = encoder.encode('"choria:transport:1"');
 
 type Read =
-  | { ok: true; packet: TransportPacket; data: StringSpan }
+  | {
+      ok: true;
+      dialect: TransportDialect;
+      headers: Headers;
+      data: StringSpan;
+      /** The packet's unknown top-level members, serialised, each after a comma. */
+      unknown: string;
+    }
   | { ok: false; reason: RefusalReason; detail: string };
 
 /**
- * Parses the packet without `data`: the bytes of its contents are located, left out of the parse, and later
- * copied into the outgoing packet as they are. Plain base64 (what every Choria sender puts there) needs no
- * further look; anything else is parsed in full once so that only valid JSON is ever passed on.
+ * Reads the packet. What every Choria sender writes (`protocol`, plain base64 `data`, `headers`, nothing
+ * else, each once) is read by parsing the headers member alone: only they change on the way out, the rest
+ * is copied. Any other layout, or headers that are not JSON, is parsed whole as it always was, so that the
+ * refusal keeps its words and unknown members are written out as before.
  */
 function readPacket(bytes: Uint8Array, c: Compiled): Read {
-  const data = topLevelStringSpan(bytes, DATA_KEY);
-  let value: unknown;
-  if (data !== undefined && isPlainBase64(bytes, data)) {
-    const head = decodeStrict(bytes.subarray(0, data.start));
-    const tail = decodeStrict(bytes.subarray(data.end));
-    if (head !== undefined && tail !== undefined) {
-      const text = head + tail;
-      // What is parsed here is re-serialised later: held to the same depth as every other NATS decode.
-      if (jsonDepthExceeds(text, MAX_JSON_DEPTH))
-        return { ok: false, reason: "too_deep", detail: depthDetail() };
-      try {
-        value = JSON.parse(text);
-      } catch {
-        value = undefined;
-      }
+  const members = topLevelMembers(bytes);
+  const layout = members === undefined ? undefined : usualLayout(bytes, members);
+  return (layout !== undefined && readHeaders(bytes, layout, c)) || readWhole(bytes, members, c);
+}
+
+interface Layout {
+  dialect: TransportDialect;
+  data: StringSpan;
+  headers: StringSpan;
+}
+
+/** Where data and headers are in a packet of the usual layout, or undefined for any other. */
+function usualLayout(bytes: Uint8Array, members: Member[]): Layout | undefined {
+  let dialect: TransportDialect = "seed";
+  let data: StringSpan | undefined;
+  let headers: StringSpan | undefined;
+  for (const member of members) {
+    const { start, end } = member.value;
+    if (isKey(bytes, member, DATA_KEY) && data === undefined && isPlainBase64(bytes, start, end)) {
+      data = { start: start + 1, end: end - 1 };
+    } else if (isKey(bytes, member, HEADERS_KEY) && headers === undefined && bytes[start] === OPEN_OBJECT) {
+      headers = member.value;
+    } else if (isKey(bytes, member, PROTOCOL_KEY) && dialect === "seed" && isV1Protocol(bytes, start, end)) {
+      dialect = "v1";
+    } else {
+      return undefined;
     }
   }
-  if (value === undefined) {
-    const parsed = parseJson("transport", bytes);
-    if (!parsed.ok) return { ok: false, reason: refusalOf(parsed.error), detail: parsed.error.message };
-    value = parsed.value;
+  return data !== undefined && headers !== undefined ? { dialect, data, headers } : undefined;
+}
+
+/** The packet from its headers member alone; undefined when they are not JSON, to be read whole instead. */
+function readHeaders(bytes: Uint8Array, layout: Layout, c: Compiled): Read | undefined {
+  const slice = bytes.subarray(layout.headers.start, layout.headers.end);
+  // The headers sit one level inside the packet, and nothing else in it nests.
+  if (jsonDepthExceeds(slice, MAX_JSON_DEPTH - 1))
+    return { ok: false, reason: "too_deep", detail: depthDetail() };
+  const text = decodeStrict(slice);
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
   }
-  // Cheap bounds before schema validation, so a hostile array costs no more than its JSON parse.
-  const rawHeaders = (value as { headers?: unknown } | null)?.headers as Record<string, unknown> | undefined;
-  const rawTargets = (rawHeaders?.federation as { target?: unknown } | undefined)?.target;
-  if (Array.isArray(rawTargets) && rawTargets.length > c.maxTargets)
+  const bound = boundsProblem(value, c);
+  if (bound !== undefined) return bound;
+  const headers = checkTransportHeaders(value, layout.dialect);
+  if (!headers.ok) return { ok: false, reason: refusalOf(headers.error), detail: headers.error.message };
+  return { ok: true, dialect: layout.dialect, headers: headers.value, data: layout.data, unknown: "" };
+}
+
+function readWhole(bytes: Uint8Array, members: Member[] | undefined, c: Compiled): Read {
+  const parsed = parseJson("transport", bytes);
+  if (!parsed.ok) return { ok: false, reason: refusalOf(parsed.error), detail: parsed.error.message };
+  const bound = boundsProblem((parsed.value as { headers?: unknown } | null)?.headers, c);
+  if (bound !== undefined) return bound;
+  const checked = checkTransport(parsed.value);
+  if (!checked.ok) return { ok: false, reason: refusalOf(checked.error), detail: checked.error.message };
+  const data = members === undefined ? undefined : stringMember(bytes, members, DATA_KEY);
+  if (data === undefined)
+    return { ok: false, reason: "malformed", detail: "data must appear exactly once as a top-level string" };
+  const packet = checked.value;
+  let unknown = "";
+  for (const key in packet) {
+    if (key === "protocol" || key === "data" || key === "headers") continue;
+    unknown += `,${JSON.stringify(key)}:${JSON.stringify((packet as Record<string, unknown>)[key])}`;
+  }
+  return { ok: true, dialect: dialectOf(packet), headers: packet.headers, data, unknown };
+}
+
+/** Cheap bounds before the headers are checked, so that a hostile array costs no more than its parse. */
+function boundsProblem(headers: unknown, c: Compiled): Read | undefined {
+  const raw = headers as Record<string, unknown> | null | undefined;
+  const targets = (raw?.federation as { target?: unknown } | null | undefined)?.target;
+  if (Array.isArray(targets) && targets.length > c.maxTargets)
     return {
       ok: false,
       reason: "too_many_targets",
-      detail: `${rawTargets.length} targets, the limit is ${c.maxTargets}`,
+      detail: `${targets.length} targets, the limit is ${c.maxTargets}`,
     };
-  const rawHops = rawHeaders?.["seen-by"];
-  if (Array.isArray(rawHops) && rawHops.length >= c.maxHops)
+  const hops = raw?.["seen-by"];
+  if (Array.isArray(hops) && hops.length >= c.maxHops)
     return {
       ok: false,
       reason: "too_many_hops",
-      detail: `${rawHops.length} hops already, the limit is ${c.maxHops}`,
+      detail: `${hops.length} hops already, the limit is ${c.maxHops}`,
     };
-
-  const validated = validateTransport(value);
-  if (!validated.ok)
-    return { ok: false, reason: refusalOf(validated.error), detail: validated.error.message };
-  if (data === undefined)
-    return { ok: false, reason: "malformed", detail: "data must appear exactly once as a top-level string" };
-  return { ok: true, packet: validated.value, data };
+  return undefined;
 }
 
-function isPlainBase64(bytes: Uint8Array, span: StringSpan): boolean {
-  const text = decodeStrict(bytes.subarray(span.start, span.end));
-  return text !== undefined && PLAIN_BASE64.test(text);
+const OPEN_OBJECT = 0x7b;
+const QUOTE = 0x22;
+
+// The bytes of what Go's base64.StdEncoding emits: JSON string contents with nothing to unescape or validate.
+const BASE64 = new Uint8Array(256);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+  BASE64[c.charCodeAt(0)] = 1;
+
+function isPlainBase64(bytes: Uint8Array, start: number, end: number): boolean {
+  if (bytes[start] !== QUOTE) return false;
+  for (let i = start + 1; i < end - 1; i++) if (BASE64[bytes[i] as number] === 0) return false;
+  return true;
+}
+
+function isV1Protocol(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end - start !== V1_PROTOCOL.length) return false;
+  for (let i = 0; i < V1_PROTOCOL.length; i++) if (bytes[start + i] !== V1_PROTOCOL[i]) return false;
+  return true;
 }
 
 function decodeStrict(bytes: Uint8Array): string | undefined {
@@ -271,19 +339,13 @@ const SEED_PREFIX = encoder.encode('{"data":"');
 
 /** The outgoing packet: `protocol`, `data` (the received bytes), `headers`, then any unknown members. */
 function serialise(
-  packet: TransportPacket,
-  dialect: TransportDialect,
+  read: Extract<Read, { ok: true }>,
   headers: Record<string, unknown>,
   received: Uint8Array,
-  data: StringSpan,
 ): Uint8Array {
-  const prefix = dialect === "v1" ? V1_PREFIX : SEED_PREFIX;
-  let suffix = `","headers":${JSON.stringify(headers)}`;
-  for (const key in packet) {
-    if (key === "protocol" || key === "data" || key === "headers") continue;
-    suffix += `,${JSON.stringify(key)}:${JSON.stringify((packet as Record<string, unknown>)[key])}`;
-  }
-  suffix += "}";
+  const prefix = read.dialect === "v1" ? V1_PREFIX : SEED_PREFIX;
+  const suffix = `","headers":${JSON.stringify(headers)}${read.unknown}}`;
+  const { data } = read;
   const dataLength = data.end - data.start;
   const out = new Uint8Array(prefix.length + dataLength + suffix.length * 3);
   out.set(prefix, 0);
@@ -313,28 +375,38 @@ function replyToProblem(
 ): { reason: RefusalReason; detail: string } | undefined {
   if (replyTo.charCodeAt(0) === DOLLAR)
     return { reason: "reserved_subject", detail: `${field} ${quote(replyTo)} is in a reserved namespace` };
-  const parsed = parseSubject(replyTo);
-  if (!parsed.ok || parsed.value.kind !== "reply")
+  const collective = replyCollective(replyTo) ?? parsedCollective(replyTo, REPLY_KINDS);
+  if (collective === undefined)
     return { reason: "bad_reply_to", detail: `${field} ${quote(replyTo)} is not a reply subject` };
-  if (!c.replyCollectives.has(parsed.value.collective))
+  if (!c.replyCollectives.has(collective))
     return {
       reason: "reply_not_allowed",
-      detail: `cluster ${c.cluster} carries no replies for collective ${quote(parsed.value.collective)}`,
+      detail: `cluster ${c.cluster} carries no replies for collective ${quote(collective)}`,
     };
   return undefined;
+}
+
+const TARGET_KINDS: ReadonlySet<string> = new Set(["broadcast", "node"]);
+const REPLY_KINDS: ReadonlySet<string> = new Set(["reply"]);
+
+/** The collective of a subject of one of these kinds, by the full parse, which has the last word. */
+function parsedCollective(subject: string, kinds: ReadonlySet<string>): string | undefined {
+  const parsed = parseSubject(subject);
+  return parsed.ok && kinds.has(parsed.value.kind) && "collective" in parsed.value
+    ? parsed.value.collective
+    : undefined;
 }
 
 function targetProblem(target: string, c: Compiled): { reason: RefusalReason; detail: string } | undefined {
   if (target.charCodeAt(0) === DOLLAR)
     return { reason: "reserved_subject", detail: `target ${quote(target)} is in a reserved namespace` };
-  const parsed = parseSubject(target);
-  if (!parsed.ok || (parsed.value.kind !== "broadcast" && parsed.value.kind !== "node"))
+  const collective = targetCollective(target) ?? parsedCollective(target, TARGET_KINDS);
+  if (collective === undefined)
     return {
       reason: "bad_target",
       detail: `target ${quote(target)} is not a broadcast agent or node subject`,
     };
-  if (c.collectives.has(parsed.value.collective) || c.patterns.some((p) => matchesPattern(p, target)))
-    return undefined;
+  if (c.collectives.has(collective) || c.patterns.some((p) => matchesPattern(p, target))) return undefined;
   return { reason: "target_not_allowed", detail: `cluster ${c.cluster} may not reach ${quote(target)}` };
 }
 
@@ -397,10 +469,13 @@ function rewriteHeaders(
   return headers;
 }
 
-function withoutKeys<T extends object>(value: T, ...keys: string[]): T {
+/** The federation header a request leaves with: its targets are spent, its client's reply-to kept. */
+function withoutTarget(federation: Federation, replyTo: string): Federation {
   const copy: Record<string, unknown> = {};
-  for (const key in value) if (!keys.includes(key)) copy[key] = (value as Record<string, unknown>)[key];
-  return copy as T;
+  for (const key in federation)
+    if (key !== "target") copy[key] = (federation as Record<string, unknown>)[key];
+  copy["reply-to"] = replyTo;
+  return copy as Federation;
 }
 
 // Details end up in logs: keep attacker-controlled text short.

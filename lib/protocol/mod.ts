@@ -11,3 +11,4 @@ export * from "./rpc.ts";
 export * from "./secure.ts";
 export * from "./subjects.ts";
 export * from "./transport.ts";
+export { checkTransport, checkTransportHeaders } from "./transport-check.ts";

@@ -1,8 +1,7 @@
 import * as z from "zod/mini";
 import { type Decoded, fail, ok } from "./errors.ts";
 import { fieldPath, parseJson } from "./json.ts";
-
-const TRANSPORT_V1 = "choria:transport:1";
+import { TRANSPORT_V1, transportDialect } from "./transport-check.ts";
 
 /**
  * The two transport dialects on the wire:
@@ -66,10 +65,6 @@ export type SeedTransport = z.infer<typeof seedTransportSchema>;
 export type TransportPacket = TransportV1 | SeedTransport;
 type FederationHeader = NonNullable<TransportPacket["headers"]["federation"]>;
 
-// Later Choria protocol versions (v2 names its ids "io.choria.protocol.v2.transport"); we must
-// refuse them by name rather than misread their renamed headers as an empty v1 packet.
-const OTHER_TRANSPORT_VERSION = /^(?:choria:transport:\d+|io\.choria\.protocol\.v\d+\.transport)$/;
-
 export interface DecodeTransportOptions {
   /** Refuse bodies larger than this many bytes before parsing them. */
   maxBytes?: number;
@@ -90,19 +85,9 @@ export function validateTransport(value: unknown): Decoded<TransportPacket> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return fail("transport", "invalid_field", "", "expected a JSON object");
   }
-  const protocol = (value as { protocol?: unknown }).protocol;
-  if (protocol !== undefined && protocol !== TRANSPORT_V1) {
-    if (typeof protocol === "string" && OTHER_TRANSPORT_VERSION.test(protocol)) {
-      return fail(
-        "transport",
-        "unsupported_protocol",
-        "protocol",
-        `unsupported protocol version ${protocol}`,
-      );
-    }
-    return fail("transport", "invalid_field", "protocol", `unknown protocol ${JSON.stringify(protocol)}`);
-  }
-  const schema = protocol === undefined ? seedTransportSchema : transportV1Schema;
+  const dialect = transportDialect((value as { protocol?: unknown }).protocol);
+  if (!dialect.ok) return dialect;
+  const schema = dialect.value === "seed" ? seedTransportSchema : transportV1Schema;
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0]!;

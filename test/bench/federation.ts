@@ -3,7 +3,8 @@
 //      processes; through 2 of our broker processes and through 2 go-choria federation brokers between a
 //      federation and a collective nats-server; overhead per round trip and each broker's CPU per message.
 //  (b) fan-out throughput: requests in and copies out per second with one of our instances, with two, and
-//      with one go-choria federation broker, and each of our instances' share.
+//      with one go-choria federation broker, and each of our instances' share; our CPU per copy; and a
+//      process that only publishes the same copies through nats.js (support/publish-loop.ts), the floor.
 // go-choria comes from infra/peers.sh (run it first; npm test does).
 // Sizes: BENCH_ROUNDTRIPS (10000), BENCH_FANOUT_MESSAGES (20000), BENCH_FANOUT_TARGETS (10),
 // BENCH_FANOUT_WINDOW (200 requests undelivered at most), BENCH_PAYLOAD_BYTES (600); BENCH_QUICK=1 divides
@@ -93,22 +94,18 @@ async function roundTrips(client: MessageBus, mode: Mode, count: number): Promis
   return seconds;
 }
 
+/** Runs one of the scripts in support/ as its own process, its stdout piped here. */
+function spawnSupport(script: string, args: string[]): ChildProcess & { stdout: NodeJS.ReadableStream } {
+  return spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "support", script), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+}
+
 function spawnRelay(federationUrl: string, collectiveUrl: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(import.meta.dirname, "support", "relay.ts"),
-      federationUrl,
-      collectiveUrl,
-      BROADCAST,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
+  const child = spawnSupport("relay.ts", [federationUrl, collectiveUrl, BROADCAST]);
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`relay exited (${code})`)));
-    child.stdout!.once("data", () => resolve(child));
+    child.stdout.once("data", () => resolve(child));
   });
 }
 
@@ -119,10 +116,13 @@ async function stats(broker: BrokerProcess): Promise<StatsDocument> {
 /** Counts copies arriving at the collective; `until(n)` resolves once n have arrived. */
 class Sink {
   count = 0;
+  /** Size of the last copy that arrived: what a broker publishes per target. */
+  lastBytes = 0;
   private target = Number.POSITIVE_INFINITY;
   private wake: () => void = () => {};
 
-  arrived(): void {
+  arrived(bytes: number): void {
+    this.lastBytes = bytes;
     if (++this.count >= this.target) {
       this.target = Number.POSITIVE_INFINITY;
       this.wake();
@@ -148,6 +148,7 @@ class Sink {
  */
 async function fanOut(client: MessageBus, sink: Sink, brokers: BrokerProcess[]) {
   const before = await Promise.all(brokers.map(stats));
+  const cpuBefore = brokers.reduce((n, b) => n + cpuSeconds(b.child.pid), 0);
   const base = sink.count;
   const subject = `choria.federation.${CLUSTER}.federation`;
   let n = 0;
@@ -166,6 +167,7 @@ async function fanOut(client: MessageBus, sink: Sink, brokers: BrokerProcess[]) 
   }
   const complete = await sink.until(base + FANOUT_MESSAGES * FANOUT_TARGETS);
   const seconds = (performance.now() - started) / 1000;
+  const cpu = brokers.reduce((n, b) => n + cpuSeconds(b.child.pid), 0) - cpuBefore;
   const after = await Promise.all(brokers.map(stats));
   const received = after.map((doc, i) => doc.federation.received - before[i]!.federation.received);
   const dropped: Record<string, number> = {};
@@ -183,7 +185,30 @@ async function fanOut(client: MessageBus, sink: Sink, brokers: BrokerProcess[]) 
     delivered: sink.count - base,
     dropped: lost.length === 0 ? "0" : lost.join(", "),
     complete: complete && !stalled,
+    cpu,
   };
+}
+
+/**
+ * The same copies published by a process that does nothing else (support/publish-loop.ts), FANOUT_WINDOW
+ * requests' worth per tick: what nats.js costs per copy here, the floor under a broker's fan-out.
+ */
+async function publishLoop(url: string, sink: Sink, payloadBytes: number) {
+  const base = sink.count;
+  const copies = FANOUT_MESSAGES * FANOUT_TARGETS;
+  const child = spawnSupport("publish-loop.ts", [
+    url,
+    String(FANOUT_MESSAGES),
+    String(FANOUT_TARGETS),
+    String(payloadBytes),
+    String(FANOUT_WINDOW),
+  ]);
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise((resolve) => child.once("exit", resolve));
+  const { seconds, cpuUs } = JSON.parse(output) as { seconds: number; cpuUs: number };
+  const complete = await sink.until(base + copies);
+  return { seconds, cpuPerCopyUs: cpuUs / copies, complete };
 }
 
 const µs = (seconds: number, count: number) => ((seconds / count) * 1e6).toFixed(0).padStart(6);
@@ -321,7 +346,7 @@ async function main() {
     // (b) fan-out: one go-choria broker, then one of ours, then two of ours.
     const sink = new Sink();
     const sinkBus = await connect(collective.url, "bench-sink");
-    sinkBus.subscribe(`${COLLECTIVE}.node.>`, () => sink.arrived());
+    sinkBus.subscribe(`${COLLECTIVE}.node.>`, (msg) => sink.arrived(msg.data.length));
     await sinkBus.flush();
     await goBrokers[1]!.stop();
     console.log("\n(b) fan-out                 in/s     out/s   delivered   dropped   share of requests");
@@ -337,23 +362,34 @@ async function main() {
     const outPerSecond = (r: Awaited<ReturnType<typeof fanOut>>) =>
       (FANOUT_MESSAGES * FANOUT_TARGETS) / r.seconds;
     let oneOfOurs = go;
+    const copies = FANOUT_MESSAGES * FANOUT_TARGETS;
     for (const instances of [1, 2]) {
       brokers.push(await spawnBroker(`fanout${instances}`, federation.url, collective.url));
       await fanOut(fedClient, sink, brokers); // warm-up
       const r = await fanOut(fedClient, sink, brokers);
       if (instances === 1) oneOfOurs = r;
+      if (instances === 1)
+        console.log(
+          `  ${brokers[0]!.instance}: ${((r.cpu / copies) * 1e6).toFixed(1)} µs CPU per copy out (process total)`,
+        );
       const total = r.received.reduce((a, b) => a + b, 0);
       const share = r.received.map(
         (n, i) => `${brokers[i]!.instance} ${((n / Math.max(1, total)) * 100).toFixed(0)}%`,
       );
       line(`${instances} of our brokers`, r, share.join(", "));
     }
+    const routedBytes = sink.lastBytes;
+    await publishLoop(collective.url, sink, routedBytes); // warm-up
+    const floor = await publishLoop(collective.url, sink, routedBytes);
+    console.log(
+      `bare nats.js publish loop${floor.complete ? " " : "!"} ${(copies / floor.seconds).toFixed(0).padStart(15)}   ${floor.cpuPerCopyUs.toFixed(1)} µs CPU per copy (the floor: publishing only)`,
+    );
     recordSummary([
       {
         measure: "fan-out copies out/s, one broker",
         figure: outPerSecond(oneOfOurs).toFixed(0),
         goal: "above go-choria's",
-        reference: `go-choria ${outPerSecond(go).toFixed(0)}`,
+        reference: `go-choria ${outPerSecond(go).toFixed(0)}; bare nats.js publish loop ${(copies / floor.seconds).toFixed(0)}`,
       },
     ]);
   } finally {

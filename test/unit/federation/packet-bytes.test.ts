@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { topLevelStringSpan } from "../../../lib/federation/packet-bytes.ts";
+import { stringMember, topLevelMembers } from "../../../lib/federation/packet-bytes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -8,11 +8,12 @@ const DATA = encoder.encode("data");
 
 function span(text: string): string | undefined {
   const bytes = encoder.encode(text);
-  const found = topLevelStringSpan(bytes, DATA);
+  const members = topLevelMembers(bytes);
+  const found = members === undefined ? undefined : stringMember(bytes, members, DATA);
   return found === undefined ? undefined : decoder.decode(bytes.subarray(found.start, found.end));
 }
 
-describe("topLevelStringSpan", () => {
+describe("topLevelMembers and stringMember", () => {
   it("finds the raw contents of the top-level member, escapes and all", () => {
     expect(span('{"data":"abc"}')).toBe("abc");
     expect(span(' { "x" : {"data":"inner"} , "data" : "a\\"b\\\\" } ')).toBe('a\\"b\\\\');

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import AjvDraft04 from "ajv-draft-04";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   type BrokerConfig,
@@ -9,6 +10,7 @@ import {
 } from "../../../lib/federation/config.ts";
 import type { RefusalReason } from "../../../lib/federation/refusals.ts";
 import { type RouteContext, type RouteResult, route } from "../../../lib/federation/route.ts";
+import { routePackets } from "./route-packets.ts";
 
 const RID = "9f4a8d2c6e1b4a7d8c3e2f1a0b9c8d7e";
 const REPLY = `mcollective.reply.37bdf08389145a56c13096c178802d3b.${RID}`;
@@ -683,5 +685,49 @@ describe("reply namespaces", () => {
       requestOf(mutate(step1(), (h) => (h.federation.target = [`mcollective.node.${"n".repeat(5000)}`]))),
       "bad_target",
     );
+  });
+});
+
+// Packets of the usual layout are read from their headers member alone; any other member sends the packet
+// down the whole parse. Both must give the same answer, and the same bytes with that member kept.
+describe("the headers-only read and the whole parse agree", () => {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const cfg = config({ maxHops: 4, maxTargets: 3, allowSubjects: ["othercorp.node.>"] });
+  const EXTRA = ',"zz-extra":0';
+
+  it("on generated packets, routed or refused, on either side", () => {
+    let routedCount = 0;
+    fc.assert(
+      fc.property(routePackets, (bytes) => {
+        let text: string;
+        let parsed: unknown;
+        try {
+          text = decoder.decode(bytes);
+          parsed = JSON.parse(text);
+        } catch {
+          return;
+        }
+        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return;
+        if (Object.keys(parsed).length === 0) return;
+        const withExtra = text.replace(/}\s*$/, `${EXTRA}}`);
+        for (const side of ["federation", "collective"] as const) {
+          const ctx = side === "federation" ? REQUEST_CTX : REPLY_CTX;
+          const usual = route({ side, body: bytes }, cfg, ctx);
+          const whole = route({ side, body: withExtra }, cfg, ctx);
+          if (!usual.ok) {
+            expect(whole).toEqual(usual);
+            continue;
+          }
+          routedCount++;
+          const out = decoder.decode(usual.body);
+          expect({ ...whole, body: decoder.decode(whole.ok ? whole.body : undefined) }).toEqual({
+            ...usual,
+            body: `${out.slice(0, -1)}${EXTRA}}`,
+          });
+        }
+      }),
+      { numRuns: 5000 },
+    );
+    expect(routedCount).toBeGreaterThan(200);
   });
 });
