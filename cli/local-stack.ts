@@ -4,12 +4,7 @@ import { readFileSync } from "node:fs";
 import { readStackFile, type StackFile } from "../infra/stack-file.ts";
 import { stateDir } from "../lib/config/mod.ts";
 import { errorText } from "../lib/log/mod.ts";
-import {
-  type NatsAuth,
-  type NatsTlsFiles,
-  natsConnectionChoice,
-  natsOptionSpecs,
-} from "../lib/transport/mod.ts";
+import { type NatsAuth, type NatsTlsFiles, natsConnectionChoice } from "../lib/transport/mod.ts";
 
 /**
  * The endpoints of the stack running from `$CHORIA_EDGE_HOME`, or undefined when none runs. A file left
@@ -79,14 +74,3 @@ export function natsClientChoice(
     inboxPrefix: ha.gateway.inbox_prefix,
   };
 }
-
-/** The NATS flags of trace, observe and data: the broker's, and the inbox prefix a server's permissions may ask for. */
-export const NATS_CLIENT_OPTIONS = [
-  ...natsOptionSpecs(),
-  { flag: "inbox-prefix", kind: "string", help: "subject prefix of request replies instead of _INBOX" },
-] as const;
-
-export const NATS_CLIENT_USAGE = `  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>
-  --tls-ca <file> --tls-cert <file> --tls-key <file>   TLS: the servers' CA, a client certificate
-  --inbox-prefix <prefix>                             reply subjects instead of _INBOX
-                        (default, with the local stack of 'stack --topology ha': its gateway role's)`;

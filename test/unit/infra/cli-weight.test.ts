@@ -55,15 +55,23 @@ it("the chunks `req` loads hold no zod locale beyond en, and no zod from node_mo
   expect(found).toEqual([]);
 });
 
-// `<command> --help` runs main and the command's usage chunk only: building the protocol and security
-// schemas, and loading re2js, cost `req --help` twice what Node's own start-up does.
-it.each([
+// `<command> --help` (and an option it does not know) runs main and the command's usage chunk only:
+// building the protocol and security schemas, loading re2js, the NATS client or the AWS SDK, cost
+// `req --help` twice what Node's own start-up does, and `simulate --help` or `doctor --help` more.
+const COMMANDS = [
   ["req", "cli/req.ts", "cli/req-run.ts"],
   ["jobs", "cli/jobs.ts", "cli/jobs-run.ts"],
   ["hook", "cli/hook.ts", "cli/hook-run.ts"],
   ["keys", "cli/keys.ts", "infra/pki.ts"],
   ["stack", "cli/stack.ts", "infra/stack.ts"],
-])(
+  ["data", "cli/data.ts", "cli/data-run.ts"],
+  ["observe", "cli/observe.ts", "cli/observe-run.ts"],
+  ["trace", "cli/trace.ts", "cli/trace-run.ts"],
+  ["simulate", "cli/simulate.ts", "cli/simulate-run.ts"],
+  ["deploy", "cli/deploy.ts", "cli/deploy-lambda.ts"],
+] as const;
+
+it.each(COMMANDS)(
   "`%s --help` loads no zod, no schema of lib/, no package and not what runs the command",
   (_, usage, runner) => {
     const loaded = loadedBy([main(), chunkOf(usage)], false);
