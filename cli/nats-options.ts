@@ -1,6 +1,6 @@
 // The NATS flags of trace, observe and data, with their usage lines: data that `--help` reads without the
 // NATS client (local-stack.ts turns the flags into a connection once the arguments are read).
-import { natsOptionSpecs } from "../lib/config/mod.ts";
+import { natsOptionSpecs } from "../lib/transport/flags/mod.ts";
 
 /** The broker's NATS flags, and the inbox prefix a server's permissions may ask for. */
 export const NATS_CLIENT_OPTIONS = [

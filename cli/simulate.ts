@@ -1,7 +1,8 @@
 // `choria-edge simulate`: its usage and options only, so that `simulate --help` loads neither the node
 // host nor the NATS client; simulate-run.ts serves the nodes.
 import { join } from "node:path";
-import { natsOptionSpecs, type OptionValues, pkiDir } from "../lib/config/mod.ts";
+import { type OptionValues, pkiDir } from "../lib/config/mod.ts";
+import { natsOptionSpecs } from "../lib/transport/flags/mod.ts";
 import { serviceArgs } from "./args.ts";
 
 const HELP = `usage: choria-edge simulate [options]

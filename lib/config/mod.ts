@@ -1,6 +1,5 @@
 // The public surface of lib/config: import from here, not from the files behind it.
 export { DEMO_PKI_MADE, FileProblem, type MissingFileHint, readNamedBytes, readNamedFile } from "./files.ts";
-export { natsAuthOptionSpecs, natsOptionSpecs } from "./nats-options.ts";
 export {
   envName,
   LISTEN_PATTERN,

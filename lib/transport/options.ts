@@ -18,8 +18,8 @@ export const natsTlsSchema = z.object({
   keyFile: z.string().min(1).optional(),
 });
 
-// The flags themselves are lib/config's, where `--help` reads them without this file's schemas.
-export { natsAuthOptionSpecs, natsOptionSpecs } from "../config/mod.ts";
+// The flags themselves are in ./flags, where `--help` reads them without this file's schemas.
+export { natsAuthOptionSpecs, natsOptionSpecs } from "./flags/mod.ts";
 
 export type NatsConnectionChoice =
   | { ok: true; auth: NatsAuth; tls?: NatsTlsFiles }

@@ -1,7 +1,6 @@
-// The NATS connection flags every command and process takes. They are data, here rather than beside the
-// code in lib/transport that turns them into an auth method and TLS files, so that a command's `--help`
-// and its option errors need neither the NATS client nor the schemas.
-import type { OptionSpec } from "./options.ts";
+// The NATS connection flags every command and process takes, as data: lib/transport turns them into an
+// auth method and TLS files.
+import type { OptionSpec } from "../../config/mod.ts";
 
 /** The NATS auth options alone, for the commands that take no TLS options. */
 export function natsAuthOptionSpecs(prefix = ""): OptionSpec[] {
