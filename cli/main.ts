@@ -12,7 +12,7 @@ const commands: Record<string, Command> = {
   },
   gateway: {
     summary: "serve the edge gateway over HTTP on Node (signed HTTPS in, federated Choria RPC out)",
-    load: async () => (await import("../functions/node.ts")).runGateway,
+    load: async () => (await import("./gateway.ts")).runGateway,
   },
   req: {
     summary: "sign an RPC request, send it to a gateway and show the replies as they arrive",

@@ -69,6 +69,8 @@ const COMMANDS = [
   ["trace", "cli/trace.ts", "cli/trace-run.ts"],
   ["simulate", "cli/simulate.ts", "cli/simulate-run.ts"],
   ["deploy", "cli/deploy.ts", "cli/deploy-lambda.ts"],
+  ["doctor", "cli/doctor.ts", "cli/doctor-run.ts"],
+  ["gateway", "cli/gateway.ts", "functions/node.ts"],
 ] as const;
 
 it.each(COMMANDS)(
