@@ -32,7 +32,7 @@ const commands: Record<string, Command> = {
   },
   broker: {
     summary: "run a federation broker worker (stateless; start as many as you like)",
-    load: async () => (await import("../functions/broker.ts")).runBroker,
+    load: async () => (await import("./broker.ts")).runBroker,
   },
   observe: {
     summary: "live view of a federation broker cluster: totals and each instance's share",
@@ -44,7 +44,7 @@ const commands: Record<string, Command> = {
   },
   collector: {
     summary: "run an async result collector (stores replies of async jobs in JetStream KV)",
-    load: async () => (await import("../functions/result-collector.ts")).runCollector,
+    load: async () => (await import("./collector.ts")).runCollector,
   },
   simulate: {
     summary: "host many simulated Choria member nodes in one process",
