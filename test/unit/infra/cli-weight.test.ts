@@ -90,8 +90,8 @@ function heavyIn(loaded: Set<string>): string[] {
 it.each(COMMANDS)(
   "`%s --help` loads no zod, no schema of lib/, no package and not what runs the command",
   (_, usage, runner) => {
+    expect(chunkOf(usage)).toBeDefined();
     const loaded = loadedBy([main(), chunkOf(usage)], false);
-    expect(loaded.size).toBeGreaterThan(1);
     expect(loaded.has(chunkOf(runner) ?? "")).toBe(false);
     expect(heavyIn(loaded)).toEqual([]);
   },
