@@ -1,9 +1,8 @@
 // `choria-edge data` once its arguments are read: connects to the federation NATS and does the action.
 import { DataStore, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
 import { NatsKvBucket } from "../lib/transport/mod.ts";
-import { connectNats } from "../lib/transport/node.ts";
 import type { DataAction, DataArgs, DataIo } from "./data.ts";
-import { localStack, natsClientChoice } from "./local-stack.ts";
+import { connectClient, localStack } from "./local-stack.ts";
 
 /** get, put, delete or lock, on the bucket the options name: exit 0, 1 when there is nothing to show, 2 on bad input. */
 export async function runDataAction(
@@ -17,17 +16,11 @@ export async function runDataAction(
     process.env.CHORIA_EDGE_GATEWAY_NATS_SERVERS ??
     stack?.federation.url ??
     "nats://127.0.0.1:4222";
-  const connection = natsClientChoice(str, server, stack);
-  if ("error" in connection) {
-    io.stderr.write(`choria-edge data: ${connection.error}\n`);
-    return 2;
-  }
-  const bus = await connectNats({
-    servers: server.split(",").map((s) => s.trim()),
+  const bus = await connectClient("data", str, server, stack, {
     name: "choria-edge-data",
-    ...connection,
-    timeoutMs: 5000,
+    stderr: io.stderr,
   });
+  if (typeof bus === "number") return bus;
   try {
     const store = new DataStore(await NatsKvBucket.open(bus.connection, { name: values.bucket, ttlMs: 0 }));
     const json = values.json;

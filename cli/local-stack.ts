@@ -4,7 +4,14 @@ import { readFileSync } from "node:fs";
 import { readStackFile, type StackFile } from "../infra/stack-file.ts";
 import { stateDir } from "../lib/config/mod.ts";
 import { errorText } from "../lib/log/mod.ts";
-import { type NatsAuth, type NatsTlsFiles, natsConnectionChoice } from "../lib/transport/mod.ts";
+import {
+  type LogFn,
+  type NatsAuth,
+  type NatsBus,
+  type NatsTlsFiles,
+  natsConnectionChoice,
+} from "../lib/transport/mod.ts";
+import { connectNats } from "../lib/transport/node.ts";
 
 /**
  * The endpoints of the stack running from `$CHORIA_EDGE_HOME`, or undefined when none runs. A file left
@@ -46,7 +53,7 @@ export interface NatsClientChoice {
  * of `--topology ha` (whose servers refuse a client without a role's nkey and certificate), the gateway
  * role's credentials from stack.json.
  */
-export function natsClientChoice(
+function natsClientChoice(
   str: (flag: string) => string | undefined,
   servers: string,
   stack: StackFile | undefined,
@@ -73,4 +80,29 @@ export function natsClientChoice(
     tls: { caFile: ha.ca, certFile: ha.gateway.tls_cert, keyFile: ha.gateway.tls_key },
     inboxPrefix: ha.gateway.inbox_prefix,
   };
+}
+
+/**
+ * The NATS connection of trace, observe and data, to `servers` (comma separated) with their login; or,
+ * said on stderr, exit code 2 when their flags name no usable one.
+ */
+export async function connectClient(
+  command: string,
+  str: (flag: string) => string | undefined,
+  servers: string,
+  stack: StackFile | undefined,
+  options: { name: string; stderr: { write(text: string): unknown }; log?: LogFn },
+): Promise<NatsBus | number> {
+  const choice = natsClientChoice(str, servers, stack);
+  if ("error" in choice) {
+    options.stderr.write(`choria-edge ${command}: ${choice.error}\n`);
+    return 2;
+  }
+  return connectNats({
+    servers: servers.split(",").map((s) => s.trim()),
+    name: options.name,
+    ...choice,
+    timeoutMs: 5000,
+    ...(options.log === undefined ? {} : { log: options.log }),
+  });
 }

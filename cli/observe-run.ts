@@ -1,8 +1,7 @@
 // `choria-edge observe` once its arguments are read: subscribes to the cluster's stats and draws them.
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/mod.ts";
 import { statsSubject } from "../lib/protocol/mod.ts";
-import { connectNats } from "../lib/transport/node.ts";
-import { federationTarget, localStack, natsClientChoice } from "./local-stack.ts";
+import { connectClient, federationTarget, localStack } from "./local-stack.ts";
 import type { ObserveArgs, Output } from "./observe.ts";
 
 /** Prints the cluster view until interrupted (or `--count` updates): exit 0, or 2 on a bad value. */
@@ -24,21 +23,15 @@ export async function watchCluster(args: ObserveArgs, out: Output): Promise<numb
     return 2;
   }
 
-  const choice = natsClientChoice(args.str, server, stack);
-  if ("error" in choice) {
-    process.stderr.write(`choria-edge observe: ${choice.error}\n`);
-    return 2;
-  }
-  const bus = await connectNats({
-    servers: server.split(",").map((s) => s.trim()),
+  const bus = await connectClient("observe", args.str, server, stack, {
     name: `choria-edge-observe_${cluster}`,
-    ...choice,
-    timeoutMs: 5000,
+    stderr: process.stderr,
     log: (level, msg, fields) => {
       if (level === "warn" || level === "error")
         process.stderr.write(`${JSON.stringify({ level, msg, ...fields })}\n`);
     },
   });
+  if (typeof bus === "number") return bus;
   const view = new ClusterView(cluster, stale);
   const json = values.json;
   const tty = !json && out.isTTY === true;

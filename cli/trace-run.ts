@@ -15,8 +15,7 @@ import {
 } from "../lib/protocol/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
-import { connectNats } from "../lib/transport/node.ts";
-import { federationTarget, localStack, natsClientChoice } from "./local-stack.ts";
+import { connectClient, federationTarget, localStack } from "./local-stack.ts";
 import type { Output, TraceArgs } from "./trace.ts";
 
 /** Exit 0 with the route, 1 when no reply came, 2 on a bad name or client key. */
@@ -46,17 +45,11 @@ export async function traceRoute(
     process.stderr.write(`choria-edge trace: ${client}\n`);
     return 2;
   }
-  const choice = natsClientChoice(str, server, stack);
-  if ("error" in choice) {
-    process.stderr.write(`choria-edge trace: ${choice.error}\n`);
-    return 2;
-  }
-  const bus = await connectNats({
-    servers: server.split(",").map((s) => s.trim()),
+  const bus = await connectClient("trace", str, server, stack, {
     name: `choria-edge-trace_${client.senderid}`,
-    ...choice,
-    timeoutMs: 5000,
+    stderr: process.stderr,
   });
+  if (typeof bus === "number") return bus;
   try {
     const report = await trace(bus, client, route, timeoutMs);
     if (typeof report === "string") {
