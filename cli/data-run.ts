@@ -2,7 +2,8 @@
 import { DataStore, InvalidKey, Locks, ValueTooLarge } from "../lib/data/mod.ts";
 import { NatsKvBucket } from "../lib/transport/mod.ts";
 import type { DataAction, DataArgs, DataIo } from "./data.ts";
-import { connectClient, localStack } from "./local-stack.ts";
+import { localStack } from "./local-stack.ts";
+import { connectClient } from "./nats-client.ts";
 
 /** get, put, delete or lock, on the bucket the options name: exit 0, 1 when there is nothing to show, 2 on bad input. */
 export async function runDataAction(

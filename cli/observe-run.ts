@@ -1,7 +1,8 @@
 // `choria-edge observe` once its arguments are read: subscribes to the cluster's stats and draws them.
 import { ClusterView, parseStatsDocument, renderClusterSnapshot } from "../lib/federation/mod.ts";
 import { statsSubject } from "../lib/protocol/mod.ts";
-import { connectClient, federationTarget, localStack } from "./local-stack.ts";
+import { federationTarget, localStack } from "./local-stack.ts";
+import { connectClient } from "./nats-client.ts";
 import type { ObserveArgs, Output } from "./observe.ts";
 
 /** Prints the cluster view until interrupted (or `--count` updates): exit 0, or 2 on a bad value. */

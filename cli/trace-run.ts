@@ -15,7 +15,8 @@ import {
 } from "../lib/protocol/mod.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
-import { connectClient, federationTarget, localStack } from "./local-stack.ts";
+import { federationTarget, localStack } from "./local-stack.ts";
+import { connectClient } from "./nats-client.ts";
 import type { Output, TraceArgs } from "./trace.ts";
 
 /** Exit 0 with the route, 1 when no reply came, 2 on a bad name or client key. */
