@@ -53,6 +53,17 @@ it("the chunks `req` loads hold no zod locale beyond en, and no zod from node_mo
   ]);
   expect(loaded.has(chunkOf("cli/req-run.ts") ?? "")).toBe(true);
   expect(found).toEqual([]);
+  // Nor the NATS client, which req never uses (it came with the local-stack helpers of trace and observe).
+  const running = new Set([
+    ...loadedBy([main(), chunkOf("cli/req.ts")], false),
+    ...loadedBy([chunkOf("cli/req-run.ts")], true),
+  ]);
+  const nats = [...running].flatMap((name) =>
+    (outputs[name]?.imports ?? [])
+      .filter((i) => i.external && i.path.startsWith("@nats-io/"))
+      .map((i) => i.path),
+  );
+  expect(nats).toEqual([]);
 });
 
 // `<command> --help` (and an option it does not know) runs main and the command's usage chunk only:
