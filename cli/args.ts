@@ -1,6 +1,12 @@
 // How a CLI command reads its arguments: lib/config's parser, flags only. Each command reads its few
 // environment variables itself, because they sit between its flags and the local stack's defaults.
-import { type OptionFlag, type OptionValues, type ReadOptions, readOptions } from "../lib/config/mod.ts";
+import {
+  type OptionFlag,
+  type OptionSpec,
+  type OptionValues,
+  type ReadOptions,
+  readOptions,
+} from "../lib/config/mod.ts";
 
 interface Writer {
   write(text: string): unknown;
@@ -44,4 +50,21 @@ export function serviceArgs<const O extends readonly OptionFlag[]>(
   if ("error" in read) throw new Error(read.error);
   console.log(usage);
   return undefined;
+}
+
+/**
+ * A service (gateway, broker, collector) as a command: `--help` and an option mistake answered from its
+ * option list alone, as the service would answer them; otherwise the service, loaded now, which reads the
+ * arguments again with its environment variables. Loading one costs several times Node's own start-up.
+ */
+export function serviceCommand(
+  command: string,
+  usage: () => string,
+  options: readonly OptionSpec[],
+  load: () => Promise<(argv: string[]) => Promise<number>>,
+): (argv: string[]) => Promise<number> {
+  return async (argv) => {
+    const args = commandArgs(command, usage(), options, argv, process, { positionals: false });
+    return typeof args === "number" ? args : (await load())(argv);
+  };
 }

@@ -187,20 +187,3 @@ export async function deployLambda(
   await publicAccess(client, plan.name);
   return functionUrl;
 }
-
-/** One line for the operator: what went wrong and, where it is known, what to do about it. */
-export function describeAwsError(err: unknown): string {
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const name = e.name ?? "Error";
-  const message = e.message ?? String(err);
-  // Plain errors (ours: a missing file, no role; or a refused connection) are sentences already.
-  if (name === "Error") return message;
-  if (name === "CredentialsProviderError" || /could not load credentials/i.test(message))
-    return "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run `aws sso login`";
-  if (/region is missing/i.test(message)) return "no AWS region: pass --region or set AWS_REGION";
-  if (/AccessDenied/.test(name) || e.$metadata?.httpStatusCode === 403)
-    return `AWS refused (${name}): ${message}\n  the deploying identity needs lambda:GetFunction, CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration, GetFunctionUrlConfig, CreateFunctionUrlConfig, UpdateFunctionUrlConfig, AddPermission, and iam:PassRole on the execution role (README, "Lambda")`;
-  if (name === "ResourceConflictException")
-    return `the function is busy with another change (ResourceConflictException): ${message}\n  wait for it to finish, then deploy again`;
-  return `${name}: ${message}`;
-}

@@ -4,7 +4,8 @@
 // LocalStack). Failures become one line saying what to do, never a stack trace.
 import { readFile } from "node:fs/promises";
 import { commandArgs } from "./args.ts";
-import { type DeployPlan, deployLambda, describeAwsError, lambdaClient } from "./deploy-lambda.ts";
+// The AWS SDK comes with deploy-lambda.ts, imported once the arguments are read: `deploy --help` need not load it.
+import type { DeployPlan } from "./deploy-lambda.ts";
 
 const RUNTIMES = ["nodejs22.x", "nodejs24.x"];
 // The gateway waits up to 8 s (--sync-budget) before answering; a cold start adds the NATS connection.
@@ -164,6 +165,7 @@ export async function runDeploy(argv: string[], io: Io = process): Promise<numbe
       return 2;
     }
     const zip = await bundleZip(args.values.zip, io);
+    const { deployLambda, lambdaClient } = await import("./deploy-lambda.ts");
     const client = lambdaClient({ region: args.values.region, endpoint: args.values.endpoint });
     const dryRun = args.values["dry-run"];
     try {
@@ -180,4 +182,21 @@ export async function runDeploy(argv: string[], io: Io = process): Promise<numbe
     io.stderr.write(`choria-edge deploy lambda: ${describeAwsError(err)}\n`);
     return 1;
   }
+}
+
+/** One line for the operator: what went wrong and, where it is known, what to do about it. */
+export function describeAwsError(err: unknown): string {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const name = e.name ?? "Error";
+  const message = e.message ?? String(err);
+  // Plain errors (ours: a missing file, no role; or a refused connection) are sentences already.
+  if (name === "Error") return message;
+  if (name === "CredentialsProviderError" || /could not load credentials/i.test(message))
+    return "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run `aws sso login`";
+  if (/region is missing/i.test(message)) return "no AWS region: pass --region or set AWS_REGION";
+  if (/AccessDenied/.test(name) || e.$metadata?.httpStatusCode === 403)
+    return `AWS refused (${name}): ${message}\n  the deploying identity needs lambda:GetFunction, CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration, GetFunctionUrlConfig, CreateFunctionUrlConfig, UpdateFunctionUrlConfig, AddPermission, and iam:PassRole on the execution role (README, "Lambda")`;
+  if (name === "ResourceConflictException")
+    return `the function is busy with another change (ResourceConflictException): ${message}\n  wait for it to finish, then deploy again`;
+  return `${name}: ${message}`;
 }

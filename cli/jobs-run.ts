@@ -1,5 +1,6 @@
 // What `choria-edge jobs` does once cli/jobs.ts has read its arguments.
 import type { CommandArgs } from "./args.ts";
+import type { GatewayAnswer } from "./http.ts";
 import { type JOBS_OPTIONS, JOBS_USAGE } from "./jobs.ts";
 import { localStack } from "./local-stack.ts";
 import type { ReqIo } from "./req.ts";
@@ -71,7 +72,7 @@ async function ask(
   path: string,
   accept = "application/json",
   headers: Record<string, string> = {},
-): Promise<Response | number> {
+): Promise<GatewayAnswer | number> {
   const response = await signedFetch("jobs", caller, io, method, path, { accept, headers });
   if (response === undefined) return 1;
   if (!response.ok) return reportProblem("jobs", response, io);
@@ -249,18 +250,14 @@ interface ServerSentEvent {
 }
 
 /** The events of a text/event-stream body (WHATWG HTML §9.2): comments and ids are skipped. */
-async function* serverSentEvents(response: Response): AsyncGenerator<ServerSentEvent> {
-  if (response.body === null) return;
+async function* serverSentEvents(response: GatewayAnswer): AsyncGenerator<ServerSentEvent> {
   const decoder = new TextDecoder();
-  const reader = response.body.getReader();
   let pending = "";
   let event = "message";
   let data: string[] = [];
   let id: string | undefined;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    pending += decoder.decode(value, { stream: true });
+  for await (const chunk of response.body) {
+    pending += decoder.decode(chunk, { stream: true });
     let newline = pending.search(/\r?\n/);
     while (newline !== -1) {
       const line = pending.slice(0, newline);

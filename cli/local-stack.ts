@@ -1,15 +1,7 @@
 // The running local stack as the CLI commands see it: their defaults come from its stack.json, after
 // their flags and environment variables and before the built-in defaults.
-import { readFileSync } from "node:fs";
 import { readStackFile, type StackFile } from "../infra/stack-file.ts";
 import { stateDir } from "../lib/config/mod.ts";
-import { errorText } from "../lib/log/mod.ts";
-import {
-  type NatsAuth,
-  type NatsTlsFiles,
-  natsConnectionChoice,
-  natsOptionSpecs,
-} from "../lib/transport/mod.ts";
 
 /**
  * The endpoints of the stack running from `$CHORIA_EDGE_HOME`, or undefined when none runs. A file left
@@ -39,54 +31,3 @@ export function federationTarget(
       "nats://127.0.0.1:4222",
   };
 }
-
-export interface NatsClientChoice {
-  auth: NatsAuth;
-  tls?: NatsTlsFiles;
-  inboxPrefix?: string;
-}
-
-/**
- * How trace, observe and data log in: their auth and TLS flags; given none, and aimed at the local stack
- * of `--topology ha` (whose servers refuse a client without a role's nkey and certificate), the gateway
- * role's credentials from stack.json.
- */
-export function natsClientChoice(
-  str: (flag: string) => string | undefined,
-  servers: string,
-  stack: StackFile | undefined,
-): NatsClientChoice | { error: string } {
-  const choice = natsConnectionChoice(str);
-  if (!choice.ok) return { error: choice.error };
-  const inboxPrefix = str("inbox-prefix");
-  const given = choice.auth.type !== "none" || choice.tls !== undefined || inboxPrefix !== undefined;
-  const ha = stack?.topology;
-  if (given || ha === undefined || servers !== ha.federation_urls.join(","))
-    return {
-      auth: choice.auth,
-      ...(choice.tls ? { tls: choice.tls } : {}),
-      ...(inboxPrefix ? { inboxPrefix } : {}),
-    };
-  let seed: string;
-  try {
-    seed = readFileSync(ha.gateway.nkey_seed_file, "utf8").trim();
-  } catch (err) {
-    return { error: `the local stack's gateway nkey seed: ${errorText(err)}` };
-  }
-  return {
-    auth: { type: "nkey", seed },
-    tls: { caFile: ha.ca, certFile: ha.gateway.tls_cert, keyFile: ha.gateway.tls_key },
-    inboxPrefix: ha.gateway.inbox_prefix,
-  };
-}
-
-/** The NATS flags of trace, observe and data: the broker's, and the inbox prefix a server's permissions may ask for. */
-export const NATS_CLIENT_OPTIONS = [
-  ...natsOptionSpecs(),
-  { flag: "inbox-prefix", kind: "string", help: "subject prefix of request replies instead of _INBOX" },
-] as const;
-
-export const NATS_CLIENT_USAGE = `  --user <name> --password <pw> | --token <t> | --credentials <file> | --nkey-seed <seed>
-  --tls-ca <file> --tls-cert <file> --tls-key <file>   TLS: the servers' CA, a client certificate
-  --inbox-prefix <prefix>                             reply subjects instead of _INBOX
-                        (default, with the local stack of 'stack --topology ha': its gateway role's)`;

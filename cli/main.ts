@@ -12,7 +12,7 @@ const commands: Record<string, Command> = {
   },
   gateway: {
     summary: "serve the edge gateway over HTTP on Node (signed HTTPS in, federated Choria RPC out)",
-    load: async () => (await import("../functions/node.ts")).runGateway,
+    load: async () => (await import("./gateway.ts")).runGateway,
   },
   req: {
     summary: "sign an RPC request, send it to a gateway and show the replies as they arrive",
@@ -32,7 +32,7 @@ const commands: Record<string, Command> = {
   },
   broker: {
     summary: "run a federation broker worker (stateless; start as many as you like)",
-    load: async () => (await import("../functions/broker.ts")).runBroker,
+    load: async () => (await import("./broker.ts")).runBroker,
   },
   observe: {
     summary: "live view of a federation broker cluster: totals and each instance's share",
@@ -44,7 +44,7 @@ const commands: Record<string, Command> = {
   },
   collector: {
     summary: "run an async result collector (stores replies of async jobs in JetStream KV)",
-    load: async () => (await import("../functions/result-collector.ts")).runCollector,
+    load: async () => (await import("./collector.ts")).runCollector,
   },
   simulate: {
     summary: "host many simulated Choria member nodes in one process",

@@ -14,6 +14,7 @@ import {
   signingKeyFromText,
 } from "../lib/security/http/mod.ts";
 import type { CommandArgs } from "./args.ts";
+import { type GatewayAnswer, send } from "./http.ts";
 import { localStack } from "./local-stack.ts";
 import type { REQ_OPTIONS, ReqIo, ReqValues } from "./req.ts";
 
@@ -125,7 +126,7 @@ export async function signedFetch(
   method: string,
   path: string,
   options: { accept: string; body?: unknown; headers?: Record<string, string> },
-): Promise<Response | undefined> {
+): Promise<GatewayAnswer | undefined> {
   const url = `${caller.gateway}${path}`;
   const bytes =
     options.body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(options.body));
@@ -141,11 +142,7 @@ export async function signedFetch(
     key: caller.key,
   });
   try {
-    return await fetch(url, {
-      method,
-      headers,
-      ...(bytes === undefined ? {} : { body: bytes }),
-    });
+    return await send(url, { method, headers, ...(bytes === undefined ? {} : { body: bytes }) });
   } catch (err) {
     io.stderr.write(`choria-edge ${command}: ${url}: ${errorText(err)}\n`);
     return undefined;
@@ -264,7 +261,7 @@ interface GatewayResult {
 
 /** Reads the ndjson stream, keeping a progress line on a terminal, then prints the table. */
 async function followStream(
-  response: Response,
+  response: GatewayAnswer,
   echo: boolean,
   io: ReqIo,
   fields: readonly string[] | undefined,
@@ -316,15 +313,11 @@ async function followStream(
   return exitCode({ ...final, replies });
 }
 
-async function* lines(response: Response): AsyncGenerator<string> {
-  if (response.body === null) return;
+async function* lines(response: GatewayAnswer): AsyncGenerator<string> {
   const decoder = new TextDecoder();
-  const reader = response.body.getReader();
   let pending = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    pending += decoder.decode(value, { stream: true });
+  for await (const chunk of response.body) {
+    pending += decoder.decode(chunk, { stream: true });
     let newline = pending.indexOf("\n");
     while (newline !== -1) {
       const line = pending.slice(0, newline).trim();
@@ -447,7 +440,7 @@ function exitCode(result: GatewayResult): number {
 }
 
 /** Says what problem the gateway answered with; exit code 1. */
-export async function reportProblem(command: string, response: Response, io: ReqIo): Promise<number> {
+export async function reportProblem(command: string, response: GatewayAnswer, io: ReqIo): Promise<number> {
   const text = await response.text();
   let message = `${response.status} ${response.statusText}`;
   try {

@@ -7,8 +7,6 @@ import {
   DEMO_PKI_MADE,
   LISTEN_PATTERN,
   listenAddress,
-  type OptionSpec,
-  optionsUsage,
   pkiDir,
   readNamedFile,
   readOptions,
@@ -22,50 +20,8 @@ import {
   parseDialects,
 } from "../lib/gateway/mod.ts";
 import { type AuditTarget, parseAuditTarget } from "./audit-sink.ts";
-import { GATEWAY_NATS_OPTIONS, type GatewayNatsSettings, gatewayNatsSettings } from "./gateway-nats.ts";
-
-// Every option is a string: flag → help, in the order `--help` lists them.
-export const GATEWAY_OPTIONS: OptionSpec[] = Object.entries({
-  listen: "host:port to serve HTTP on (default 127.0.0.1:8080)",
-  "metrics-listen":
-    "host:port for /metrics, /healthz and /readyz, apart from the API (Node server only; default off)",
-  audit: "where audit lines go: stdout, stderr, file:<path> (appended, mode 0600) or off (default stdout)",
-  ...GATEWAY_NATS_OPTIONS,
-  clusters: 'federation clusters and their collectives: "C1=mcollective,other;C2=mcollective"',
-  dialects:
-    'clusters on the 2017 connector\'s wire dialect: "C2=seed" (default: every cluster v1, choria:transport:1)',
-  cert: "gateway certificate file (default <state>/pki/gateway.privileged.mcollective.pem)",
-  key: "gateway private key file (default <state>/pki/gateway.privileged.mcollective-key.pem)",
-  "cert-pem": "gateway certificate as PEM text, instead of --cert",
-  "key-pem": "gateway private key as PEM text, instead of --key",
-  keys: "HTTP caller keys and policies, JSON file (default <state>/gateway-keys.json)",
-  "keys-json": "the same as JSON text, instead of --keys",
-  "public-url": "origin callers sign for, when a proxy in front changes it (https://gw.example.com)",
-  identity: "senderid of the gateway's requests (default the certificate's name)",
-  "max-body-bytes": "largest request body (default 65536)",
-  "max-hook-body-bytes": "largest webhook body on /v1/hooks (default 1048576)",
-  "max-timeout": "largest timeout a request may ask for, ms (default 60000)",
-  "discovery-idle": "discovery ends once no new node answered for this long, ms (default 300)",
-  "connect-timeout": "NATS connection attempt limit before answering 503, ms (default 2000)",
-  "sync-budget":
-    "with --jobs on, a sync request that may take longer than this answers 202 with a job once it has waited this long, ms (default 8000)",
-  "replay-store":
-    "memory (one process) or kv (JetStream KV on the federation NATS, shared by every instance; default memory)",
-  jobs: "on: async requests (mode async, Prefer: respond-async) and /v1/jobs, in the collectors' JetStream KV bucket on the federation NATS; a collector must run (default off)",
-  triggers: "webhook triggers, a YAML or JSON file (POST /v1/hooks/<name>; needs --jobs on)",
-  "triggers-text": "the same as YAML or JSON text, instead of --triggers",
-  "data-bucket": "JetStream KV bucket of trigger data and locks (default choria_edge_data)",
-  "callback-seal-key":
-    "base64 AES key (32 bytes) that callback secrets are sealed with in job records; the collectors need the same (prefer the environment variable)",
-  "ready-file": 'write "ready <url>" to this file once listening (for scripts)',
-}).map(([flag, help]) => ({ flag, help, kind: "string" }));
-
-export const GATEWAY_ENV_PREFIX = "CHORIA_EDGE_GATEWAY_";
-const ENV_PREFIX = GATEWAY_ENV_PREFIX;
-
-export function gatewayUsage(): string {
-  return `usage: choria-edge gateway [options]\n\nServes the edge gateway over HTTP on Node. Every option can also be set by its environment variable; flags win.\n\n${optionsUsage(GATEWAY_OPTIONS, ENV_PREFIX)}`;
-}
+import { type GatewayNatsSettings, gatewayNatsSettings } from "./gateway-nats.ts";
+import { GATEWAY_ENV_PREFIX, GATEWAY_OPTIONS } from "./gateway-options.ts";
 
 export interface NodeGatewaySettings extends GatewayNatsSettings {
   config: GatewayConfig;
@@ -101,7 +57,7 @@ export async function gatewaySettings(
   argv: string[],
   env: Record<string, string | undefined>,
 ): Promise<SettingsResult> {
-  const read = readOptions(GATEWAY_OPTIONS, ENV_PREFIX, argv, env);
+  const read = readOptions(GATEWAY_OPTIONS, GATEWAY_ENV_PREFIX, argv, env);
   if (!read.ok) return read;
   const get = read.str;
   const listen = /^(.*):(\d{1,5})$/.exec(get("listen") ?? "127.0.0.1:8080");

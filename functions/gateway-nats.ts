@@ -1,12 +1,7 @@
 // The gateway's federation NATS settings in every runtime (the Node server, Lambda, Workers): one parser, so
 // that each runtime takes the same options as the broker and collector and refuses, at start-up, one it
 // cannot honour instead of connecting without it. No node: imports: the Worker bundle includes this file.
-import {
-  type NatsAuth,
-  type NatsTlsFiles,
-  natsConnectionChoice,
-  natsOptionSpecs,
-} from "../lib/transport/mod.ts";
+import { type NatsAuth, type NatsTlsFiles, natsConnectionChoice } from "../lib/transport/mod.ts";
 
 export type GatewayRuntime = "node" | "lambda" | "workers";
 
@@ -20,20 +15,6 @@ export interface GatewayNatsSettings {
   /** JetStream replicas of the buckets this gateway creates (jobs, data, replay); 1 by default. */
   replicas?: number;
 }
-
-/** The options this parser reads, flag → help; the Node gateway lists them under `--help`. */
-export const GATEWAY_NATS_OPTIONS: Record<string, string> = {
-  "nats-servers": "federation NATS URLs, comma separated (default nats://127.0.0.1:4222)",
-  // The broker's and collector's options, under nats- (a Worker refuses the TLS ones and a creds path).
-  ...Object.fromEntries(
-    natsOptionSpecs("nats-", "the federation NATS servers").map((o) => [o.flag, `NATS ${o.help}`]),
-  ),
-  "nats-creds": "the text of a NATS .creds file, instead of --nats-credentials (Workers: a secret)",
-  "nats-inbox-prefix":
-    "subject prefix for JetStream API answers instead of _INBOX, to match a server that gives each user its own (default _INBOX)",
-  replicas:
-    "JetStream replicas of the jobs, data and replay buckets when this gateway creates them (default 1; 3 on a 3-server cluster)",
-};
 
 /** What workerd cannot do, and what to do instead. */
 const WORKERS_REFUSE: Record<string, string> = {

@@ -6,9 +6,10 @@ import { serve } from "@hono/node-server";
 import type { GatewayApp, GatewayAuth, NatsSource } from "../lib/gateway/mod.ts";
 import { errorText, jsonLineLogger, type Logger } from "../lib/log/mod.ts";
 import type { AuditEvent } from "../lib/security/http/mod.ts";
-import { gatewaySettings, gatewayUsage, type NodeGatewaySettings } from "./gateway-env.ts";
+import { gatewaySettings, type NodeGatewaySettings } from "./gateway-env.ts";
 import { promGatewayMetrics } from "./gateway-metrics.ts";
 import { nodeGateway, type ReloadableSettings } from "./gateway-node.ts";
+import { gatewayUsage } from "./gateway-options.ts";
 import { listenProbes } from "./metrics-http.ts";
 
 export interface RunningGateway {

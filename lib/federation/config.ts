@@ -2,14 +2,13 @@ import * as z from "zod";
 import {
   LISTEN_PATTERN,
   listenAddress,
-  type OptionSpec,
   type OptionValue,
   envName as optionEnvName,
-  optionsUsage,
   readOptions,
 } from "../config/mod.ts";
 import { NAME_MAX_LENGTH } from "../protocol/mod.ts";
-import { natsAuthSchema, natsConnectionChoice, natsOptionSpecs, natsTlsSchema } from "../transport/mod.ts";
+import { natsAuthSchema, natsConnectionChoice, natsTlsSchema } from "../transport/mod.ts";
+import { BROKER_ENV_PREFIX, BROKER_OPTIONS, type BrokerSide } from "./flags/mod.ts";
 
 // A single NATS subject token as Choria builds them: printable ASCII without `*`, `>` or `.`.
 const TOKEN = /^[\x21-\x29\x2b-\x2d\x2f-\x3d\x3f-\x7e]+$/;
@@ -78,53 +77,16 @@ const brokerConfigSchema = z.object({
 
 export type BrokerConfig = z.infer<typeof brokerConfigSchema>;
 export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;
-export type BrokerSide = "federation" | "collective";
+// The options themselves are in ./flags, where `broker --help` reads them without this file's schemas.
+export { type BrokerSide, brokerUsage } from "./flags/mod.ts";
 
 export interface HostFacts {
   hostname: string;
   pid: number;
 }
 
-const SIDE_OPTIONS = (side: BrokerSide): OptionSpec[] => [
-  { flag: `${side}-servers`, kind: "list", help: `NATS URLs of the ${side} side (comma separated)` },
-  ...natsOptionSpecs(`${side}-`, "the server"),
-];
-
-const OPTIONS: OptionSpec[] = [
-  { flag: "cluster", kind: "string", help: "federation broker cluster name (default mcollective)" },
-  { flag: "instance", kind: "string", help: "instance name, unique in the cluster (default <host>-<pid>)" },
-  { flag: "identity", kind: "string", help: "identity recorded in seen-by (default the host name)" },
-  { flag: "collectives", kind: "list", help: "collectives this cluster may reach (default mcollective)" },
-  {
-    flag: "reply-collectives",
-    kind: "list",
-    help: "collectives whose reply subjects may be a reply-to (default: --collectives)",
-  },
-  { flag: "allow-subjects", kind: "list", help: "extra allowed target subject patterns, NATS wildcards" },
-  { flag: "max-hops", kind: "int", help: "refuse packets with more seen-by hops (default 10)" },
-  { flag: "max-bytes", kind: "int", help: "refuse packets larger than this (default 1048576)" },
-  { flag: "max-targets", kind: "int", help: "refuse requests with more targets (default 10000)" },
-  { flag: "in-flight", kind: "int", help: "fan-outs in progress per side before dropping (default 1000)" },
-  { flag: "max-pending-bytes", kind: "int", help: "unsent bytes per side before dropping (default 64 MiB)" },
-  { flag: "batch-size", kind: "int", help: "publishes between flushes in a fan-out (default 500)" },
-  { flag: "stats-interval", kind: "int", help: "ms between stats publications (default 5000)" },
-  { flag: "log-interval", kind: "int", help: "ms between log lines for one refusal reason (default 10000)" },
-  { flag: "connect-timeout", kind: "int", help: "ms to wait for each NATS connection (default 5000)" },
-  { flag: "metrics-listen", kind: "string", help: "host:port for /metrics, /healthz, /readyz, or off" },
-  { flag: "record-route", kind: "bool", help: "seed dialect: record the NATS server in seen-by too" },
-  { flag: "servers", kind: "list", help: "NATS URLs for both sides unless a side names its own" },
-  ...SIDE_OPTIONS("federation"),
-  ...SIDE_OPTIONS("collective"),
-];
-
-const ENV_PREFIX = "CHORIA_EDGE_BROKER_";
-
 export function envName(flag: string): string {
-  return optionEnvName(ENV_PREFIX, flag);
-}
-
-export function brokerUsage(): string {
-  return `usage: choria-edge broker [options]\n\nEvery option can also be set by its environment variable; flags win.\n\n${optionsUsage(OPTIONS, ENV_PREFIX)}`;
+  return optionEnvName(BROKER_ENV_PREFIX, flag);
 }
 
 export type ParsedBrokerConfig =
@@ -155,7 +117,7 @@ export function parseBrokerConfig(
   env: Record<string, string | undefined>,
   host: HostFacts,
 ): ParsedBrokerConfig {
-  const read = readOptions(OPTIONS, ENV_PREFIX, argv, env);
+  const read = readOptions(BROKER_OPTIONS, BROKER_ENV_PREFIX, argv, env);
   if (!read.ok) return read;
   const { get } = read;
 

@@ -1,9 +1,8 @@
-// The NATS connection options every command and process takes, in one place: the flags that name them,
-// how they become an auth method and TLS files, and the schemas that validate them in a configuration.
+// The NATS connection options every command and process takes: how their flags become an auth method and
+// TLS files, and the schemas that validate them in a configuration.
 import * as z from "zod/mini";
 // For zod/mini's English messages (lib/protocol/zod-messages.ts).
 import "../protocol/mod.ts";
-import type { OptionSpec } from "../config/mod.ts";
 import type { NatsAuth } from "./auth.ts";
 import type { NatsTlsFiles } from "./node.ts";
 
@@ -21,26 +20,8 @@ export const natsTlsSchema = z.object({
   keyFile: z.optional(z.string().check(z.minLength(1))),
 });
 
-/** The NATS auth options alone, for the commands that take no TLS options. */
-export function natsAuthOptionSpecs(prefix = ""): OptionSpec[] {
-  return [
-    { flag: `${prefix}user`, kind: "string", help: "user name" },
-    { flag: `${prefix}password`, kind: "string", help: "password (prefer the environment variable)" },
-    { flag: `${prefix}token`, kind: "string", help: "auth token" },
-    { flag: `${prefix}nkey-seed`, kind: "string", help: "nkey seed (SU...)" },
-    { flag: `${prefix}credentials`, kind: "string", help: "path of a .creds file (JWT and nkey)" },
-  ];
-}
-
-/** The NATS options every process takes, under an optional prefix (`federation-` for a broker side). */
-export function natsOptionSpecs(prefix = "", what = "the NATS server"): OptionSpec[] {
-  return [
-    ...natsAuthOptionSpecs(prefix),
-    { flag: `${prefix}tls-ca`, kind: "string", help: `CA bundle to verify ${what}` },
-    { flag: `${prefix}tls-cert`, kind: "string", help: "client certificate" },
-    { flag: `${prefix}tls-key`, kind: "string", help: "client key" },
-  ];
-}
+// The flags themselves are in ./flags, where `--help` reads them without this file's schemas.
+export { natsAuthOptionSpecs, natsOptionSpecs } from "./flags/mod.ts";
 
 export type NatsConnectionChoice =
   | { ok: true; auth: NatsAuth; tls?: NatsTlsFiles }

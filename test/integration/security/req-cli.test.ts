@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { runReq } from "../../../cli/req.ts";
 import {
   type AuthResult,
@@ -261,6 +261,21 @@ describe("choria-edge req against a verifying server", () => {
     ]);
     const c = captureIo();
     expect(await runReq(["--gateway", gateway, "--key", files.ed25519!, "rpcutil", "ping"], c.io)).toBe(0);
+  });
+
+  // Node's fetch costs a process ~150 ms of CPU on its first call (undici loads), more than the rest of
+  // req's start-up: req talks node:http.
+  it("sends and streams without fetch", async () => {
+    respond = streamed([START, ...REPLIES, SUMMARY]);
+    vi.stubGlobal("fetch", () => Promise.reject(new Error("fetch was called")));
+    try {
+      const c = captureIo();
+      expect(await runReq(["--gateway", gateway, "--key", files.ed25519!, "rpcutil", "ping"], c.io)).toBe(1);
+      expect(c.stderr()).not.toContain("fetch");
+      expect(c.stdout()).toContain("node2");
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it("--jsonl prints the stream as it came, and skips events and fields it does not know", async () => {
