@@ -6,7 +6,9 @@
 //      of several) and for the big job (where the end includes reading all its results back once);
 //  (c) KV space taken by one settled job of BENCH_JOB_NODES nodes.
 // The summary rows (recordSummary) are (a) per instance and (b) for the big job, against the rate at which
-// the same machine's nats-server takes raw JetStream publishes from one client, measured first.
+// the same machine's nats-server takes raw JetStream publishes from one client, all in flight at once, and
+// KV creates of the same size through the collector's write path (its floor), measured first. CPU per
+// reply is given for the collectors and for nats-server.
 // Sizes: BENCH_JOB_NODES (10000), BENCH_SMALL_RUNS (7); BENCH_QUICK=1 divides the node count by 10.
 // BENCH_COLLECTOR_PROF=<dir> runs every collector under `node --cpu-prof`, writing its profile into <dir>
 // when it stops (test/bench/support/profile.ts summarises one by self time).
@@ -20,6 +22,7 @@ import type { JobStore } from "../../lib/results/jobs/store.ts";
 import { jobReplySubject } from "../../lib/results/jobs/subjects.ts";
 import { newWebhookSecret } from "../../lib/results/jobs/webhook.ts";
 import type { NatsBus } from "../../lib/transport/bus.ts";
+import { NatsKvBucket } from "../../lib/transport/kv-bucket.ts";
 import { connectNats } from "../../lib/transport/node.ts";
 import { gatewaySide, RETENTION_MS } from "../integration/results/support.ts";
 import { type NatsServer, startNatsServer } from "../support/nats-server.ts";
@@ -68,9 +71,9 @@ async function main(): Promise<void> {
   // Same-run reference: what nats-server takes from one client publishing to a file stream with every
   // publish in flight at once (nats.js), with payloads the size of a stored result: the ceiling of any
   // collector's writes on this machine (a collector also reads and acknowledges each reply).
-  const raw = await rawPublishRate(nodeCount, 380);
+  const { js: raw, kv: rawKv } = await rawPublishRates(nodeCount, 380);
   console.log(
-    `reference: ${nodeCount} raw JetStream publishes of 380 bytes in ${ms(raw.ms)} = ${Math.round(raw.perSecond)}/s`,
+    `reference: ${nodeCount} raw JetStream publishes of 380 bytes in ${ms(raw.ms)} = ${Math.round(raw.perSecond)}/s (nats-server CPU ${Math.round(raw.serverUs)} µs each); as KV creates ${ms(rawKv.ms)} = ${Math.round(rawKv.perSecond)}/s (nats-server CPU ${Math.round(rawKv.serverUs)} µs each)`,
   );
 
   const rates = new Map<string, number>();
@@ -87,12 +90,14 @@ async function main(): Promise<void> {
         const gateway = await gatewaySide(server);
         try {
           const cpuBefore = collectors.map((c) => cpuMs(c.pid));
+          const serverBefore = cpuMs(server.pid);
           const run = await burst(gateway, nodes, request.requestId, identities, replies, receiver);
           const cpu = collectors.reduce((sum, c, i) => sum + cpuMs(c.pid) - cpuBefore[i]!, 0);
+          const serverCpu = cpuMs(server.pid) - serverBefore;
           const perSecond = nodeCount / (run.countedMs / 1000);
           rates.set(`${capture}/${instances}`, perSecond / instances);
           console.log(
-            `(a) capture=${capture} collectors=${instances}: ${nodeCount} replies stored and counted in ${ms(run.countedMs)} = ${Math.round(perSecond)} replies/s (publishing took ${ms(run.publishedMs)}); collector CPU ${Math.round((cpu * 1000) / nodeCount)} µs per reply (to the callback)`,
+            `(a) capture=${capture} collectors=${instances}: ${nodeCount} replies stored and counted in ${ms(run.countedMs)} = ${Math.round(perSecond)} replies/s (publishing took ${ms(run.publishedMs)}); collector CPU ${Math.round((cpu * 1000) / nodeCount)} µs per reply (to the callback), nats-server ${Math.round((serverCpu * 1000) / nodeCount)} µs`,
           );
           if (capture === "stream" && instances === 1) {
             bigJob = run.callbackMs - run.publishedMs;
@@ -123,7 +128,7 @@ async function main(): Promise<void> {
   }
 
   const rate = (key: string) => thousands(rates.get(key)!);
-  const reference = `raw JetStream publish ${thousands(raw.perSecond)}/s`;
+  const reference = `raw JetStream publish ${thousands(raw.perSecond)}/s, KV create ${thousands(rawKv.perSecond)}/s`;
   recordSummary([
     {
       measure: "collector, replies stored and counted/s, 1 instance (stream | queue capture)",
@@ -146,8 +151,11 @@ async function main(): Promise<void> {
   ]);
 }
 
-/** Publishes `count` messages of `bytes` to a file stream of a fresh server, all in flight at once. */
-async function rawPublishRate(count: number, bytes: number): Promise<{ ms: number; perSecond: number }> {
+/**
+ * Publishes `count` messages of `bytes` to a file stream of a fresh server, all in flight at once: with
+ * nats.js's `js.publish`, and as KV creates of distinct keys through the collector's own write path.
+ */
+async function rawPublishRates(count: number, bytes: number): Promise<{ js: Rate; kv: Rate }> {
   const server = await startNatsServer({ jetstream: true });
   const bus = await connectNats({ servers: server.url, name: "bench-raw" });
   try {
@@ -155,16 +163,37 @@ async function rawPublishRate(count: number, bytes: number): Promise<{ ms: numbe
     await jsm.streams.add({ name: "RAW", subjects: ["raw.>"], storage: StorageType.File });
     const js = jetstream(bus.connection);
     const payload = new TextEncoder().encode("x".repeat(bytes));
-    const t0 = performance.now();
-    const acks: Promise<unknown>[] = [];
-    for (let i = 0; i < count; i++) acks.push(js.publish(`raw.n${i}`, payload));
-    await Promise.all(acks);
-    const elapsed = performance.now() - t0;
-    return { ms: elapsed, perSecond: count / (elapsed / 1000) };
+    const rawRate = await timed(server, count, () =>
+      Promise.all(Array.from({ length: count }, (_, i) => js.publish(`raw.n${i}`, payload))),
+    );
+    const bucket = await NatsKvBucket.open(bus.connection, { name: "raw_kv", ttlMs: RETENTION_MS });
+    const kvRate = await timed(server, count, () =>
+      Promise.all(Array.from({ length: count }, (_, i) => bucket.create(`job.raw.r.n${i}`, payload))),
+    );
+    return { js: rawRate, kv: kvRate };
   } finally {
     await bus.close();
     await server.dispose();
   }
+}
+
+interface Rate {
+  ms: number;
+  perSecond: number;
+  /** nats-server CPU per operation, in µs. */
+  serverUs: number;
+}
+
+async function timed(server: NatsServer, count: number, work: () => Promise<unknown>): Promise<Rate> {
+  const cpu = cpuMs(server.pid);
+  const t0 = performance.now();
+  await work();
+  const elapsed = performance.now() - t0;
+  return {
+    ms: elapsed,
+    perSecond: count / (elapsed / 1000),
+    serverUs: ((cpuMs(server.pid) - cpu) * 1000) / count,
+  };
 }
 
 interface Burst {
