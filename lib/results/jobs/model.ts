@@ -385,7 +385,7 @@ export function limitData(
 
 /** A node's reply as stored under its job. Discovery replies (`pong`) count as ok with the text as data. */
 export function resultOfReply(
-  reply: NodeReply,
+  reply: Pick<NodeReply, "sender" | "rpc" | "payload" | "hash">,
   options: { maxDataBytes: number; receivedAt: number; unexpected: boolean },
 ): StoredResult {
   const statuscode = reply.rpc?.statuscode ?? 0;
