@@ -576,6 +576,10 @@ export function withSeq(result: StoredResult, seq: number): JobResult {
   return { ...result, seq };
 }
 
+// Replies that arrive together share their millisecond: the collector stamps thousands a second.
+let lastIso = { ms: Number.NaN, text: "" };
+
 export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() };
+  return lastIso.text;
 }
