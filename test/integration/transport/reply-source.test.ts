@@ -43,4 +43,42 @@ describe("the stream reply source", () => {
     const consumer = await jsm.consumers.info(options.stream, options.consumer);
     expect(consumer).toMatchObject({ num_redelivered: 0, num_ack_pending: 0, num_pending: 0 });
   });
+
+  it("says a reply is in progress only when it is held a while, not for every reply it handles", async () => {
+    const server = await startNatsServer({ jetstream: true });
+    cleanup.push(() => server.dispose());
+    const bus: NatsBus = await connectNats({ servers: server.url, name: "reply-source-test" });
+    cleanup.push(() => bus.close());
+    const options = {
+      stream: "TEST_REPLIES",
+      subjects: ["test.reply.>"],
+      consumer: "test_collectors",
+      maxAgeMs: 60_000,
+      // In-progress checks every 200 ms; a reply held 30 ms is far from needing one.
+      ackWaitMs: 600,
+    };
+    const source = await streamReplySource(bus.connection, options);
+    const acks: string[] = [];
+    const watcher: NatsBus = await connectNats({ servers: server.url, name: "ack-watcher" });
+    cleanup.push(() => watcher.close());
+    watcher.subscribe(`$JS.ACK.${options.stream}.>`, (msg) => acks.push(new TextDecoder().decode(msg.data)));
+    await watcher.flush();
+    let handled = 0;
+    await source.start(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      handled++;
+      return "done";
+    });
+    // Over five check intervals, one reply in flight most of the time.
+    for (let i = 0; i < 50; i++) {
+      bus.publish(`test.reply.${i}`, "quick");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    while (handled < 50) await new Promise((resolve) => setTimeout(resolve, 20));
+    await source.stop();
+    await watcher.flush();
+
+    expect(acks.filter((ack) => ack === "+WPI")).toEqual([]);
+    expect(acks.filter((ack) => ack === "+ACK")).toHaveLength(50);
+  });
 });
