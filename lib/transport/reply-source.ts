@@ -194,6 +194,13 @@ export async function streamReplySource(
         expires: PULL_EXPIRES_MS,
         callback: (msg) => dispatch(handler, msg),
       });
+      // Ended by a failure, not by stop(): a collector that takes no more replies must not look alive, so
+      // the failure ends the process as an ended iterator's did.
+      void messages.closed().then((err) => {
+        if (err === undefined) return;
+        log("error", "reply consumer failed", { stream: options.stream, error: String(err) });
+        throw err;
+      });
       // Only replies held a while are said to be in progress: most are acked long before their ack wait
       // nears, and a `working` for each of those was one more message per reply both ways. One held
       // longer still gets its first `working` with half its ack wait to spare.
