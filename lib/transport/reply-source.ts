@@ -115,10 +115,15 @@ export interface StreamReplySourceOptions {
   /**
    * How long a reply handed to a collector that stops answering for it (killed, frozen, cut off) waits
    * before it goes to another: what a crashed collector costs its jobs. A live collector says it is still
-   * working on its replies every third of this, so a slow store does not get them handed out twice.
+   * working on the replies it has held a while, every third of this, so a slow store does not get them
+   * handed out twice.
    */
   ackWaitMs?: number;
-  /** Replies handed out and not yet confirmed, over all instances. */
+  /**
+   * Replies handed out and not yet confirmed, over all instances: 10,000 by default. A reply is confirmed
+   * only once it is stored and counted (a few round trips later), and at 2,000 two collectors in a burst
+   * sat at the limit, each waiting on its share of the window rather than on its work.
+   */
   maxAckPending?: number;
   /** Delay before a reply the handler could not store is handed out again. */
   retryDelayMs?: number;
@@ -266,7 +271,7 @@ async function ensureConsumer(
 ): Promise<void> {
   const settings = {
     ack_wait: nanos(ackWaitMs),
-    max_ack_pending: options.maxAckPending ?? 2000,
+    max_ack_pending: options.maxAckPending ?? 10_000,
   };
   try {
     await jsm.consumers.add(options.stream, {
