@@ -10,20 +10,25 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step().catch(() => {});
 });
 
+/** A server, a connection, and a stream reply source on it with this ack wait. */
+async function capture(ackWaitMs: number) {
+  const server = await startNatsServer({ jetstream: true });
+  cleanup.push(() => server.dispose());
+  const bus: NatsBus = await connectNats({ servers: server.url, name: "reply-source-test" });
+  cleanup.push(() => bus.close());
+  const options = {
+    stream: "TEST_REPLIES",
+    subjects: ["test.reply.>"],
+    consumer: "test_collectors",
+    maxAgeMs: 60_000,
+    ackWaitMs,
+  };
+  return { server, bus, options, source: await streamReplySource(bus.connection, options) };
+}
+
 describe("the stream reply source", () => {
   it("keeps a reply it is still handling past the ack wait from being handed out again", async () => {
-    const server = await startNatsServer({ jetstream: true });
-    cleanup.push(() => server.dispose());
-    const bus: NatsBus = await connectNats({ servers: server.url, name: "reply-source-test" });
-    cleanup.push(() => bus.close());
-    const options = {
-      stream: "TEST_REPLIES",
-      subjects: ["test.reply.>"],
-      consumer: "test_collectors",
-      maxAgeMs: 60_000,
-      ackWaitMs: 300,
-    };
-    const source = await streamReplySource(bus.connection, options);
+    const { bus, options, source } = await capture(300);
     const handled: CapturedReply[] = [];
     let finish = () => {};
     const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -45,19 +50,8 @@ describe("the stream reply source", () => {
   });
 
   it("says a reply is in progress only when it is held a while, not for every reply it handles", async () => {
-    const server = await startNatsServer({ jetstream: true });
-    cleanup.push(() => server.dispose());
-    const bus: NatsBus = await connectNats({ servers: server.url, name: "reply-source-test" });
-    cleanup.push(() => bus.close());
-    const options = {
-      stream: "TEST_REPLIES",
-      subjects: ["test.reply.>"],
-      consumer: "test_collectors",
-      maxAgeMs: 60_000,
-      // In-progress checks every 200 ms; a reply held 30 ms is far from needing one.
-      ackWaitMs: 600,
-    };
-    const source = await streamReplySource(bus.connection, options);
+    // In-progress checks every 200 ms; a reply held 30 ms is far from needing one.
+    const { server, bus, options, source } = await capture(600);
     const acks: string[] = [];
     const watcher: NatsBus = await connectNats({ servers: server.url, name: "ack-watcher" });
     cleanup.push(() => watcher.close());
