@@ -119,11 +119,7 @@ export interface StreamReplySourceOptions {
    * handed out twice.
    */
   ackWaitMs?: number;
-  /**
-   * Replies handed out and not yet confirmed, over all instances: 10,000 by default. A reply is confirmed
-   * only once it is stored and counted (a few round trips later), and at 2,000 two collectors in a burst
-   * sat at the limit, each waiting on its share of the window rather than on its work.
-   */
+  /** Replies handed out and not yet confirmed, over all instances. */
   maxAckPending?: number;
   /** Delay before a reply the handler could not store is handed out again. */
   retryDelayMs?: number;
@@ -271,7 +267,7 @@ async function ensureConsumer(
 ): Promise<void> {
   const settings = {
     ack_wait: nanos(ackWaitMs),
-    max_ack_pending: options.maxAckPending ?? 10_000,
+    max_ack_pending: options.maxAckPending ?? 2000,
   };
   try {
     await jsm.consumers.add(options.stream, {
