@@ -37,6 +37,8 @@ export interface NatsServer {
   readonly wsUrl: string | undefined;
   readonly wsPort: number | undefined;
   readonly dir: string;
+  /** The server's process id, for benchmarks that read its CPU time. */
+  readonly pid: number | undefined;
   readonly options: NatsServerOptions;
   /** Stops the process; keeps the directory so that `restart` can reuse the store. */
   stop(): Promise<void>;
@@ -112,6 +114,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     wsUrl: wsPort === undefined ? undefined : `ws://127.0.0.1:${wsPort}`,
     wsPort,
     dir,
+    pid: child.pid,
     options: { ...options, port, wsPort, dir },
     stop,
     signal: (name) => child.kill(name),

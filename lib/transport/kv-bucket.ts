@@ -371,10 +371,7 @@ class Publisher {
       const inbox = this.#listen();
       const token = ++this.#next;
       const options: { reply: string; headers?: ReturnType<typeof headers> } = { reply: `${inbox}.${token}` };
-      if (expectedLast !== undefined) {
-        options.headers = headers();
-        options.headers.set(EXPECTED_LAST_SUBJECT_SEQUENCE, String(expectedLast));
-      }
+      if (expectedLast !== undefined) options.headers = expectation(expectedLast);
       this.#pending.set(token, { resolve, reject, until: Date.now() + this.timeoutMs });
       try {
         this.connection.publish(subject, data, options);
@@ -446,6 +443,18 @@ class Publisher {
     }, this.timeoutMs / 10);
     this.#timer.unref?.();
   }
+}
+
+// The header of a create (expected last sequence 0), made once: the client only reads a message's headers.
+const CREATE_EXPECTATION = headers();
+CREATE_EXPECTATION.set(EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
+
+/** The header that makes a write conditional on the subject's last sequence. */
+function expectation(expectedLast: number): ReturnType<typeof headers> {
+  if (expectedLast === 0) return CREATE_EXPECTATION;
+  const made = headers();
+  made.set(EXPECTED_LAST_SUBJECT_SEQUENCE, String(expectedLast));
+  return made;
 }
 
 /**

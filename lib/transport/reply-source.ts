@@ -115,7 +115,8 @@ export interface StreamReplySourceOptions {
   /**
    * How long a reply handed to a collector that stops answering for it (killed, frozen, cut off) waits
    * before it goes to another: what a crashed collector costs its jobs. A live collector says it is still
-   * working on its replies every third of this, so a slow store does not get them handed out twice.
+   * working on the replies it has held a while, every third of this, so a slow store does not get them
+   * handed out twice.
    */
   ackWaitMs?: number;
   /** Replies handed out and not yet confirmed, over all instances. */
@@ -160,10 +161,9 @@ export async function streamReplySource(
   });
   const js = jetstream(connection);
 
-  // Replies being handled, and the message each one is: told `working` until it is acked.
-  const inFlight = new Map<Promise<void>, JsMsg>();
+  // Replies being handled: the message each one is, and when it was handed to the handler.
+  const inFlight = new Map<Promise<void>, { msg: JsMsg; since: number }>();
   let messages: ConsumerMessages | undefined;
-  let loop: Promise<void> | undefined;
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   // Times at which the stream's last sequence was noted, for settledThrough().
   const marks: { at: number; lastSeq: number }[] = [];
@@ -181,7 +181,7 @@ export async function streamReplySource(
         return "retry" as const;
       })
       .then((disposition) => (disposition === "done" ? msg.ack() : msg.nak(retryDelay)));
-    inFlight.set(work, msg);
+    inFlight.set(work, { msg, since: Date.now() });
     void work.finally(() => inFlight.delete(work));
   }
 
@@ -189,13 +189,26 @@ export async function streamReplySource(
     kind: "stream",
     async start(handler) {
       const consumer = await js.consumers.get(options.stream, options.consumer);
-      const current = await consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
-      messages = current;
-      loop = (async () => {
-        for await (const msg of current) dispatch(handler, msg);
-      })();
+      // A callback rather than the async iterator: no promise and no turn of the iterator per reply.
+      messages = await consumer.consume({
+        max_messages: PULL_BATCH,
+        expires: PULL_EXPIRES_MS,
+        callback: (msg) => dispatch(handler, msg),
+      });
+      // Ended by a failure, not by stop(): a collector that takes no more replies must not look alive, so
+      // the failure ends the process as an ended iterator's did.
+      void messages.closed().then((err) => {
+        if (err === undefined) return;
+        log("error", "reply consumer failed", { stream: options.stream, error: String(err) });
+        throw err;
+      });
+      // Only replies held a while are said to be in progress: most are acked long before their ack wait
+      // nears, and a `working` for each of those was one more message per reply both ways. One held
+      // longer still gets its first `working` with half its ack wait to spare.
+      const heldLong = ackWaitMs / 6;
       keepAlive = setInterval(() => {
-        for (const msg of inFlight.values()) msg.working();
+        const now = Date.now();
+        for (const { msg, since } of inFlight.values()) if (now - since >= heldLong) msg.working();
       }, ackWaitMs / 3);
       keepAlive.unref?.();
     },
@@ -218,7 +231,7 @@ export async function streamReplySource(
     },
     async stop() {
       messages?.stop();
-      await loop;
+      await messages?.closed();
       while (inFlight.size > 0) await Promise.all(inFlight.keys());
       clearInterval(keepAlive);
     },

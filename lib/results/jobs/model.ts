@@ -381,7 +381,7 @@ export function limitData(
 
 /** A node's reply as stored under its job. Discovery replies (`pong`) count as ok with the text as data. */
 export function resultOfReply(
-  reply: NodeReply,
+  reply: Pick<NodeReply, "sender" | "rpc" | "payload" | "hash">,
   options: { maxDataBytes: number; receivedAt: number; unexpected: boolean },
 ): StoredResult {
   const statuscode = reply.rpc?.statuscode ?? 0;
@@ -572,6 +572,10 @@ export function withSeq(result: StoredResult, seq: number): JobResult {
   return { ...result, seq };
 }
 
+// Replies that arrive together share their millisecond: the collector stamps thousands a second.
+let lastIso = { ms: Number.NaN, text: "" };
+
 export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() };
+  return lastIso.text;
 }
