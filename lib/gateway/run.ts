@@ -177,6 +177,7 @@ export class RunService {
     const targets = await resolveTargets(upstream.bus, upstream.client, plan, {
       signal: upstream.abort.signal,
       now: this.#deps.now,
+      onPublished: upstream.published,
     });
     if (targets.discoveryMs !== undefined) upstream.timing.add("discovery", targets.discoveryMs, "discovery");
     await upstream.refuseIfLost(targets.cancelled);
@@ -207,6 +208,7 @@ export class RunService {
     const rpcStarted = now();
     const result = await sendRpc(upstream.bus, upstream.client, plan, targets, {
       signal: upstream.abort.signal,
+      onPublished: upstream.published,
       startedAt: c.var.startedAt,
       now,
       onStart: (start) => this.#accepted(c, targets)(start.requestId, start.expected),
@@ -232,6 +234,7 @@ export class RunService {
       try {
         const result = await sendRpc(upstream.bus, upstream.client, plan, targets, {
           signal: upstream.abort.signal,
+          onPublished: upstream.published,
           startedAt: c.var.startedAt,
           now: this.#deps.now,
           onStart: (start) => {
@@ -313,6 +316,7 @@ export class RunService {
         if (run.respondAsync) return publishRpc(upstream.bus, upstream.client, plan, targets, route);
         collected = await sendRpc(upstream.bus, upstream.client, plan, targets, {
           signal: AbortSignal.any([upstream.abort.signal, budget]),
+          onPublished: upstream.published,
           startedAt,
           now,
           route,
