@@ -14,6 +14,7 @@ import {
 } from "../lib/gateway/mod.ts";
 import type { Logger } from "../lib/log/mod.ts";
 import type { AuditEvent, ReplayStore } from "../lib/security/http/mod.ts";
+import { verifySync } from "../lib/security/http/node.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { parseTriggerJson } from "../lib/triggers/mod.ts";
@@ -77,7 +78,11 @@ export async function nodeGateway(
       : { write: options.audit, close() {} };
   const build = async (files: ReloadableSettings): Promise<GatewayApp> => {
     const auth =
-      options.auth ?? (await gatewayAuthFromKeys(files.keysJson, replay === undefined ? {} : { replay }));
+      options.auth ??
+      (await gatewayAuthFromKeys(files.keysJson, {
+        verify: verifySync,
+        ...(replay === undefined ? {} : { replay }),
+      }));
     // The YAML parser is loaded only for a trigger file: most gateways have none, and a Lambda's cold start
     // would pay for it (without a file no parser runs).
     const parseTriggers =
