@@ -1,6 +1,8 @@
 // The gateway as both Node runtimes build it from their settings (the `choria-edge gateway` server and
 // the Lambda entry): the signer, one NATS connection over TCP shared by every request, the keys with their
 // replay store, and the KV-backed parts.
+
+import { replyDigest } from "../lib/client/node.ts";
 import {
   asyncParts,
   createGateway,
@@ -106,6 +108,7 @@ export async function nodeGateway(
       audit: audit.write,
       docs: docsAssets(),
       log,
+      replyDigest,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...async,
     });

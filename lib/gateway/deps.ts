@@ -1,5 +1,6 @@
 // What a gateway is built from. Each runtime entry (node.ts, lambda.ts, cloudflare.ts) makes these its
 // own way and hands them to createGateway.
+import type { ReplyDigest } from "../client/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { AuditEvent, KeyRegistry, ReplayStore, SyncVerifier } from "../security/http/mod.ts";
 import type { RequestSigner } from "../security/mod.ts";
@@ -43,6 +44,8 @@ interface CoreDeps {
   now?: () => number;
   /** Trigger data and locks (kvDataStore); needed by triggers that take locks or read data. */
   data?: DataStoreSource;
+  /** Checks reply hashes at once (Node: lib/client/node.ts); through openReply's promise by default. */
+  replyDigest?: ReplyDigest;
 }
 
 /**

@@ -1,6 +1,7 @@
 import {
   type ClientIdentity,
   federatedPackets,
+  type ReplyDigest,
   type SignedRequest,
   signDiscoveryRequest,
   signRpcRequest,
@@ -86,6 +87,8 @@ export interface RpcHooks {
    * then (a PING) shares their socket write.
    */
   onPublished?: () => void;
+  /** Checks reply hashes at once (Node's createHash) rather than through a promise per reply. */
+  replyDigest?: ReplyDigest;
   /** Ends the collection early; the result then says `cancelled`. */
   signal?: AbortSignal;
   /** When the caller's clock started, for `elapsed_ms`; now by default. */
@@ -112,7 +115,7 @@ export async function resolveTargets(
   bus: MessageBus,
   client: ClientIdentity,
   plan: RpcPlan,
-  options: Pick<RpcHooks, "signal" | "now" | "onPublished"> = {},
+  options: Pick<RpcHooks, "signal" | "now" | "onPublished" | "replyDigest"> = {},
 ): Promise<Targets> {
   const now = options.now ?? Date.now;
   const addressing = plan.addressing;
@@ -143,6 +146,7 @@ export async function resolveTargets(
       feed,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onPublished ? { onPublished: options.onPublished } : {}),
+      ...(options.replyDigest ? { digest: options.replyDigest } : {}),
     },
   );
   // Each sender becomes a node subject; one that cannot be (a broken or hostile node's id) is left out
@@ -240,6 +244,7 @@ export async function sendRpc(
       publishedAt = now();
     },
     ...(hooks.onPublished ? { onPublished: hooks.onPublished } : {}),
+    ...(hooks.replyDigest ? { digest: hooks.replyDigest } : {}),
     onReply: (reply) => {
       const entry = replyEntry(reply, now() - publishedAt);
       entries.push(entry);
