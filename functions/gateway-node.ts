@@ -65,6 +65,8 @@ export async function nodeGateway(
         ...(settings.natsTls ? { tls: settings.natsTls } : {}),
         ...(settings.natsInboxPrefix ? { inboxPrefix: settings.natsInboxPrefix } : {}),
         timeoutMs: settings.config.connectTimeoutMs,
+        // Many concurrent callers' packets, each published when its signature is ready, share writes.
+        coalesceWrites: true,
         log,
       }),
     { connectTimeoutMs: settings.config.connectTimeoutMs },
