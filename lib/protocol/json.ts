@@ -37,6 +37,11 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return path.map((p) => String(p)).join(".");
 }
 
+/** A JSON object: what a schema's object accepts, arrays and null not included. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
 /** Checks a parsed value against a schema, reporting the first issue by its field path. */
 export function validateWith<T>(layer: Layer, schema: z.ZodType<T>, value: unknown): Decoded<T> {
   const result = schema.safeParse(value);

@@ -3,7 +3,7 @@ import { decodeBase64Text } from "./base64.ts";
 import { type Decoded, fail, ok, ProtocolError } from "./errors.ts";
 import { emptyFilter, type Filter, filterSchema, normaliseFilter } from "./filter.ts";
 import { newRequestId } from "./ids.ts";
-import { decodeVersioned, validateWith } from "./json.ts";
+import { decodeVersioned, isRecord, validateWith } from "./json.ts";
 
 const REQUEST_V1 = "choria:request:1";
 const REPLY_V1 = "choria:reply:1";
@@ -86,9 +86,6 @@ export function decodeReply(input: string | Uint8Array, options: DecodeMessageOp
   });
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
 /**
  * replySchema without zod: every reply a collection opens comes through here (10,000 for one request to
  * a large fleet), and zod's parse cost more than the JSON parse itself. The first problem found is named
@@ -96,7 +93,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  */
 function checkReply(value: unknown): Decoded<Reply> {
   const problem = replyProblem(value);
-  return problem === undefined ? ok(value as Reply) : fail("reply", "invalid_field", problem[0], problem[1]);
+  return problem === undefined ? ok(value as Reply) : fail("reply", "invalid_field", ...problem);
 }
 
 function replyProblem(value: unknown): [field: string, detail: string] | undefined {
