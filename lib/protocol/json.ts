@@ -58,9 +58,15 @@ export interface VersionedDocument<T> {
   /** Protocol names of other versions of the same document, refused as unsupported rather than invalid. */
   otherVersions: RegExp;
   maxBytes?: number;
-  /** Stands in for the schema where a document is opened in bulk: accepts and refuses exactly what it does. */
-  check?: (value: unknown) => Decoded<T>;
+  /**
+   * Stands in for the schema where a document is opened in bulk: refuses what it refuses, naming the same
+   * first field, and accepts the rest, which must then be the schema's output as it is (no transforms).
+   */
+  check?: (value: unknown) => FieldProblem | undefined;
 }
+
+/** The field a hand-written check refused first, and why. */
+export type FieldProblem = [field: string, detail: string];
 
 /** Parses and validates one layer of the onion that names its version in a `protocol` field. */
 export function decodeVersioned<T>(input: string | Uint8Array, document: VersionedDocument<T>): Decoded<T> {
@@ -79,6 +85,9 @@ export function decodeVersioned<T>(input: string | Uint8Array, document: Version
       `unsupported protocol version ${protocol}`,
     );
   }
-  if (document.check !== undefined) return document.check(parsed.value);
+  if (document.check !== undefined) {
+    const problem = document.check(parsed.value);
+    return problem === undefined ? ok(parsed.value as T) : fail(document.layer, "invalid_field", ...problem);
+  }
   return validateWith(document.layer, document.schema, parsed.value);
 }

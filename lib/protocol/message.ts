@@ -3,7 +3,7 @@ import { decodeBase64Text } from "./base64.ts";
 import { type Decoded, fail, ok, ProtocolError } from "./errors.ts";
 import { emptyFilter, type Filter, filterSchema, normaliseFilter } from "./filter.ts";
 import { newRequestId } from "./ids.ts";
-import { decodeVersioned, isRecord, validateWith } from "./json.ts";
+import { decodeVersioned, type FieldProblem, isRecord, validateWith } from "./json.ts";
 
 const REQUEST_V1 = "choria:request:1";
 const REPLY_V1 = "choria:reply:1";
@@ -45,7 +45,7 @@ const requestSchema = z.looseObject({
   envelope: envelopeSchema,
 });
 
-/** The reply's shape; decodeReply checks it by hand (checkReply), to the same verdicts. */
+/** The reply's shape; decodeReply checks it by hand (replyProblem), to the same verdicts. */
 export const replySchema = z.looseObject({
   protocol: z.literal(REPLY_V1),
   message: z.string().min(1),
@@ -82,7 +82,7 @@ export function decodeReply(input: string | Uint8Array, options: DecodeMessageOp
     protocol: REPLY_V1,
     otherVersions: OTHER_REPLY_VERSION,
     maxBytes: options.maxBytes,
-    check: checkReply,
+    check: replyProblem,
   });
 }
 
@@ -91,12 +91,7 @@ export function decodeReply(input: string | Uint8Array, options: DecodeMessageOp
  * a large fleet), and zod's parse cost more than the JSON parse itself. The first problem found is named
  * by its field, in the schema's order, as validateWith names zod's first issue.
  */
-function checkReply(value: unknown): Decoded<Reply> {
-  const problem = replyProblem(value);
-  return problem === undefined ? ok(value as Reply) : fail("reply", "invalid_field", ...problem);
-}
-
-function replyProblem(value: unknown): [field: string, detail: string] | undefined {
+function replyProblem(value: unknown): FieldProblem | undefined {
   if (!isRecord(value)) return ["", "expected an object"];
   if (value.protocol !== REPLY_V1) return ["protocol", `expected "${REPLY_V1}"`];
   if (typeof value.message !== "string" || value.message.length === 0)

@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { decodeBase64Text, encodeBase64Text } from "./base64.ts";
-import { type Decoded, fail, ok } from "./errors.ts";
-import { decodeVersioned, isRecord } from "./json.ts";
+import { type Decoded, fail } from "./errors.ts";
+import { decodeVersioned, type FieldProblem, isRecord } from "./json.ts";
 import type { TransportPacket } from "./transport.ts";
 
 const SECURE_REQUEST_V1 = "choria:secure:request:1";
@@ -17,7 +17,7 @@ const secureRequestSchema = z.looseObject({
   pubcert: z.string().min(1),
 });
 
-/** The secure reply's shape; decodeSecureReply checks it by hand (checkSecureReply), to the same verdicts. */
+/** The secure reply's shape; decodeSecureReply checks it by hand (secureReplyProblem), to the same verdicts. */
 export const secureReplySchema = z.looseObject({
   protocol: z.literal(SECURE_REPLY_V1),
   message: z.string().min(1),
@@ -46,17 +46,12 @@ export function decodeSecureReply(json: string): Decoded<SecureReply> {
     schema: secureReplySchema,
     protocol: SECURE_REPLY_V1,
     otherVersions: OTHER_SECURE_REPLY_VERSION,
-    check: checkSecureReply,
+    check: secureReplyProblem,
   });
 }
 
-/** secureReplySchema without zod, for the same reason as checkReply (message.ts): one per reply. */
-function checkSecureReply(value: unknown): Decoded<SecureReply> {
-  const problem = secureReplyProblem(value);
-  return problem === undefined ? ok(value as SecureReply) : fail("secure_reply", "invalid_field", ...problem);
-}
-
-function secureReplyProblem(value: unknown): [field: string, detail: string] | undefined {
+/** secureReplySchema without zod, for the same reason as replyProblem (message.ts): one per reply. */
+function secureReplyProblem(value: unknown): FieldProblem | undefined {
   if (!isRecord(value)) return ["", "expected an object"];
   if (value.protocol !== SECURE_REPLY_V1) return ["protocol", `expected "${SECURE_REPLY_V1}"`];
   for (const field of ["message", "hash"] as const) {
