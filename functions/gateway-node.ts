@@ -1,6 +1,8 @@
 // The gateway as both Node runtimes build it from their settings (the `choria-edge gateway` server and
 // the Lambda entry): the signer, one NATS connection over TCP shared by every request, the keys with their
 // replay store, and the KV-backed parts.
+
+import { replyDigest } from "../lib/client/node.ts";
 import {
   asyncParts,
   createGateway,
@@ -14,6 +16,7 @@ import {
 } from "../lib/gateway/mod.ts";
 import type { Logger } from "../lib/log/mod.ts";
 import type { AuditEvent, ReplayStore } from "../lib/security/http/mod.ts";
+import { verifySync } from "../lib/security/http/node.ts";
 import { loadSigner } from "../lib/security/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { parseTriggerJson } from "../lib/triggers/mod.ts";
@@ -62,6 +65,8 @@ export async function nodeGateway(
         ...(settings.natsTls ? { tls: settings.natsTls } : {}),
         ...(settings.natsInboxPrefix ? { inboxPrefix: settings.natsInboxPrefix } : {}),
         timeoutMs: settings.config.connectTimeoutMs,
+        // Many concurrent callers' packets, each published when its signature is ready, share writes.
+        coalesceWrites: true,
         log,
       }),
     { connectTimeoutMs: settings.config.connectTimeoutMs },
@@ -77,7 +82,11 @@ export async function nodeGateway(
       : { write: options.audit, close() {} };
   const build = async (files: ReloadableSettings): Promise<GatewayApp> => {
     const auth =
-      options.auth ?? (await gatewayAuthFromKeys(files.keysJson, replay === undefined ? {} : { replay }));
+      options.auth ??
+      (await gatewayAuthFromKeys(files.keysJson, {
+        verify: verifySync,
+        ...(replay === undefined ? {} : { replay }),
+      }));
     // The YAML parser is loaded only for a trigger file: most gateways have none, and a Lambda's cold start
     // would pay for it (without a file no parser runs).
     const parseTriggers =
@@ -101,6 +110,7 @@ export async function nodeGateway(
       audit: audit.write,
       docs: docsAssets(),
       log,
+      replyDigest,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...async,
     });

@@ -7,6 +7,7 @@ import {
   MemoryReplayStore,
   type ReplayStore,
   replayWindowSeconds,
+  type SyncVerifier,
 } from "../security/http/mod.ts";
 import { NatsBus, openReplayBucket } from "../transport/mod.ts";
 import { bucketSettings, type GatewayBucketOptions } from "./buckets.ts";
@@ -18,6 +19,7 @@ export interface GatewayAuthOptions {
   replay?: ReplayStore;
   maxSkewSeconds?: number;
   maxAgeSeconds?: number;
+  verify?: SyncVerifier;
 }
 
 /** Parses and imports every key once, at start-up; throws naming each bad entry (KeyConfigError). */
@@ -36,6 +38,7 @@ export async function gatewayAuthFromKeys(
     replay: options.replay ?? new MemoryReplayStore(),
     ...(options.maxSkewSeconds === undefined ? {} : { maxSkewSeconds: options.maxSkewSeconds }),
     ...(options.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: options.maxAgeSeconds }),
+    ...(options.verify === undefined ? {} : { verify: options.verify }),
   };
 }
 

@@ -1,7 +1,8 @@
 // What a gateway is built from. Each runtime entry (node.ts, lambda.ts, cloudflare.ts) makes these its
 // own way and hands them to createGateway.
+import type { ReplyDigest } from "../client/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { AuditEvent, KeyRegistry, ReplayStore } from "../security/http/mod.ts";
+import type { AuditEvent, KeyRegistry, ReplayStore, SyncVerifier } from "../security/http/mod.ts";
 import type { RequestSigner } from "../security/mod.ts";
 import type { DataStoreSource } from "./buckets.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -22,6 +23,8 @@ export interface GatewayAuth {
   maxSkewSeconds?: number;
   /** How long after `created` a signature is accepted (default 300 s). */
   maxAgeSeconds?: number;
+  /** Checks signatures on the calling thread (Node's verifySync); WebCrypto by default. */
+  verify?: SyncVerifier;
 }
 
 interface CoreDeps {
@@ -41,6 +44,8 @@ interface CoreDeps {
   now?: () => number;
   /** Trigger data and locks (kvDataStore); needed by triggers that take locks or read data. */
   data?: DataStoreSource;
+  /** Checks reply hashes at once (Node: lib/client/node.ts); through openReply's promise by default. */
+  replyDigest?: ReplyDigest;
 }
 
 /**

@@ -55,6 +55,7 @@ export async function authenticateOrFail(
       now,
       ...(auth.maxSkewSeconds === undefined ? {} : { maxSkewSeconds: auth.maxSkewSeconds }),
       ...(auth.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: auth.maxAgeSeconds }),
+      ...(auth.verify === undefined ? {} : { verify: auth.verify }),
     });
   } catch (err) {
     throw refuseForNow("replay-store-unavailable", `cannot check for replays: ${errorText(err)}`);

@@ -4,6 +4,7 @@
 // budget runs as a job too, so that it can still answer 202 when the budget is spent).
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ReplyDigest } from "../client/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { CallbackTarget, CreateOptions, JobDataAction, JobStore } from "../results/jobs/mod.ts";
 import { jobAsRpcResult } from "../results/jobs/mod.ts";
@@ -11,6 +12,7 @@ import type { RpcResult } from "../results/mod.ts";
 import {
   chooseFormat,
   publishRpc,
+  type RpcHooks,
   type RpcPlan,
   resolveTargets,
   sendRpc,
@@ -83,6 +85,7 @@ export interface RunDeps {
   log?: Logger | undefined;
   jobs?: JobStoreSource | undefined;
   data?: DataStoreSource | undefined;
+  replyDigest?: ReplyDigest | undefined;
 }
 
 /** A run past admission: where it goes and what its policy was asked. */
@@ -172,12 +175,20 @@ export class RunService {
     );
   }
 
+  /** What every collection of a request shares: its abort, its PING behind its first packet, the clock. */
+  #hooks(upstream: Upstream): RpcHooks {
+    const { now, replyDigest } = this.#deps;
+    return {
+      signal: upstream.abort.signal,
+      onPublished: upstream.published,
+      now,
+      ...(replyDigest === undefined ? {} : { replyDigest }),
+    };
+  }
+
   /** Who the request goes to; the policy is asked again once the number of nodes is known. */
   async #targets(upstream: Upstream, { run, plan, policyIntent }: Admitted): Promise<Targets> {
-    const targets = await resolveTargets(upstream.bus, upstream.client, plan, {
-      signal: upstream.abort.signal,
-      now: this.#deps.now,
-    });
+    const targets = await resolveTargets(upstream.bus, upstream.client, plan, this.#hooks(upstream));
     if (targets.discoveryMs !== undefined) upstream.timing.add("discovery", targets.discoveryMs, "discovery");
     await upstream.refuseIfLost(targets.cancelled);
     if (targets.identities !== undefined)
@@ -206,9 +217,8 @@ export class RunService {
     const { now } = this.#deps;
     const rpcStarted = now();
     const result = await sendRpc(upstream.bus, upstream.client, plan, targets, {
-      signal: upstream.abort.signal,
+      ...this.#hooks(upstream),
       startedAt: c.var.startedAt,
-      now,
       onStart: (start) => this.#accepted(c, targets)(start.requestId, start.expected),
     }).finally(() => upstream.detach());
     await upstream.refuseIfLost(result.summary.done === "cancelled");
@@ -231,9 +241,8 @@ export class RunService {
     return streamResponse(format, upstream.abort, upstream.timing.header(), this.#deps.log, async (emit) => {
       try {
         const result = await sendRpc(upstream.bus, upstream.client, plan, targets, {
-          signal: upstream.abort.signal,
+          ...this.#hooks(upstream),
           startedAt: c.var.startedAt,
-          now: this.#deps.now,
           onStart: (start) => {
             accepted(start.requestId, start.expected);
             emit({
@@ -312,9 +321,9 @@ export class RunService {
       send: async (route) => {
         if (run.respondAsync) return publishRpc(upstream.bus, upstream.client, plan, targets, route);
         collected = await sendRpc(upstream.bus, upstream.client, plan, targets, {
+          ...this.#hooks(upstream),
           signal: AbortSignal.any([upstream.abort.signal, budget]),
           startedAt,
-          now,
           route,
         });
       },

@@ -3,7 +3,7 @@
 import type { ClientIdentity } from "../client/mod.ts";
 import type { RequestSigner } from "../security/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
-import { confirm, ServerTiming, valueWithin } from "./http.ts";
+import { confirm, type PingOutcome, ServerTiming, valueWithin } from "./http.ts";
 import type { NatsSource } from "./nats.ts";
 import { type Refusal, refuse, refuseForNow } from "./refusal.ts";
 
@@ -12,6 +12,11 @@ export interface Upstream {
   readonly client: ClientIdentity;
   /** Aborted when the caller goes away, or NATS does not answer the ping. */
   readonly abort: AbortController;
+  /**
+   * Called when the request's first packet is queued on the bus: its liveness PING is queued right behind
+   * it, so that both leave in one socket write (nats.js writes a PING at once, with whatever is queued).
+   */
+  readonly published: () => void;
   /** Server-Timing so far: authentication and getting the connection. */
   readonly timing: ServerTiming;
   /**
@@ -50,12 +55,17 @@ export async function connectUpstream(
   const abort = new AbortController();
   const clientGone = () => abort.abort();
   request.signal.addEventListener("abort", clientGone, { once: true });
-  // A PING round trip runs beside discovery: a connection that looks up but no longer reaches the
-  // server (a frozen Lambda, a half-open socket) ends the request instead of running into its timeout.
-  const alive = confirm(lease.bus, connectTimeoutMs);
-  void alive.then((outcome) => outcome === "answered" || abort.abort());
+  // A PING round trip runs beside discovery or collection: a connection that looks up but no longer
+  // reaches the server (a frozen Lambda, a half-open socket) ends the request instead of running into its
+  // timeout. A request that never published has nothing out there to lose.
+  let alive: Promise<PingOutcome> | undefined;
+  const published = () => {
+    if (alive !== undefined) return;
+    alive = confirm(lease.bus, connectTimeoutMs);
+    void alive.then((outcome) => outcome === "answered" || abort.abort());
+  };
   const lost = async (cancelled: boolean) => {
-    const outcome = cancelled ? await valueWithin(alive, 0) : undefined;
+    const outcome = cancelled && alive !== undefined ? await valueWithin(alive, 0) : undefined;
     if (outcome === "dropped")
       return refuseForNow(
         "upstream-unavailable",
@@ -70,6 +80,7 @@ export async function connectUpstream(
     bus: lease.bus,
     client: { signer: options.signer, callerid: run.callerId, senderid: options.senderid },
     abort,
+    published,
     timing,
     lost,
     async refuseIfLost(cancelled) {

@@ -1,6 +1,6 @@
 import * as z from "zod/mini";
 import { type Decoded, fail, ok } from "./errors.ts";
-import { validateWith } from "./json.ts";
+import { isRecord, validateWith } from "./json.ts";
 import { compileRe2, re2OrUndefined } from "./re2.ts";
 
 export const FACT_OPERATORS = [">=", "<=", "<", ">", "!=", "==", "=~"] as const;
@@ -288,10 +288,6 @@ const INT64_MAX = 2n ** 63n - 1n;
 export function lookupFact(facts: Record<string, unknown>, path: string): unknown {
   if (/[|]|#[([]|^[@!{[]|^\.\.|\.[{[]/.test(path)) return undefined;
   return gjsonGet(facts, path);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 function gjsonGet(value: unknown, path: string): unknown {

@@ -38,6 +38,11 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return path.map((p) => String(p)).join(".");
 }
 
+/** A JSON object: what a schema's object accepts, arrays and null not included. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
 /** Checks a parsed value against a schema, reporting the first issue by its field path. */
 export function validateWith<T>(layer: Layer, schema: z.core.$ZodType<T>, value: unknown): Decoded<T> {
   const result = z.safeParse(schema, value);
@@ -54,7 +59,15 @@ export interface VersionedDocument<T> {
   /** Protocol names of other versions of the same document, refused as unsupported rather than invalid. */
   otherVersions: RegExp;
   maxBytes?: number;
+  /**
+   * Stands in for the schema where a document is opened in bulk: refuses what it refuses, naming the same
+   * first field, and accepts the rest, which must then be the schema's output as it is (no transforms).
+   */
+  check?: (value: unknown) => FieldProblem | undefined;
 }
+
+/** The field a hand-written check refused first, and why. */
+export type FieldProblem = [field: string, detail: string];
 
 /** Parses and validates one layer of the onion that names its version in a `protocol` field. */
 export function decodeVersioned<T>(input: string | Uint8Array, document: VersionedDocument<T>): Decoded<T> {
@@ -72,6 +85,10 @@ export function decodeVersioned<T>(input: string | Uint8Array, document: Version
       "protocol",
       `unsupported protocol version ${protocol}`,
     );
+  }
+  if (document.check !== undefined) {
+    const problem = document.check(parsed.value);
+    return problem === undefined ? ok(parsed.value as T) : fail(document.layer, "invalid_field", ...problem);
   }
   return validateWith(document.layer, document.schema, parsed.value);
 }

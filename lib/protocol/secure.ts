@@ -1,7 +1,7 @@
 import * as z from "zod/mini";
 import { decodeBase64Text, encodeBase64Text } from "./base64.ts";
 import { type Decoded, fail } from "./errors.ts";
-import { decodeVersioned } from "./json.ts";
+import { decodeVersioned, type FieldProblem, isRecord } from "./json.ts";
 import type { TransportPacket } from "./transport.ts";
 
 const SECURE_REQUEST_V1 = "choria:secure:request:1";
@@ -17,7 +17,8 @@ const secureRequestSchema = z.looseObject({
   pubcert: z.string().check(z.minLength(1)),
 });
 
-const secureReplySchema = z.looseObject({
+/** The secure reply's shape; decodeSecureReply checks it by hand (secureReplyProblem), to the same verdicts. */
+export const secureReplySchema = z.looseObject({
   protocol: z.literal(SECURE_REPLY_V1),
   message: z.string().check(z.minLength(1)),
   hash: z.string().check(z.minLength(1)),
@@ -45,7 +46,19 @@ export function decodeSecureReply(json: string): Decoded<SecureReply> {
     schema: secureReplySchema,
     protocol: SECURE_REPLY_V1,
     otherVersions: OTHER_SECURE_REPLY_VERSION,
+    check: secureReplyProblem,
   });
+}
+
+/** secureReplySchema without zod, for the same reason as replyProblem (message.ts): one per reply. */
+function secureReplyProblem(value: unknown): FieldProblem | undefined {
+  if (!isRecord(value)) return ["", "expected an object"];
+  if (value.protocol !== SECURE_REPLY_V1) return ["protocol", `expected "${SECURE_REPLY_V1}"`];
+  for (const field of ["message", "hash"] as const) {
+    const text = value[field];
+    if (typeof text !== "string" || text.length === 0) return [field, "expected a non-empty string"];
+  }
+  return undefined;
 }
 
 /** Opens a transport's base64 `data` as a secure request. */

@@ -1,5 +1,6 @@
-import { type NodeReply, openReply } from "../client/mod.ts";
+import { type NodeReply, openReply, openReplySync, type ReplyDigest } from "../client/mod.ts";
 import { type Clock, realClock } from "../clock/mod.ts";
+import type { Decoded } from "../protocol/mod.ts";
 import type { MessageBus } from "../transport/mod.ts";
 import type { ReplyFeed } from "./reply-router.ts";
 
@@ -26,6 +27,8 @@ export interface CollectOptions {
   clock?: Clock;
   /** Where the replies come from: the bus itself (a subscription of its own) by default. */
   feed?: ReplyFeed;
+  /** Checks reply hashes at once (Node's createHash) instead of through openReply's promise. */
+  digest?: ReplyDigest;
 }
 
 export interface Collection {
@@ -200,19 +203,22 @@ export function collectReplies(
         }),
       );
     };
+    const take = (opened: Decoded<NodeReply>) => {
+      if (finished) return;
+      if (!opened.ok) {
+        tally.invalid++;
+        return;
+      }
+      if (!tally.accept(opened.value)) return;
+      options.onReply?.(opened.value);
+      if (tally.complete) finish("expected");
+    };
+    const digest = options.digest;
     const sub = (options.feed ?? bus).subscribe(subject, (msg) => {
       lastArrival = Date.now();
       stall?.arrived();
-      const work = openReply(msg.data).then((opened) => {
-        if (finished) return;
-        if (!opened.ok) {
-          tally.invalid++;
-          return;
-        }
-        if (!tally.accept(opened.value)) return;
-        options.onReply?.(opened.value);
-        if (tally.complete) finish("expected");
-      });
+      if (digest !== undefined) return take(openReplySync(msg.data, digest));
+      const work = openReply(msg.data).then(take);
       opening.add(work);
       void work.finally(() => opening.delete(work));
     });

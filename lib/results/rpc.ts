@@ -1,6 +1,7 @@
 import {
   type ClientIdentity,
   federatedPackets,
+  type ReplyDigest,
   type SignedRequest,
   signDiscoveryRequest,
   signRpcRequest,
@@ -81,6 +82,13 @@ export interface RpcHooks {
   /** Called once, with the request id, just before the request goes out. */
   onStart?: (start: { requestId: string; discovered: number | null; expected: number | null }) => void;
   onReply?: (entry: ReplyEntry) => void;
+  /**
+   * Called once the request's packets are queued on the bus, in the same turn: whatever the caller queues
+   * then (a PING) shares their socket write.
+   */
+  onPublished?: () => void;
+  /** Checks reply hashes at once (Node's createHash) rather than through a promise per reply. */
+  replyDigest?: ReplyDigest;
   /** Ends the collection early; the result then says `cancelled`. */
   signal?: AbortSignal;
   /** When the caller's clock started, for `elapsed_ms`; now by default. */
@@ -107,7 +115,7 @@ export async function resolveTargets(
   bus: MessageBus,
   client: ClientIdentity,
   plan: RpcPlan,
-  options: { signal?: AbortSignal; now?: () => number } = {},
+  options: Pick<RpcHooks, "signal" | "now" | "onPublished" | "replyDigest"> = {},
 ): Promise<Targets> {
   const now = options.now ?? Date.now;
   const addressing = plan.addressing;
@@ -137,6 +145,8 @@ export async function resolveTargets(
       idleMs: addressing.idleMs,
       feed,
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onPublished ? { onPublished: options.onPublished } : {}),
+      ...(options.replyDigest ? { digest: options.replyDigest } : {}),
     },
   );
   // Each sender becomes a node subject; one that cannot be (a broken or hostile node's id) is left out
@@ -230,9 +240,11 @@ export async function sendRpc(
     timeoutMs: plan.timeoutMs,
     ...(plan.idleMs === undefined ? {} : { idleMs: plan.idleMs }),
     ...(hooks.signal ? { signal: hooks.signal } : {}),
-    onPublished: () => {
+    onPublishing: () => {
       publishedAt = now();
     },
+    ...(hooks.onPublished ? { onPublished: hooks.onPublished } : {}),
+    ...(hooks.replyDigest ? { digest: hooks.replyDigest } : {}),
     onReply: (reply) => {
       const entry = replyEntry(reply, now() - publishedAt);
       entries.push(entry);
@@ -293,7 +305,10 @@ function publishFederated(
   }
 }
 
-type CollectOptions = Parameters<typeof collectReplies>[3] & { onPublished?: () => void };
+type CollectOptions = Parameters<typeof collectReplies>[3] & {
+  onPublishing?: () => void;
+  onPublished?: () => void;
+};
 
 /**
  * Subscribes to the request's reply subject, publishes its federated packets and collects. The server
@@ -310,18 +325,19 @@ async function publishAndCollect(
   options: CollectOptions,
 ): Promise<Collection> {
   const { requestid } = signed.request.envelope;
-  const { onPublished, ...collect } = options;
+  const { onPublishing, onPublished, ...collect } = options;
   const stop = linkedAbort(options.signal);
   const collection = collectReplies(bus, inbox, requestid, { ...collect, signal: stop.signal });
   const collected = collection.result.finally(stop.unlink);
   try {
-    onPublished?.();
+    onPublishing?.();
     publishFederated(bus, client, route, signed, subjects, inbox);
   } catch (err) {
     stop.abort();
     await collected;
     throw err;
   }
+  onPublished?.();
   return collected;
 }
 

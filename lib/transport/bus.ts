@@ -52,11 +52,18 @@ export interface NatsBusOptions {
   /** URL scheme to report in connectedUrl(): nats, tls, ws or wss. */
   scheme: string;
   log?: LogFn;
+  /**
+   * Holds the socket's writes until the end of the event loop's turn, so that what many requests publish
+   * in one turn leaves in one write instead of one each (nats.js writes at the end of every microtask
+   * queue): fewer system calls for a process publishing for many concurrent callers, for the rest of the
+   * turn in latency.
+   */
+  coalesceWrites?: boolean;
 }
 
 interface NatsInternals {
   outbound?: { size(): number };
-  transport?: { socket?: { writableLength?: number } };
+  transport?: { socket?: { writableLength?: number; cork?(): void; uncork?(): void } };
 }
 
 /** A MessageBus over a nats.js connection of any transport. */
@@ -66,6 +73,7 @@ export class NatsBus implements MessageBus {
   private disconnectedAt = 0;
   private readonly listeners = new Set<(event: BusEvent) => void>();
   private readonly log: LogFn;
+  private corked = false;
 
   constructor(
     readonly connection: NatsConnection,
@@ -125,10 +133,28 @@ export class NatsBus implements MessageBus {
     if (subject.length > SUBJECT_MAX_LENGTH) return false;
     try {
       this.connection.publish(subject, payload);
+      if (this.options.coalesceWrites) this.corkUntilTurnEnds();
       return true;
     } catch {
       return false;
     }
+  }
+
+  private corkUntilTurnEnds(): void {
+    if (this.corked) return;
+    const socket = this.internals()?.transport?.socket;
+    if (socket?.cork === undefined || socket.uncork === undefined) return;
+    socket.cork();
+    this.corked = true;
+    // A socket replaced by a reconnect meanwhile is uncorked all the same; a closing one flushes itself.
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork?.();
+    });
+  }
+
+  private internals(): NatsInternals | undefined {
+    return (this.connection as unknown as { protocol?: NatsInternals }).protocol;
   }
 
   flush(): Promise<void> {
@@ -138,7 +164,7 @@ export class NatsBus implements MessageBus {
   pendingBytes(): number {
     // nats.js keeps unsent data first in its outbound buffer, then in the socket's write queue; neither is
     // in its public API, so read them defensively (the transport tests check that they are still there).
-    const protocol = (this.connection as unknown as { protocol?: NatsInternals }).protocol;
+    const protocol = this.internals();
     return (protocol?.outbound?.size() ?? 0) + (protocol?.transport?.socket?.writableLength ?? 0);
   }
 

@@ -31,6 +31,8 @@ export interface ConnectNatsOptions {
    * each other's answers.
    */
   inboxPrefix?: string;
+  /** See NatsBusOptions.coalesceWrites. */
+  coalesceWrites?: boolean;
 }
 
 /**
@@ -80,6 +82,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsBus>
     name: options.name,
     scheme: tls || servers.some((s) => s.startsWith("tls://")) ? "tls" : "nats",
     log,
+    ...(options.coalesceWrites ? { coalesceWrites: true } : {}),
   });
   log("info", "nats connected", { connection: options.name, server: bus.connectedUrl() });
   return bus;

@@ -8,7 +8,7 @@
 // replayed, or its body changed, until the token is rotated; a nonce header would not help, since nothing
 // signs it. Use them only over TLS, between parties that already trust the path, with a narrow policy.
 import { constantTimeEqual, utf8Bytes } from "../mod.ts";
-import { isSignatureScheme, type SignatureScheme, verifyBase } from "./algorithms.ts";
+import { isSignatureScheme, type SignatureScheme, type SyncVerifier, verifyBase } from "./algorithms.ts";
 import { type HttpRequestParts, signatureBase } from "./base.ts";
 import { checkContentDigest, digestBytes } from "./digest.ts";
 import { type KeyRegistry, keyMaterial, keyValidityProblem, type ResolvedKey, toHex } from "./keys.ts";
@@ -51,6 +51,8 @@ export interface AuthDeps {
   maxAgeSeconds?: number;
   /** Bodies over this are refused before anything else is looked at. */
   maxBodyBytes?: number;
+  /** Checks asymmetric signatures without WebCrypto's thread pool (Node); WebCrypto by default. */
+  verify?: SyncVerifier;
 }
 
 /**
@@ -183,7 +185,8 @@ async function verifySignature(request: HttpRequestParts, deps: AuthDeps): Promi
 
   const base = signatureBase(request, input);
   if (!base.ok) return refuse("malformed_signature", `${label}: ${base.error}`);
-  if (!(await verifyBase(material.scheme as SignatureScheme, material.cryptoKey, base.value, signature)))
+  const scheme = material.scheme as SignatureScheme;
+  if (!(await verifyBase(scheme, material.cryptoKey, base.value, signature, deps.verify)))
     return refuse("bad_signature", `the signature ${label} does not verify with key ${key.id}`);
 
   // Freshness is judged once the signature holds, so that a stale refusal names a key that really

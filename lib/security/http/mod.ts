@@ -1,5 +1,5 @@
 // The public surface of lib/security/http: who may call the gateway. Import from here, not from the files.
-export { KEY_SCHEMES, type KeyScheme } from "./algorithms.ts";
+export { KEY_SCHEMES, type KeyScheme, type SyncVerifier } from "./algorithms.ts";
 export { type AuditEvent, auditLine } from "./audit.ts";
 export {
   type AuthDeps,

@@ -165,6 +165,41 @@ describe("NATS connections", () => {
     expect(bus.pendingBytes()).toBe(0);
   });
 
+  it("with coalesceWrites, what callbacks of one event loop turn publish leaves in one socket write", async () => {
+    const s = await server();
+    const receiver = keep(await connectNats({ servers: s.url, name: "receiver" }));
+    let received = 0;
+    receiver.subscribe("t.coalesce", () => received++);
+    await receiver.flush();
+    const writesOf = async (bus: NatsBus) => {
+      // Node's Writable hands the socket's implementation one _write per chunk, or one _writev per batch.
+      type Chunked = { _write: (...args: unknown[]) => void; _writev: (...args: unknown[]) => void };
+      const socket = (bus.connection as unknown as { protocol: { transport: { socket: Chunked } } }).protocol
+        .transport.socket;
+      let writes = 0;
+      for (const method of ["_write", "_writev"] as const) {
+        const original = socket[method].bind(socket);
+        socket[method] = (...args) => {
+          writes++;
+          original(...args);
+        };
+      }
+      // Five callbacks of one turn, each publishing as a request whose signature is ready would.
+      await new Promise<void>((resolve) => {
+        for (let i = 0; i < 5; i++) setImmediate(() => bus.publish("t.coalesce", `m${i}`));
+        setImmediate(() => setImmediate(resolve));
+      });
+      const made = writes;
+      await bus.flush();
+      return made;
+    };
+    expect(await writesOf(keep(await connectNats({ servers: s.url, name: "plain" })))).toBe(5);
+    expect(
+      await writesOf(keep(await connectNats({ servers: s.url, name: "coalescing", coalesceWrites: true }))),
+    ).toBe(1);
+    await waitFor(() => received === 10);
+  });
+
   it("drains: everything published before drain arrives, then the connection is closed", async () => {
     const s = await server();
     const sender = await connectNats({ servers: s.url, name: "sender" });

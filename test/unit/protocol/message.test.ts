@@ -10,10 +10,11 @@ import {
   newReply,
   newRequest,
   type Request,
+  replySchema,
   requestExpiry,
   requestPayloadText,
 } from "../../../lib/protocol/message.ts";
-import { compact, fixtureText } from "./support.ts";
+import { compact, expectSchemaVerdicts, fixtureText } from "./support.ts";
 
 function request(json: string): Request {
   const decoded = decodeRequest(json);
@@ -137,6 +138,19 @@ describe("choria:reply:1", () => {
     if (!decoded.ok) return;
     expect(decoded.value.envelope.senderid).toBe("node1.example.net");
     expect(encodeReply(decoded.value)).toBe(compact(REPLY_JSON));
+  });
+
+  it("checks a reply by hand to the schema's verdicts: the same replies kept, the same first field refused", () => {
+    expectSchemaVerdicts(decodeReply, replySchema, JSON.parse(REPLY_JSON), [
+      "protocol",
+      "message",
+      "envelope",
+      "envelope.requestid",
+      "envelope.senderid",
+      "envelope.agent",
+      "envelope.time",
+      "envelope.extra",
+    ]);
   });
 
   it("refuses v2 replies as unsupported and names missing fields", () => {

@@ -10,11 +10,12 @@ import {
   type SecureReply,
   type SecureRequest,
   secureReplyOf,
+  secureReplySchema,
   secureRequestOf,
   transportData,
 } from "../../../lib/protocol/secure.ts";
 import { decodeTransport, newTransportV1, type TransportPacket } from "../../../lib/protocol/transport.ts";
-import { compact, fixtureText } from "./support.ts";
+import { compact, expectSchemaVerdicts, fixtureText } from "./support.ts";
 
 const SECURE_REQUEST = fixtureText("spec-2.1-secure-request.json");
 const SECURE_REPLY = fixtureText("spec-2.2-secure-reply.json");
@@ -96,6 +97,14 @@ describe("choria:secure:reply:1 (spec §2.2)", () => {
     });
     const rpc = ok(decodeRpcReply(reply.message));
     expect(rpc).toEqual({ action: "ping", statuscode: 0, statusmsg: "OK", data: { pong: 1718000000 } });
+  });
+
+  it("checks a secure reply by hand to the schema's verdicts", () => {
+    expectSchemaVerdicts(decodeSecureReply, secureReplySchema, JSON.parse(SECURE_REPLY), [
+      "protocol",
+      "message",
+      "hash",
+    ]);
   });
 
   it("names a missing hash and refuses v2", () => {

@@ -1,5 +1,10 @@
 import { readFileSync } from "node:fs";
 import AjvDraft04 from "ajv-draft-04";
+import fc from "fast-check";
+import { expect } from "vitest";
+import * as z from "zod/mini";
+import type { Decoded } from "../../../lib/protocol/errors.ts";
+import { fieldPath } from "../../../lib/protocol/json.ts";
 
 /** Raw text of a fixture in test/fixtures/protocol. */
 export function fixtureText(name: string): string {
@@ -39,4 +44,50 @@ export function v1Schemas(): Record<SchemaName, (value: unknown) => string[]> {
     reply: load("reply"),
   };
   return validators;
+}
+
+/**
+ * Holds a hand-written check to its schema: `valid` with up to three of `fields` (dotted, one level deep)
+ * removed or replaced by odd values, and odd values alone, are kept or refused alike, a kept document is
+ * the same value, and a refusal names the same first field. Other protocol versions are decode's own rule.
+ */
+export function expectSchemaVerdicts<T>(
+  decode: (text: string) => Decoded<T>,
+  schema: z.ZodMiniType<T>,
+  valid: Record<string, unknown>,
+  fields: string[],
+): void {
+  const odd = fc.oneof(
+    fc.constantFrom(undefined, null, "", "x", 0, 1.5, 2 ** 53, -1, true, [], {}, ["a"]),
+    fc.constantFrom(...Object.values(valid).filter((v) => typeof v === "string")),
+    fc.constantFrom("a".repeat(31), "a".repeat(32), "a".repeat(33)),
+    fc.jsonValue({ maxDepth: 1 }),
+  );
+  const mutated = fc
+    .array(fc.tuple(fc.constantFrom(...fields, "extra"), odd), { maxLength: 3 })
+    .map((changes) => {
+      // biome-ignore lint/suspicious/noExplicitAny: a document being broken on purpose
+      const doc: any = structuredClone(valid);
+      for (const [path, value] of changes) {
+        const [head, tail] = path.split(".") as [string, string | undefined];
+        const target = tail === undefined ? doc : doc[head];
+        if (typeof target !== "object" || target === null) continue;
+        if (value === undefined) delete target[tail ?? head];
+        else target[tail ?? head] = value;
+      }
+      return doc;
+    });
+  fc.assert(
+    fc.property(fc.oneof(mutated, odd), (doc) => {
+      const text = JSON.stringify(doc) ?? "null";
+      const byHand = decode(text);
+      if (!byHand.ok && byHand.error.code === "unsupported_protocol") return;
+      const bySchema = z.safeParse(schema, JSON.parse(text));
+      expect(byHand.ok).toBe(bySchema.success);
+      if (byHand.ok && bySchema.success) expect(byHand.value).toEqual(bySchema.data);
+      if (!byHand.ok && !bySchema.success)
+        expect(byHand.error.field).toBe(fieldPath(bySchema.error.issues[0]!.path));
+    }),
+    { numRuns: 5000 },
+  );
 }

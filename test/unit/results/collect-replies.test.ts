@@ -1,6 +1,21 @@
 import { describe, expect, it } from "vitest";
+import { replyDigest } from "../../../lib/client/node.ts";
 import type { NodeReply } from "../../../lib/client/replies.ts";
-import { ReplyTally } from "../../../lib/results/collect-replies.ts";
+import {
+  encodeReply,
+  encodeRpcReply,
+  encodeSecureReply,
+  encodeTransport,
+  newReply,
+  newRequest,
+  newRpcReply,
+  newTransportV1,
+  transportData,
+  utf8,
+} from "../../../lib/protocol/mod.ts";
+import { collectReplies, ReplyTally } from "../../../lib/results/collect-replies.ts";
+import { replyHash } from "../../../lib/security/mod.ts";
+import type { MessageBus } from "../../../lib/transport/mod.ts";
 
 const REQUEST = "0123456789abcdef0123456789abcdef";
 
@@ -61,5 +76,61 @@ describe("ReplyTally", () => {
     const tally = new ReplyTally(REQUEST, {});
     tally.accept(reply("a"));
     expect(tally.complete).toBe(false);
+  });
+});
+
+describe("collectReplies with a synchronous digest", () => {
+  /** A sealed reply from `sender` to REQUEST, as a node sends it. */
+  async function sealed(sender: string): Promise<Uint8Array> {
+    const request = newRequest({
+      agent: "rpcutil",
+      collective: "mcollective",
+      callerid: "choria=ci.mcollective",
+      senderid: "gateway",
+      payload: "{}",
+      requestId: REQUEST,
+    });
+    const answer = encodeReply(newReply(request, sender, encodeRpcReply(newRpcReply("ping", {}))));
+    const data = transportData(encodeSecureReply(answer, await replyHash(answer)));
+    return utf8(encodeTransport(newTransportV1({ data, sender })));
+  }
+
+  function oneSubjectBus() {
+    let handler: ((msg: { subject: string; data: Uint8Array }) => void) | undefined;
+    const bus = {
+      subscribe: (_subject: string, h: typeof handler) => {
+        handler = h;
+        return { unsubscribe: () => {}, drain: async () => {} };
+      },
+    } as unknown as MessageBus;
+    return { bus, deliver: (data: Uint8Array) => handler?.({ subject: "inbox", data }) };
+  }
+
+  it("opens each reply with it, in the turn it arrives", async () => {
+    const { bus, deliver } = oneSubjectBus();
+    const seen: string[] = [];
+    const collection = collectReplies(bus, "inbox", REQUEST, {
+      timeoutMs: 5_000,
+      expected: 2,
+      digest: replyDigest,
+      onReply: (r) => seen.push(r.sender),
+    });
+    deliver(await sealed("a"));
+    expect(seen).toEqual(["a"]);
+    deliver(await sealed("b"));
+    expect(seen).toEqual(["a", "b"]);
+    expect((await collection.result).done).toBe("expected");
+  });
+
+  it("refuses a reply whose hash the digest does not reproduce", async () => {
+    const { bus, deliver } = oneSubjectBus();
+    const collection = collectReplies(bus, "inbox", REQUEST, {
+      timeoutMs: 50,
+      expected: 1,
+      digest: () => "not the hash",
+    });
+    deliver(await sealed("a"));
+    const result = await collection.result;
+    expect(result).toMatchObject({ done: "timeout", invalid: 1, replies: [] });
   });
 });

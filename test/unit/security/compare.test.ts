@@ -12,6 +12,11 @@ describe("constantTimeEqual", () => {
     expect(constantTimeEqual("", "a")).toBe(false);
   });
 
+  it("tells apart strings whose UTF-8 encodings coincide (lone surrogates both encode as U+FFFD)", () => {
+    expect(constantTimeEqual("a\ud800", "a\udc00")).toBe(false);
+    expect(constantTimeEqual("a\ud800", "a\ud800")).toBe(true);
+  });
+
   it("compares strings by UTF-8 bytes", () => {
     expect(constantTimeEqual("caf\u00e9", "cafe\u0301")).toBe(false);
     expect(constantTimeEqual("caf\u00e9", new Uint8Array([0x63, 0x61, 0x66, 0xc3, 0xa9]))).toBe(true);

@@ -11,6 +11,7 @@ import {
   type SigningKey,
   signHttpRequest,
 } from "../../../../lib/security/http/mod.ts";
+import { verifySync } from "../../../../lib/security/http/node.ts";
 import { ALLOW_DEMO, BODY, deps, GATEWAY_URL, keyring, signedRequest, signingKeyOf } from "./support.ts";
 
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -84,6 +85,19 @@ describe.each(["ed25519", "ecdsa-p256-sha256", "hmac-sha256"] as const)("RFC 942
   it("refuses a signature made with another key under this key's id", async () => {
     const other = signingKeyOf((await generateHttpKey({ id: key.id, caller: "x", scheme })).keyFile);
     refused(await authenticate(await signedRequest(other, { created: now }), at()), "bad_signature", 401);
+  });
+
+  it("checks the signature with the sync verifier when given one (Node), to the same verdicts", async () => {
+    const other = signingKeyOf((await generateHttpKey({ id: key.id, caller: "x", scheme })).keyFile);
+    expect((await authenticate(await sign(), at({ verify: verifySync }))).ok).toBe(true);
+    refused(
+      await authenticate(await signedRequest(other, { created: now }), at({ verify: verifySync })),
+      "bad_signature",
+    );
+    // Its verdict is the one that counts for signatures (an HMAC is recomputed either way).
+    const result = await authenticate(await sign(), at({ verify: () => false }));
+    if (scheme === "hmac-sha256") expect(result.ok).toBe(true);
+    else refused(result, "bad_signature");
   });
 
   it("honours created within the skew and refuses it outside the age and skew", async () => {
