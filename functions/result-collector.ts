@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { hostname } from "node:os";
+import { replyDigest } from "../lib/client/node.ts";
 import { listenAddress } from "../lib/config/mod.ts";
 import { DataStore } from "../lib/data/mod.ts";
 import { errorText, jsonLineLogger, type Logger } from "../lib/log/mod.ts";
@@ -127,7 +127,7 @@ export async function startCollector(
         leaseMs: config.callbackTimeoutMs * 2,
       },
       sweepIntervalMs: config.sweepIntervalMs,
-      replyDigest: sha256Base64,
+      replyDigest,
       log,
     });
     let stopping: Promise<void> | undefined;
@@ -173,11 +173,6 @@ export async function startCollector(
     await bus.close();
     throw err;
   }
-}
-
-/** The SHA-256 of a reply message, as its secure reply's `hash` holds it (the collector runs on Node only). */
-function sha256Base64(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("base64");
 }
 
 /** `choria-edge collector [options]`: runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */

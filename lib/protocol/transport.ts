@@ -1,7 +1,7 @@
 import * as z from "zod/mini";
 import { type Decoded, fail, ok } from "./errors.ts";
 import { fieldPath, parseJson } from "./json.ts";
-import { TRANSPORT_V1, transportDialect } from "./transport-check.ts";
+import { checkTransport, TRANSPORT_V1, transportDialect } from "./transport-check.ts";
 
 /**
  * The two transport dialects on the wire:
@@ -77,10 +77,13 @@ export function decodeTransport(
 ): Decoded<TransportPacket> {
   const parsed = parseJson("transport", input, options.maxBytes);
   if (!parsed.ok) return parsed;
-  return validateTransport(parsed.value);
+  return checkTransport(parsed.value);
 }
 
-/** Checks an already-parsed value against the transport schemas of both dialects. */
+/**
+ * Checks an already-parsed value against the transport schemas of both dialects. The schemas are the
+ * reference: decoding runs checkTransport, the same rules by hand, held to this by a property test.
+ */
 export function validateTransport(value: unknown): Decoded<TransportPacket> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return fail("transport", "invalid_field", "", "expected a JSON object");
