@@ -1,11 +1,10 @@
 // Stands in for @nats-io/nkeys in the Worker bundle (wrangler.toml's [alias]; infra/build.ts reads it too):
 // nats-core is CommonJS, so esbuild keeps every module it requires, and its authenticators require nkeys,
-// which requires tweetnacl — about 16 KiB of the gzip bundle for one signature per connection (this file
-// and noble: about 6). nats-core
-// calls only `fromSeed(seed).getPublicKey()`, `.sign(nonce)` and `encode(signature)`; this is that, for
-// user, account, server, cluster and operator seeds. The signature must be synchronous (nats-core asks
-// for the CONNECT credentials without waiting), so WebCrypto's Ed25519 cannot serve; the audited noble
-// libraries can, once given their SHA-512.
+// which requires tweetnacl — about 16 KiB of the gzip bundle (this file and noble: about 6) for one
+// signature per connection. nats-core calls only `fromSeed(seed).getPublicKey()`, `.sign(nonce)` and
+// `encode(signature)`; this is that, for user, account, server, cluster and operator seeds. The signature
+// must be synchronous (nats-core asks for the CONNECT credentials without waiting), so WebCrypto's Ed25519
+// cannot serve; the audited noble libraries can, once given their SHA-512.
 import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
 
