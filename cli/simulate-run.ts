@@ -1,6 +1,7 @@
 // `choria-edge simulate` once its arguments are read: the nodes, their NATS connections, until a signal.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { replyDigest } from "../lib/client/node.ts";
 import { DEMO_PKI_MADE, envName, pkiDir, readNamedFile } from "../lib/config/mod.ts";
 import { jsonLineLogger } from "../lib/log/mod.ts";
 import {
@@ -57,7 +58,7 @@ export async function hostNodes(values: SimulateValues): Promise<number> {
     });
     const service = serveNodes(
       bus,
-      new NodeHost({ fleet: fleet.slice(start, start + perConnection), trust }),
+      new NodeHost({ fleet: fleet.slice(start, start + perConnection), trust, digest: replyDigest }),
       log,
     );
     await bus.flush();
