@@ -1,7 +1,6 @@
 // `choria-edge simulate` once its arguments are read: the nodes, their NATS connections, until a signal.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { replyDigest } from "../lib/client/node.ts";
 import { DEMO_PKI_MADE, envName, pkiDir, readNamedFile } from "../lib/config/mod.ts";
 import { jsonLineLogger } from "../lib/log/mod.ts";
 import {
@@ -12,6 +11,7 @@ import {
   parseFleet,
   serveNodes,
 } from "../lib/node/mod.ts";
+import { nodeCodec } from "../lib/node/node.ts";
 import { TrustStore } from "../lib/security/node.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
 import { natsConnectionChoice } from "../lib/transport/mod.ts";
@@ -58,7 +58,11 @@ export async function hostNodes(values: SimulateValues): Promise<number> {
     });
     const service = serveNodes(
       bus,
-      new NodeHost({ fleet: fleet.slice(start, start + perConnection), trust, digest: replyDigest }),
+      new NodeHost({
+        fleet: fleet.slice(start, start + perConnection),
+        trust,
+        codec: nodeCodec,
+      }),
       log,
     );
     await bus.flush();

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openReply } from "../../../lib/client/replies.ts";
 import {
@@ -8,6 +7,7 @@ import {
   signRpcRequest,
 } from "../../../lib/client/request.ts";
 import { generateFleet, type NodeIdentity } from "../../../lib/node/fleet.ts";
+import { nodeCodec } from "../../../lib/node/node.ts";
 import { fillReply, type HandleResult, NodeHost, replyTemplate } from "../../../lib/node/responder.ts";
 import { decodeBase64Text, encodeBase64Text } from "../../../lib/protocol/base64.ts";
 import { encodeRequest, newRequest } from "../../../lib/protocol/message.ts";
@@ -348,9 +348,12 @@ describe("NodeHost", () => {
     const own = new NodeHost({
       fleet,
       trust: TrustStore.fromPem((await testPki()).caPem),
-      digest: (text) => {
-        digests++;
-        return createHash("sha256").update(text).digest("base64");
+      codec: {
+        ...nodeCodec,
+        digest: (text) => {
+          digests++;
+          return nodeCodec.digest(text);
+        },
       },
     });
     const bytes = new TextEncoder();
@@ -378,6 +381,25 @@ describe("NodeHost", () => {
     const result = await own.handle(nodeSubject("mcollective", fleet[0]!.identity), altered, URL_HERE);
     expect(result.ok).toBe(false);
     expect(own.decodes).toBe(3);
+  });
+
+  it("makes the same reply bytes with the Node codec as with the portable code", async () => {
+    const trust = TrustStore.fromPem((await testPki()).caPem);
+    const portable = new NodeHost({ fleet, trust });
+    const native = new NodeHost({ fleet, trust, codec: nodeCodec });
+    for (const call of [
+      { agent: "rpcutil", action: "inventory" },
+      { agent: "demo", action: "echo", data: { text: 'é \u2028 "q"' } },
+    ]) {
+      const body = await rpc(call);
+      const subject = broadcastSubject("mcollective", call.agent);
+      const [a, b] = await Promise.all([
+        portable.handle(subject, body, URL_HERE),
+        native.handle(subject, body, URL_HERE),
+      ]);
+      expect(a.ok && a.replies.length).toBeGreaterThan(0);
+      expect(b).toEqual(a);
+    }
   });
 
   it("fills a reply template to exactly the serialised reply packet, in both dialects", () => {
