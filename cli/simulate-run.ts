@@ -11,6 +11,7 @@ import {
   parseFleet,
   serveNodes,
 } from "../lib/node/mod.ts";
+import { nodeCodec } from "../lib/node/node.ts";
 import { TrustStore } from "../lib/security/node.ts";
 import type { NatsBus } from "../lib/transport/mod.ts";
 import { natsConnectionChoice } from "../lib/transport/mod.ts";
@@ -57,7 +58,11 @@ export async function hostNodes(values: SimulateValues): Promise<number> {
     });
     const service = serveNodes(
       bus,
-      new NodeHost({ fleet: fleet.slice(start, start + perConnection), trust }),
+      new NodeHost({
+        fleet: fleet.slice(start, start + perConnection),
+        trust,
+        codec: nodeCodec,
+      }),
       log,
     );
     await bus.flush();

@@ -25,25 +25,29 @@ export interface BigFleet {
   urls: { federation: string; collective: string };
   /** A signed POST /v1/rpc to the fleet's cluster, as `admin` unless another key is given. */
   post(body: Record<string, unknown>, key?: SigningKey): Promise<Response>;
-  /** The simulator process's id, for its CPU time. */
-  simulatorPid(): number | undefined;
-  /** Stops the simulator process and starts a fresh one: the next request meets a cold fleet. */
+  /** The simulator processes' ids, for their CPU time. */
+  simulatorPids(): number[];
+  /** Stops the simulator processes and starts fresh ones: the next request meets a cold fleet. */
   restartNodes(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startBigFleet(nodes: number): Promise<BigFleet> {
+/**
+ * `simulators` processes host disjoint parts of the fleet, as a real fleet is many hosts: one process
+ * answering every node makes its CPU time serial on each request's path.
+ */
+export async function startBigFleet(nodes: number, simulators = 1): Promise<BigFleet> {
   const dir = await mkdtemp(join(tmpdir(), "choria-edge-big-fleet-"));
   const pki = await testPki();
   const caPath = join(dir, "ca.pem");
   await writeFile(caPath, pki.caPem);
   const servers: NatsServer[] = [];
   const brokers: BrokerProcess[] = [];
-  let simulator: ChildProcess | undefined;
+  let simulator: ChildProcess[] = [];
   let gateway: RunningGateway | undefined;
   const stop = async () => {
     await gateway?.close().catch(() => {});
-    if (simulator) await stopChild(simulator);
+    await Promise.allSettled(simulator.map(stopChild));
     await Promise.allSettled(brokers.map((broker) => broker.kill()));
     await Promise.allSettled(servers.map((server) => server.dispose()));
     await rm(dir, { recursive: true, force: true });
@@ -59,18 +63,30 @@ export async function startBigFleet(nodes: number): Promise<BigFleet> {
     for (const instance of ["b1", "b2"])
       brokers.push(await spawnBroker(instance, federation.url, collective.url));
     const startNodes = async () => {
-      const ready = join(dir, "nodes.ready");
-      await rm(ready, { force: true });
-      simulator = await spawnReady(ready, [
-        join(ROOT, "cli/main.ts"),
-        "simulate",
-        "--nodes",
-        String(nodes),
-        "--server",
-        collective.url,
-        "--ca",
-        caPath,
-      ]);
+      const share = Math.ceil(nodes / simulators);
+      simulator = await Promise.all(
+        Array.from({ length: simulators }, async (_, part) => {
+          const ready = join(dir, `nodes${part}.ready`);
+          await rm(ready, { force: true });
+          return spawnReady(
+            ready,
+            [
+              join(ROOT, "cli/main.ts"),
+              "simulate",
+              "--nodes",
+              String(Math.min(share, nodes - part * share)),
+              "--offset",
+              String(part * share),
+              "--server",
+              collective.url,
+              "--ca",
+              caPath,
+            ],
+            // For profiling the simulator under load, e.g. SIMULATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+            process.env.SIMULATOR_NODE_ARGS?.split(" ").filter(Boolean),
+          );
+        }),
+      );
     };
     await startNodes();
     const keys = await testKeys();
@@ -101,9 +117,9 @@ export async function startBigFleet(nodes: number): Promise<BigFleet> {
           `${running.url}/v1/rpc`,
           await signedInit(`${PUBLIC}/v1/rpc`, { cluster: CLUSTER, ...body }, key),
         ),
-      simulatorPid: () => simulator?.pid,
+      simulatorPids: () => simulator.flatMap((child) => (child.pid === undefined ? [] : [child.pid])),
       restartNodes: async () => {
-        if (simulator) await stopChild(simulator);
+        await Promise.all(simulator.map(stopChild));
         await startNodes();
       },
       stop,

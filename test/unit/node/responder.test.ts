@@ -7,12 +7,18 @@ import {
   signRpcRequest,
 } from "../../../lib/client/request.ts";
 import { generateFleet, type NodeIdentity } from "../../../lib/node/fleet.ts";
-import { type HandleResult, NodeHost } from "../../../lib/node/responder.ts";
+import { nodeCodec } from "../../../lib/node/node.ts";
+import { fillReply, type HandleResult, NodeHost, replyTemplate } from "../../../lib/node/responder.ts";
 import { decodeBase64Text, encodeBase64Text } from "../../../lib/protocol/base64.ts";
 import { encodeRequest, newRequest } from "../../../lib/protocol/message.ts";
 import { decodeSecureRequest, encodeSecureRequest, transportData } from "../../../lib/protocol/secure.ts";
 import { broadcastSubject, nodeSubject } from "../../../lib/protocol/subjects.ts";
-import { decodeTransport, encodeTransport } from "../../../lib/protocol/transport.ts";
+import {
+  decodeTransport,
+  encodeTransport,
+  newSeedTransport,
+  newTransportV1,
+} from "../../../lib/protocol/transport.ts";
 import { TrustStore } from "../../../lib/security/certs.ts";
 import { loadSigner, type RequestSigner } from "../../../lib/security/choria.ts";
 import { testPki } from "../../support/pki.ts";
@@ -335,6 +341,88 @@ describe("NodeHost", () => {
       decodes: 2,
       verifications: 2,
     });
+  });
+
+  it("shares the opened form among interleaved byte copies of two requests, never with a copy one byte apart", async () => {
+    let digests = 0;
+    const own = new NodeHost({
+      fleet,
+      trust: TrustStore.fromPem((await testPki()).caPem),
+      codec: {
+        ...nodeCodec,
+        digest: (text) => {
+          digests++;
+          return nodeCodec.digest(text);
+        },
+      },
+    });
+    const bytes = new TextEncoder();
+    const first = bytes.encode(await rpc({ agent: "rpcutil", action: "ping" }));
+    const second = bytes.encode(await rpc({ agent: "rpcutil", action: "ping" }));
+    const results = await Promise.all(
+      fleet.flatMap((node) =>
+        [first, second].map((body) =>
+          own.handle(nodeSubject("mcollective", node.identity), body.slice(), URL_HERE),
+        ),
+      ),
+    );
+    expect(results.every((r) => r.ok && r.replies.length === 1)).toBe(true);
+    expect((await Promise.all(results.map(replies))).flat()).toHaveLength(2 * fleet.length);
+    expect({ decodes: own.decodes, verifications: own.verifications, digests }).toEqual({
+      decodes: 2,
+      verifications: 2,
+      digests: 2 * fleet.length,
+    });
+
+    // The same length, one signature character changed: not the bytes seen, so opened and refused.
+    const text = new TextDecoder().decode(first);
+    const at = text.indexOf('"data":"') + 20;
+    const altered = bytes.encode(text.slice(0, at) + (text[at] === "A" ? "B" : "A") + text.slice(at + 1));
+    const result = await own.handle(nodeSubject("mcollective", fleet[0]!.identity), altered, URL_HERE);
+    expect(result.ok).toBe(false);
+    expect(own.decodes).toBe(3);
+  });
+
+  it("makes the same reply bytes with the Node codec as with the portable code", async () => {
+    const trust = TrustStore.fromPem((await testPki()).caPem);
+    const portable = new NodeHost({ fleet, trust });
+    const native = new NodeHost({ fleet, trust, codec: nodeCodec });
+    for (const call of [
+      { agent: "rpcutil", action: "inventory" },
+      { agent: "demo", action: "echo", data: { text: 'é \u2028 "q"' } },
+    ]) {
+      const body = await rpc(call);
+      const subject = broadcastSubject("mcollective", call.agent);
+      const [a, b] = await Promise.all([
+        portable.handle(subject, body, URL_HERE),
+        native.handle(subject, body, URL_HERE),
+      ]);
+      expect(a.ok && a.replies.length).toBeGreaterThan(0);
+      expect(b).toEqual(a);
+    }
+  });
+
+  it("fills a reply template to exactly the serialised reply packet, in both dialects", () => {
+    const federation = { req: "r1", replyTo: "mcollective.reply.x.1" };
+    const requests = [
+      newTransportV1({ data: "x", sender: "c", replyTo: REPLY_TO }),
+      newTransportV1({ data: "x", sender: "c", seenBy: [["nats://a", "b1", "nats://b"]], federation }),
+      newSeedTransport({ data: "x", sender: "c", seenBy: ["b1"], federation }),
+      // A header holding a hole's own character: no template, the packet is serialised whole.
+      newTransportV1({ data: "x", sender: "c", federation: { req: "r\u0001" } }),
+    ];
+    for (const request of requests) {
+      const template = replyTemplate(request, "nats://127.0.0.1:4222");
+      for (const identity of ["node1.example.net", 'odd "né" \\ name']) {
+        const whole = { ...template, pieces: undefined };
+        expect(fillReply(template, identity, "eyJhIjoxfQ==")).toBe(
+          fillReply(whole, identity, "eyJhIjoxfQ=="),
+        );
+        expect(JSON.parse(fillReply(template, identity, "eyJhIjoxfQ==")).headers.mc_sender).toBe(identity);
+      }
+    }
+    expect(replyTemplate(requests[3]!, "nats://x").pieces).toBeUndefined();
+    expect(replyTemplate(requests[1]!, "nats://x").pieces).toBeDefined();
   });
 
   it("hands out a broadcast's replies in batches, letting the event loop turn between them", async () => {
