@@ -1,3 +1,4 @@
+import { type Clock, realClock } from "../clock/mod.ts";
 import type { Decoded, SecureRequest } from "../protocol/mod.ts";
 import {
   broadcastSubject,
@@ -43,6 +44,8 @@ export interface NodeHostOptions {
   replyBatch?: number;
   /** What a runtime does faster than the portable code (see HostCodec); the portable code otherwise. */
   codec?: HostCodec;
+  /** The time requests are judged and replies stamped by; the system's by default. */
+  clock?: Pick<Clock, "now">;
 }
 
 /**
@@ -100,6 +103,7 @@ function ioTurn(): Promise<void> {
 export class NodeHost {
   readonly fleet: readonly NodeIdentity[];
   readonly #options: NodeHostOptions;
+  readonly #now: () => number;
   readonly #agents: ReadonlyMap<string, Agent>;
   /** Identities addressed by each subject this host listens on. */
   readonly #audience = new Map<string, NodeIdentity[]>();
@@ -124,6 +128,8 @@ export class NodeHost {
 
   constructor(options: NodeHostOptions) {
     this.#options = options;
+    const clock = options.clock ?? realClock;
+    this.#now = () => clock.now();
     this.fleet = options.fleet;
     this.#agents = new Map((options.agents ?? builtinAgents).map((agent) => [agent.name, agent]));
     for (const node of options.fleet) {
@@ -163,7 +169,7 @@ export class NodeHost {
     if (audience[0]!.collective !== collective) {
       return drop("not_for_this_host", `request for collective ${collective} arrived on ${subject}`);
     }
-    const fresh = checkRequestTime(request, Math.floor(Date.now() / 1000));
+    const fresh = checkRequestTime(request, Math.floor(this.#now() / 1000));
     if (!fresh.ok) return drop("expired", fresh.error.message);
 
     // Held on the opened request too, so that its other copies skip building and hashing the key.
@@ -177,7 +183,7 @@ export class NodeHost {
     const verdict = await opened.verdict;
     if (!verdict.ok) return drop("unauthorised", `${verdict.reason}: ${verdict.detail}`);
 
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(this.#now() / 1000);
     const replies: OutgoingReply[] = [];
     const codec = this.#options.codec;
     for (const node of audience) {
@@ -202,7 +208,7 @@ export class NodeHost {
 
   /** #open's result for these bytes, made once for identical bytes arriving within a few seconds. */
   #openMemo(body: Uint8Array | string): Opened | Dropped {
-    const now = Date.now();
+    const now = this.#now();
     if (typeof body !== "string") {
       const same = this.#options.codec?.sameBytes ?? sameBytes;
       for (const seen of this.#recent)

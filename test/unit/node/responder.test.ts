@@ -385,13 +385,17 @@ describe("NodeHost", () => {
 
   it("makes the same reply bytes with the Node codec as with the portable code", async () => {
     const trust = TrustStore.fromPem((await testPki()).caPem);
-    const portable = new NodeHost({ fleet, trust });
-    const native = new NodeHost({ fleet, trust, codec: nodeCodec });
+    // One clock for both: replies carry the time, which must not tick between the two hosts' answers.
+    let at = 0;
+    const clock = { now: () => at };
+    const portable = new NodeHost({ fleet, trust, clock });
+    const native = new NodeHost({ fleet, trust, codec: nodeCodec, clock });
     for (const call of [
       { agent: "rpcutil", action: "inventory" },
       { agent: "demo", action: "echo", data: { text: 'é \u2028 "q"' } },
     ]) {
       const body = await rpc(call);
+      at = Date.now();
       const subject = broadcastSubject("mcollective", call.agent);
       const [a, b] = await Promise.all([
         portable.handle(subject, body, URL_HERE),
