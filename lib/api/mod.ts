@@ -1,2 +1,2 @@
 // The public surface of lib/api: import from here, not from the files behind it.
-export { type RpcRequestBody, rpcRequestBodySchema } from "./rpc-body.ts";
+export { commonRpcBody, type RpcRequestBody, rpcRequestBodySchema } from "./rpc-body.ts";

@@ -1,7 +1,7 @@
 // The HTTP API's documents as zod schemas: request validation and the OpenAPI description both come
 // from here (the request body from lib/api, which trigger files share), so the two cannot drift apart.
 import * as z from "zod/mini";
-import { rpcRequestBodySchema } from "../api/mod.ts";
+import { commonRpcBody, rpcRequestBodySchema } from "../api/mod.ts";
 import { type Filter, validateFilter } from "../protocol/mod.ts";
 import type { CallbackTarget } from "../results/jobs/mod.ts";
 import { type Limit, type LimitMethod, parseLimit } from "../results/mod.ts";
@@ -34,9 +34,13 @@ const WIRE_TO_BODY: Record<string, string> = { cf_class: "class", compound: "com
 
 /** Validates a parsed JSON body: schema first, then what Choria nodes could not evaluate (regexes, compound). */
 export function parseRpcBody(json: unknown): ParsedBody {
-  const parsed = rpcRequestBodySchema.safeParse(json);
-  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((issue) => deepestIssue(issue)) };
-  const body = parsed.data;
+  let body = commonRpcBody(json);
+  if (body === undefined) {
+    const parsed = rpcRequestBodySchema.safeParse(json);
+    if (!parsed.success)
+      return { ok: false, errors: parsed.error.issues.map((issue) => deepestIssue(issue)) };
+    body = parsed.data;
+  }
   const filter: Filter = {
     fact: body.filter?.fact ?? [],
     cf_class: body.filter?.class ?? [],

@@ -1,5 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "../../../lib/protocol/errors.ts";
+import { validateWith } from "../../../lib/protocol/json.ts";
 import {
   checkRequestTime,
   decodeReply,
@@ -13,6 +15,7 @@ import {
   replySchema,
   requestExpiry,
   requestPayloadText,
+  requestSchema,
 } from "../../../lib/protocol/message.ts";
 import { compact, expectSchemaVerdicts, fixtureText } from "./support.ts";
 
@@ -199,6 +202,74 @@ describe("newRequest / newReply", () => {
     expect(() => newRequest({ ...base, ttl: 29 })).toThrow(ProtocolError);
     expect(() => newRequest({ ...base, payload: "" })).toThrow(/request\.message/);
     expect(() => newRequest({ ...base, agent: "" })).toThrow(/envelope\.agent/);
+  });
+
+  it("checks what it built by hand to requestSchema's verdicts: the same kept, the same first field refused", () => {
+    // No null or undefined: newRequest reads those as "use the default", which the schema does not.
+    const odd = fc.constantFrom<unknown>("", "x", "a".repeat(32), 0, 30, 1.5, -1, 2 ** 53, true, {}, ["a"]);
+    const valid = {
+      ...base,
+      ttl: 60,
+      time: 1718000000,
+      requestId: "9f4a8d2c6e1b4a7d8c3e2f1a0b9c8d7e",
+      filter: { fact: [], cf_class: [], agent: ["rpcutil"], identity: [], compound: [[{ expr: "a" }]] },
+    };
+    // The valid request with a few fields swapped for odd values, so each check is reached alone.
+    // The valid request with one or two fields swapped for odd values, so each check is reached alone.
+    const maybe = (good: unknown) => fc.oneof(fc.constant(good), odd);
+    const items = (good: unknown) => fc.array(maybe(good), { maxLength: 2 });
+    const filter = fc.record(
+      {
+        fact: fc.array(fc.record({ fact: maybe("a"), operator: maybe("=="), value: maybe("b") }), {
+          maxLength: 2,
+        }),
+        cf_class: items("c"),
+        agent: items("a"),
+        identity: items("i"),
+        compound: fc.array(fc.array(maybe({ expr: "a" }), { maxLength: 2 }), { maxLength: 2 }),
+      },
+      { requiredKeys: [] },
+    );
+    const field = fc.oneof(
+      ...(
+        ["agent", "collective", "callerid", "senderid", "payload", "ttl", "time", "requestId"] as const
+      ).map((key) => odd.map((value) => ({ [key]: value }))),
+      filter.map((changes) => ({ filter: { ...valid.filter, ...changes } })),
+    );
+    const options = fc
+      .array(field, { minLength: 0, maxLength: 2 })
+      .map((changes) => Object.assign({}, valid, ...changes) as typeof valid);
+    fc.assert(
+      fc.property(options, (o) => {
+        const built = (() => {
+          try {
+            return { ok: true as const, value: newRequest(o as unknown as Parameters<typeof newRequest>[0]) };
+          } catch (error) {
+            return { ok: false as const, error: error as ProtocolError };
+          }
+        })();
+        if (!built.ok && built.error.field === "envelope.ttl" && !((o.ttl as number) >= 30)) return;
+        const { filter } = o;
+        const reference = validateWith("request", requestSchema, {
+          protocol: "choria:request:1",
+          message: o.payload,
+          envelope: {
+            requestid: o.requestId,
+            senderid: o.senderid,
+            callerid: o.callerid,
+            collective: o.collective,
+            agent: o.agent,
+            ttl: o.ttl,
+            time: o.time,
+            filter: { ...filter, compound: filter.compound.map((group) => group.map((t) => t)) },
+          },
+        });
+        expect(built.ok).toBe(reference.ok);
+        if (built.ok && reference.ok) expect(built.value).toEqual(reference.value);
+        if (!built.ok && !reference.ok) expect(built.error.field).toBe(reference.error.field);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("answers with the request's id and agent", () => {
