@@ -73,7 +73,9 @@ export function expectSchemaVerdicts<T>(
         const target = tail === undefined ? doc : doc[head];
         if (typeof target !== "object" || target === null) continue;
         if (value === undefined) delete target[tail ?? head];
-        else target[tail ?? head] = value;
+        // A copy: fast-check hands out the same `{}` and `[]` each time, and one placed under another
+        // would make the document cyclic.
+        else target[tail ?? head] = structuredClone(value);
       }
       return doc;
     });
