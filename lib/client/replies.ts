@@ -72,21 +72,26 @@ function openChecked(transport: TransportPacket, secure: SecureReply, hashOk: bo
   const reply = decodeReply(secure.message);
   if (!reply.ok) return reply;
   const { senderid, requestid, agent, time } = reply.value.envelope;
-  const base = {
+  const payload = reply.value.message;
+  let rpc: RpcReply | undefined;
+  if (agent === "discovery") {
+    if (!isPongPayload(payload))
+      return fail("reply", "invalid_field", "message", "discovery reply is not pong");
+  } else {
+    const decoded = decodeRpcReply(payload);
+    if (!decoded.ok) return decoded;
+    rpc = decoded.value;
+  }
+  // One object, with `rpc` only when there is one: a spread of a shared base was a copy per reply.
+  const opened: NodeReply = {
     sender: senderid,
     requestId: requestid,
     agent,
     time,
-    payload: reply.value.message,
+    payload,
     hash: secure.hash,
     transport,
   };
-  if (agent === "discovery") {
-    if (!isPongPayload(reply.value.message))
-      return fail("reply", "invalid_field", "message", "discovery reply is not pong");
-    return ok(base);
-  }
-  const rpc = decodeRpcReply(reply.value.message);
-  if (!rpc.ok) return rpc;
-  return ok({ ...base, rpc: rpc.value });
+  if (rpc !== undefined) opened.rpc = rpc;
+  return ok(opened);
 }

@@ -97,8 +97,13 @@ function headersProblem(value: unknown, dialect: TransportDialect): Problem {
   );
 }
 
-/** A copy with `known` keys first, in that order, then the others as they came, as a zod loose object. */
+/**
+ * A copy with `known` keys first, in that order, then the others as they came, as a zod loose object; or
+ * the value itself when it already is that, as every packet a Choria peer writes is: the callers own what
+ * they pass (a fresh parse), and the copies were a tenth of the CPU of opening a reply.
+ */
 function ordered(value: Json, known: readonly string[], replace?: Record<string, unknown>): Json {
+  if (isOrdered(value, known, replace)) return value;
   const out: Json = {};
   for (const key of known) {
     if (value[key] !== undefined) out[key] = replace?.[key] ?? value[key];
@@ -107,6 +112,20 @@ function ordered(value: Json, known: readonly string[], replace?: Record<string,
     if (!known.includes(key) && key !== "__proto__") out[key] = value[key];
   }
   return out;
+}
+
+function isOrdered(value: Json, known: readonly string[], replace?: Record<string, unknown>): boolean {
+  for (const key in replace) if (replace[key] !== value[key]) return false;
+  // The index in `known` the next known key may take at the least; past the end once another key came.
+  let next = 0;
+  for (const key of Object.keys(value)) {
+    if (key === "__proto__" || value[key] === undefined) return false;
+    const at = known.indexOf(key);
+    if (at === -1) next = known.length;
+    else if (at < next) return false;
+    else next = at + 1;
+  }
+  return true;
 }
 
 const HEADER_KEYS = ["reply-to", "mc_sender", "seen-by", "federation"] as const;

@@ -1,4 +1,4 @@
-import { openReply, type ReplyDigest } from "../../client/mod.ts";
+import { type NodeReply, openReply, openReplySync, type ReplyDigest } from "../../client/mod.ts";
 import { type Clock, realClock } from "../../clock/mod.ts";
 import { type Logger, ThrottledLog } from "../../log/mod.ts";
 import type { CapturedReply, ReplyDisposition, ReplySource } from "../../transport/mod.ts";
@@ -24,7 +24,6 @@ import {
   resultOfReply,
   type StoredResult,
 } from "./model.ts";
-import { type OpenedReply, openJobReply } from "./open-reply.ts";
 import type { JobStore } from "./store.ts";
 import { jobIdOfSubject } from "./subjects.ts";
 
@@ -275,7 +274,7 @@ export class JobRecorder {
 
   async #handleBatch(batch: readonly Queued[]): Promise<void> {
     // Open every reply; group them by job.
-    const byJob = new Map<string, { item: Queued; node: OpenedReply }[]>();
+    const byJob = new Map<string, { item: Queued; node: NodeReply }[]>();
     for (const item of batch) {
       this.stats.received++;
       const { reply } = item;
@@ -287,7 +286,7 @@ export class JobRecorder {
       const opened =
         this.#digest === undefined
           ? await openReply(reply.data, this.#maxReplyBytes)
-          : openJobReply(reply.data, this.#digest, this.#maxReplyBytes);
+          : openReplySync(reply.data, this.#digest, this.#maxReplyBytes);
       if (!opened.ok) {
         const kind = opened.error.code === "too_deep" ? "too_deep" : "invalid";
         item.resolve(this.#refuse(kind, opened.error.message, reply.subject));

@@ -9,9 +9,11 @@ import {
   isStatusCode,
   newRpcReply,
   newRpcRequest,
+  rpcReplySchema,
   StatusCode,
   statusName,
 } from "../../../lib/protocol/rpc.ts";
+import { expectSchemaVerdicts } from "./support.ts";
 
 describe("RPC request payload", () => {
   it("decodes the spec's §4 request and re-encodes it byte for byte", () => {
@@ -110,5 +112,19 @@ describe("discovery ping / pong", () => {
     for (const text of ["", "pong", "PING", "cGluZw==", '{"ping":1}', "pingping"])
       expect(isPingPayload(text)).toBe(false);
     for (const text of ["", "ping", "'pong'"]) expect(isPongPayload(text)).toBe(false);
+  });
+});
+
+describe("RPC reply checked by hand", () => {
+  const fields = ["action", "statuscode", "statusmsg", "data", "data.x"];
+
+  it("keeps and refuses what rpcReplySchema does, naming the same first field in the same words", () => {
+    const valid = { action: "ping", statuscode: 0, statusmsg: "OK", data: { pong: 1718000000 } };
+    expectSchemaVerdicts(decodeRpcReply, rpcReplySchema, valid, fields, true);
+  });
+
+  it("reads Go's nil data (the string {}) as the schema does, with its string among the odd values", () => {
+    const valid = { action: "ping", statuscode: 1, statusmsg: "{}", data: "{}" };
+    expectSchemaVerdicts(decodeRpcReply, rpcReplySchema, valid, fields, true);
   });
 });

@@ -49,13 +49,15 @@ export function v1Schemas(): Record<SchemaName, (value: unknown) => string[]> {
 /**
  * Holds a hand-written check to its schema: `valid` with up to three of `fields` (dotted, one level deep)
  * removed or replaced by odd values, and odd values alone, are kept or refused alike, a kept document is
- * the same value, and a refusal names the same first field. Other protocol versions are decode's own rule.
+ * the same value, and a refusal names the same first field (and, with `sameWords`, says it in zod's words).
+ * Other protocol versions are decode's own rule.
  */
 export function expectSchemaVerdicts<T>(
   decode: (text: string) => Decoded<T>,
   schema: z.ZodMiniType<T>,
   valid: Record<string, unknown>,
   fields: string[],
+  sameWords = false,
 ): void {
   const odd = fc.oneof(
     fc.constantFrom(undefined, null, "", "x", 0, 1.5, 2 ** 53, -1, true, [], {}, ["a"]),
@@ -87,8 +89,11 @@ export function expectSchemaVerdicts<T>(
       const bySchema = z.safeParse(schema, JSON.parse(text));
       expect(byHand.ok).toBe(bySchema.success);
       if (byHand.ok && bySchema.success) expect(byHand.value).toEqual(bySchema.data);
-      if (!byHand.ok && !bySchema.success)
-        expect(byHand.error.field).toBe(fieldPath(bySchema.error.issues[0]!.path));
+      if (!byHand.ok && !bySchema.success) {
+        const issue = bySchema.error.issues[0]!;
+        expect(byHand.error.field).toBe(fieldPath(issue.path));
+        if (sameWords) expect(byHand.error.message.endsWith(`: ${issue.message}`)).toBe(true);
+      }
     }),
     { numRuns: 5000 },
   );

@@ -121,4 +121,21 @@ describe("checkTransport", () => {
     for (const step of steps)
       expect(seen(checkTransport(step.packet))).toEqual(seen(validateTransport(step.packet)));
   });
+
+  it("returns a packet already in the schema's order as it is, and a copy of one that is not", () => {
+    const headers = {
+      "reply-to": "r",
+      mc_sender: "n1",
+      "seen-by": [["a", "n1", "b"]],
+      federation: { req: "0123", "reply-to": "r", target: ["t"] },
+      x: 1,
+    };
+    const packet = { protocol: "choria:transport:1", data: "e30=", headers, x: 1 };
+    const same = checkTransport(packet);
+    expect(same.ok && same.value).toBe(packet);
+    const shuffled = { ...packet, headers: { mc_sender: "n1", "reply-to": "r" } };
+    const copied = checkTransport(shuffled);
+    expect(copied.ok && copied.value).not.toBe(shuffled);
+    expect(JSON.stringify(copied.ok && copied.value.headers)).toBe('{"reply-to":"r","mc_sender":"n1"}');
+  });
 });
