@@ -2,7 +2,6 @@
 // the Lambda entry): the signer, one NATS connection over TCP shared by every request, the keys with their
 // replay store, and the KV-backed parts.
 
-import { createPrivateKey, sign } from "node:crypto";
 import { replyDigest } from "../lib/client/node.ts";
 import {
   asyncParts,
@@ -17,13 +16,12 @@ import {
 } from "../lib/gateway/mod.ts";
 import type { Logger } from "../lib/log/mod.ts";
 import type { AuditEvent, ReplayStore } from "../lib/security/http/mod.ts";
-import { verifySync } from "../lib/security/http/node.ts";
-import { loadSigner, type RequestSigner } from "../lib/security/mod.ts";
 import { connectNats } from "../lib/transport/node.ts";
 import { parseTriggerJson } from "../lib/triggers/mod.ts";
 import { type AuditSink, auditSink } from "./audit-sink.ts";
 import { docsAssets } from "./gateway-docs.ts";
 import type { NodeGatewaySettings } from "./gateway-env.ts";
+import { loadNodeSigner, verifySync } from "./node-crypto.ts";
 
 export interface NodeGatewayOptions {
   log: Logger;
@@ -49,22 +47,6 @@ export interface NodeGateway {
   rebuild(files: ReloadableSettings): Promise<GatewayApp>;
   /** Where audit lines go; closed with the gateway. */
   audit: AuditSink;
-}
-
-/**
- * The same signer as `loadSigner` (same checks at start-up, byte-identical signatures), signing on the
- * calling thread with a KeyObject parsed once: WebCrypto's sign hops to libuv's pool and back, which on a
- * busy gateway adds more latency than the signature's own CPU, and costs more CPU per call. It lives here
- * rather than in lib/security/node.ts, whose X.509 library the Node gateway and Lambda would then load.
- */
-export async function loadNodeSigner(material: { certPem: string; keyPem: string }): Promise<RequestSigner> {
-  const checked = await loadSigner(material);
-  const key = createPrivateKey(material.keyPem);
-  return {
-    certname: checked.certname,
-    pubcert: checked.pubcert,
-    sign: (message) => Promise.resolve(sign("sha256", Buffer.from(message, "utf8"), key).toString("base64")),
-  };
 }
 
 export async function nodeGateway(

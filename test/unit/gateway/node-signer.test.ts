@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadNodeSigner } from "../../../functions/gateway-node.ts";
+import { loadNodeSigner } from "../../../functions/node-crypto.ts";
 import { loadSigner, type RequestSigner } from "../../../lib/security/mod.ts";
 import { type TestPki, testPki } from "../../support/pki.ts";
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { verifySync } from "../../../../functions/node-crypto.ts";
 import { encodeBase64 } from "../../../../lib/protocol/base64.ts";
 import {
   type AuthResult,
@@ -11,7 +12,6 @@ import {
   type SigningKey,
   signHttpRequest,
 } from "../../../../lib/security/http/mod.ts";
-import { verifySync } from "../../../../lib/security/http/node.ts";
 import { ALLOW_DEMO, BODY, deps, GATEWAY_URL, keyring, signedRequest, signingKeyOf } from "./support.ts";
 
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);

@@ -1,6 +1,7 @@
 // RFC 9421 Appendix B and RFC 9530 published vectors: the signature bases this code builds are the RFC's,
 // byte for byte, and the published signatures verify with the published keys.
 import { describe, expect, it } from "vitest";
+import { verifySync } from "../../../../functions/node-crypto.ts";
 import { encodeBase64 } from "../../../../lib/protocol/base64.ts";
 import { base64Bytes } from "../../../../lib/security/bytes.ts";
 import {
@@ -19,7 +20,6 @@ import {
   parseDictionary,
   signatureBase,
 } from "../../../../lib/security/http/mod.ts";
-import { verifySync } from "../../../../lib/security/http/node.ts";
 import { parsePem, pkcs8FromPem } from "../../../../lib/security/pem.ts";
 import { appendixB } from "./support.ts";
 
