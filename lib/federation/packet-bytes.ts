@@ -101,11 +101,16 @@ export function topLevelMembers(bytes: Uint8Array): Member[] | undefined {
   }
 }
 
+/** Whether `bytes[span.start, span.end)` are exactly `expected`. */
+export function spanEquals(bytes: Uint8Array, span: StringSpan, expected: Uint8Array): boolean {
+  if (span.end - span.start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (bytes[span.start + i] !== expected[i]) return false;
+  return true;
+}
+
 /** Whether the key of `member` is exactly `key`, escapes not undone. */
 export function isKey(bytes: Uint8Array, member: Member, key: Uint8Array): boolean {
-  if (member.key.end - member.key.start !== key.length) return false;
-  for (let i = 0; i < key.length; i++) if (bytes[member.key.start + i] !== key[i]) return false;
-  return true;
+  return spanEquals(bytes, member.key, key);
 }
 
 /**

@@ -14,7 +14,14 @@ import {
   type TransportPacket,
 } from "../protocol/mod.ts";
 import type { BrokerConfig, BrokerSide } from "./config.ts";
-import { isKey, type Member, type StringSpan, stringMember, topLevelMembers } from "./packet-bytes.ts";
+import {
+  isKey,
+  type Member,
+  type StringSpan,
+  spanEquals,
+  stringMember,
+  topLevelMembers,
+} from "./packet-bytes.ts";
 import type { RefusalReason } from "./refusals.ts";
 import { replyCollective, targetCollective } from "./subject-shapes.ts";
 
@@ -237,7 +244,11 @@ function usualLayout(bytes: Uint8Array, members: Member[]): Layout | undefined {
       data = { start: start + 1, end: end - 1 };
     } else if (isKey(bytes, member, HEADERS_KEY) && headers === undefined && bytes[start] === OPEN_OBJECT) {
       headers = member.value;
-    } else if (isKey(bytes, member, PROTOCOL_KEY) && dialect === "seed" && isV1Protocol(bytes, start, end)) {
+    } else if (
+      isKey(bytes, member, PROTOCOL_KEY) &&
+      dialect === "seed" &&
+      spanEquals(bytes, member.value, V1_PROTOCOL)
+    ) {
       dialect = "v1";
     } else {
       return undefined;
@@ -317,12 +328,6 @@ for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
 function isPlainBase64(bytes: Uint8Array, start: number, end: number): boolean {
   if (bytes[start] !== QUOTE) return false;
   for (let i = start + 1; i < end - 1; i++) if (BASE64[bytes[i] as number] === 0) return false;
-  return true;
-}
-
-function isV1Protocol(bytes: Uint8Array, start: number, end: number): boolean {
-  if (end - start !== V1_PROTOCOL.length) return false;
-  for (let i = 0; i < V1_PROTOCOL.length; i++) if (bytes[start + i] !== V1_PROTOCOL[i]) return false;
   return true;
 }
 
